@@ -1,0 +1,256 @@
+"""The built-in operations of .geo: one row per primitive, typing rule beside IR rule.
+
+Each :class:`Builtin` names its positional parameters (arity is checked before ``check``
+runs), whether it declares parameters with ``in -> out`` (a layer), and its keywords.
+``check(site)`` returns the result type (raising located errors through ``site``);
+``lower(lw, call, operands)`` emits the IR and returns the result value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from geomir.dialects import geo
+
+from .types import ValueType
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .irgen import Lowerer
+    from .typecheck import CallSite
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+    params: tuple[str, ...]
+    check: Callable[["CallSite"], ValueType]
+    lower: Callable[["Lowerer", object, list], object]
+    doc: str
+    layer: bool = False
+    keywords: tuple[str, ...] = ()
+
+    @property
+    def signature(self) -> str:
+        parts = list(self.params)
+        if self.layer:
+            parts.append("in -> out")
+        parts += [f"{k} = ..." for k in self.keywords]
+        return f"{self.name}({', '.join(parts)})"
+
+
+BUILTINS: dict[str, Builtin] = {}
+
+
+def _register(b: Builtin) -> None:
+    BUILTINS[b.name] = b
+
+
+# --- elementwise on vectors ---------------------------------------------------------
+
+_UNARY_DOCS = {
+    "neg": "-x",
+    "tanh": "hyperbolic tangent",
+    "sigmoid": "logistic sigmoid 1/(1+exp(-x))",
+    "relu": "max(x, 0)",
+    "softplus": "log(1 + exp(x))",
+    "exp": "exponential",
+    "log": "natural logarithm",
+    "sqrt": "square root",
+    "sin": "sine",
+    "cos": "cosine",
+}
+
+for _name, _doc in _UNARY_DOCS.items():
+    if _name == "neg":
+        continue  # spelled with the '-' operator
+    _register(
+        Builtin(
+            _name,
+            ("x",),
+            lambda s: s.vector(0),
+            lambda lw, call, ops, _op=geo.UNARY_OPS[_name]: lw.emit(_op(ops[0])),
+            f"Elementwise {_doc} of a vector (Euclidean point or tangent vector).",
+        )
+    )
+
+
+def _check_pow(s: "CallSite") -> ValueType:
+    s.checked["exponent"] = s.number(1)
+    return s.vector(0)
+
+
+_register(
+    Builtin(
+        "pow",
+        ("x", "p"),
+        _check_pow,
+        lambda lw, call, ops: lw.emit(geo.PowOp(ops[0], call.checked["exponent"])),
+        "Elementwise x**p for a constant p.",
+    )
+)
+
+
+def _check_scale(s: "CallSite") -> ValueType:
+    s.checked["factor"] = s.number(1)
+    return s.vector(0)
+
+
+_register(
+    Builtin(
+        "scale",
+        ("x", "factor"),
+        _check_scale,
+        lambda lw, call, ops: lw.emit(geo.ScaleOp(ops[0], call.checked["factor"])),
+        "x times a constant factor (also written factor * x).",
+    )
+)
+
+
+# --- layers -----------------------------------------------------------------------
+
+
+def _check_linear(s: "CallSite") -> ValueType:
+    x = s.vector(0)
+    _, out = s.layer_dims(x)
+    s.flag("bias", True)
+    return x.with_dim(out)
+
+
+def _lower_linear(lw: "Lowerer", call, ops):
+    (x,) = ops
+    n_in, n_out = call.checked["dims"]
+    layer = lw.new_layer("linear")
+    dtype = call.type.dtype
+    w = lw.param(layer, "weight", lw.tensor_type((n_out, n_in), dtype), "glorot_uniform")
+    y = lw.emit(geo.LinearOp(x, w))
+    if call.checked["bias"]:
+        b = lw.param(layer, "bias", lw.tensor_type((n_out,), dtype), "zeros")
+        y = lw.emit(geo.BiasOp(y, b))
+    return y
+
+
+_register(
+    Builtin(
+        "linear",
+        ("x",),
+        _check_linear,
+        _lower_linear,
+        "Affine layer W x + b on vectors; W is out×in (Glorot-uniform init), b starts at zero.",
+        layer=True,
+        keywords=("bias",),
+    )
+)
+
+
+# --- manifold maps ----------------------------------------------------------------
+
+
+def _check_expmap(s):
+    x = s.point(0)
+    s.same(0, 1, expected=x.as_tangent())
+    return x
+
+
+def _check_logmap(s):
+    x = s.point(0)
+    s.same(0, 1)
+    return x.as_tangent()
+
+
+def _check_dist(s):
+    x = s.point(0)
+    s.same(0, 1)
+    return x.euclidean(1)
+
+
+def _check_transport(s):
+    x = s.point(0)
+    s.same(0, 1)
+    s.same(0, 2, expected=x.as_tangent())
+    return x.as_tangent()
+
+
+_register(Builtin("expmap", ("x", "v"), _check_expmap, lambda lw, c, o: lw.emit(geo.ExpmapOp(*o)),
+                  "Exponential map: follow the geodesic from point x with initial velocity v."))
+_register(Builtin("logmap", ("x", "y"), _check_logmap, lambda lw, c, o: lw.emit(geo.LogmapOp(*o)),
+                  "Logarithmic map: the tangent vector at x pointing to y (inverse of expmap)."))
+_register(Builtin("expmap0", ("v",), lambda s: s.tangent(0).as_point(), lambda lw, c, o: lw.emit(geo.Expmap0Op(*o)),
+                  "Exponential map at the manifold's origin."))
+_register(Builtin("logmap0", ("y",), lambda s: s.point(0).as_tangent(), lambda lw, c, o: lw.emit(geo.Logmap0Op(*o)),
+                  "Logarithmic map at the manifold's origin."))
+_register(Builtin("dist", ("x", "y"), _check_dist, lambda lw, c, o: lw.emit(geo.DistOp(*o)),
+                  "Geodesic distance, as R[1]."))
+_register(Builtin("proj", ("x",), lambda s: s.point(0), lambda lw, c, o: lw.emit(geo.ProjOp(*o)),
+                  "Project onto the manifold (clamp into the ball, renormalise, wrap angles)."))
+_register(Builtin("parallel_transport", ("x", "y", "v"), _check_transport,
+                  lambda lw, c, o: lw.emit(geo.ParallelTransportOp(*o)),
+                  "Carry tangent vector v at x to y along the geodesic."))
+_register(Builtin("coords", ("x",), lambda s: s.value(0).euclidean(), lambda lw, c, o: lw.emit(geo.CoordsOp(*o)),
+                  "The representation coordinates of a point or tangent vector as a Euclidean vector."))
+
+
+# --- Poincaré ball (gyrovector) operations ------------------------------------------
+
+_BALL = ("poincare",)
+
+
+def _check_mobius_add(s):
+    x = s.point(0, _BALL)
+    s.same(0, 1)
+    return x
+
+
+def _check_mobius_scalar(s):
+    x = s.point(1, _BALL)
+    s.same(1, 0, expected=x.euclidean(1))
+    return x
+
+
+def _check_mobius_layer(s):
+    x = s.point(0, _BALL)
+    _, out = s.layer_dims(x)
+    if s.builtin.name == "mobius_linear":
+        s.flag("bias", True)
+    return x.with_dim(out)
+
+
+def _lower_mobius_matvec(lw: "Lowerer", call, ops, layer: str | None = None):
+    (x,) = ops
+    n_in, n_out = call.checked["dims"]
+    layer = layer or lw.new_layer("mobius_matvec")
+    w = lw.param(layer, "weight", lw.tensor_type((n_out, n_in), call.type.dtype), "glorot_uniform")
+    return lw.emit(geo.MobiusMatvecOp(w, x))
+
+
+def _lower_mobius_linear(lw: "Lowerer", call, ops):
+    layer = lw.new_layer("mobius_linear")
+    y = _lower_mobius_matvec(lw, call, ops, layer)
+    if call.checked["bias"]:
+        b = lw.param(layer, "bias", lw.ir_type(call.type.as_tangent()), "zeros")
+        y = lw.emit(geo.MobiusAddOp(y, lw.emit(geo.Expmap0Op(b))))
+    return y
+
+
+_register(Builtin("mobius_add", ("x", "y"), _check_mobius_add, lambda lw, c, o: lw.emit(geo.MobiusAddOp(*o)),
+                  "Möbius addition x ⊕ y on the Poincaré ball."))
+_register(Builtin("mobius_scalar", ("r", "x"), _check_mobius_scalar, lambda lw, c, o: lw.emit(geo.MobiusScalarOp(*o)),
+                  "Möbius scalar multiplication r ⊗ x, r an R[1]."))
+_register(Builtin("mobius_matvec", ("x",), _check_mobius_layer, _lower_mobius_matvec,
+                  "Möbius matrix-vector product expmap0(W logmap0(x)) with a learned W.", layer=True))
+_register(Builtin("mobius_linear", ("x",), _check_mobius_layer, _lower_mobius_linear,
+                  "Hyperbolic linear layer: (W ⊗ x) ⊕ b, b a learned point (starts at the origin).",
+                  layer=True, keywords=("bias",)))
+
+
+def _lower_mobius_act(act: str):
+    def lower(lw: "Lowerer", call, ops):
+        t = lw.emit(geo.Logmap0Op(ops[0]))
+        return lw.emit(geo.Expmap0Op(lw.emit(geo.UNARY_OPS[act](t))))
+
+    return lower
+
+
+for _act in ("tanh", "sigmoid", "relu"):
+    _register(Builtin(f"mobius_{_act}", ("x",), lambda s: s.point(0, _BALL), _lower_mobius_act(_act),
+                      f"Möbius version of {_act}: expmap0({_act}(logmap0(x)))."))

@@ -1,0 +1,143 @@
+"""Contract annotations on models: ``@lipschitz(L)``, ``@equivariant(G)``, ``@monotone(x, increasing)``.
+
+One rule per contract in ``CONTRACT_RULES``. A rule checks the annotation's arguments and
+that the contract makes sense for the model's signature, and returns a frontend contract
+value that the IR builder turns into a ``#contract.*`` attribute. Proving the contract
+is the ``verify-contracts`` pass's job, not the type checker's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from geomir.diagnostics import ContractAnnotationError
+
+from . import ast
+from .common import constant, source_text, suggest
+from .types import ValueType
+
+GROUPS = {
+    "so2": "rotations SO(2) acting on consecutive coordinate pairs of R^2k",
+    "perm": "permutations of the coordinates",
+    "torus_translation": "translations on the torus",
+    "ball_rotation": "rotations of the Poincaré ball (isometries fixing the origin)",
+}
+DIRECTIONS = ("increasing", "decreasing")
+
+
+@dataclass(frozen=True)
+class Lipschitz:
+    bound: float
+
+
+@dataclass(frozen=True)
+class Equivariant:
+    group: str
+
+
+@dataclass(frozen=True)
+class Monotone:
+    inputs: tuple[int, ...]
+    direction: str
+
+
+def _err(message: str, node) -> ContractAnnotationError:
+    return ContractAnnotationError(message, node.span if hasattr(node, "span") else node)
+
+
+def _positional(a: ast.Annotation, usage: str) -> list[ast.Expr]:
+    for arg in a.args:
+        if not isinstance(arg, ast.Positional):
+            raise _err(f"@{a.name} takes positional arguments only: {usage}", arg)
+    return [arg.value for arg in a.args]
+
+
+def _lipschitz(a: ast.Annotation, model: ast.ModelDef) -> Lipschitz:
+    usage = "@lipschitz(L) with a number L > 0"
+    args = _positional(a, usage)
+    if len(args) != 1:
+        raise _err(f"@lipschitz takes one argument, found {len(args)}: write {usage}", a.name_span if not args else args[-1])
+    value = constant(args[0])
+    if value is None:
+        raise _err(f"the Lipschitz bound must be a number, found '{source_text(args[0])}'", args[0])
+    if not (value.value > 0 and math.isfinite(value.value)):
+        raise _err(f"the Lipschitz bound must be a finite number > 0, found {value.value:g}", args[0])
+    return Lipschitz(value.value)
+
+
+def _equivariant(a: ast.Annotation, model: ast.ModelDef) -> Equivariant:
+    usage = f"@equivariant(G) with G one of {', '.join(GROUPS)}"
+    args = _positional(a, usage)
+    if len(args) != 1:
+        raise _err(f"@equivariant takes one argument, found {len(args)}: write {usage}", a.name_span if not args else args[-1])
+    arg = args[0]
+    if not isinstance(arg, ast.Var) or arg.name not in GROUPS:
+        name = arg.name if isinstance(arg, ast.Var) else source_text(arg)
+        raise _err(f"unknown symmetry group '{name}'{suggest(name.lower(), GROUPS)} (expected one of {', '.join(GROUPS)})", arg)
+    group = arg.name
+    inputs = [p.type for p in model.params]
+    out = model.result_type
+
+    def require(ok: bool, what: str) -> None:
+        if not ok:
+            found = ", ".join(str(t) for t in inputs) + f" -> {out}"
+            raise _err(f"@equivariant({group}) needs {what}; model {model.name} has ({found})", arg)
+
+    if group == "so2":
+        require(all(_euclid(t) and t.dim % 2 == 0 for t in inputs), "Euclidean inputs of even dimension")
+        require(_euclid(out) and (out.dim % 2 == 0 or out.dim == 1), "a Euclidean output of even dimension (or R[1] for invariance)")
+    elif group == "perm":
+        require(all(_euclid(t) for t in inputs), "Euclidean inputs")
+        require(_euclid(out) and (out.dim == inputs[0].dim or out.dim == 1), "an output of the input's dimension (or R[1] for invariance)")
+    elif group == "torus_translation":
+        require(any(t.kind == "torus" and not t.tangent for t in inputs), "an input on a torus")
+        require(out.kind == "torus" or _euclid(out), "an output on the torus or in R^n (invariance)")
+    else:
+        require(all(t.kind == "poincare" and not t.tangent for t in inputs), "inputs on the Poincaré ball")
+        require(out.kind == "poincare" or (_euclid(out) and out.dim == 1), "an output on the Poincaré ball (or R[1] for invariance)")
+    return Equivariant(group)
+
+
+def _monotone(a: ast.Annotation, model: ast.ModelDef) -> Monotone:
+    usage = "@monotone(x, ..., increasing|decreasing) naming inputs of the model"
+    args = _positional(a, usage)
+    if len(args) < 2:
+        raise _err(f"@monotone needs at least one input and a direction: write {usage}", a.name_span if not args else args[-1])
+    *names, direction = args
+    if not isinstance(direction, ast.Var) or direction.name not in DIRECTIONS:
+        raise _err(f"the last argument of @monotone must be increasing or decreasing, found '{source_text(direction)}'", direction)
+    params = {p.name: i for i, p in enumerate(model.params)}
+    indices: list[int] = []
+    for n in names:
+        if not isinstance(n, ast.Var) or n.name not in params:
+            shown = n.name if isinstance(n, ast.Var) else source_text(n)
+            raise _err(f"@monotone names '{shown}', which is not an input of model {model.name} (inputs: {', '.join(params)})", n)
+        index = params[n.name]
+        if index in indices:
+            raise _err(f"input '{n.name}' named twice in @monotone", n)
+        if not _euclid(model.params[index].type):
+            raise _err(f"monotonicity needs an ordered input; '{n.name}' is {model.params[index].type.describe()}", n)
+        indices.append(index)
+    if not _euclid(model.result_type):
+        raise _err(f"monotonicity needs a Euclidean output; model {model.name} returns {model.result_type.describe()}", a.name_span)
+    return Monotone(tuple(indices), direction.name)
+
+
+def _euclid(t: ValueType) -> bool:
+    return t.kind == "euclidean" and not t.tangent
+
+
+CONTRACT_RULES = {"lipschitz": _lipschitz, "equivariant": _equivariant, "monotone": _monotone}
+
+
+def check_annotation(a: ast.Annotation, model: ast.ModelDef):
+    rule = CONTRACT_RULES.get(a.name)
+    if rule is None:
+        raise ContractAnnotationError(
+            f"unknown contract '@{a.name}'{suggest(a.name, CONTRACT_RULES)} (expected one of "
+            + ", ".join("@" + n for n in CONTRACT_RULES)
+            + ")",
+            a.name_span,
+        )
+    return rule(a, model)

@@ -1,0 +1,173 @@
+"""Build the IR (a ``builtin.module`` of ``func.func`` ops) from a type-checked program.
+
+Each model becomes ``func.func @Model`` with its contracts in the ``contracts`` attribute;
+each layer's parameters are ``geo.param`` ops named ``<model>.<layer><k>.<role>``; a call
+of another model is ``func.call`` (the callee owns its parameters, so calling a model
+twice shares its weights). Each ``derive`` becomes a function holding one ``jet.*``
+request op that the jet passes lower.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from xdsl.builder import Builder
+from xdsl.dialects import builtin, func
+from xdsl.ir import Attribute, SSAValue
+from xdsl.rewriter import InsertPoint
+
+from geomir.dialects import contract, geo, jet
+
+from . import ast
+from .contracts import Equivariant, Lipschitz, Monotone
+from .derive import DerivedSignature, JetValue
+from .types import ScalarType, ValueType
+
+_DTYPES = {"f32": builtin.f32, "f64": builtin.f64, "f16": builtin.f16, "bf16": builtin.bf16}
+
+
+def _manifold_attr(t: ValueType) -> Attribute:
+    m = t.manifold
+    return {
+        "euclidean": lambda: geo.EuclideanAttr(),
+        "poincare": lambda: geo.PoincareAttr(m.c),
+        "lorentz": lambda: geo.LorentzAttr(m.c),
+        "sphere": lambda: geo.SphereAttr(),
+        "torus": lambda: geo.TorusAttr(m.units),
+    }[m.kind]()
+
+
+def ir_type(t: ValueType | JetValue) -> Attribute:
+    """The IR type of a frontend type."""
+    if isinstance(t, JetValue):
+        return jet.JetType(t.order, ir_type(t.base))
+    cls = geo.TangentType if t.tangent else geo.PointType
+    return cls(_manifold_attr(t), t.dim, _DTYPES[t.dtype])
+
+
+def contract_attr(c) -> Attribute:
+    if isinstance(c, Lipschitz):
+        return contract.LipschitzAttr(c.bound)
+    if isinstance(c, Equivariant):
+        return contract.EquivariantAttr(c.group)
+    if isinstance(c, Monotone):
+        return contract.MonotoneAttr(list(c.inputs), c.direction)
+    raise TypeError(f"unknown contract {c!r}")
+
+
+class Lowerer:
+    """Emits the body of one model; the builtins' ``lower`` rules call into it."""
+
+    def __init__(self, model: ast.ModelDef, builder: Builder):
+        self.model = model
+        self.builder = builder
+        self.layers: Counter[str] = Counter()
+
+    # -- used by builtin lowering rules
+    def emit(self, op) -> SSAValue:
+        self.builder.insert(op)
+        return op.results[0]
+
+    ir_type = staticmethod(ir_type)
+
+    @staticmethod
+    def tensor_type(shape: tuple[int, ...], dtype: str) -> Attribute:
+        return builtin.TensorType(_DTYPES[dtype], shape)
+
+    def new_layer(self, kind: str) -> str:
+        index = self.layers[kind]
+        self.layers[kind] += 1
+        return f"{kind}{index}"
+
+    def param(self, layer: str, role: str, type_: Attribute, init: str) -> SSAValue:
+        value = self.emit(geo.ParamOp(f"{self.model.name}.{layer}.{role}", type_, init))
+        value.name_hint = f"{layer}_{role}"
+        return value
+
+    # -- expressions
+    def expr(self, e: ast.Expr, env: dict[str, object]) -> SSAValue:
+        if isinstance(e, ast.Var):
+            return env[e.name]
+        if isinstance(e, ast.Neg):
+            return self.emit(geo.NegOp(self.expr(e.operand, env)))
+        if isinstance(e, ast.BinOp):
+            return self._binop(e, env)
+        if isinstance(e, ast.Call):
+            operands = [self.expr(a.value, env) for a in e.args if isinstance(a, ast.Positional) and not isinstance(a.value.type, ScalarType)]
+            if isinstance(e.target, ast.ModelDef):
+                call = func.CallOp(e.target.name, operands, [ir_type(e.target.result_type)])
+                return self.emit(call)
+            return e.target.lower(self, e, operands)
+        raise AssertionError(f"cannot lower {e!r}")
+
+    def _binop(self, e: ast.BinOp, env) -> SSAValue:
+        lhs, rhs = e.lhs.type, e.rhs.type
+        if isinstance(lhs, ScalarType) or isinstance(rhs, ScalarType):
+            vec = e.rhs if isinstance(lhs, ScalarType) else e.lhs
+            factor = (lhs if isinstance(lhs, ScalarType) else rhs).value
+            if e.op == "/":
+                factor = 1.0 / factor
+            return self.emit(geo.ScaleOp(self.expr(vec, env), factor))
+        op = geo.BINARY_OPS[{"+": "add", "-": "sub", "*": "mul", "/": "div"}[e.op]]
+        return self.emit(op(self.expr(e.lhs, env), self.expr(e.rhs, env)))
+
+
+def _model_func(model: ast.ModelDef) -> func.FuncOp:
+    f = func.FuncOp(model.name, ([ir_type(p.type) for p in model.params], [ir_type(model.result_type)]))
+    block = f.body.block
+    env: dict[str, object] = {}
+    for param, arg in zip(model.params, block.args):
+        arg.name_hint = param.name
+        env[param.name] = arg
+    lw = Lowerer(model, Builder(InsertPoint.at_end(block)))
+    for stmt in model.body:
+        if isinstance(stmt, ast.Let):
+            if isinstance(stmt.value.type, ScalarType):
+                env[stmt.name] = None  # folded: uses read the constant from the type
+                continue
+            value = lw.expr(stmt.value, env)
+            value.name_hint = stmt.name
+            env[stmt.name] = value
+        else:
+            lw.builder.insert(func.ReturnOp(lw.expr(stmt.value, env)))
+            break
+    if model.annotations:
+        f.attributes[contract.CONTRACT_ATTR_NAME] = builtin.ArrayAttr([contract_attr(a.contract) for a in model.annotations])
+    return f
+
+
+_REQUESTS = {
+    "jvp": jet.JvpOp,
+    "vjp": jet.VjpOp,
+    "hvp": jet.HvpOp,
+    "directional": jet.DirectionalOp,
+    "laplacian": jet.LaplacianOp,
+    "biharmonic": jet.BiharmonicOp,
+}
+
+
+def _derived_func(decl: ast.DeriveDecl) -> func.FuncOp:
+    sig: DerivedSignature = decl.signature
+    result_types = [ir_type(t) for t in sig.results]
+    f = func.FuncOp(decl.name, ([ir_type(t) for _, t in sig.inputs], result_types))
+    block = f.body.block
+    for (name, _), arg in zip(sig.inputs, block.args):
+        arg.name_hint = name
+    cls = _REQUESTS[sig.op]
+    kwargs = {"order": sig.order} if sig.order is not None else {}
+    request = cls(sig.model.name, list(block.args), sig.wrt, result_types, **kwargs)
+    builder = Builder(InsertPoint.at_end(block))
+    builder.insert(request)
+    builder.insert(func.ReturnOp(*request.results))
+    return f
+
+
+def build_module(program: ast.Program) -> builtin.ModuleOp:
+    """The IR of a type-checked program, models then derived functions in source order."""
+    ops = []
+    for item in program.items:
+        if isinstance(item, ast.ModelDef):
+            ops.append(_model_func(item))
+        elif isinstance(item, ast.DeriveDecl):
+            ops.append(_derived_func(item))
+    return builtin.ModuleOp(ops)

@@ -1,0 +1,246 @@
+"""Parse .geo text into the AST (lark LALR parser + a transformer).
+
+Syntax errors become :class:`GeoSyntaxError` with the location of the offending token
+and a readable list of what was expected there.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from geomir.diagnostics import GeoSyntaxError, SourceError, SourceFile, Span
+
+from . import ast
+
+# How terminals read in "expected ..." messages.
+_TERMINAL_NAMES = {
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "COMMA": "','",
+    "COLON": "':'",
+    "EQUAL": "'='",
+    "AT": "'@'",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "STAR": "'*'",
+    "SLASH": "'/'",
+    "__ANON_0": "'->'",
+    "RETURN": "'return'",
+    "TANGENT": "'tangent'",
+    "MANIFOLD": "'manifold'",
+    "MODEL": "'model'",
+    "DERIVE": "'derive'",
+    "LET": "'let'",
+    "$END": "end of file",
+}
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    grammar = resources.files(__package__).joinpath("geo.lark").read_text()
+    return Lark(grammar, start="module", parser="lalr", propagate_positions=True)
+
+
+def _describe_terminal(name: str) -> str:
+    if name in _TERMINAL_NAMES:
+        return _TERMINAL_NAMES[name]
+    pattern = _lark().get_terminal(name).pattern if name in _lark()._terminals_dict else None
+    if pattern is not None and pattern.type == "str":
+        return f"'{pattern.value}'"
+    return name.lower()
+
+
+def _expected_text(expected: set[str]) -> str:
+    names = sorted({_describe_terminal(e) for e in expected})
+    if len(names) > 8:
+        names = names[:8] + ["..."]
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _found_text(token: Token) -> str:
+    if token.type == "$END":
+        return "end of file"
+    return f"'{token.value}'"
+
+
+class _ToAst(Transformer):
+    """lark tree -> ast nodes. Spans come from tokens and propagated rule positions."""
+
+    def __init__(self, source: SourceFile):
+        super().__init__()
+        self.source = source
+
+    # -- spans
+    def tok(self, token: Token) -> Span:
+        return Span(self.source, token.line, token.column, token.end_line, token.end_column)
+
+    def meta(self, meta) -> Span:
+        return Span(self.source, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    # -- items
+    @v_args(meta=True)
+    def module(self, meta, items):
+        return ast.Program(self.source, list(items))
+
+    @v_args(meta=True)
+    def manifold_decl(self, meta, children):
+        name, kind, args = children
+        return ast.ManifoldDecl(
+            self.meta(meta), str(name), self.tok(name), str(kind), self.tok(kind), args or []
+        )
+
+    @v_args(meta=True)
+    def model_def(self, meta, children):
+        annotations = [c for c in children if isinstance(c, ast.Annotation)]
+        rest = children[len(annotations):]
+        name, params, result, *body, close = rest
+        span = self.tok(name)
+        return ast.ModelDef(
+            span, str(name), span, params or [], result, list(body), annotations, self.tok(close)
+        )
+
+    @v_args(meta=True)
+    def annotation(self, meta, children):
+        name, *args = children
+        return ast.Annotation(self.meta(meta), str(name), self.tok(name), (args[0] if args else None) or [])
+
+    def params(self, children):
+        return [c for c in children if c is not None]
+
+    @v_args(meta=True)
+    def param(self, meta, children):
+        name, type_expr = children
+        return ast.Param(self.meta(meta), str(name), self.tok(name), type_expr)
+
+    @v_args(meta=True)
+    def type(self, meta, children):
+        tangent, manifold, dim, dtype = children
+        return ast.TypeExpr(
+            self.meta(meta),
+            str(manifold),
+            int(dim),
+            str(dtype) if dtype is not None else None,
+            tangent is not None,
+            self.tok(manifold),
+            self.tok(dim),
+            self.tok(dtype) if dtype is not None else None,
+        )
+
+    @v_args(meta=True)
+    def let_stmt(self, meta, children):
+        name, value = children
+        return ast.Let(self.meta(meta), str(name), self.tok(name), value)
+
+    @v_args(meta=True)
+    def return_stmt(self, meta, children):
+        keyword, value = children
+        return ast.Return(self.tok(keyword), value)
+
+    @v_args(meta=True)
+    def derive_decl(self, meta, children):
+        name, op, args = children
+        return ast.DeriveDecl(self.meta(meta), str(name), self.tok(name), str(op), self.tok(op), args or [])
+
+    # -- expressions
+    @v_args(meta=True)
+    def binop(self, meta, children):
+        lhs, op, rhs = children
+        return ast.BinOp(self.meta(meta), str(op), lhs, rhs, self.tok(op))
+
+    @v_args(meta=True)
+    def neg(self, meta, children):
+        _, operand = children
+        return ast.Neg(self.meta(meta), operand)
+
+    def var(self, children):
+        (name,) = children
+        return ast.Var(self.tok(name), str(name))
+
+    def int_lit(self, children):
+        (tok,) = children
+        return ast.Number(self.tok(tok), float(int(tok)), True)
+
+    def float_lit(self, children):
+        (tok,) = children
+        return ast.Number(self.tok(tok), float(tok), False)
+
+    @v_args(meta=True)
+    def call(self, meta, children):
+        name, args = children
+        return ast.Call(self.meta(meta), str(name), self.tok(name), args or [])
+
+    def call_args(self, children):
+        return [
+            c if isinstance(c, (ast.Keyword, ast.Dims)) else ast.Positional(c.span, c)
+            for c in children
+            if c is not None
+        ]
+
+    @v_args(meta=True)
+    def kwarg(self, meta, children):
+        name, value = children
+        return ast.Keyword(self.meta(meta), str(name), value, self.tok(name))
+
+    @v_args(meta=True)
+    def dims(self, meta, children):
+        a, b = children
+        return ast.Dims(self.meta(meta), int(a), int(b), self.tok(a), self.tok(b))
+
+
+def parse_program(text: str, filename: str = "<string>") -> ast.Program:
+    """Parse .geo source text. Raises GeoSyntaxError on malformed input."""
+    source = SourceFile(filename, text)
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedInput as err:
+        raise _syntax_error(err, source) from None
+    try:
+        return _ToAst(source).transform(tree)
+    except VisitError as err:  # an int literal too large, etc.
+        if isinstance(err.orig_exc, SourceError):
+            raise err.orig_exc from None
+        raise
+
+
+def _syntax_error(err: UnexpectedInput, source: SourceFile) -> GeoSyntaxError:
+    if isinstance(err, UnexpectedCharacters):
+        char = source.text[err.pos_in_stream] if err.pos_in_stream < len(source.text) else "?"
+        span = Span(source, err.line, err.column, err.line, err.column + 1)
+        return GeoSyntaxError(f"unexpected character {char!r}", span)
+    if isinstance(err, UnexpectedToken):
+        token = err.token
+        expected = _expected_text(set(err.expected))
+        if token.type == "$END":
+            line, col = _end_position(source)
+            span = Span(source, line, col, line, col + 1)
+        else:
+            span = Span(source, token.line, token.column, token.end_line, token.end_column)
+        return GeoSyntaxError(f"expected {expected}, found {_found_text(token)}", span)
+    if isinstance(err, UnexpectedEOF):
+        line, col = _end_position(source)
+        span = Span(source, line, col, line, col + 1)
+        return GeoSyntaxError(f"unexpected end of file, expected {_expected_text(set(err.expected))}", span)
+    span = Span(source, getattr(err, "line", 1) or 1, getattr(err, "column", 1) or 1)
+    return GeoSyntaxError(str(err), span)
+
+
+def _end_position(source: SourceFile) -> tuple[int, int]:
+    lines = source.text.splitlines() or [""]
+    # Point just after the last non-blank line.
+    for index in range(len(lines) - 1, -1, -1):
+        if lines[index].strip():
+            return index + 1, len(lines[index]) + 1
+    return 1, 1

@@ -1,0 +1,440 @@
+"""Type checker for .geo programs.
+
+Needs: a parsed :class:`ast.Program`. Guarantees: every name resolves, every call has
+the right arity and argument types (manifold, dimension, point vs tangent, element
+type), contract annotations and derivative requests fit the models they name. It fills
+``Expr.type``, ``Call.target``/``Call.checked``, ``Param.type``, ``ModelDef.result_type``,
+``Annotation.contract`` and ``DeriveDecl.signature`` in place, and raises the first error
+as a :class:`SourceError` (file:line:col, caret, expected vs found).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from geomir.diagnostics import GeoNameError, GeoTypeError, Note, Span
+
+from . import ast
+from .builtins import BUILTINS, Builtin
+from .common import constant, source_text, suggest
+from .contracts import check_annotation
+from .derive import check_derive
+from .types import DTYPES, EUCLIDEAN, MANIFOLD_KINDS, TORUS_UNITS, Manifold, ScalarType, ValueType
+
+
+# --- manifold declarations ---------------------------------------------------------
+
+
+def check_manifold_decl(decl: ast.ManifoldDecl) -> Manifold:
+    if decl.kind not in MANIFOLD_KINDS:
+        raise GeoTypeError(
+            f"unknown manifold kind '{decl.kind}'{suggest(decl.kind, MANIFOLD_KINDS)} "
+            f"(expected one of {', '.join(MANIFOLD_KINDS)})",
+            decl.kind_span,
+        )
+    allowed = {"poincare": ("c",), "lorentz": ("c",), "torus": ("units",)}.get(decl.kind, ())
+    values: dict[str, ast.Keyword] = {}
+    for arg in decl.args:
+        if not isinstance(arg, ast.Keyword):
+            expected = f"a keyword argument ({', '.join(a + ' = ...' for a in allowed)})" if allowed else "no arguments"
+            raise GeoTypeError(f"{decl.kind}(...) takes {expected}, found a positional argument", arg.span)
+        if arg.name not in allowed:
+            what = f"takes {', '.join(allowed)}" if allowed else "takes no arguments"
+            raise GeoTypeError(f"{decl.kind} {what}, found '{arg.name}'", arg.name_span)
+        if arg.name in values:
+            raise GeoTypeError(f"'{arg.name}' given twice", arg.name_span)
+        values[arg.name] = arg
+    c = units = None
+    if "c" in allowed:
+        c = 1.0
+        if "c" in values:
+            value = constant(values["c"].value)
+            if value is None or not value.value > 0 or value.value == float("inf"):
+                found = f"{value.value:g}" if value else "a non-constant expression"
+                raise GeoTypeError(
+                    f"curvature c of {decl.kind} must be a positive number, found {found}",
+                    values["c"].value.span,
+                )
+            c = value.value
+    if "units" in allowed:
+        units = "radians"
+        if "units" in values:
+            v = values["units"].value
+            if not isinstance(v, ast.Var) or v.name not in TORUS_UNITS:
+                raise GeoTypeError(
+                    f"torus units must be one of {', '.join(TORUS_UNITS)}, found '{source_text(v)}'", v.span
+                )
+            units = v.name
+    return Manifold(decl.kind, c, units, decl.name)
+
+
+# --- expressions -------------------------------------------------------------------
+
+
+class CallSite:
+    """A builtin call under check: typed positional arguments, keywords and dims."""
+
+    def __init__(self, builtin: Builtin, call: ast.Call, args: list[tuple[ast.Expr, object]]):
+        self.builtin = builtin
+        self.call = call
+        self.args = args
+        self.keywords = {a.name: a for a in call.args if isinstance(a, ast.Keyword)}
+        dims = [a for a in call.args if isinstance(a, ast.Dims)]
+        self.dims = dims[0] if dims else None
+        self.checked: dict[str, object] = {}
+        self._check_shape(dims)
+
+    @property
+    def name(self) -> str:
+        return self.builtin.name
+
+    def error(self, message: str, span: Span | None = None) -> GeoTypeError:
+        return GeoTypeError(message, span or self.call.callee_span)
+
+    def _check_shape(self, dims: list[ast.Dims]) -> None:
+        b = self.builtin
+        sig = b.signature
+        if len(self.args) != len(b.params):
+            span = self.args[len(b.params)][0].span if len(self.args) > len(b.params) else self.call.span
+            plural = "argument" if len(b.params) == 1 else "arguments"
+            raise self.error(
+                f"wrong number of arguments: {sig} takes {len(b.params)} {plural}, found {len(self.args)}",
+                span,
+            )
+        if b.layer and not dims:
+            raise self.error(f"{b.name} declares its parameters: write {sig}", self.call.span)
+        if dims and not b.layer:
+            raise self.error(f"{b.name} has no parameters; '{dims[0].in_dim} -> {dims[0].out_dim}' is not allowed here (expected {sig})", dims[0].span)
+        if len(dims) > 1:
+            raise self.error(f"{b.name} takes one 'in -> out' shape, found {len(dims)}", dims[1].span)
+        for name, kw in self.keywords.items():
+            if name not in b.keywords:
+                allowed = ", ".join(b.keywords) or "none"
+                raise self.error(f"{b.name} has no keyword '{name}' (keywords: {allowed})", kw.name_span)
+        seen = set()
+        for a in self.call.args:
+            if isinstance(a, ast.Keyword):
+                if a.name in seen:
+                    raise self.error(f"keyword '{a.name}' given twice", a.name_span)
+                seen.add(a.name)
+
+    # -- argument accessors, each raising a located error
+    def value(self, i: int) -> ValueType:
+        expr, ty = self.args[i]
+        if not isinstance(ty, ValueType):
+            raise self.error(
+                f"argument {i + 1} of {self.name} ('{self.builtin.params[i]}') must be a point or vector, found {ty.describe()}",
+                expr.span,
+            )
+        return ty
+
+    def vector(self, i: int) -> ValueType:
+        ty = self.value(i)
+        if not ty.is_vector:
+            raise self.error(
+                f"{self.name} needs a vector (a Euclidean point or a tangent vector) for '{self.builtin.params[i]}', "
+                f"found {ty.describe()}; map it to a tangent space first (e.g. logmap0)",
+                self.args[i][0].span,
+            )
+        return ty
+
+    def point(self, i: int, kinds: tuple[str, ...] | None = None) -> ValueType:
+        ty = self.value(i)
+        span = self.args[i][0].span
+        if ty.tangent:
+            raise self.error(
+                f"{self.name} expects a point for '{self.builtin.params[i]}', found a tangent vector {ty.describe()}",
+                span,
+            )
+        if kinds and ty.kind not in kinds:
+            raise self.error(
+                f"{self.name} expects a point on {' or '.join(kinds)} for '{self.builtin.params[i]}', found {ty.describe()}",
+                span,
+            )
+        return ty
+
+    def tangent(self, i: int, kinds: tuple[str, ...] | None = None) -> ValueType:
+        ty = self.value(i)
+        span = self.args[i][0].span
+        if not ty.tangent:
+            hint = "; use logmap0 to get a tangent vector" if not ty.is_vector else "; declare it 'tangent ...'"
+            raise self.error(
+                f"{self.name} expects a tangent vector for '{self.builtin.params[i]}', found a point {ty.describe()}{hint}",
+                span,
+            )
+        if kinds and ty.kind not in kinds:
+            raise self.error(
+                f"{self.name} expects a tangent vector of {' or '.join(kinds)}, found {ty.describe()}", span
+            )
+        return ty
+
+    def same(self, i: int, j: int, expected: ValueType | None = None) -> ValueType:
+        """Argument j must have the type of argument i (or ``expected``)."""
+        want = expected or self.value(i)
+        got = self.value(j)
+        if got != want:
+            raise type_mismatch(f"argument '{self.builtin.params[j]}' of {self.name}", want, got, self.args[j][0].span)
+        return got
+
+    def number(self, i: int) -> float:
+        expr, ty = self.args[i]
+        if not isinstance(ty, ScalarType):
+            raise self.error(
+                f"argument '{self.builtin.params[i]}' of {self.name} must be a number, found {ty.describe()}", expr.span
+            )
+        return ty.value
+
+    def layer_dims(self, x: ValueType, i: int = 0) -> tuple[int, int]:
+        dims = self.dims
+        if dims.in_dim != x.dim:
+            raise self.error(
+                f"dimension mismatch in {self.name}: the layer expects input dimension {dims.in_dim}, "
+                f"found {x.describe()} of dimension {x.dim}",
+                dims.in_span,
+            )
+        if dims.out_dim < 1:
+            raise self.error(f"output dimension of {self.name} must be at least 1, found {dims.out_dim}", dims.out_span)
+        minimum = x.manifold.min_dim if not x.is_vector else 1
+        if dims.out_dim < minimum:
+            raise self.error(f"{x.manifold.geometry()} needs dimension at least {minimum}, found {dims.out_dim}", dims.out_span)
+        self.checked["dims"] = (dims.in_dim, dims.out_dim)
+        return dims.in_dim, dims.out_dim
+
+    def flag(self, name: str, default: bool) -> bool:
+        kw = self.keywords.get(name)
+        if kw is None:
+            value = default
+        elif isinstance(kw.value, ast.Var) and kw.value.name in ("true", "false"):
+            value = kw.value.name == "true"
+        else:
+            raise self.error(f"keyword '{name}' of {self.name} must be true or false, found '{source_text(kw.value)}'", kw.value.span)
+        self.checked[name] = value
+        return value
+
+
+def type_mismatch(what: str, want: ValueType, got: ValueType, span: Span) -> GeoTypeError:
+    """The one message shape for two types that should agree, naming the difference."""
+    if want.manifold != got.manifold:
+        detail = "manifold mismatch"
+    elif want.tangent != got.tangent:
+        detail = "a tangent vector used where a point is expected" if got.tangent else "a point used where a tangent vector is expected"
+    elif want.dim != got.dim:
+        detail = "dimension mismatch"
+    else:
+        detail = "element type mismatch"
+    return GeoTypeError(f"{detail} for {what}: expected {want.describe()}, found {got.describe()}", span)
+
+
+@dataclass
+class _Scope:
+    model: ast.ModelDef
+    values: dict[str, object]
+
+
+class TypeChecker:
+    """Walks a program in order; models may call models defined above them."""
+
+    def __init__(self, program: ast.Program):
+        self.program = program
+        self.manifolds: dict[str, Manifold] = {"R": EUCLIDEAN}
+        self.models: dict[str, ast.ModelDef] = {}
+        self.derived: dict[str, ast.DeriveDecl] = {}
+        self.defined_at: dict[str, Span] = {}
+
+    def run(self) -> ast.Program:
+        for item in self.program.items:
+            if isinstance(item, ast.ManifoldDecl):
+                self._declare(item.name, item.name_span, "manifold")
+                self.manifolds[item.name] = check_manifold_decl(item)
+            elif isinstance(item, ast.ModelDef):
+                self._declare(item.name, item.name_span, "model")
+                self.check_model(item)
+                self.models[item.name] = item
+            else:
+                self._declare(item.name, item.name_span, "derived function")
+                item.signature = check_derive(item, self.models, self.derived)
+                self.derived[item.name] = item
+        return self.program
+
+    def _declare(self, name: str, span: Span, what: str) -> None:
+        if name in BUILTINS:
+            raise GeoNameError(f"'{name}' is a built-in operation and cannot name a {what}", span)
+        if name == "R":
+            raise GeoNameError("'R' is the built-in Euclidean space and cannot be redefined", span)
+        if name in self.defined_at:
+            raise GeoNameError(
+                f"'{name}' is already defined", span, [Note("first defined here", self.defined_at[name])]
+            )
+        self.defined_at[name] = span
+
+    # -- types
+    def resolve_type(self, t: ast.TypeExpr) -> ValueType:
+        manifold = self.manifolds.get(t.manifold)
+        if manifold is None:
+            known = sorted(self.manifolds)
+            raise GeoNameError(
+                f"unknown manifold '{t.manifold}'{suggest(t.manifold, known)} (declared: {', '.join(known)})",
+                t.manifold_span,
+            )
+        if t.dim < manifold.min_dim:
+            raise GeoTypeError(
+                f"dimension of {t.manifold} must be at least {manifold.min_dim} ({manifold.geometry()}), found {t.dim}",
+                t.dim_span,
+            )
+        dtype = t.dtype or "f32"
+        if dtype not in DTYPES:
+            raise GeoTypeError(
+                f"unknown element type '{dtype}'{suggest(dtype, DTYPES)} (expected one of {', '.join(DTYPES)})",
+                t.dtype_span,
+            )
+        return ValueType(manifold, t.dim, dtype, t.tangent)
+
+    # -- models
+    def check_model(self, model: ast.ModelDef) -> None:
+        scope = _Scope(model, {})
+        for p in model.params:
+            if p.name in scope.values:
+                raise GeoNameError(f"parameter '{p.name}' appears twice in model {model.name}", p.name_span)
+            p.type = self.resolve_type(p.type_expr)
+            scope.values[p.name] = p.type
+        model.result_type = self.resolve_type(model.result)
+        returned = False
+        for stmt in model.body:
+            if returned:
+                raise GeoTypeError(f"statement after return in model {model.name}", stmt.span)
+            if isinstance(stmt, ast.Let):
+                scope.values[stmt.name] = self.check_expr(stmt.value, scope)
+            else:
+                ty = self.check_expr(stmt.value, scope)
+                if ty != model.result_type:
+                    if isinstance(ty, ValueType):
+                        raise type_mismatch(f"the result of model {model.name}", model.result_type, ty, stmt.value.span)
+                    raise GeoTypeError(
+                        f"model {model.name} must return {model.result_type.describe()}, found {ty.describe()}",
+                        stmt.value.span,
+                    )
+                returned = True
+        if not returned:
+            raise GeoTypeError(
+                f"model {model.name} has no return statement (expected 'return' of {model.result_type})",
+                model.close_span,
+            )
+        for annotation in model.annotations:
+            annotation.contract = check_annotation(annotation, model)
+
+    def check_expr(self, expr: ast.Expr, scope: _Scope):
+        ty = self._infer(expr, scope)
+        expr.type = ty
+        return ty
+
+    def _infer(self, expr: ast.Expr, scope: _Scope):
+        if isinstance(expr, ast.Number):
+            return ScalarType(expr.value, expr.is_int)
+        if isinstance(expr, ast.Var):
+            if expr.name in scope.values:
+                return scope.values[expr.name]
+            raise self._unknown_value(expr.name, expr.span, scope)
+        if isinstance(expr, ast.Neg):
+            ty = self.check_expr(expr.operand, scope)
+            if isinstance(ty, ScalarType):
+                return ScalarType(-ty.value, ty.is_int)
+            if not ty.is_vector:
+                raise GeoTypeError(f"cannot negate {ty.describe()}: '-' needs a vector (a Euclidean point or a tangent vector)", expr.span)
+            return ty
+        if isinstance(expr, ast.BinOp):
+            return self._binop(expr, scope)
+        if isinstance(expr, ast.Call):
+            return self._call(expr, scope)
+        raise AssertionError(f"unknown expression {expr!r}")
+
+    def _unknown_value(self, name: str, span: Span, scope: _Scope) -> GeoNameError:
+        if name in self.manifolds:
+            return GeoNameError(f"'{name}' is a manifold, not a value", span)
+        if name in self.models or name in BUILTINS:
+            return GeoNameError(f"'{name}' is a function; call it as {name}(...)", span)
+        return GeoNameError(f"unknown name '{name}'{suggest(name, scope.values)}", span)
+
+    def _binop(self, expr: ast.BinOp, scope: _Scope):
+        lhs = self.check_expr(expr.lhs, scope)
+        rhs = self.check_expr(expr.rhs, scope)
+        if isinstance(lhs, ScalarType) and isinstance(rhs, ScalarType):
+            return constant(expr) or ScalarType(0.0)
+        if isinstance(lhs, ScalarType) or isinstance(rhs, ScalarType):
+            vec, vec_expr = (rhs, expr.rhs) if isinstance(lhs, ScalarType) else (lhs, expr.lhs)
+            scalar_first = isinstance(lhs, ScalarType)
+            if expr.op in ("+", "-"):
+                raise GeoTypeError(
+                    f"'{expr.op}' between a number and {vec.describe()} is not defined; "
+                    "both sides must be vectors of the same type",
+                    expr.op_span,
+                )
+            if expr.op == "/" and scalar_first:
+                raise GeoTypeError("dividing a number by a vector is not defined; write (1 / v) only for numbers", expr.op_span)
+            if expr.op == "/" and rhs.value == 0:
+                raise GeoTypeError("division by the constant zero", expr.rhs.span)
+            if not vec.is_vector:
+                raise GeoTypeError(
+                    f"cannot scale {vec.describe()} with '{expr.op}'; use mobius_scalar for Poincaré points",
+                    vec_expr.span,
+                )
+            return vec
+        if not lhs.is_vector or not rhs.is_vector:
+            bad, bad_expr = (lhs, expr.lhs) if not lhs.is_vector else (rhs, expr.rhs)
+            if lhs.manifold != rhs.manifold:
+                raise type_mismatch(f"the right side of '{expr.op}'", lhs, rhs, expr.rhs.span)
+            hint = "; use mobius_add for Poincaré points" if bad.kind == "poincare" else ""
+            raise GeoTypeError(
+                f"'{expr.op}' needs vectors (Euclidean points or tangent vectors), found {bad.describe()}{hint}",
+                bad_expr.span,
+            )
+        if lhs != rhs:
+            raise type_mismatch(f"the right side of '{expr.op}'", lhs, rhs, expr.rhs.span)
+        return lhs
+
+    def _call(self, call: ast.Call, scope: _Scope):
+        if call.callee in scope.values and call.callee not in BUILTINS:
+            raise GeoNameError(f"'{call.callee}' is a value, not a function", call.callee_span)
+        args = []
+        for a in call.args:
+            if isinstance(a, ast.Positional):
+                args.append((a.value, self.check_expr(a.value, scope)))
+        if call.callee in self.models:
+            return self._model_call(call, self.models[call.callee], args)
+        builtin = BUILTINS.get(call.callee)
+        if builtin is None:
+            hint = suggest(call.callee, list(BUILTINS) + list(self.models))
+            later = any(isinstance(i, ast.ModelDef) and i.name == call.callee for i in self.program.items)
+            note = [Note("models must be defined before the models that call them")] if later else []
+            raise GeoNameError(f"unknown function '{call.callee}'{hint}", call.callee_span, note)
+        site = CallSite(builtin, call, args)
+        result = builtin.check(site)
+        call.target = builtin
+        call.checked = site.checked
+        return result
+
+    def _model_call(self, call: ast.Call, model: ast.ModelDef, args):
+        extra = [a for a in call.args if not isinstance(a, ast.Positional)]
+        if extra:
+            raise GeoTypeError(f"model {model.name} takes positional arguments only", extra[0].span)
+        if len(args) != len(model.params):
+            sig = ", ".join(f"{p.name}: {p.type}" for p in model.params)
+            raise GeoTypeError(
+                f"wrong number of arguments: model {model.name}({sig}) takes {len(model.params)}, found {len(args)}",
+                call.span,
+                [Note(f"{model.name} is defined here", model.name_span)],
+            )
+        for param, (expr, ty) in zip(model.params, args):
+            if ty != param.type:
+                if not isinstance(ty, ValueType):
+                    raise GeoTypeError(
+                        f"argument '{param.name}' of model {model.name} must be {param.type.describe()}, found {ty.describe()}",
+                        expr.span,
+                    )
+                raise type_mismatch(f"argument '{param.name}' of model {model.name}", param.type, ty, expr.span)
+        call.target = model
+        return model.result_type
+
+
+def check_program(program: ast.Program) -> ast.Program:
+    """Type-check ``program`` in place and return it."""
+    return TypeChecker(program).run()

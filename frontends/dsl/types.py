@@ -1,0 +1,95 @@
+"""Types of the .geo language, as the type checker sees them.
+
+A value is a point or a tangent vector on a declared manifold, with a dimension (the
+number of representation coordinates) and an element type. Two manifolds are the same
+type when their geometry is the same (kind and parameters), whatever they are named.
+Number literals have :class:`ScalarType` and are folded at compile time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MANIFOLD_KINDS = ("euclidean", "poincare", "lorentz", "sphere", "torus")
+DTYPES = ("f32", "f64", "f16", "bf16")
+TORUS_UNITS = ("radians", "turns")
+
+
+@dataclass(frozen=True)
+class Manifold:
+    """A manifold declared in source (``manifold H = poincare(c = 1.0)``) or built in (R)."""
+
+    kind: str
+    c: float | None = None
+    units: str | None = None
+    name: str = field(default="", compare=False)
+
+    def geometry(self) -> str:
+        if self.kind in ("poincare", "lorentz"):
+            return f"{self.kind}(c={self.c:g})"
+        if self.kind == "torus":
+            return f"torus(units={self.units})"
+        return f"{self.kind}"
+
+    @property
+    def min_dim(self) -> int:
+        """Sphere and Lorentz points live in an ambient space of one more coordinate."""
+        return 2 if self.kind in ("sphere", "lorentz") else 1
+
+
+EUCLIDEAN = Manifold("euclidean", name="R")
+
+
+@dataclass(frozen=True)
+class ValueType:
+    """A point (``H[16]``) or a tangent vector (``tangent H[16]``)."""
+
+    manifold: Manifold
+    dim: int
+    dtype: str = "f32"
+    tangent: bool = False
+
+    def __str__(self) -> str:
+        dtype = "" if self.dtype == "f32" else f", {self.dtype}"
+        prefix = "tangent " if self.tangent else ""
+        return f"{prefix}{self.manifold.name or self.manifold.kind}[{self.dim}{dtype}]"
+
+    def describe(self) -> str:
+        """``H[16] (a point on poincare(c=1.0))``: the type with its geometry spelled out."""
+        what = "a tangent vector of" if self.tangent else "a point on"
+        return f"{self} ({what} {self.manifold.geometry()})"
+
+    @property
+    def is_vector(self) -> bool:
+        """Linear algebra is legal on tangent vectors and on Euclidean points."""
+        return self.tangent or self.manifold.kind == "euclidean"
+
+    @property
+    def kind(self) -> str:
+        return self.manifold.kind
+
+    def as_tangent(self) -> ValueType:
+        return ValueType(self.manifold, self.dim, self.dtype, True)
+
+    def as_point(self) -> ValueType:
+        return ValueType(self.manifold, self.dim, self.dtype, False)
+
+    def with_dim(self, dim: int) -> ValueType:
+        return ValueType(self.manifold, dim, self.dtype, self.tangent)
+
+    def euclidean(self, dim: int | None = None) -> ValueType:
+        return ValueType(EUCLIDEAN, self.dim if dim is None else dim, self.dtype, False)
+
+
+@dataclass(frozen=True)
+class ScalarType:
+    """A compile-time number (literal, or arithmetic on literals)."""
+
+    value: float
+    is_int: bool = False
+
+    def __str__(self) -> str:
+        return f"number {self.value:g}"
+
+    def describe(self) -> str:
+        return f"a number ({self.value:g})"

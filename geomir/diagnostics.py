@@ -1,0 +1,138 @@
+"""One diagnostics path for the whole compiler.
+
+Every user-facing failure is a :class:`GeomirError`. Errors tied to source text carry
+a :class:`Span` and render as ``file:line:col: error: message`` followed by the source
+line and a caret under the offending token. The CLI prints ``render()`` and exits with
+``exit_code``; a user error never shows a Python traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A named source text (a path, or ``<string>`` for text given directly)."""
+
+    name: str
+    text: str = field(repr=False)
+
+    def line_text(self, line: int) -> str:
+        lines = self.text.splitlines()
+        return lines[line - 1] if 1 <= line <= len(lines) else ""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A 1-based source range; ``end_column`` is exclusive and on ``line`` if known."""
+
+    source: SourceFile
+    line: int
+    column: int
+    end_line: int | None = None
+    end_column: int | None = None
+
+    @property
+    def location(self) -> str:
+        return f"{self.source.name}:{self.line}:{self.column}"
+
+    def excerpt(self) -> str:
+        """The source line with a caret (and tildes) under the spanned token."""
+        text = self.source.line_text(self.line).expandtabs(1)
+        if not text and self.line > len(self.source.text.splitlines()):
+            text = ""
+        width = 1
+        if self.end_line in (None, self.line) and self.end_column is not None:
+            width = max(1, self.end_column - self.column)
+        width = max(1, min(width, len(text) - self.column + 1))
+        gutter = f"{self.line:>5} | "
+        marker = " " * (self.column - 1) + "^" + "~" * (width - 1)
+        return f"{gutter}{text}\n{' ' * (len(gutter) - 2)}| {marker}"
+
+
+class GeomirError(Exception):
+    """Base of every error geomir reports to a user."""
+
+    exit_code = 1
+    kind = "error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def render(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+
+@dataclass
+class Note:
+    message: str
+    span: Span | None = None
+
+
+class SourceError(GeomirError):
+    """An error at a place in a source file (syntax, names, types, contracts)."""
+
+    category = "error"
+
+    def __init__(self, message: str, span: Span | None, notes: list[Note] | None = None):
+        super().__init__(message)
+        self.span = span
+        self.notes = list(notes or [])
+
+    def __str__(self) -> str:
+        where = f"{self.span.location}: " if self.span else ""
+        return f"{where}{self.message}"
+
+    def render(self) -> str:
+        parts = []
+        if self.span is None:
+            parts.append(f"error: {self.message}")
+        else:
+            parts.append(f"{self.span.location}: error: {self.message}")
+            parts.append(self.span.excerpt())
+        for note in self.notes:
+            if note.span is None:
+                parts.append(f"note: {note.message}")
+            else:
+                parts.append(f"{note.span.location}: note: {note.message}")
+                parts.append(note.span.excerpt())
+        return "\n".join(parts)
+
+
+class GeoSyntaxError(SourceError):
+    """The text does not follow the grammar."""
+
+
+class GeoNameError(SourceError):
+    """A name is unknown, defined twice, or used before its definition."""
+
+
+class GeoTypeError(SourceError):
+    """Types disagree: manifold, dimension, point vs tangent, arity, element type."""
+
+
+class ContractAnnotationError(SourceError):
+    """A contract annotation is malformed or does not fit the model it annotates."""
+
+
+class UsageError(GeomirError):
+    """The command line or API was used wrongly (bad flag, unknown pass, missing file)."""
+
+    exit_code = 2
+
+
+class TargetNotBuiltError(UsageError):
+    """A code-generation target that exists in the interface but is not built yet."""
+
+
+class IRError(GeomirError):
+    """Textual IR given by the user fails to parse or verify."""
+
+
+class InternalCompilerError(GeomirError):
+    """A pass produced IR that fails verification: a compiler bug, not a user error."""
+
+    exit_code = 3
+    kind = "internal compiler error"

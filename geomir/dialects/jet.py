@@ -1,0 +1,584 @@
+"""The ``jet`` dialect: truncated Taylor expansions (jets) and derivative requests.
+
+A ``!jet.jet<K, T>`` holds K+1 Taylor coefficients of a curve through a value of type T
+(a ``!geo.point`` or ``!geo.tangent``): coefficient 0 has type T, coefficients 1..K have the
+tangent type of T.
+
+The derivative-request ops (``jet.jvp``, ``jet.vjp``, ``jet.hvp``, ``jet.directional``,
+``jet.laplacian``, ``jet.biharmonic``) name a model function and are lowered by a later
+pass. Their syntax::
+
+    %y, %dy = jet.jvp @f(%x) along %v wrt 0 : (T), Tv -> (R, Rv)
+    %g = jet.vjp @f(%x) cotangent %c wrt 0 : (T), Rv -> Tv
+    %j = jet.directional @f(%x) along %v wrt 0 order 4 : (T), Tv -> !jet.jet<4, R>
+    %l = jet.laplacian @U(%x) wrt 0 : (T) -> R
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from collections.abc import Sequence
+from typing import ClassVar
+
+from xdsl.dialects.builtin import IntAttr, SymbolRefAttr
+from xdsl.dialects.func import FuncOp
+from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue, TypeAttribute
+from xdsl.irdl import (
+    IRDLOperation,
+    irdl_attr_definition,
+    irdl_op_definition,
+    operand_def,
+    prop_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+)
+from xdsl.parser import AttrParser, Parser
+from xdsl.printer import Printer
+from xdsl.traits import Pure, SymbolTable
+from xdsl.utils.exceptions import VerifyException
+
+from geomir.dialects.geo import GeoValue, GeoValueType, IntLiteral, TangentType, op_error, op_syntax
+
+# --------------------------------------------------------------------------------------
+# Type
+# --------------------------------------------------------------------------------------
+
+
+@irdl_attr_definition
+class JetType(ParametrizedAttribute, TypeAttribute):
+    """A jet of order K over a base type T: K+1 Taylor coefficients (T, then K tangents of T)."""
+
+    name = "jet.jet"
+
+    order: IntAttr
+    base: Attribute
+
+    def __init__(self, order: int | IntAttr, base: Attribute):
+        super().__init__(IntAttr(order) if isinstance(order, int) else order, base)
+
+    @property
+    def order_value(self) -> int:
+        """The order K as an int."""
+        return self.order.data
+
+    @property
+    def tangent_type(self) -> TangentType:
+        """The type of coefficients 1..K."""
+        assert isinstance(self.base, GeoValueType)
+        return self.base.tangent()
+
+    def coeff_type(self, index: int) -> Attribute:
+        """The type of coefficient ``index`` (the base type for 0, its tangent type otherwise)."""
+        return self.base if index == 0 else self.tangent_type
+
+    def verify(self) -> None:
+        if self.order.data < 1:
+            raise VerifyException(f"{self.name}: order must be >= 1, found {self.order.data}")
+        if not isinstance(self.base, GeoValueType):
+            raise VerifyException(
+                f"{self.name}: base must be a !geo.point or !geo.tangent, found {self.base}"
+            )
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            order = parser.parse_integer(allow_boolean=False, context_msg=" (the jet order)")
+            parser.parse_punctuation(",")
+            base = parser.parse_type()
+        return (IntAttr(order), base)
+
+    def print_parameters(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            printer.print_string(f"{self.order.data}, ")
+            printer.print_attribute(self.base)
+
+
+# --------------------------------------------------------------------------------------
+# Jet ops
+# --------------------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class SeedOp(IRDLOperation):
+    """A jet with primal ``primal``, first coefficient ``direction`` and zero higher ones."""
+
+    name = "jet.seed"
+
+    primal = operand_def(GeoValue)
+    direction = operand_def(GeoValue)
+    order = prop_def(IntAttr)
+    result = result_def(JetType)
+
+    traits = traits_def(Pure())
+    custom_directives = (IntLiteral,)
+    assembly_format = op_syntax("primal", "direction", keywords=[("order", "IntLiteral")])
+
+    def __init__(self, primal: Operation | SSAValue, direction: Operation | SSAValue, order: int):
+        primal_type = SSAValue.get(primal).type
+        super().__init__(
+            operands=[primal, direction],
+            properties={"order": IntAttr(order)},
+            result_types=[JetType(order, primal_type)],
+        )
+
+    def verify_(self) -> None:
+        order = self.order.data
+        if order < 1:
+            op_error(self.name, f"order must be >= 1, found {order}")
+        primal = self.primal.type
+        if not isinstance(primal, GeoValueType):
+            op_error(self.name, f"primal must be a !geo.point or !geo.tangent, found {primal}")
+        if self.direction.type != primal.tangent():
+            op_error(
+                self.name,
+                f"direction {self.direction.type} is not the tangent type of primal {primal} "
+                f"(expected {primal.tangent()})",
+            )
+        expected = JetType(order, primal)
+        if self.result.type != expected:
+            op_error(
+                self.name, f"result type {self.result.type} does not match the expected {expected}"
+            )
+
+
+@irdl_op_definition
+class CoeffOp(IRDLOperation):
+    """Taylor coefficient ``index`` of a jet (the primal for 0, a tangent otherwise)."""
+
+    name = "jet.coeff"
+
+    jet = operand_def(JetType)
+    index = prop_def(IntAttr)
+    result = result_def(GeoValue)
+
+    traits = traits_def(Pure())
+    custom_directives = (IntLiteral,)
+    assembly_format = op_syntax("jet", keywords=[("index", "IntLiteral")])
+
+    def __init__(self, jet: Operation | SSAValue, index: int):
+        jet_type = SSAValue.get(jet).type
+        if not isinstance(jet_type, JetType):
+            op_error(self.name, f"operand must be a !jet.jet, found {jet_type}")
+        super().__init__(
+            operands=[jet],
+            properties={"index": IntAttr(index)},
+            result_types=[jet_type.coeff_type(index)],
+        )
+
+    def verify_(self) -> None:
+        jet_type = self.jet.type
+        index = self.index.data
+        if not 0 <= index <= jet_type.order_value:
+            op_error(
+                self.name,
+                f"index {index} is out of range for {jet_type} "
+                f"(expected 0 <= index <= K = {jet_type.order_value})",
+            )
+        expected = jet_type.coeff_type(index)
+        if self.result.type != expected:
+            op_error(
+                self.name, f"result type {self.result.type} does not match the expected {expected}"
+            )
+
+
+# --------------------------------------------------------------------------------------
+# Derivative requests
+# --------------------------------------------------------------------------------------
+
+
+def _types_text(types: Sequence[Attribute]) -> str:
+    return "(" + ", ".join(str(t) for t in types) + ")"
+
+
+class DerivativeOp(IRDLOperation, ABC):
+    """Base of the derivative requests on the model function ``callee``.
+
+    Operands: the model inputs, then (for ops with ``TRAILING``) one extra operand, the
+    direction or cotangent. ``wrt`` is the index of the differentiated model input.
+
+    Constructor: ``Op(callee, operands, wrt, result_types)`` (``DirectionalOp`` also takes
+    ``order``), where ``operands`` includes the trailing direction/cotangent. Or use
+    :meth:`for_model` to infer the result types from the model's ``func.func``.
+
+    The verifier checks the op's own types; inside a symbol table it also looks ``callee``
+    up and checks it against the model's signature.
+    """
+
+    TRAILING: ClassVar[str | None] = None
+    """Keyword introducing the trailing operand ("along", "cotangent"), or None."""
+    TRAILING_ROLE: ClassVar[str] = "direction"
+    """What the trailing operand is, for messages."""
+    INT_PROPS: ClassVar[tuple[str, ...]] = ("wrt",)
+    """Integer properties, printed as ``name value`` after the operands."""
+
+    callee = prop_def(SymbolRefAttr)
+    wrt = prop_def(IntAttr)
+    inputs = var_operand_def()
+
+    traits = traits_def(Pure())
+
+    def __init__(
+        self,
+        callee: str | SymbolRefAttr,
+        operands: Sequence[Operation | SSAValue],
+        wrt: int,
+        result_types: Sequence[Attribute],
+        **int_props: int,
+    ):
+        super().__init__(
+            operands=[list(operands)],
+            result_types=list(result_types),
+            properties={
+                "callee": SymbolRefAttr(callee) if isinstance(callee, str) else callee,
+                "wrt": IntAttr(wrt),
+                **{name: IntAttr(value) for name, value in int_props.items()},
+            },
+        )
+
+    @classmethod
+    def for_model(
+        cls,
+        model: FuncOp,
+        operands: Sequence[Operation | SSAValue],
+        wrt: int = 0,
+        **int_props: int,
+    ):
+        """Build the request on ``model``, inferring the result types from its signature."""
+        (output,) = model.function_type.outputs.data
+        wrt_type = SSAValue.get(operands[wrt]).type
+        assert isinstance(output, GeoValueType) and isinstance(wrt_type, GeoValueType)
+        results = [t for t, _ in cls._expected_results(output, wrt_type, int_props.get("order"))]
+        return cls(model.sym_name.data, operands, wrt, results, **int_props)
+
+    # -- accessors
+
+    @property
+    def model_inputs(self) -> tuple[SSAValue, ...]:
+        """The operands passed to the model (all but the trailing operand)."""
+        inputs = tuple(self.inputs)
+        return inputs[:-1] if self.TRAILING else inputs
+
+    @property
+    def trailing(self) -> SSAValue | None:
+        """The direction or cotangent operand, if this op has one."""
+        return self.inputs[-1] if self.TRAILING else None
+
+    @property
+    def callee_name(self) -> str:
+        """The model's symbol name (without ``@``)."""
+        return self.callee.string_value()
+
+    # -- per-op typing rules (``None`` entries mean "not known from this information")
+
+    @classmethod
+    def _expected_results(
+        cls, output: GeoValueType | None, wrt_type: GeoValueType, order: int | None
+    ) -> list[tuple[Attribute | None, str]]:
+        """(expected type, why) for each result."""
+        raise NotImplementedError
+
+    @classmethod
+    def _expected_trailing(
+        cls, output: GeoValueType | None, wrt_type: GeoValueType
+    ) -> tuple[Attribute | None, str]:
+        """(expected type, why) for the trailing operand: by default the tangent of input wrt."""
+        return wrt_type.tangent(), "the tangent type of the differentiated input"
+
+    def _output_from_results(self) -> GeoValueType | None:
+        """The model output type implied by the results, if they determine it."""
+        return None
+
+    def _order(self) -> int | None:
+        return None
+
+    # -- verification
+
+    def _check_types(self, output: GeoValueType | None, context: str) -> None:
+        wrt_type = self.model_inputs[self.wrt.data].type
+        assert isinstance(wrt_type, GeoValueType)
+        expected = self._expected_results(output, wrt_type, self._order())
+        for i, (found, (want, why)) in enumerate(zip(self.result_types, expected, strict=True)):
+            if want is not None and found != want:
+                op_error(
+                    self.name, f"result #{i} has type {found}, expected {want} ({why}{context})"
+                )
+        if self.trailing is not None:
+            found = self.trailing.type
+            want, why = self._expected_trailing(output, wrt_type)
+            if want is not None and found != want:
+                op_error(
+                    self.name,
+                    f"{self.TRAILING_ROLE} has type {found}, expected {want} ({why}{context})",
+                )
+
+    def verify_(self) -> None:
+        n_inputs = len(self.inputs) - (1 if self.TRAILING else 0)
+        if n_inputs < 1:
+            trailing = f" followed by the {self.TRAILING_ROLE}" if self.TRAILING else ""
+            op_error(
+                self.name,
+                f"expects at least one model input{trailing}, found {len(self.inputs)} operands",
+            )
+        wrt = self.wrt.data
+        if not 0 <= wrt < n_inputs:
+            op_error(self.name, f"wrt = {wrt} is out of range for {n_inputs} model input(s)")
+        wrt_type = self.model_inputs[wrt].type
+        if not isinstance(wrt_type, GeoValueType):
+            op_error(
+                self.name,
+                f"differentiated input #{wrt} must be a !geo.point or !geo.tangent, "
+                f"found {wrt_type}",
+            )
+        order = self._order()
+        if order is not None and order < 1:
+            op_error(self.name, f"order must be >= 1, found {order}")
+        self._check_types(self._output_from_results(), "")
+        self._verify_local()
+        self._verify_callee()
+
+    def _verify_local(self) -> None:
+        """Extra op-specific checks that do not need the model."""
+
+    def _verify_callee(self) -> None:
+        """Check the op against the model's ``func.func`` when it can be looked up."""
+        anchor = self.parent_op()
+        while anchor is not None and not anchor.has_trait(SymbolTable):
+            anchor = anchor.parent_op()
+        if anchor is None:
+            return
+        model = SymbolTable.lookup_symbol(self, self.callee)
+        if model is None:
+            op_error(self.name, f"unknown model {self.callee}")
+        if not isinstance(model, FuncOp):
+            op_error(self.name, f"{self.callee} is not a func.func (found {model.name})")
+        takes = model.function_type.inputs.data
+        given = tuple(v.type for v in self.model_inputs)
+        if takes != given:
+            op_error(
+                self.name,
+                f"{self.callee} takes {_types_text(takes)}, found operands {_types_text(given)}",
+            )
+        outputs = model.function_type.outputs.data
+        if len(outputs) != 1 or not isinstance(outputs[0], GeoValueType):
+            op_error(
+                self.name,
+                f"{self.callee} must return one !geo.point or !geo.tangent, "
+                f"returns {_types_text(outputs)}",
+            )
+        self._check_types(outputs[0], f"; {self.callee} returns {outputs[0]}")
+
+    # -- syntax
+
+    @classmethod
+    def parse(cls, parser: Parser):
+        callee = parser.parse_attribute()
+        if not isinstance(callee, SymbolRefAttr):
+            parser.raise_error(f"{cls.name} expects a model symbol like @f, found {callee}")
+        operands = parser.parse_comma_separated_list(
+            parser.Delimiter.PAREN, parser.parse_unresolved_operand
+        )
+        if cls.TRAILING:
+            parser.parse_keyword(cls.TRAILING)
+            operands.append(parser.parse_unresolved_operand())
+        properties: dict[str, Attribute] = {"callee": callee}
+        for name in cls.INT_PROPS:
+            parser.parse_keyword(name)
+            properties[name] = IntAttr(parser.parse_integer(allow_boolean=False))
+        attributes = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":")
+        types_pos = parser.pos
+        types = parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_type)
+        if cls.TRAILING:
+            parser.parse_punctuation(",")
+            types.append(parser.parse_type())
+        parser.parse_punctuation("->")
+        if parser.parse_optional_punctuation("(") is not None:
+            result_types = parser.parse_comma_separated_list(
+                parser.Delimiter.NONE, parser.parse_type
+            )
+            parser.parse_punctuation(")")
+        else:
+            result_types = [parser.parse_type()]
+        n_results = len(cls.get_irdl_definition().results)
+        if len(result_types) != n_results:
+            parser.raise_error(
+                f"{cls.name} has {n_results} result(s), found {len(result_types)} result types"
+            )
+        values = parser.resolve_operands(operands, types, types_pos)
+        return cls.build(
+            operands=[values],
+            result_types=result_types,
+            properties=properties,
+            attributes=attributes,
+        )
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_attribute(self.callee)
+        with printer.in_parens():
+            printer.print_list(self.model_inputs, printer.print_operand)
+        if self.trailing is not None:
+            printer.print_string(f" {self.TRAILING} ")
+            printer.print_operand(self.trailing)
+        for name in self.INT_PROPS:
+            value = self.properties[name]
+            assert isinstance(value, IntAttr)
+            printer.print_string(f" {name} {value.data}")
+        printer.print_op_attributes(self.attributes)
+        printer.print_string(" : ")
+        with printer.in_parens():
+            printer.print_list((v.type for v in self.model_inputs), printer.print_attribute)
+        if self.trailing is not None:
+            printer.print_string(", ")
+            printer.print_attribute(self.trailing.type)
+        printer.print_string(" -> ")
+        if len(self.results) == 1:
+            printer.print_attribute(self.results[0].type)
+        else:
+            with printer.in_parens():
+                printer.print_list(self.result_types, printer.print_attribute)
+
+
+def _tangent_of(t: GeoValueType | None) -> TangentType | None:
+    return None if t is None else t.tangent()
+
+
+class _AlongOp(DerivativeOp, ABC):
+    """Base of the requests taking a tangent ``direction`` of input ``wrt`` (``along %v``)."""
+
+    TRAILING: ClassVar[str | None] = "along"
+
+    @property
+    def direction(self) -> SSAValue:
+        """The tangent direction (of input ``wrt``)."""
+        return self.inputs[-1]
+
+
+@irdl_op_definition
+class JvpOp(_AlongOp):
+    """Jacobian-vector product: (model output, its derivative along ``direction``)."""
+
+    name = "jet.jvp"
+
+    primal = result_def(GeoValue)
+    tangent = result_def(GeoValue)
+
+    @classmethod
+    def _expected_results(cls, output, wrt_type, order):
+        return [
+            (output, "the model output type"),
+            (_tangent_of(output), "the tangent type of the model output"),
+        ]
+
+    def _output_from_results(self):
+        return self.primal.type
+
+
+@irdl_op_definition
+class VjpOp(DerivativeOp):
+    """Vector-Jacobian product: the pullback of ``cotangent`` to input ``wrt``."""
+
+    name = "jet.vjp"
+    TRAILING: ClassVar[str | None] = "cotangent"
+    TRAILING_ROLE: ClassVar[str] = "cotangent"
+
+    result = result_def(GeoValue)
+
+    @property
+    def cotangent(self) -> SSAValue:
+        """The cotangent of the model output."""
+        return self.inputs[-1]
+
+    @classmethod
+    def _expected_results(cls, output, wrt_type, order):
+        return [(wrt_type.tangent(), "the tangent type of the differentiated input")]
+
+    @classmethod
+    def _expected_trailing(cls, output, wrt_type):
+        return _tangent_of(output), "the tangent type of the model output"
+
+    def _verify_local(self) -> None:
+        if not isinstance(self.cotangent.type, TangentType):
+            op_error(self.name, f"cotangent must be a !geo.tangent, found {self.cotangent.type}")
+
+
+@irdl_op_definition
+class HvpOp(_AlongOp):
+    """Hessian-vector product of a scalar model along ``direction`` (tangent of input ``wrt``)."""
+
+    name = "jet.hvp"
+
+    result = result_def(GeoValue)
+
+    @classmethod
+    def _expected_results(cls, output, wrt_type, order):
+        return [(wrt_type.tangent(), "the tangent type of the differentiated input")]
+
+
+@irdl_op_definition
+class DirectionalOp(_AlongOp):
+    """Directional Taylor expansion: the order-K jet of the model along ``direction``."""
+
+    name = "jet.directional"
+    INT_PROPS: ClassVar[tuple[str, ...]] = ("wrt", "order")
+
+    order = prop_def(IntAttr)
+    result = result_def(JetType)
+
+    def __init__(
+        self,
+        callee: str | SymbolRefAttr,
+        operands: Sequence[Operation | SSAValue],
+        wrt: int,
+        result_types: Sequence[Attribute],
+        order: int,
+    ):
+        super().__init__(callee, operands, wrt, result_types, order=order)
+
+    @classmethod
+    def _expected_results(cls, output, wrt_type, order):
+        want = None if output is None or order is None else JetType(order, output)
+        return [(want, f"a jet of order {order} over the model output type")]
+
+    def _output_from_results(self):
+        return self.result.type.base
+
+    def _order(self) -> int:
+        return self.order.data
+
+
+class _OutputTypedOp(DerivativeOp, ABC):
+    """Base of the differential operators whose result has the model output type."""
+
+    result = result_def(GeoValue)
+
+    @classmethod
+    def _expected_results(cls, output, wrt_type, order):
+        return [(output, "the model output type")]
+
+    def _output_from_results(self):
+        return self.result.type
+
+
+@irdl_op_definition
+class LaplacianOp(_OutputTypedOp):
+    """Laplacian of the model with respect to input ``wrt`` (componentwise on the output)."""
+
+    name = "jet.laplacian"
+
+
+@irdl_op_definition
+class BiharmonicOp(_OutputTypedOp):
+    """Bi-Laplacian (Laplacian of the Laplacian) with respect to input ``wrt``."""
+
+    name = "jet.biharmonic"
+
+
+DERIVATIVE_OPS: dict[str, type[DerivativeOp]] = {
+    op.name.split(".", 1)[1]: op
+    for op in (JvpOp, VjpOp, HvpOp, DirectionalOp, LaplacianOp, BiharmonicOp)
+}
+"""Mnemonic ("jvp") -> derivative request op class."""
+
+Jet = Dialect("jet", [SeedOp, CoeffOp, *DERIVATIVE_OPS.values()], [JetType])

@@ -1,0 +1,128 @@
+"""``geomc``: the command-line compiler.
+
+    geomc model.geo --emit=ir                       IR after the default pipeline
+    geomc model.geo --passes=inline-models,cse      run chosen passes ('' for none)
+    geomc model.geo --dump-ir-after-all --dump-dir out/
+    geomc --list-passes
+    geomc model.geo --target=torch -o model.py      (exit 2 until the backend lands)
+
+Exit codes: 0 success, 1 error in the user's program, 2 bad usage or a target that is not
+built, 3 internal compiler error. User errors never print a Python traceback
+(``--debug`` shows one for compiler bugs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from geomir.diagnostics import GeomirError, UsageError
+
+EMITS = ("ir", "ir-generic")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="geomc",
+        description="Compile a .geo model (or .mlir IR) with geomir.",
+        epilog="Exit codes: 0 ok, 1 error in the program, 2 usage error or target not built, 3 compiler bug.",
+    )
+    p.add_argument("input", nargs="?", help="a .geo program or a .mlir IR file")
+    p.add_argument("--emit", choices=EMITS, help="what to write: ir (default) or ir-generic (MLIR generic form)")
+    p.add_argument("--target", help="code-generation target: torch, jax or triton")
+    p.add_argument("-o", "--output", help="write the result to this file instead of stdout")
+    p.add_argument("--passes", help="comma-separated pass pipeline replacing the default ('' runs none)")
+    p.add_argument("--list-passes", action="store_true", help="list the registered passes and exit")
+    p.add_argument("--dump-ir-after-all", action="store_true", help="write the IR after every pass")
+    p.add_argument("--dump-dir", help="directory for --dump-ir-after-all files (default: stderr)")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
+    return p
+
+
+def _list_passes() -> str:
+    from geomir.pipeline import DEFAULT_PIPELINE, available_passes
+
+    passes = available_passes()
+    width = max(len(n) for n in passes)
+    lines = [f"{name:<{width}}  {doc}" for name, doc in passes.items()]
+    lines.append(f"\ndefault pipeline: {','.join(DEFAULT_PIPELINE)}")
+    return "\n".join(lines) + "\n"
+
+
+def _dumper(args):
+    if not args.dump_ir_after_all:
+        return None
+    from geomir.ir import print_ir
+
+    generic = args.emit == "ir-generic"
+    directory = Path(args.dump_dir) if args.dump_dir else None
+    if directory is not None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UsageError(f"cannot create dump directory '{directory}': {err.strerror}") from None
+
+    def dump(index: int, name: str, module) -> None:
+        text = print_ir(module, generic)
+        if directory is None:
+            label = "IR Dump Before Any Pass" if index == 0 else f"IR Dump After {name}"
+            sys.stderr.write(f"// -----// {label} //----- //\n{text}\n")
+        else:
+            (directory / f"{index:02d}-{name}.mlir").write_text(text)
+
+    return dump
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.list_passes:
+        sys.stdout.write(_list_passes())
+        return 0
+    if args.input is None:
+        raise UsageError("no input file (try: geomc examples/hyperbolic_mlp.geo --emit=ir)")
+    if args.dump_dir and not args.dump_ir_after_all:
+        raise UsageError("--dump-dir needs --dump-ir-after-all")
+    if args.target is not None and args.emit is not None:
+        raise UsageError("give either --emit or --target, not both")
+
+    from geomir.compiler import to_ir
+    from geomir.ir import print_ir
+
+    if args.target is not None:
+        from geomir.backends import get_backend
+
+        get_backend(args.target)  # raises until the backend is built
+    module = to_ir(Path(args.input), passes=args.passes, dump=_dumper(args))
+    text = print_ir(module, generic=args.emit == "ir-generic")
+    if args.output:
+        try:
+            Path(args.output).write_text(text)
+        except OSError as err:
+            raise UsageError(f"cannot write '{args.output}': {err.strerror}") from None
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        return run(argv)
+    except GeomirError as err:
+        sys.stderr.write(err.render() + "\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # a compiler bug: say so, without a traceback unless asked
+        if debug:
+            raise
+        sys.stderr.write(
+            f"internal compiler error: {type(err).__name__}: {err}\n"
+            "(this is a bug in geomir; rerun with --debug for a traceback)\n"
+        )
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

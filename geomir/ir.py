@@ -1,0 +1,37 @@
+"""Print and parse geomir IR text (MLIR syntax) with one context that knows our dialects."""
+
+from __future__ import annotations
+
+import io
+
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.parser import Parser
+from xdsl.printer import Printer
+from xdsl.utils.exceptions import ParseError, VerifyException
+
+from geomir.diagnostics import IRError, SourceError, SourceFile, Span
+from geomir.dialects import make_context
+
+
+def print_ir(module: ModuleOp, generic: bool = False) -> str:
+    """The textual IR of ``module`` (custom syntax, or MLIR's generic form)."""
+    stream = io.StringIO()
+    Printer(stream=stream, print_generic_format=generic).print_op(module)
+    return stream.getvalue().rstrip("\n") + "\n"
+
+
+def parse_ir(text: str, filename: str = "<ir>") -> ModuleOp:
+    """Parse and verify IR text; errors become :class:`IRError` with the location."""
+    try:
+        module = Parser(make_context(), text, filename).parse_module()
+    except ParseError as err:
+        location = err.span.get_location()
+        span = Span(SourceFile(filename, text), location.line, location.col, location.line, location.col + max(1, err.span.len))
+        raise SourceError(err.msg, span) from None
+    except VerifyException as err:
+        raise IRError(f"{filename}: invalid IR: {err}") from None
+    try:
+        module.verify()
+    except VerifyException as err:
+        raise IRError(f"{filename}: invalid IR: {err}") from None
+    return module

@@ -1,0 +1,27 @@
+"""xDSL's generic cleanups, registered under geomir's pass registry.
+
+- ``cse``: common-subexpression elimination (xdsl.transforms.common_subexpression_elimination).
+  Needs nothing; guarantees no two pure ops with equal operands and attributes remain.
+  Parameters are never merged: each ``geo.param`` has its own name.
+- ``dce``: dead-code elimination (xdsl.transforms.dead_code_elimination).
+  Guarantees no unused op without side effects remains (unused lets and their params).
+"""
+
+from xdsl.transforms.common_subexpression_elimination import CommonSubexpressionElimination
+from xdsl.transforms.dead_code_elimination import DeadCodeElimination
+
+from geomir.pipeline import register_pass
+
+
+@register_pass
+class CSE(CommonSubexpressionElimination):
+    """Common-subexpression elimination of pure ops (xDSL's cse)."""
+
+    name = "cse"
+
+
+@register_pass
+class DCE(DeadCodeElimination):
+    """Dead-code elimination of unused side-effect-free ops (xDSL's dce)."""
+
+    name = "dce"

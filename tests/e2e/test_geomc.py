@@ -1,0 +1,151 @@
+"""The geomc command line: emits, dumps, pass selection, targets, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from geomir.driver import main
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*.geo"))
+
+
+def geomc(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "geomir.driver", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def assert_no_traceback(proc: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+
+
+def test_at_least_five_examples() -> None:
+    assert len(EXAMPLES) >= 5
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_compiles_to_ir_that_parses_back(example: Path, capsys) -> None:
+    assert main([str(example), "--emit=ir"]) == 0
+    text = capsys.readouterr().out
+    assert "func.func" in text
+    import geomir
+
+    assert geomir.print_ir(geomir.parse_ir(text)) == text
+
+
+def test_console_script_runs_main_job() -> None:
+    proc = geomc("examples/hyperbolic_mlp.geo", "--emit=ir")
+    assert proc.returncode == 0, proc.stderr
+    assert "func.func @HyperbolicMLP" in proc.stdout
+    assert "geo.mobius_matvec" in proc.stdout
+
+
+def test_list_passes(capsys) -> None:
+    assert main(["--list-passes"]) == 0
+    out = capsys.readouterr().out
+    for name in ("cse", "dce", "inline-models"):
+        assert name in out
+    assert "default pipeline" in out
+
+
+def test_dump_ir_after_all_writes_one_file_per_stage(tmp_path: Path) -> None:
+    out = tmp_path / "dump"
+    code = main(["examples/hyperbolic_mlp.geo", "--passes=inline-models,cse,dce", "--dump-ir-after-all", "--dump-dir", str(out)])
+    assert code == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["00-input.mlir", "01-inline-models.mlir", "02-cse.mlir", "03-dce.mlir"]
+    before = (out / "00-input.mlir").read_text()
+    after = (out / "01-inline-models.mlir").read_text()
+    assert "func.call @HyperbolicMLP" in before and "func.call" not in after
+
+
+def test_dump_without_dir_goes_to_stderr(capsys) -> None:
+    assert main(["examples/pinn_laplacian.geo", "--passes=cse", "--dump-ir-after-all"]) == 0
+    err = capsys.readouterr().err
+    assert "IR Dump Before Any Pass" in err and "IR Dump After cse" in err
+
+
+def test_chosen_passes_run_in_order(capsys) -> None:
+    assert main(["examples/hyperbolic_mlp.geo", "--passes=inline-models,dce"]) == 0
+    assert "func.call" not in capsys.readouterr().out
+
+
+def test_empty_pipeline_keeps_frontend_ir(capsys) -> None:
+    assert main(["examples/hyperbolic_mlp.geo", "--passes="]) == 0
+    assert "func.call @HyperbolicMLP" in capsys.readouterr().out
+
+
+def test_unknown_pass_is_a_usage_error(capsys) -> None:
+    assert main(["examples/hyperbolic_mlp.geo", "--passes=cse,fuse-everything"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown pass 'fuse-everything'" in err and "inline-models" in err
+
+
+@pytest.mark.parametrize("target", ["torch", "jax", "triton"])
+def test_targets_exist_but_are_not_built_yet(target: str) -> None:
+    proc = geomc("examples/hyperbolic_mlp.geo", f"--target={target}", "-o", "/dev/null")
+    assert proc.returncode == 2
+    assert f"target '{target}' is not built yet" in proc.stderr
+    assert_no_traceback(proc)
+
+
+def test_unknown_target(capsys) -> None:
+    assert main(["examples/hyperbolic_mlp.geo", "--target=cuda"]) == 2
+    assert "unknown target 'cuda'" in capsys.readouterr().err
+
+
+def test_missing_file_is_reported_without_traceback() -> None:
+    proc = geomc("examples/does_not_exist.geo", "--emit=ir")
+    assert proc.returncode == 2
+    assert "cannot read 'examples/does_not_exist.geo'" in proc.stderr
+    assert_no_traceback(proc)
+
+
+def test_user_error_exit_code_and_caret(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.geo"
+    bad.write_text("model M(x: R[8]) -> R[32] {\n  return linear(x, 16 -> 32)\n}\n")
+    proc = geomc(str(bad), "--emit=ir")
+    assert proc.returncode == 1
+    assert_no_traceback(proc)
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith(f"{bad}:2:20: error: dimension mismatch in linear")
+    assert lines[1].endswith("  return linear(x, 16 -> 32)")
+    assert lines[2].endswith(" " * 19 + "^~")
+
+
+def test_output_file(tmp_path: Path) -> None:
+    out = tmp_path / "m.mlir"
+    assert main(["examples/torus_oscillator.geo", "-o", str(out)]) == 0
+    assert "geo.torus" in out.read_text() or "torus<radians>" in out.read_text()
+
+
+def test_mlir_input_round_trips(tmp_path: Path, capsys) -> None:
+    assert main(["examples/manifolds_tour.geo", "--passes="]) == 0
+    ir = capsys.readouterr().out
+    path = tmp_path / "tour.mlir"
+    path.write_text(ir)
+    assert main([str(path), "--passes="]) == 0
+    assert capsys.readouterr().out == ir
+
+
+def test_generic_form_parses_back(capsys) -> None:
+    assert main(["examples/pinn_laplacian.geo", "--emit=ir-generic"]) == 0
+    generic = capsys.readouterr().out
+    assert '"geo.linear"' in generic
+    import geomir
+
+    module = geomir.parse_ir(generic)
+    assert main(["examples/pinn_laplacian.geo", "--emit=ir"]) == 0
+    assert geomir.print_ir(module) == capsys.readouterr().out
+
+
+def test_invalid_mlir_is_a_located_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mlir"
+    bad.write_text('func.func @f(%x: !geo.point<klein, 3, f32>) {\n  func.return\n}\n')
+    proc = geomc(str(bad))
+    assert proc.returncode == 1
+    assert_no_traceback(proc)
+    assert f"{bad}:1:" in proc.stderr
