@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--list-passes", action="store_true", help="list the registered passes and exit")
     p.add_argument("--dump-ir-after-all", action="store_true", help="write the IR after every pass")
     p.add_argument("--dump-dir", help="directory for --dump-ir-after-all files (default: stderr)")
+    p.add_argument("--debug-info", action="store_true", help='print each op\'s source location, loc("file":line:col)')
     p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
     return p
 
@@ -64,7 +65,7 @@ def _dumper(args):
             raise UsageError(f"cannot create dump directory '{directory}': {err.strerror}") from None
 
     def dump(index: int, name: str, module) -> None:
-        text = print_ir(module, generic)
+        text = print_ir(module, generic, args.debug_info)
         if directory is None:
             label = "IR Dump Before Any Pass" if index == 0 else f"IR Dump After {name}"
             sys.stderr.write(f"// -----// {label} //----- //\n{text}\n")
@@ -94,7 +95,7 @@ def run(argv: list[str] | None = None) -> int:
 
         get_backend(args.target)  # raises until the backend is built
     module = to_ir(Path(args.input), passes=args.passes, dump=_dumper(args))
-    text = print_ir(module, generic=args.emit == "ir-generic")
+    text = print_ir(module, generic=args.emit == "ir-generic", debug_info=args.debug_info)
     if args.output:
         try:
             Path(args.output).write_text(text)

@@ -13,10 +13,11 @@ from geomir.diagnostics import IRError, SourceError, SourceFile, Span
 from geomir.dialects import make_context
 
 
-def print_ir(module: ModuleOp, generic: bool = False) -> str:
-    """The textual IR of ``module`` (custom syntax, or MLIR's generic form)."""
+def print_ir(module: ModuleOp, generic: bool = False, debug_info: bool = False) -> str:
+    """The textual IR of ``module`` (custom syntax, or MLIR's generic form; with
+    ``debug_info``, each op's source location as ``loc("file":line:col)``)."""
     stream = io.StringIO()
-    Printer(stream=stream, print_generic_format=generic).print_op(module)
+    Printer(stream=stream, print_generic_format=generic, print_debuginfo=debug_info).print_op(module)
     return stream.getvalue().rstrip("\n") + "\n"
 
 

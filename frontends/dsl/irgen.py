@@ -1,5 +1,7 @@
 """Build the IR (a ``builtin.module`` of ``func.func`` ops) from a type-checked program.
 
+Every op carries the source location of the token that produced it (``loc("f.geo":3:11)``,
+printed with ``geomc --debug-info``), so passes can point diagnostics at the source.
 Each model becomes ``func.func @Model`` with its contracts in the ``contracts`` attribute;
 each layer's parameters are ``geo.param`` ops named ``<model>.<layer><k>.<role>``; a call
 of another model is ``func.call`` (the callee owns its parameters, so calling a model
@@ -13,10 +15,13 @@ from collections import Counter
 
 from xdsl.builder import Builder
 from xdsl.dialects import builtin, func
+from xdsl.dialects.builtin import FileLineColLoc, IntAttr, StringAttr
 from xdsl.ir import Attribute, SSAValue
 from xdsl.rewriter import InsertPoint
 
 from geomir.dialects import contract, geo, jet
+
+from geomir.diagnostics import Span
 
 from . import ast
 from .contracts import Equivariant, Lipschitz, Monotone
@@ -45,6 +50,11 @@ def ir_type(t: ValueType | JetValue) -> Attribute:
     return cls(_manifold_attr(t), t.dim, _DTYPES[t.dtype])
 
 
+def location(span: Span) -> FileLineColLoc:
+    """The IR location of a source span (its first character)."""
+    return FileLineColLoc(StringAttr(span.source.name), IntAttr(span.line), IntAttr(span.column))
+
+
 def contract_attr(c) -> Attribute:
     if isinstance(c, Lipschitz):
         return contract.LipschitzAttr(c.bound)
@@ -62,11 +72,14 @@ class Lowerer:
         self.model = model
         self.builder = builder
         self.layers: Counter[str] = Counter()
+        self.loc = location(model.name_span)
 
     # -- used by builtin lowering rules
-    def emit(self, op) -> SSAValue:
+    def emit(self, op) -> SSAValue | None:
+        """Insert ``op`` at the current source location; its first result, if any."""
+        op.location = self.loc
         self.builder.insert(op)
-        return op.results[0]
+        return op.results[0] if op.results else None
 
     ir_type = staticmethod(ir_type)
 
@@ -86,38 +99,45 @@ class Lowerer:
 
     # -- expressions
     def expr(self, e: ast.Expr, env: dict[str, object]) -> SSAValue:
+        """Lower the operands first, then emit ``e``'s ops at ``e``'s location."""
         if isinstance(e, ast.Var):
             return env[e.name]
         if isinstance(e, ast.Neg):
-            return self.emit(geo.NegOp(self.expr(e.operand, env)))
-        if isinstance(e, ast.BinOp):
-            return self._binop(e, env)
-        if isinstance(e, ast.Call):
+            operands = [self.expr(e.operand, env)]
+        elif isinstance(e, ast.BinOp):
+            operands = [self.expr(x, env) for x in (e.lhs, e.rhs) if not isinstance(x.type, ScalarType)]
+        elif isinstance(e, ast.Call):
             operands = [self.expr(a.value, env) for a in e.args if isinstance(a, ast.Positional) and not isinstance(a.value.type, ScalarType)]
-            if isinstance(e.target, ast.ModelDef):
-                call = func.CallOp(e.target.name, operands, [ir_type(e.target.result_type)])
-                return self.emit(call)
-            return e.target.lower(self, e, operands)
-        raise AssertionError(f"cannot lower {e!r}")
+        else:
+            raise AssertionError(f"cannot lower {e!r}")
+        self.loc = location(e.op_span if isinstance(e, ast.BinOp) else e.callee_span if isinstance(e, ast.Call) else e.span)
+        if isinstance(e, ast.Neg):
+            return self.emit(geo.NegOp(operands[0]))
+        if isinstance(e, ast.BinOp):
+            return self._binop(e, operands)
+        if isinstance(e.target, ast.ModelDef):
+            return self.emit(func.CallOp(e.target.name, operands, [ir_type(e.target.result_type)]))
+        return e.target.lower(self, e, operands)
 
-    def _binop(self, e: ast.BinOp, env) -> SSAValue:
+    def _binop(self, e: ast.BinOp, operands: list[SSAValue]) -> SSAValue:
         lhs, rhs = e.lhs.type, e.rhs.type
         if isinstance(lhs, ScalarType) or isinstance(rhs, ScalarType):
-            vec = e.rhs if isinstance(lhs, ScalarType) else e.lhs
             factor = (lhs if isinstance(lhs, ScalarType) else rhs).value
             if e.op == "/":
                 factor = 1.0 / factor
-            return self.emit(geo.ScaleOp(self.expr(vec, env), factor))
+            return self.emit(geo.ScaleOp(operands[0], factor))
         op = geo.BINARY_OPS[{"+": "add", "-": "sub", "*": "mul", "/": "div"}[e.op]]
-        return self.emit(op(self.expr(e.lhs, env), self.expr(e.rhs, env)))
+        return self.emit(op(*operands))
 
 
 def _model_func(model: ast.ModelDef) -> func.FuncOp:
     f = func.FuncOp(model.name, ([ir_type(p.type) for p in model.params], [ir_type(model.result_type)]))
+    f.location = location(model.name_span)
     block = f.body.block
     env: dict[str, object] = {}
     for param, arg in zip(model.params, block.args):
         arg.name_hint = param.name
+        arg.location = location(param.name_span)
         env[param.name] = arg
     lw = Lowerer(model, Builder(InsertPoint.at_end(block)))
     for stmt in model.body:
@@ -129,7 +149,9 @@ def _model_func(model: ast.ModelDef) -> func.FuncOp:
             value.name_hint = stmt.name
             env[stmt.name] = value
         else:
-            lw.builder.insert(func.ReturnOp(lw.expr(stmt.value, env)))
+            value = lw.expr(stmt.value, env)
+            lw.loc = location(stmt.span)
+            lw.emit(func.ReturnOp(value))
             break
     if model.annotations:
         f.attributes[contract.CONTRACT_ATTR_NAME] = builtin.ArrayAttr([contract_attr(a.contract) for a in model.annotations])
@@ -150,15 +172,17 @@ def _derived_func(decl: ast.DeriveDecl) -> func.FuncOp:
     sig: DerivedSignature = decl.signature
     result_types = [ir_type(t) for t in sig.results]
     f = func.FuncOp(decl.name, ([ir_type(t) for _, t in sig.inputs], result_types))
+    f.location = location(decl.name_span)
     block = f.body.block
     for (name, _), arg in zip(sig.inputs, block.args):
         arg.name_hint = name
+        arg.location = location(decl.name_span)
     cls = _REQUESTS[sig.op]
     kwargs = {"order": sig.order} if sig.order is not None else {}
     request = cls(sig.model.name, list(block.args), sig.wrt, result_types, **kwargs)
-    builder = Builder(InsertPoint.at_end(block))
-    builder.insert(request)
-    builder.insert(func.ReturnOp(*request.results))
+    ret = func.ReturnOp(*request.results)
+    request.location = ret.location = location(decl.op_span)
+    block.add_ops([request, ret])
     return f
 
 

@@ -149,3 +149,13 @@ def test_invalid_mlir_is_a_located_error(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert_no_traceback(proc)
     assert f"{bad}:1:" in proc.stderr
+
+
+def test_debug_info_prints_source_locations_that_parse_back(capsys) -> None:
+    assert main(["examples/pinn_laplacian.geo", "--debug-info"]) == 0
+    text = capsys.readouterr().out
+    # linear(x, 2 -> 64) on line 5, column 16 of the example
+    assert 'geo.linear' in text and 'loc("examples/pinn_laplacian.geo":5:16)' in text
+    import geomir
+
+    assert geomir.print_ir(geomir.parse_ir(text), debug_info=True) == text
