@@ -159,3 +159,15 @@ def test_debug_info_prints_source_locations_that_parse_back(capsys) -> None:
     import geomir
 
     assert geomir.print_ir(geomir.parse_ir(text), debug_info=True) == text
+
+
+def test_stock_xdsl_opt_knows_our_dialects_and_passes(tmp_path: Path) -> None:
+    path = tmp_path / "h.mlir"
+    assert main(["examples/hyperbolic_mlp.geo", "--passes=", "-o", str(path)]) == 0
+    proc = subprocess.run(
+        [sys.executable, "-c", "from xdsl.tools.xdsl_opt import main; main()", str(path), "-p", "inline-models"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "geo.mobius_matvec" in proc.stdout and "func.call" not in proc.stdout
