@@ -11,6 +11,7 @@ from xdsl.utils.exceptions import ParseError, VerifyException
 
 from geomir.diagnostics import IRError, SourceError, SourceFile, Span
 from geomir.dialects import make_context
+from geomir.verify import verify_module
 
 
 def print_ir(module: ModuleOp, generic: bool = False, debug_info: bool = False) -> str:
@@ -23,6 +24,8 @@ def print_ir(module: ModuleOp, generic: bool = False, debug_info: bool = False) 
 
 def parse_ir(text: str, filename: str = "<ir>") -> ModuleOp:
     """Parse and verify IR text; errors become :class:`IRError` with the location."""
+    if not text.strip():
+        raise IRError(f"{filename}: empty IR file (expected a builtin.module)")
     try:
         module = Parser(make_context(), text, filename).parse_module()
     except ParseError as err:
@@ -32,7 +35,7 @@ def parse_ir(text: str, filename: str = "<ir>") -> ModuleOp:
     except VerifyException as err:
         raise IRError(f"{filename}: invalid IR: {err}") from None
     try:
-        module.verify()
+        verify_module(module)
     except VerifyException as err:
         raise IRError(f"{filename}: invalid IR: {err}") from None
     return module

@@ -15,6 +15,7 @@ from xdsl.utils.exceptions import VerifyException
 
 from geomir.diagnostics import InternalCompilerError, UsageError
 from geomir.dialects import make_context
+from geomir.verify import verify_module
 
 PASSES: dict[str, type[ModulePass]] = {}
 
@@ -60,14 +61,19 @@ def run_pipeline(module: ModuleOp, names: Sequence[str], dump: DumpCallback | No
     """Run passes in place, verifying after each; ``dump(i, name, module)`` sees each stage."""
     _load_passes()
     ctx = make_context()
+    _verify(module, "the frontend")
     if dump:
         dump(0, "input", module)
     for index, name in enumerate(names, start=1):
         PASSES[name]().apply(ctx, module)
-        try:
-            module.verify()
-        except VerifyException as err:
-            raise InternalCompilerError(f"IR after pass '{name}' does not verify: {err}") from err
+        _verify(module, f"pass '{name}'")
         if dump:
             dump(index, name, module)
     return module
+
+
+def _verify(module: ModuleOp, after: str) -> None:
+    try:
+        verify_module(module)
+    except VerifyException as err:
+        raise InternalCompilerError(f"IR after {after} does not verify: {err}") from err

@@ -38,7 +38,7 @@ def _inline_into(name: str, funcs: dict[str, func.FuncOp], done: set[str], stack
     if name in done:
         return
     if name in stack:
-        cycle = " -> ".join(stack[stack.index(name):] + [name])
+        cycle = " -> ".join("@" + n for n in stack[stack.index(name):] + [name])
         raise IRError(f"inline-models: models call each other in a cycle: {cycle}")
     stack.append(name)
     f = funcs[name]

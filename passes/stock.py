@@ -2,7 +2,9 @@
 
 - ``cse``: common-subexpression elimination (xdsl.transforms.common_subexpression_elimination).
   Needs nothing; guarantees no two pure ops with equal operands and attributes remain.
-  Parameters are never merged: each ``geo.param`` has its own name.
+  A parameter's identity is its name: ``geo.param`` ops with the same name (and so the
+  same init and type, which the module verifier enforces) merge, as after inlining a
+  model called twice; parameters with different names never merge.
 - ``dce``: dead-code elimination (xdsl.transforms.dead_code_elimination).
   Guarantees no unused op without side effects remains (unused lets and their params).
 """

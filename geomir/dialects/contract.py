@@ -176,4 +176,79 @@ def set_contracts(op: Operation, contracts: Iterable[Attribute]) -> None:
         op.attributes.pop(CONTRACT_ATTR_NAME, None)
 
 
+def _euclidean_point(t: Attribute) -> bool:
+    from geomir.dialects.geo import EuclideanAttr, PointType
+
+    return isinstance(t, PointType) and isinstance(t.manifold, EuclideanAttr)
+
+
+def _point_on(t: Attribute, kind: str) -> bool:
+    from geomir.dialects.geo import PointType
+
+    return isinstance(t, PointType) and t.manifold.kind == kind
+
+
+_GROUP_ACTS_ON = {
+    "so2": lambda t: _euclidean_point(t) and t.dim_value % 2 == 0,
+    "perm": _euclidean_point,
+    "torus_translation": lambda t: _point_on(t, "torus"),
+    "ball_rotation": lambda t: _point_on(t, "poincare"),
+}
+_GROUP_INPUTS = {
+    "so2": "a Euclidean input of even dimension",
+    "perm": "a Euclidean input",
+    "torus_translation": "an input on a torus",
+    "ball_rotation": "an input on the Poincaré ball",
+}
+
+
+def signature_problem(contract: Attribute, inputs: Sequence[Attribute], outputs: Sequence[Attribute]) -> str | None:
+    """Why ``contract`` cannot apply to a model with these input/output types (None if it can).
+
+    The one statement of which signatures each contract fits, used by the IR verifier and
+    by the .geo type checker. Lipschitz fits any model (the metrics are the manifolds').
+    An equivariance group acts on the inputs it can act on (so2: Euclidean inputs of even
+    dimension; perm: Euclidean inputs; torus_translation: torus points; ball_rotation:
+    Poincaré points), all by the same group element, and leaves the other inputs fixed.
+    """
+    if len(outputs) != 1:
+        return f"a contract needs a model with one result, found {len(outputs)}"
+    (out,) = outputs
+    if isinstance(contract, MonotoneAttr):
+        for i in contract.input_indices:
+            if i >= len(inputs):
+                return f"monotone input index {i} is out of range: the model has {len(inputs)} input(s)"
+            if not _euclidean_point(inputs[i]):
+                return f"monotonicity needs ordered (Euclidean) inputs; input {i} is {inputs[i]}"
+        if not _euclidean_point(out):
+            return f"monotonicity needs a Euclidean output, found {out}"
+    elif isinstance(contract, EquivariantAttr):
+        group = contract.group.data
+        acted = [t for t in inputs if _GROUP_ACTS_ON[group](t)]
+        if not acted:
+            return f"equivariant({group}) needs an input it acts on: {_GROUP_INPUTS[group]}"
+        dim = getattr(out, "dim_value", None)
+        if group == "so2" and not (_euclidean_point(out) and (dim % 2 == 0 or dim == 1)):
+            return "equivariant(so2) needs a Euclidean output of even dimension (or dimension 1: invariance)"
+        if group == "perm" and not (_euclidean_point(out) and (dim == acted[0].dim_value or dim == 1)):
+            return "equivariant(perm) needs a Euclidean output of the permuted input's dimension (or dimension 1: invariance)"
+        if group == "torus_translation" and not (_point_on(out, "torus") or _euclidean_point(out)):
+            return "equivariant(torus_translation) needs an output on the torus or in R^n (invariance)"
+        if group == "ball_rotation" and not (_point_on(out, "poincare") or (_euclidean_point(out) and dim == 1)):
+            return "equivariant(ball_rotation) needs an output on the Poincaré ball (or dimension 1: invariance)"
+    return None
+
+
+def verify_function_contracts(op: Operation) -> None:
+    """Check a ``func.func``'s contracts are well formed and fit its signature."""
+    contracts = get_contracts(op)
+    if not contracts:
+        return
+    ftype = op.function_type
+    for c in contracts:
+        problem = signature_problem(c, ftype.inputs.data, ftype.outputs.data)
+        if problem:
+            raise VerifyException(f"@{op.sym_name.data}: contract {c} does not fit the model: {problem}")
+
+
 Contract = Dialect("contract", [], list(CONTRACT_ATTRS))

@@ -372,9 +372,10 @@ class DerivativeOp(IRDLOperation, ABC):
 
     @classmethod
     def parse(cls, parser: Parser):
+        callee_pos = parser.pos
         callee = parser.parse_attribute()
         if not isinstance(callee, SymbolRefAttr):
-            parser.raise_error(f"{cls.name} expects a model symbol like @f, found {callee}")
+            parser.raise_error(f"{cls.name} expects a model symbol like @f, found {callee}", callee_pos, parser.pos)
         operands = parser.parse_comma_separated_list(
             parser.Delimiter.PAREN, parser.parse_unresolved_operand
         )
@@ -393,6 +394,7 @@ class DerivativeOp(IRDLOperation, ABC):
             parser.parse_punctuation(",")
             types.append(parser.parse_type())
         parser.parse_punctuation("->")
+        results_pos = parser.pos
         if parser.parse_optional_punctuation("(") is not None:
             result_types = parser.parse_comma_separated_list(
                 parser.Delimiter.NONE, parser.parse_type
@@ -403,7 +405,9 @@ class DerivativeOp(IRDLOperation, ABC):
         n_results = len(cls.get_irdl_definition().results)
         if len(result_types) != n_results:
             parser.raise_error(
-                f"{cls.name} has {n_results} result(s), found {len(result_types)} result types"
+                f"{cls.name} has {n_results} result(s), found {len(result_types)} result types",
+                results_pos,
+                parser.pos,
             )
         values = parser.resolve_operands(operands, types, types_pos)
         return cls.build(
