@@ -19,8 +19,13 @@ class SourceFile:
     text: str = field(repr=False)
 
     def line_text(self, line: int) -> str:
-        lines = self.text.splitlines()
-        return lines[line - 1] if 1 <= line <= len(lines) else ""
+        # Lines end at '\n' only, as the lexer counts them (splitlines() would also split
+        # at form feeds, lone '\r' and U+2028, and show the wrong line).
+        lines = self.text.split("\n")
+        return lines[line - 1].removesuffix("\r") if 1 <= line <= len(lines) else ""
+
+
+_ONE_COLUMN = str.maketrans({c: " " for c in "\t\r\f\v\x1c\x1d\x1e\x85\u2028\u2029"})
 
 
 @dataclass(frozen=True)
@@ -39,9 +44,9 @@ class Span:
 
     def excerpt(self) -> str:
         """The source line with a caret (and tildes) under the spanned token."""
-        text = self.source.line_text(self.line).expandtabs(1)
-        if not text and self.line > len(self.source.text.splitlines()):
-            text = ""
+        # One column per character, as the lexer counts them: tabs and other control
+        # whitespace show as one space so the caret stays under its column.
+        text = self.source.line_text(self.line).translate(_ONE_COLUMN)
         width = 1
         if self.end_line in (None, self.line) and self.end_column is not None:
             width = max(1, self.end_column - self.column)

@@ -76,8 +76,9 @@ for _name, _doc in _UNARY_DOCS.items():
 
 
 def _check_pow(s: "CallSite") -> ValueType:
+    x = s.vector(0)  # the base first: pow(2, x) swaps the arguments
     s.checked["exponent"] = s.number(1)
-    return s.vector(0)
+    return x
 
 
 _register(
@@ -92,8 +93,9 @@ _register(
 
 
 def _check_scale(s: "CallSite") -> ValueType:
+    x = s.vector(0)
     s.checked["factor"] = s.number(1)
-    return s.vector(0)
+    return x
 
 
 _register(

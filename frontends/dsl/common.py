@@ -24,6 +24,13 @@ _FOLD = {
 }
 
 
+def fold(expr: ast.BinOp, a: ScalarType, b: ScalarType) -> ScalarType:
+    """``a op b`` for the numbers of a binary operation's two sides."""
+    if expr.op == "/" and b.value == 0:
+        raise GeoTypeError("division by zero in a constant expression", expr.op_span)
+    return ScalarType(_FOLD[expr.op](a.value, b.value), a.is_int and b.is_int and expr.op != "/")
+
+
 def constant(expr: ast.Expr) -> ScalarType | None:
     """The folded value of an expression made only of numbers, or None."""
     if isinstance(expr, ast.Number):
@@ -35,9 +42,7 @@ def constant(expr: ast.Expr) -> ScalarType | None:
         a, b = constant(expr.lhs), constant(expr.rhs)
         if a is None or b is None:
             return None
-        if expr.op == "/" and b.value == 0:
-            raise GeoTypeError("division by zero in a constant expression", expr.op_span)
-        return ScalarType(_FOLD[expr.op](a.value, b.value), a.is_int and b.is_int and expr.op != "/")
+        return fold(expr, a, b)
     return None
 
 

@@ -92,10 +92,13 @@ def _equivariant(a: ast.Annotation, model: ast.ModelDef) -> Equivariant:
         require(_euclid(out) and (out.dim == inputs[0].dim or out.dim == 1), "an output of the input's dimension (or R[1] for invariance)")
     elif group == "torus_translation":
         require(any(t.kind == "torus" and not t.tangent for t in inputs), "an input on a torus")
-        require(out.kind == "torus" or _euclid(out), "an output on the torus or in R^n (invariance)")
+        require(_point_on(out, "torus") or _euclid(out), "an output point on the torus or in R^n (invariance)")
     else:
         require(all(t.kind == "poincare" and not t.tangent for t in inputs), "inputs on the Poincaré ball")
-        require(out.kind == "poincare" or (_euclid(out) and out.dim == 1), "an output on the Poincaré ball (or R[1] for invariance)")
+        require(
+            _point_on(out, "poincare") or (_euclid(out) and out.dim == 1),
+            "an output point on the Poincaré ball (or R[1] for invariance)",
+        )
     return Equivariant(group)
 
 
@@ -125,7 +128,12 @@ def _monotone(a: ast.Annotation, model: ast.ModelDef) -> Monotone:
 
 
 def _euclid(t: ValueType) -> bool:
-    return t.kind == "euclidean" and not t.tangent
+    return _point_on(t, "euclidean")
+
+
+def _point_on(t: ValueType, kind: str) -> bool:
+    """A point (not a tangent vector) on a manifold of this kind, as the IR verifier requires."""
+    return t.kind == kind and not t.tangent
 
 
 CONTRACT_RULES = {"lipschitz": _lipschitz, "equivariant": _equivariant, "monotone": _monotone}

@@ -171,7 +171,11 @@ class _ToAst(Transformer):
 
     def int_lit(self, children):
         (tok,) = children
-        return ast.Number(self.tok(tok), float(int(tok)), True)
+        try:
+            value = float(int(tok))
+        except OverflowError:
+            raise GeoSyntaxError(f"integer literal too large ({len(tok)} digits)", self.tok(tok)) from None
+        return ast.Number(self.tok(tok), value, True)
 
     def float_lit(self, children):
         (tok,) = children
@@ -222,13 +226,19 @@ def _syntax_error(err: UnexpectedInput, source: SourceFile) -> GeoSyntaxError:
         return GeoSyntaxError(f"unexpected character {char!r}", span)
     if isinstance(err, UnexpectedToken):
         token = err.token
-        expected = _expected_text(set(err.expected))
+        # ``accepts`` (what really shifts here) is exact; ``expected`` (the LALR state's
+        # table) may list tokens that fail after a reduction.
+        accepted = set(err.accepts or err.expected)
+        expected = _expected_text(accepted)
+        hint = ""
         if token.type == "$END":
             line, col = _end_position(source)
             span = Span(source, line, col, line, col + 1)
+            if "RBRACE" in accepted:
+                hint = " (a '}' is missing)"
         else:
             span = Span(source, token.line, token.column, token.end_line, token.end_column)
-        return GeoSyntaxError(f"expected {expected}, found {_found_text(token)}", span)
+        return GeoSyntaxError(f"expected {expected}, found {_found_text(token)}{hint}", span)
     if isinstance(err, UnexpectedEOF):
         line, col = _end_position(source)
         span = Span(source, line, col, line, col + 1)
@@ -238,9 +248,9 @@ def _syntax_error(err: UnexpectedInput, source: SourceFile) -> GeoSyntaxError:
 
 
 def _end_position(source: SourceFile) -> tuple[int, int]:
-    lines = source.text.splitlines() or [""]
+    lines = source.text.split("\n")  # lark counts lines at '\n' only
     # Point just after the last non-blank line.
     for index in range(len(lines) - 1, -1, -1):
         if lines[index].strip():
-            return index + 1, len(lines[index]) + 1
+            return index + 1, len(lines[index].rstrip()) + 1
     return 1, 1

@@ -10,13 +10,14 @@ as a :class:`SourceError` (file:line:col, caret, expected vs found).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from geomir.diagnostics import GeoNameError, GeoTypeError, Note, Span
 
 from . import ast
 from .builtins import BUILTINS, Builtin
-from .common import constant, source_text, suggest
+from .common import constant, fold, source_text, suggest
 from .contracts import check_annotation
 from .derive import check_derive
 from .types import DTYPES, EUCLIDEAN, MANIFOLD_KINDS, TORUS_UNITS, Manifold, ScalarType, ValueType
@@ -94,6 +95,16 @@ class CallSite:
     def _check_shape(self, dims: list[ast.Dims]) -> None:
         b = self.builtin
         sig = b.signature
+        # Keywords first: in tanh(x = y) the mistake is the keyword, not the arity.
+        seen = set()
+        for a in self.call.args:
+            if isinstance(a, ast.Keyword):
+                if a.name not in b.keywords:
+                    allowed = ", ".join(b.keywords) or "none"
+                    raise self.error(f"{b.name} has no keyword '{a.name}' (keywords: {allowed})", a.name_span)
+                if a.name in seen:
+                    raise self.error(f"keyword '{a.name}' given twice", a.name_span)
+                seen.add(a.name)
         if len(self.args) != len(b.params):
             span = self.args[len(b.params)][0].span if len(self.args) > len(b.params) else self.call.span
             plural = "argument" if len(b.params) == 1 else "arguments"
@@ -107,16 +118,6 @@ class CallSite:
             raise self.error(f"{b.name} has no parameters; '{dims[0].in_dim} -> {dims[0].out_dim}' is not allowed here (expected {sig})", dims[0].span)
         if len(dims) > 1:
             raise self.error(f"{b.name} takes one 'in -> out' shape, found {len(dims)}", dims[1].span)
-        for name, kw in self.keywords.items():
-            if name not in b.keywords:
-                allowed = ", ".join(b.keywords) or "none"
-                raise self.error(f"{b.name} has no keyword '{name}' (keywords: {allowed})", kw.name_span)
-        seen = set()
-        for a in self.call.args:
-            if isinstance(a, ast.Keyword):
-                if a.name in seen:
-                    raise self.error(f"keyword '{a.name}' given twice", a.name_span)
-                seen.add(a.name)
 
     # -- argument accessors, each raising a located error
     def value(self, i: int) -> ValueType:
@@ -182,6 +183,10 @@ class CallSite:
             raise self.error(
                 f"argument '{self.builtin.params[i]}' of {self.name} must be a number, found {ty.describe()}", expr.span
             )
+        if not math.isfinite(ty.value):
+            raise self.error(
+                f"argument '{self.builtin.params[i]}' of {self.name} must be a finite number, found {ty.value:g}", expr.span
+            )
         return ty.value
 
     def layer_dims(self, x: ValueType, i: int = 0) -> tuple[int, int]:
@@ -221,7 +226,7 @@ def type_mismatch(what: str, want: ValueType, got: ValueType, span: Span) -> Geo
     elif want.dim != got.dim:
         detail = "dimension mismatch"
     else:
-        detail = "element type mismatch"
+        detail = f"element type mismatch ({want.dtype} vs {got.dtype})"
     return GeoTypeError(f"{detail} for {what}: expected {want.describe()}, found {got.describe()}", span)
 
 
@@ -358,7 +363,8 @@ class TypeChecker:
         lhs = self.check_expr(expr.lhs, scope)
         rhs = self.check_expr(expr.rhs, scope)
         if isinstance(lhs, ScalarType) and isinstance(rhs, ScalarType):
-            return constant(expr) or ScalarType(0.0)
+            # From the operands' types, not constant(expr): a side may be a let-bound number.
+            return fold(expr, lhs, rhs)
         if isinstance(lhs, ScalarType) or isinstance(rhs, ScalarType):
             vec, vec_expr = (rhs, expr.rhs) if isinstance(lhs, ScalarType) else (lhs, expr.lhs)
             scalar_first = isinstance(lhs, ScalarType)
@@ -372,6 +378,12 @@ class TypeChecker:
                 raise GeoTypeError("dividing a number by a vector is not defined; write (1 / v) only for numbers", expr.op_span)
             if expr.op == "/" and rhs.value == 0:
                 raise GeoTypeError("division by the constant zero", expr.rhs.span)
+            number, number_expr = (lhs, expr.lhs) if scalar_first else (rhs, expr.rhs)
+            factor = 1.0 / number.value if expr.op == "/" else number.value
+            if not math.isfinite(factor):
+                raise GeoTypeError(
+                    f"the scale factor of '{expr.op}' must be a finite number, found {factor:g}", number_expr.span
+                )
             if not vec.is_vector:
                 raise GeoTypeError(
                     f"cannot scale {vec.describe()} with '{expr.op}'; use mobius_scalar for Poincaré points",
@@ -402,9 +414,22 @@ class TypeChecker:
             return self._model_call(call, self.models[call.callee], args)
         builtin = BUILTINS.get(call.callee)
         if builtin is None:
+            if call.callee == scope.model.name:
+                raise GeoNameError(
+                    f"model {call.callee} calls itself; recursive models are not supported", call.callee_span
+                )
+            if call.callee in self.derived:
+                raise GeoNameError(
+                    f"'{call.callee}' is a derived function; a model can call only models and built-in operations",
+                    call.callee_span,
+                    [Note(f"{call.callee} is derived here", self.derived[call.callee].name_span)],
+                )
             hint = suggest(call.callee, list(BUILTINS) + list(self.models))
-            later = any(isinstance(i, ast.ModelDef) and i.name == call.callee for i in self.program.items)
-            note = [Note("models must be defined before the models that call them")] if later else []
+            later = [i for i in self.program.items if isinstance(i, ast.ModelDef) and i.name == call.callee]
+            note = []
+            if later:
+                rule = "models must be defined before the models that call them"
+                note = [Note(f"{call.callee} is defined here, after the call; {rule}", later[0].name_span)]
             raise GeoNameError(f"unknown function '{call.callee}'{hint}", call.callee_span, note)
         site = CallSite(builtin, call, args)
         result = builtin.check(site)
