@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from geomir.diagnostics import ContractAnnotationError
 
+from geomir.dialects.contract import EquivariantAttr, signature_problem
+
 from . import ast
 from .common import constant, source_text, suggest
 from .types import ValueType
@@ -76,30 +78,18 @@ def _equivariant(a: ast.Annotation, model: ast.ModelDef) -> Equivariant:
         name = arg.name if isinstance(arg, ast.Var) else source_text(arg)
         raise _err(f"unknown symmetry group '{name}'{suggest(name.lower(), GROUPS)} (expected one of {', '.join(GROUPS)})", arg)
     group = arg.name
-    inputs = [p.type for p in model.params]
-    out = model.result_type
-
-    def require(ok: bool, what: str) -> None:
-        if not ok:
-            found = ", ".join(str(t) for t in inputs) + f" -> {out}"
-            raise _err(f"@equivariant({group}) needs {what}; model {model.name} has ({found})", arg)
-
-    if group == "so2":
-        require(all(_euclid(t) and t.dim % 2 == 0 for t in inputs), "Euclidean inputs of even dimension")
-        require(_euclid(out) and (out.dim % 2 == 0 or out.dim == 1), "a Euclidean output of even dimension (or R[1] for invariance)")
-    elif group == "perm":
-        require(all(_euclid(t) for t in inputs), "Euclidean inputs")
-        require(_euclid(out) and (out.dim == inputs[0].dim or out.dim == 1), "an output of the input's dimension (or R[1] for invariance)")
-    elif group == "torus_translation":
-        require(any(t.kind == "torus" and not t.tangent for t in inputs), "an input on a torus")
-        require(_point_on(out, "torus") or _euclid(out), "an output point on the torus or in R^n (invariance)")
-    else:
-        require(all(t.kind == "poincare" and not t.tangent for t in inputs), "inputs on the Poincaré ball")
-        require(
-            _point_on(out, "poincare") or (_euclid(out) and out.dim == 1),
-            "an output point on the Poincaré ball (or R[1] for invariance)",
-        )
+    problem = _signature_problem(EquivariantAttr(group), model)
+    if problem:
+        found = ", ".join(str(p.type) for p in model.params) + f" -> {model.result_type}"
+        raise _err(f"@{problem}; model {model.name} has ({found})", arg)
     return Equivariant(group)
+
+
+def _signature_problem(attr, model: ast.ModelDef) -> str | None:
+    """The IR's rule (geomir.dialects.contract.signature_problem) on the model's types."""
+    from .irgen import ir_type
+
+    return signature_problem(attr, [ir_type(p.type) for p in model.params], [ir_type(model.result_type)])
 
 
 def _monotone(a: ast.Annotation, model: ast.ModelDef) -> Monotone:

@@ -448,24 +448,24 @@ CASES = [
     Bad(
         "equivariant-so2-odd-dimension",
         src("@equivariant(so2)", "model M(x: R[3]) -> R[3] {", "  return x", "}"),
-        1, 14, ("@equivariant(so2) needs Euclidean inputs of even dimension", "model M has (R[3] -> R[3])"),
+        1, 14, ("@equivariant(so2) needs an input it acts on: a Euclidean input of even dimension", "model M has (R[3] -> R[3])"),
         ContractAnnotationError,
     ),
     Bad(
         "equivariant-torus-without-torus-input",
         src("@equivariant(torus_translation)", *IDENTITY),
-        1, 14, ("@equivariant(torus_translation) needs an input on a torus",), ContractAnnotationError,
+        1, 14, ("@equivariant(torus_translation) needs an input it acts on: an input on a torus",), ContractAnnotationError,
     ),
     Bad(
         "equivariant-torus-tangent-output",
         src(TORUS, "@equivariant(torus_translation)", "model M(t: T[2]) -> tangent T[2] {", "  return logmap0(t)", "}"),
-        2, 14, ("needs an output point on the torus or in R^n", "model M has (T[2] -> tangent T[2])"),
+        2, 14, ("needs an output on the torus or in R^n", "model M has (T[2] -> tangent T[2])"),
         ContractAnnotationError,
     ),
     Bad(
         "equivariant-ball-tangent-output",
         src(BALL, "@equivariant(ball_rotation)", "model M(x: H[2]) -> tangent H[2] {", "  return logmap0(x)", "}"),
-        2, 14, ("needs an output point on the Poincaré ball", "model M has (H[2] -> tangent H[2])"),
+        2, 14, ("needs an output on the Poincaré ball", "model M has (H[2] -> tangent H[2])"),
         ContractAnnotationError,
     ),
     Bad(
