@@ -229,8 +229,10 @@ def _lower_mobius_linear(lw: "Lowerer", call, ops):
     layer = lw.new_layer("mobius_linear")
     y = _lower_mobius_matvec(lw, call, ops, layer)
     if call.checked["bias"]:
-        b = lw.param(layer, "bias", lw.ir_type(call.type.as_tangent()), "zeros")
-        y = lw.emit(geo.MobiusAddOp(y, lw.emit(geo.Expmap0Op(b))))
+        # The bias is a point on the ball (starting at the origin), so a Riemannian
+        # optimizer moves it along geodesics.
+        b = lw.param(layer, "bias", lw.ir_type(call.type), "zeros")
+        y = lw.emit(geo.MobiusAddOp(y, b))
     return y
 
 
