@@ -199,7 +199,7 @@ class CallSite:
             )
         if dims.out_dim < 1:
             raise self.error(f"output dimension of {self.name} must be at least 1, found {dims.out_dim}", dims.out_span)
-        minimum = x.manifold.min_dim if not x.is_vector else 1
+        minimum = x.manifold.min_dim  # tangents of the sphere and hyperboloid too
         if dims.out_dim < minimum:
             raise self.error(f"{x.manifold.geometry()} needs dimension at least {minimum}, found {dims.out_dim}", dims.out_span)
         self.checked["dims"] = (dims.in_dim, dims.out_dim)

@@ -542,6 +542,11 @@ CASES = [
         src(*SCALAR, "derive du = jvp(U)", "derive ddu = jvp(du)"),
         5, 18, ("unknown model 'du'",), GeoNameError,
     ),
+    Bad(
+        "layer-output-below-sphere-dimension",
+        src("manifold S = sphere()", "model F(v: tangent S[3]) -> tangent S[3] {", "  return linear(linear(v, 3 -> 1), 1 -> 3)", "}"),
+        3, 32, ("sphere needs dimension at least 2, found 1",), GeoTypeError,
+    ),
 ]
 
 
