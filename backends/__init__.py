@@ -1,18 +1,47 @@
-"""Code-generation targets. Each target is a backend package (emitter + runtime).
+"""Code-generation targets: each a backend package with an emitter (IR -> source text)
+and a small runtime the emitted code imports.
 
-No target is built yet in this version: asking for one raises TargetNotBuiltError
-(geomc exits with code 2). The PyTorch, JAX and Triton backends register here as they land.
+    torch   backends/torch: functions + nn.Module classes
+    jax     backends/jax: pure functions over a params pytree
+    triton  not built yet (TargetNotBuiltError, geomc exits 2)
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+from dataclasses import dataclass
+
 from geomir.diagnostics import TargetNotBuiltError, UsageError
 
 TARGETS = ("torch", "jax", "triton")
-_BUILT: dict[str, object] = {}
 
 
-def get_backend(target: str):
+@dataclass(frozen=True)
+class Backend:
+    target: str
+    emitter: str  # module with emit(module, source_name) -> str
+    requires: tuple[str, ...]  # frameworks the emitted code imports
+
+    def check_installed(self) -> None:
+        missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        if missing:
+            raise UsageError(
+                f"target '{self.target}' needs {', '.join(missing)}: install it "
+                f"(pip install 'geomir[{self.target}]'; for torch first: pip install torch==2.13.0)"
+            )
+
+    def emit(self, module, source_name: str) -> str:
+        return importlib.import_module(self.emitter).emit(module, source_name)
+
+
+_BUILT = {
+    "torch": Backend("torch", "geomir.backends.torch.emitter", ("torch",)),
+    "jax": Backend("jax", "geomir.backends.jax.emitter", ("jax",)),
+}
+
+
+def get_backend(target: str) -> Backend:
     """The backend for ``target``; a clear error when it is unknown or not built yet."""
     if target not in TARGETS:
         raise UsageError(f"unknown target '{target}' (expected one of {', '.join(TARGETS)})")

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import os
+import sys
+import types
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,3 +50,61 @@ def to_ir(
     text, filename = read_source(source)
     names = list(DEFAULT_PIPELINE) if passes is None else parse_pipeline(passes)
     return run_pipeline(frontend(text, filename), names, dump)
+
+
+def emit_source(source: str | Path, target: str, passes: str | Sequence[str] | None = None) -> str:
+    """The generated source of a program for ``target`` ("torch", "jax")."""
+    from geomir.backends import get_backend
+
+    backend = get_backend(target)
+    text, filename = read_source(source)
+    names = list(DEFAULT_PIPELINE) if passes is None else parse_pipeline(passes)
+    return backend.emit(run_pipeline(frontend(text, filename), names), filename)
+
+
+def default_cache_dir() -> Path:
+    """Where geomir.compile writes generated modules: $GEOMIR_CACHE_DIR or ~/.cache/geomir."""
+    return Path(os.environ.get("GEOMIR_CACHE_DIR") or Path.home() / ".cache" / "geomir")
+
+
+def compile(
+    source: str | Path,
+    target: str = "torch",
+    passes: str | Sequence[str] | None = None,
+    cache_dir: str | Path | None = None,
+) -> types.ModuleType:
+    """Compile a .geo program (path or text) and import the generated module.
+
+    The source is written to ``cache_dir`` under a name derived from its hash (generated
+    kernels must live in a real file, and a file makes tracebacks readable), then imported.
+    The module has one function per model (``Model(params, *inputs)``), ``init_params``,
+    and for torch an ``nn.Module`` class per model (``ModelModule(seed=0)``).
+    """
+    from geomir.backends import get_backend
+
+    backend = get_backend(target)
+    backend.check_installed()
+    code = emit_source(source, target, passes)
+    digest = hashlib.sha256(code.encode()).hexdigest()[:16]
+    name = f"geomir_generated_{target}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{name}.py"
+        if not path.exists() or path.read_text() != code:
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(code)
+            os.replace(tmp, path)
+    except OSError as err:
+        raise UsageError(f"cannot write the generated module to '{directory}': {err.strerror or err}") from None
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module

@@ -4,7 +4,7 @@
     geomc model.geo --passes=inline-models,cse      run chosen passes ('' for none)
     geomc model.geo --dump-ir-after-all --dump-dir out/
     geomc --list-passes
-    geomc model.geo --target=torch -o model.py      (exit 2 until the backend lands)
+    geomc model.geo --target=torch -o model.py      PyTorch code (also: jax; triton: exit 2, not built)
 
 Exit codes: 0 success, 1 error in the user's program, 2 bad usage or a target that is not
 built, 3 internal compiler error. User errors never print a Python traceback
@@ -87,15 +87,21 @@ def run(argv: list[str] | None = None) -> int:
     if args.target is not None and args.emit is not None:
         raise UsageError("give either --emit or --target, not both")
 
-    from geomir.compiler import to_ir
+    from geomir.compiler import frontend, read_source, to_ir
     from geomir.ir import print_ir
 
     if args.target is not None:
         from geomir.backends import get_backend
+        from geomir.pipeline import DEFAULT_PIPELINE, parse_pipeline, run_pipeline
 
-        get_backend(args.target)  # raises until the backend is built
-    module = to_ir(Path(args.input), passes=args.passes, dump=_dumper(args))
-    text = print_ir(module, generic=args.emit == "ir-generic", debug_info=args.debug_info)
+        backend = get_backend(args.target)  # raises for a target not built yet
+        source, filename = read_source(Path(args.input))
+        names = list(DEFAULT_PIPELINE) if args.passes is None else parse_pipeline(args.passes)
+        module = run_pipeline(frontend(source, filename), names, _dumper(args))
+        text = backend.emit(module, filename)
+    else:
+        module = to_ir(Path(args.input), passes=args.passes, dump=_dumper(args))
+        text = print_ir(module, generic=args.emit == "ir-generic", debug_info=args.debug_info)
     if args.output:
         try:
             Path(args.output).write_text(text)

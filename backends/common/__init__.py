@@ -1,0 +1,1 @@
+"""Backend-independent runtime code: manifold numerics written once over an array namespace."""

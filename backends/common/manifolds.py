@@ -1,0 +1,706 @@
+"""Manifold numerics written once, generic over an array namespace.
+
+Every function here acts on the last axis and broadcasts over the leading ones; scalar
+results (distances, inner products, norms, conformal factors) keep that axis with size 1,
+shape ``(..., 1)``. The math only calls the primitives of :class:`ArrayOps`, so the torch
+and JAX runtimes (``geomir.backends.torch.runtime``, ``geomir.backends.jax.runtime``) run
+the same formulas in the same order. No torch or jax import here.
+
+References: Ganea, Bécigneul & Hofmann 2018, "Hyperbolic Neural Networks" (gyrovector
+operations); Ungar 2008, "Analytic Hyperbolic Geometry" (gyration); Nickel & Kiela 2018,
+"Learning Continuous Hierarchies in the Lorentz Model" (hyperboloid); geoopt
+(Kochurov et al. 2020) for conventions; Absil, Mahony & Sepulchre 2008 for sphere
+retraction and transport. docs/numerics.md derives the stable forms used below.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+Array = Any  # a torch.Tensor or a jax.Array; this module never imports either
+
+# =========================================================================================
+# Numerical constants: the only tuning knobs of the runtime, one row per float dtype.
+#
+# eps, tiny     finfo(dtype).eps and .tiny (smallest normal number).
+# series_q      q = z**2 below which the even ratio functions f(z)/z (tanh, sinh, sin,
+#               asinh, atan) use their Taylor series 1 + a q + b q**2. The first omitted
+#               term is O(q**3) with a coefficient < 0.06, so the series is exact to
+#               rounding when q**3 < eps, i.e. q < eps**(1/3). Below the threshold the
+#               series gives exact values AND exact first/second derivatives at 0 (no
+#               clamped norm, no 0/0); above it the direct quotient is accurate to ~1 ulp.
+# ball_eps      Poincaré projection keeps sqrt(c)*|x| <= 1 - ball_eps. It bounds
+#               1 - c|x|**2 away from 0 so the conformal factor stays finite. float64: 1e-15
+#               (about 9 ulps of 1) reaches hyperbolic radius 2*artanh(1-1e-15)/sqrt(c)
+#               ~ 35/sqrt(c). float32: 1e-5 (Ganea et al. 2018's PROJ_EPS), radius
+#               ~ 12.2/sqrt(c); a smaller value would reach further but 1 - c|x|**2 would
+#               then carry > 1% rounding error (sqnorm error ~ sqrt(n) ulps vs 2e-5).
+#               float16/bfloat16: about 8 ulps of 1 (4e-3, 3e-2).
+# min_delta     floor on 1 - c|x|**2 (= eps): a point given outside the ball, or pushed
+#               there by rounding in a long sum, behaves like a boundary point instead of
+#               producing a negative conformal factor (NaN from sqrt).
+# max_hyp_z     cap on the hyperbolic angle sqrt(c)*|v|_L fed to cosh/sinh in the
+#               Lorentz exponential maps: the largest z with cosh(z)**2 finite in the
+#               dtype, with margin (float64 300: e**600 ~ 1e260; float32/bfloat16 40:
+#               e**80/4 ~ 1.4e34; float16 5). Beyond it the tangent vector is shortened.
+# min_den       floor on |x + y|**2 on the sphere, which vanishes only at antipodal
+#               points where logmap and transport are undefined (eps**2: the numerators
+#               there are O(eps), so the quotients stay O(1/eps), finite).
+# =========================================================================================
+
+
+@dataclass(frozen=True)
+class DtypeConstants:
+    """Per-dtype constants (see the block comment above for how each was chosen)."""
+
+    eps: float
+    tiny: float
+    series_q: float
+    ball_eps: float
+    min_delta: float
+    max_hyp_z: float
+    min_den: float
+
+
+def _row(eps: float, tiny: float, ball_eps: float, max_hyp_z: float) -> DtypeConstants:
+    return DtypeConstants(
+        eps=eps, tiny=tiny, series_q=eps ** (1.0 / 3.0), ball_eps=ball_eps,
+        min_delta=eps, max_hyp_z=max_hyp_z, min_den=eps * eps,
+    )
+
+
+CONSTANTS: dict[str, DtypeConstants] = {
+    "float64": _row(2.0 ** -52, 2.0 ** -1022, 1e-15, 300.0),
+    "float32": _row(2.0 ** -23, 2.0 ** -126, 1e-5, 40.0),
+    "float16": _row(2.0 ** -10, 2.0 ** -14, 4e-3, 5.0),
+    "bfloat16": _row(2.0 ** -7, 2.0 ** -126, 3e-2, 40.0),
+}
+
+# Taylor coefficients (a, b) of f(z)/z = 1 + a z^2 + b z^4 + O(z^6).
+_TANH = (-1.0 / 3.0, 2.0 / 15.0)
+_SINH = (1.0 / 6.0, 1.0 / 120.0)
+_SIN = (-1.0 / 6.0, 1.0 / 120.0)
+_ASINH = (-1.0 / 6.0, 3.0 / 40.0)
+_ATAN = (-1.0 / 3.0, 1.0 / 5.0)
+
+
+# =========================================================================================
+# Array primitives
+# =========================================================================================
+
+
+class ArrayOps:
+    """The array primitives the manifold math needs; a backend implements the abstract ones.
+
+    Elementwise functions follow NumPy semantics; ``sum`` reduces the LAST axis and keeps
+    it (size 1). ``where``/``clamp`` accept Python floats for the branches/bounds. The
+    derived helpers (``clamp``, ``sqnorm``, ``dot``, ``norm``) are written here once, in
+    terms of the primitives, so both backends also share their gradient conventions
+    (``clamp`` passes the gradient where ``lo <= x <= hi``, like ``torch.clamp``).
+    log, log1p, expm1, atanh, acosh, abs, sign, maximum and minimum complete the protocol
+    for other callers; the formulas below do not need them.
+    """
+
+    # elementwise ---------------------------------------------------------------------
+    def sqrt(self, x: Array) -> Array: raise NotImplementedError
+    def exp(self, x: Array) -> Array: raise NotImplementedError
+    def log(self, x: Array) -> Array: raise NotImplementedError
+    def log1p(self, x: Array) -> Array: raise NotImplementedError
+    def expm1(self, x: Array) -> Array: raise NotImplementedError
+    def tanh(self, x: Array) -> Array: raise NotImplementedError
+    def atanh(self, x: Array) -> Array: raise NotImplementedError
+    def sinh(self, x: Array) -> Array: raise NotImplementedError
+    def cosh(self, x: Array) -> Array: raise NotImplementedError
+    def asinh(self, x: Array) -> Array: raise NotImplementedError
+    def acosh(self, x: Array) -> Array: raise NotImplementedError
+    def sin(self, x: Array) -> Array: raise NotImplementedError
+    def cos(self, x: Array) -> Array: raise NotImplementedError
+    def atan(self, x: Array) -> Array: raise NotImplementedError
+    def atan2(self, y: Array, x: Array) -> Array: raise NotImplementedError
+    def abs(self, x: Array) -> Array: raise NotImplementedError
+    def sign(self, x: Array) -> Array: raise NotImplementedError
+    def floor(self, x: Array) -> Array: raise NotImplementedError
+    def remainder(self, x: Array, p: float) -> Array:
+        """Floor-mod: the result has the sign of ``p`` (Python's ``%``)."""
+        raise NotImplementedError
+    def where(self, cond: Array, a: Array | float, b: Array | float) -> Array: raise NotImplementedError
+    def maximum(self, a: Array, b: Array) -> Array: raise NotImplementedError
+    def minimum(self, a: Array, b: Array) -> Array: raise NotImplementedError
+
+    # shape and dtype -----------------------------------------------------------------
+    def sum(self, x: Array) -> Array:
+        """Sum over the last axis, keepdim."""
+        raise NotImplementedError
+    def concat(self, xs: list[Array]) -> Array:
+        """Concatenate along the last axis."""
+        raise NotImplementedError
+    def matmul_t(self, x: Array, w: Array) -> Array:
+        """``x @ w^T``: ``x`` of shape (..., n), ``w`` of shape (m, n) -> (..., m)."""
+        raise NotImplementedError
+    def zeros_like(self, x: Array) -> Array: raise NotImplementedError
+    def full_like(self, x: Array, value: float) -> Array: raise NotImplementedError
+    def dtype_name(self, x: Array) -> str:
+        """'float64', 'float32', 'float16' or 'bfloat16'."""
+        raise NotImplementedError
+
+    # derived (shared by every backend) -------------------------------------------------
+    def clamp(self, x: Array, lo: float | None = None, hi: float | None = None) -> Array:
+        if lo is not None:
+            x = self.where(x < lo, lo, x)
+        if hi is not None:
+            x = self.where(x > hi, hi, x)
+        return x
+
+    def sqnorm(self, x: Array) -> Array:
+        return self.sum(x * x)
+
+    def dot(self, x: Array, y: Array) -> Array:
+        return self.sum(x * y)
+
+    def norm(self, x: Array) -> Array:
+        """Euclidean norm over the last axis; exactly 0, with zero gradient, at 0."""
+        return self.sqrt0(self.sqnorm(x))
+
+    def sqrt0(self, q: Array) -> Array:
+        """sqrt(q) for q >= 0 with a finite gradient everywhere: 0 (value and gradient)
+        where q <= tiny. The inner ``where`` keeps the unused branch finite so its
+        gradient is 0, not NaN (the "double where")."""
+        pos = q > self.tiny(q)
+        return self.where(pos, self.sqrt(self.where(pos, q, 1.0)), 0.0)
+
+    def eps(self, x: Array) -> float:
+        """finfo(x.dtype).eps."""
+        return self.consts(x).eps
+
+    def tiny(self, x: Array) -> float:
+        """finfo(x.dtype).tiny (smallest normal number)."""
+        return self.consts(x).tiny
+
+    def consts(self, x: Array) -> DtypeConstants:
+        """The row of :data:`CONSTANTS` for ``x``'s dtype."""
+        name = self.dtype_name(x)
+        try:
+            return CONSTANTS[name]
+        except KeyError:
+            raise TypeError(f"manifold ops need a floating-point array, found dtype {name}") from None
+
+
+# =========================================================================================
+# Shared scalar helpers (functions of q = z**2, smooth at q = 0)
+# =========================================================================================
+
+
+def _ratio(ops: ArrayOps, q: Array, fn, coeffs: tuple[float, float]) -> Array:
+    """f(z)/z at z = sqrt(q), q >= 0, for an odd f with f'(0) = 1: Taylor series below
+    ``series_q``, direct quotient above (with a safe argument in the unused branch)."""
+    qs = ops.consts(q).series_q
+    small = q < qs
+    z = ops.sqrt(ops.where(small, 1.0, q))
+    direct = fn(z) / z
+    a, b = coeffs
+    series = 1.0 + q * (a + q * b)
+    return ops.where(small, series, direct)
+
+
+def _tanhc(ops, q): return _ratio(ops, q, ops.tanh, _TANH)
+def _sinhc(ops, q): return _ratio(ops, q, ops.sinh, _SINH)
+def _sinc(ops, q): return _ratio(ops, q, ops.sin, _SIN)
+def _asinhc(ops, q): return _ratio(ops, q, ops.asinh, _ASINH)
+def _atanc(ops, q): return _ratio(ops, q, ops.atan, _ATAN)
+
+
+def _coshq(ops: ArrayOps, q: Array) -> Array:
+    """cosh(sqrt(q)) = 1 + 2 sinh(z/2)**2, smooth in q."""
+    s = _sinhc(ops, q * 0.25)
+    return 1.0 + 0.5 * q * s * s
+
+
+def _cosq(ops: ArrayOps, q: Array) -> Array:
+    """cos(sqrt(q)) = 1 - 2 sin(z/2)**2, smooth in q."""
+    s = _sinc(ops, q * 0.25)
+    return 1.0 - 0.5 * q * s * s
+
+
+def _atan2c(ops: ArrayOps, a2: Array, b: Array) -> Array:
+    """atan2(a, b)/a with a = sqrt(a2) >= 0: atan(a/b)/(a/b)/b (smooth at a = 0) where
+    b >= a > 0 or b > a = 0 (angle <= pi/4, no overflow in a/b), the direct quotient
+    otherwise (there a >= |b|, so a > 0 unless a = b = 0, which is not a sphere point)."""
+    pos = (b > 0) & (b * b >= a2)
+    bs = ops.where(pos, b, 1.0)
+    fwd = _atanc(ops, a2 / (bs * bs)) / bs
+    a = ops.sqrt(ops.clamp(ops.where(pos, 1.0, a2), lo=ops.consts(a2).tiny))
+    back = ops.atan2(a, b) / a
+    return ops.where(pos, fwd, back)
+
+
+def _sech2(ops: ArrayOps, z: Array) -> Array:
+    """1/cosh(z)**2 = 4e/(1+e)**2 with e = exp(-2z), z >= 0: underflows to 0, no inf/inf."""
+    e = ops.exp(-2.0 * z)
+    return 4.0 * e / ((1.0 + e) * (1.0 + e))
+
+
+def _check_curvature(c: float) -> float:
+    c = float(c)
+    if not (math.isfinite(c) and c > 0.0):
+        raise ValueError(f"curvature c must be finite and > 0, found {c}")
+    return c
+
+
+# =========================================================================================
+# Manifolds
+# =========================================================================================
+
+
+class Manifold:
+    """Base class: Riemannian operations on the last axis of batched arrays.
+
+    Defaults describe a flat metric (identity transport, tangent space = R^n); curved
+    manifolds override what differs. Scalars come back with shape ``(..., 1)``.
+    """
+
+    name = "manifold"
+
+    def __init__(self, ops: ArrayOps) -> None:
+        self.ops = ops
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    # points ---------------------------------------------------------------------------
+    def origin_like(self, x: Array) -> Array:
+        """The origin, with ``x``'s shape and dtype."""
+        return self.ops.zeros_like(x)
+
+    def proj(self, x: Array) -> Array:
+        """Closest point of the manifold (identity on flat space)."""
+        return x
+
+    def expmap(self, x: Array, v: Array) -> Array:
+        raise NotImplementedError
+
+    def logmap(self, x: Array, y: Array) -> Array:
+        raise NotImplementedError
+
+    def expmap0(self, v: Array) -> Array:
+        return self.expmap(self.origin_like(v), v)
+
+    def logmap0(self, y: Array) -> Array:
+        return self.logmap(self.origin_like(y), y)
+
+    def retr(self, x: Array, v: Array) -> Array:
+        """Retraction; the exponential map unless a subclass has a cheaper second-order one."""
+        return self.expmap(x, v)
+
+    def dist(self, x: Array, y: Array) -> Array:
+        """Geodesic distance, shape (..., 1)."""
+        return self.norm(x, self.logmap(x, y))
+
+    # tangent vectors ------------------------------------------------------------------
+    def proju(self, x: Array, u: Array) -> Array:
+        """Projection of an ambient vector onto the tangent space at ``x``."""
+        return u
+
+    def inner(self, x: Array, u: Array, v: Array | None = None) -> Array:
+        """Riemannian metric g_x(u, v) (v defaults to u), shape (..., 1)."""
+        return self.ops.dot(u, u if v is None else v)
+
+    def norm(self, x: Array, u: Array) -> Array:
+        """Riemannian norm sqrt(g_x(u, u)), shape (..., 1); 0 with zero gradient at u = 0."""
+        return self.ops.sqrt0(self.ops.clamp(self.inner(x, u), lo=0.0))
+
+    def component_inner(self, x: Array, u: Array) -> Array:
+        """The squared size of ``u`` that Riemannian Adam averages (Bécigneul & Ganea 2019):
+        the squared Riemannian norm, one value per point, shape (..., 1) (clamped at 0 for
+        indefinite ambient metrics). Euclidean-like manifolds override it per coordinate,
+        which makes Riemannian Adam coincide with Adam there."""
+        return self.ops.clamp(self.inner(x, u), lo=0.0)
+
+    def egrad2rgrad(self, x: Array, g: Array) -> Array:
+        """Riemannian gradient from the Euclidean gradient ``g`` of the coordinates."""
+        return self.proju(x, g)
+
+    def transp(self, x: Array, y: Array, v: Array) -> Array:
+        """Parallel transport of ``v`` (tangent at ``x``) to ``y`` along the geodesic."""
+        return v
+
+
+class Euclidean(Manifold):
+    """R^n with the standard metric."""
+
+    name = "euclidean"
+
+    def component_inner(self, x, u):
+        return u * u
+
+    def expmap(self, x, v):
+        return x + v
+
+    def logmap(self, x, y):
+        return y - x
+
+    def expmap0(self, v):
+        return v
+
+    def logmap0(self, y):
+        return y
+
+
+class Torus(Euclidean):
+    """Flat torus (S^1)^n of period P: points are angles wrapped to [0, P), logmap is the
+    shortest signed difference in [-P/2, P/2), dist its Euclidean norm."""
+
+    name = "torus"
+    PERIODS = {"radians": 2.0 * math.pi, "turns": 1.0}
+
+    def __init__(self, ops: ArrayOps, period: float | str = 2.0 * math.pi) -> None:
+        super().__init__(ops)
+        p = self.PERIODS[period] if isinstance(period, str) else float(period)
+        if not (math.isfinite(p) and p > 0.0):
+            raise ValueError(f"torus period must be finite and > 0, found {period}")
+        self.period = p
+
+    def __repr__(self) -> str:
+        return f"Torus(period={self.period!r})"
+
+    def _wrap(self, x):
+        """x mod P in [0, P); remainder can round up to exactly P for tiny negative x."""
+        o, p = self.ops, self.period
+        r = o.remainder(x, p)
+        return o.where(r >= p, r - p, r)
+
+    def _shortest(self, d):
+        """d - P*round(d/P) in [-P/2, P/2); exact (no P/2 round trip) when |d| < P/2."""
+        return d - self.period * self.ops.floor(d / self.period + 0.5)
+
+    def proj(self, x):
+        return self._wrap(x)
+
+    def expmap(self, x, v):
+        return self._wrap(x + v)
+
+    def logmap(self, x, y):
+        return self._shortest(y - x)
+
+    def expmap0(self, v):
+        return self._wrap(v)
+
+    def logmap0(self, y):
+        return self._shortest(y)
+
+
+class PoincareBall(Manifold):
+    """Poincaré ball of curvature -c: |x| < 1/sqrt(c), metric lambda_x^2 <.,.>,
+    lambda_x = 2/(1 - c|x|^2), origin 0 (Ganea et al. 2018).
+
+    Written with delta_x = 1 - c|x|^2 and three cancellation-free identities
+    (a = sqrt(c) x, b = sqrt(c) y):
+      1 + 2<a,b> + |a|^2|b|^2 = |a+b|^2 + delta_x delta_y          (Möbius denominator)
+      |(-x) (+) y|^2 = |x-y|^2 / (c|x-y|^2 + delta_x delta_y)       (Ungar)
+      artanh(r) = asinh(r / sqrt(1 - r^2))
+    so that dist = 2/sqrt(c) asinh(sqrt(c)|x-y| / sqrt(delta_x delta_y)).
+    Every op that returns a point projects it (``proj``).
+    """
+
+    name = "poincare"
+
+    def __init__(self, ops: ArrayOps, c: float = 1.0) -> None:
+        super().__init__(ops)
+        self.c = _check_curvature(c)
+        self.sqrt_c = math.sqrt(self.c)
+
+    def __repr__(self) -> str:
+        return f"PoincareBall(c={self.c!r})"
+
+    def _delta(self, x):
+        """1 - c|x|^2, floored at min_delta."""
+        o = self.ops
+        return o.clamp(1.0 - self.c * o.sqnorm(x), lo=o.consts(x).min_delta)
+
+    def lambda_x(self, x):
+        """Conformal factor 2/(1 - c|x|^2), shape (..., 1)."""
+        return 2.0 / self._delta(x)
+
+    def proj(self, x):
+        o = self.ops
+        maxnorm = (1.0 - o.consts(x).ball_eps) / self.sqrt_c
+        n = o.norm(x)
+        out = n > maxnorm
+        return x * o.where(out, maxnorm / o.where(out, n, 1.0), 1.0)
+
+    def inner(self, x, u, v=None):
+        lam = self.lambda_x(x)
+        return lam * lam * self.ops.dot(u, u if v is None else v)
+
+    def norm(self, x, u):
+        return self.lambda_x(x) * self.ops.norm(u)
+
+    def egrad2rgrad(self, x, g):
+        h = 0.5 * self._delta(x)
+        return g * (h * h)
+
+    def _add(self, x, y, dx, dy):
+        """x (+) y = (c|x+y|^2 x + delta_x (x+y)) / (c|x+y|^2 + delta_x delta_y), unprojected."""
+        o = self.ops
+        s = x + y
+        cs2 = self.c * o.sqnorm(s)
+        den = o.clamp(cs2 + dx * dy, lo=o.consts(x).tiny)
+        return (cs2 * x + dx * s) / den
+
+    def mobius_add(self, x, y):
+        """Möbius addition x (+) y."""
+        return self.proj(self._add(x, y, self._delta(x), self._delta(y)))
+
+    def expmap0(self, v):
+        return self.proj(_tanhc(self.ops, self.c * self.ops.sqnorm(v)) * v)
+
+    def logmap0(self, y):
+        o = self.ops
+        d = self._delta(y)
+        return _asinhc(o, self.c * o.sqnorm(y) / d) / o.sqrt(d) * y
+
+    def expmap(self, x, v):
+        """x (+) tanh(sqrt(c)|v|/delta_x) v/(sqrt(c)|v|); the second point's delta is
+        passed as sech^2 (exact) instead of being recomputed from its coordinates."""
+        o = self.ops
+        dx = self._delta(x)
+        q = self.c * o.sqnorm(v) / (dx * dx)
+        y = _tanhc(o, q) * v / dx
+        return self.proj(self._add(x, y, dx, _sech2(o, o.sqrt0(q))))
+
+    def logmap(self, x, y):
+        """(2/(sqrt(c) lambda_x)) artanh(sqrt(c)|m|) m/|m|, m = (-x) (+) y, written as
+        delta_x asinh(w)/w / sqrt(delta_x delta_y D) * N with N = delta_x (y-x) - c|y-x|^2 x,
+        D = c|y-x|^2 + delta_x delta_y, w^2 = c|y-x|^2/(delta_x delta_y): one smooth
+        factor, so the Jacobian at y = x is exactly the identity."""
+        o = self.ops
+        u = y - x
+        dx, dy = self._delta(x), self._delta(y)
+        cu2 = self.c * o.sqnorm(u)
+        s2 = dx * dy
+        n = dx * u - cu2 * x
+        return dx * _asinhc(o, cu2 / s2) / o.sqrt(s2 * (cu2 + s2)) * n
+
+    def dist(self, x, y):
+        o = self.ops
+        w2 = self.c * o.sqnorm(x - y) / (self._delta(x) * self._delta(y))
+        return (2.0 / self.sqrt_c) * o.asinh(o.sqrt0(w2))
+
+    def gyration(self, u, v, w):
+        """gyr[u, v] w = (-(u (+) v)) (+) (u (+) (v (+) w)), closed form (Ungar 2008; geoopt)
+        with the denominator 1 + 2c<u,v> + c^2|u|^2|v|^2 written cancellation-free."""
+        o, c = self.ops, self.c
+        u2, v2 = o.sqnorm(u), o.sqnorm(v)
+        uv, uw, vw = o.dot(u, v), o.dot(u, w), o.dot(v, w)
+        a = -c * c * uw * v2 + c * vw + 2.0 * c * c * uv * vw
+        b = -c * c * vw * u2 - c * uw
+        du = o.clamp(1.0 - c * u2, lo=o.consts(u).min_delta)
+        dv = o.clamp(1.0 - c * v2, lo=o.consts(v).min_delta)
+        d = c * o.sqnorm(u + v) + du * dv
+        return w + 2.0 * (a * u + b * v) / d
+
+    def transp(self, x, y, v):
+        """(lambda_x/lambda_y) gyr[y, -x] v (Ganea et al. 2018, eq. 23)."""
+        return self.gyration(y, -x, v) * (self._delta(y) / self._delta(x))
+
+    def mobius_scalar(self, r, x):
+        """r (x) x = expmap0(r logmap0(x)); ``r`` broadcasts against (..., 1)."""
+        return self.expmap0(r * self.logmap0(x))
+
+    def mobius_matvec(self, w, x):
+        """M (x) x = expmap0(W logmap0(x)); ``w`` has shape (m, n), ``x`` (..., n) -> (..., m).
+        Equal to Ganea et al.'s tanh(|Mx|/|x| artanh(sqrt(c)|x|)) Mx/(sqrt(c)|Mx|), and 0 when Mx = 0."""
+        return self.expmap0(self.ops.matmul_t(self.logmap0(x), w))
+
+
+class _Quadric(Manifold):
+    """{x : <x, x>_M = sigma/c} in R^n for an ambient bilinear form M: the unit sphere
+    (sigma = +1, Euclidean M, c = 1) and the hyperboloid (sigma = -1, Minkowski M).
+
+    With u = y - x and l2 = <u, u>_M (the squared chord), both share
+      logmap = f(l2) * (u + sigma (c/2) l2 x)      (= y - cos_sigma(theta) x, cancellation-free)
+      transp = v - 2 <y, v>_M / <x+y, x+y>_M (x + y)
+      expmap = cos_sigma(z) x + sin_sigma(z)/z v,  z = sqrt(c <v, v>_M)
+    Subclasses give M, the trig pair, the chord -> angle maps and <x+y, x+y>_M.
+    """
+
+    sigma = 1.0
+
+    def __init__(self, ops: ArrayOps, c: float = 1.0) -> None:
+        super().__init__(ops)
+        self.c = _check_curvature(c)
+        self.sqrt_c = math.sqrt(self.c)
+
+    # hooks ------------------------------------------------------------------------------
+    def _mdot(self, u, v):
+        """Ambient bilinear form, shape (..., 1)."""
+        raise NotImplementedError
+
+    def _cos_sinc(self, q):
+        """(cos_sigma(z), sin_sigma(z)/z) at z = sqrt(q)."""
+        raise NotImplementedError
+
+    def _cap(self, v, q):
+        """Optionally shorten ``v`` (q = c <v, v>_M) before exponentiating."""
+        return v, q
+
+    def _log_factor(self, x, y, l2):
+        """theta/sin_sigma(theta) for the chord l2 = <y-x, y-x>_M."""
+        raise NotImplementedError
+
+    def _sum_sq(self, x, y, l2):
+        """<x+y, x+y>_M (nonzero except at antipodal sphere points)."""
+        raise NotImplementedError
+
+    def _log0_factor(self, y0, r2):
+        """angle(o, y)/|y_s| from y0 and r2 = |y_s|^2 (y_s the coordinates 1..n-1)."""
+        raise NotImplementedError
+
+    # shared formulas -----------------------------------------------------------------------
+    def origin_like(self, x):
+        o = self.ops
+        return o.concat([o.full_like(x[..., :1], 1.0 / self.sqrt_c), o.zeros_like(x[..., 1:])])
+
+    def inner(self, x, u, v=None):
+        return self._mdot(u, u if v is None else v)
+
+    def proju(self, x, u):
+        return u - (self.sigma * self.c) * self._mdot(x, u) * x
+
+    def _chord(self, x, y):
+        u = y - x
+        return u, self.ops.clamp(self._mdot(u, u), lo=0.0)
+
+    def expmap(self, x, v):
+        v, q = self._cap(v, self.c * self.ops.clamp(self._mdot(v, v), lo=0.0))
+        cos, sinc = self._cos_sinc(q)
+        return self.proj(cos * x + sinc * v)
+
+    def expmap0(self, v):
+        """Exponential map at the origin; the 0-th coordinate of ``v`` is ignored (it is 0
+        for a tangent vector at the origin)."""
+        o = self.ops
+        vs = v[..., 1:]
+        vs, q = self._cap(vs, self.c * o.sqnorm(vs))
+        cos, sinc = self._cos_sinc(q)
+        return o.concat([cos / self.sqrt_c, sinc * vs])
+
+    def logmap(self, x, y):
+        u, l2 = self._chord(x, y)
+        return self._log_factor(x, y, l2) * (u + (self.sigma * 0.5 * self.c) * l2 * x)
+
+    def logmap0(self, y):
+        o = self.ops
+        ys = y[..., 1:]
+        f = self._log0_factor(y[..., :1], o.sqnorm(ys))
+        return o.concat([o.zeros_like(y[..., :1]), f * ys])
+
+    def transp(self, x, y, v):
+        _, l2 = self._chord(x, y)
+        return v - (2.0 * self._mdot(y, v) / self._sum_sq(x, y, l2)) * (x + y)
+
+
+class Sphere(_Quadric):
+    """Unit sphere S^(n-1) in R^n, origin e0 = (1, 0, ...). Angles come from atan2 of the
+    chord |x - y| and the co-chord |x + y| (accurate at 0 and at pi, unlike arccos)."""
+
+    name = "sphere"
+    sigma = 1.0
+
+    def __init__(self, ops: ArrayOps) -> None:
+        super().__init__(ops, 1.0)
+
+    def __repr__(self) -> str:
+        return "Sphere()"
+
+    def _mdot(self, u, v):
+        return self.ops.dot(u, v)
+
+    def _cos_sinc(self, q):
+        return _cosq(self.ops, q), _sinc(self.ops, q)
+
+    def _co2(self, x, y):
+        o = self.ops
+        return o.clamp(o.sqnorm(x + y), lo=o.consts(x).min_den)
+
+    def _log_factor(self, x, y, l2):
+        # theta = 2 atan2(l, h), sin(theta) = l h / 2 with h = |x + y|.
+        h = self.ops.sqrt(self._co2(x, y))
+        return (4.0 / h) * _atan2c(self.ops, l2, h)
+
+    def _sum_sq(self, x, y, l2):
+        return self._co2(x, y)
+
+    def _log0_factor(self, y0, r2):
+        return _atan2c(self.ops, r2, y0)
+
+    def dist(self, x, y):
+        o = self.ops
+        return 2.0 * o.atan2(o.norm(x - y), o.norm(x + y))
+
+    def proj(self, x):
+        """x/|x|; the zero vector goes to the origin."""
+        o = self.ops
+        n = o.norm(x)
+        pos = n > 0
+        return o.where(pos, x / o.where(pos, n, 1.0), self.origin_like(x))
+
+    def retr(self, x, v):
+        """proj(x + v): the metric-projection retraction, second order (Absil et al. 2008),
+        no trigonometric functions."""
+        return self.proj(x + v)
+
+
+class Lorentz(_Quadric):
+    """Hyperboloid <x, x>_L = -1/c (x0 > 0) with <u, v>_L = -u0 v0 + sum u_i v_i, origin
+    (1/sqrt(c), 0, ...) (Nickel & Kiela 2018; geoopt's Lorentz(k) with k = 1/c).
+    Distances use the Minkowski chord: d = 2/sqrt(c) asinh(sqrt(c) |x - y|_L / 2),
+    exact at coincident points where arccosh(-c<x, y>_L) loses all digits."""
+
+    name = "lorentz"
+    sigma = -1.0
+
+    def __repr__(self) -> str:
+        return f"Lorentz(c={self.c!r})"
+
+    def _mdot(self, u, v):
+        return self.ops.dot(u[..., 1:], v[..., 1:]) - u[..., :1] * v[..., :1]
+
+    def _cos_sinc(self, q):
+        return _coshq(self.ops, q), _sinhc(self.ops, q)
+
+    def _cap(self, v, q):
+        o = self.ops
+        qmax = o.consts(q).max_hyp_z ** 2
+        over = q > qmax
+        return v * o.where(over, o.sqrt(qmax / o.where(over, q, 1.0)), 1.0), o.clamp(q, hi=qmax)
+
+    def _log_factor(self, x, y, l2):
+        # s = sqrt(c) l / 2: sqrt(c) d = 2 asinh(s), sinh(sqrt(c) d) = 2 s sqrt(1 + s^2).
+        s2 = 0.25 * self.c * l2
+        return _asinhc(self.ops, s2) / self.ops.sqrt(1.0 + s2)
+
+    def _sum_sq(self, x, y, l2):
+        # <x+y, x+y>_L = -2/c - 2/c (1 + c l2/2), from l2 (no cancellation of big coordinates).
+        return -(4.0 + self.c * l2) / self.c
+
+    def _log0_factor(self, y0, r2):
+        # d(o, y) = asinh(sqrt(c)|y_s|)/sqrt(c): well conditioned at any radius.
+        return _asinhc(self.ops, self.c * r2)
+
+    def dist(self, x, y):
+        o = self.ops
+        _, l2 = self._chord(x, y)
+        return (2.0 / self.sqrt_c) * o.asinh(0.5 * self.sqrt_c * o.sqrt0(l2))
+
+    def proj(self, x):
+        """Keep the spatial coordinates, recompute x0 = sqrt(1/c + |x_s|^2)."""
+        o = self.ops
+        xs = x[..., 1:]
+        return o.concat([o.sqrt(1.0 / self.c + o.sqnorm(xs)), xs])
+
+    def egrad2rgrad(self, x, g):
+        """Raise the index with the Minkowski metric (flip g0), then project."""
+        o = self.ops
+        return self.proju(x, o.concat([-g[..., :1], g[..., 1:]]))

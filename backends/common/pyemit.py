@@ -1,0 +1,328 @@
+"""IR -> Python source, shared by the PyTorch and JAX backends.
+
+The two backends are the same functor of the IR: one table maps each op to a Python
+expression over the backend's runtime (manifold objects with one API, see
+backends/common/manifolds.py) and a :class:`Flavor` supplies the few spellings that differ
+(``torch.tanh`` vs ``jnp.tanh``, module header, model wrapper). The emitted module is
+standalone apart from the backend's runtime, readable and deterministic:
+
+    MANIFOLDS              one runtime object per manifold used (``poincare_c1 = ...``)
+    PARAMS                 name -> ParamSpec(shape, init, manifold, dtype)
+    FUNCTION_PARAMS        function -> the parameter names it reads (transitively)
+    def Model(params, x)   the plain function form, one line per op
+    class ModelModule      the framework's module form (backend-specific)
+
+Needs: a verified module of ``func.func`` ops. Derivative requests (``jet.*``) are emitted
+as calls of the backend's autodiff reference (``derivatives.<op>``) until the jet passes
+lower them.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from xdsl.dialects import builtin, func
+from xdsl.ir import Attribute, Operation, SSAValue
+
+from geomir.dialects import geo, jet
+from geomir.dialects.geo import ManifoldAttr
+
+# --- naming ------------------------------------------------------------------------
+
+
+def manifold_var(m: ManifoldAttr) -> str:
+    """A readable, deterministic Python name for a manifold object."""
+    if isinstance(m, geo.EuclideanAttr):
+        return "euclidean"
+    if isinstance(m, geo.SphereAttr):
+        return "sphere"
+    if isinstance(m, geo.TorusAttr):
+        return f"torus_{m.units.data}"
+    c = repr(float(m.c.value.data)).replace(".", "_").replace("-", "m").replace("+", "")
+    c = c[:-2] if c.endswith("_0") else c
+    return f"{m.kind}_c{c}"
+
+
+def manifold_ctor(m: ManifoldAttr) -> str:
+    """The runtime constructor call building ``m``."""
+    if isinstance(m, geo.EuclideanAttr):
+        return "runtime.Euclidean()"
+    if isinstance(m, geo.SphereAttr):
+        return "runtime.Sphere()"
+    if isinstance(m, geo.TorusAttr):
+        return "runtime.Torus(period=2 * math.pi)" if m.units.data == "radians" else "runtime.Torus(period=1.0)"
+    cls = "PoincareBall" if isinstance(m, geo.PoincareAttr) else "Lorentz"
+    return f"runtime.{cls}(c={float(m.c.value.data)!r})"
+
+
+_IDENT = re.compile(r"[^0-9A-Za-z_]")
+
+
+def py_name(hint: str | None, fallback: str) -> str:
+    name = _IDENT.sub("_", hint) if hint else fallback
+    if not name or name[0].isdigit() or keyword.iskeyword(name) or name in ("params", "math"):
+        name = f"v_{name}"
+    return name
+
+
+class Names:
+    """SSA value -> unique local Python name (from the IR's name hints where possible)."""
+
+    def __init__(self, reserved: set[str]):
+        self.taken = set(reserved)
+        self.names: dict[SSAValue, str] = {}
+        self.counter = 0
+
+    def __getitem__(self, value: SSAValue) -> str:
+        return self.names[value]
+
+    def define(self, value: SSAValue) -> str:
+        if value.name_hint:
+            base = py_name(value.name_hint, "")
+        else:
+            base, self.counter = f"v{self.counter}", self.counter + 1
+        name, k = base, 1
+        while name in self.taken:
+            name, k = f"{base}_{k}", k + 1
+        self.taken.add(name)
+        self.names[value] = name
+        return name
+
+
+# --- flavors ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """What differs between backends: function spellings and the module's frame."""
+
+    target: str
+    elementwise: dict[str, str]  # geo op name -> callable spelling, e.g. "torch.tanh"
+    header: Callable[[str], list[str]]  # source name -> import lines
+    dtype_name: Callable[[Attribute], str]  # IR element type -> dtype expression
+    model_class: Callable[[str, func.FuncOp], list[str]] | None = None
+    footer: list[str] = field(default_factory=list)
+
+
+# --- op table --------------------------------------------------------------------------
+
+
+def _m(value: SSAValue) -> str:
+    return manifold_var(value.type.manifold)
+
+
+def _manifold_call(method: str, manifold_of: int = 0):
+    """``<manifold>.<method>(operands...)`` with the manifold of operand ``manifold_of``."""
+
+    def emit(op: Operation, args: list[str], flavor: Flavor) -> str:
+        return f"{_m(op.operands[manifold_of])}.{method}({', '.join(args)})"
+
+    return emit
+
+
+def _infix(symbol: str):
+    return lambda op, a, f: f"{a[0]} {symbol} {a[1]}"
+
+
+def _elementwise(op: Operation, args: list[str], flavor: Flavor) -> str:
+    return f"{flavor.elementwise[op.name]}({args[0]})"
+
+
+OP_RULES: dict[str, Callable[[Operation, list[str], Flavor], str]] = {
+    "geo.expmap": _manifold_call("expmap"),
+    "geo.logmap": _manifold_call("logmap"),
+    "geo.expmap0": _manifold_call("expmap0"),
+    "geo.logmap0": _manifold_call("logmap0"),
+    "geo.dist": _manifold_call("dist"),
+    "geo.proj": _manifold_call("proj"),
+    "geo.parallel_transport": _manifold_call("transp"),
+    "geo.mobius_add": _manifold_call("mobius_add"),
+    "geo.mobius_scalar": _manifold_call("mobius_scalar", manifold_of=1),
+    "geo.mobius_matvec": _manifold_call("mobius_matvec", manifold_of=1),
+    "geo.coords": lambda op, a, f: a[0],
+    "geo.linear": lambda op, a, f: f"{a[0]} @ {a[1]}.T",
+    "geo.bias": _infix("+"),
+    "geo.add": _infix("+"),
+    "geo.sub": _infix("-"),
+    "geo.mul": _infix("*"),
+    "geo.div": _infix("/"),
+    "geo.neg": lambda op, a, f: f"-{a[0]}",
+    "geo.scale": lambda op, a, f: f"{a[0]} * {op.factor.value.data!r}",
+    "geo.pow": lambda op, a, f: f"{a[0]} ** {op.exponent.value.data!r}",
+    "jet.coeff": lambda op, a, f: f"{a[0]}[{op.index.data}]",
+    "jet.seed": lambda op, a, f: f"derivatives.seed({a[0]}, {a[1]}, order={op.order.data})",
+}
+for _name in ("tanh", "sigmoid", "relu", "softplus", "exp", "log", "sqrt", "sin", "cos"):
+    OP_RULES[f"geo.{_name}"] = _elementwise
+
+_REQUEST_OPS = {
+    jet.JvpOp: "jvp",
+    jet.VjpOp: "vjp",
+    jet.HvpOp: "hvp",
+    jet.DirectionalOp: "directional",
+    jet.LaplacianOp: "laplacian",
+    jet.BiharmonicOp: "biharmonic",
+}
+
+
+# --- the emitter -------------------------------------------------------------------------
+
+
+def _signature_doc(f: func.FuncOp) -> str:
+    ins = ", ".join(f"{a.name_hint or 'arg'}: {a.type}" for a in f.body.block.args)
+    outs = ", ".join(str(t) for t in f.function_type.outputs.data)
+    return f"{f.sym_name.data}({ins}) -> {outs}"
+
+
+def _location(op: Operation) -> str | None:
+    loc = op.location
+    if isinstance(loc, builtin.FileLineColLoc):
+        return f"{loc.filename.data}:{loc.line.data}"
+    return None
+
+
+class PythonEmitter:
+    def __init__(self, module: builtin.ModuleOp, flavor: Flavor, source_name: str):
+        self.module = module
+        self.flavor = flavor
+        self.source_name = source_name
+        self.funcs = [op for op in module.ops if isinstance(op, func.FuncOp)]
+
+    # -- module-level tables
+    def manifolds(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for op in self.module.walk():
+            for value in (*op.operands, *op.results):
+                if isinstance(value.type, geo.GeoValueType):
+                    found.setdefault(manifold_var(value.type.manifold), manifold_ctor(value.type.manifold))
+            if isinstance(op, func.FuncOp):
+                for t in (*op.function_type.inputs.data, *op.function_type.outputs.data):
+                    if isinstance(t, geo.GeoValueType):
+                        found.setdefault(manifold_var(t.manifold), manifold_ctor(t.manifold))
+        return dict(sorted(found.items()))
+
+    def params(self) -> dict[str, geo.ParamOp]:
+        found: dict[str, geo.ParamOp] = {}
+        for op in self.module.walk():
+            if isinstance(op, geo.ParamOp):
+                found.setdefault(op.param_name.data, op)
+        return found
+
+    def function_params(self) -> dict[str, list[str]]:
+        direct = {f.sym_name.data: [o.param_name.data for o in f.walk() if isinstance(o, geo.ParamOp)] for f in self.funcs}
+        callees = {
+            f.sym_name.data: [
+                o.callee.string_value() if isinstance(o, func.CallOp) else o.callee.string_value()
+                for o in f.walk()
+                if isinstance(o, func.CallOp) or type(o) in _REQUEST_OPS
+            ]
+            for f in self.funcs
+        }
+        result: dict[str, list[str]] = {}
+
+        def visit(name: str, seen: tuple[str, ...]) -> list[str]:
+            if name in result:
+                return result[name]
+            names = list(direct.get(name, []))
+            for callee in callees.get(name, []):
+                if callee not in seen:
+                    names += visit(callee, seen + (callee,))
+            result[name] = list(dict.fromkeys(names))
+            return result[name]
+
+        for f in self.funcs:
+            visit(f.sym_name.data, (f.sym_name.data,))
+        return {f.sym_name.data: result[f.sym_name.data] for f in self.funcs}
+
+    # -- source text
+    def emit(self) -> str:
+        fl = self.flavor
+        body: list[str] = []
+        for f in self.funcs:
+            body += ["", "", *self._function(f)]
+            if fl.model_class is not None:
+                body += ["", "", *fl.model_class(f.sym_name.data, f)]
+        specs = [f"    {name!r}: {self._param_spec(op)}," for name, op in self.params().items()]
+        used = "\n".join(body + specs)
+        lines = [
+            f'"""Generated by geomc from {self.source_name} (target {fl.target}). Do not edit.',
+            "",
+            "Functions take the parameter dict first: Model(params, *inputs). Build the",
+            "parameters with init_params(seed, dtype); the *Module classes hold their own.",
+            '"""',
+            "",
+            *fl.header(self.source_name),
+            "",
+            "# Manifolds (numerics and their constants: geomir/backends/common/manifolds.py)",
+        ]
+        lines += [f"{var} = {ctor}" for var, ctor in self.manifolds().items() if re.search(rf"(?<![<\w]){var}(?=[.,])", used)]
+        lines += ["", "# Parameters: shape, initialiser, manifold (None: Euclidean), dtype", "PARAMS = {", *specs, "}"]
+        lines += ["", "FUNCTION_PARAMS = {"]
+        lines += [f"    {fname!r}: {names!r}," for fname, names in self.function_params().items()]
+        lines += [
+            "}",
+            "",
+            "",
+            "def init_params(seed=0, dtype=None, names=None):",
+            '    """Parameters from `seed` (same numbers on every backend); `names`: a subset."""',
+            "    return model.init_params(PARAMS, seed, dtype, names)",
+            *body,
+            *fl.footer,
+        ]
+        return "\n".join(lines) + "\n"
+
+    def _param_spec(self, op: geo.ParamOp) -> str:
+        t = op.result.type
+        if isinstance(t, builtin.TensorType):
+            shape, elt, manifold = tuple(t.get_shape()), t.element_type, "None"
+        else:
+            shape, elt = (t.dim_value,), t.element_type
+            manifold = manifold_var(t.manifold) if isinstance(t, geo.PointType) and not isinstance(t.manifold, geo.EuclideanAttr) else "None"
+        return f"model.ParamSpec({shape!r}, {op.init.data!r}, {manifold}, {self.flavor.dtype_name(elt)})"
+
+    def _function(self, f: func.FuncOp) -> list[str]:
+        names = Names({fn.sym_name.data for fn in self.funcs})
+        args = [names.define(a) for a in f.body.block.args]
+        where = _location(f)
+        doc = _signature_doc(f) + (f"  [{where}]" if where else "")
+        lines = [f"def {f.sym_name.data}(params, {', '.join(args)}):" if args else f"def {f.sym_name.data}(params):", f'    """{doc}"""']
+        for op in f.body.block.ops:
+            lines += ["    " + line for line in self._op(op, names)]
+        return lines
+
+    def _op(self, op: Operation, names: Names) -> list[str]:
+        args = [names[v] for v in op.operands]
+        if isinstance(op, func.ReturnOp):
+            return [f"return {', '.join(args)}"]
+        if isinstance(op, geo.ParamOp):
+            return [f"{names.define(op.result)} = params[{op.param_name.data!r}]"]
+        if isinstance(op, func.CallOp):
+            rhs = f"{op.callee.string_value()}(params, {', '.join(args)})"
+        elif type(op) in _REQUEST_OPS:
+            rhs = self._request(op, args)
+        else:
+            rule = OP_RULES.get(op.name)
+            if rule is None:
+                raise NotImplementedError(f"the {self.flavor.target} backend has no rule for {op.name}")
+            rhs = rule(op, args, self.flavor)
+        results = [names.define(r) for r in op.results]
+        return [f"{', '.join(results)} = {rhs}"]
+
+    def _request(self, op: Operation, args: list[str]) -> str:
+        kind = _REQUEST_OPS[type(op)]
+        n_inputs = len(op.model_inputs)
+        inputs = ", ".join(args[:n_inputs]) + ("," if n_inputs == 1 else "")
+        extra = [args[n_inputs]] if len(args) > n_inputs else []
+        kwargs = [f"wrt={op.wrt.data}"]
+        if isinstance(op, jet.DirectionalOp):
+            kwargs.append(f"order={op.order.data}")
+        call_args = [op.callee.string_value(), "params", f"({inputs})", *extra, *kwargs]
+        return f"derivatives.{kind}({', '.join(call_args)})"
+
+
+def emit_python(module: builtin.ModuleOp, flavor: Flavor, source_name: str) -> str:
+    """The Python source of ``module`` for ``flavor``'s framework."""
+    return PythonEmitter(module, flavor, source_name).emit()

@@ -1,0 +1,32 @@
+"""Derivative requests for generated PyTorch code, by torch.func (see common/autodiff.py)."""
+
+from __future__ import annotations
+
+import torch
+import torch.func
+
+from geomir.backends.common.autodiff import AutodiffOps, Derivatives
+
+
+def _vjp(f, x, w):
+    _, pull = torch.func.vjp(f, x)
+    return pull(w)[0]
+
+
+def _basis(x, i):
+    return torch.nn.functional.one_hot(torch.tensor(i), x.shape[-1]).to(x.dtype).expand_as(x)
+
+
+_D = Derivatives(
+    AutodiffOps(
+        jvp=lambda f, x, v: torch.func.jvp(f, (x,), (v,)),
+        vjp=_vjp,
+        grad=torch.func.grad,
+        stack=torch.stack,
+        basis=_basis,
+        zeros_like=torch.zeros_like,
+    )
+)
+
+jvp, vjp, hvp, directional = _D.jvp, _D.vjp, _D.hvp, _D.directional
+laplacian, biharmonic, seed = _D.laplacian, _D.biharmonic, _D.seed
