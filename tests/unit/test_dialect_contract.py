@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 import re
 
@@ -10,38 +9,16 @@ import pytest
 from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr
-from xdsl.ir import Operation
 from xdsl.parser import Parser
-from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
 from geomir.dialects import contract, geo, make_context
 
+from .ir_roundtrip import assert_round_trips, parse_ir
+
 # -- helpers ----------------------------------------------------------------------------
 
 
-def print_ir(op: Operation, generic: bool = False) -> str:
-    stream = io.StringIO()
-    Printer(stream=stream, print_generic_format=generic).print_op(op)
-    return stream.getvalue()
-
-
-def parse_ir(text: str) -> ModuleOp:
-    return Parser(make_context(), text).parse_module()
-
-
-def assert_round_trips(module: ModuleOp) -> str:
-    """Custom and generic text both parse back to the same, verified IR; the custom text."""
-    module.verify()
-    text = print_ir(module)
-    parsed = parse_ir(text)
-    parsed.verify()
-    assert print_ir(parsed) == text
-    assert module.is_structurally_equivalent(parsed)
-    from_generic = parse_ir(print_ir(module, generic=True))
-    from_generic.verify()
-    assert print_ir(from_generic) == text
-    return text
 
 
 # -- attributes -------------------------------------------------------------------------

@@ -6,7 +6,6 @@ verifier has at least one invalid case with its message checked.
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from functools import partial
@@ -17,13 +16,14 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, TensorType, f32, f64, i32
 from xdsl.ir import Operation
 from xdsl.parser import Parser
-from xdsl.printer import Printer
 from xdsl.traits import NoMemoryEffect, Pure
 from xdsl.transforms.common_subexpression_elimination import cse
 from xdsl.transforms.dead_code_elimination import dce
 from xdsl.utils.exceptions import ParseError, VerifyException
 
 from geomir.dialects import geo, make_context
+
+from .ir_roundtrip import assert_round_trips, parse_ir, print_ir
 
 E, P, L, S = geo.EuclideanAttr(), geo.PoincareAttr(1.0), geo.LorentzAttr(0.5), geo.SphereAttr()
 T = geo.TorusAttr("turns")
@@ -40,28 +40,6 @@ def tg(m, n, elt=f32):
 # -- helpers ----------------------------------------------------------------------------
 
 
-def print_ir(op: Operation, generic: bool = False) -> str:
-    stream = io.StringIO()
-    Printer(stream=stream, print_generic_format=generic).print_op(op)
-    return stream.getvalue()
-
-
-def parse_ir(text: str) -> ModuleOp:
-    return Parser(make_context(), text).parse_module()
-
-
-def assert_round_trips(module: ModuleOp) -> str:
-    """Custom and generic text both parse back to the same, verified IR; the custom text."""
-    module.verify()
-    text = print_ir(module)
-    parsed = parse_ir(text)
-    parsed.verify()
-    assert print_ir(parsed) == text
-    assert module.is_structurally_equivalent(parsed)
-    from_generic = parse_ir(print_ir(module, generic=True))
-    from_generic.verify()
-    assert print_ir(from_generic) == text
-    return text
 
 
 def single_op_module(make, arg_types) -> tuple[ModuleOp, Operation]:

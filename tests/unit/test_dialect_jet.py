@@ -6,7 +6,6 @@ of a request against its model function.
 
 from __future__ import annotations
 
-import io
 import re
 
 import pytest
@@ -15,11 +14,12 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, f32
 from xdsl.ir import Operation
 from xdsl.parser import Parser
-from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import ParseError, VerifyException
 
 from geomir.dialects import geo, jet, make_context
+
+from .ir_roundtrip import assert_round_trips, parse_ir, print_ir
 
 E, P = geo.EuclideanAttr(), geo.PoincareAttr(1.0)
 E1, E2, P3 = geo.PointType(E, 1), geo.PointType(E, 2), geo.PointType(P, 3)
@@ -29,28 +29,6 @@ TE1, TE2, TP3 = E1.tangent(), E2.tangent(), P3.tangent()
 # -- helpers ----------------------------------------------------------------------------
 
 
-def print_ir(op: Operation, generic: bool = False) -> str:
-    stream = io.StringIO()
-    Printer(stream=stream, print_generic_format=generic).print_op(op)
-    return stream.getvalue()
-
-
-def parse_ir(text: str) -> ModuleOp:
-    return Parser(make_context(), text).parse_module()
-
-
-def assert_round_trips(module: ModuleOp) -> str:
-    """Custom and generic text both parse back to the same, verified IR; the custom text."""
-    module.verify()
-    text = print_ir(module)
-    parsed = parse_ir(text)
-    parsed.verify()
-    assert print_ir(parsed) == text
-    assert module.is_structurally_equivalent(parsed)
-    from_generic = parse_ir(print_ir(module, generic=True))
-    from_generic.verify()
-    assert print_ir(from_generic) == text
-    return text
 
 
 # The models the requests refer to (external declarations are enough).

@@ -40,17 +40,9 @@ from geomir.frontends.dsl.derive import DERIVATIVES
 from geomir.frontends.dsl.types import MANIFOLD_KINDS, TORUS_UNITS
 from geomir.pipeline import run_pipeline
 
-try:
-    from geo_programs import generate_program, program_features, well_typed_programs
-except ImportError:  # collected with --import-mode=importlib: the test dir is not on sys.path
-    sys.path.insert(0, str(Path(__file__).parent))
-    from geo_programs import generate_program, program_features, well_typed_programs
+from .geo_programs import generate_program, program_features, well_typed_programs
 
-try:  # the whole-module verifier (contracts fit signatures, params consistent), if present
-    from geomir.verify import verify_module as _verify_module
-except ImportError:  # pragma: no cover
-    def _verify_module(module):
-        module.verify()
+from geomir.verify import verify_module as _verify_module
 
 PASSES = ["inline-models", "cse", "dce"]
 
