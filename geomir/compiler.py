@@ -47,19 +47,27 @@ def to_ir(
     dump: DumpCallback | None = None,
 ) -> ModuleOp:
     """Compile a .geo program (path or text) to IR and run ``passes`` (default pipeline if None)."""
+    return _lower(source, passes, dump)[0]
+
+
+def _lower(source, passes, dump) -> tuple[ModuleOp, str]:
     text, filename = read_source(source)
     names = list(DEFAULT_PIPELINE) if passes is None else parse_pipeline(passes)
-    return run_pipeline(frontend(text, filename), names, dump)
+    return run_pipeline(frontend(text, filename), names, dump), filename
 
 
-def emit_source(source: str | Path, target: str, passes: str | Sequence[str] | None = None) -> str:
+def emit_source(
+    source: str | Path,
+    target: str,
+    passes: str | Sequence[str] | None = None,
+    dump: DumpCallback | None = None,
+) -> str:
     """The generated source of a program for ``target`` ("torch", "jax")."""
     from geomir.backends import get_backend
 
-    backend = get_backend(target)
-    text, filename = read_source(source)
-    names = list(DEFAULT_PIPELINE) if passes is None else parse_pipeline(passes)
-    return backend.emit(run_pipeline(frontend(text, filename), names), filename)
+    backend = get_backend(target)  # fails early for an unknown or unbuilt target
+    module, filename = _lower(source, passes, dump)
+    return backend.emit(module, filename)
 
 
 def default_cache_dir() -> Path:

@@ -87,18 +87,11 @@ def run(argv: list[str] | None = None) -> int:
     if args.target is not None and args.emit is not None:
         raise UsageError("give either --emit or --target, not both")
 
-    from geomir.compiler import frontend, read_source, to_ir
+    from geomir.compiler import emit_source, to_ir
     from geomir.ir import print_ir
 
     if args.target is not None:
-        from geomir.backends import get_backend
-        from geomir.pipeline import DEFAULT_PIPELINE, parse_pipeline, run_pipeline
-
-        backend = get_backend(args.target)  # raises for a target not built yet
-        source, filename = read_source(Path(args.input))
-        names = list(DEFAULT_PIPELINE) if args.passes is None else parse_pipeline(args.passes)
-        module = run_pipeline(frontend(source, filename), names, _dumper(args))
-        text = backend.emit(module, filename)
+        text = emit_source(Path(args.input), args.target, args.passes, _dumper(args))
     else:
         module = to_ir(Path(args.input), passes=args.passes, dump=_dumper(args))
         text = print_ir(module, generic=args.emit == "ir-generic", debug_info=args.debug_info)
