@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from xdsl.dialects import builtin, func
 from xdsl.ir import Attribute, Operation, SSAValue
 
+from geomir.diagnostics import UsageError
 from geomir.dialects import geo, jet
 from geomir.dialects.geo import ManifoldAttr
 
@@ -306,7 +307,10 @@ class PythonEmitter:
         else:
             rule = OP_RULES.get(op.name)
             if rule is None:
-                raise NotImplementedError(f"the {self.flavor.target} backend has no rule for {op.name}")
+                raise UsageError(
+                    f"the {self.flavor.target} backend cannot emit {op.name} yet "
+                    "(run without the passes that produce it, e.g. jet-expand)"
+                )
             rhs = rule(op, args, self.flavor)
         results = [names.define(r) for r in op.results]
         return [f"{', '.join(results)} = {rhs}"]

@@ -1,8 +1,13 @@
 """The ``jet`` dialect: truncated Taylor expansions (jets) and derivative requests.
 
-A ``!jet.jet<K, T>`` holds K+1 Taylor coefficients of a curve through a value of type T
-(a ``!geo.point`` or ``!geo.tangent``): coefficient 0 has type T, coefficients 1..K have the
-tangent type of T.
+A ``!jet.jet<K, T>`` holds K+1 Taylor coefficients of a curve t ↦ γ(t) through a value of
+type T (a ``!geo.point`` or ``!geo.tangent``): coefficient 0 has type T, coefficients 1..K
+have the tangent type of T. Coefficient k is the derivative d^k/dt^k γ at t = 0 (the
+convention of jax.experimental.jet); a backend may keep normalized coefficients γ^(k)/k!
+internally but converts wherever a coefficient becomes visible (``jet.coeff``, a returned jet).
+
+``jet.seed``/``jet.lift`` make jets, ``jet.apply "geo.<op>"`` pushes a jet through a geo
+primitive (inserted by the ``jet-expand`` pass), ``jet.coeff`` reads a coefficient.
 
 The derivative-request ops (``jet.jvp``, ``jet.vjp``, ``jet.hvp``, ``jet.directional``,
 ``jet.laplacian``, ``jet.biharmonic``) name a model function and are lowered by a later
@@ -20,7 +25,7 @@ from abc import ABC
 from collections.abc import Sequence
 from typing import ClassVar
 
-from xdsl.dialects.builtin import IntAttr, SymbolRefAttr
+from xdsl.dialects.builtin import DictionaryAttr, IntAttr, StringAttr, SymbolRefAttr
 from xdsl.dialects.func import FuncOp
 from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue, TypeAttribute
 from xdsl.irdl import (
@@ -180,6 +185,93 @@ class CoeffOp(IRDLOperation):
             op_error(
                 self.name, f"result type {self.result.type} does not match the expected {expected}"
             )
+
+
+@irdl_op_definition
+class LiftOp(IRDLOperation):
+    """The jet of a value that does not vary along the curve: ``(x, 0, ..., 0)``."""
+
+    name = "jet.lift"
+
+    value = operand_def(GeoValue)
+    order = prop_def(IntAttr)
+    result = result_def(JetType)
+
+    traits = traits_def(Pure())
+    custom_directives = (IntLiteral,)
+    assembly_format = op_syntax("value", keywords=[("order", "IntLiteral")])
+
+    def __init__(self, value: Operation | SSAValue, order: int):
+        super().__init__(
+            operands=[value],
+            properties={"order": IntAttr(order)},
+            result_types=[JetType(order, SSAValue.get(value).type)],
+        )
+
+    def verify_(self) -> None:
+        expected = JetType(self.order.data, self.value.type)
+        if self.result.type != expected:
+            op_error(self.name, f"result type {self.result.type} does not match the expected {expected}")
+
+
+def _geo_primitives() -> dict[str, type]:
+    from geomir.dialects import geo
+
+    return {op.name: op for op in geo.Geo.operations if issubclass(op, geo.GeoOp)}
+
+
+@irdl_op_definition
+class ApplyOp(IRDLOperation):
+    """A ``geo`` primitive pushed forward through jets: the jet of ``primitive(args)``.
+
+    ``primitive`` names a pure geo op (``"geo.tanh"``, ``"geo.linear"``, ...); ``params``
+    holds that op's properties (``factor``, ``exponent``). Operands are jets (all of the
+    same order K) or plain values (weights stay plain: a linear layer acts on all K+1
+    coefficients at once, its weight is not padded with a zero series). The result is the
+    jet of order K over the type the primitive gives on the operands' base types, so the
+    typing rule of every jet op is the primitive's own. The propagation rules (Taylor
+    recurrences) live in the backends' runtime, one per primitive.
+
+        %y = jet.apply "geo.tanh"(%x) : (!jet.jet<4, T>) -> !jet.jet<4, T>
+    """
+
+    name = "jet.apply"
+
+    primitive = prop_def(StringAttr)
+    params = prop_def(DictionaryAttr, default_value=DictionaryAttr({}))
+    args = var_operand_def()
+    result = result_def(JetType)
+
+    traits = traits_def(Pure())
+    assembly_format = "$primitive `(` $args `)` (`params` $params^)? attr-dict `:` functional-type($args, $result)"
+
+    def __init__(self, primitive: str, args: Sequence[Operation | SSAValue], params: dict[str, Attribute] | None = None):
+        values = [SSAValue.get(a) for a in args]
+        params = dict(params or {})
+        super().__init__(
+            operands=[values],
+            properties={"primitive": StringAttr(primitive), "params": DictionaryAttr(params)},
+            result_types=[self.infer(primitive, [v.type for v in values], params)],
+        )
+
+    @classmethod
+    def infer(cls, primitive: str, arg_types: Sequence[Attribute], params) -> JetType:
+        """The result type, or a VerifyException naming what is wrong."""
+        op_class = _geo_primitives().get(primitive)
+        if op_class is None:
+            op_error(cls.name, f"unknown primitive '{primitive}' (expected a pure geo op such as \"geo.tanh\")")
+        orders = {t.order_value for t in arg_types if isinstance(t, JetType)}
+        if not orders:
+            op_error(cls.name, f"'{primitive}' has no jet operand; apply the primitive itself")
+        if len(orders) > 1:
+            op_error(cls.name, f"jet operands of different orders {sorted(orders)}")
+        base_types = tuple(t.base if isinstance(t, JetType) else t for t in arg_types)
+        return JetType(orders.pop(), op_class.infer_result_type(base_types, dict(params)))
+
+    def verify_(self) -> None:
+        expected = self.infer(self.primitive.data, [a.type for a in self.args], self.params.data)
+        if self.result.type != expected:
+            op_error(self.name, f"result type {self.result.type} does not match the expected {expected}")
 
 
 # --------------------------------------------------------------------------------------
@@ -585,4 +677,4 @@ DERIVATIVE_OPS: dict[str, type[DerivativeOp]] = {
 }
 """Mnemonic ("jvp") -> derivative request op class."""
 
-Jet = Dialect("jet", [SeedOp, CoeffOp, *DERIVATIVE_OPS.values()], [JetType])
+Jet = Dialect("jet", [SeedOp, CoeffOp, LiftOp, ApplyOp, *DERIVATIVE_OPS.values()], [JetType])

@@ -11,7 +11,7 @@ import re
 import pytest
 from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, f32
+from xdsl.dialects.builtin import FloatAttr, ModuleOp, TensorType, f32, f64
 from xdsl.ir import Operation
 from xdsl.parser import Parser
 from xdsl.traits import Pure
@@ -104,6 +104,19 @@ SEED_COEFF_CASES = [
     pytest.param(lambda m, x, v: jet.SeedOp(x, v, 4), [E2, TE2], [jet.JetType(4, E2)], id="seed"),
     pytest.param(lambda m, j: jet.CoeffOp(j, 0), [jet.JetType(2, P3)], [P3], id="coeff-primal"),
     pytest.param(lambda m, j: jet.CoeffOp(j, 2), [jet.JetType(2, P3)], [TP3], id="coeff"),
+    pytest.param(lambda m, x: jet.LiftOp(x, 3), [P3], [jet.JetType(3, P3)], id="lift"),
+    pytest.param(lambda m, j: jet.ApplyOp("geo.tanh", [j]), [jet.JetType(2, E2)], [jet.JetType(2, E2)], id="apply"),
+    pytest.param(
+        lambda m, j, w: jet.ApplyOp("geo.linear", [j, w]),
+        [jet.JetType(3, TP3), TensorType(f32, [2, 3])],
+        [jet.JetType(3, geo.TangentType(geo.PoincareAttr(1.0), 2))],
+        id="apply-plain-weight",
+    ),
+    pytest.param(
+        lambda m, j: jet.ApplyOp("geo.scale", [j], {"factor": FloatAttr(0.5, f64)}),
+        [jet.JetType(1, E1)], [jet.JetType(1, E1)], id="apply-params",
+    ),
+    pytest.param(lambda m, x, y: jet.ApplyOp("geo.mobius_add", [x, y]), [jet.JetType(2, P3), P3], [jet.JetType(2, P3)], id="apply-manifold"),
 ]
 
 
@@ -308,6 +321,30 @@ INVALID_OPS = [
         [S_E2, S_TE2],
         f"jet.directional @U(%a0) along %a1 wrt 0 order 0 : ({S_E2}), {S_TE2} -> {jet_of(1, S_E1)}",
         "jet.directional: order must be >= 1, found 0", id="directional-order0",
+    ),
+    pytest.param(
+        [S_E2], f"jet.lift %a0 order 2 : {S_E2} -> {jet_of(3, S_E2)}",
+        f"jet.lift: result type {jet_of(3, S_E2)} does not match the expected {jet_of(2, S_E2)}", id="lift-order",
+    ),
+    pytest.param(
+        [jet_of(2, S_E2)], f'jet.apply "geo.frobnicate"(%a0) : ({jet_of(2, S_E2)}) -> {jet_of(2, S_E2)}',
+        "jet.apply: unknown primitive 'geo.frobnicate'", id="apply-unknown",
+    ),
+    pytest.param(
+        [S_E2], f'jet.apply "geo.tanh"(%a0) : ({S_E2}) -> {jet_of(2, S_E2)}',
+        "jet.apply: 'geo.tanh' has no jet operand", id="apply-no-jet",
+    ),
+    pytest.param(
+        [jet_of(2, S_E2), jet_of(3, S_E2)], f'jet.apply "geo.add"(%a0, %a1) : ({jet_of(2, S_E2)}, {jet_of(3, S_E2)}) -> {jet_of(2, S_E2)}',
+        "jet.apply: jet operands of different orders [2, 3]", id="apply-orders",
+    ),
+    pytest.param(
+        [jet_of(2, S_E2)], f'jet.apply "geo.tanh"(%a0) : ({jet_of(2, S_E2)}) -> {jet_of(2, S_E1)}',
+        f"jet.apply: result type {jet_of(2, S_E1)} does not match the expected {jet_of(2, S_E2)}", id="apply-result",
+    ),
+    pytest.param(
+        [jet_of(2, S_E2), jet_of(2, S_E1)], f'jet.apply "geo.add"(%a0, %a1) : ({jet_of(2, S_E2)}, {jet_of(2, S_E1)}) -> {jet_of(2, S_E2)}',
+        "geo.add: rhs", id="apply-primitive-typing",
     ),
 ]
 

@@ -1,0 +1,985 @@
+"""Taylor-mode (jet) arithmetic, written once, generic over an array namespace.
+
+The ``jet-expand`` pass rewrites a model so that every primitive acts on truncated Taylor
+series; the generated code then calls the rules below, bound to torch or JAX by
+``geomir.backends.torch.taylor`` / ``geomir.backends.jax.taylor`` (the same pattern as
+``manifolds.py``: one implementation, two bindings, the same numbers). No torch or jax
+import here. docs/jets.md has the table of rules, their cost and the measured accuracy.
+
+Representation
+--------------
+A jet of order K of a curve t -> x(t) is ONE array of shape ``(K+1, *batch, n)``: entry k
+along axis 0 is the NORMALIZED Taylor coefficient ``x_k = x^(k)(0) / k!``, so that
+``x(t) = sum_k x_k t^k + O(t^(K+1))``. Products are then Cauchy products
+``(ab)_k = sum_j a_j b_(k-j)`` with no binomials. ``to_derivatives`` multiplies coefficient
+k by k! and gives the DERIVATIVE convention ``d^k/dt^k x(t)`` at 0 (the convention of
+jax.experimental.jet and of ``derivatives.directional``); ``from_derivatives`` inverts it.
+``seed(x, v, K)`` is the jet of t -> x + t v and ``constant(x, K)`` that of a constant.
+
+Shapes follow the runtime: every op acts on the last axis and broadcasts over the batch
+axes; reductions (``sum_last``, ``sqnorm``) keep the last axis with size 1. Jets broadcast
+against each other like arrays, so two jets of the same order must have the same rank
+(a constant operand is lifted with ``constant``). Masks (``relu``, ``clamp``, ``select``)
+are computed from coefficient 0 and broadcast over axis 0.
+
+Rules
+-----
+``RULES[name](ops, *operands, **params) -> jet``, one per primitive, keyed by the geo op
+mnemonic (``tanh``, ``linear``, ``pow``, ...). Operands are jets, except the weight of
+``linear``, the bias of ``bias`` and the mask of ``select`` (plain arrays). Each elementwise
+phi whose derivative is a function of phi is propagated by its ODE, ``y' = g(y) x'``, whose
+normalized form ``k y_k = sum_(j=1..k) j x_j g_(k-j)`` is a single O(K^2) recurrence
+(``_ode``); ``log``, ``sqrt``, ``pow`` and ``div`` use the analogous implicit recurrences.
+Only the even ratio functions of the manifold maps (``tanhc``, ``asinhc``: functions of a
+squared norm) compose by Faa di Bruno, O(K^3), because they must stay analytic at 0.
+
+Collapsed Taylor mode (the Laplacian)
+-------------------------------------
+A :class:`LaplacianJet` ``(f0, f1, f2)`` propagates the forward Laplacian (Li et al. 2023;
+Dangel et al. 2025, "Collapsing Taylor Mode AD"): ``f0`` the value ``(*batch, n)``, ``f1``
+the first-order coefficients along D directions ``(D, *batch, n)`` and ``f2`` the SUM over
+the directions of the (normalized) second-order coefficients, ``(*batch, n)``. The sum is
+taken at every op instead of at the end, so the cost is that of one order-2 jet with D
+first-order parts instead of D jets. ``COLLAPSED_RULES`` has one rule per primitive: linear
+maps act on all parts, ``mul`` gives ``f2 = a0 b2 + a2 b0 + sum_d a1_d b1_d``, and an
+elementwise phi gives ``f1 = phi'(f0) f1``, ``f2 = phi'(f0) f2 + phi''(f0)/2 sum_d f1_d^2``,
+with phi, phi' and phi''/2 read off the ordinary order-2 rule at ``f0`` (so each unary phi
+is written once). ``laplacian_seed(x)`` uses the identity directions;
+``laplacian_of(jet) = 2 f2`` (the factor 2 = 2! turns the normalized coefficient into the
+sum of second derivatives).
+
+Manifold maps
+-------------
+:class:`PoincareBall`, :class:`Euclidean` and :class:`Torus` compose the rules into the
+runtime's maps (same formulas and conventions as ``manifolds.py``), for either table. At
+the origin the norm |v(t)| is not analytic, so no map takes it: the ball's maps use the
+squared norm q = c|v|^2 and the even functions tanh(sqrt q)/sqrt q and asinh(sqrt q)/sqrt q,
+expanded as series IN q (see ``_even_coefficients``). ``dist`` is a norm and has no Taylor
+series where its two curves meet: there it returns the runtime's convention (value 0,
+all derivatives 0, like ``sqrt0``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache, partial
+from typing import Any, NamedTuple
+
+from . import manifolds as _m
+from .manifolds import ArrayOps
+
+Array = Any  # torch.Tensor or jax.Array; never imported here
+Jet = Any  # an array of shape (K+1, *batch, n)
+
+
+class JetOps(ArrayOps):
+    """:class:`~geomir.backends.common.manifolds.ArrayOps` plus the leading-axis primitives
+    jets need; the backends implement them next to their ``ArrayOps``."""
+
+    def stack0(self, xs: list[Array]) -> Array:
+        """Stack along a new leading axis."""
+        raise NotImplementedError
+
+    def cat0(self, xs: list[Array]) -> Array:
+        """Concatenate along the existing leading axis."""
+        raise NotImplementedError
+
+    def sum0(self, x: Array) -> Array:
+        """Sum over the leading axis (dropped)."""
+        raise NotImplementedError
+
+    def coeffs(self, values: list[float], like: Array) -> Array:
+        """Constants of shape ``(len(values), 1, ..., 1)`` (``like.ndim`` ones), with
+        ``like``'s dtype and device: broadcasts against a stack of arrays shaped like ``like``."""
+        raise NotImplementedError
+
+    def directions(self, x: Array) -> Array:
+        """The n unit vectors of the last axis, shape ``(n, *x.shape)``: entry ``[d, ..., i]``
+        is 1 where i = d."""
+        raise NotImplementedError
+
+
+# =========================================================================================
+# Jets as lists of coefficients (internal) and the public helpers
+# =========================================================================================
+
+
+def _co(x: Jet) -> list[Array]:
+    """The K+1 coefficients of a jet, as a list (views)."""
+    return [x[k] for k in range(x.shape[0])]
+
+
+def _cprod(a: list, b: list, k: int) -> Array:
+    """k-th coefficient of the Cauchy product: sum_(j=0..k) a_j b_(k-j)."""
+    s = a[0] * b[k]
+    for j in range(1, k + 1):
+        s = s + a[j] * b[k - j]
+    return s
+
+
+def _csq(a: list, k: int) -> Array:
+    """k-th coefficient of a*a, using the symmetry: 2 sum_(j<k/2) a_j a_(k-j) (+ a_(k/2)^2)."""
+    s = None
+    for j in range((k + 1) // 2):
+        t = a[j] * a[k - j]
+        s = t if s is None else s + t
+    s = 2.0 * s if s is not None else None
+    if k % 2 == 0:
+        t = a[k // 2] * a[k // 2]
+        s = t if s is None else s + t
+    return s
+
+
+def cauchy(ops: JetOps, a: Jet, b: Jet) -> Jet:
+    """Jet of the product: ``c_k = sum_(j=0..k) a_j b_(k-j)``. O(K^2) elementwise products."""
+    ac, bc = _co(a), _co(b)
+    return ops.stack0([_cprod(ac, bc, k) for k in range(len(ac))])
+
+
+def seed(ops: JetOps, x: Array, v: Array, K: int) -> Jet:
+    """Jet of t -> x + t v: ``(x, v, 0, ..., 0)``, order K."""
+    if K == 0:
+        return ops.stack0([x])
+    z = ops.zeros_like(v)
+    return ops.stack0([x, v] + [z] * (K - 1))
+
+
+def constant(ops: JetOps, x: Array, K: int) -> Jet:
+    """Jet of a constant: ``(x, 0, ..., 0)``, order K."""
+    z = ops.zeros_like(x)
+    return ops.stack0([x] + [z] * K)
+
+
+def order(jet: Jet) -> int:
+    """K of a jet of shape (K+1, ...)."""
+    return jet.shape[0] - 1
+
+
+def to_derivatives(ops: JetOps, jet: Jet) -> Jet:
+    """Normalized coefficients -> derivatives d^k/dt^k at 0 (coefficient k times k!)."""
+    return jet * ops.coeffs([float(math.factorial(k)) for k in range(jet.shape[0])], jet[0])
+
+
+def from_derivatives(ops: JetOps, jet: Jet) -> Jet:
+    """Derivatives d^k/dt^k at 0 -> normalized coefficients (coefficient k over k!)."""
+    return jet / ops.coeffs([float(math.factorial(k)) for k in range(jet.shape[0])], jet[0])
+
+
+# =========================================================================================
+# Recurrence builders (on coefficient lists)
+# =========================================================================================
+
+
+def _integ(x: list, g: list, k: int) -> Array:
+    """Coefficient k of y for y' = g x': (1/k) sum_(j=1..k) j x_j g_(k-j)."""
+    s = x[k] * g[0]
+    for j in range(1, k):
+        s = s + (j / k) * (x[j] * g[k - j])
+    return s
+
+
+def _ode(x: list, y0s: list, g0s: list, g_next: Callable) -> list[list]:
+    """Solve the system y_i' = g_i x' (i = 1..r), y_i(0) = y0s[i], g_i(0) = g0s[i], where
+    ``g_next(ys, m)`` returns the m-th coefficients of the g_i from the coefficients
+    0..m of the y_i. Recurrence: ``y_k = (1/k) sum_(j=1..k) j x_j g_(k-j)``; O(K^2)."""
+    K = len(x) - 1
+    ys = [[y0] for y0 in y0s]
+    gs = [[g0] for g0 in g0s]
+    for k in range(1, K + 1):
+        for y, g in zip(ys, gs):
+            y.append(_integ(x, g, k))
+        if k < K:
+            for g, gk in zip(gs, g_next(ys, k)):
+                g.append(gk)
+    return ys
+
+
+def _unary(fn: Callable) -> Callable:
+    """A rule on coefficient lists -> a rule on jets (unpack, compute, stack)."""
+
+    def rule(ops, x, *args, **kwargs):
+        return ops.stack0(fn(ops, _co(x), *args, **kwargs))
+
+    rule.__name__, rule.__doc__, rule.list_rule = fn.__name__, fn.__doc__, fn
+    return rule
+
+
+def _div_list(a: list, b: list) -> list:
+    q = []
+    for k in range(len(a)):
+        s = a[k]
+        for j in range(k):
+            s = s - q[j] * b[k - j]
+        q.append(s / b[0])
+    return q
+
+
+def _sqrt_list(ops, x: list) -> list:
+    y = [ops.sqrt(x[0])]
+    two_y0 = 2.0 * y[0]
+    for k in range(1, len(x)):
+        s = x[k]
+        if k > 1:
+            s = s - _inner_sq(y, k)
+        y.append(s / two_y0)
+    return y
+
+
+def _inner_sq(y: list, k: int) -> Array:
+    """sum_(j=1..k-1) y_j y_(k-j) (the part of (y*y)_k without y_0), by symmetry."""
+    s = None
+    for j in range(1, (k + 1) // 2):
+        t = y[j] * y[k - j]
+        s = t if s is None else s + t
+    s = 2.0 * s if s is not None else None
+    if k % 2 == 0:
+        t = y[k // 2] * y[k // 2]
+        s = t if s is None else s + t
+    return s
+
+
+def _pow_list(ops, x: list, p: float) -> list:
+    """x^p; integer 0 <= p <= 8 by repeated Cauchy squaring (any x_0), otherwise the ODE
+    p x' y = x y' (x_0 > 0, or x_0 != 0 for an integer p)."""
+    K = len(x) - 1
+    if float(p).is_integer() and 0 <= p <= 8:
+        n = int(p)
+        result, base = None, x
+        while True:
+            if n & 1:
+                result = base if result is None else [_cprod(result, base, k) for k in range(K + 1)]
+            n >>= 1
+            if not n:
+                break
+            base = [_csq(base, k) for k in range(K + 1)]
+        if result is None:  # p == 0
+            return [ops.full_like(x[0], 1.0)] + [ops.zeros_like(x[0])] * K
+        return result
+    y = [x[0] ** p]
+    for k in range(1, K + 1):
+        s = ((p + 1.0) * k - k) * (x[k] * y[0])
+        for j in range(1, k):
+            s = s + ((p + 1.0) * j - k) * (x[j] * y[k - j])
+        y.append(s / (k * x[0]))
+    return y
+
+
+# =========================================================================================
+# The rules
+# =========================================================================================
+
+RULES: dict[str, Callable] = {}
+"""Primitive name -> rule ``(ops, *jets_or_arrays, **params) -> jet`` on ordinary jets."""
+
+
+def _register(name: str, table: dict | None = None):
+    def deco(fn):
+        (RULES if table is None else table)[name] = fn
+        return fn
+
+    return deco
+
+
+# --- linear ------------------------------------------------------------------------------
+
+
+@_register("add")
+def add(ops, a, b):
+    """(a + b)_k = a_k + b_k. O(K)."""
+    return a + b
+
+
+@_register("sub")
+def sub(ops, a, b):
+    """(a - b)_k = a_k - b_k. O(K)."""
+    return a - b
+
+
+@_register("neg")
+def neg(ops, x):
+    """(-x)_k = -x_k. O(K)."""
+    return -x
+
+
+@_register("scale")
+def scale(ops, x, factor):
+    """(s x)_k = s x_k for a constant s. O(K)."""
+    return x * factor
+
+
+@_register("linear")
+def linear(ops, x, w):
+    """(W x)_k = W x_k for a plain weight W (m, n): ONE matmul of the (K+1, *batch, n) jet,
+    the coefficient axis acting as a batch axis (weights are not padded with zero series).
+    O(K) matmul rows."""
+    return ops.matmul_t(x, w)
+
+
+@_register("bias")
+def bias(ops, x, b):
+    """(x + b)_0 = x_0 + b, (x + b)_k = x_k for k >= 1 (b a plain array or float). O(1)."""
+    return ops.cat0([(x[0] + b)[None], x[1:]])
+
+
+@_register("sum_last")
+def sum_last(ops, x):
+    """(sum_i x_i)_k = sum_i x_ik over the last axis, keepdim. O(K)."""
+    return ops.sum(x)
+
+
+# --- structural ----------------------------------------------------------------------------
+
+
+@_register("primal")
+def primal(ops, x):
+    """Coefficient 0 (the value)."""
+    return x[0]
+
+
+@_register("with_primal")
+def with_primal(ops, x, x0):
+    """x with coefficient 0 replaced by the array x0 (higher coefficients kept)."""
+    return ops.cat0([(x0 + ops.zeros_like(x[0]))[None], x[1:]])
+
+
+@_register("select")
+def select(ops, mask, a, b):
+    """where(mask, a, b) for a mask constant along the curve (computed from coefficients 0):
+    every coefficient is taken from the selected branch. O(K)."""
+    return ops.where(mask, a, b)
+
+
+# --- bilinear and quotient ------------------------------------------------------------------
+
+
+@_register("mul")
+def mul(ops, a, b):
+    """(ab)_k = sum_(j=0..k) a_j b_(k-j) (Cauchy product). O(K^2)."""
+    return cauchy(ops, a, b)
+
+
+@_register("div")
+def div(ops, a, b):
+    """q = a/b from q b = a: q_k = (a_k - sum_(j<k) q_j b_(k-j)) / b_0. O(K^2)."""
+    return ops.stack0(_div_list(_co(a), _co(b)))
+
+
+@_register("sqnorm")
+def sqnorm(ops, x):
+    """|x|^2 over the last axis, keepdim: (x.x)_k = sum_i sum_j x_ij x_i(k-j), half the
+    products by symmetry. O(K^2)."""
+    xc = _co(x)
+    return ops.sum(ops.stack0([_csq(xc, k) for k in range(len(xc))]))
+
+
+# --- elementwise by ODE -------------------------------------------------------------------
+
+
+def _sigmoid0(ops, x):
+    """(sigma(x), sigma(x)(1 - sigma(x))) without cancellation: e = exp(-|x|)."""
+    e = ops.exp(-ops.abs(x))
+    d = 1.0 + e
+    return ops.where(x >= 0, 1.0, e) / d, e / (d * d)
+
+
+def _softplus0(ops, x):
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))."""
+    return ops.where(x > 0, x, 0.0) + ops.log1p(ops.exp(-ops.abs(x)))
+
+
+@_register("exp")
+@_unary
+def exp(ops, x):
+    """y = e^x: y' = y x', k y_k = sum_(j=1..k) j x_j y_(k-j). O(K^2)."""
+    y0 = ops.exp(x[0])
+    return _ode(x, [y0], [y0], lambda ys, m: [ys[0][m]])[0]
+
+
+@_register("tanh")
+@_unary
+def tanh(ops, x):
+    """y = tanh x: y' = (1 - y^2) x', g = 1 - y^2 with g_0 = sech^2 x_0 (no cancellation)
+    and g_m = -sum_(j=0..m) y_j y_(m-j). O(K^2)."""
+    y0 = ops.tanh(x[0])
+    g0 = _m._sech2(ops, ops.abs(x[0]))
+    return _ode(x, [y0], [g0], lambda ys, m: [-_csq(ys[0], m)])[0]
+
+
+def _sigmoid_list(ops, x):
+    y0, g0 = _sigmoid0(ops, x[0])
+    return _ode(x, [y0], [g0], lambda ys, m: [ys[0][m] - _csq(ys[0], m)])[0]
+
+
+@_register("sigmoid")
+@_unary
+def sigmoid(ops, x):
+    """y = sigma(x): y' = y (1 - y) x', g_0 = e/(1+e)^2 (e = exp(-|x_0|)),
+    g_m = y_m - sum_(j=0..m) y_j y_(m-j). O(K^2)."""
+    return _sigmoid_list(ops, x)
+
+
+@_register("softplus")
+@_unary
+def softplus(ops, x):
+    """y = log(1 + e^x): y' = sigma(x) x', the sigmoid jet s of x (order K-1) integrated:
+    k y_k = sum_(j=1..k) j x_j s_(k-j). O(K^2)."""
+    K = len(x) - 1
+    s = _sigmoid_list(ops, x[:K]) if K else []
+    return [_softplus0(ops, x[0])] + [_integ(x, s, k) for k in range(1, K + 1)]
+
+
+def _sincos_list(ops, x):
+    return _ode(x, [ops.sin(x[0]), ops.cos(x[0])], [ops.cos(x[0]), -ops.sin(x[0])],
+                lambda ys, m: [ys[1][m], -ys[0][m]])
+
+
+@_register("sin")
+@_unary
+def sin(ops, x):
+    """s = sin x with c = cos x (coupled): s' = c x', c' = -s x':
+    k s_k = sum j x_j c_(k-j), k c_k = -sum j x_j s_(k-j). O(K^2) for both."""
+    return _sincos_list(ops, x)[0]
+
+
+@_register("cos")
+@_unary
+def cos(ops, x):
+    """c = cos x, by the same coupled recurrence as ``sin``. O(K^2) for both."""
+    return _sincos_list(ops, x)[1]
+
+
+def sincos(ops, x):
+    """(sin jet, cos jet) from one coupled recurrence."""
+    s, c = _sincos_list(ops, _co(x))
+    return ops.stack0(s), ops.stack0(c)
+
+
+@_register("log")
+@_unary
+def log(ops, x):
+    """y = log x: x y' = x', y_k = (x_k - (1/k) sum_(j=1..k-1) j y_j x_(k-j)) / x_0. O(K^2)."""
+    y = [ops.log(x[0])]
+    for k in range(1, len(x)):
+        s = x[k]
+        for j in range(1, k):
+            s = s - (j / k) * (y[j] * x[k - j])
+        y.append(s / x[0])
+    return y
+
+
+@_register("sqrt")
+@_unary
+def sqrt(ops, x):
+    """y = sqrt x from y^2 = x: y_k = (x_k - sum_(j=1..k-1) y_j y_(k-j)) / (2 y_0),
+    x_0 > 0. O(K^2)."""
+    return _sqrt_list(ops, x)
+
+
+@_register("pow")
+@_unary
+def pow(ops, x, exponent):  # noqa: A001 (the primitive's name)
+    """y = x^p, constant real p: p x' y = x y', so
+    y_k = sum_(j=1..k) ((p+1) j - k) x_j y_(k-j) / (k x_0) (x_0 > 0; x_0 != 0 for integer p).
+    Integer 0 <= p <= 8: repeated Cauchy squaring, valid at any x_0. O(K^2)."""
+    return _pow_list(ops, x, float(exponent))
+
+
+@_register("asinh")
+@_unary
+def asinh(ops, x):
+    """y = asinh x: y' = g x' with g = (1 + x^2)^(-1/2) (the pow recurrence on 1 + x^2,
+    order K-1). O(K^2)."""
+    K = len(x) - 1
+    if K == 0:
+        return [ops.asinh(x[0])]
+    u = [1.0 + x[0] * x[0]] + [_csq(x, k) for k in range(1, K)]
+    g = _pow_list(ops, u, -0.5)
+    return [ops.asinh(x[0])] + [_integ(x, g, k) for k in range(1, K + 1)]
+
+
+@_register("atanh")
+@_unary
+def atanh(ops, x):
+    """y = atanh x: y' = g x' with g = 1/(1 - x^2) (quotient recurrence; g_0 from
+    (1 - x_0)(1 + x_0)), |x_0| < 1. O(K^2)."""
+    K = len(x) - 1
+    if K == 0:
+        return [ops.atanh(x[0])]
+    u = [(1.0 - x[0]) * (1.0 + x[0])] + [-_csq(x, k) for k in range(1, K)]
+    one = [ops.full_like(x[0], 1.0)] + [ops.zeros_like(x[0])] * (K - 1)
+    g = _div_list(one, u)
+    return [ops.atanh(x[0])] + [_integ(x, g, k) for k in range(1, K + 1)]
+
+
+# --- piecewise ------------------------------------------------------------------------------
+
+
+@_register("relu")
+def relu(ops, x):
+    """max(x, 0): piecewise linear, so y_k = [x_0 > 0] x_k for every k (mask from
+    coefficient 0). At the kink x_0 = 0 the curve's image has no Taylor series; the rule
+    returns 0 there (every coefficient), the convention of torch/JAX autodiff (relu'(0) = 0).
+    O(K)."""
+    return ops.where(x[0] > 0, x, 0.0)
+
+
+@_register("clamp")
+def clamp(ops, x, lo=None, hi=None):
+    """ops.clamp: value clamped; coefficients k >= 1 kept where lo <= x_0 <= hi and 0 where
+    clamped (the runtime's gradient convention, mask from coefficient 0). O(K)."""
+    x0 = x[0]
+    keep = None
+    if lo is not None:
+        keep = x0 >= lo
+    if hi is not None:
+        keep = (x0 <= hi) if keep is None else keep & (x0 <= hi)
+    if keep is None:
+        return x
+    return ops.cat0([ops.clamp(x0, lo, hi)[None], ops.where(keep, x[1:], 0.0)])
+
+
+@_register("sqrt0")
+def sqrt0(ops, x):
+    """ops.sqrt0: the ``sqrt`` rule where x_0 > tiny, and the zero jet elsewhere (value and
+    every derivative 0, the runtime's convention for norms at 0). O(K^2)."""
+    pos = x[0] > ops.tiny(x[0])
+    return ops.where(pos, sqrt(ops, ops.where(pos, x, 1.0)), 0.0)
+
+
+# --- even ratio functions (Faa di Bruno in q) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvenRatio:
+    """h(q) = f(z)/z at z = sqrt(q) for an odd f with f'(0) = 1: analytic in q although z
+    is not. ``series`` holds its Taylor coefficients about q = 0 (exact rationals),
+    ``radius`` the distance from 0 to its nearest singularity, ``f`` the rule of f on
+    coefficient lists (used where q_0 is large enough for the route through z)."""
+
+    name: str
+    series: tuple[Fraction, ...]
+    radius: float
+    f: Callable
+
+
+def _tanhc_series(n: int) -> tuple[Fraction, ...]:
+    """h = tanh(z)/z solves 2 q h' + h = 1 - q h^2 (from tanh' = 1 - tanh^2), so
+    (2m + 1) a_m = [m = 0] - sum_(i+j=m-1) a_i a_j."""
+    a: list[Fraction] = []
+    for m in range(n):
+        s = Fraction(1 if m == 0 else 0) - sum((a[i] * a[m - 1 - i] for i in range(m)), Fraction(0))
+        a.append(s / (2 * m + 1))
+    return tuple(a)
+
+
+def _asinhc_series(n: int) -> tuple[Fraction, ...]:
+    """asinh(z)/z = sum (-1)^m (2m)! / (4^m (m!)^2 (2m+1)) q^m."""
+    return tuple(Fraction((-1) ** m * math.comb(2 * m, m), 4 ** m * (2 * m + 1)) for m in range(n))
+
+
+_SERIES_TERMS = 96
+TANHC = EvenRatio("tanhc", _tanhc_series(_SERIES_TERMS), math.pi ** 2 / 4, tanh.list_rule)
+ASINHC = EvenRatio("asinhc", _asinhc_series(_SERIES_TERMS), 1.0, asinh.list_rule)
+
+# q_0 / radius below which the coefficients come from the series about 0, per dtype. Above
+# it they come from f(z)/z with z = sqrt(q_0 + s) expanded in s, whose coefficients grow like
+# q_0^(1/2 - m) and cancel in the quotient: the relative error of coefficient m is about
+# eps (radius/q_0)^m, so the switch moves out for low precision (measured, docs/jets.md).
+EVEN_SWITCH = {"float64": 0.2, "float32": 0.5, "float16": 0.5, "bfloat16": 0.5}
+
+
+@lru_cache(maxsize=None)
+def _shifted_series(spec: EvenRatio, K: int, dtype: str) -> tuple[float, tuple[tuple[float, ...], ...]]:
+    """(q_s, A) with q_s the switch and A[j][m] = C(m+j, m) a_(m+j): coefficient m of h about
+    q_0 is sum_j A[j][m] q_0^j, truncated where the tail is below eps of the sum of
+    magnitudes at q_0 = q_s, for every m <= K."""
+    eps = _m.CONSTANTS[dtype].eps
+    q_s = EVEN_SWITCH[dtype] * spec.radius
+    a = [float(c) for c in spec.series]
+    n_terms = len(a) - K
+    for J in range(1, len(a) - K):
+        ok = True
+        for m in range(K + 1):
+            terms = [abs(math.comb(m + j, m) * a[m + j]) * q_s ** j for j in range(len(a) - m)]
+            if sum(terms[J:]) > 0.25 * eps * sum(terms[:J]):
+                ok = False
+                break
+        if ok:
+            n_terms = J
+            break
+    else:  # pragma: no cover - the table has enough terms for every dtype and K <= 20
+        raise ValueError(f"{spec.name}: {len(a)} series terms are not enough for order {K}")
+    A = tuple(tuple(float(math.comb(m + j, m) * spec.series[m + j]) for m in range(K + 1)) for j in range(n_terms))
+    return q_s, A
+
+
+def _even_coefficients(ops, q0: Array, spec: EvenRatio, K: int) -> list[Array]:
+    """Normalized Taylor coefficients c_m = h^(m)(q_0)/m!, m = 0..K, of an even ratio h at
+    q_0 >= 0. Below the switch q_s: the series about 0 shifted to q_0 (Horner over j of
+    sum_j C(m+j, m) a_(m+j) q_0^j, all m at once); above: the jets of z = sqrt(q_0 + s) and
+    f(z) in s, divided. The unused branch gets a safe argument (no 0/0, no overflow)."""
+    q_s, A = _shifted_series(spec, K, ops.dtype_name(q0))
+    small = q0 < q_s
+    qa = ops.where(small, q0, 0.0)
+    acc = ops.coeffs(list(A[-1]), qa)
+    for row in reversed(A[:-1]):
+        acc = acc * qa + ops.coeffs(list(row), qa)
+    qb = ops.where(small, q_s, q0)
+    one, zero = ops.full_like(qb, 1.0), ops.zeros_like(qb)
+    z = _sqrt_list(ops, [qb, one] + [zero] * (K - 1) if K else [qb])
+    direct = _div_list(spec.f(ops, z), z)
+    return [ops.where(small, acc[m], direct[m]) for m in range(K + 1)]
+
+
+def _compose(c: list, x: list) -> list:
+    """Coefficients of phi(x(t)) from c_m = phi^(m)(x_0)/m!: sum_m c_m (x - x_0)^m with the
+    powers of d = x - x_0 (d_0 = 0) by Cauchy products (Faa di Bruno). O(K^3)."""
+    K = len(x) - 1
+    out = [c[0]] + [None] * K
+    p = [None] + list(x[1:])  # d^1: nonzero from index 1
+    for m in range(1, K + 1):
+        if m > 1:  # d^m = d^(m-1) d, nonzero from index m
+            p = [None] * m + [sum_terms([p[i] * x[k - i] for i in range(m - 1, k)]) for k in range(m, K + 1)]
+        for k in range(m, K + 1):
+            t = c[m] * p[k]
+            out[k] = t if out[k] is None else out[k] + t
+    return out
+
+
+def sum_terms(terms: list) -> Array:
+    s = terms[0]
+    for t in terms[1:]:
+        s = s + t
+    return s
+
+
+def _even_rule(spec: EvenRatio) -> Callable:
+    def rule(ops, q):
+        qc = _co(q)
+        K = len(qc) - 1
+        return ops.stack0(_compose(_even_coefficients(ops, qc[0], spec, K), qc))
+
+    rule.__name__ = spec.name
+    return rule
+
+
+tanhc = _register("tanhc")(_even_rule(TANHC))
+tanhc.__doc__ = """h(q) = tanh(sqrt q)/sqrt q for q >= 0 (analytic, also at q = 0): the Taylor
+coefficients of h at q_0 (series about 0 below the switch, tanh(z)/z through z = sqrt(q_0+s)
+above), composed with q(t) - q_0 by Faa di Bruno. O(K^3) on (..., 1) arrays."""
+asinhc = _register("asinhc")(_even_rule(ASINHC))
+asinhc.__doc__ = """h(q) = asinh(sqrt q)/sqrt q for q >= 0, as ``tanhc``. O(K^3) on (..., 1)."""
+
+
+# =========================================================================================
+# Collapsed Taylor mode: the forward Laplacian
+# =========================================================================================
+
+
+class LaplacianJet(NamedTuple):
+    """(f0, f1, f2): value (*batch, n); first-order coefficients along D directions
+    (D, *batch, n); SUM over the directions of the normalized second-order coefficients
+    (*batch, n). A NamedTuple, so a JAX pytree."""
+
+    f0: Array
+    f1: Array
+    f2: Array
+
+
+COLLAPSED_RULES: dict[str, Callable] = {}
+"""Primitive name -> rule ``(ops, *laplacian_jets_or_arrays, **params) -> LaplacianJet``."""
+
+
+def laplacian_seed(ops: JetOps, x: Array, directions: Array | None = None) -> LaplacianJet:
+    """The Laplacian jet of the identity at x: f1 = the n unit directions (or the given
+    ``directions``, shape (D, *x.shape), for sum_d v_d^T H v_d), f2 = 0."""
+    f1 = ops.directions(x) if directions is None else directions
+    return LaplacianJet(x, f1, ops.zeros_like(x))
+
+
+def laplacian_of(ops: JetOps, jet: LaplacianJet) -> Array:
+    """sum_i d^2 f/dx_i^2 = 2 f2: f2 sums NORMALIZED second-order coefficients f''/2!."""
+    return 2.0 * jet.f2
+
+
+def _cmap(fn, *jets):
+    return LaplacianJet(*(fn(*parts) for parts in zip(*jets)))
+
+
+def _creg(name):
+    return _register(name, COLLAPSED_RULES)
+
+
+_creg("add")(lambda ops, a, b: _cmap(lambda u, v: u + v, a, b))
+_creg("sub")(lambda ops, a, b: _cmap(lambda u, v: u - v, a, b))
+_creg("neg")(lambda ops, x: _cmap(lambda u: -u, x))
+_creg("scale")(lambda ops, x, factor: _cmap(lambda u: u * factor, x))
+_creg("sum_last")(lambda ops, x: _cmap(ops.sum, x))
+_creg("primal")(lambda ops, x: x.f0)
+_creg("select")(lambda ops, mask, a, b: _cmap(lambda u, v: ops.where(mask, u, v), a, b))
+for _name, _fn in [("add", "a + b"), ("sub", "a - b"), ("neg", "-x"), ("scale", "s x, constant s"),
+                   ("sum_last", "sum over the last axis"), ("select", "where(mask, a, b), mask constant")]:
+    COLLAPSED_RULES[_name].__doc__ = f"{_fn}: every part. O(D)."
+COLLAPSED_RULES["primal"].__doc__ = "The value f0."
+
+
+@_creg("with_primal")
+def c_with_primal(ops, x, x0):
+    """x with the value f0 replaced by x0."""
+    return LaplacianJet(x0 + ops.zeros_like(x.f0), x.f1, x.f2)
+
+
+@_creg("bias")
+def c_bias(ops, x, b):
+    """f0 + b; f1, f2 unchanged."""
+    return LaplacianJet(x.f0 + b, x.f1, x.f2)
+
+
+@_creg("linear")
+def c_linear(ops, x, w):
+    """W f0, W f1_d, W f2 in ONE matmul of the (D+2, *batch, n) stack of the parts. O(D)."""
+    y = ops.matmul_t(ops.cat0([x.f0[None], x.f1, x.f2[None]]), w)
+    return LaplacianJet(y[0], y[1:-1], y[-1])
+
+
+@_creg("mul")
+def c_mul(ops, a, b):
+    """f0 = a0 b0, f1 = a0 b1 + a1 b0, f2 = a0 b2 + a2 b0 + sum_d a1_d b1_d. O(D)."""
+    return LaplacianJet(a.f0 * b.f0, a.f0 * b.f1 + a.f1 * b.f0,
+                        a.f0 * b.f2 + a.f2 * b.f0 + ops.sum0(a.f1 * b.f1))
+
+
+@_creg("div")
+def c_div(ops, a, b):
+    """q0 = a0/b0, q1 = (a1 - q0 b1)/b0, q2 = (a2 - q0 b2 - sum_d q1_d b1_d)/b0. O(D)."""
+    q0 = a.f0 / b.f0
+    q1 = (a.f1 - q0 * b.f1) / b.f0
+    return LaplacianJet(q0, q1, (a.f2 - q0 * b.f2 - ops.sum0(q1 * b.f1)) / b.f0)
+
+
+@_creg("sqnorm")
+def c_sqnorm(ops, x):
+    """|x|^2 (last axis, keepdim): f0 = sum x0^2, f1 = 2 sum x0 x1,
+    f2 = sum (2 x0 x2 + sum_d x1_d^2). O(D)."""
+    return LaplacianJet(ops.sum(x.f0 * x.f0), 2.0 * ops.sum(x.f0 * x.f1),
+                        ops.sum(2.0 * (x.f0 * x.f2) + ops.sum0(x.f1 * x.f1)))
+
+
+def _collapse_unary(rule: Callable, name: str) -> Callable:
+    """Collapsed rule of an elementwise phi from its ordinary rule: (c0, c1, c2) = the
+    order-2 jet of phi along (f0, 1) = (phi, phi', phi''/2) at f0, then
+    f1 = c1 f1, f2 = c1 f2 + c2 sum_d f1_d^2. Masks (relu, clamp, sqrt0) carry over. O(D)."""
+
+    def c_rule(ops, x, *args, **kwargs):
+        c = rule(ops, seed(ops, x.f0, ops.full_like(x.f0, 1.0), 2), *args, **kwargs)
+        return LaplacianJet(c[0], c[1] * x.f1, c[1] * x.f2 + c[2] * ops.sum0(x.f1 * x.f1))
+
+    c_rule.__name__ = f"collapsed_{name}"
+    c_rule.__doc__ = f"{name} (from the order-2 rule at f0): f1 = phi' f1, f2 = phi' f2 + phi''/2 sum_d f1_d^2. O(D)."
+    return c_rule
+
+
+_UNARY = ("exp", "tanh", "sigmoid", "softplus", "sin", "cos", "log", "sqrt", "pow", "asinh",
+          "atanh", "relu", "clamp", "sqrt0", "tanhc", "asinhc")
+for _name in _UNARY:
+    COLLAPSED_RULES[_name] = _collapse_unary(RULES[_name], _name)
+
+assert set(RULES) == set(COLLAPSED_RULES), set(RULES) ^ set(COLLAPSED_RULES)
+
+
+# =========================================================================================
+# Manifold maps, composed from a table of rules
+# =========================================================================================
+
+
+class Algebra:
+    """A rule table bound to an array namespace: ``J.tanh(x)`` is ``rules['tanh'](ops, x)``."""
+
+    def __init__(self, ops: JetOps, rules: dict[str, Callable]):
+        self.ops, self.rules = ops, rules
+        for name, rule in rules.items():
+            setattr(self, name, partial(rule, ops))
+
+
+class JetManifold:
+    """Base: the maps of ``manifolds.Manifold`` on jets (either table)."""
+
+    def __init__(self, ops: JetOps, rules: dict[str, Callable] = RULES):
+        self.ops, self.J = ops, Algebra(ops, rules)
+
+    def proj(self, x):
+        return x
+
+    def dist(self, x, y):
+        """|logmap(x, y)| through ``sqrt0`` (zero jet where the curves meet)."""
+        J = self.J
+        return J.sqrt0(J.sqnorm(self.logmap(x, y)))
+
+
+class Euclidean(JetManifold):
+    """R^n: expmap0 = logmap0 = identity, expmap = x + v, logmap = y - x."""
+
+    def expmap0(self, v):
+        return v
+
+    def logmap0(self, y):
+        return y
+
+    def expmap(self, x, v):
+        return self.J.add(x, v)
+
+    def logmap(self, x, y):
+        return self.J.sub(y, x)
+
+
+class Torus(Euclidean):
+    """Flat torus of period P: the maps of R^n with coefficient 0 wrapped exactly as the
+    runtime wraps it (``manifolds.Torus``); higher coefficients are unchanged since the
+    wrap is locally a translation. Near a wrap point (logmap: y_0 - x_0 = P/2 mod P;
+    expmap/proj: x_0 = 0 mod P) the curve's image jumps; the jet is that of the branch
+    chosen by coefficient 0 (the value the runtime returns)."""
+
+    def __init__(self, ops: JetOps, period: float | str = 2.0 * math.pi, rules: dict = RULES):
+        super().__init__(ops, rules)
+        self.torus = _m.Torus(ops, period)
+        self.period = self.torus.period
+
+    def _wrapped(self, x, fn):
+        return self.J.with_primal(x, fn(self.J.primal(x)))
+
+    def proj(self, x):
+        return self._wrapped(x, self.torus._wrap)
+
+    def expmap0(self, v):
+        return self._wrapped(v, self.torus._wrap)
+
+    def logmap0(self, y):
+        return self._wrapped(y, self.torus._shortest)
+
+    def expmap(self, x, v):
+        return self._wrapped(self.J.add(x, v), self.torus._wrap)
+
+    def logmap(self, x, y):
+        return self._wrapped(self.J.sub(y, x), self.torus._shortest)
+
+
+class PoincareBall(JetManifold):
+    """Poincaré ball of curvature -c, the formulas of ``manifolds.PoincareBall``
+    (docs/numerics.md) composed from the rules; delta_x = 1 - c|x|^2 floored at min_delta
+    (``clamp``), every point-valued map projected (``proj``, mask from coefficient 0).
+
+    Origin: expmap0 = tanhc(c|v|^2) v and logmap0 = asinhc(c|y|^2/delta_y)/sqrt(delta_y) y
+    use only squared norms and even series in q, so their jets are exact along curves through
+    (or near) the origin; ``dist`` is asinh of ``sqrt0`` of a squared ratio, whose jet is the
+    zero jet where the two curves meet (no Taylor series exists there)."""
+
+    def __init__(self, ops: JetOps, c: float = 1.0, rules: dict = RULES):
+        super().__init__(ops, rules)
+        self.ball = _m.PoincareBall(ops, c)
+        self.c, self.sqrt_c = self.ball.c, self.ball.sqrt_c
+
+    def _delta(self, x):
+        J = self.J
+        k = self.ops.consts(J.primal(x))
+        return J.clamp(J.bias(J.scale(J.sqnorm(x), -self.c), 1.0), lo=k.min_delta)
+
+    def proj(self, x):
+        """x, or (1 - ball_eps)/sqrt(c) x/|x| where |x_0| exceeds that radius."""
+        J, o = self.J, self.ops
+        x0 = J.primal(x)
+        maxnorm = (1.0 - o.consts(x0).ball_eps) / self.sqrt_c
+        out = o.norm(x0) > maxnorm
+        n2 = J.sqnorm(x)
+        n2 = J.select(out, n2, J.bias(J.scale(n2, 0.0), 1.0))  # safe where unused
+        return J.select(out, J.mul(x, J.scale(J.pow(n2, -0.5), maxnorm)), x)
+
+    def lambda_x(self, x):
+        """2/delta_x, shape (..., 1)."""
+        J = self.J
+        return J.div(J.bias(J.scale(self._delta(x), 0.0), 2.0), self._delta(x))
+
+    def expmap0(self, v):
+        """proj(tanhc(c|v|^2) v)."""
+        J = self.J
+        return self.proj(J.mul(J.tanhc(J.scale(J.sqnorm(v), self.c)), v))
+
+    def logmap0(self, y):
+        """asinhc(c|y|^2/delta_y) / sqrt(delta_y) y."""
+        J = self.J
+        d = self._delta(y)
+        w = J.div(J.scale(J.sqnorm(y), self.c), d)
+        return J.mul(J.div(J.asinhc(w), J.sqrt(d)), y)
+
+    def _add(self, x, y, dx, dy):
+        J = self.J
+        s = J.add(x, y)
+        cs2 = J.scale(J.sqnorm(s), self.c)
+        den = J.clamp(J.add(cs2, J.mul(dx, dy)), lo=self.ops.consts(J.primal(x)).tiny)
+        return J.div(J.add(J.mul(cs2, x), J.mul(dx, s)), den)
+
+    def mobius_add(self, x, y):
+        """proj((c|x+y|^2 x + delta_x (x+y)) / (c|x+y|^2 + delta_x delta_y))."""
+        return self.proj(self._add(x, y, self._delta(x), self._delta(y)))
+
+    def mobius_scalar(self, r, x):
+        """expmap0(r logmap0(x)); r a jet of shape (K+1, ..., 1)."""
+        return self.expmap0(self.J.mul(r, self.logmap0(x)))
+
+    def mobius_matvec(self, w, x):
+        """expmap0(W logmap0(x)), W a plain (m, n) weight."""
+        return self.expmap0(self.J.linear(self.logmap0(x), w))
+
+    def expmap(self, x, v):
+        """x (+) tanhc(q) v/delta_x with q = c|v|^2/delta_x^2; the second point's delta is
+        sech^2 sqrt(q) = 1 - q tanhc(q)^2 (analytic in q)."""
+        J = self.J
+        dx = self._delta(x)
+        q = J.div(J.scale(J.sqnorm(v), self.c), J.mul(dx, dx))
+        t = J.tanhc(q)
+        y = J.div(J.mul(t, v), dx)
+        dy = J.bias(J.neg(J.mul(q, J.mul(t, t))), 1.0)
+        return self.proj(self._add(x, y, dx, dy))
+
+    def logmap(self, x, y):
+        """delta_x asinhc(w2) / sqrt(delta_x delta_y D) N, N = delta_x (y-x) - c|y-x|^2 x,
+        D = c|y-x|^2 + delta_x delta_y, w2 = c|y-x|^2/(delta_x delta_y)."""
+        J = self.J
+        u = J.sub(y, x)
+        dx, dy = self._delta(x), self._delta(y)
+        cu2 = J.scale(J.sqnorm(u), self.c)
+        s2 = J.mul(dx, dy)
+        n = J.sub(J.mul(dx, u), J.mul(cu2, x))
+        f = J.div(J.mul(dx, J.asinhc(J.div(cu2, s2))), J.sqrt(J.mul(s2, J.add(cu2, s2))))
+        return J.mul(f, n)
+
+    def dist(self, x, y):
+        """(2/sqrt(c)) asinh(sqrt0(c|x-y|^2/(delta_x delta_y)))."""
+        J = self.J
+        w2 = J.div(J.scale(J.sqnorm(J.sub(x, y)), self.c), J.mul(self._delta(x), self._delta(y)))
+        return J.scale(J.asinh(J.sqrt0(w2)), 2.0 / self.sqrt_c)
+
+
+# =========================================================================================
+# Binding
+# =========================================================================================
+
+HELPERS = ("cauchy", "seed", "constant", "to_derivatives", "from_derivatives", "sincos",
+           "laplacian_seed", "laplacian_of")
+
+
+def bind(ops: JetOps) -> dict[str, Any]:
+    """Everything a backend module exposes, with ``ops`` bound: every rule of ``RULES``
+    under its name, the helpers, ``RULES``/``COLLAPSED_RULES`` (bound tables),
+    ``collapsed`` (the collapsed table as an :class:`Algebra`) and ``order``."""
+    g = globals()
+    out: dict[str, Any] = {name: partial(rule, ops) for name, rule in RULES.items()}
+    out.update({name: partial(g[name], ops) for name in HELPERS})
+    out["RULES"] = {k: out[k] for k in RULES}
+    out["COLLAPSED_RULES"] = {k: partial(r, ops) for k, r in COLLAPSED_RULES.items()}
+    out["collapsed"] = Algebra(ops, COLLAPSED_RULES)
+    out["order"] = order
+    out["LaplacianJet"] = LaplacianJet
+    return out

@@ -1,0 +1,64 @@
+"""Taylor-mode (jet) runtime for generated JAX code: the rules of
+``geomir.backends.common.taylor`` bound to JAX (``taylor.tanh(jet)``, ``taylor.RULES``,
+``taylor.collapsed.mul(a, b)``, ``taylor.PoincareBall(c)``). See docs/jets.md."""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+
+from geomir.backends.common import taylor as _t
+from geomir.backends.jax.runtime import JaxOps
+
+
+class JaxJetOps(JaxOps, _t.JetOps):
+    """:class:`JaxOps` plus the leading-axis primitives of jets (traceable: jit, grad, vmap)."""
+
+    @staticmethod
+    def stack0(xs):
+        return jnp.stack(list(xs), axis=0)
+
+    @staticmethod
+    def cat0(xs):
+        return jnp.concatenate(list(xs), axis=0)
+
+    @staticmethod
+    def sum0(x):
+        return jnp.sum(x, axis=0)
+
+    @staticmethod
+    def coeffs(values, like):
+        return jnp.asarray(values, dtype=like.dtype).reshape(-1, *([1] * like.ndim))
+
+    @staticmethod
+    def directions(x):
+        n = x.shape[-1]
+        eye = jnp.eye(n, dtype=x.dtype)
+        return jnp.broadcast_to(eye.reshape(n, *([1] * (x.ndim - 1)), n), (n, *x.shape))
+
+
+OPS = JaxJetOps()
+globals().update(_t.bind(OPS))
+LaplacianJet = _t.LaplacianJet
+
+
+class Euclidean(_t.Euclidean):
+    """Jets on R^n (JAX); ``collapsed=True`` for Laplacian jets."""
+
+    def __init__(self, collapsed: bool = False) -> None:
+        super().__init__(OPS, _t.COLLAPSED_RULES if collapsed else _t.RULES)
+
+
+class Torus(_t.Torus):
+    """Jets on the flat torus of period ``period`` (JAX)."""
+
+    def __init__(self, period: float | str = 2.0 * math.pi, collapsed: bool = False) -> None:
+        super().__init__(OPS, period, _t.COLLAPSED_RULES if collapsed else _t.RULES)
+
+
+class PoincareBall(_t.PoincareBall):
+    """Jets on the Poincaré ball of curvature -c (JAX)."""
+
+    def __init__(self, c: float = 1.0, collapsed: bool = False) -> None:
+        super().__init__(OPS, c, _t.COLLAPSED_RULES if collapsed else _t.RULES)

@@ -1,0 +1,64 @@
+"""Taylor-mode (jet) runtime for generated PyTorch code: the rules of
+``geomir.backends.common.taylor`` bound to torch (``taylor.tanh(jet)``, ``taylor.RULES``,
+``taylor.collapsed.mul(a, b)``, ``taylor.PoincareBall(c)``). See docs/jets.md."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from geomir.backends.common import taylor as _t
+from geomir.backends.torch.runtime import TorchOps
+
+
+class TorchJetOps(TorchOps, _t.JetOps):
+    """:class:`TorchOps` plus the leading-axis primitives of jets."""
+
+    @staticmethod
+    def stack0(xs):
+        return torch.stack(list(xs), dim=0)
+
+    @staticmethod
+    def cat0(xs):
+        return torch.cat(list(xs), dim=0)
+
+    @staticmethod
+    def sum0(x):
+        return torch.sum(x, dim=0)
+
+    @staticmethod
+    def coeffs(values, like):
+        return torch.tensor(values, dtype=like.dtype, device=like.device).reshape(-1, *([1] * like.ndim))
+
+    @staticmethod
+    def directions(x):
+        n = x.shape[-1]
+        eye = torch.eye(n, dtype=x.dtype, device=x.device)
+        return eye.reshape(n, *([1] * (x.ndim - 1)), n).expand(n, *x.shape)
+
+
+OPS = TorchJetOps()
+globals().update(_t.bind(OPS))
+LaplacianJet = _t.LaplacianJet
+
+
+class Euclidean(_t.Euclidean):
+    """Jets on R^n (torch); ``collapsed=True`` for Laplacian jets."""
+
+    def __init__(self, collapsed: bool = False) -> None:
+        super().__init__(OPS, _t.COLLAPSED_RULES if collapsed else _t.RULES)
+
+
+class Torus(_t.Torus):
+    """Jets on the flat torus of period ``period`` (torch)."""
+
+    def __init__(self, period: float | str = 2.0 * math.pi, collapsed: bool = False) -> None:
+        super().__init__(OPS, period, _t.COLLAPSED_RULES if collapsed else _t.RULES)
+
+
+class PoincareBall(_t.PoincareBall):
+    """Jets on the Poincaré ball of curvature -c (torch)."""
+
+    def __init__(self, c: float = 1.0, collapsed: bool = False) -> None:
+        super().__init__(OPS, c, _t.COLLAPSED_RULES if collapsed else _t.RULES)
