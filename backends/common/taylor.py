@@ -557,12 +557,15 @@ class EvenRatio:
     """h(q) = f(z)/z at z = sqrt(q) for an odd f with f'(0) = 1: analytic in q although z
     is not. ``series`` holds its Taylor coefficients about q = 0 (exact rationals),
     ``radius`` the distance from 0 to its nearest singularity, ``f`` the rule of f on
-    coefficient lists (used where q_0 is large enough for the route through z)."""
+    coefficient lists (used where q_0 is large enough for the route through z), and
+    ``growth`` the measured error growth of that route: coefficient m of h at
+    q_0 = rho * radius carries a relative error of about eps (growth/rho)^m."""
 
     name: str
     series: tuple[Fraction, ...]
     radius: float
     f: Callable
+    growth: float
 
 
 def _tanhc_series(n: int) -> tuple[Fraction, ...]:
@@ -580,39 +583,41 @@ def _asinhc_series(n: int) -> tuple[Fraction, ...]:
     return tuple(Fraction((-1) ** m * math.comb(2 * m, m), 4 ** m * (2 * m + 1)) for m in range(n))
 
 
-_SERIES_TERMS = 96
-TANHC = EvenRatio("tanhc", _tanhc_series(_SERIES_TERMS), math.pi ** 2 / 4, tanh.list_rule)
-ASINHC = EvenRatio("asinhc", _asinhc_series(_SERIES_TERMS), 1.0, asinh.list_rule)
+_SERIES_TERMS = 100
+TANHC = EvenRatio("tanhc", _tanhc_series(_SERIES_TERMS), math.pi ** 2 / 4, tanh.list_rule, 0.4)
+ASINHC = EvenRatio("asinhc", _asinhc_series(_SERIES_TERMS), 1.0, asinh.list_rule, 2.0)
 
-# q_0 / radius below which the coefficients come from the series about 0, per dtype. Above
-# it they come from f(z)/z with z = sqrt(q_0 + s) expanded in s, whose coefficients grow like
-# q_0^(1/2 - m) and cancel in the quotient: the relative error of coefficient m is about
-# eps (radius/q_0)^m, so the switch moves out for low precision (measured, docs/jets.md).
-EVEN_SWITCH = {"float64": 0.2, "float32": 0.5, "float16": 0.5, "bfloat16": 0.5}
+# Where the coefficients of h at q_0 switch from the series about 0 (below) to f(z)/z with
+# z = sqrt(q_0 + s) expanded in s (above). The second route's coefficients grow like
+# q_0^(1/2 - m) and cancel in the quotient (error eps (growth/rho)^m at q_0 = rho radius),
+# the series needs more terms as rho grows. Per dtype: (target relative error of the
+# route through z at order K, smallest and largest rho). docs/jets.md has the measurements.
+EVEN_SWITCH = {"float64": (1e-11, 1e-3, 0.5), "float32": (2e-5, 1e-3, 0.6),
+               "float16": (1e-2, 1e-2, 0.6), "bfloat16": (1e-1, 1e-2, 0.6)}
 
 
 @lru_cache(maxsize=None)
 def _shifted_series(spec: EvenRatio, K: int, dtype: str) -> tuple[float, tuple[tuple[float, ...], ...]]:
-    """(q_s, A) with q_s the switch and A[j][m] = C(m+j, m) a_(m+j): coefficient m of h about
-    q_0 is sum_j A[j][m] q_0^j, truncated where the tail is below eps of the sum of
-    magnitudes at q_0 = q_s, for every m <= K."""
+    """(q_s, A): the switch q_s = rho radius with rho = growth (eps/target)^(1/K) (clipped),
+    and A[j][m] = C(m+j, m) a_(m+j), so that coefficient m of h about q_0 is
+    sum_j A[j][m] q_0^j, truncated where the tail is below eps/4 of the sum of magnitudes at
+    q_0 = q_s, for every m <= K."""
     eps = _m.CONSTANTS[dtype].eps
-    q_s = EVEN_SWITCH[dtype] * spec.radius
+    target, lo, hi = EVEN_SWITCH[dtype]
+    rho = hi if K == 0 else spec.growth * (eps / target) ** (1.0 / K)
+    rho = lo if K == 0 else min(max(rho, lo), hi)
+    q_s = rho * spec.radius
     a = [float(c) for c in spec.series]
-    n_terms = len(a) - K
     for J in range(1, len(a) - K):
-        ok = True
-        for m in range(K + 1):
-            terms = [abs(math.comb(m + j, m) * a[m + j]) * q_s ** j for j in range(len(a) - m)]
-            if sum(terms[J:]) > 0.25 * eps * sum(terms[:J]):
-                ok = False
-                break
-        if ok:
-            n_terms = J
+        if all(
+            sum(abs(math.comb(m + j, m) * a[m + j]) * q_s ** j for j in range(J, len(a) - m))
+            <= 0.25 * eps * sum(abs(math.comb(m + j, m) * a[m + j]) * q_s ** j for j in range(J))
+            for m in range(K + 1)
+        ):
             break
-    else:  # pragma: no cover - the table has enough terms for every dtype and K <= 20
+    else:  # pragma: no cover - enough terms for every dtype and K <= 12
         raise ValueError(f"{spec.name}: {len(a)} series terms are not enough for order {K}")
-    A = tuple(tuple(float(math.comb(m + j, m) * spec.series[m + j]) for m in range(K + 1)) for j in range(n_terms))
+    A = tuple(tuple(float(math.comb(m + j, m) * spec.series[m + j]) for m in range(K + 1)) for j in range(J))
     return q_s, A
 
 
