@@ -65,7 +65,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache, partial
+from functools import cache, partial
 from typing import Any, NamedTuple
 
 from . import manifolds as _m
@@ -120,10 +120,11 @@ def _cprod(a: list, b: list, k: int) -> Array:
     return s
 
 
-def _csq(a: list, k: int) -> Array:
-    """k-th coefficient of a*a, using the symmetry: 2 sum_(j<k/2) a_j a_(k-j) (+ a_(k/2)^2)."""
+def _csq(a: list, k: int, lo: int = 0) -> Array:
+    """k-th coefficient of a*a restricted to lo <= j <= k - lo: sum_j a_j a_(k-j), by symmetry
+    2 sum_(lo<=j<k/2) a_j a_(k-j) (+ a_(k/2)^2). lo = 1 drops the terms with a_0."""
     s = None
-    for j in range((k + 1) // 2):
+    for j in range(lo, (k + 1) // 2):
         t = a[j] * a[k - j]
         s = t if s is None else s + t
     s = 2.0 * s if s is not None else None
@@ -153,6 +154,14 @@ def constant(ops: JetOps, x: Array, K: int) -> Jet:
     return ops.stack0([x] + [z] * K)
 
 
+def lift(ops: JetOps, x: Array, like: Jet) -> Jet:
+    """The constant jet of a plain value ``x`` (a parameter, an input that is not
+    differentiated), broadcastable against the jet ``like``: size-1 axes are inserted in
+    front of x up to like's batch rank, and the order is like's."""
+    extra = like.ndim - 1 - x.ndim
+    return constant(ops, x[(None,) * extra] if extra > 0 else x, like.shape[0] - 1)
+
+
 def order(jet: Jet) -> int:
     """K of a jet of shape (K+1, ...)."""
     return jet.shape[0] - 1
@@ -173,12 +182,17 @@ def from_derivatives(ops: JetOps, jet: Jet) -> Jet:
 # =========================================================================================
 
 
-def _integ(x: list, g: list, k: int) -> Array:
-    """Coefficient k of y for y' = g x': (1/k) sum_(j=1..k) j x_j g_(k-j)."""
-    s = x[k] * g[0]
-    for j in range(1, k):
-        s = s + (j / k) * (x[j] * g[k - j])
-    return s
+def _dx(x: list) -> list:
+    """The coefficients of x' up to the index shift: j x_j (entry 0 unused)."""
+    return [None] + [float(j) * x[j] for j in range(1, len(x))]
+
+
+def _integ(dx: list, g: list, k: int) -> Array:
+    """Coefficient k of y for y' = g x', from dx = _dx(x): (1/k) sum_(j=1..k) j x_j g_(k-j)."""
+    s = dx[1] * g[k - 1]
+    for j in range(2, k + 1):
+        s = s + dx[j] * g[k - j]
+    return s / float(k)
 
 
 def _ode(x: list, y0s: list, g0s: list, g_next: Callable) -> list[list]:
@@ -186,11 +200,12 @@ def _ode(x: list, y0s: list, g0s: list, g_next: Callable) -> list[list]:
     ``g_next(ys, m)`` returns the m-th coefficients of the g_i from the coefficients
     0..m of the y_i. Recurrence: ``y_k = (1/k) sum_(j=1..k) j x_j g_(k-j)``; O(K^2)."""
     K = len(x) - 1
+    dx = _dx(x)
     ys = [[y0] for y0 in y0s]
     gs = [[g0] for g0 in g0s]
     for k in range(1, K + 1):
         for y, g in zip(ys, gs):
-            y.append(_integ(x, g, k))
+            y.append(_integ(dx, g, k))
         if k < K:
             for g, gk in zip(gs, g_next(ys, k)):
                 g.append(gk)
@@ -223,22 +238,9 @@ def _sqrt_list(ops, x: list) -> list:
     for k in range(1, len(x)):
         s = x[k]
         if k > 1:
-            s = s - _inner_sq(y, k)
+            s = s - _csq(y, k, lo=1)
         y.append(s / two_y0)
     return y
-
-
-def _inner_sq(y: list, k: int) -> Array:
-    """sum_(j=1..k-1) y_j y_(k-j) (the part of (y*y)_k without y_0), by symmetry."""
-    s = None
-    for j in range(1, (k + 1) // 2):
-        t = y[j] * y[k - j]
-        s = t if s is None else s + t
-    s = 2.0 * s if s is not None else None
-    if k % 2 == 0:
-        t = y[k // 2] * y[k // 2]
-        s = t if s is None else s + t
-    return s
 
 
 def _pow_list(ops, x: list, p: float) -> list:
@@ -260,7 +262,7 @@ def _pow_list(ops, x: list, p: float) -> list:
         return result
     y = [x[0] ** p]
     for k in range(1, K + 1):
-        s = ((p + 1.0) * k - k) * (x[k] * y[0])
+        s = (p * k) * (x[k] * y[0])  # j = k: (p + 1) k - k
         for j in range(1, k):
             s = s + ((p + 1.0) * j - k) * (x[j] * y[k - j])
         y.append(s / (k * x[0]))
@@ -331,6 +333,12 @@ def sum_last(ops, x):
 
 
 # --- structural ----------------------------------------------------------------------------
+
+
+@_register("coords")
+def coords(ops, x):
+    """geo.coords: the coordinates, unchanged. O(0)."""
+    return x
 
 
 @_register("primal")
@@ -427,8 +435,8 @@ def softplus(ops, x):
     """y = log(1 + e^x): y' = sigma(x) x', the sigmoid jet s of x (order K-1) integrated:
     k y_k = sum_(j=1..k) j x_j s_(k-j). O(K^2)."""
     K = len(x) - 1
-    s = _sigmoid_list(ops, x[:K]) if K else []
-    return [_softplus0(ops, x[0])] + [_integ(x, s, k) for k in range(1, K + 1)]
+    s, dx = (_sigmoid_list(ops, x[:K]) if K else []), _dx(x)
+    return [_softplus0(ops, x[0])] + [_integ(dx, s, k) for k in range(1, K + 1)]
 
 
 def _sincos_list(ops, x):
@@ -480,7 +488,7 @@ def sqrt(ops, x):
 
 @_register("pow")
 @_unary
-def pow(ops, x, exponent):  # noqa: A001 (the primitive's name)
+def pow(ops, x, exponent):
     """y = x^p, constant real p: p x' y = x y', so
     y_k = sum_(j=1..k) ((p+1) j - k) x_j y_(k-j) / (k x_0) (x_0 > 0; x_0 != 0 for integer p).
     Integer 0 <= p <= 8: repeated Cauchy squaring, valid at any x_0. O(K^2)."""
@@ -496,8 +504,8 @@ def asinh(ops, x):
     if K == 0:
         return [ops.asinh(x[0])]
     u = [1.0 + x[0] * x[0]] + [_csq(x, k) for k in range(1, K)]
-    g = _pow_list(ops, u, -0.5)
-    return [ops.asinh(x[0])] + [_integ(x, g, k) for k in range(1, K + 1)]
+    g, dx = _pow_list(ops, u, -0.5), _dx(x)
+    return [ops.asinh(x[0])] + [_integ(dx, g, k) for k in range(1, K + 1)]
 
 
 @_register("atanh")
@@ -510,8 +518,8 @@ def atanh(ops, x):
         return [ops.atanh(x[0])]
     u = [(1.0 - x[0]) * (1.0 + x[0])] + [-_csq(x, k) for k in range(1, K)]
     one = [ops.full_like(x[0], 1.0)] + [ops.zeros_like(x[0])] * (K - 1)
-    g = _div_list(one, u)
-    return [ops.atanh(x[0])] + [_integ(x, g, k) for k in range(1, K + 1)]
+    g, dx = _div_list(one, u), _dx(x)
+    return [ops.atanh(x[0])] + [_integ(dx, g, k) for k in range(1, K + 1)]
 
 
 # --- piecewise ------------------------------------------------------------------------------
@@ -552,22 +560,23 @@ def sqrt0(ops, x):
 # --- even ratio functions (Faa di Bruno in q) ---------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity (the cache key of _shifted_series)
 class EvenRatio:
     """h(q) = f(z)/z at z = sqrt(q) for an odd f with f'(0) = 1: analytic in q although z
-    is not. ``series`` holds its Taylor coefficients about q = 0 (exact rationals),
+    is not. ``series(n)`` gives its first n Taylor coefficients about q = 0 (exact rationals),
     ``radius`` the distance from 0 to its nearest singularity, ``f`` the rule of f on
     coefficient lists (used where q_0 is large enough for the route through z), and
     ``growth`` the measured error growth of that route: coefficient m of h at
     q_0 = rho * radius carries a relative error of about eps (growth/rho)^m."""
 
     name: str
-    series: tuple[Fraction, ...]
+    series: Callable[[int], tuple[Fraction, ...]]
     radius: float
     f: Callable
     growth: float
 
 
+@cache
 def _tanhc_series(n: int) -> tuple[Fraction, ...]:
     """h = tanh(z)/z solves 2 q h' + h = 1 - q h^2 (from tanh' = 1 - tanh^2), so
     (2m + 1) a_m = [m = 0] - sum_(i+j=m-1) a_i a_j."""
@@ -578,14 +587,14 @@ def _tanhc_series(n: int) -> tuple[Fraction, ...]:
     return tuple(a)
 
 
+@cache
 def _asinhc_series(n: int) -> tuple[Fraction, ...]:
     """asinh(z)/z = sum (-1)^m (2m)! / (4^m (m!)^2 (2m+1)) q^m."""
     return tuple(Fraction((-1) ** m * math.comb(2 * m, m), 4 ** m * (2 * m + 1)) for m in range(n))
 
 
-_SERIES_TERMS = 100
-TANHC = EvenRatio("tanhc", _tanhc_series(_SERIES_TERMS), math.pi ** 2 / 4, tanh.list_rule, 0.4)
-ASINHC = EvenRatio("asinhc", _asinhc_series(_SERIES_TERMS), 1.0, asinh.list_rule, 2.0)
+TANHC = EvenRatio("tanhc", _tanhc_series, math.pi ** 2 / 4, tanh.list_rule, 0.4)
+ASINHC = EvenRatio("asinhc", _asinhc_series, 1.0, asinh.list_rule, 2.0)
 
 # Where the coefficients of h at q_0 switch from the series about 0 (below) to f(z)/z with
 # z = sqrt(q_0 + s) expanded in s (above). The second route's coefficients grow like
@@ -596,7 +605,7 @@ EVEN_SWITCH = {"float64": (1e-11, 1e-3, 0.5), "float32": (2e-5, 1e-3, 0.6),
                "float16": (1e-2, 1e-2, 0.6), "bfloat16": (1e-1, 1e-2, 0.6)}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _shifted_series(spec: EvenRatio, K: int, dtype: str) -> tuple[float, tuple[tuple[float, ...], ...]]:
     """(q_s, A): the switch q_s = rho radius with rho = growth (eps/target)^(1/K) (clipped),
     and A[j][m] = C(m+j, m) a_(m+j), so that coefficient m of h about q_0 is
@@ -604,21 +613,21 @@ def _shifted_series(spec: EvenRatio, K: int, dtype: str) -> tuple[float, tuple[t
     q_0 = q_s, for every m <= K."""
     eps = _m.CONSTANTS[dtype].eps
     target, lo, hi = EVEN_SWITCH[dtype]
-    rho = hi if K == 0 else spec.growth * (eps / target) ** (1.0 / K)
-    rho = lo if K == 0 else min(max(rho, lo), hi)
+    rho = lo if K == 0 else min(max(spec.growth * (eps / target) ** (1.0 / K), lo), hi)
     q_s = rho * spec.radius
-    a = [float(c) for c in spec.series]
-    for J in range(1, len(a) - K):
-        if all(
-            sum(abs(math.comb(m + j, m) * a[m + j]) * q_s ** j for j in range(J, len(a) - m))
-            <= 0.25 * eps * sum(abs(math.comb(m + j, m) * a[m + j]) * q_s ** j for j in range(J))
-            for m in range(K + 1)
-        ):
-            break
-    else:  # pragma: no cover - enough terms for every dtype and K <= 12
-        raise ValueError(f"{spec.name}: {len(a)} series terms are not enough for order {K}")
-    A = tuple(tuple(float(math.comb(m + j, m) * spec.series[m + j]) for m in range(K + 1)) for j in range(J))
-    return q_s, A
+    n = 64
+    while True:  # terms of the table: enough that the tail bound can be checked
+        exact = spec.series(n)
+        a = [float(c) for c in exact]
+        for J in range(1, n // 2 - K):
+            if all(
+                sum(abs(math.comb(m + j, m) * a[m + j]) * q_s ** j for j in range(J, n - m))
+                <= 0.25 * eps * sum(abs(math.comb(m + j, m) * a[m + j]) * q_s ** j for j in range(J))
+                for m in range(K + 1)
+            ):
+                A = tuple(tuple(float(math.comb(m + j, m) * exact[m + j]) for m in range(K + 1)) for j in range(J))
+                return q_s, A
+        n *= 2
 
 
 def _even_coefficients(ops, q0: Array, spec: EvenRatio, K: int) -> list[Array]:
@@ -647,14 +656,14 @@ def _compose(c: list, x: list) -> list:
     p = [None] + list(x[1:])  # d^1: nonzero from index 1
     for m in range(1, K + 1):
         if m > 1:  # d^m = d^(m-1) d, nonzero from index m
-            p = [None] * m + [sum_terms([p[i] * x[k - i] for i in range(m - 1, k)]) for k in range(m, K + 1)]
+            p = [None] * m + [_sum([p[i] * x[k - i] for i in range(m - 1, k)]) for k in range(m, K + 1)]
         for k in range(m, K + 1):
             t = c[m] * p[k]
             out[k] = t if out[k] is None else out[k] + t
     return out
 
 
-def sum_terms(terms: list) -> Array:
+def _sum(terms: list) -> Array:
     s = terms[0]
     for t in terms[1:]:
         s = s + t
@@ -705,6 +714,13 @@ def laplacian_seed(ops: JetOps, x: Array, directions: Array | None = None) -> La
     return LaplacianJet(x, f1, ops.zeros_like(x))
 
 
+def laplacian_constant(ops: JetOps, x: Array) -> LaplacianJet:
+    """The Laplacian jet of a constant: f1 = 0 with a direction axis of size 1 (broadcasts
+    against any D), f2 = 0."""
+    z = ops.zeros_like(x)
+    return LaplacianJet(x, z[None], z)
+
+
 def laplacian_of(ops: JetOps, jet: LaplacianJet) -> Array:
     """sum_i d^2 f/dx_i^2 = 2 f2: f2 sums NORMALIZED second-order coefficients f''/2!."""
     return 2.0 * jet.f2
@@ -724,11 +740,13 @@ _creg("neg")(lambda ops, x: _cmap(lambda u: -u, x))
 _creg("scale")(lambda ops, x, factor: _cmap(lambda u: u * factor, x))
 _creg("sum_last")(lambda ops, x: _cmap(ops.sum, x))
 _creg("primal")(lambda ops, x: x.f0)
+_creg("coords")(lambda ops, x: x)
 _creg("select")(lambda ops, mask, a, b: _cmap(lambda u, v: ops.where(mask, u, v), a, b))
 for _name, _fn in [("add", "a + b"), ("sub", "a - b"), ("neg", "-x"), ("scale", "s x, constant s"),
                    ("sum_last", "sum over the last axis"), ("select", "where(mask, a, b), mask constant")]:
     COLLAPSED_RULES[_name].__doc__ = f"{_fn}: every part. O(D)."
 COLLAPSED_RULES["primal"].__doc__ = "The value f0."
+COLLAPSED_RULES["coords"].__doc__ = "geo.coords: unchanged."
 
 
 @_creg("with_primal")
@@ -745,7 +763,10 @@ def c_bias(ops, x, b):
 
 @_creg("linear")
 def c_linear(ops, x, w):
-    """W f0, W f1_d, W f2 in ONE matmul of the (D+2, *batch, n) stack of the parts. O(D)."""
+    """W f0, W f1_d, W f2 in ONE matmul of the (D+2, *batch, n) stack of the parts (three
+    if broadcasting left the parts with different batch shapes). O(D)."""
+    if tuple(x.f1.shape[1:]) != tuple(x.f0.shape) or tuple(x.f2.shape) != tuple(x.f0.shape):
+        return _cmap(lambda u: ops.matmul_t(u, w), x)
     y = ops.matmul_t(ops.cat0([x.f0[None], x.f1, x.f2[None]]), w)
     return LaplacianJet(y[0], y[1:-1], y[-1])
 
@@ -817,6 +838,10 @@ class JetManifold:
 
     def proj(self, x):
         return x
+
+    def transp(self, x, y, v):
+        """Parallel transport: the identity on flat manifolds."""
+        return v
 
     def dist(self, x, y):
         """|logmap(x, y)| through ``sqrt0`` (zero jet where the curves meet)."""
@@ -903,8 +928,7 @@ class PoincareBall(JetManifold):
 
     def lambda_x(self, x):
         """2/delta_x, shape (..., 1)."""
-        J = self.J
-        return J.div(J.bias(J.scale(self._delta(x), 0.0), 2.0), self._delta(x))
+        return self.J.scale(self.J.pow(self._delta(x), -1.0), 2.0)
 
     def expmap0(self, v):
         """proj(tanhc(c|v|^2) v)."""
@@ -960,6 +984,27 @@ class PoincareBall(JetManifold):
         f = J.div(J.mul(dx, J.asinhc(J.div(cu2, s2))), J.sqrt(J.mul(s2, J.add(cu2, s2))))
         return J.mul(f, n)
 
+    def gyration(self, u, v, w):
+        """gyr[u, v] w = w + 2 (a u + b v)/d with the runtime's closed form (Ungar 2008):
+        a = -c^2 <u,w>|v|^2 + c <v,w> + 2 c^2 <u,v><v,w>, b = -c^2 <v,w>|u|^2 - c <u,w>,
+        d = c|u+v|^2 + delta_u delta_v."""
+        J, c = self.J, self.c
+
+        def dot(p, q):
+            return J.sum_last(J.mul(p, q))
+
+        u2, v2 = J.sqnorm(u), J.sqnorm(v)
+        uv, uw, vw = dot(u, v), dot(u, w), dot(v, w)
+        a = J.add(J.sub(J.scale(vw, c), J.scale(J.mul(uw, v2), c * c)), J.scale(J.mul(uv, vw), 2.0 * c * c))
+        b = J.neg(J.add(J.scale(J.mul(vw, u2), c * c), J.scale(uw, c)))
+        d = J.add(J.scale(J.sqnorm(J.add(u, v)), c), J.mul(self._delta(u), self._delta(v)))
+        return J.add(w, J.scale(J.div(J.add(J.mul(a, u), J.mul(b, v)), d), 2.0))
+
+    def transp(self, x, y, v):
+        """(lambda_x/lambda_y) gyr[y, -x] v = gyr[y, -x] v delta_y/delta_x."""
+        J = self.J
+        return J.mul(self.gyration(y, J.neg(x), v), J.div(self._delta(y), self._delta(x)))
+
     def dist(self, x, y):
         """(2/sqrt(c)) asinh(sqrt0(c|x-y|^2/(delta_x delta_y)))."""
         J = self.J
@@ -971,8 +1016,8 @@ class PoincareBall(JetManifold):
 # Binding
 # =========================================================================================
 
-HELPERS = ("cauchy", "seed", "constant", "to_derivatives", "from_derivatives", "sincos",
-           "laplacian_seed", "laplacian_of")
+HELPERS = ("cauchy", "seed", "constant", "lift", "to_derivatives", "from_derivatives", "sincos",
+           "laplacian_seed", "laplacian_constant", "laplacian_of")
 
 
 def bind(ops: JetOps) -> dict[str, Any]:
