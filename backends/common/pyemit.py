@@ -153,9 +153,47 @@ OP_RULES: dict[str, Callable[[Operation, list[str], Flavor], str]] = {
     "geo.neg": lambda op, a, f: f"-{a[0]}",
     "geo.scale": lambda op, a, f: f"{a[0]} * {op.factor.value.data!r}",
     "geo.pow": lambda op, a, f: f"{a[0]} ** {op.exponent.value.data!r}",
-    "jet.coeff": lambda op, a, f: f"{a[0]}[{op.index.data}]",
-    "jet.seed": lambda op, a, f: f"derivatives.seed({a[0]}, {a[1]}, order={op.order.data})",
+    # Jets: the runtime keeps normalized coefficients x^(k)/k!; the IR's (and the user's)
+    # convention is derivatives, identical for k <= 1, so only coeff k >= 2 converts.
+    "jet.seed": lambda op, a, f: f"taylor.seed({a[0]}, {a[1]}, {op.order.data})",
+    "jet.lift": lambda op, a, f: f"taylor.constant({a[0]}, {op.order.data})",
+    "jet.coeff": lambda op, a, f: f"{a[0]}[{op.index.data}]" if op.index.data <= 1 else f"taylor.to_derivatives({a[0]})[{op.index.data}]",
+    "jet.apply": lambda op, a, f: _jet_apply(op, a),
 }
+
+# jet.apply primitives that are manifold maps: (method of the jet manifold, operand whose
+# manifold it is). Operands that stay plain arrays in the rule (weights, biases).
+_JET_MAPS = {
+    "expmap": ("expmap", 0), "logmap": ("logmap", 0), "expmap0": ("expmap0", 0),
+    "logmap0": ("logmap0", 0), "dist": ("dist", 0), "proj": ("proj", 0),
+    "parallel_transport": ("transp", 0), "mobius_add": ("mobius_add", 0),
+    "mobius_scalar": ("mobius_scalar", 1), "mobius_matvec": ("mobius_matvec", 1),
+}
+_PLAIN_OPERANDS = {"linear": {1}, "bias": {1}, "mobius_matvec": {0}}
+_JET_MANIFOLDS = (geo.EuclideanAttr, geo.PoincareAttr, geo.TorusAttr)
+
+
+def jet_manifold_var(m: ManifoldAttr) -> str:
+    return manifold_var(m) + "_jet"
+
+
+def _jet_apply(op: Operation, args: list[str]) -> str:
+    prim = op.primitive.data.removeprefix("geo.")
+    jets = [i for i, v in enumerate(op.args) if isinstance(v.type, jet.JetType)]
+    like = args[jets[0]]
+    plain = _PLAIN_OPERANDS.get(prim, set())
+    operands = [
+        a if i in jets or i in plain else f"taylor.lift({a}, {like})" for i, a in enumerate(args)
+    ]
+    kwargs = [f"{k}={v.value.data!r}" for k, v in sorted(op.params.data.items())]
+    if prim in _JET_MAPS:
+        method, which = _JET_MAPS[prim]
+        t = op.args[which].type
+        base = t.base if isinstance(t, jet.JetType) else t
+        if not isinstance(base.manifold, _JET_MANIFOLDS):
+            raise UsageError(f"Taylor-mode jets of {prim} on {base.manifold.kind} are not built yet")
+        return f"{jet_manifold_var(base.manifold)}.{method}({', '.join(operands + kwargs)})"
+    return f"taylor.{prim}({', '.join(operands + kwargs)})"
 for _name in ("tanh", "sigmoid", "relu", "softplus", "exp", "log", "sqrt", "sin", "cos"):
     OP_RULES[f"geo.{_name}"] = _elementwise
 
@@ -170,6 +208,11 @@ _REQUEST_OPS = {
 
 
 # --- the emitter -------------------------------------------------------------------------
+
+
+def _made_by_jet_ops(value: SSAValue) -> bool:
+    """True for jets built by the Taylor runtime (not by the autodiff reference requests)."""
+    return isinstance(value.owner, (jet.SeedOp, jet.LiftOp, jet.ApplyOp))
 
 
 def _signature_doc(f: func.FuncOp) -> str:
@@ -260,6 +303,11 @@ class PythonEmitter:
             "# Manifolds (numerics and their constants: geomir/backends/common/manifolds.py)",
         ]
         lines += [f"{var} = {ctor}" for var, ctor in self.manifolds().items() if re.search(rf"(?<![<\w]){var}(?=[.,])", used)]
+        lines += [
+            f"{var}_jet = {ctor.replace('runtime.', 'taylor.')}"
+            for var, ctor in self.manifolds().items()
+            if re.search(rf"(?<![<\w]){var}_jet(?=[.,])", used)
+        ]
         lines += ["", "# Parameters: shape, initialiser, manifold (None: Euclidean), dtype", "PARAMS = {", *specs, "}"]
         lines += ["", "FUNCTION_PARAMS = {"]
         lines += [f"    {fname!r}: {names!r}," for fname, names in self.function_params().items()]
@@ -297,7 +345,10 @@ class PythonEmitter:
     def _op(self, op: Operation, names: Names) -> list[str]:
         args = [names[v] for v in op.operands]
         if isinstance(op, func.ReturnOp):
-            return [f"return {', '.join(args)}"]
+            # a returned jet leaves the runtime's normalized form: derivatives (IR convention)
+            outs = [f"taylor.to_derivatives({a})" if isinstance(v.type, jet.JetType) and _made_by_jet_ops(v) else a
+                    for a, v in zip(args, op.operands)]
+            return [f"return {', '.join(outs)}"]
         if isinstance(op, geo.ParamOp):
             return [f"{names.define(op.result)} = params[{op.param_name.data!r}]"]
         if isinstance(op, func.CallOp):

@@ -27,7 +27,7 @@ FLAVOR = Flavor(
         "import jax",
         "import jax.numpy as jnp",
         "",
-        "from geomir.backends.jax import derivatives, model, runtime",
+        "from geomir.backends.jax import derivatives, model, runtime, taylor",
     ],
     dtype_name=lambda t: _DTYPES[str(t)],
 )

@@ -38,7 +38,7 @@ FLAVOR = Flavor(
         "",
         "import torch",
         "",
-        "from geomir.backends.torch import derivatives, model, runtime",
+        "from geomir.backends.torch import derivatives, model, runtime, taylor",
     ],
     dtype_name=lambda t: _DTYPES[str(t)],
     model_class=_model_class,
