@@ -31,7 +31,29 @@ def _retract(manifold, x, u):
     return manifold.proj(manifold.expmap(x, u))
 
 
-class RiemannianSGD(torch.optim.Optimizer):
+class _RiemannianOptimizer(torch.optim.Optimizer):
+    """The loop both optimizers share: closure, weight decay, Riemannian gradient; the
+    subclass's ``_update(p, manifold, rgrad, group)`` moves the point."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                m = _manifold(p)
+                grad = p.grad
+                if group["weight_decay"]:
+                    grad = grad.add(p, alpha=group["weight_decay"])
+                self._update(p, m, m.egrad2rgrad(p, grad), group)
+        return loss
+
+
+class RiemannianSGD(_RiemannianOptimizer):
     """SGD with momentum, Nesterov and weight decay, on each parameter's manifold."""
 
     def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
@@ -45,39 +67,24 @@ class RiemannianSGD(torch.optim.Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr, momentum = group["lr"], group["momentum"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                m = _manifold(p)
-                grad = p.grad
-                if group["weight_decay"]:
-                    grad = grad.add(p, alpha=group["weight_decay"])
-                grad = m.egrad2rgrad(p, grad)
-                if momentum:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = grad.clone()
-                    else:
-                        buf.mul_(momentum).add_(grad, alpha=1 - group["dampening"])
-                    direction = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
-                    new = _retract(m, p, -lr * direction)
-                    buf.copy_(m.transp(p, new, buf))
-                else:
-                    new = _retract(m, p, -lr * grad)
-                p.copy_(new)
-        return loss
+    def _update(self, p, m, grad, group) -> None:
+        lr, momentum = group["lr"], group["momentum"]
+        if momentum:
+            state = self.state[p]
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = grad.clone()
+            else:
+                buf.mul_(momentum).add_(grad, alpha=1 - group["dampening"])
+            direction = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
+            new = _retract(m, p, -lr * direction)
+            buf.copy_(m.transp(p, new, buf))
+        else:
+            new = _retract(m, p, -lr * grad)
+        p.copy_(new)
 
 
-class RiemannianAdam(torch.optim.Optimizer):
+class RiemannianAdam(_RiemannianOptimizer):
     """Adam (optionally AMSGrad) on each parameter's manifold."""
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
@@ -88,42 +95,27 @@ class RiemannianAdam(torch.optim.Optimizer):
             raise ValueError(f"betas must be in [0, 1), found {betas}")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                m = _manifold(p)
-                grad = p.grad
-                if group["weight_decay"]:
-                    grad = grad.add(p, alpha=group["weight_decay"])
-                grad = m.egrad2rgrad(p, grad)
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                    if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
-                exp_avg_sq.mul_(beta2).add_(m.component_inner(p, grad), alpha=1 - beta2)
-                second = exp_avg_sq
-                if group["amsgrad"]:
-                    torch.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
-                    second = state["max_exp_avg_sq"]
-                bias1 = 1 - beta1 ** state["step"]
-                bias2 = 1 - beta2 ** state["step"]
-                denom = (second / bias2).sqrt_().add_(group["eps"])
-                direction = exp_avg / denom
-                new = _retract(m, p, -(group["lr"] / bias1) * direction)
-                exp_avg.copy_(m.transp(p, new, exp_avg))
-                p.copy_(new)
-        return loss
+    def _update(self, p, m, grad, group) -> None:
+        beta1, beta2 = group["betas"]
+        state = self.state[p]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = torch.zeros_like(p)
+            state["exp_avg_sq"] = torch.zeros_like(p)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = torch.zeros_like(p)
+        state["step"] += 1
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+        exp_avg_sq.mul_(beta2).add_(m.component_inner(p, grad), alpha=1 - beta2)
+        second = exp_avg_sq
+        if group["amsgrad"]:
+            torch.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+            second = state["max_exp_avg_sq"]
+        bias1 = 1 - beta1 ** state["step"]
+        bias2 = 1 - beta2 ** state["step"]
+        denom = (second / bias2).sqrt_().add_(group["eps"])
+        direction = exp_avg / denom
+        new = _retract(m, p, -(group["lr"] / bias1) * direction)
+        exp_avg.copy_(m.transp(p, new, exp_avg))
+        p.copy_(new)
