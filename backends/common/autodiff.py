@@ -25,7 +25,6 @@ class AutodiffOps:
     grad: Callable  # (f: x -> scalar) -> (x -> gradient)
     stack: Callable
     basis: Callable  # (x, i) -> e_i broadcast to x's shape
-    zeros_like: Callable
 
 
 def _along(f, params, inputs: Sequence, wrt: int):
@@ -97,7 +96,3 @@ class Derivatives:
         """Δ²f = Δ(Δf), per output component."""
         g = _along(f, params, inputs, wrt)
         return self._laplacian(lambda x: self._laplacian(g, x), inputs[wrt])
-
-    def seed(self, x, v, order: int):
-        """The jet (x, v, 0, ..., 0) of order ``order``."""
-        return self.ops.stack([x, v] + [self.ops.zeros_like(v) for _ in range(order - 1)])

@@ -259,7 +259,7 @@ class PythonEmitter:
         direct = {f.sym_name.data: [o.param_name.data for o in f.walk() if isinstance(o, geo.ParamOp)] for f in self.funcs}
         callees = {
             f.sym_name.data: [
-                o.callee.string_value() if isinstance(o, func.CallOp) else o.callee.string_value()
+                o.callee.string_value()
                 for o in f.walk()
                 if isinstance(o, func.CallOp) or type(o) in _REQUEST_OPS
             ]

@@ -24,9 +24,8 @@ _D = Derivatives(
         grad=torch.func.grad,
         stack=torch.stack,
         basis=_basis,
-        zeros_like=torch.zeros_like,
     )
 )
 
 jvp, vjp, hvp, directional = _D.jvp, _D.vjp, _D.hvp, _D.directional
-laplacian, biharmonic, seed = _D.laplacian, _D.biharmonic, _D.seed
+laplacian, biharmonic = _D.laplacian, _D.biharmonic
