@@ -1,23 +1,37 @@
-"""``jet-expand``: lower forward-mode derivative requests to one Taylor propagation.
+"""``jet-expand``: lower derivative requests to one Taylor-mode propagation each.
 
 Needs: derivative requests whose models (and the models they call) have bodies in the
-module. Guarantees: every ``jet.directional`` and ``jet.jvp`` is replaced by the model's
-body evaluated on jets: the differentiated input becomes ``jet.seed x, v order K``, each
-geo op with a jet operand becomes ``jet.apply "<op>"`` (its typing is the op's own, its
-Taylor rule lives in the backend runtime), ops on plain values (weights, other inputs)
-stay as they are, calls of other models are expanded in place, and a result that does not
-depend on the input becomes ``jet.lift``. ``jet.jvp`` takes coefficients 0 and 1 of an
-order-1 jet. Parameters keep their names, so the derived function reads the model's
-weights. Other requests (vjp, hvp, laplacian, biharmonic) are left for later passes.
+module. Guarantees: every forward-mode request is replaced by the model's body evaluated
+on jets. The differentiated input is seeded, each geo op with a jet operand becomes
+``jet.apply "<op>"`` (its typing is the op's own, its Taylor rule lives in the backend
+runtime), ops on plain values (weights, other inputs) stay as they are, calls of other
+models are expanded in place, and a result that does not depend on the input is lifted.
+Parameters keep their names, so the derived function reads the model's weights.
+
+One lowering per request (``LOWERINGS``):
+
+* ``jet.directional``: ``jet.seed x, v order K``; the result is the jet.
+* ``jet.jvp``: an order-1 jet, then ``jet.coeff`` 0 and 1.
+* ``jet.laplacian``: ``jet.collapsed_seed x`` (a ``!jet.collapsed`` jet: value, the D
+  coordinate directions, the summed second-order part), then ``jet.trace``.
+* ``jet.biharmonic``: ``jet.stencil_seed x stencil "biharmonic"`` (order-4 jets along
+  D² directions), then ``jet.stencil_sum``.
+* ``jet.hvp``: reverse over forward. A private function ``@<model>__jvp_wrt<k>`` (the
+  model's inputs and v; it returns coefficient 1 of the order-1 jet, ∂_v f) is added, and
+  the request becomes ``jet.grad`` of it: H v = ∇_x (∇f · v).
+
+``jet.vjp`` and ``jet.grad`` stay: they are reverse mode, emitted as the framework's
+reverse pass over the generated code (no per-primitive derivative code either way).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import builtin, func
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
@@ -29,33 +43,102 @@ from geomir.pipeline import register_pass
 @register_pass
 @dataclass(frozen=True)
 class JetExpand(ModulePass):
-    """Lower jet.directional and jet.jvp to one Taylor-mode propagation (jet.apply per op)."""
+    """Lower jvp, directional, laplacian, biharmonic and hvp requests to Taylor mode."""
 
     name = "jet-expand"
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
         funcs = {f.sym_name.data: f for f in op.ops if isinstance(f, func.FuncOp)}
-        for request in [o for o in op.walk() if isinstance(o, (jet.DirectionalOp, jet.JvpOp))]:
-            _expand_request(request, funcs)
+        for request in [o for o in op.walk() if type(o) in LOWERINGS]:
+            LOWERINGS[type(request)](request, funcs, op)
+            request.detach()
+            request.erase()
 
 
-def _expand_request(request, funcs: dict[str, func.FuncOp]) -> None:
-    order = request.order.data if isinstance(request, jet.DirectionalOp) else 1
-    inputs = list(request.model_inputs)
-    wrt = request.wrt.data
-    emit = _Emitter(InsertPoint.before(request), request.location)
-    seed = emit(jet.SeedOp(inputs[wrt], request.direction, order))
-    args: list[SSAValue] = list(inputs)
-    args[wrt] = seed
-    result = _expand_body(request.callee.string_value(), args, order, funcs, emit, [])
-    if isinstance(request, jet.JvpOp):
-        new = [emit(jet.CoeffOp(result, 0)), emit(jet.CoeffOp(result, 1))]
-    else:
-        new = [result]
-    for old, value in zip(request.results, new):
+# -- one lowering per request --------------------------------------------------------------
+
+
+def _replace(request: Operation, values: list[SSAValue]) -> None:
+    for old, value in zip(request.results, values, strict=True):
         old.replace_all_uses_with(value)
-    request.detach()
-    request.erase()
+
+
+def _lower_directional(request: jet.DirectionalOp, funcs, module) -> None:
+    _lower_along(request, request.order.data, funcs, lambda emit, result: [result])
+
+
+def _lower_jvp(request: jet.JvpOp, funcs, module) -> None:
+    _lower_along(
+        request, 1, funcs, lambda emit, result: [emit(jet.CoeffOp(result, 0)), emit(jet.CoeffOp(result, 1))]
+    )
+
+
+def _lower_along(request, order: int, funcs, finish) -> None:
+    emit = _Emitter(InsertPoint.before(request), request.location)
+    seed = emit(jet.SeedOp(request.model_inputs[request.wrt.data], request.direction, order))
+    result = _expand_request(request, seed, lambda v: jet.LiftOp(v, order), funcs, emit)
+    _replace(request, finish(emit, result))
+
+
+def _lower_laplacian(request: jet.LaplacianOp, funcs, module) -> None:
+    emit = _Emitter(InsertPoint.before(request), request.location)
+    seed = emit(jet.CollapsedSeedOp(request.model_inputs[request.wrt.data]))
+    result = _expand_request(request, seed, jet.CollapsedLiftOp, funcs, emit)
+    _replace(request, [emit(jet.TraceOp(result))])
+
+
+def _lower_biharmonic(request: jet.BiharmonicOp, funcs, module) -> None:
+    emit = _Emitter(InsertPoint.before(request), request.location)
+    seed = emit(jet.StencilSeedOp(request.model_inputs[request.wrt.data], "biharmonic"))
+    order = seed.type.order_value
+    result = _expand_request(request, seed, lambda v: jet.LiftOp(v, order), funcs, emit)
+    _replace(request, [emit(jet.StencilSumOp(result, "biharmonic"))])
+
+
+def _lower_hvp(request: jet.HvpOp, funcs, module: builtin.ModuleOp) -> None:
+    tangent = _tangent_function(request.callee_name, request.wrt.data, funcs, module, request.location)
+    emit = _Emitter(InsertPoint.before(request), request.location)
+    grad = jet.GradOp.for_model(tangent, list(request.inputs), wrt=request.wrt.data)
+    _replace(request, [emit(grad)])
+
+
+LOWERINGS: dict[type, Callable] = {
+    jet.DirectionalOp: _lower_directional,
+    jet.JvpOp: _lower_jvp,
+    jet.LaplacianOp: _lower_laplacian,
+    jet.BiharmonicOp: _lower_biharmonic,
+    jet.HvpOp: _lower_hvp,
+}
+"""Request op -> its lowering (request, functions by name, module)."""
+
+
+def _tangent_function(name: str, wrt: int, funcs, module: builtin.ModuleOp, location) -> func.FuncOp:
+    """``@<name>__jvp_wrt<wrt>(inputs..., v) = ∂_v <name>`` (private), made once."""
+    symbol = f"{name}__jvp_wrt{wrt}"
+    if symbol in funcs:
+        return funcs[symbol]
+    model = funcs.get(name)
+    if model is None or not model.body.blocks:
+        raise IRError(f"jet-expand: @{name} has no body in this module")
+    inputs = list(model.function_type.inputs.data)
+    (output,) = model.function_type.outputs.data
+    block = Block(arg_types=[*inputs, inputs[wrt].tangent()])
+    for arg, old in zip(block.args, model.body.block.args):
+        arg.name_hint = old.name_hint
+    block.args[-1].name_hint = "v"
+    emit = _Emitter(InsertPoint.at_end(block), location)
+    args = list(block.args[:-1])
+    args[wrt] = emit(jet.SeedOp(args[wrt], block.args[-1], 1))
+    result = _expand_body(name, args, lambda v: jet.LiftOp(v, 1), funcs, emit, [])
+    emit(func.ReturnOp(emit(jet.CoeffOp(result, 1))))
+    tangent = func.FuncOp(symbol, ([*inputs, inputs[wrt].tangent()], [output.tangent()]), Region(block), "private")
+    tangent.location = location
+    module.body.block.add_op(tangent)
+    funcs[symbol] = tangent
+    return tangent
+
+
+# -- evaluating a model body on jets --------------------------------------------------------
 
 
 class _Emitter:
@@ -73,11 +156,18 @@ class _Emitter:
 
 
 def _is_jet(value: SSAValue) -> bool:
-    return isinstance(value.type, jet.JetType)
+    return isinstance(value.type, (jet.JetType, jet.CollapsedType))
 
 
-def _expand_body(name: str, args: list[SSAValue], order: int, funcs, emit: _Emitter, stack: list[str]) -> SSAValue:
-    """Emit model ``name``'s body on ``args`` (some of them jets); return its jet result."""
+def _expand_request(request, seed: SSAValue, lift, funcs, emit: _Emitter) -> SSAValue:
+    args: list[SSAValue] = list(request.model_inputs)
+    args[request.wrt.data] = seed
+    return _expand_body(request.callee_name, args, lift, funcs, emit, [])
+
+
+def _expand_body(name: str, args: list[SSAValue], lift, funcs, emit: _Emitter, stack: list[str]) -> SSAValue:
+    """Emit model ``name``'s body on ``args`` (some of them jets); return its jet result.
+    ``lift(value)`` makes the op that turns a plain result into a constant jet."""
     callee = funcs.get(name)
     if callee is None or not callee.body.blocks:
         raise IRError(f"jet-expand: @{name} has no body in this module")
@@ -89,13 +179,13 @@ def _expand_body(name: str, args: list[SSAValue], order: int, funcs, emit: _Emit
         operands = [mapping.get(v, v) for v in op.operands]
         if isinstance(op, func.ReturnOp):
             (value,) = operands
-            return value if _is_jet(value) else emit(jet.LiftOp(value, order))
+            return value if _is_jet(value) else emit(lift(value))
         if not any(_is_jet(v) for v in operands):
             clone = op.clone(value_mapper=mapping)
             emit(clone)
             continue
         if isinstance(op, func.CallOp):
-            value = _expand_body(op.callee.string_value(), operands, order, funcs, emit, stack + [name])
+            value = _expand_body(op.callee.string_value(), operands, lift, funcs, emit, stack + [name])
         elif isinstance(op, geo.GeoOp):
             applied = jet.ApplyOp(op.name, operands, dict(op.properties))
             applied.location = op.location

@@ -52,6 +52,12 @@ class Derivatives:
         """wᵀ J."""
         return self.ops.vjp(_along(f, params, inputs, wrt), inputs[wrt], w)
 
+    def grad(self, f, params, inputs, wrt=0):
+        """∇f of a scalar model (per batch row: rows are independent, so the gradient of
+        the sum over rows)."""
+        g = _along(f, params, inputs, wrt)
+        return self.ops.grad(lambda x: g(x).sum())(inputs[wrt])
+
     def hvp(self, f, params, inputs, v, wrt=0):
         """H v of a scalar model (per batch row): forward-over-reverse."""
         g = _along(f, params, inputs, wrt)

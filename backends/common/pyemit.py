@@ -159,6 +159,11 @@ OP_RULES: dict[str, Callable[[Operation, list[str], Flavor], str]] = {
     "jet.lift": lambda op, a, f: f"taylor.constant({a[0]}, {op.order.data})",
     "jet.coeff": lambda op, a, f: f"{a[0]}[{op.index.data}]" if op.index.data <= 1 else f"taylor.to_derivatives({a[0]})[{op.index.data}]",
     "jet.apply": lambda op, a, f: _jet_apply(op, a),
+    "jet.collapsed_seed": lambda op, a, f: f"taylor.laplacian_seed({a[0]})",
+    "jet.collapsed_lift": lambda op, a, f: f"taylor.laplacian_constant({a[0]})",
+    "jet.trace": lambda op, a, f: f"taylor.laplacian_of({a[0]})",
+    "jet.stencil_seed": lambda op, a, f: f"taylor.stencil_seed({a[0]}, {op.stencil.data!r})",
+    "jet.stencil_sum": lambda op, a, f: f"taylor.stencil_sum({a[0]}, {op.stencil.data!r})",
 }
 
 # jet.apply primitives that are manifold maps: (method of the jet manifold, operand whose
@@ -173,27 +178,31 @@ _PLAIN_OPERANDS = {"linear": {1}, "bias": {1}, "mobius_matvec": {0}}
 _JET_MANIFOLDS = (geo.EuclideanAttr, geo.PoincareAttr, geo.TorusAttr)
 
 
-def jet_manifold_var(m: ManifoldAttr) -> str:
-    return manifold_var(m) + "_jet"
+def jet_manifold_var(m: ManifoldAttr, collapsed: bool = False) -> str:
+    """The jet manifold object's name: ``<manifold>_jet``, or ``<manifold>_lap`` for the
+    collapsed (Laplacian) jets."""
+    return manifold_var(m) + ("_lap" if collapsed else "_jet")
 
 
 def _jet_apply(op: Operation, args: list[str]) -> str:
     prim = op.primitive.data.removeprefix("geo.")
-    jets = [i for i, v in enumerate(op.args) if isinstance(v.type, jet.JetType)]
+    collapsed = isinstance(op.result.type, jet.CollapsedType)
+    jets = [i for i, v in enumerate(op.args) if isinstance(v.type, (jet.JetType, jet.CollapsedType))]
     like = args[jets[0]]
     plain = _PLAIN_OPERANDS.get(prim, set())
+    lift = "taylor.laplacian_lift" if collapsed else "taylor.lift"
     operands = [
-        a if i in jets or i in plain else f"taylor.lift({a}, {like})" for i, a in enumerate(args)
+        a if i in jets or i in plain else f"{lift}({a}, {like})" for i, a in enumerate(args)
     ]
     kwargs = [f"{k}={v.value.data!r}" for k, v in sorted(op.params.data.items())]
     if prim in _JET_MAPS:
         method, which = _JET_MAPS[prim]
         t = op.args[which].type
-        base = t.base if isinstance(t, jet.JetType) else t
+        base = t.base if isinstance(t, (jet.JetType, jet.CollapsedType)) else t
         if not isinstance(base.manifold, _JET_MANIFOLDS):
             raise UsageError(f"Taylor-mode jets of {prim} on {base.manifold.kind} are not built yet")
-        return f"{jet_manifold_var(base.manifold)}.{method}({', '.join(operands + kwargs)})"
-    return f"taylor.{prim}({', '.join(operands + kwargs)})"
+        return f"{jet_manifold_var(base.manifold, collapsed)}.{method}({', '.join(operands + kwargs)})"
+    return f"taylor.{'collapsed.' if collapsed else ''}{prim}({', '.join(operands + kwargs)})"
 for _name in ("tanh", "sigmoid", "relu", "softplus", "exp", "log", "sqrt", "sin", "cos"):
     OP_RULES[f"geo.{_name}"] = _elementwise
 
@@ -201,6 +210,7 @@ _REQUEST_OPS = {
     jet.JvpOp: "jvp",
     jet.VjpOp: "vjp",
     jet.HvpOp: "hvp",
+    jet.GradOp: "grad",
     jet.DirectionalOp: "directional",
     jet.LaplacianOp: "laplacian",
     jet.BiharmonicOp: "biharmonic",
@@ -287,7 +297,7 @@ class PythonEmitter:
         body: list[str] = []
         for f in self.funcs:
             body += ["", "", *self._function(f)]
-            if fl.model_class is not None:
+            if fl.model_class is not None and f.sym_visibility is None:  # not for pass-made helpers
                 body += ["", "", *fl.model_class(f.sym_name.data, f)]
         specs = [f"    {name!r}: {self._param_spec(op)}," for name, op in self.params().items()]
         used = "\n".join(body + specs)
@@ -303,11 +313,13 @@ class PythonEmitter:
             "# Manifolds (numerics and their constants: geomir/backends/common/manifolds.py)",
         ]
         lines += [f"{var} = {ctor}" for var, ctor in self.manifolds().items() if re.search(rf"(?<![<\w]){var}(?=[.,])", used)]
-        lines += [
-            f"{var}_jet = {ctor.replace('runtime.', 'taylor.')}"
-            for var, ctor in self.manifolds().items()
-            if re.search(rf"(?<![<\w]){var}_jet(?=[.,])", used)
-        ]
+        for suffix, extra in (("_jet", ""), ("_lap", "collapsed=True")):
+            for var, ctor in self.manifolds().items():
+                if re.search(rf"(?<![<\w]){var}{suffix}(?=[.,])", used):
+                    call = ctor.replace("runtime.", "taylor.")
+                    if extra:
+                        call = call[:-1] + (", " if not call.endswith("(") else "") + extra + ")"
+                    lines.append(f"{var}{suffix} = {call}")
         lines += ["", "# Parameters: shape, initialiser, manifold (None: Euclidean), dtype", "PARAMS = {", *specs, "}"]
         lines += ["", "FUNCTION_PARAMS = {"]
         lines += [f"    {fname!r}: {names!r}," for fname, names in self.function_params().items()]

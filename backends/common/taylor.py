@@ -726,6 +726,56 @@ def laplacian_of(ops: JetOps, jet: LaplacianJet) -> Array:
     return 2.0 * jet.f2
 
 
+def laplacian_lift(ops: JetOps, x: Array, like: LaplacianJet) -> LaplacianJet:
+    """The Laplacian jet of a plain value ``x`` (a parameter, an input that is not
+    differentiated), broadcastable against ``like``: size-1 axes in front of x up to
+    like's batch rank (as :func:`lift`)."""
+    extra = like.f0.ndim - x.ndim
+    return laplacian_constant(ops, x[(None,) * extra] if extra > 0 else x)
+
+
+# -- stencils: fixed direction sets whose jets combine into a differential operator ------
+
+
+def _biharmonic_stencil(n: int) -> tuple[list[tuple[int, int, float]], list[float]]:
+    """Directions e_i (i < n), e_i + e_j and e_i - e_j (i < j), and weights with
+    sum_p w_p D^4_p f = Δ²f. For the pairs D^4_{e_i+e_j} + D^4_{e_i-e_j} =
+    2 f_iiii + 12 f_iijj + 2 f_jjjj (the odd terms cancel), so with A = sum_i f_iiii and
+    S the sum over the pairs, Δ²f = A + 2 sum_{i<j} f_iijj = (4 - n)/3 A + S/6."""
+    dirs: list[tuple[int, int, float]] = [(i, i, 0.0) for i in range(n)]
+    dirs += [(i, j, s) for i in range(n) for j in range(i + 1, n) for s in (1.0, -1.0)]
+    weights = [(4.0 - n) / 3.0] * n + [1.0 / 6.0] * (len(dirs) - n)
+    return dirs, weights
+
+
+STENCILS = {"biharmonic": (4, _biharmonic_stencil)}
+"""name -> (jet order, n -> (directions (i, j, s) meaning e_i + s e_j, weights)); every
+stencil has n² directions for an input of size n. The IR's
+``jet.stencil_seed``/``jet.stencil_sum`` name them (``geomir.dialects.jet.STENCILS``)."""
+
+
+def stencil_seed(ops: JetOps, x: Array, name: str) -> Jet:
+    """The jets of t -> x + t d for every direction d of stencil ``name``, stacked on a new
+    leading batch axis: shape (K+1, P, *x.shape). Cost: P = n² jets for "biharmonic"."""
+    K, make = STENCILS[name]
+    e = ops.directions(x)
+    dirs, _ = make(x.shape[-1])
+    v = ops.stack0([e[i] if s == 0.0 else e[i] + s * e[j] for i, j, s in dirs])
+    return seed(ops, x[None] + ops.zeros_like(v), v, K)
+
+
+def stencil_sum(ops: JetOps, jet: Jet, name: str) -> Array:
+    """The stencil's weighted sum of the K-th derivatives (K! times the normalized top
+    coefficients) of jets made by :func:`stencil_seed`."""
+    K, make = STENCILS[name]
+    top = jet[K]
+    n = math.isqrt(top.shape[0])  # the stencil has n² directions for an input of size n
+    _, weights = make(n)
+    assert len(weights) == top.shape[0], "stencil_sum: the jet was not made by stencil_seed"
+    w = ops.coeffs([math.factorial(K) * wt for wt in weights], top[0])
+    return ops.sum0(w * top)
+
+
 def _cmap(fn, *jets):
     return LaplacianJet(*(fn(*parts) for parts in zip(*jets)))
 
@@ -1017,7 +1067,8 @@ class PoincareBall(JetManifold):
 # =========================================================================================
 
 HELPERS = ("cauchy", "seed", "constant", "lift", "to_derivatives", "from_derivatives", "sincos",
-           "laplacian_seed", "laplacian_constant", "laplacian_of")
+           "laplacian_seed", "laplacian_constant", "laplacian_of", "laplacian_lift",
+           "stencil_seed", "stencil_sum")
 
 
 def bind(ops: JetOps) -> dict[str, Any]:

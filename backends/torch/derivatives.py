@@ -27,5 +27,5 @@ _D = Derivatives(
     )
 )
 
-jvp, vjp, hvp, directional = _D.jvp, _D.vjp, _D.hvp, _D.directional
+jvp, vjp, hvp, grad, directional = _D.jvp, _D.vjp, _D.hvp, _D.grad, _D.directional
 laplacian, biharmonic = _D.laplacian, _D.biharmonic

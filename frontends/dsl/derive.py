@@ -50,6 +50,7 @@ DERIVATIVES = {
     "jvp": _Rule("v", ("wrt",), "(f(x), J v): Jacobian-vector product along direction v"),
     "vjp": _Rule("w", ("wrt",), "wᵀ J: vector-Jacobian product with cotangent w of the output"),
     "hvp": _Rule("v", ("wrt",), "H v: Hessian-vector product of a scalar model"),
+    "grad": _Rule(None, ("wrt",), "∇f: gradient of a scalar model"),
     "directional": _Rule("v", ("wrt", "order"), "Taylor coefficients 0..K of t ↦ f(x + t v)"),
     "laplacian": _Rule(None, ("wrt",), "Δf: trace of the Hessian, per output component"),
     "biharmonic": _Rule(None, ("wrt",), "Δ²f: Laplacian of the Laplacian, per output component"),
@@ -108,7 +109,7 @@ def check_derive(decl: ast.DeriveDecl, models: dict[str, ast.ModelDef], derived:
         order = int(value.value)
 
     where = keywords["wrt"].value.span if "wrt" in keywords else target.span
-    if decl.op in ("laplacian", "biharmonic", "hvp"):
+    if decl.op in ("laplacian", "biharmonic", "hvp", "grad"):
         if not (x.kind == "euclidean" and not x.tangent):
             raise GeoTypeError(
                 f"{decl.op} needs a Euclidean input; input '{model.params[wrt].name}' of {model.name} is {x.describe()}",
@@ -116,8 +117,8 @@ def check_derive(decl: ast.DeriveDecl, models: dict[str, ast.ModelDef], derived:
             )
         if out.kind != "euclidean" or out.tangent:
             raise GeoTypeError(f"{decl.op} needs a Euclidean output; {model.name} returns {out.describe()}", target.span)
-    if decl.op == "hvp" and out.dim != 1:
-        raise GeoTypeError(f"hvp needs a scalar model (output R[1]); {model.name} returns {out.describe()}", target.span)
+    if decl.op in ("hvp", "grad") and out.dim != 1:
+        raise GeoTypeError(f"{decl.op} needs a scalar model (output R[1]); {model.name} returns {out.describe()}", target.span)
 
     inputs = tuple((p.name, p.type) for p in model.params)
     if rule.extra:
@@ -131,6 +132,7 @@ def check_derive(decl: ast.DeriveDecl, models: dict[str, ast.ModelDef], derived:
         "jvp": (out, out.as_tangent()),
         "vjp": (x.as_tangent(),),
         "hvp": (x.as_tangent(),),
+        "grad": (x.as_tangent(),),
         "directional": (JetValue(order or 0, out),),
         "laplacian": (out,),
         "biharmonic": (out,),

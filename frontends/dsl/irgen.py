@@ -162,6 +162,7 @@ _REQUESTS = {
     "jvp": jet.JvpOp,
     "vjp": jet.VjpOp,
     "hvp": jet.HvpOp,
+    "grad": jet.GradOp,
     "directional": jet.DirectionalOp,
     "laplacian": jet.LaplacianOp,
     "biharmonic": jet.BiharmonicOp,

@@ -44,7 +44,7 @@ __all__ = [
 KINDS = ("euclidean", "poincare", "lorentz", "sphere", "torus")
 UNARY = ("tanh", "sigmoid", "relu", "softplus", "exp", "log", "sqrt", "sin", "cos")
 MOBIUS_ACTS = ("mobius_tanh", "mobius_sigmoid", "mobius_relu")
-DERIVE_OPS = ("jvp", "vjp", "hvp", "directional", "laplacian", "biharmonic")
+DERIVE_OPS = ("jvp", "vjp", "hvp", "grad", "directional", "laplacian", "biharmonic")
 GROUPS = ("so2", "perm", "torus_translation", "ball_rotation")
 
 # Names never used for values, params, models or manifolds: keywords of the grammar,
@@ -317,9 +317,9 @@ class _ProgramGen:
         if euclid_inputs and out.is_rpoint:
             options += ["laplacian", "biharmonic"]
             if out.dim == 1:
-                options += ["hvp", "hvp"]
+                options += ["hvp", "hvp", "grad"]
         op = rng.choice(options)
-        candidates = euclid_inputs if op in ("laplacian", "biharmonic", "hvp") else list(range(len(model.params)))
+        candidates = euclid_inputs if op in ("laplacian", "biharmonic", "hvp", "grad") else list(range(len(model.params)))
         wrt = rng.choice(candidates)
         kwargs = []
         if wrt != 0 or rng.random() < 0.3:

@@ -83,6 +83,8 @@ DERIVATIVE_CASES = [
     pytest.param(jet.VjpOp, "U", 0, [E2, TE1], {}, [TE2], id="vjp"),
     pytest.param(jet.VjpOp, "G", 0, [P3, E2, TE1], {}, [TP3], id="vjp-manifold"),
     pytest.param(jet.HvpOp, "U", 0, [E2, TE2], {}, [TE2], id="hvp"),
+    pytest.param(jet.GradOp, "U", 0, [E2], {}, [TE2], id="grad"),
+    pytest.param(jet.GradOp, "G", 0, [P3, E2], {}, [TP3], id="grad-manifold"),
     pytest.param(jet.DirectionalOp, "U", 0, [E2, TE2], {"order": 3}, [jet.JetType(3, E1)], id="directional"),
     pytest.param(jet.LaplacianOp, "U", 0, [E2], {}, [E1], id="laplacian"),
     pytest.param(jet.BiharmonicOp, "G", 1, [P3, E2], {}, [E1], id="biharmonic"),
@@ -117,6 +119,17 @@ SEED_COEFF_CASES = [
         [jet.JetType(1, E1)], [jet.JetType(1, E1)], id="apply-params",
     ),
     pytest.param(lambda m, x, y: jet.ApplyOp("geo.mobius_add", [x, y]), [jet.JetType(2, P3), P3], [jet.JetType(2, P3)], id="apply-manifold"),
+    pytest.param(lambda m, x: jet.CollapsedSeedOp(x), [E2], [jet.CollapsedType(E2)], id="collapsed_seed"),
+    pytest.param(lambda m, x: jet.CollapsedLiftOp(x), [P3], [jet.CollapsedType(P3)], id="collapsed_lift"),
+    pytest.param(lambda m, j: jet.TraceOp(j), [jet.CollapsedType(E1)], [E1], id="trace"),
+    pytest.param(
+        lambda m, j, w: jet.ApplyOp("geo.linear", [j, w]),
+        [jet.CollapsedType(E2), TensorType(f32, [3, 2])],
+        [jet.CollapsedType(geo.PointType(E, 3))],
+        id="apply-collapsed",
+    ),
+    pytest.param(lambda m, x: jet.StencilSeedOp(x, "biharmonic"), [E2], [jet.JetType(4, E2)], id="stencil_seed"),
+    pytest.param(lambda m, j: jet.StencilSumOp(j, "biharmonic"), [jet.JetType(4, E1)], [E1], id="stencil_sum"),
 ]
 
 
@@ -167,8 +180,25 @@ def test_every_op_has_a_round_trip_case():
             "%1 = jet.coeff %0 index 1 : !jet.jet<4, !geo.point<euclidean, 2, f32>> -> "
             "!geo.tangent<euclidean, 2, f32>",
         ),
+        (
+            lambda m, x: jet.CollapsedSeedOp(x),
+            [E2],
+            "%1 = jet.collapsed_seed %0 : !geo.point<euclidean, 2, f32> -> "
+            "!jet.collapsed<!geo.point<euclidean, 2, f32>>",
+        ),
+        (
+            lambda m, x: jet.StencilSeedOp(x, "biharmonic"),
+            [E2],
+            '%1 = jet.stencil_seed %0 stencil "biharmonic" : !geo.point<euclidean, 2, f32> -> '
+            "!jet.jet<4, !geo.point<euclidean, 2, f32>>",
+        ),
+        (
+            lambda m, x: jet.GradOp.for_model(m["U"], [x]),
+            [E2],
+            "%1 = jet.grad @U(%0) wrt 0 : (!geo.point<euclidean, 2, f32>) -> !geo.tangent<euclidean, 2, f32>",
+        ),
     ],
-    ids=["laplacian", "jvp", "directional", "seed", "coeff"],
+    ids=["laplacian", "jvp", "directional", "seed", "coeff", "collapsed-seed", "stencil-seed", "grad"],
 )
 def test_op_syntax(make, arg_types, line):
     module, _ = module_with(make, arg_types)
@@ -193,6 +223,7 @@ S_TE1, S_TE2, S_TE3 = (str(t) for t in (TE1, TE2, geo.PointType(E, 3).tangent())
 DECLARATIONS = f"""
 func.func private @U({S_E2}) -> {S_E1}
 func.func private @Two({S_E2}) -> ({S_E1}, {S_E1})
+func.func private @V2({S_E2}) -> {S_E2}
 builtin.module @m {{}}
 """
 
@@ -321,6 +352,41 @@ INVALID_OPS = [
         [S_E2, S_TE2],
         f"jet.directional @U(%a0) along %a1 wrt 0 order 0 : ({S_E2}), {S_TE2} -> {jet_of(1, S_E1)}",
         "jet.directional: order must be >= 1, found 0", id="directional-order0",
+    ),
+    pytest.param(
+        [S_E2], f"jet.grad @Two(%a0) wrt 0 : ({S_E2}) -> {S_TE2}",
+        "jet.grad: @Two must return one !geo.point or !geo.tangent", id="grad-two-results",
+    ),
+    pytest.param(
+        [S_E2], f"jet.grad @V2(%a0) wrt 0 : ({S_E2}) -> {S_TE2}",
+        f"jet.grad: needs a scalar model (output of dimension 1); @V2 returns {S_E2}", id="grad-scalar",
+    ),
+    pytest.param(
+        [jet_of(2, S_E2), f"!jet.collapsed<{S_E2}>"],
+        f'jet.apply "geo.add"(%a0, %a1) : ({jet_of(2, S_E2)}, !jet.collapsed<{S_E2}>) -> {jet_of(2, S_E2)}',
+        "jet.apply: mixes !jet.jet and !jet.collapsed operands", id="apply-mixed-kinds",
+    ),
+    pytest.param(
+        [f"!jet.collapsed<{S_E2}>"], f"jet.trace %a0 : !jet.collapsed<{S_E2}> -> {S_E1}",
+        f"jet.trace: result type {S_E1} does not match the expected {S_E2}", id="trace-result",
+    ),
+    pytest.param(
+        [S_E2], f"jet.collapsed_seed %a0 : {S_E2} -> !jet.collapsed<{S_E1}>",
+        f"jet.collapsed_seed: result type !jet.collapsed<{S_E1}> does not match the expected !jet.collapsed<{S_E2}>",
+        id="collapsed_seed-result",
+    ),
+    pytest.param(
+        [S_E2], f"jet.collapsed_lift %a0 : {S_E2} -> !jet.collapsed<{S_E1}>",
+        f"jet.collapsed_lift: result type !jet.collapsed<{S_E1}> does not match the expected !jet.collapsed<{S_E2}>",
+        id="collapsed_lift-result",
+    ),
+    pytest.param(
+        [S_E2], f'jet.stencil_seed %a0 stencil "laplacian9" : {S_E2} -> {jet_of(4, S_E2)}',
+        "jet.stencil_seed: unknown stencil 'laplacian9' (expected one of biharmonic)", id="stencil_seed-unknown",
+    ),
+    pytest.param(
+        [jet_of(3, S_E2)], f'jet.stencil_sum %a0 stencil "biharmonic" : {jet_of(3, S_E2)} -> {S_E2}',
+        f"jet.stencil_sum: stencil 'biharmonic' needs a jet of order 4, found {jet_of(3, S_E2)}", id="stencil_sum-order",
     ),
     pytest.param(
         [S_E2], f"jet.lift %a0 order 2 : {S_E2} -> {jet_of(3, S_E2)}",
