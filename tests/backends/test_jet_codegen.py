@@ -1,5 +1,6 @@
-"""jet-expand + the Taylor runtime in generated code: the same jets as the autodiff
-reference (nested jvp), on both backends, Euclidean and Poincaré models."""
+"""jet-expand + the Taylor runtime in generated code: the same jets, Laplacians,
+biharmonics, Hessian-vector products and gradients as the autodiff reference (nested jvp,
+torch.func / jax reverse mode), on both backends, Euclidean and Poincaré models."""
 
 from __future__ import annotations
 
@@ -27,14 +28,25 @@ model B(x: H[3], y: H[4]) -> H[4] {
 model S(x: H[3], y: H[4]) -> R[1] {
   return dist(B(x, y), y)
 }
+model P(x: R[3], s: H[4]) -> R[1] {
+  let g = coords(logmap0(mobius_matvec(s, 4 -> 3)))
+  let h = tanh(linear(x, 3 -> 6)) * sigmoid(linear(g, 3 -> 6))
+  return linear(sin(h) + pow(h, 3.0) / exp(cos(h)), 6 -> 1)
+}
 derive du = jvp(U)
 derive d6 = directional(U, order = 6)
 derive db = directional(B, order = 4)
 derive dby = directional(B, wrt = y, order = 3)
 derive jb = jvp(B)
 derive ds = directional(S, order = 3)
+derive lu = laplacian(U)
+derive bu = biharmonic(U)
+derive lp = laplacian(P)
+derive bp = biharmonic(P)
+derive hp = hvp(P)
+derive gp = grad(P)
 """
-REQUESTS = ["du", "d6", "db", "dby", "jb", "ds"]
+REQUESTS = ["du", "d6", "db", "dby", "jb", "ds", "lu", "bu", "lp", "bp", "hp", "gp"]
 JETS = "jet-expand,cse,dce"
 
 
@@ -59,6 +71,8 @@ def _inputs(name, dtype):
         "du": [vec(3), vec(3)], "d6": [vec(3), vec(3)],
         "db": [pt(3), pt(4), vec(3)], "dby": [pt(3), pt(4), vec(4)], "jb": [pt(3), pt(4), vec(3)],
         "ds": [pt(3), pt(4), vec(3)],
+        "lu": [vec(3)], "bu": [vec(3)], "lp": [vec(3), pt(4)], "bp": [vec(3), pt(4)],
+        "hp": [vec(3), pt(4), vec(3)], "gp": [vec(3), pt(4)],
     }[name]
 
 
@@ -92,3 +106,10 @@ def test_generated_jet_code_calls_the_rules(modules) -> None:
     assert "taylor.seed(x, v, 6)" in text and "taylor.tanh(" in text
     assert "poincare_c1_5_jet = taylor.PoincareBall(c=1.5)" in text
     assert "derivatives.directional" not in text
+    assert "taylor.laplacian_seed(x)" in text and "taylor.collapsed.tanh(" in text
+    assert "taylor.stencil_seed(x, 'biharmonic')" in text
+    # hvp is the reverse pass over a generated jvp function; no other request is left
+    assert "def P__jvp_wrt0(params, x, s, v):" in text and "derivatives.grad(P__jvp_wrt0," in text
+    assert "P__jvp_wrt0Module" not in text
+    for request in ("jvp(", "hvp(", "laplacian(", "biharmonic("):
+        assert f"derivatives.{request}" not in text
