@@ -159,6 +159,8 @@ OP_RULES: dict[str, Callable[[Operation, list[str], Flavor], str]] = {
     "jet.lift": lambda op, a, f: f"taylor.constant({a[0]}, {op.order.data})",
     "jet.coeff": lambda op, a, f: f"{a[0]}[{op.index.data}]" if op.index.data <= 1 else f"taylor.to_derivatives({a[0]})[{op.index.data}]",
     "jet.apply": lambda op, a, f: _jet_apply(op, a),
+    "jet.layer": lambda op, a, f: f"taylor.layer({', '.join(a)}"
+    + (f", activation={op.activation.data!r})" if op.activation is not None else ")"),
     "jet.collapsed_seed": lambda op, a, f: f"taylor.laplacian_seed({a[0]})",
     "jet.collapsed_lift": lambda op, a, f: f"taylor.laplacian_constant({a[0]})",
     "jet.trace": lambda op, a, f: f"taylor.laplacian_of({a[0]})",
@@ -222,7 +224,9 @@ _REQUEST_OPS = {
 
 def _made_by_jet_ops(value: SSAValue) -> bool:
     """True for jets built by the Taylor runtime (not by the autodiff reference requests)."""
-    return isinstance(value.owner, (jet.SeedOp, jet.LiftOp, jet.ApplyOp))
+    return isinstance(value.owner, Operation) and value.owner.dialect_name() == "jet" and not isinstance(
+        value.owner, jet.DirectionalOp
+    )
 
 
 def _signature_doc(f: func.FuncOp) -> str:

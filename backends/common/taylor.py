@@ -734,6 +734,22 @@ def laplacian_lift(ops: JetOps, x: Array, like: LaplacianJet) -> LaplacianJet:
     return laplacian_constant(ops, x[(None,) * extra] if extra > 0 else x)
 
 
+# -- fused layers ---------------------------------------------------------------------------
+
+
+def layer(ops: JetOps, x, w: Array, b: Array | None = None, activation: str | None = None):
+    """``activation(W x + b)`` on a jet or a Laplacian jet (the IR's ``jet.layer``, made by
+    ``jet-fuse``): one matmul of the stacked coefficients, the bias on coefficient 0 (f0),
+    and the activation's rule (``"geo.tanh"`` or ``"tanh"``) from the matching table."""
+    rules = COLLAPSED_RULES if isinstance(x, LaplacianJet) else RULES
+    y = rules["linear"](ops, x, w)
+    if b is not None:
+        y = rules["bias"](ops, y, b)
+    if activation is not None:
+        y = rules[activation.removeprefix("geo.")](ops, y)
+    return y
+
+
 # -- stencils: fixed direction sets whose jets combine into a differential operator ------
 
 
@@ -1068,7 +1084,7 @@ class PoincareBall(JetManifold):
 
 HELPERS = ("cauchy", "seed", "constant", "lift", "to_derivatives", "from_derivatives", "sincos",
            "laplacian_seed", "laplacian_constant", "laplacian_of", "laplacian_lift",
-           "stencil_seed", "stencil_sum")
+           "stencil_seed", "stencil_sum", "layer")
 
 
 def bind(ops: JetOps) -> dict[str, Any]:

@@ -39,6 +39,8 @@ from xdsl.irdl import (
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
+    opt_operand_def,
+    opt_prop_def,
     prop_def,
     result_def,
     traits_def,
@@ -459,6 +461,64 @@ class ApplyOp(IRDLOperation):
 
     def verify_(self) -> None:
         expected = self.infer(self.primitive.data, [a.type for a in self.args], self.params.data)
+        if self.result.type != expected:
+            op_error(self.name, f"result type {self.result.type} does not match the expected {expected}")
+
+
+@irdl_op_definition
+class LayerOp(IRDLOperation):
+    """A fused layer on jets, made by ``jet-fuse``: ``activation(W x + b)`` for a jet (or
+    collapsed jet) x, a plain weight W, an optional plain bias b and an optional unary
+    elementwise activation ("geo.tanh"). It is the chain of ``jet.apply`` "geo.linear",
+    "geo.bias" and the activation, as one op, so a backend emits the stacked matmul, the
+    bias and the activation's coefficient recurrence as one block (one kernel on GPU).
+
+        %h = jet.layer %x, %w, %b activation "geo.tanh" : (!jet.jet<4, T>, tensor<8x3xf32>, tensor<8xf32>) -> !jet.jet<4, T'>
+    """
+
+    name = "jet.layer"
+
+    x = operand_def(AnyJet)
+    weight = operand_def()
+    bias = opt_operand_def()
+    activation = opt_prop_def(StringAttr)
+    result = result_def(AnyJet)
+
+    traits = traits_def(Pure())
+    assembly_format = (
+        "$x `,` $weight (`,` $bias^)? (`activation` $activation^)? attr-dict `:` "
+        "functional-type(operands, results)"
+    )
+
+    def __init__(self, x: SSAValue, weight: SSAValue, bias: SSAValue | None = None, activation: str | None = None):
+        super().__init__(
+            operands=[x, weight, [bias] if bias is not None else []],
+            properties={"activation": StringAttr(activation)} if activation else {},
+            result_types=[self.infer(x.type, weight.type, None if bias is None else bias.type, activation)],
+        )
+
+    @classmethod
+    def infer(cls, x, weight, bias, activation: str | None) -> JetType | CollapsedType:
+        """The result type: the chain's, through ``ApplyOp.infer``."""
+        t = ApplyOp.infer("geo.linear", [x, weight], {})
+        if bias is not None:
+            t = ApplyOp.infer("geo.bias", [t, bias], {})
+        if activation is not None:
+            from geomir.dialects import geo
+
+            if activation.removeprefix("geo.") not in geo.UNARY_OPS or not activation.startswith("geo."):
+                op_error(
+                    cls.name,
+                    f"activation '{activation}' is not a unary elementwise geo op "
+                    f"(expected one of {', '.join('geo.' + n for n in geo.UNARY_OPS)})",
+                )
+            t = ApplyOp.infer(activation, [t], {})
+        return t
+
+    def verify_(self) -> None:
+        activation = self.activation.data if self.activation is not None else None
+        bias = self.bias.type if self.bias is not None else None
+        expected = self.infer(self.x.type, self.weight.type, bias, activation)
         if self.result.type != expected:
             op_error(self.name, f"result type {self.result.type} does not match the expected {expected}")
 
@@ -888,7 +948,7 @@ DERIVATIVE_OPS: dict[str, type[DerivativeOp]] = {
 Jet = Dialect(
     "jet",
     [
-        SeedOp, CoeffOp, LiftOp, ApplyOp,
+        SeedOp, CoeffOp, LiftOp, ApplyOp, LayerOp,
         CollapsedSeedOp, CollapsedLiftOp, TraceOp, StencilSeedOp, StencilSumOp,
         *DERIVATIVE_OPS.values(),
     ],

@@ -48,6 +48,7 @@ derive gp = grad(P)
 """
 REQUESTS = ["du", "d6", "db", "dby", "jb", "ds", "lu", "bu", "lp", "bp", "hp", "gp"]
 JETS = "jet-expand,cse,dce"
+FUSED = "jet-expand,jet-fuse,cse,dce"
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def modules(tmp_path_factory):
     return {
         (target, passes): geomir.compile(SOURCE, target=target, passes=passes, cache_dir=cache)
         for target in ("torch", "jax")
-        for passes in ("cse,dce", JETS)
+        for passes in ("cse,dce", JETS, FUSED)
     }
 
 
@@ -84,12 +85,15 @@ def _flat(out):
 def test_jet_code_matches_the_autodiff_reference_f64(modules, name) -> None:
     xs = _inputs(name, torch.float64)
     for target in ("torch", "jax"):
-        ref, jets = modules[(target, "cse,dce")], modules[(target, JETS)]
+        ref = modules[(target, "cse,dce")]
         params = ref.init_params(seed=2, dtype=torch.float64 if target == "torch" else jnp.float64)
         args = xs if target == "torch" else [jnp.asarray(x.numpy()) for x in xs]
-        for a, b in zip(_flat(getattr(ref, name)(params, *args)), _flat(getattr(jets, name)(params, *args))):
-            scale = max(np.abs(a).max(), 1e-300)
-            assert np.abs(a - b).max() / scale < 1e-10, f"{target} {name}"
+        want = _flat(getattr(ref, name)(params, *args))
+        for passes in (JETS, FUSED):
+            got = _flat(getattr(modules[(target, passes)], name)(params, *args))
+            for a, b in zip(want, got, strict=True):
+                scale = max(np.abs(a).max(), 1e-300)
+                assert np.abs(a - b).max() / scale < 1e-10, f"{target} {passes} {name}"
 
 
 @pytest.mark.parametrize("name", REQUESTS)
@@ -113,3 +117,5 @@ def test_generated_jet_code_calls_the_rules(modules) -> None:
     assert "P__jvp_wrt0Module" not in text
     for request in ("jvp(", "hvp(", "laplacian(", "biharmonic("):
         assert f"derivatives.{request}" not in text
+    fused = geomir.emit_source(SOURCE, "torch", FUSED)
+    assert "h = taylor.layer(v0, linear0_weight, linear0_bias, activation='geo.tanh')" in fused

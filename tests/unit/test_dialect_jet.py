@@ -128,6 +128,18 @@ SEED_COEFF_CASES = [
         [jet.CollapsedType(geo.PointType(E, 3))],
         id="apply-collapsed",
     ),
+    pytest.param(
+        lambda m, j, w, b: jet.LayerOp(j, w, b, "geo.tanh"),
+        [jet.JetType(3, E2), TensorType(f32, [4, 2]), TensorType(f32, [4])],
+        [jet.JetType(3, geo.PointType(E, 4))],
+        id="layer",
+    ),
+    pytest.param(
+        lambda m, j, w: jet.LayerOp(j, w),
+        [jet.CollapsedType(E2), TensorType(f32, [1, 2])],
+        [jet.CollapsedType(E1)],
+        id="layer-collapsed-no-bias",
+    ),
     pytest.param(lambda m, x: jet.StencilSeedOp(x, "biharmonic"), [E2], [jet.JetType(4, E2)], id="stencil_seed"),
     pytest.param(lambda m, j: jet.StencilSumOp(j, "biharmonic"), [jet.JetType(4, E1)], [E1], id="stencil_sum"),
 ]
@@ -369,6 +381,16 @@ INVALID_OPS = [
     pytest.param(
         [f"!jet.collapsed<{S_E2}>"], f"jet.trace %a0 : !jet.collapsed<{S_E2}> -> {S_E1}",
         f"jet.trace: result type {S_E1} does not match the expected {S_E2}", id="trace-result",
+    ),
+    pytest.param(
+        [jet_of(2, S_E2), "tensor<4x2xf32>"],
+        f'jet.layer %a0, %a1 activation "geo.mul" : ({jet_of(2, S_E2)}, tensor<4x2xf32>) -> {jet_of(2, S_E2)}',
+        "jet.layer: activation 'geo.mul' is not a unary elementwise geo op", id="layer-activation",
+    ),
+    pytest.param(
+        [jet_of(2, S_E2), "tensor<4x2xf32>"],
+        f"jet.layer %a0, %a1 : ({jet_of(2, S_E2)}, tensor<4x2xf32>) -> {jet_of(2, S_E2)}",
+        "jet.layer: result type", id="layer-result",
     ),
     pytest.param(
         [S_E2], f"jet.collapsed_seed %a0 : {S_E2} -> !jet.collapsed<{S_E1}>",
