@@ -177,7 +177,7 @@ _JET_MAPS = {
     "mobius_scalar": ("mobius_scalar", 1), "mobius_matvec": ("mobius_matvec", 1),
 }
 _PLAIN_OPERANDS = {"linear": {1}, "bias": {1}, "mobius_matvec": {0}}
-_JET_MANIFOLDS = (geo.EuclideanAttr, geo.PoincareAttr, geo.TorusAttr)
+_JET_MANIFOLDS = (geo.EuclideanAttr, geo.PoincareAttr, geo.TorusAttr, geo.SphereAttr, geo.LorentzAttr)
 
 
 def jet_manifold_var(m: ManifoldAttr, collapsed: bool = False) -> str:

@@ -1,6 +1,7 @@
 """Taylor-mode (jet) runtime for generated JAX code: the rules of
 ``geomir.backends.common.taylor`` bound to JAX (``taylor.tanh(jet)``, ``taylor.RULES``,
-``taylor.collapsed.mul(a, b)``, ``taylor.PoincareBall(c)``). See docs/jets.md."""
+``taylor.collapsed.mul(a, b)``, ``taylor.PoincareBall(c)``, ``taylor.Sphere()``,
+``taylor.Lorentz(c)``). See docs/jets.md."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import math
 import jax.numpy as jnp
 
 from geomir.backends.common import taylor as _t
+from geomir.backends.common import taylor_quadric as _q
 from geomir.backends.jax.runtime import JaxOps
 
 
@@ -59,6 +61,20 @@ class Torus(_t.Torus):
 
 class PoincareBall(_t.PoincareBall):
     """Jets on the Poincaré ball of curvature -c (JAX)."""
+
+    def __init__(self, c: float = 1.0, collapsed: bool = False) -> None:
+        super().__init__(OPS, c, _t.COLLAPSED_RULES if collapsed else _t.RULES)
+
+
+class Sphere(_q.Sphere):
+    """Jets on the unit sphere (JAX)."""
+
+    def __init__(self, collapsed: bool = False) -> None:
+        super().__init__(OPS, _t.COLLAPSED_RULES if collapsed else _t.RULES)
+
+
+class Lorentz(_q.Lorentz):
+    """Jets on the hyperboloid of curvature -c (JAX)."""
 
     def __init__(self, c: float = 1.0, collapsed: bool = False) -> None:
         super().__init__(OPS, c, _t.COLLAPSED_RULES if collapsed else _t.RULES)
