@@ -19,9 +19,9 @@ from geomir.verify import verify_module
 
 PASSES: dict[str, type[ModulePass]] = {}
 
-# Run by geomc when --passes is not given. Later passes (verify-contracts,
-# insert-transport, jet-expand, jet-fuse) join as they land.
-DEFAULT_PIPELINE: tuple[str, ...] = ("cse", "dce")
+# Run by geomc when --passes is not given: every derivative request becomes Taylor-mode
+# code. Later passes (verify-contracts, insert-transport) join as they land.
+DEFAULT_PIPELINE: tuple[str, ...] = ("jet-expand", "jet-fuse", "cse", "dce")
 
 
 def register_pass(cls: type[ModulePass]) -> type[ModulePass]:

@@ -20,7 +20,9 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.geo"))
 
 
 def functions(path: Path) -> list[func.FuncOp]:
-    return [op for op in geomir.to_ir(path).ops if isinstance(op, func.FuncOp)]
+    """The program's functions after the default pipeline, without the private helpers
+    that passes add (jet-expand's ``<model>__jvp_wrt<k>``)."""
+    return [op for op in geomir.to_ir(path).ops if isinstance(op, func.FuncOp) and op.sym_visibility is None]
 
 
 def torch_manifold(attr):
