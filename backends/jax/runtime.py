@@ -50,6 +50,8 @@ class JaxOps(_m.ArrayOps):
 
     @staticmethod
     def matmul_t(x, w):
+        if x.ndim > 2 and w.ndim == 2:  # one 2-D GEMM over all leading axes (jets' stacks)
+            return jnp.matmul(x.reshape(-1, x.shape[-1]), w.T).reshape(*x.shape[:-1], w.shape[0])
         return jnp.matmul(x, jnp.swapaxes(w, -1, -2))
 
     @staticmethod

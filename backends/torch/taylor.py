@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 
 from geomir.backends.common import taylor as _t
 from geomir.backends.common import taylor_quadric as _q
+from geomir.backends.torch import fused as _fused
 from geomir.backends.torch.runtime import TorchOps
 
 
@@ -42,6 +44,7 @@ class TorchJetOps(TorchOps, _t.JetOps):
 
 OPS = TorchJetOps()
 globals().update(_t.bind(OPS))
+layer = functools.partial(_fused.layer, OPS)  # jet.layer: the scheduled torch kernels (fused.py)
 LaplacianJet = _t.LaplacianJet
 
 

@@ -1,0 +1,91 @@
+"""PyTorch kernels of ``jet.layer`` (``taylor.layer``): the generic rule chain of
+``geomir.backends.common.taylor.layer`` with fewer passes over memory.
+
+* the matmul acts on each part without first copying the parts into one stack;
+* the bias is added in place to coefficient 0 (f0) of the fresh matmul output;
+* tanh, the PINN activation, has a hand-scheduled recurrence (fused multiply-adds,
+  ``addcmul_``, into fresh buffers), the same numbers as the rule up to rounding;
+* the Laplacian's sum over directions of f1² accumulates one direction at a time
+  instead of materializing f1² (D times the activation's size).
+
+In-place updates only touch tensors made here whose old values autograd does not save
+(matmul outputs, sums), so reverse mode (``derivatives.grad``, hvp) still works; torch's
+version counters would raise, not miscompute, if that changed. Other activations use
+the generic rules.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from geomir.backends.common import taylor as _t
+from geomir.backends.common.manifolds import _sech2
+
+
+def _tanh012(ops, u0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(tanh u, tanh' u, tanh'' u / 2) = (t, g, -t g), g = sech² u without cancellation."""
+    t = torch.tanh(u0)
+    g = _sech2(ops, torch.abs(u0))
+    return t, g, -t * g
+
+
+def tanh_jet(ops, u: torch.Tensor) -> torch.Tensor:
+    """The tanh rule (y' = g u', g = 1 - y²) on a (K+1, ...) jet, scheduled with fused
+    multiply-adds: y_k = (1/k) sum_j j u_j g_(k-j), g_m = -sum_i y_i y_(m-i)."""
+    K = u.shape[0] - 1
+    y0, g0, _ = _tanh012(ops, u[0])
+    ys, gs = [y0], [g0]
+    for k in range(1, K + 1):
+        s = u[1] * gs[k - 1]
+        for j in range(2, k + 1):
+            s.addcmul_(u[j], gs[k - j], value=float(j))
+        if k > 1:
+            s.mul_(1.0 / k)
+        ys.append(s)
+        if k < K:  # g_k = -(2 sum_(i < k/2) y_i y_(k-i) + [k even] y_(k/2)^2)
+            g = ys[0] * ys[k]
+            for i in range(1, (k + 1) // 2):
+                g.addcmul_(ys[i], ys[k - i])
+            g.mul_(-2.0)
+            if k % 2 == 0:
+                g.addcmul_(ys[k // 2], ys[k // 2], value=-1.0)
+            gs.append(g)
+    return torch.stack(ys)
+
+
+def layer(ops, x, w, b=None, activation=None):
+    """``activation(W x + b)`` on a jet or a Laplacian jet (see the module docstring)."""
+    act = activation.removeprefix("geo.") if activation else None
+    wt = w.transpose(-1, -2)
+    if isinstance(x, _t.LaplacianJet):
+        return _laplacian_layer(ops, x, wt, b, act)
+    y = torch.matmul(x, wt)
+    if b is not None:
+        y[0] += b
+    if act is None:
+        return y
+    if act == "tanh":
+        return tanh_jet(ops, y)
+    return _t.RULES[act](ops, y)
+
+
+def _laplacian_layer(ops, x: _t.LaplacianJet, wt, b, act):
+    y0 = torch.matmul(x.f0, wt)
+    if b is not None:
+        y0 += b
+    y1, y2 = torch.matmul(x.f1, wt), torch.matmul(x.f2, wt)
+    if act is None:
+        return _t.LaplacianJet(y0, y1, y2)
+    if act == "tanh":
+        c0, c1, c2 = _tanh012(ops, y0)
+    else:  # (phi, phi', phi''/2) from the ordinary order-2 rule, as COLLAPSED_RULES does
+        c = _t.RULES[act](ops, _t.seed(ops, y0, torch.ones_like(y0), 2))
+        c0, c1, c2 = c[0], c[1], c[2]
+    if y1.shape[1:] != y0.shape:  # broadcast parts (a constant's f1): no in-place update
+        return _t.COLLAPSED_RULES[act](ops, _t.LaplacianJet(y0, y1, y2))
+    sq = y1[0] * y1[0]
+    for d in range(1, y1.shape[0]):
+        sq.addcmul_(y1[d], y1[d])
+    y2 = y2 * c1
+    y2.addcmul_(c2, sq)
+    return _t.LaplacianJet(c0, y1 * c1, y2)
