@@ -5,6 +5,7 @@
     geomc model.geo --dump-ir-after-all --dump-dir out/
     geomc --list-passes
     geomc model.geo --target=torch -o model.py      PyTorch code (also: jax; triton: exit 2, not built)
+    geomc model.geo --report=jets [--model M]       per-layer jet health (vanishing/exploding derivatives)
 
 Exit codes: 0 success, 1 error in the user's program, 2 bad usage or a target that is not
 built, 3 internal compiler error. User errors never print a Python traceback
@@ -20,6 +21,7 @@ from pathlib import Path
 from geomir.diagnostics import GeomirError, UsageError
 
 EMITS = ("ir", "ir-generic")
+REPORTS = ("jets",)  # --report kinds (room for more)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +40,53 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dump-dir", help="directory for --dump-ir-after-all files (default: stderr)")
     p.add_argument("--debug-info", action="store_true", help='print each op\'s source location, loc("file":line:col)')
     p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
+    r = p.add_argument_group("reports", "run the model on a seeded batch and report on it (needs torch)")
+    r.add_argument("--report", choices=REPORTS, help="jets: per-layer sizes of the order-2 jet, flagging vanishing, exploding, NaN")
+    r.add_argument("--model", help="report on this model only (default: every model)")
+    r.add_argument("--wrt", help="the input to differentiate, by name or index (default: the first)")
+    r.add_argument("--batch", type=int, help="inputs in the batch (default 256)")
+    r.add_argument("--seed", type=int, help="seed of the parameters, inputs and directions (default 0)")
+    r.add_argument("--jets-vanish", type=float, metavar="R", help="VANISHING below this median |∂f|/|v| (default 1e-6)")
+    r.add_argument("--jets-explode", type=float, metavar="R", help="EXPLODING above this max |∂f|/|v| or |∂²f|/|v|² (default 1e6)")
+    r.add_argument("--fail-on-flags", action="store_true", help="exit 1 when a layer is flagged")
     return p
+
+
+_REPORT_ONLY = ("model", "wrt", "batch", "seed", "jets_vanish", "jets_explode", "fail_on_flags")
+
+
+def _report(args) -> None:
+    """Run ``--report=jets``: print the tables (stdout or -o); raise on flags if asked."""
+    import io
+
+    from rich.console import Console
+
+    from geomir import jet_report
+
+    def given(value, default):
+        return default if value is None else value
+
+    reports = jet_report.report_jets(
+        Path(args.input), args.model, args.wrt, given(args.batch, 256), given(args.seed, 0),
+        given(args.jets_vanish, jet_report.VANISH), given(args.jets_explode, jet_report.EXPLODE),
+    )
+    if args.output:
+        buffer = io.StringIO()
+        jet_report.render(reports, Console(file=buffer, width=1000, color_system=None, highlight=False))
+        _write(args.output, buffer.getvalue())
+    else:
+        wide = None if sys.stdout.isatty() else 1000  # files and pipes: no wrapping (rows are as wide as they need)
+        jet_report.render(reports, Console(file=sys.stdout, width=wide, highlight=False))
+    flagged = [r for r in reports if r.flagged]
+    if args.fail_on_flags and flagged:
+        raise jet_report.JetHealthError("jet report: " + "; ".join(jet_report.summary(r) for r in flagged))
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as err:
+        raise UsageError(f"cannot write '{path}': {err.strerror}") from None
 
 
 def _list_passes() -> str:
@@ -86,6 +134,16 @@ def run(argv: list[str] | None = None) -> int:
         raise UsageError("--dump-dir needs --dump-ir-after-all")
     if args.target is not None and args.emit is not None:
         raise UsageError("give either --emit or --target, not both")
+    if args.report is not None:
+        clash = [o for o, on in (("--emit", args.emit), ("--target", args.target), ("--passes", args.passes),
+                                 ("--dump-ir-after-all", args.dump_ir_after_all)) if on not in (None, False)]
+        if clash:
+            raise UsageError(f"--report runs its own pipeline; drop {', '.join(clash)}")
+        _report(args)
+        return 0
+    given = [o for o in _REPORT_ONLY if getattr(args, o) not in (None, False)]
+    if given:
+        raise UsageError(f"--{given[0].replace('_', '-')} needs --report")
 
     from geomir.compiler import emit_source, to_ir
     from geomir.ir import print_ir
@@ -96,10 +154,7 @@ def run(argv: list[str] | None = None) -> int:
         module = to_ir(Path(args.input), passes=args.passes, dump=_dumper(args))
         text = print_ir(module, generic=args.emit == "ir-generic", debug_info=args.debug_info)
     if args.output:
-        try:
-            Path(args.output).write_text(text)
-        except OSError as err:
-            raise UsageError(f"cannot write '{args.output}': {err.strerror}") from None
+        _write(args.output, text)
     else:
         sys.stdout.write(text)
     return 0

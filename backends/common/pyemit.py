@@ -242,11 +242,35 @@ def _location(op: Operation) -> str | None:
     return None
 
 
+# -- instrumentation (tap=True): ``_tap(where, op, value)`` after each jet value ---------------
+
+_TAP_DEF = [
+    "def _tap(where, op, value):",
+    '    """Instrumentation hook (emitted with tap=True), called after each jet value is made:',
+    '    where is "file:line:col" (or None), op the op name (a jet.apply\'s primitive, e.g.',
+    '    "geo.tanh"), value the jet (normalized coefficients). A no-op; replace it to observe."""',
+]
+
+
+def _tap_lines(op: Operation, names: Names) -> list[str]:
+    """``_tap(...)`` calls for the jets ``op`` defines (runtime jets only, not the reference
+    ``derivatives.directional``'s derivative-convention result)."""
+    loc = op.location
+    where = f"{loc.filename.data}:{loc.line.data}:{loc.column.data}" if isinstance(loc, builtin.FileLineColLoc) else None
+    label = op.primitive.data if isinstance(op, jet.ApplyOp) else op.name
+    return [
+        f"_tap({where!r}, {label!r}, {names[r]})"
+        for r in op.results
+        if isinstance(r.type, (jet.JetType, jet.CollapsedType)) and _made_by_jet_ops(r)
+    ]
+
+
 class PythonEmitter:
-    def __init__(self, module: builtin.ModuleOp, flavor: Flavor, source_name: str):
+    def __init__(self, module: builtin.ModuleOp, flavor: Flavor, source_name: str, tap: bool = False):
         self.module = module
         self.flavor = flavor
         self.source_name = source_name
+        self.tap = tap  # emit ``_tap(where, op, jet)`` after each jet value (see _TAP_DEF)
         self.funcs = [op for op in module.ops if isinstance(op, func.FuncOp)]
 
     # -- module-level tables
@@ -356,6 +380,10 @@ class PythonEmitter:
         lines = [f"def {f.sym_name.data}(params, {', '.join(args)}):" if args else f"def {f.sym_name.data}(params):", f'    """{doc}"""']
         for op in f.body.block.ops:
             lines += ["    " + line for line in self._op(op, names)]
+            if self.tap:
+                lines += ["    " + line for line in _tap_lines(op, names)]
+        if self.tap and f is self.funcs[0]:  # the hook, once, before the first function
+            lines = [*_TAP_DEF, "", "", *lines]
         return lines
 
     def _op(self, op: Operation, names: Names) -> list[str]:
@@ -394,6 +422,7 @@ class PythonEmitter:
         return f"derivatives.{kind}({', '.join(call_args)})"
 
 
-def emit_python(module: builtin.ModuleOp, flavor: Flavor, source_name: str) -> str:
-    """The Python source of ``module`` for ``flavor``'s framework."""
-    return PythonEmitter(module, flavor, source_name).emit()
+def emit_python(module: builtin.ModuleOp, flavor: Flavor, source_name: str, tap: bool = False) -> str:
+    """The Python source of ``module`` for ``flavor``'s framework; ``tap=True`` adds a no-op
+    module-level ``_tap(where, op, value)`` called after each jet value (geomir.jet_report)."""
+    return PythonEmitter(module, flavor, source_name, tap).emit()
