@@ -270,33 +270,8 @@ def _check_stencil(op_name: str, stencil: str) -> int:
     return order
 
 
-@irdl_op_definition
-class CollapsedSeedOp(IRDLOperation):
-    """The collapsed jet of the input ``primal`` itself: the coordinate directions as
-    first-order parts, no second-order part."""
-
-    name = "jet.collapsed_seed"
-
-    primal = operand_def(GeoValue)
-    result = result_def(CollapsedType)
-
-    traits = traits_def(Pure())
-    assembly_format = op_syntax("primal")
-
-    def __init__(self, primal: Operation | SSAValue):
-        super().__init__(operands=[primal], result_types=[CollapsedType(SSAValue.get(primal).type)])
-
-    def verify_(self) -> None:
-        expected = CollapsedType(self.primal.type)
-        if self.result.type != expected:
-            op_error(self.name, f"result type {self.result.type} does not match the expected {expected}")
-
-
-@irdl_op_definition
-class CollapsedLiftOp(IRDLOperation):
-    """The collapsed jet of a value that does not depend on the seeded input."""
-
-    name = "jet.collapsed_lift"
+class _CollapsedOfValueOp(IRDLOperation, ABC):
+    """Base of the ops that make the collapsed jet ``!jet.collapsed<T>`` of a value of T."""
 
     value = operand_def(GeoValue)
     result = result_def(CollapsedType)
@@ -311,6 +286,21 @@ class CollapsedLiftOp(IRDLOperation):
         expected = CollapsedType(self.value.type)
         if self.result.type != expected:
             op_error(self.name, f"result type {self.result.type} does not match the expected {expected}")
+
+
+@irdl_op_definition
+class CollapsedSeedOp(_CollapsedOfValueOp):
+    """The collapsed jet of the seeded input itself: the coordinate directions as
+    first-order parts, no second-order part."""
+
+    name = "jet.collapsed_seed"
+
+
+@irdl_op_definition
+class CollapsedLiftOp(_CollapsedOfValueOp):
+    """The collapsed jet of a value that does not depend on the seeded input."""
+
+    name = "jet.collapsed_lift"
 
 
 @irdl_op_definition
