@@ -1,0 +1,210 @@
+"""Triton kernels of ``jet.layer`` (``taylor.layer``): ``activation(W x + b)`` on a jet or a
+Laplacian jet, the matmul and the activation's Taylor recurrence in ONE kernel.
+
+Each program owns a (BLOCK_N rows x BLOCK_M output columns) tile. It runs the tiled matmul
+of every part of the jet over the n-loop (f32 accumulators in registers), then applies the
+activation's coefficient recurrence to the accumulators in the epilogue, and stores each
+output tile once: no intermediate global store/load between the matmul and the activation.
+
+* :func:`jet_layer_kernel`: X (K+1, N, n) normalized Taylor coefficients (docs/jets.md),
+  W (m, n), optional b (m,), Y (K+1, N, m). K+1 ``tl.dot`` per n-step (one per
+  coefficient, K+1 accumulators), bias on coefficient 0, then the ODE recurrence of the
+  activation (``y' = g x'``: ``y_k = (1/k) sum_(j=1..k) j x_j g_(k-j)``):
+  tanh (g = 1 - y^2, g_0 = sech^2 x_0 = 4e/(1+e)^2, e = exp(-2|x_0|)) and
+  sigmoid (g = y (1 - y), g_0 = e/(1+e)^2, e = exp(-|x_0|)).
+* :func:`laplacian_layer_kernel`: the collapsed (forward-Laplacian) jet f0 (N, n),
+  f1 (D, N, n), f2 (N, n) -> g0 (N, m), g1 (D, N, m), g2 (N, m): the f0 dot (+ b) gives
+  (c0, c1, c2) = (phi, phi', phi''/2); then one f1 direction at a time: y1 = W f1_d,
+  sq += y1^2, store c1 y1; then y2 = W f2, store c1 y2 + c2 sq, and c0.
+
+Constexprs: K (jet order), ACTIVATION (0 none, 1 tanh, 2 sigmoid), HAS_BIAS, ALLOW_TF32
+(fp32 dots use ``input_precision="ieee"`` unless set), the block sizes. tanh is built from
+``tl.exp`` (``tl.math`` has no tanh; libdevice's returns None under the interpreter).
+
+The kernels live in this imported file (not generated strings) so that ``triton.compile``
+of an ``ASTSource`` works without a GPU (tests/triton/ttir_check.py). Tuples of tensors
+carry the K+1 accumulators through the loop (triton >= 3.3 frontend).
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+ACT_NONE: int = 0
+ACT_TANH: int = 1
+ACT_SIGMOID: int = 2
+
+ACTIVATIONS = {None: ACT_NONE, "tanh": ACT_TANH, "sigmoid": ACT_SIGMOID}
+"""IR activation name (without the ``geo.`` prefix) -> the ACTIVATION constexpr."""
+
+
+@triton.jit
+def _dot(a, b, ALLOW_TF32: tl.constexpr):
+    if ALLOW_TF32:
+        r = tl.dot(a, b, input_precision="tf32")
+    else:
+        r = tl.dot(a, b, input_precision="ieee")
+    return r
+
+
+@triton.jit
+def _act012(u, ACTIVATION: tl.constexpr):
+    """(phi(u), phi'(u), phi''(u)/2) without cancellation when saturated."""
+    if ACTIVATION == 1:  # tanh: t, g = sech^2 = 4e/(1+e)^2 (e = exp(-2|u|)), -t g
+        e = tl.exp(-2.0 * tl.abs(u))
+        t = (1.0 - e) / (1.0 + e)
+        t = tl.where(u < 0.0, -t, t)
+        g = 4.0 * e / ((1.0 + e) * (1.0 + e))
+        c2 = -t * g
+    else:  # sigmoid: s, g = s(1-s) = e/(1+e)^2 (e = exp(-|u|)), g (1 - 2s)/2
+        e = tl.exp(-tl.abs(u))
+        t = tl.where(u >= 0.0, 1.0, e) / (1.0 + e)
+        g = e / ((1.0 + e) * (1.0 + e))
+        c2 = 0.5 * g * (1.0 - 2.0 * t)
+    return t, g, c2
+
+
+@triton.jit
+def _ode_epilogue(u, K: tl.constexpr, ACTIVATION: tl.constexpr):
+    """The activation's normalized recurrence on the tuple u of K+1 coefficient tiles:
+    y_k = (1/k) sum_(j=1..k) j u_j g_(k-j), with g_m = -sum_i y_i y_(m-i) (tanh) or
+    g_m = y_m - sum_i y_i y_(m-i) (sigmoid). Returns the tuple of the K+1 y_k."""
+    y0, g0, _c2 = _act012(u[0], ACTIVATION)
+    ys = (y0,)
+    gs = (g0,)
+    for k in tl.static_range(1, K + 1):
+        s = u[1] * gs[k - 1]
+        for j in tl.static_range(2, k + 1):
+            s += j * u[j] * gs[k - j]
+        if k > 1:
+            s = s * (1.0 / k)
+        ys = ys + (s,)
+        if k < K:  # g_k from y_0..y_k: 2 sum_(i < k/2) y_i y_(k-i) + [k even] y_(k/2)^2
+            q = ys[0] * ys[k]
+            for i in tl.static_range(1, (k + 1) // 2):
+                q += ys[i] * ys[k - i]
+            q = 2.0 * q
+            if k % 2 == 0:
+                q += ys[k // 2] * ys[k // 2]
+            if ACTIVATION == 1:
+                gk = -q
+            else:
+                gk = ys[k] - q
+            gs = gs + (gk,)
+    return ys
+
+
+@triton.jit
+def jet_layer_kernel(
+    X, W, B, Y,
+    N, n, m,
+    stride_xk, stride_xn,
+    stride_wm, stride_wn,
+    stride_yk, stride_yn,
+    K: tl.constexpr, ACTIVATION: tl.constexpr, HAS_BIAS: tl.constexpr,
+    ALLOW_TF32: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    """Y[k] = coefficient k of activation(W X + b), X a (K+1, N, n) jet; see the module."""
+    pid_n = tl.program_id(0)
+    pid_m = tl.program_id(1)
+    rows = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    cols = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    ks = tl.arange(0, BLOCK_K)
+    row_ok = rows < N
+    col_ok = cols < m
+
+    accs = ()
+    for k in tl.static_range(K + 1):
+        accs = accs + (tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32),)
+
+    x_ptrs = X + rows[:, None] * stride_xn + ks[None, :]
+    w_ptrs = W + cols[None, :] * stride_wm + ks[:, None] * stride_wn
+    for i in range(0, n, BLOCK_K):
+        k_ok = (i + ks) < n
+        wt = tl.load(w_ptrs + i * stride_wn, mask=k_ok[:, None] & col_ok[None, :], other=0.0)
+        new = ()
+        for k in tl.static_range(K + 1):
+            xk = tl.load(x_ptrs + k * stride_xk + i, mask=row_ok[:, None] & k_ok[None, :],
+                         other=0.0)
+            new = new + (accs[k] + _dot(xk, wt, ALLOW_TF32),)
+        accs = new
+
+    if HAS_BIAS:
+        bias = tl.load(B + cols, mask=col_ok, other=0.0).to(tl.float32)
+        accs = (accs[0] + bias[None, :],) + accs[1:]
+
+    if ACTIVATION != 0:
+        accs = _ode_epilogue(accs, K, ACTIVATION)
+
+    y_ptrs = Y + rows[:, None] * stride_yn + cols[None, :]
+    out_ok = row_ok[:, None] & col_ok[None, :]
+    for k in tl.static_range(K + 1):
+        tl.store(y_ptrs + k * stride_yk, accs[k].to(Y.dtype.element_ty), mask=out_ok)
+
+
+@triton.jit
+def _tile_matmul(A, stride_an, W, stride_wm, stride_wn, rows, cols, ks, row_ok, col_ok, n,
+                 ALLOW_TF32: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr,
+                 BLOCK_K: tl.constexpr):
+    """(A W^T) on one tile, A (N, n) with row stride stride_an; f32 accumulate."""
+    acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
+    a_ptrs = A + rows[:, None] * stride_an + ks[None, :]
+    w_ptrs = W + cols[None, :] * stride_wm + ks[:, None] * stride_wn
+    for i in range(0, n, BLOCK_K):
+        k_ok = (i + ks) < n
+        a = tl.load(a_ptrs + i, mask=row_ok[:, None] & k_ok[None, :], other=0.0)
+        wt = tl.load(w_ptrs + i * stride_wn, mask=k_ok[:, None] & col_ok[None, :], other=0.0)
+        acc += _dot(a, wt, ALLOW_TF32)
+    return acc
+
+
+@triton.jit
+def laplacian_layer_kernel(
+    F0, F1, F2, W, B, G0, G1, G2,
+    N, n, m, D,
+    stride_f1d, stride_fn,
+    stride_wm, stride_wn,
+    stride_g1d, stride_gn,
+    ACTIVATION: tl.constexpr, HAS_BIAS: tl.constexpr, ALLOW_TF32: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    """The collapsed layer: (g0, g1, g2) = activation(W (f0, f1, f2) + b); see the module.
+    F0, F2 (N, n) and every F1[d] share the row stride stride_fn; G0, G2 and G1[d] share
+    stride_gn."""
+    pid_n = tl.program_id(0)
+    pid_m = tl.program_id(1)
+    rows = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    cols = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    ks = tl.arange(0, BLOCK_K)
+    row_ok = rows < N
+    col_ok = cols < m
+    out_ok = row_ok[:, None] & col_ok[None, :]
+    out_off = rows[:, None] * stride_gn + cols[None, :]
+
+    y0 = _tile_matmul(F0, stride_fn, W, stride_wm, stride_wn, rows, cols, ks, row_ok, col_ok,
+                      n, ALLOW_TF32, BLOCK_N, BLOCK_M, BLOCK_K)
+    if HAS_BIAS:
+        bias = tl.load(B + cols, mask=col_ok, other=0.0).to(tl.float32)
+        y0 += bias[None, :]
+    if ACTIVATION != 0:
+        c0, c1, c2 = _act012(y0, ACTIVATION)
+    else:
+        c0 = y0
+
+    sq = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
+    for d in range(D):
+        y1 = _tile_matmul(F1 + d * stride_f1d, stride_fn, W, stride_wm, stride_wn, rows, cols,
+                          ks, row_ok, col_ok, n, ALLOW_TF32, BLOCK_N, BLOCK_M, BLOCK_K)
+        if ACTIVATION != 0:
+            sq += y1 * y1
+            y1 = c1 * y1
+        tl.store(G1 + d * stride_g1d + out_off, y1.to(G1.dtype.element_ty), mask=out_ok)
+
+    y2 = _tile_matmul(F2, stride_fn, W, stride_wm, stride_wn, rows, cols, ks, row_ok, col_ok,
+                      n, ALLOW_TF32, BLOCK_N, BLOCK_M, BLOCK_K)
+    if ACTIVATION != 0:
+        y2 = c1 * y2 + c2 * sq
+    tl.store(G2 + out_off, y2.to(G2.dtype.element_ty), mask=out_ok)
+    tl.store(G0 + out_off, c0.to(G0.dtype.element_ty), mask=out_ok)

@@ -1,0 +1,131 @@
+"""Host wrappers of the fused ``jet.layer`` kernels (``kernels.py``): torch tensors in,
+torch tensors out (CUDA tensors on a GPU; CPU tensors under ``TRITON_INTERPRET=1``).
+
+* :func:`jet_layer` ``(x, w, b=None, activation=None)``: x a jet (K+1, *batch, n);
+  returns the jet (K+1, *batch, m) of ``activation(W x + b)``.
+* :func:`laplacian_layer` ``(lap, w, b=None, activation=None)``: lap a
+  ``LaplacianJet(f0, f1, f2)``; returns the ``LaplacianJet`` of the layer.
+
+``activation`` uses the IR spelling (``"geo.tanh"``, ``"geo.sigmoid"``, or the bare name,
+or None). Outputs are fresh contiguous tensors; every output element is written by one
+program (no atomics), so results are deterministic. fp32 dots are IEEE unless
+``allow_tf32=True``. Off the interpreter the kernels are autotuned over a few tile configs
+keyed on (N, n, m); under the interpreter one fixed large-block config keeps tests fast.
+No autograd: these are forward kernels (the emitter's inference / benchmark path).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import triton
+from geomir.backends.common.taylor import LaplacianJet
+
+from . import kernels as _k
+
+INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+"""Read when this module is imported, like triton reads it when the kernels are decorated."""
+
+_INTERP_BLOCKS = {"BLOCK_N": 64, "BLOCK_M": 64, "BLOCK_K": 64}
+
+
+def _configs(max_acc_tiles: int) -> list[triton.Config]:
+    out = []
+    for bn, bm, bk, warps, stages in [(32, 32, 32, 4, 3), (64, 32, 32, 4, 3),
+                                      (64, 64, 32, 4, 3), (64, 64, 32, 8, 3),
+                                      (128, 64, 32, 8, 3), (128, 128, 32, 8, 2)]:
+        if bn * bm * max_acc_tiles <= 6 * 64 * 64:  # keep the accumulators in registers
+            out.append(triton.Config({"BLOCK_N": bn, "BLOCK_M": bm, "BLOCK_K": bk},
+                                     num_warps=warps, num_stages=stages))
+    return out
+
+
+if INTERPRET:
+    _jet_kernel = _k.jet_layer_kernel
+    _lap_kernel = _k.laplacian_layer_kernel
+else:  # the K+1 accumulator tiles of the jet kernel bound the tile size; K is keyed too
+    _jet_kernel = triton.autotune(_configs(3), key=["N", "n", "m", "K"])(_k.jet_layer_kernel)
+    _lap_kernel = triton.autotune(_configs(3), key=["N", "n", "m"])(_k.laplacian_layer_kernel)
+
+
+def _activation_code(activation: str | None) -> int:
+    name = activation.removeprefix("geo.") if activation else None
+    if name not in _k.ACTIVATIONS:
+        supported = ", ".join(f"geo.{a}" for a in _k.ACTIVATIONS if a)
+        raise NotImplementedError(
+            f"triton jet.layer: activation {activation!r} has no fused Triton kernel "
+            f"(supported: {supported}, or None)")
+    return _k.ACTIVATIONS[name]
+
+
+def _check(w: torch.Tensor, b: torch.Tensor | None, x: torch.Tensor) -> None:
+    if w.ndim != 2 or w.shape[1] != x.shape[-1]:
+        raise ValueError(f"triton jet.layer: weight {tuple(w.shape)} does not match "
+                         f"input width {x.shape[-1]}")
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"triton jet.layer: bias {tuple(b.shape)} is not ({w.shape[0]},)")
+    if x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        raise NotImplementedError(f"triton jet.layer: dtype {x.dtype} (f32/f16/bf16 only; "
+                                  f"accumulation is f32)")
+    if not INTERPRET and not x.is_cuda:
+        raise ValueError("triton jet.layer: tensors must be on a CUDA device "
+                         "(or set TRITON_INTERPRET=1 before importing the kernels)")
+
+
+def _grid(N: int, m: int):
+    if INTERPRET:
+        return (triton.cdiv(N, _INTERP_BLOCKS["BLOCK_N"]), triton.cdiv(m, _INTERP_BLOCKS["BLOCK_M"]))
+    return lambda meta: (triton.cdiv(N, meta["BLOCK_N"]), triton.cdiv(m, meta["BLOCK_M"]))
+
+
+def _blocks() -> dict:
+    return dict(_INTERP_BLOCKS) if INTERPRET else {}
+
+
+def jet_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None,
+              activation: str | None = None, allow_tf32: bool = False) -> torch.Tensor:
+    """activation(W x + b) on the jet x (K+1, *batch, n) -> (K+1, *batch, m)."""
+    act = _activation_code(activation)
+    _check(w, b, x)
+    K1, n, m = x.shape[0], x.shape[-1], w.shape[0]
+    batch = x.shape[1:-1]
+    xs = x.reshape(K1, -1, n).contiguous()
+    N = xs.shape[1]
+    wc = w.to(x.dtype).contiguous()
+    bc = b.to(x.dtype).contiguous() if b is not None else wc  # dummy pointer when no bias
+    y = torch.empty((K1, N, m), dtype=x.dtype, device=x.device)
+    if N and m:
+        _jet_kernel[_grid(N, m)](
+            xs, wc, bc, y, N, n, m,
+            xs.stride(0), xs.stride(1), wc.stride(0), wc.stride(1), y.stride(0), y.stride(1),
+            K=K1 - 1, ACTIVATION=act, HAS_BIAS=b is not None, ALLOW_TF32=allow_tf32,
+            **_blocks())
+    return y.reshape(K1, *batch, m)
+
+
+def laplacian_layer(lap: LaplacianJet, w: torch.Tensor, b: torch.Tensor | None = None,
+                    activation: str | None = None, allow_tf32: bool = False) -> LaplacianJet:
+    """activation(W lap + b) on a LaplacianJet (f0 (*batch, n), f1 (D, *batch, n), f2)."""
+    act = _activation_code(activation)
+    f0 = lap.f0
+    _check(w, b, f0)
+    n, m = f0.shape[-1], w.shape[0]
+    batch = f0.shape[:-1]
+    D = lap.f1.shape[0]
+    f0c = f0.reshape(-1, n).contiguous()
+    N = f0c.shape[0]
+    # broadcast parts (a constant's f1 or f2) are materialized: the kernel reads dense parts
+    f1c = lap.f1.to(f0.dtype).expand(D, *batch, n).reshape(D, N, n).contiguous()
+    f2c = lap.f2.to(f0.dtype).expand(*batch, n).reshape(N, n).contiguous()
+    wc = w.to(f0.dtype).contiguous()
+    bc = b.to(f0.dtype).contiguous() if b is not None else wc
+    g0 = torch.empty((N, m), dtype=f0.dtype, device=f0.device)
+    g1 = torch.empty((D, N, m), dtype=f0.dtype, device=f0.device)
+    g2 = torch.empty((N, m), dtype=f0.dtype, device=f0.device)
+    if N and m:
+        _lap_kernel[_grid(N, m)](
+            f0c, f1c, f2c, wc, bc, g0, g1, g2, N, n, m, D,
+            f1c.stride(0), f0c.stride(0), wc.stride(0), wc.stride(1), g1.stride(0), g0.stride(0),
+            ACTIVATION=act, HAS_BIAS=b is not None, ALLOW_TF32=allow_tf32, **_blocks())
+    return LaplacianJet(g0.reshape(*batch, m), g1.reshape(D, *batch, m), g2.reshape(*batch, m))

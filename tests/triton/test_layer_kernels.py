@@ -1,0 +1,235 @@
+"""The fused Triton kernels of ``jet.layer`` (backends/triton) against the torch kernels
+(``geomir.backends.torch.taylor.layer``), run on CPU under the Triton interpreter, plus a
+FileCheck of their TTIR compiled for sm_90 without a GPU (tests/triton/ttir_check.py, in a
+subprocess without TRITON_INTERPRET)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["TRITON_INTERPRET"] = "1"  # read when @triton.jit decorates: before the imports
+os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
+
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("triton")
+
+from geomir.backends.torch import taylor
+from geomir.backends.triton import layer as tl_layer
+
+ROOT = Path(__file__).resolve().parents[2]
+RTOL = 1e-4  # relative to max |ref| of each coefficient / part
+
+
+def _rel_err(y: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((y - ref).abs().max() / ref.abs().max().clamp_min(1e-30))
+
+
+def _assert_close(y: torch.Tensor, ref: torch.Tensor, what: str) -> None:
+    assert y.shape == ref.shape, (what, y.shape, ref.shape)
+    assert y.dtype == ref.dtype
+    for k in range(ref.shape[0]):
+        err = _rel_err(y[k], ref[k])
+        assert err <= RTOL, f"{what}[{k}]: relative error {err:.2e}"
+
+
+def _params(n: int, m: int, bias: bool, scale: float = 1.0, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    w = scale * torch.randn(m, n, generator=g) / n**0.5
+    b = 0.5 * torch.randn(m, generator=g) if bias else None
+    return w, b
+
+
+@pytest.mark.parametrize("K", [1, 2, 4])
+@pytest.mark.parametrize("activation", [None, "geo.tanh", "geo.sigmoid"])
+@pytest.mark.parametrize("bias", [False, True])
+def test_jet_layer_matches_torch(K, activation, bias):
+    N, n, m = 32, 16, 16
+    g = torch.Generator().manual_seed(K)
+    x = torch.randn(K + 1, N, n, generator=g)
+    w, b = _params(n, m, bias, scale=2.0)
+    y = tl_layer.jet_layer(x, w, b, activation)
+    _assert_close(y, taylor.layer(x, w, b, activation), f"jet K={K} {activation} bias={bias}")
+
+
+def test_jet_layer_batch_axes_and_ragged_tiles():
+    """Several batch axes, sizes that are not multiples of the tiles, saturated tanh."""
+    K, n, m = 3, 20, 24
+    x = torch.randn(K + 1, 5, 7, n, generator=torch.Generator().manual_seed(1))
+    w, b = _params(n, m, True, scale=8.0, seed=1)
+    y = tl_layer.jet_layer(x, w, b, "tanh")
+    assert torch.isfinite(y).all()
+    _assert_close(y, taylor.layer(x, w, b, "geo.tanh"), "ragged")
+
+
+@pytest.mark.parametrize("activation", [None, "geo.tanh", "geo.sigmoid"])
+@pytest.mark.parametrize("bias", [False, True])
+def test_laplacian_layer_matches_torch(activation, bias):
+    D, N, n, m = 4, 32, 16, 16
+    g = torch.Generator().manual_seed(3)
+    lap = taylor.LaplacianJet(torch.randn(N, n, generator=g), torch.randn(D, N, n, generator=g),
+                              torch.randn(N, n, generator=g))
+    w, b = _params(n, m, bias, scale=2.0, seed=3)
+    out = tl_layer.laplacian_layer(lap, w, b, activation)
+    ref = taylor.layer(lap, w, b, activation)
+    for name, y, r in zip(("f0", "f1", "f2"), out, ref):
+        _assert_close(y[None], r[None], f"laplacian {activation} bias={bias} {name}")
+
+
+def _mlp(sizes, seed=7):
+    return [_params(a, c, True, scale=1.5, seed=seed + i) for i, (a, c) in enumerate(itertools.pairwise(sizes))]
+
+
+ACTS = ["geo.tanh", "geo.tanh", None]
+
+
+def test_jet_mlp_chain_matches_torch():
+    """A 3-layer tanh MLP 16 -> 32 -> 32 -> 4 on an order-4 jet, layer by layer in Triton."""
+    layers = _mlp([16, 32, 32, 4])
+    x = taylor.seed(torch.randn(32, 16, generator=torch.Generator().manual_seed(5)),
+                    torch.randn(32, 16, generator=torch.Generator().manual_seed(6)), 4)
+    y, ref = x, x
+    for (w, b), act in zip(layers, ACTS):
+        y, ref = tl_layer.jet_layer(y, w, b, act), taylor.layer(ref, w, b, act)
+    _assert_close(y, ref, "jet mlp")
+
+
+def test_laplacian_mlp_chain_matches_torch():
+    """The same MLP on the forward Laplacian of a (32, 4) input (D = 4), against
+    ``taylor.laplacian_of`` of the torch chain."""
+    layers = _mlp([4, 32, 32, 1])
+    lap = taylor.laplacian_seed(torch.randn(32, 4, generator=torch.Generator().manual_seed(8)))
+    y, ref = lap, lap
+    for (w, b), act in zip(layers, ACTS):
+        y, ref = tl_layer.laplacian_layer(y, w, b, act), taylor.layer(ref, w, b, act)
+    for name, a, r in zip(("f0", "f1", "f2"), y, ref):
+        _assert_close(a[None], r[None], f"laplacian mlp {name}")
+    _assert_close(taylor.laplacian_of(y)[None], taylor.laplacian_of(ref)[None], "laplacian")
+
+
+def test_unsupported_activation_raises():
+    x = torch.randn(2, 4, 16)
+    w, _ = _params(16, 16, False)
+    with pytest.raises(NotImplementedError, match="geo.relu"):
+        tl_layer.jet_layer(x, w, None, "geo.relu")
+    with pytest.raises(NotImplementedError, match="geo.softplus"):
+        tl_layer.laplacian_layer(taylor.laplacian_seed(torch.randn(4, 16)), w, None, "geo.softplus")
+
+
+# -- TTIR ---------------------------------------------------------------------------------
+
+JET_CHECKS = """\
+CHECK-LABEL: tt.func public @jet_layer_kernel
+CHECK-NOT: tt.dot
+CHECK-NOT: tt.store
+CHECK: scf.for %i = {{.*}} iter_args({{.*}}) -> (tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>)
+CHECK-COUNT-5: tt.dot {{.*}} : tensor<64x32xf32> * tensor<32x64xf32> -> tensor<64x64xf32>
+CHECK-NOT: tt.dot
+CHECK: scf.yield
+CHECK-NOT: tt.dot
+CHECK-NOT: tt.store
+CHECK: tt.load
+CHECK-NOT: tt.load
+CHECK-NOT: tt.store
+CHECK: math.exp
+CHECK-NOT: tt.load
+CHECK-NOT: tt.store
+CHECK: arith.divf
+CHECK-NOT: tt.load
+CHECK-NOT: tt.store
+CHECK: arith.mulf
+CHECK-NOT: tt.load
+CHECK-COUNT-5: tt.store {{.*}} : tensor<64x64x!tt.ptr<f32>>
+CHECK-NOT: tt.store
+CHECK-NOT: tt.load
+CHECK: tt.return
+CHECK-NOT: tt.func
+"""
+
+LAPLACIAN_CHECKS = """\
+CHECK-LABEL: tt.func public @laplacian_layer_kernel
+CHECK-NOT: tt.store
+CHECK: scf.for %i
+CHECK: tt.dot {{.*}} -> tensor<64x64xf32>
+CHECK: scf.yield
+CHECK-NOT: tt.store
+CHECK-NOT: tt.dot
+CHECK: math.exp
+CHECK-NOT: tt.store
+CHECK-NOT: tt.dot
+CHECK: scf.for %d = {{.*}} to %D
+CHECK: scf.for %i
+CHECK: tt.dot {{.*}} -> tensor<64x64xf32>
+CHECK: scf.yield
+CHECK-NOT: tt.load
+CHECK: arith.mulf
+CHECK-NOT: tt.load
+CHECK: tt.store {{.*}} : tensor<64x64x!tt.ptr<f32>>
+CHECK-NOT: tt.store
+CHECK: scf.yield
+CHECK-NOT: tt.store
+CHECK: scf.for %i
+CHECK: tt.dot {{.*}} -> tensor<64x64xf32>
+CHECK: scf.yield
+CHECK-NOT: tt.load
+CHECK: arith.mulf
+CHECK-NOT: tt.load
+CHECK: tt.store {{.*}} : tensor<64x64x!tt.ptr<f32>>
+CHECK-NOT: tt.load
+CHECK: tt.store {{.*}} : tensor<64x64x!tt.ptr<f32>>
+CHECK-NOT: tt.store
+CHECK-NOT: tt.load
+CHECK: tt.return
+CHECK-NOT: tt.func
+"""
+
+
+@pytest.fixture(scope="module")
+def ttir(tmp_path_factory) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITON_CACHE_DIR"] = str(tmp_path_factory.mktemp("triton-cache"))
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "triton" / "ttir_check.py")],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc.stdout
+
+
+def _section(text: str, name: str) -> str:
+    return text.split(f"// ==== {name}\n", 1)[1].split("// ==== ", 1)[0]
+
+
+def _filecheck(text: str, checks: str, tmp_path: Path) -> None:
+    check_file = tmp_path / "checks.txt"
+    check_file.write_text(checks)
+    proc = subprocess.run([sys.executable, "-m", "filecheck", str(check_file)], input=text,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_ttir_jet_kernel(ttir, tmp_path):
+    """K=4 tanh: 5 dots in the n-loop, the tanh epilogue after it in the same function,
+    one store per coefficient tile, no other global traffic."""
+    body = _section(ttir, "jet")
+    _filecheck(body, JET_CHECKS, tmp_path)
+    assert body.count("tt.dot ") == 5 and body.count("tt.store ") == 5
+    assert body.count("tt.load ") == 5 + 1 + 1  # X[k] tiles, the W tile, the bias
+    assert body.count("tt.func ") == 1 and "tt.call" not in body
+    assert "tf32" not in body  # IEEE fp32 dots
+
+
+def test_ttir_laplacian_kernel(ttir, tmp_path):
+    """D runtime: one dot per part (f0, f1 in the d-loop, f2), 3 stores, the tanh
+    coefficients computed once."""
+    body = _section(ttir, "laplacian")
+    _filecheck(body, LAPLACIAN_CHECKS, tmp_path)
+    assert body.count("tt.dot ") == 3 and body.count("tt.store ") == 3
+    assert body.count("math.exp ") == 1
+    assert body.count("tt.func ") == 1 and "tt.call" not in body
+    assert "tf32" not in body
