@@ -1152,6 +1152,17 @@ class PoincareBall(JetManifold):
 # Binding
 # =========================================================================================
 
+def bound_manifold(cls: type, ops: JetOps) -> type:
+    """The jet manifold class ``cls`` with ``ops`` bound, as a backend exposes it:
+    ``Bound(*params, collapsed=False)`` takes cls's own parameters (``c``, ``period``) and
+    picks the rule table, ``COLLAPSED_RULES`` for Laplacian jets."""
+
+    def __init__(self, *args, collapsed: bool = False, **kwargs):
+        cls.__init__(self, ops, *args, rules=COLLAPSED_RULES if collapsed else RULES, **kwargs)
+
+    return type(cls.__name__, (cls,), {"__init__": __init__, "__doc__": cls.__doc__})
+
+
 HELPERS = ("cauchy", "seed", "constant", "lift", "to_derivatives", "from_derivatives", "sincos",
            "laplacian_seed", "laplacian_constant", "laplacian_of", "laplacian_lift",
            "stencil_seed", "stencil_sum", "layer")

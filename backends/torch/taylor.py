@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import functools
-import math
 
 import torch
 
@@ -48,36 +47,7 @@ layer = functools.partial(_fused.layer, OPS)  # jet.layer: the scheduled torch k
 LaplacianJet = _t.LaplacianJet
 
 
-class Euclidean(_t.Euclidean):
-    """Jets on R^n (torch); ``collapsed=True`` for Laplacian jets."""
-
-    def __init__(self, collapsed: bool = False) -> None:
-        super().__init__(OPS, _t.COLLAPSED_RULES if collapsed else _t.RULES)
-
-
-class Torus(_t.Torus):
-    """Jets on the flat torus of period ``period`` (torch)."""
-
-    def __init__(self, period: float | str = 2.0 * math.pi, collapsed: bool = False) -> None:
-        super().__init__(OPS, period, _t.COLLAPSED_RULES if collapsed else _t.RULES)
-
-
-class PoincareBall(_t.PoincareBall):
-    """Jets on the Poincaré ball of curvature -c (torch)."""
-
-    def __init__(self, c: float = 1.0, collapsed: bool = False) -> None:
-        super().__init__(OPS, c, _t.COLLAPSED_RULES if collapsed else _t.RULES)
-
-
-class Sphere(_q.Sphere):
-    """Jets on the unit sphere (torch)."""
-
-    def __init__(self, collapsed: bool = False) -> None:
-        super().__init__(OPS, _t.COLLAPSED_RULES if collapsed else _t.RULES)
-
-
-class Lorentz(_q.Lorentz):
-    """Jets on the hyperboloid of curvature -c (torch)."""
-
-    def __init__(self, c: float = 1.0, collapsed: bool = False) -> None:
-        super().__init__(OPS, c, _t.COLLAPSED_RULES if collapsed else _t.RULES)
+# The jet manifolds (``taylor.PoincareBall(c=1.5, collapsed=True)``), bound to OPS.
+Euclidean, Torus, PoincareBall, Sphere, Lorentz = (
+    _t.bound_manifold(cls, OPS) for cls in (_t.Euclidean, _t.Torus, _t.PoincareBall, _q.Sphere, _q.Lorentz)
+)
