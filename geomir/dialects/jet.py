@@ -142,6 +142,12 @@ AnyJet = JetType | CollapsedType
 """The propagated kinds: ordinary jets and collapsed (Laplacian) jets."""
 
 
+def _expect_result(op: IRDLOperation, expected: Attribute) -> None:
+    """The uniform check of a result type against the one the op's typing rule gives."""
+    if op.result.type != expected:
+        op_error(op.name, f"result type {op.result.type} does not match the expected {expected}")
+
+
 # --------------------------------------------------------------------------------------
 # Jet ops
 # --------------------------------------------------------------------------------------
@@ -183,11 +189,7 @@ class SeedOp(IRDLOperation):
                 f"direction {self.direction.type} is not the tangent type of primal {primal} "
                 f"(expected {primal.tangent()})",
             )
-        expected = JetType(order, primal)
-        if self.result.type != expected:
-            op_error(
-                self.name, f"result type {self.result.type} does not match the expected {expected}"
-            )
+        _expect_result(self, JetType(order, primal))
 
 
 @irdl_op_definition
@@ -223,11 +225,7 @@ class CoeffOp(IRDLOperation):
                 f"index {index} is out of range for {jet_type} "
                 f"(expected 0 <= index <= K = {jet_type.order_value})",
             )
-        expected = jet_type.coeff_type(index)
-        if self.result.type != expected:
-            op_error(
-                self.name, f"result type {self.result.type} does not match the expected {expected}"
-            )
+        _expect_result(self, jet_type.coeff_type(index))
 
 
 @irdl_op_definition
@@ -252,9 +250,7 @@ class LiftOp(IRDLOperation):
         )
 
     def verify_(self) -> None:
-        expected = JetType(self.order.data, self.value.type)
-        if self.result.type != expected:
-            op_error(self.name, f"result type {self.result.type} does not match the expected {expected}")
+        _expect_result(self, JetType(self.order.data, self.value.type))
 
 
 STENCILS: dict[str, int] = {"biharmonic": 4}
@@ -283,9 +279,7 @@ class _CollapsedOfValueOp(IRDLOperation, ABC):
         super().__init__(operands=[value], result_types=[CollapsedType(SSAValue.get(value).type)])
 
     def verify_(self) -> None:
-        expected = CollapsedType(self.value.type)
-        if self.result.type != expected:
-            op_error(self.name, f"result type {self.result.type} does not match the expected {expected}")
+        _expect_result(self, CollapsedType(self.value.type))
 
 
 @irdl_op_definition
@@ -323,8 +317,7 @@ class TraceOp(IRDLOperation):
         super().__init__(operands=[jet], result_types=[jet_type.base])
 
     def verify_(self) -> None:
-        if self.result.type != self.jet.type.base:
-            op_error(self.name, f"result type {self.result.type} does not match the expected {self.jet.type.base}")
+        _expect_result(self, self.jet.type.base)
 
 
 @irdl_op_definition
@@ -351,9 +344,7 @@ class StencilSeedOp(IRDLOperation):
 
     def verify_(self) -> None:
         order = _check_stencil(self.name, self.stencil.data)
-        expected = JetType(order, self.primal.type)
-        if self.result.type != expected:
-            op_error(self.name, f"result type {self.result.type} does not match the expected {expected}")
+        _expect_result(self, JetType(order, self.primal.type))
 
 
 @irdl_op_definition
@@ -385,8 +376,7 @@ class StencilSumOp(IRDLOperation):
                 self.name,
                 f"stencil '{self.stencil.data}' needs a jet of order {order}, found {self.jet.type}",
             )
-        if self.result.type != self.jet.type.base:
-            op_error(self.name, f"result type {self.result.type} does not match the expected {self.jet.type.base}")
+        _expect_result(self, self.jet.type.base)
 
 
 def _geo_primitives() -> dict[str, type]:
@@ -450,9 +440,7 @@ class ApplyOp(IRDLOperation):
         return JetType(orders.pop(), base)
 
     def verify_(self) -> None:
-        expected = self.infer(self.primitive.data, [a.type for a in self.args], self.params.data)
-        if self.result.type != expected:
-            op_error(self.name, f"result type {self.result.type} does not match the expected {expected}")
+        _expect_result(self, self.infer(self.primitive.data, [a.type for a in self.args], self.params.data))
 
 
 @irdl_op_definition
@@ -508,9 +496,7 @@ class LayerOp(IRDLOperation):
     def verify_(self) -> None:
         activation = self.activation.data if self.activation is not None else None
         bias = self.bias.type if self.bias is not None else None
-        expected = self.infer(self.x.type, self.weight.type, bias, activation)
-        if self.result.type != expected:
-            op_error(self.name, f"result type {self.result.type} does not match the expected {expected}")
+        _expect_result(self, self.infer(self.x.type, self.weight.type, bias, activation))
 
 
 # --------------------------------------------------------------------------------------
