@@ -76,13 +76,13 @@ def _laplacian_layer(ops, x: _t.LaplacianJet, wt, b, act):
     y1, y2 = torch.matmul(x.f1, wt), torch.matmul(x.f2, wt)
     if act is None:
         return _t.LaplacianJet(y0, y1, y2)
+    if y1.shape[1:] != y0.shape:  # broadcast parts (a constant's f1): no in-place update
+        return _t.COLLAPSED_RULES[act](ops, _t.LaplacianJet(y0, y1, y2))
     if act == "tanh":
         c0, c1, c2 = _tanh012(ops, y0)
     else:  # (phi, phi', phi''/2) from the ordinary order-2 rule, as COLLAPSED_RULES does
         c = _t.RULES[act](ops, _t.seed(ops, y0, torch.ones_like(y0), 2))
         c0, c1, c2 = c[0], c[1], c[2]
-    if y1.shape[1:] != y0.shape:  # broadcast parts (a constant's f1): no in-place update
-        return _t.COLLAPSED_RULES[act](ops, _t.LaplacianJet(y0, y1, y2))
     sq = y1[0] * y1[0]
     for d in range(1, y1.shape[0]):
         sq.addcmul_(y1[d], y1[d])
