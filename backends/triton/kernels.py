@@ -17,8 +17,8 @@ output tile once: no intermediate global store/load between the matmul and the a
   (c0, c1, c2) = (phi, phi', phi''/2); then one f1 direction at a time: y1 = W f1_d,
   sq += y1^2, store c1 y1; then y2 = W f2, store c1 y2 + c2 sq, and c0.
 
-Constexprs: K (jet order), ACTIVATION (0 none, 1 tanh, 2 sigmoid), HAS_BIAS, ALLOW_TF32
-(fp32 dots use ``input_precision="ieee"`` unless set), the block sizes. tanh is built from
+Constexprs: K (jet order), ACTIVATION (0 none, 1 tanh, 2 sigmoid), HAS_BIAS, PRECISION
+(:data:`PRECISIONS`: 0 IEEE fp32 dots, the default; 1 TF32; 2 bf16 operands), the block sizes. tanh is built from
 ``tl.exp`` (``tl.math`` has no tanh; libdevice's returns None under the interpreter).
 
 The kernels live in this imported file (not generated strings) so that ``triton.compile``
@@ -39,9 +39,22 @@ ACTIVATIONS = {None: ACT_NONE, "tanh": ACT_TANH, "sigmoid": ACT_SIGMOID}
 """IR activation name (without the ``geo.`` prefix) -> the ACTIVATION constexpr."""
 
 
+PRECISIONS = {"ieee": 0, "tf32": 1, "bf16": 2}
+"""Dot precision name -> the PRECISION constexpr: fp32 IEEE products (the default), TF32
+tensor-core products, or operands rounded to bfloat16. Accumulation is fp32 in all three.
+PRECISION 3 is bf16 for the interpreter (layer.py picks it there): operands rounded to
+bf16 and multiplied as fp32 (exact products, the same numbers up to the summation order),
+because the triton 3.9 interpreter's bf16 ``tl.dot`` returns garbage."""
+
+
 @triton.jit
-def _dot(a, b, ALLOW_TF32: tl.constexpr):
-    if ALLOW_TF32:
+def _dot(a, b, PRECISION: tl.constexpr):
+    if PRECISION == 2:
+        r = tl.dot(a.to(tl.bfloat16), b.to(tl.bfloat16), out_dtype=tl.float32)
+    elif PRECISION == 3:
+        r = tl.dot(a.to(tl.bfloat16).to(tl.float32), b.to(tl.bfloat16).to(tl.float32),
+                   input_precision="ieee")
+    elif PRECISION == 1:
         r = tl.dot(a, b, input_precision="tf32")
     else:
         r = tl.dot(a, b, input_precision="ieee")
@@ -103,7 +116,7 @@ def jet_layer_kernel(
     stride_wm, stride_wn,
     stride_yk, stride_yn,
     K: tl.constexpr, ACTIVATION: tl.constexpr, HAS_BIAS: tl.constexpr,
-    ALLOW_TF32: tl.constexpr,
+    PRECISION: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     """Y[k] = coefficient k of activation(W X + b), X a (K+1, N, n) jet; see the module."""
@@ -128,7 +141,7 @@ def jet_layer_kernel(
         for k in tl.static_range(K + 1):
             xk = tl.load(x_ptrs + k * stride_xk + i, mask=row_ok[:, None] & k_ok[None, :],
                          other=0.0)
-            new = new + (accs[k] + _dot(xk, wt, ALLOW_TF32),)
+            new = new + (accs[k] + _dot(xk, wt, PRECISION),)
         accs = new
 
     if HAS_BIAS:
@@ -146,7 +159,7 @@ def jet_layer_kernel(
 
 @triton.jit
 def _tile_matmul(A, stride_an, W, stride_wm, stride_wn, rows, cols, ks, row_ok, col_ok, n,
-                 ALLOW_TF32: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr,
+                 PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr,
                  BLOCK_K: tl.constexpr):
     """(A W^T) on one tile, A (N, n) with row stride stride_an; f32 accumulate."""
     acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
@@ -156,7 +169,7 @@ def _tile_matmul(A, stride_an, W, stride_wm, stride_wn, rows, cols, ks, row_ok, 
         k_ok = (i + ks) < n
         a = tl.load(a_ptrs + i, mask=row_ok[:, None] & k_ok[None, :], other=0.0)
         wt = tl.load(w_ptrs + i * stride_wn, mask=k_ok[:, None] & col_ok[None, :], other=0.0)
-        acc += _dot(a, wt, ALLOW_TF32)
+        acc += _dot(a, wt, PRECISION)
     return acc
 
 
@@ -167,7 +180,7 @@ def laplacian_layer_kernel(
     stride_f1d, stride_fn,
     stride_wm, stride_wn,
     stride_g1d, stride_gn,
-    ACTIVATION: tl.constexpr, HAS_BIAS: tl.constexpr, ALLOW_TF32: tl.constexpr,
+    ACTIVATION: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     """The collapsed layer: (g0, g1, g2) = activation(W (f0, f1, f2) + b); see the module.
@@ -184,7 +197,7 @@ def laplacian_layer_kernel(
     out_off = rows[:, None] * stride_gn + cols[None, :]
 
     y0 = _tile_matmul(F0, stride_fn, W, stride_wm, stride_wn, rows, cols, ks, row_ok, col_ok,
-                      n, ALLOW_TF32, BLOCK_N, BLOCK_M, BLOCK_K)
+                      n, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K)
     if HAS_BIAS:
         bias = tl.load(B + cols, mask=col_ok, other=0.0).to(tl.float32)
         y0 += bias[None, :]
@@ -196,14 +209,14 @@ def laplacian_layer_kernel(
     sq = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
     for d in range(D):
         y1 = _tile_matmul(F1 + d * stride_f1d, stride_fn, W, stride_wm, stride_wn, rows, cols,
-                          ks, row_ok, col_ok, n, ALLOW_TF32, BLOCK_N, BLOCK_M, BLOCK_K)
+                          ks, row_ok, col_ok, n, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K)
         if ACTIVATION != 0:
             sq += y1 * y1
             y1 = c1 * y1
         tl.store(G1 + d * stride_g1d + out_off, y1.to(G1.dtype.element_ty), mask=out_ok)
 
     y2 = _tile_matmul(F2, stride_fn, W, stride_wm, stride_wn, rows, cols, ks, row_ok, col_ok,
-                      n, ALLOW_TF32, BLOCK_N, BLOCK_M, BLOCK_K)
+                      n, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K)
     if ACTIVATION != 0:
         y2 = c1 * y2 + c2 * sq
     tl.store(G2 + out_off, y2.to(G2.dtype.element_ty), mask=out_ok)

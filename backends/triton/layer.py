@@ -9,7 +9,8 @@ torch tensors out (CUDA tensors on a GPU; CPU tensors under ``TRITON_INTERPRET=1
 ``activation`` uses the IR spelling (``"geo.tanh"``, ``"geo.sigmoid"``, or the bare name,
 or None). Outputs are fresh contiguous tensors; every output element is written by one
 program (no atomics), so results are deterministic. fp32 dots are IEEE unless
-``allow_tf32=True``. Off the interpreter the kernels are autotuned over a few tile configs
+``precision="tf32"`` (TF32 tensor cores) or ``"bf16"`` (operands rounded to bfloat16);
+accumulation is fp32 always. Off the interpreter the kernels are autotuned over a few tile configs
 keyed on (N, n, m); under the interpreter one fixed large-block config keeps tests fast.
 No autograd: these are forward kernels (the emitter's inference / benchmark path).
 """
@@ -59,6 +60,14 @@ def _activation_code(activation: str | None) -> int:
     return _k.ACTIVATIONS[name]
 
 
+def _precision_code(precision: str) -> int:
+    if precision not in _k.PRECISIONS:
+        raise ValueError(f"triton jet.layer: precision {precision!r} (expected one of "
+                         f"{', '.join(_k.PRECISIONS)})")
+    code = _k.PRECISIONS[precision]
+    return 3 if INTERPRET and code == 2 else code  # see kernels.PRECISIONS
+
+
 def _check(w: torch.Tensor, b: torch.Tensor | None, x: torch.Tensor) -> None:
     if w.ndim != 2 or w.shape[1] != x.shape[-1]:
         raise ValueError(f"triton jet.layer: weight {tuple(w.shape)} does not match "
@@ -84,7 +93,7 @@ def _blocks() -> dict:
 
 
 def jet_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None,
-              activation: str | None = None, allow_tf32: bool = False) -> torch.Tensor:
+              activation: str | None = None, precision: str = "ieee") -> torch.Tensor:
     """activation(W x + b) on the jet x (K+1, *batch, n) -> (K+1, *batch, m)."""
     act = _activation_code(activation)
     _check(w, b, x)
@@ -99,13 +108,13 @@ def jet_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None,
         _jet_kernel[_grid(N, m)](
             xs, wc, bc, y, N, n, m,
             xs.stride(0), xs.stride(1), wc.stride(0), wc.stride(1), y.stride(0), y.stride(1),
-            K=K1 - 1, ACTIVATION=act, HAS_BIAS=b is not None, ALLOW_TF32=allow_tf32,
+            K=K1 - 1, ACTIVATION=act, HAS_BIAS=b is not None, PRECISION=_precision_code(precision),
             **_blocks())
     return y.reshape(K1, *batch, m)
 
 
 def laplacian_layer(lap: LaplacianJet, w: torch.Tensor, b: torch.Tensor | None = None,
-                    activation: str | None = None, allow_tf32: bool = False) -> LaplacianJet:
+                    activation: str | None = None, precision: str = "ieee") -> LaplacianJet:
     """activation(W lap + b) on a LaplacianJet (f0 (*batch, n), f1 (D, *batch, n), f2)."""
     act = _activation_code(activation)
     f0 = lap.f0
@@ -127,5 +136,5 @@ def laplacian_layer(lap: LaplacianJet, w: torch.Tensor, b: torch.Tensor | None =
         _lap_kernel[_grid(N, m)](
             f0c, f1c, f2c, wc, bc, g0, g1, g2, N, n, m, D,
             f1c.stride(0), f0c.stride(0), wc.stride(0), wc.stride(1), g1.stride(0), g0.stride(0),
-            ACTIVATION=act, HAS_BIAS=b is not None, ALLOW_TF32=allow_tf32, **_blocks())
+            ACTIVATION=act, HAS_BIAS=b is not None, PRECISION=_precision_code(precision), **_blocks())
     return LaplacianJet(g0.reshape(*batch, m), g1.reshape(D, *batch, m), g2.reshape(*batch, m))

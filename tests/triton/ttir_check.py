@@ -35,7 +35,7 @@ def jet_ttir(K: int = 4, activation: int = kernels.ACT_TANH) -> str:
     sig.update({a: "i32" for a in ("N", "n", "m", "stride_xk", "stride_xn", "stride_wm",
                                    "stride_wn", "stride_yk", "stride_yn")})
     return _ttir(kernels.jet_layer_kernel, sig,
-                 {"K": K, "ACTIVATION": activation, "HAS_BIAS": True, "ALLOW_TF32": False,
+                 {"K": K, "ACTIVATION": activation, "HAS_BIAS": True, "PRECISION": 0,
                   **BLOCKS})
 
 
@@ -44,7 +44,7 @@ def laplacian_ttir(activation: int = kernels.ACT_TANH) -> str:
     sig.update({a: "i32" for a in ("N", "n", "m", "D", "stride_f1d", "stride_fn", "stride_wm",
                                    "stride_wn", "stride_g1d", "stride_gn")})
     return _ttir(kernels.laplacian_layer_kernel, sig,
-                 {"ACTIVATION": activation, "HAS_BIAS": True, "ALLOW_TF32": False, **BLOCKS})
+                 {"ACTIVATION": activation, "HAS_BIAS": True, "PRECISION": 0, **BLOCKS})
 
 
 def main(argv: list[str]) -> int:
