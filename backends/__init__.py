@@ -3,7 +3,7 @@ and a small runtime the emitted code imports.
 
     torch   backends/torch: functions + nn.Module classes
     jax     backends/jax: pure functions over a params pytree
-    triton  not built yet (TargetNotBuiltError, geomc exits 2)
+    triton  backends/triton: the torch module with fused layers as Triton kernel launches
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class Backend:
     target: str
     emitter: str  # module with emit(module, source_name) -> str
     requires: tuple[str, ...]  # frameworks the emitted code imports
+    options: tuple[str, ...] = ()  # keyword options of its emit()
 
     def check_installed(self) -> None:
         missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
@@ -31,13 +32,23 @@ class Backend:
                 f"(pip install 'geomir[{self.target}]'; for torch first: pip install torch==2.13.0)"
             )
 
-    def emit(self, module, source_name: str) -> str:
-        return importlib.import_module(self.emitter).emit(module, source_name)
+    def check_options(self, options: dict) -> None:
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            allowed = f" (it takes {', '.join(self.options)})" if self.options else ""
+            raise UsageError(f"target '{self.target}' has no option {', '.join(map(repr, unknown))}{allowed}")
+        precision = options.get("precision")
+        if precision is not None and precision not in ("ieee", "tf32", "bf16"):
+            raise UsageError(f"precision {precision!r} (expected ieee, tf32 or bf16)")
+
+    def emit(self, module, source_name: str, **options) -> str:
+        return importlib.import_module(self.emitter).emit(module, source_name, **options)
 
 
 _BUILT = {
     "torch": Backend("torch", "geomir.backends.torch.emitter", ("torch",)),
     "jax": Backend("jax", "geomir.backends.jax.emitter", ("jax",)),
+    "triton": Backend("triton", "geomir.backends.triton.emitter", ("torch", "triton"), ("precision",)),
 }
 
 

@@ -61,13 +61,16 @@ def emit_source(
     target: str,
     passes: str | Sequence[str] | None = None,
     dump: DumpCallback | None = None,
+    **options,
 ) -> str:
-    """The generated source of a program for ``target`` ("torch", "jax")."""
+    """The generated source of a program for ``target`` ("torch", "jax", "triton");
+    ``options`` are the target's (triton: ``precision="ieee" | "tf32" | "bf16"``)."""
     from geomir.backends import get_backend
 
     backend = get_backend(target)  # fails early for an unknown or unbuilt target
+    backend.check_options(options)
     module, filename = _lower(source, passes, dump)
-    return backend.emit(module, filename)
+    return backend.emit(module, filename, **options)
 
 
 def default_cache_dir() -> Path:
@@ -80,19 +83,21 @@ def compile(
     target: str = "torch",
     passes: str | Sequence[str] | None = None,
     cache_dir: str | Path | None = None,
+    **options,
 ) -> types.ModuleType:
     """Compile a .geo program (path or text) and import the generated module.
 
     The source is written to ``cache_dir`` under a name derived from its hash (generated
     kernels must live in a real file, and a file makes tracebacks readable), then imported.
     The module has one function per model (``Model(params, *inputs)``), ``init_params``,
-    and for torch an ``nn.Module`` class per model (``ModelModule(seed=0)``).
+    and for torch and triton an ``nn.Module`` class per model (``ModelModule(seed=0)``).
+    ``options`` are the target's: triton takes ``precision`` ("ieee" default, "tf32", "bf16").
     """
     from geomir.backends import get_backend
 
     backend = get_backend(target)
     backend.check_installed()
-    code = emit_source(source, target, passes)
+    code = emit_source(source, target, passes, **options)
     digest = hashlib.sha256(code.encode()).hexdigest()[:16]
     name = f"geomir_generated_{target}_{digest}"
     if name in sys.modules:

@@ -4,7 +4,8 @@
     geomc model.geo --passes=inline-models,cse      run chosen passes ('' for none)
     geomc model.geo --dump-ir-after-all --dump-dir out/
     geomc --list-passes
-    geomc model.geo --target=torch -o model.py      PyTorch code (also: jax; triton: exit 2, not built)
+    geomc model.geo --target=torch -o model.py      PyTorch code (also: jax, triton)
+    geomc model.geo --target=triton --precision=tf32   Triton kernels with TF32 dot products
     geomc model.geo --report=jets [--model M]       per-layer jet health (vanishing/exploding derivatives)
 
 Exit codes: 0 success, 1 error in the user's program, 2 bad usage or a target that is not
@@ -33,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("input", nargs="?", help="a .geo program or a .mlir IR file")
     p.add_argument("--emit", choices=EMITS, help="what to write: ir (default) or ir-generic (MLIR generic form)")
     p.add_argument("--target", help="code-generation target: torch, jax or triton")
+    p.add_argument("--precision", choices=("ieee", "tf32", "bf16"),
+                   help="triton: dot-product precision of the kernels (default ieee fp32; accumulation is fp32)")
     p.add_argument("-o", "--output", help="write the result to this file instead of stdout")
     p.add_argument("--passes", help="comma-separated pass pipeline replacing the default ('' runs none)")
     p.add_argument("--list-passes", action="store_true", help="list the registered passes and exit")
@@ -141,6 +144,8 @@ def run(argv: list[str] | None = None) -> int:
             raise UsageError(f"--report runs its own pipeline; drop {', '.join(clash)}")
         _report(args)
         return 0
+    if args.precision is not None and args.target != "triton":
+        raise UsageError("--precision applies to --target=triton only")
     given = [o for o in _REPORT_ONLY if getattr(args, o) not in (None, False)]
     if given:
         raise UsageError(f"--{given[0].replace('_', '-')} needs --report")
@@ -149,7 +154,8 @@ def run(argv: list[str] | None = None) -> int:
     from geomir.ir import print_ir
 
     if args.target is not None:
-        text = emit_source(Path(args.input), args.target, args.passes, _dumper(args))
+        options = {"precision": args.precision} if args.precision else {}
+        text = emit_source(Path(args.input), args.target, args.passes, _dumper(args), **options)
     else:
         module = to_ir(Path(args.input), passes=args.passes, dump=_dumper(args))
         text = print_ir(module, generic=args.emit == "ir-generic", debug_info=args.debug_info)

@@ -96,6 +96,18 @@ class Names:
 # --- flavors ---------------------------------------------------------------------------
 
 
+@dataclass
+class Fused:
+    """A group of ops emitted as ONE call (a kernel launch): the results of ``ops[-1]`` are
+    ``call(names of inputs)``; the other ops of the group are not emitted (their values
+    have no use outside the group). ``info`` describes the launch for the module's tables."""
+
+    ops: list[Operation]
+    inputs: list[SSAValue]
+    call: Callable[[list[str]], str]
+    info: dict = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Flavor:
     """What differs between backends: function spellings and the module's frame."""
@@ -106,6 +118,10 @@ class Flavor:
     dtype_name: Callable[[Attribute], str]  # IR element type -> dtype expression
     model_class: Callable[[str, func.FuncOp], list[str]] | None = None
     footer: list[str] = field(default_factory=list)
+    # Kernel selection (triton): a function's op groups emitted as one call each, and the
+    # module-level lines describing all of them ((function name, group) pairs).
+    fuse: Callable[[func.FuncOp], list[Fused]] | None = None
+    fused_table: Callable[[list[tuple[str, Fused]]], list[str]] | None = None
 
 
 # --- op table --------------------------------------------------------------------------
@@ -272,6 +288,7 @@ class PythonEmitter:
         self.source_name = source_name
         self.tap = tap  # emit ``_tap(where, op, jet)`` after each jet value (see _TAP_DEF)
         self.funcs = [op for op in module.ops if isinstance(op, func.FuncOp)]
+        self.fused = {f: flavor.fuse(f) if flavor.fuse else [] for f in self.funcs}
 
     # -- module-level tables
     def manifolds(self) -> dict[str, str]:
@@ -351,8 +368,10 @@ class PythonEmitter:
         lines += ["", "# Parameters: shape, initialiser, manifold (None: Euclidean), dtype", "PARAMS = {", *specs, "}"]
         lines += ["", "FUNCTION_PARAMS = {"]
         lines += [f"    {fname!r}: {names!r}," for fname, names in self.function_params().items()]
+        lines += ["}"]
+        if fl.fused_table is not None:
+            lines += ["", *fl.fused_table([(f.sym_name.data, g) for f in self.funcs for g in self.fused[f]])]
         lines += [
-            "}",
             "",
             "",
             "def init_params(seed=0, dtype=None, names=None):",
@@ -378,7 +397,16 @@ class PythonEmitter:
         where = _location(f)
         doc = _signature_doc(f) + (f"  [{where}]" if where else "")
         lines = [f"def {f.sym_name.data}(params, {', '.join(args)}):" if args else f"def {f.sym_name.data}(params):", f'    """{doc}"""']
+        roots = {g.ops[-1]: g for g in self.fused[f]}
+        absorbed = {op for g in self.fused[f] for op in g.ops[:-1]}
         for op in f.body.block.ops:
+            if op in absorbed:
+                continue
+            if op in roots:
+                g = roots[op]
+                rhs = g.call([names[v] for v in g.inputs])
+                lines.append(f"    {', '.join(names.define(r) for r in op.results)} = {rhs}")
+                continue
             lines += ["    " + line for line in self._op(op, names)]
             if self.tap:
                 lines += ["    " + line for line in _tap_lines(op, names)]

@@ -84,14 +84,23 @@ def test_unknown_pass_is_a_usage_error(capsys) -> None:
     assert "unknown pass 'fuse-everything'" in err and "inline-models" in err
 
 
-def test_triton_target_exists_but_is_not_built_yet() -> None:
-    proc = geomc("examples/hyperbolic_mlp.geo", "--target=triton", "-o", "/dev/null")
+def test_triton_target_writes_kernel_launches_and_its_precision(tmp_path: Path) -> None:
+    out = tmp_path / "m_triton.py"
+    proc = geomc("examples/hyperbolic_mlp.geo", "--target=triton", "--precision=tf32", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "PRECISION = 'tf32'" in text and "KERNELS = [" in text
+    assert "runtime.poincare_layer(x, mobius_linear0_weight, mobius_linear0_bias, c=1.0, activation='geo.tanh', precision=PRECISION)" in text
+
+
+def test_precision_needs_the_triton_target() -> None:
+    proc = geomc("examples/hyperbolic_mlp.geo", "--target=torch", "--precision=tf32", "-o", "/dev/null")
     assert proc.returncode == 2
-    assert "target 'triton' is not built yet" in proc.stderr
+    assert "--precision applies to --target=triton only" in proc.stderr
     assert_no_traceback(proc)
 
 
-@pytest.mark.parametrize("target", ["torch", "jax"])
+@pytest.mark.parametrize("target", ["torch", "jax", "triton"])
 def test_built_targets_write_python(target: str, tmp_path: Path) -> None:
     out = tmp_path / f"m_{target}.py"
     proc = geomc("examples/pinn_laplacian.geo", f"--target={target}", "-o", str(out))

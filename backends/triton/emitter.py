@@ -1,0 +1,65 @@
+"""IR -> a PyTorch module whose fused layers launch Triton kernels.
+
+The module is the torch backend's (same functions, ``nn.Module`` classes, parameters and
+numbers) except at the kernel launch sites chosen by :mod:`.select`: each is one call of
+:mod:`geomir.backends.triton.runtime` (``runtime.dense``, ``runtime.poincare_layer``,
+``taylor.layer``). The module also holds
+
+    PRECISION   "ieee" (fp32 dot products, the default), "tf32" or "bf16": read at each call
+    KERNELS     one entry per launch site: kernel, jet order, activation, widths, dtype, source
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from xdsl.dialects import builtin
+
+from geomir.backends.common.pyemit import Fused, emit_python
+from geomir.backends.torch.emitter import FLAVOR as TORCH_FLAVOR
+from geomir.backends.triton.select import select
+
+PRECISIONS = ("ieee", "tf32", "bf16")
+
+
+def _kernels_table(sites: list[tuple[str, Fused]]) -> list[str]:
+    lines = [
+        "# Triton launch sites (geomir.backends.triton.select). The kernels run on CUDA tensors",
+        "# (or CPU tensors under TRITON_INTERPRET=1); elsewhere the torch code runs (runtime.STATS).",
+        "KERNELS = [",
+    ]
+    for function, group in sites:
+        entry = {"function": function, **group.info}
+        lines.append(f"    {entry!r},")
+    return [*lines, "]"]
+
+
+def _header(precision: str):
+    def header(source: str) -> list[str]:
+        return [
+            "import math",
+            "",
+            "import torch",
+            "",
+            "from geomir.backends.torch import derivatives, model",
+            "from geomir.backends.triton import runtime, taylor",
+            "",
+            "# Dot-product precision of the kernels (fp32 accumulation always): \"ieee\" fp32,",
+            "# \"tf32\" or \"bf16\" operands. Set it on the module to change it at run time.",
+            f"PRECISION = {precision!r}",
+        ]
+
+    return header
+
+
+def flavor(precision: str = "ieee"):
+    """The torch flavor with Triton kernel selection and the PRECISION/KERNELS tables."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} (expected one of {', '.join(PRECISIONS)})")
+    return dataclasses.replace(TORCH_FLAVOR, target="triton", header=_header(precision),
+                               fuse=select, fused_table=_kernels_table)
+
+
+def emit(module: builtin.ModuleOp, source_name: str, precision: str = "ieee") -> str:
+    """Triton-target source for ``module``."""
+    return emit_python(module, flavor(precision), source_name)

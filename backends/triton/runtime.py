@@ -1,0 +1,190 @@
+"""Host side of generated Triton code: each kernel launch site of the emitted module calls
+one function here, which launches the fused Triton kernel or, when it cannot, computes the
+same thing with the torch runtime (the torch backend's numbers).
+
+=====================  ==================================================================
+``dense``              ``activation(x W^T + b)``: the jet-layer kernel at K = 0
+``poincare_layer``     ``mobius_add(mobius_matvec(W, x), b)`` (→ expmap0(act(logmap0)))
+``jet_layer``          ``jet.layer`` on a jet or a LaplacianJet (``taylor.layer``)
+=====================  ==================================================================
+
+A launch runs the kernel when the tensors are CUDA tensors (or CPU tensors with
+``TRITON_INTERPRET=1`` set before the first kernel import), the dtype is float32, bfloat16
+or float16, and the kernel covers the case (activation, width). Otherwise it runs the
+torch code and warns once per reason (:class:`TritonFallbackWarning`):
+
+* ``autograd`` -- a gradient is being taken (an input requires grad, or a torch.func
+  transform is active): the kernels are forward-only, so the differentiable torch code
+  runs, with the same numbers. No warning: this is the training path by design.
+* ``device``, ``dtype`` (float64), ``activation``, ``width``, ``triton`` (not installed).
+
+``STATS`` counts launches by (path, site kind, reason); ``GEOMIR_TRITON_STRICT=1`` (or
+``set_strict(True)``) turns every fallback into a :class:`TritonFallbackError`.
+Precision: ``"ieee"`` fp32 dot products (default), ``"tf32"`` or ``"bf16"`` operands, fp32
+accumulation always; the emitted module passes its ``PRECISION``.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import os
+import warnings
+
+import torch
+
+from geomir.backends.torch import runtime as _torch
+from geomir.backends.torch import taylor as _taylor
+
+__all__ = ["STATS", "TritonFallbackError", "TritonFallbackWarning", "dense", "jet_layer",
+           "poincare_layer", "set_strict"]
+
+STATS: collections.Counter = collections.Counter()
+"""(path, kind, reason) -> launches: path "triton" (reason "") or "torch"."""
+
+_STRICT = [os.environ.get("GEOMIR_TRITON_STRICT", "0") not in ("", "0")]
+_WARNED: set[tuple[str, str]] = set()
+_KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+POINCARE_MAX_WIDTH = 1024
+"""Widest Poincaré layer output the fused kernel holds in one tile (it needs whole rows)."""
+
+
+class TritonFallbackWarning(UserWarning):
+    """A launch site ran the torch code instead of its Triton kernel (the message says why)."""
+
+
+class TritonFallbackError(RuntimeError):
+    """Strict mode: a launch site could not run its Triton kernel."""
+
+
+def set_strict(strict: bool = True) -> None:
+    """Raise :class:`TritonFallbackError` instead of falling back to torch."""
+    _STRICT[0] = bool(strict)
+
+
+def __getattr__(name: str):
+    """Everything else (manifold classes, helpers) is the torch runtime's."""
+    return getattr(_torch, name)
+
+
+# --- dispatch ----------------------------------------------------------------------------
+
+
+@functools.cache
+def _layer():
+    """The host wrappers, imported on first use (triton reads TRITON_INTERPRET when the
+    kernels are decorated)."""
+    from geomir.backends.triton import layer
+
+    return layer
+
+
+@functools.cache
+def _poincare():
+    from geomir.backends.triton import poincare
+
+    return poincare
+
+
+def _blocker(kind: str, module, tensors, activation: str | None, width: int | None) -> tuple[str, str] | None:
+    """(reason, message) why a kernel cannot run, or None."""
+    if any(torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors) or (
+        torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    ):
+        return "autograd", "a gradient is being taken and the kernels are forward-only"
+    try:
+        host = module()
+    except ImportError as err:
+        return "triton", f"triton is not importable ({err})"
+    x = tensors[0]
+    if not (x.is_cuda or (host.INTERPRET and x.device.type == "cpu")):
+        return "device", (f"tensors on {x.device}: the kernels need CUDA tensors "
+                          "(or TRITON_INTERPRET=1 set before the first import)")
+    if x.dtype not in _KERNEL_DTYPES:
+        return "dtype", f"{x.dtype}: the kernels take float32, bfloat16 or float16"
+    name = activation.removeprefix("geo.") if activation else None
+    if name not in (getattr(host, "ACTIVATIONS", None) or host._k.ACTIVATIONS):
+        return "activation", f"activation {activation} has no {kind} kernel"
+    if width is not None and width > POINCARE_MAX_WIDTH:
+        return "width", f"output width {width} > {POINCARE_MAX_WIDTH}"
+    return None
+
+
+def _launch(kind: str, module, tensors, activation, kernel, reference, width=None):
+    """``kernel()`` if the kernel can run on ``tensors``, else ``reference()`` (see module)."""
+    tensors = [t for t in tensors if t is not None]
+    why = _blocker(kind, module, tensors, activation, width)
+    if why is None:
+        STATS["triton", kind, ""] += 1
+        return kernel()
+    reason, message = why
+    if _STRICT[0]:
+        raise TritonFallbackError(f"triton {kind}: {message}")
+    if reason != "autograd" and (kind, reason) not in _WARNED:
+        _WARNED.add((kind, reason))
+        warnings.warn(f"geomir triton: {kind} runs with torch: {message}", TritonFallbackWarning, stacklevel=3)
+    STATS["torch", kind, reason] += 1
+    return reference()
+
+
+# --- launch sites ------------------------------------------------------------------------
+
+_ELEMENTWISE = {
+    "tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu,
+    "softplus": torch.nn.functional.softplus, "exp": torch.exp, "log": torch.log,
+    "sqrt": torch.sqrt, "sin": torch.sin, "cos": torch.cos, "neg": torch.neg,
+}
+
+
+def _apply(activation: str | None, y: torch.Tensor) -> torch.Tensor:
+    return y if activation is None else _ELEMENTWISE[activation.removeprefix("geo.")](y)
+
+
+def dense(x, w, b=None, activation=None, precision="ieee"):
+    """``activation(x @ w.T + b)`` on plain points x (*batch, n)."""
+
+    def reference():
+        y = x @ w.T
+        return _apply(activation, y if b is None else y + b)
+
+    def kernel():
+        return _layer().jet_layer(x[None], w, b, activation, precision=precision)[0]
+
+    return _launch("dense", _layer, (x, w, b), activation, kernel, reference)
+
+
+@functools.cache
+def _ball(c: float):
+    return _torch.PoincareBall(c=c)
+
+
+def poincare_layer(x, w, b=None, c=1.0, activation=None, precision="ieee"):
+    """``mobius_add(mobius_matvec(w, x), b)`` on the ball of curvature -c, then
+    ``expmap0(activation(logmap0(.)))`` if an activation is given."""
+
+    def reference():
+        ball = _ball(c)
+        y = ball.mobius_matvec(w, x)
+        if b is not None:
+            y = ball.mobius_add(y, b)
+        return y if activation is None else ball.expmap0(_apply(activation, ball.logmap0(y)))
+
+    def kernel():
+        return _poincare().poincare_layer(x, w, b, c=c, activation=activation, precision=precision)
+
+    return _launch("poincare", _poincare, (x, w, b), activation, kernel, reference, width=w.shape[0])
+
+
+def jet_layer(x, w, b=None, activation=None, precision="ieee"):
+    """``jet.layer``: ``activation(W x + b)`` on a jet (K+1, *batch, n) or a LaplacianJet."""
+    collapsed = isinstance(x, _taylor.LaplacianJet)
+    kind = "laplacian" if collapsed else "jet_layer"
+
+    def kernel():
+        layer = _layer()
+        if collapsed:
+            return layer.laplacian_layer(x, w, b, activation, precision=precision)
+        return layer.jet_layer(x, w, b, activation, precision=precision)
+
+    tensors = (*x, w, b) if collapsed else (x, w, b)
+    return _launch(kind, _layer, tensors, activation, kernel, lambda: _taylor.layer(x, w, b, activation))

@@ -1,0 +1,135 @@
+"""Kernel selection for the Triton target: which op groups of a function become one
+Triton kernel launch. One rule per kernel, each a pattern over the IR:
+
+=================  ==========================================================================
+``jet_layer``      ``jet.layer`` on a jet ``!jet.jet<K, T>`` (made by jet-fuse)
+``laplacian``      ``jet.layer`` on a collapsed jet ``!jet.collapsed<T>``
+``dense``          ``geo.linear`` (→ ``geo.bias``) (→ unary activation) on plain points:
+                   the forward pass, launched as the jet kernel at K = 0
+``poincare``       ``geo.mobius_matvec`` (→ ``geo.mobius_add`` of a parameter bias)
+                   (→ ``geo.logmap0`` → activation → ``geo.expmap0``) on one Poincaré ball
+=================  ==========================================================================
+
+An intermediate value of a group must have no use outside it. Every other op is emitted
+as the torch backend emits it (the torch runtime, on the same tensors). Kernel selection is
+the backend's instruction selection: passes stay backend-agnostic (docs/backends.md).
+"""
+
+from __future__ import annotations
+
+from xdsl.dialects import builtin, func
+from xdsl.ir import Operation, SSAValue
+
+from geomir.backends.common.pyemit import Fused
+from geomir.dialects import geo, jet
+
+_UNARY = frozenset(f"geo.{name}" for name in geo.UNARY_OPS)
+
+
+def _only_user(value: SSAValue) -> Operation | None:
+    uses = list(value.uses)
+    return uses[0].operation if len(uses) == 1 else None
+
+
+def _dims(t) -> tuple[int, str]:
+    """(last-axis size, element type) of a geo point/tangent or a jet over one."""
+    if isinstance(t, (jet.JetType, jet.CollapsedType)):
+        t = t.base
+    return t.dim_value, str(t.element_type)
+
+
+def _where(op: Operation) -> str | None:
+    loc = op.location
+    if isinstance(loc, builtin.FileLineColLoc):
+        return f"{loc.filename.data}:{loc.line.data}:{loc.column.data}"
+    return None
+
+
+def _kwargs(activation: str | None, extra: str = "") -> str:
+    act = f", activation={activation!r}" if activation else ""
+    return f"{extra}{act}, precision=PRECISION)"
+
+
+def _info(kernel: str, op: Operation, x: SSAValue, w: SSAValue, bias: bool, activation, **more) -> dict:
+    n, dtype = _dims(x.type)
+    m = w.type.get_shape()[0]
+    return {"kernel": kernel, **more, "activation": activation, "bias": bias, "n": n, "m": m,
+            "dtype": dtype, "where": _where(op)}
+
+
+def _jet_layer(op: jet.LayerOp) -> Fused:
+    act = op.activation.data if op.activation is not None else None
+    inputs = [op.x, op.weight, *([op.bias] if op.bias is not None else [])]
+    if isinstance(op.x.type, jet.CollapsedType):
+        info = _info("laplacian", op, op.x, op.weight, op.bias is not None, act)
+    else:
+        info = _info("jet_layer", op, op.x, op.weight, op.bias is not None, act, K=op.x.type.order.data)
+    return Fused([op], inputs, lambda a: f"taylor.layer({', '.join(a)}{_kwargs(act)}", info)
+
+
+def _unary_after(value: SSAValue) -> Operation | None:
+    user = _only_user(value)
+    return user if user is not None and user.name in _UNARY and user.operands[0] == value else None
+
+
+def _dense(op: geo.LinearOp) -> Fused | None:
+    x, w = op.operands
+    if not isinstance(x.type, geo.GeoValueType):
+        return None
+    chain, inputs = [op], [x, w]
+    user = _only_user(op.result)
+    if isinstance(user, geo.BiasOp) and user.operands[0] == op.result:
+        chain.append(user)
+        inputs.append(user.operands[1])
+    act = _unary_after(chain[-1].results[0])
+    if act is not None:
+        chain.append(act)
+    name = act.name if act is not None else None
+    info = _info("dense", op, x, w, len(inputs) == 3, name)
+    return Fused(chain, inputs, lambda a: f"runtime.dense({', '.join(a)}{_kwargs(name)}", info)
+
+
+def _is_param(value: SSAValue) -> bool:
+    return isinstance(value.owner, geo.ParamOp)
+
+
+def _poincare(op: geo.MobiusMatvecOp) -> Fused | None:
+    w, x = op.operands
+    ball = x.type.manifold
+    if not isinstance(ball, geo.PoincareAttr):
+        return None
+    c = float(ball.c.value.data)
+    chain, inputs = [op], [x, w]
+    user = _only_user(op.result)
+    if isinstance(user, geo.MobiusAddOp) and user.operands[0] == op.result and _is_param(user.operands[1]):
+        chain.append(user)
+        inputs.append(user.operands[1])
+    act = None
+    log = _only_user(chain[-1].results[0])
+    if isinstance(log, geo.Logmap0Op) and log.operands[0] == chain[-1].results[0]:
+        fn = _unary_after(log.results[0])
+        exp = _only_user(fn.results[0]) if fn is not None else None
+        if isinstance(exp, geo.Expmap0Op) and exp.results[0].type.manifold == ball:
+            chain += [log, fn, exp]
+            act = fn.name
+    info = _info("poincare", op, x, w, len(inputs) == 3, act, c=c)
+    return Fused(chain, inputs, lambda a: f"runtime.poincare_layer({', '.join(a)}{_kwargs(act, f', c={c!r}')}", info)
+
+
+RULES = {jet.LayerOp: _jet_layer, geo.LinearOp: _dense, geo.MobiusMatvecOp: _poincare}
+"""Root op type -> the rule building its group (or None: no kernel)."""
+
+
+def select(f: func.FuncOp) -> list[Fused]:
+    """The kernel launches of ``f``: non-overlapping groups, in program order."""
+    groups: list[Fused] = []
+    taken: set[Operation] = set()
+    for op in f.body.block.ops:
+        rule = RULES.get(type(op))
+        if rule is None or op in taken:
+            continue
+        group = rule(op)
+        if group is not None and not taken.intersection(group.ops):
+            groups.append(group)
+            taken.update(group.ops)
+    return groups
