@@ -10,14 +10,16 @@ output tile once: no intermediate global store/load between the matmul and the a
   W (m, n), optional b (m,), Y (K+1, N, m). K+1 ``tl.dot`` per n-step (one per
   coefficient, K+1 accumulators), bias on coefficient 0, then the ODE recurrence of the
   activation (``y' = g x'``: ``y_k = (1/k) sum_(j=1..k) j x_j g_(k-j)``):
-  tanh (g = 1 - y^2, g_0 = sech^2 x_0 = 4e/(1+e)^2, e = exp(-2|x_0|)) and
-  sigmoid (g = y (1 - y), g_0 = e/(1+e)^2, e = exp(-|x_0|)).
+  tanh (g = 1 - y^2, g_0 = sech^2 x_0 = 4e/(1+e)^2, e = exp(-2|x_0|)),
+  sigmoid (g = y (1 - y), g_0 = e/(1+e)^2, e = exp(-|x_0|)), exp (g = y),
+  sin/cos (coupled: s' = c x', c' = -s x'), softplus (g = the sigmoid jet to order K-1;
+  y_0 = max(x_0, 0) + log1p(exp(-|x_0|))) and relu (y_k = [x_0 > 0] x_k).
 * :func:`laplacian_layer_kernel`: the collapsed (forward-Laplacian) jet f0 (N, n),
   f1 (D, N, n), f2 (N, n) -> g0 (N, m), g1 (D, N, m), g2 (N, m): the f0 dot (+ b) gives
   (c0, c1, c2) = (phi, phi', phi''/2); then one f1 direction at a time: y1 = W f1_d,
   sq += y1^2, store c1 y1; then y2 = W f2, store c1 y2 + c2 sq, and c0.
 
-Constexprs: K (jet order), ACTIVATION (0 none, 1 tanh, 2 sigmoid), HAS_BIAS, PRECISION
+Constexprs: K (jet order), ACTIVATION (:data:`ACTIVATIONS`), HAS_BIAS, PRECISION
 (:data:`PRECISIONS`: 0 IEEE fp32 dots, the default; 1 TF32; 2 bf16 operands), the block sizes. tanh is built from
 ``tl.exp`` (``tl.math`` has no tanh; libdevice's returns None under the interpreter).
 
@@ -34,8 +36,14 @@ import triton.language as tl
 ACT_NONE: int = 0
 ACT_TANH: int = 1
 ACT_SIGMOID: int = 2
+ACT_RELU: int = 3
+ACT_SOFTPLUS: int = 4
+ACT_SIN: int = 5
+ACT_COS: int = 6
+ACT_EXP: int = 7
 
-ACTIVATIONS = {None: ACT_NONE, "tanh": ACT_TANH, "sigmoid": ACT_SIGMOID}
+ACTIVATIONS = {None: ACT_NONE, "tanh": ACT_TANH, "sigmoid": ACT_SIGMOID, "relu": ACT_RELU,
+               "softplus": ACT_SOFTPLUS, "sin": ACT_SIN, "cos": ACT_COS, "exp": ACT_EXP}
 """IR activation name (without the ``geo.`` prefix) -> the ACTIVATION constexpr."""
 
 
@@ -62,6 +70,15 @@ def _dot(a, b, PRECISION: tl.constexpr):
 
 
 @triton.jit
+def _log1p(e):
+    """log(1 + e) for e >= 0, accurate for tiny e (Goldberg's trick: the rounding error of
+    1 + e cancels in log(w) e / (w - 1)); e itself where 1 + e rounds to 1."""
+    w = 1.0 + e
+    d = w - 1.0
+    return tl.where(d == 0.0, e, tl.log(w) * (e / tl.where(d == 0.0, 1.0, d)))
+
+
+@triton.jit
 def _act012(u, ACTIVATION: tl.constexpr):
     """(phi(u), phi'(u), phi''(u)/2) without cancellation when saturated."""
     if ACTIVATION == 1:  # tanh: t, g = sech^2 = 4e/(1+e)^2 (e = exp(-2|u|)), -t g
@@ -70,17 +87,39 @@ def _act012(u, ACTIVATION: tl.constexpr):
         t = tl.where(u < 0.0, -t, t)
         g = 4.0 * e / ((1.0 + e) * (1.0 + e))
         c2 = -t * g
-    else:  # sigmoid: s, g = s(1-s) = e/(1+e)^2 (e = exp(-|u|)), g (1 - 2s)/2
+    elif ACTIVATION == 2:  # sigmoid: s, g = s(1-s) = e/(1+e)^2 (e = exp(-|u|)), g (1 - 2s)/2
         e = tl.exp(-tl.abs(u))
         t = tl.where(u >= 0.0, 1.0, e) / (1.0 + e)
         g = e / ((1.0 + e) * (1.0 + e))
         c2 = 0.5 * g * (1.0 - 2.0 * t)
+    elif ACTIVATION == 3:  # relu: max(u, 0), [u > 0], 0 (0 at the kink, as autodiff)
+        pos = u > 0.0
+        t = tl.where(pos, u, 0.0)
+        g = tl.where(pos, 1.0, 0.0)
+        c2 = 0.0 * u
+    elif ACTIVATION == 4:  # softplus: max(u,0) + log1p(e), sigmoid, sigmoid'/2 (e = exp(-|u|))
+        e = tl.exp(-tl.abs(u))
+        t = tl.maximum(u, 0.0) + _log1p(e)
+        g = tl.where(u >= 0.0, 1.0, e) / (1.0 + e)
+        c2 = 0.5 * e / ((1.0 + e) * (1.0 + e))
+    elif ACTIVATION == 5:  # sin
+        t = tl.sin(u)
+        g = tl.cos(u)
+        c2 = -0.5 * t
+    elif ACTIVATION == 6:  # cos
+        t = tl.cos(u)
+        g = -tl.sin(u)
+        c2 = -0.5 * t
+    else:  # exp
+        t = tl.exp(u)
+        g = t
+        c2 = 0.5 * t
     return t, g, c2
 
 
 @triton.jit
-def _ode_epilogue(u, K: tl.constexpr, ACTIVATION: tl.constexpr):
-    """The activation's normalized recurrence on the tuple u of K+1 coefficient tiles:
+def _quadratic_ode(u, K: tl.constexpr, ACTIVATION: tl.constexpr):
+    """tanh (1) or sigmoid (2) on the tuple u of (at least) K+1 coefficient tiles:
     y_k = (1/k) sum_(j=1..k) j u_j g_(k-j), with g_m = -sum_i y_i y_(m-i) (tanh) or
     g_m = y_m - sum_i y_i y_(m-i) (sigmoid). Returns the tuple of the K+1 y_k."""
     y0, g0, _c2 = _act012(u[0], ACTIVATION)
@@ -105,6 +144,58 @@ def _ode_epilogue(u, K: tl.constexpr, ACTIVATION: tl.constexpr):
             else:
                 gk = ys[k] - q
             gs = gs + (gk,)
+    return ys
+
+
+@triton.jit
+def _ode_epilogue(u, K: tl.constexpr, ACTIVATION: tl.constexpr):
+    """The activation's normalized Taylor recurrence on the tuple u of K+1 coefficient
+    tiles (the rules of backends/common/taylor.py); returns the tuple of the K+1 y_k.
+    Every ODE rule is y' = g x', so y_k = (1/k) sum_(j=1..k) j u_j g_(k-j):
+    tanh/sigmoid g from y (:func:`_quadratic_ode`); exp g = y; sin/cos coupled
+    (s' = c x', c' = -s x'); softplus g = the sigmoid jet of u to order K-1;
+    relu y_k = [u_0 > 0] u_k."""
+    if ACTIVATION == 1 or ACTIVATION == 2:
+        ys = _quadratic_ode(u, K, ACTIVATION)
+    elif ACTIVATION == 3:
+        pos = u[0] > 0.0
+        ys = ()
+        for k in tl.static_range(K + 1):
+            ys = ys + (tl.where(pos, u[k], 0.0),)
+    elif ACTIVATION == 5 or ACTIVATION == 6:
+        ss = (tl.sin(u[0]),)
+        cs = (tl.cos(u[0]),)
+        for k in tl.static_range(1, K + 1):
+            s = u[1] * cs[k - 1]
+            c = u[1] * ss[k - 1]
+            for j in tl.static_range(2, k + 1):
+                s += j * u[j] * cs[k - j]
+                c += j * u[j] * ss[k - j]
+            if k > 1:
+                s = s * (1.0 / k)
+                c = c * (1.0 / k)
+            ss = ss + (s,)
+            cs = cs + (-c,)
+        if ACTIVATION == 5:
+            ys = ss
+        else:
+            ys = cs
+    else:  # softplus (4): g = sigmoid jet (order K-1); exp (7): g = y
+        y0, _g, _c2 = _act012(u[0], ACTIVATION)
+        ys = (y0,)
+        if ACTIVATION == 4:
+            gs = _quadratic_ode(u, K - 1, 2)
+        else:
+            gs = ys
+        for k in tl.static_range(1, K + 1):
+            s = u[1] * gs[k - 1]
+            for j in tl.static_range(2, k + 1):
+                s += j * u[j] * gs[k - j]
+            if k > 1:
+                s = s * (1.0 / k)
+            ys = ys + (s,)
+            if ACTIVATION == 7:
+                gs = ys
     return ys
 
 

@@ -28,6 +28,9 @@ from . import kernels as _k
 INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 """Read when this module is imported, like triton reads it when the kernels are decorated."""
 
+ACTIVATIONS = _k.ACTIVATIONS
+"""Activations with a fused kernel (bare names; None for none)."""
+
 _INTERP_BLOCKS = {"BLOCK_N": 64, "BLOCK_M": 64, "BLOCK_K": 64}
 
 
@@ -138,3 +141,34 @@ def laplacian_layer(lap: LaplacianJet, w: torch.Tensor, b: torch.Tensor | None =
             f1c.stride(0), f0c.stride(0), wc.stride(0), wc.stride(1), g1.stride(0), g0.stride(0),
             ACTIVATION=act, HAS_BIAS=b is not None, PRECISION=_precision_code(precision), **_blocks())
     return LaplacianJet(g0.reshape(*batch, m), g1.reshape(D, *batch, m), g2.reshape(*batch, m))
+
+
+# -- specializations, for compiling without a GPU (tests/triton/ttir_*.py) -----------------
+
+_SPEC_BLOCKS = {"BLOCK_N": 64, "BLOCK_M": 64, "BLOCK_K": 32}
+
+
+def _spec_constexprs(activation, has_bias, precision, blocks) -> dict:
+    if precision not in _k.PRECISIONS:
+        raise ValueError(f"precision {precision!r} (expected one of {', '.join(_k.PRECISIONS)})")
+    return {"ACTIVATION": _activation_code(activation), "HAS_BIAS": bool(has_bias),
+            "PRECISION": _k.PRECISIONS[precision], **(blocks or _SPEC_BLOCKS)}
+
+
+def jet_layer_spec(K: int, activation=None, has_bias: bool = True, precision: str = "ieee",
+                   dtype: str = "fp32", blocks: dict | None = None):
+    """(kernel, signature, constexprs) of one :func:`jet_layer` specialization: what
+    ``triton.compile(ASTSource(kernel, signature + constexprs, constexprs))`` needs."""
+    sig = {name: f"*{dtype}" for name in ("X", "W", "B", "Y")}
+    sig.update({name: "i32" for name in ("N", "n", "m", "stride_xk", "stride_xn", "stride_wm",
+                                         "stride_wn", "stride_yk", "stride_yn")})
+    return _k.jet_layer_kernel, sig, {"K": int(K), **_spec_constexprs(activation, has_bias, precision, blocks)}
+
+
+def laplacian_layer_spec(activation=None, has_bias: bool = True, precision: str = "ieee",
+                         dtype: str = "fp32", blocks: dict | None = None):
+    """(kernel, signature, constexprs) of one :func:`laplacian_layer` specialization."""
+    sig = {name: f"*{dtype}" for name in ("F0", "F1", "F2", "W", "B", "G0", "G1", "G2")}
+    sig.update({name: "i32" for name in ("N", "n", "m", "D", "stride_f1d", "stride_fn",
+                                         "stride_wm", "stride_wn", "stride_g1d", "stride_gn")})
+    return _k.laplacian_layer_kernel, sig, _spec_constexprs(activation, has_bias, precision, blocks)

@@ -11,6 +11,7 @@ os.environ["TRITON_INTERPRET"] = "1"  # read when @triton.jit decorates: before 
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 
 import itertools
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,8 +47,12 @@ def _params(n: int, m: int, bias: bool, scale: float = 1.0, seed: int = 0):
     return w, b
 
 
-@pytest.mark.parametrize("K", [1, 2, 4])
-@pytest.mark.parametrize("activation", [None, "geo.tanh", "geo.sigmoid"])
+ALL_ACTIVATIONS = [None, "geo.tanh", "geo.sigmoid", "geo.relu", "geo.softplus", "geo.sin",
+                   "geo.cos", "geo.exp"]
+
+
+@pytest.mark.parametrize("K", [0, 1, 2, 4])
+@pytest.mark.parametrize("activation", ALL_ACTIVATIONS)
 @pytest.mark.parametrize("bias", [False, True])
 def test_jet_layer_matches_torch(K, activation, bias):
     N, n, m = 32, 16, 16
@@ -68,7 +73,7 @@ def test_jet_layer_batch_axes_and_ragged_tiles():
     _assert_close(y, taylor.layer(x, w, b, "geo.tanh"), "ragged")
 
 
-@pytest.mark.parametrize("activation", [None, "geo.tanh", "geo.sigmoid"])
+@pytest.mark.parametrize("activation", ALL_ACTIVATIONS)
 @pytest.mark.parametrize("bias", [False, True])
 def test_laplacian_layer_matches_torch(activation, bias):
     D, N, n, m = 4, 32, 16, 16
@@ -113,13 +118,52 @@ def test_laplacian_mlp_chain_matches_torch():
     _assert_close(taylor.laplacian_of(y)[None], taylor.laplacian_of(ref)[None], "laplacian")
 
 
+@pytest.mark.parametrize("activation", ["geo.sigmoid", "geo.softplus", "geo.exp", "geo.sin"])
+def test_saturated_and_large_preactivations(activation):
+    """Pre-activations up to ~±30 (exp: ±8): finite, and the same numbers as torch."""
+    K, n, m = 3, 16, 16
+    x = torch.randn(K + 1, 32, n, generator=torch.Generator().manual_seed(11))
+    w, b = _params(n, m, True, scale=8.0 if activation != "geo.exp" else 2.0, seed=11)
+    y = tl_layer.jet_layer(x, w, b, activation)
+    assert torch.isfinite(y).all()
+    _assert_close(y, taylor.layer(x, w, b, activation), f"large {activation}")
+
+
+def test_relu_at_its_kink_is_zero_like_autodiff():
+    x = torch.zeros(3, 8, 4)
+    x[1:] = torch.randn(2, 8, 4)
+    w = torch.eye(4)
+    y = tl_layer.jet_layer(x, w, None, "geo.relu")
+    assert torch.equal(y, torch.zeros_like(y))
+    assert torch.equal(y, taylor.layer(x, w, None, "geo.relu"))
+
+
+def test_results_are_deterministic():
+    x = torch.randn(5, 40, 24, generator=torch.Generator().manual_seed(2))
+    w, b = _params(24, 40, True, seed=2)
+    assert torch.equal(tl_layer.jet_layer(x, w, b, "tanh"), tl_layer.jet_layer(x, w, b, "tanh"))
+
+
+def test_precision_options():
+    K, n, m = 2, 32, 16
+    x = torch.randn(K + 1, 32, n, generator=torch.Generator().manual_seed(4))
+    w, b = _params(n, m, True, seed=4)
+    ref = taylor.layer(x, w, b, "geo.tanh")
+    _assert_close(tl_layer.jet_layer(x, w, b, "tanh", precision="tf32"), ref, "tf32")  # no TF32 on CPU
+    y = tl_layer.jet_layer(x, w, b, "tanh", precision="bf16")
+    errs = [_rel_err(y[k], ref[k]) for k in range(K + 1)]
+    assert 1e-5 < max(errs) < 3e-2, errs  # operands rounded to bf16 (8-bit mantissa)
+    with pytest.raises(ValueError, match="precision 'fp8'"):
+        tl_layer.jet_layer(x, w, b, "tanh", precision="fp8")
+
+
 def test_unsupported_activation_raises():
     x = torch.randn(2, 4, 16)
     w, _ = _params(16, 16, False)
-    with pytest.raises(NotImplementedError, match="geo.relu"):
-        tl_layer.jet_layer(x, w, None, "geo.relu")
-    with pytest.raises(NotImplementedError, match="geo.softplus"):
-        tl_layer.laplacian_layer(taylor.laplacian_seed(torch.randn(4, 16)), w, None, "geo.softplus")
+    with pytest.raises(NotImplementedError, match="geo.log"):
+        tl_layer.jet_layer(x, w, None, "geo.log")
+    with pytest.raises(NotImplementedError, match="geo.sqrt"):
+        tl_layer.laplacian_layer(taylor.laplacian_seed(torch.randn(4, 16)), w, None, "geo.sqrt")
 
 
 # -- TTIR ---------------------------------------------------------------------------------
@@ -233,3 +277,25 @@ def test_ttir_laplacian_kernel(ttir, tmp_path):
     assert body.count("math.exp ") == 1
     assert body.count("tt.func ") == 1 and "tt.call" not in body
     assert "tf32" not in body
+
+
+@pytest.mark.parametrize("section, marker", [("jet-sin", "math.sin"), ("jet-softplus", "math.log")])
+def test_ttir_other_activations_keep_one_kernel(ttir, section, marker, tmp_path):
+    """Other epilogues: still K+1 dots in the loop, the recurrence after it, K+1 stores."""
+    body = _section(ttir, section)
+    assert body.count("tt.dot ") == 5 and body.count("tt.store ") == 5
+    assert body.count("tt.func ") == 1 and "tt.call" not in body
+    loop_end = body.index("scf.yield")
+    assert marker in body[loop_end:] and "tt.load" not in body[body.index(marker, loop_end):]
+
+
+def test_ttir_precision_options(ttir):
+    tf32, bf16, ieee = _section(ttir, "jet-tf32"), _section(ttir, "jet-bf16"), _section(ttir, "jet")
+    assert "inputPrecision = tf32" in tf32 and body_dots(tf32) == 3
+    assert "tf32" not in ieee and "bf16" not in ieee
+    assert re.search(r"tt\.dot .* : tensor<64x32xbf16> \* tensor<32x64xbf16> -> tensor<64x64xf32>", bf16)
+    assert body_dots(bf16) == 3
+
+
+def body_dots(body: str) -> int:
+    return body.count("tt.dot ")

@@ -1,9 +1,10 @@
 """Compile the fused jet-layer kernels for sm_90 WITHOUT a GPU and print their TTIR.
 
 Run as a script, in a process where ``TRITON_INTERPRET`` is unset (a kernel decorated under
-the interpreter cannot be compiled): ``python tests/triton/ttir_check.py [jet|laplacian]``.
-Prints ``// ==== <kernel>`` and the TTIR for each kernel: the jet kernel at K=4 with tanh
-and bias, the Laplacian kernel with tanh and bias (D is a runtime argument).
+the interpreter cannot be compiled): ``python tests/triton/ttir_check.py [SECTION ...]``.
+Prints ``// ==== <section>`` and the TTIR for each of :data:`SECTIONS`: the jet kernel at
+K=4 with tanh and bias (and with sin, softplus; at K=2 with TF32 and bf16 dots), the
+Laplacian kernel with tanh and bias (D is a runtime argument).
 tests/triton/test_layer_kernels.py runs FileCheck on the output.
 """
 
@@ -16,11 +17,10 @@ os.environ.pop("TRITON_INTERPRET", None)
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 
 import triton
-from geomir.backends.triton import kernels
+from geomir.backends.triton import layer
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-BLOCKS = {"BLOCK_N": 64, "BLOCK_M": 64, "BLOCK_K": 32}
 
 
 def _ttir(fn, signature: dict, constexprs: dict) -> str:
@@ -30,27 +30,27 @@ def _ttir(fn, signature: dict, constexprs: dict) -> str:
     return triton.compile(src, target=GPUTarget("cuda", 90, 32)).asm["ttir"]
 
 
-def jet_ttir(K: int = 4, activation: int = kernels.ACT_TANH) -> str:
-    sig = {"X": "*fp32", "W": "*fp32", "B": "*fp32", "Y": "*fp32"}
-    sig.update({a: "i32" for a in ("N", "n", "m", "stride_xk", "stride_xn", "stride_wm",
-                                   "stride_wn", "stride_yk", "stride_yn")})
-    return _ttir(kernels.jet_layer_kernel, sig,
-                 {"K": K, "ACTIVATION": activation, "HAS_BIAS": True, "PRECISION": 0,
-                  **BLOCKS})
+def jet_ttir(K: int = 4, activation: str = "tanh", precision: str = "ieee") -> str:
+    return _ttir(*layer.jet_layer_spec(K, activation, True, precision))
 
 
-def laplacian_ttir(activation: int = kernels.ACT_TANH) -> str:
-    sig = {a: "*fp32" for a in ("F0", "F1", "F2", "W", "B", "G0", "G1", "G2")}
-    sig.update({a: "i32" for a in ("N", "n", "m", "D", "stride_f1d", "stride_fn", "stride_wm",
-                                   "stride_wn", "stride_g1d", "stride_gn")})
-    return _ttir(kernels.laplacian_layer_kernel, sig,
-                 {"ACTIVATION": activation, "HAS_BIAS": True, "PRECISION": 0, **BLOCKS})
+def laplacian_ttir(activation: str = "tanh") -> str:
+    return _ttir(*layer.laplacian_layer_spec(activation, True))
+
+
+SECTIONS = {
+    "jet": jet_ttir,
+    "laplacian": laplacian_ttir,
+    "jet-sin": lambda: jet_ttir(4, "sin"),
+    "jet-softplus": lambda: jet_ttir(4, "softplus"),
+    "jet-tf32": lambda: jet_ttir(2, "tanh", "tf32"),
+    "jet-bf16": lambda: jet_ttir(2, "tanh", "bf16"),
+}
 
 
 def main(argv: list[str]) -> int:
-    which = argv or ["jet", "laplacian"]
-    for name in which:
-        text = {"jet": jet_ttir, "laplacian": laplacian_ttir}[name]()
+    for name in argv or list(SECTIONS):
+        text = SECTIONS[name]()
         print(f"// ==== {name}")
         print(text)
     return 0
