@@ -16,18 +16,12 @@ import sys
 os.environ.pop("TRITON_INTERPRET", None)
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 
-import triton
 from geomir.backends.triton import layer
-from triton.backends.compiler import GPUTarget
-from triton.compiler import ASTSource
-
+from geomir.backends.triton.ttir import ttir
 
 
 def _ttir(fn, signature: dict, constexprs: dict) -> str:
-    sig = dict(signature)
-    sig.update({name: "constexpr" for name in constexprs})
-    src = ASTSource(fn, sig, constexprs)
-    return triton.compile(src, target=GPUTarget("cuda", 90, 32)).asm["ttir"]
+    return ttir(fn, signature, constexprs, full=True)  # the whole triton.compile, to a cubin
 
 
 def jet_ttir(K: int = 4, activation: str = "tanh", precision: str = "ieee") -> str:

@@ -1,0 +1,141 @@
+"""The fused Poincaré-layer Triton kernel (backends/triton/poincare.py) against the torch
+runtime's PoincareBall, on CPU under the Triton interpreter (TRITON_INTERPRET=1, set by
+tests/triton/conftest.py before the kernels are imported)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["TRITON_INTERPRET"] = "1"
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("triton")
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geomir.backends.torch import runtime
+from geomir.backends.triton import poincare
+
+RTOL = 1e-4
+
+
+def _reference(x, w, b, c, activation, dtype):
+    ball = runtime.PoincareBall(c=c)
+    x, w = x.to(dtype), w.to(dtype)
+    y = ball.mobius_matvec(w, x)
+    if b is not None:
+        y = ball.mobius_add(y, b.to(dtype))
+    if activation is not None:
+        y = ball.expmap0(getattr(torch, activation)(ball.logmap0(y)))
+    return y
+
+
+def _rel(a, b) -> float:
+    return float((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-300))
+
+
+def _inputs(c, scale, n=20, m=24, batch=(40,), bias=True, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ball = runtime.PoincareBall(c=c)
+    x = ball.expmap0(scale * torch.randn(*batch, n, generator=g))
+    w = torch.randn(m, n, generator=g) / n**0.5
+    b = ball.expmap0(0.3 * torch.randn(m, generator=g)) if bias else None
+    return x, w, b
+
+
+@pytest.mark.parametrize("c", [1.0, 0.5, 2.0])
+@pytest.mark.parametrize("activation", [None, "tanh", "sigmoid", "relu"])
+@pytest.mark.parametrize("bias", [False, True])
+def test_matches_the_torch_runtime(c, activation, bias):
+    """Well-conditioned points (hyperbolic radius ~1): f32 within 1e-4 of torch f32, and as
+    close to the float64 runtime as torch f32 is."""
+    x, w, b = _inputs(c, 0.1, bias=bias, seed=int(c * 10))
+    y = poincare.poincare_layer(x, w, b, c=c, activation=activation)
+    ref32 = _reference(x, w, b, c, activation, torch.float32)
+    ref64 = _reference(x, w, b, c, activation, torch.float64)
+    assert y.dtype == torch.float32 and y.shape == ref32.shape
+    assert _rel(y, ref32) <= RTOL
+    assert _rel(y, ref64) <= 2 * _rel(ref32, ref64) + 1e-6
+
+
+@pytest.mark.parametrize("activation", [None, "tanh", "sigmoid"])
+def test_near_the_boundary_as_accurate_as_torch_f32(activation):
+    """Points at sqrt(c)|x| ~ 1 - 1e-4 and outputs pushed to the boundary: the problem is
+    ill-conditioned in float32 (torch f32 itself is ~10% off float64 there); the kernel is
+    within a small factor of torch f32's error, finite, and inside the projected ball."""
+    c = 1.0
+    g = torch.Generator().manual_seed(5)
+    d = torch.randn(32, 16, generator=g)
+    x = (1 - 1e-4) * d / d.norm(dim=-1, keepdim=True)
+    w = 3.0 * torch.randn(24, 16, generator=g) / 4
+    y = poincare.poincare_layer(x, w, None, c=c, activation=activation)
+    ref32 = _reference(x, w, None, c, activation, torch.float32)
+    ref64 = _reference(x, w, None, c, activation, torch.float64)
+    assert torch.isfinite(y).all()
+    assert (y.norm(dim=-1) <= (1 - 1e-5) * (1 + 1e-6)).all()
+    assert _rel(y, ref64) <= 2 * _rel(ref32, ref64) + 1e-4
+
+
+def test_tiny_points_and_zero_rows_use_the_series():
+    c = 1.0
+    x, w, b = _inputs(c, 1e-6, seed=3)
+    x[3] = 0.0
+    for act, bias in [(None, None), ("tanh", None), ("sigmoid", b)]:
+        y = poincare.poincare_layer(x, w, bias, c=c, activation=act)
+        ref = _reference(x, w, bias, c, act, torch.float64)
+        assert torch.isfinite(y).all()
+        assert _rel(y, ref) <= RTOL
+    assert torch.equal(poincare.poincare_layer(x, w, None, c=c)[3], torch.zeros(24))
+
+
+def test_batch_axes_ragged_sizes_and_full_width():
+    x, w, b = _inputs(0.7, 0.2, n=20, m=24, batch=(3, 5), seed=4)
+    y = poincare.poincare_layer(x, w, b, c=0.7, activation="tanh")
+    assert y.shape == (3, 5, 24)
+    assert _rel(y, _reference(x, w, b, 0.7, "tanh", torch.float32)) <= RTOL
+    x, w, b = _inputs(1.0, 0.1, n=8, m=poincare.MAX_WIDTH, batch=(4,), seed=6)
+    assert _rel(poincare.poincare_layer(x, w, b), _reference(x, w, b, 1.0, None, torch.float32)) <= RTOL
+
+
+def test_two_layer_chain_matches_the_torch_runtime():
+    """16 -> 32 (Möbius tanh) -> 8: the hyperbolic MLP of examples/hyperbolic_mlp.geo."""
+    x, w0, b0 = _inputs(1.0, 0.1, n=16, m=32, batch=(24,), seed=7)
+    _, w1, b1 = _inputs(1.0, 0.1, n=32, m=8, batch=(1,), seed=8)
+    y = poincare.poincare_layer(poincare.poincare_layer(x, w0, b0, activation="geo.tanh"), w1, b1)
+    ref = _reference(_reference(x, w0, b0, 1.0, "tanh", torch.float32), w1, b1, 1.0, None, torch.float32)
+    assert _rel(y, ref) <= RTOL
+
+
+@settings(max_examples=8, deadline=None)
+@given(scale=st.floats(1e-3, 3.0), c=st.floats(0.1, 4.0), seed=st.integers(0, 2**16),
+       activation=st.sampled_from([None, "tanh", "sigmoid", "relu"]))
+def test_outputs_stay_inside_the_ball(scale, c, seed, activation):
+    x, w, b = _inputs(c, scale, n=12, m=16, batch=(8,), seed=seed)
+    y = poincare.poincare_layer(x, w, b, c=c, activation=activation)
+    assert torch.isfinite(y).all()
+    assert (c**0.5 * y.norm(dim=-1) <= 1 - 1e-5 + 1e-6).all()
+
+
+def test_results_are_deterministic():
+    x, w, b = _inputs(1.0, 0.3, seed=9)
+    assert torch.equal(poincare.poincare_layer(x, w, b, activation="tanh"),
+                       poincare.poincare_layer(x, w, b, activation="tanh"))
+
+
+def test_bad_input_errors():
+    x, w, b = _inputs(1.0, 0.1, n=4, m=8, batch=(2,))
+    with pytest.raises(NotImplementedError, match="width 1025"):
+        poincare.poincare_layer(x, torch.randn(1025, 4))
+    with pytest.raises(NotImplementedError, match="float64"):
+        poincare.poincare_layer(x.double(), w.double())
+    with pytest.raises(ValueError, match="does not match input width"):
+        poincare.poincare_layer(x, torch.randn(8, 5))
+    with pytest.raises(ValueError, match=r"bias \(7,\)"):
+        poincare.poincare_layer(x, w, torch.zeros(7))
+    with pytest.raises(ValueError, match="curvature"):
+        poincare.poincare_layer(x, w, c=-1.0)
+    with pytest.raises(NotImplementedError, match="geo.log"):
+        poincare.poincare_layer(x, w, activation="geo.log")

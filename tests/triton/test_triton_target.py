@@ -1,0 +1,141 @@
+"""The Triton target end to end: every example compiled with ``target="triton"`` computes
+what the torch target computes (float32, relative error <= 1e-4), every launch site of
+KERNELS runs its Triton kernel (under TRITON_INTERPRET=1 on CPU), and what cannot run a
+kernel falls back to torch visibly (STATS, a warning, or an error in strict mode)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["TRITON_INTERPRET"] = "1"  # read when @triton.jit decorates: before the imports
+os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("triton")
+
+import geomir
+from geomir.diagnostics import UsageError
+from geomir.backends.triton import runtime
+from tests.backends.helpers import EXAMPLES, functions, inputs_for
+
+RTOL = 1e-4
+TOUR = Path(__file__).parent / "models" / "kernels_tour.geo"  # every site kind and activation
+MODELS = [*EXAMPLES, TOUR]
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30)) if b.numel() else 0.0
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("triton-target")
+
+
+def _both(path, cache):
+    return (geomir.compile(path, target="torch", cache_dir=cache),
+            geomir.compile(path, target="triton", cache_dir=cache))
+
+
+@pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
+def test_every_model_matches_the_torch_target(path, cache):
+    ref_mod, mod = _both(path, cache)
+    params = mod.init_params(seed=0, dtype=torch.float32)
+    sites = {entry["function"] for entry in mod.KERNELS}
+    for f in functions(path):
+        name = f.sym_name.data
+        xs = inputs_for(f, batch=5, dtype=torch.float32)
+        runtime.STATS.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", runtime.TritonFallbackWarning)  # no silent torch
+            out = getattr(mod, name)(params, *xs)
+        ref = getattr(ref_mod, name)(params, *xs)
+        outs, refs = (out, ref) if isinstance(out, tuple) else ((out,), (ref,))
+        for o, r in zip(outs, refs):
+            assert o.shape == r.shape and o.dtype == r.dtype
+            assert torch.isfinite(o).all()
+            assert _rel(o, r) <= RTOL, f"{path.stem}.{name}: relative error {_rel(o, r):.2e}"
+        fell_back = {key for key in runtime.STATS if key[0] == "torch" and key[2] != "autograd"}
+        assert not fell_back, (name, fell_back)
+        if name in sites and not any(key[2] == "autograd" for key in runtime.STATS):
+            assert any(key[0] == "triton" for key in runtime.STATS), (name, runtime.STATS)
+
+
+def test_pinn_sites_are_the_fused_layers(cache):
+    path = next(p for p in EXAMPLES if p.stem == "pinn_laplacian")
+    mod = geomir.compile(path, target="triton", cache_dir=cache)
+    kinds = {(e["function"], e["kernel"]) for e in mod.KERNELS}
+    assert {("U", "dense"), ("lap_u", "laplacian"), ("d4_u", "jet_layer")} <= kinds
+    assert {e["K"] for e in mod.KERNELS if e["function"] == "d4_u"} == {4}
+    assert mod.PRECISION == "ieee"
+
+
+def test_hyperbolic_layers_are_one_poincare_launch_each(cache):
+    path = next(p for p in EXAMPLES if p.stem == "hyperbolic_mlp")
+    mod = geomir.compile(path, target="triton", cache_dir=cache)
+    mlp = [e for e in mod.KERNELS if e["function"] == "HyperbolicMLP"]
+    assert [(e["kernel"], e["activation"], e["n"], e["m"]) for e in mlp] == [
+        ("poincare", "geo.tanh", 16, 32), ("poincare", None, 32, 8)]
+
+
+def test_float64_falls_back_to_torch_with_a_warning(cache):
+    path = next(p for p in EXAMPLES if p.stem == "pinn_laplacian")
+    ref_mod, mod = _both(path, cache)
+    params = mod.init_params(seed=0, dtype=torch.float64)
+    x = torch.randn(4, 2, dtype=torch.float64)
+    runtime.STATS.clear()
+    runtime._WARNED.clear()
+    with pytest.warns(runtime.TritonFallbackWarning, match="float64"):
+        y = mod.lap_u(params, x)
+    assert torch.equal(y, ref_mod.lap_u(params, x))
+    assert runtime.STATS["torch", "laplacian", "dtype"] == 4
+
+
+def test_strict_mode_raises_instead_of_falling_back(cache):
+    path = next(p for p in EXAMPLES if p.stem == "pinn_laplacian")
+    mod = geomir.compile(path, target="triton", cache_dir=cache)
+    params = mod.init_params(seed=0, dtype=torch.float64)
+    runtime.set_strict(True)
+    try:
+        with pytest.raises(runtime.TritonFallbackError, match="float64"):
+            mod.U(params, torch.randn(4, 2, dtype=torch.float64))
+    finally:
+        runtime.set_strict(False)
+
+
+def test_gradients_flow_through_the_torch_path(cache):
+    """Training: parameters that require grad take the differentiable torch code, with the
+    torch target's gradients."""
+    path = next(p for p in EXAMPLES if p.stem == "pinn_laplacian")
+    ref_mod, mod = _both(path, cache)
+    x = torch.randn(6, 2)
+    grads = []
+    for m in (mod, ref_mod):
+        net = m.UModule(seed=0)
+        loss = net(x).square().sum() + m.lap_u(net.named_geo_parameters(), x).square().sum()
+        loss.backward()
+        grads.append([p.grad for p in net.parameters()])
+    for a, b in zip(*grads):
+        assert _rel(a, b) <= RTOL
+
+
+def test_precision_option_reaches_the_module(cache):
+    path = next(p for p in EXAMPLES if p.stem == "pinn_laplacian")
+    mod = geomir.compile(path, target="triton", cache_dir=cache, precision="bf16")
+    ref = geomir.compile(path, target="torch", cache_dir=cache)
+    assert mod.PRECISION == "bf16"
+    params = mod.init_params(seed=0, dtype=torch.float32)
+    x = torch.randn(8, 2)
+    y, y_ref = mod.U(params, x), ref.U(params, x)
+    assert 0 < _rel(y, y_ref) < 6e-2  # bf16 operands (8-bit mantissa) in 4 layers
+    mod.PRECISION = "ieee"  # read at each call
+    assert _rel(mod.U(params, x), y_ref) <= RTOL
+    with pytest.raises(UsageError, match="precision 'fp8'"):
+        geomir.compile(path, target="triton", cache_dir=cache, precision="fp8")
+    with pytest.raises(UsageError, match="target 'torch' has no option 'precision'"):
+        geomir.compile(path, target="torch", cache_dir=cache, precision="tf32")
