@@ -14,6 +14,14 @@ script exits with status 1). See benchmarks/README.md for the methods.
 
     python benchmarks/bench_jets.py --size ci
     python benchmarks/bench_jets.py --size full --only torch --repeats 5
+    python benchmarks/bench_jets.py --device cuda --size A B      # on a GPU: + geomir-Triton
+
+On ``--device cuda`` the torch, Triton and JAX methods run on the GPU in fp32 with TF32 off
+(torch.backends.*.allow_tf32 = False, jax_default_matmul_precision = "highest", the Triton
+kernels' IEEE dots), every call synchronised before the clock is read; the JSON records the
+GPU, the FLOP/s each method achieves and its share of the GPU's fp32 peak (FLOPS below).
+``--triton-interpret`` adds the Triton backend on the CPU through the Triton interpreter
+(tiny sizes only: a smoke test of this script, not a measurement).
 """
 
 from __future__ import annotations
@@ -44,8 +52,10 @@ PASSES = "jet-expand,jet-fuse,cse,dce"  # the default pipeline (geomir.DEFAULT_P
 SIZES = {
     "full": dict(n=4096, d=16, width=512, layers=4),
     "ci": dict(n=256, d=4, width=64, layers=2),
+    "A": dict(n=4096, d=16, width=512, layers=4),  # the GPU settings of issue 6
+    "B": dict(n=16384, d=8, width=256, layers=6),
 }
-DEFAULT_REPEATS = {"full": 5, "ci": 10}
+DEFAULT_REPEATS = {"full": 5, "ci": 10, "A": 50, "B": 50}
 # Relative agreement bound per dtype: max|a - b| / max|b|, per derivative order.
 RTOL = {"float32": 2e-3, "float64": 1e-9}
 
@@ -82,6 +92,26 @@ METHODS: list[tuple[str, str, str]] = [
     ("jax", "lap", "folx forward Laplacian"),
     ("jax", "lap", "nested jax.jvp (D dirs, jit)"),
     ("jax", "lap", "stacked forward (D+2)N"),
+    ("triton", "forward", "geomir"),
+    ("triton", "d2", "geomir"),
+    ("triton", "d4", "geomir"),
+    ("triton", "lap", "geomir"),
+]
+BACKEND_ORDER = ("torch", "triton", "jax")  # torch first: its module gives the weights
+
+# The derivative methods that are NOT geomir's (the "alternatives" of the GPU goals).
+ALTERNATIVES = {
+    "d2": [("torch", "torch.func nested jvp"), ("jax", "jax.experimental.jet"), ("jax", "nested jax.jvp (jit)")],
+    "d4": [("torch", "torch.func nested jvp"), ("jax", "jax.experimental.jet"), ("jax", "nested jax.jvp (jit)")],
+    "lap": [("torch", "torch.func vmap(hessian)"), ("torch", "torch.func nested jvp (D dirs)"),
+            ("jax", "vmap(hessian) (jit)"), ("jax", "folx forward Laplacian"), ("jax", "nested jax.jvp (D dirs, jit)")],
+}
+
+# fp32 peak (non-tensor-core FMA rate, TFLOP/s) by GPU name: datasheet figures, the
+# denominators of "share of peak". The 'H100 80GB HBM3' is the SXM5 part.
+FP32_PEAK_TFLOPS = [
+    ("H100 80GB HBM3", 66.9), ("H100 SXM", 66.9), ("H100 PCIe", 51.2), ("H100 NVL", 60.0),
+    ("H200", 66.9), ("A100", 19.5), ("L40S", 91.6), ("RTX 4090", 82.6),
 ]
 
 # (name, backend, task, numerator method, denominator method, op, target): the ratio is
@@ -92,6 +122,13 @@ GOALS = [
     ("torch K=4: torch.func nested jvp / geomir", "torch", "d4", "torch.func nested jvp", "geomir", ">=", 5.0),
     ("torch K=4: geomir / stacked forward (K+1)N", "torch", "d4", "geomir", "stacked forward (K+1)N", "<=", 1.3),
     ("torch Laplacian: torch.func vmap(hessian) / geomir", "torch", "lap", "torch.func vmap(hessian)", "geomir", ">=", 2.0),
+]
+# GPU goals (issue 6), evaluated on --device cuda: geomir-Triton against the fastest
+# alternative (K=4), JAX's vmap(hessian) and folx (Laplacian): (name, task, versus, target).
+GPU_GOALS = [
+    ("triton K=4: fastest alternative / geomir-Triton", "d4", "fastest", 1.5),
+    ("triton Laplacian: JAX vmap(hessian) / geomir-Triton", "lap", ("jax", "vmap(hessian) (jit)"), 2.0),
+    ("triton Laplacian: folx / geomir-Triton", "lap", ("jax", "folx forward Laplacian"), 1.0),
 ]
 # Ratios reported without a target.
 INFO_RATIOS = [
@@ -219,15 +256,15 @@ def timed_rounds(fns: dict, sync: Callable, repeats: int, budget_s: float | None
 # =========================================================================================
 
 
-def torch_methods(mod, weights: dict, x_np: np.ndarray, v_np: np.ndarray, layers: int):
+def torch_methods(mod, weights: dict, x_np: np.ndarray, v_np: np.ndarray, layers: int, device: str = "cpu"):
     """(method name, task) -> zero-argument callable, with its grad mode."""
     import torch
     import torch.func as tf
 
-    p = {k: torch.from_numpy(w) for k, w in weights.items()}
+    p = {k: torch.from_numpy(w).to(device) for k, w in weights.items()}
     names = layer_list(p, layers)
-    x = torch.from_numpy(x_np)
-    v = torch.from_numpy(v_np)
+    x = torch.from_numpy(x_np).to(device)
+    v = torch.from_numpy(v_np).to(device)
     n, d = x.shape
 
     def mlp(y):
@@ -288,6 +325,56 @@ def torch_methods(mod, weights: dict, x_np: np.ndarray, v_np: np.ndarray, layers
         ("torch.func nested jvp (D dirs)", "lap"): (lap_nested, nog),
         ("stacked forward (D+2)N", "lap"): (lambda: mlp(xd), inf),
     }
+
+
+def triton_methods(mod, weights: dict, x_np: np.ndarray, v_np: np.ndarray, device: str):
+    """geomir's Triton module: the same four calls as the torch module's, on ``device``."""
+    import torch
+
+    p = {k: torch.from_numpy(w).to(device) for k, w in weights.items()}
+    x = torch.from_numpy(x_np).to(device)
+    v = torch.from_numpy(v_np).to(device)
+    inf = torch.inference_mode
+    return {
+        ("geomir", "forward"): (lambda: mod.U(p, x), inf),
+        ("geomir", "d2"): (lambda: mod.d2(p, x, v), inf),
+        ("geomir", "d4"): (lambda: mod.d4(p, x, v), inf),
+        ("geomir", "lap"): (lambda: mod.lap(p, x), inf),
+    }
+
+
+def flops(task: str, n: int, d: int, width: int, layers: int) -> float:
+    """Matmul FLOPs of a task's work: 2 N sum(n_i m_i) for the forward pass, times K+1
+    for a K-jet (K+1 stacked coefficients) and D+2 for the Laplacian (f0, D f1, f2).
+    Elementwise work is not counted; every method of a task is credited the same count."""
+    per_point = d * width + (layers - 1) * width * width + width
+    forward = 2.0 * n * per_point
+    return forward * {"forward": 1, "d2": 3, "d4": 5, "lap": d + 2}[task]
+
+
+def fp32_peak_tflops(gpu_name: str | None) -> float | None:
+    for key, peak in FP32_PEAK_TFLOPS:
+        if gpu_name and key in gpu_name:
+            return peak
+    return None
+
+
+def gpu_info() -> dict:
+    import torch
+
+    props = torch.cuda.get_device_properties(0)
+    name = torch.cuda.get_device_name(0)
+    info = {"gpu_name": name, "gpu_sm_count": props.multi_processor_count,
+            "gpu_memory_gib": round(props.total_memory / 2**30, 1),
+            "gpu_capability": f"{props.major}.{props.minor}", "cuda_runtime": torch.version.cuda,
+            "fp32_peak_tflops": fp32_peak_tflops(name)}
+    try:
+        smi = subprocess.run(["nvidia-smi", "--query-gpu=driver_version,clocks.sm,clocks.max.sm",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+        info["nvidia_smi"] = smi.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        info["nvidia_smi"] = None
+    return info
 
 
 # =========================================================================================
@@ -435,7 +522,12 @@ def machine_info(dtype: str) -> dict:
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size", choices=sorted(SIZES), default="full")
+    ap.add_argument("--size", choices=sorted(SIZES), nargs="+", default=["full"],
+                    help="settings (several run in turn, one JSON): full, ci, or the GPU settings A, B")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="cuda: torch, Triton and JAX on the GPU (fp32, TF32 off)")
+    ap.add_argument("--triton-interpret", action="store_true",
+                    help="add the Triton backend on the CPU through TRITON_INTERPRET=1 (tiny sizes: a smoke test)")
     ap.add_argument("--n", type=int, help="points (overrides --size)")
     ap.add_argument("--d", type=int, help="input dimension D (overrides --size)")
     ap.add_argument("--width", type=int, help="hidden width (overrides --size)")
@@ -443,7 +535,7 @@ def parse_args(argv):
     ap.add_argument("--repeats", type=int, help="timed calls per method (median reported); default 5 full, 10 ci")
     ap.add_argument("--warmup", type=int, default=2, help="untimed calls first (jit compilation, first-call set-up)")
     ap.add_argument("--budget", type=float, default=60.0, help="seconds of timed rounds per task before the rounds are cut (to at least 3)")
-    ap.add_argument("--only", choices=["torch", "jax"], help="one backend")
+    ap.add_argument("--only", choices=["torch", "jax"], help="one backend (and, with torch, Triton where it runs)")
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/bench_jets-<size>-<hostname>.json)")
     ap.add_argument("--cache-dir", type=Path, help="where geomir writes the generated modules (default: a temporary directory)")
@@ -454,18 +546,22 @@ def parse_args(argv):
     return ap.parse_args(argv)
 
 
-def run(args) -> dict:
-    settings = dict(SIZES[args.size])
+def run(args, size: str) -> dict:
+    settings = dict(SIZES[size])
     custom = False
     for key in ("n", "d", "width", "layers"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
             custom = True
-    size_label = "custom" if custom else args.size
-    repeats = args.repeats if args.repeats is not None else DEFAULT_REPEATS[args.size]
+    size_label = "custom" if custom else size
+    repeats = args.repeats if args.repeats is not None else DEFAULT_REPEATS[size]
     n, d, width, layers = settings["n"], settings["d"], settings["width"], settings["layers"]
     dtype = args.dtype
-    backends = [args.only] if args.only else ["torch", "jax"]
+    device = args.device
+    with_triton = device == "cuda" or args.triton_interpret
+    backends = [b for b in BACKEND_ORDER if (b != "triton" or with_triton) and (args.only is None or b in (args.only, "triton"))]
+    if args.only == "jax":
+        backends = ["torch", "jax"]  # torch's module still gives the weights; its rows are timed too
     rtol = RTOL[dtype]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -480,9 +576,11 @@ def run(args) -> dict:
         "machine": info,
         "settings": {
             "size": size_label, "n": n, "d": d, "width": width, "layers": layers, "activation": "tanh",
-            "dtype": dtype, "repeats": repeats, "warmup": args.warmup, "budget_s": args.budget,
+            "dtype": dtype, "device": device, "repeats": repeats, "warmup": args.warmup, "budget_s": args.budget,
             "passes": args.passes, "backends": backends, "torch_threads": args.threads or cores, "rtol": rtol, "seed": args.seed,
-            "statistic": "median wall-clock (time.perf_counter) of the timed calls; the methods of a task are timed in interleaved rounds",
+            "statistic": "median wall-clock (time.perf_counter) of the timed calls, each call synchronised "
+                         "with its device; the methods of a task are timed in interleaved rounds",
+            "flops_convention": "matmul FLOPs: 2 N sum(n_i m_i) per forward pass, x(K+1) for a K-jet, x(D+2) for the Laplacian",
         },
         "geo_source": source,
         "methods": {},
@@ -496,6 +594,11 @@ def run(args) -> dict:
 
     torch.set_num_threads(args.threads or cores)
     info["torch_threads"] = torch.get_num_threads()
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        info.update(gpu_info())
+        result["settings"]["tf32"] = False
     t0 = time.perf_counter()
     tmod = geomir.compile(source, target="torch", passes=args.passes, cache_dir=cache)
     compile_s = {"torch": time.perf_counter() - t0}
@@ -506,18 +609,45 @@ def run(args) -> dict:
     x_np = rng.standard_normal((n, d)).astype(npdt)
     v_np = (rng.standard_normal((n, d)) / np.sqrt(d)).astype(npdt)
 
+    def torch_sync(out):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return out
+
     outputs: dict[str, dict[str, np.ndarray]] = {}
     for backend in backends:
         stacked_k = {"stacked forward (K+1)N:d2": 3, "stacked forward (K+1)N:d4": 5, "stacked forward (D+2)N:lap": d + 2}
-        if backend == "torch":
-            table = torch_methods(tmod, weights, x_np, v_np, layers)
-            sync = lambda out: out  # noqa: E731 - torch CPU ops are synchronous
+        if backend in ("torch", "triton"):
+            if backend == "torch":
+                table = torch_methods(tmod, weights, x_np, v_np, layers, device)
+            else:
+                try:
+                    t0 = time.perf_counter()
+                    xmod = geomir.compile(source, target="triton", passes=args.passes, cache_dir=cache)
+                    compile_s["triton"] = time.perf_counter() - t0
+                except Exception as err:  # noqa: BLE001 - recorded; the other backends still run
+                    result["errors"].append(f"triton: cannot compile the model: {type(err).__name__}: {err}")
+                    continue
+                result["generated_triton"] = str(Path(xmod.__file__))
+                result["settings"]["triton_precision"] = xmod.PRECISION
+                from geomir.backends.triton import runtime as triton_runtime
+
+                triton_runtime.set_strict(True)  # a torch fallback would time torch, not Triton
+                table = triton_methods(xmod, weights, x_np, v_np, device)
+            sync = torch_sync
             to_np = lambda out: out.detach().cpu().numpy()  # noqa: E731
         else:
             import jax
 
             if dtype == "float64":
                 jax.config.update("jax_enable_x64", True)
+            if device == "cuda":
+                jax.config.update("jax_default_matmul_precision", "highest")
+                platform_ = jax.devices()[0].platform
+                info["jax_device"] = str(jax.devices()[0])
+                if platform_ != "gpu":
+                    result["errors"].append(f"jax: --device cuda but JAX's default device is {platform_}")
+                    continue
             t0 = time.perf_counter()
             jmod = geomir.compile(source, target="jax", passes=args.passes, cache_dir=cache)
             compile_s["jax"] = time.perf_counter() - t0
@@ -571,28 +701,55 @@ def run(args) -> dict:
                     entry["max_rel_diff"] = max(e["max_rel_diff"] for e in others if e["max_rel_diff"] is not None)
     result["settings"]["compile_s"] = compile_s
 
-    # geomir torch vs geomir JAX on the same weights and inputs.
-    if len(backends) == 2:
+    # geomir-JAX and geomir-Triton vs geomir-torch on the same weights and inputs.
+    for other in ("jax", "triton"):
+        if other not in outputs or "torch" not in outputs:
+            continue
         for task in TASKS:
-            a, b = outputs["jax"].get(task), outputs["torch"].get(task)
+            a, b = outputs[other].get(task), outputs["torch"].get(task)
             if a is None or b is None:
                 continue
             diff = rel_diff(a, b, task in ("d2", "d4"))
             ok = diff <= rtol
-            result["cross_backend"][task] = {"max_rel_diff": diff, "agrees": ok}
-            entry = result["methods"][method_id("jax", task, "geomir")]
+            key = task if other == "jax" else f"triton/{task}"
+            result["cross_backend"][key] = {"max_rel_diff": diff, "agrees": ok}
+            entry = result["methods"][method_id(other, task, "geomir")]
             entry["reference"] = method_id("torch", task, "geomir")
             entry["cross_backend_rel_diff"] = diff
             entry["agrees"] = bool(entry.get("agrees", True) and ok)
             if not ok:
-                result["errors"].append(f"geomir {task}: torch and JAX disagree: {diff:.3g} > {rtol:g}")
+                result["errors"].append(f"geomir {task}: torch and {other} disagree: {diff:.3g} > {rtol:g}")
+
+    # FLOP/s and the share of the GPU's fp32 peak.
+    peak = info.get("fp32_peak_tflops")
+    for entry in result["methods"].values():
+        if entry.get("status") == "ok" and entry.get("median_ms"):
+            f = flops(entry["task"], n, d, width, layers)
+            entry["flops"] = f
+            entry["tflops_per_s"] = f / (entry["median_ms"] * 1e-3) / 1e12
+            entry["share_of_fp32_peak"] = entry["tflops_per_s"] / peak if peak else None
 
     def med(backend, task, method):
         e = result["methods"].get(method_id(backend, task, method))
         return e.get("median_ms") if e and e.get("status") == "ok" else None
 
+    if "triton" in outputs and device == "cuda":  # interpreter timings mean nothing
+        for name, task, versus, target in GPU_GOALS:
+            ours = med("triton", task, "geomir")
+            if versus == "fastest":
+                alts = {method_id(b, task, m): med(b, task, m) for b, m in ALTERNATIVES[task]}
+                alts = {k: v for k, v in alts.items() if v is not None}
+                den_id = min(alts, key=alts.get) if alts else None
+                other = alts.get(den_id)
+            else:
+                den_id = method_id(*versus[:1], task, versus[1])
+                other = med(versus[0], task, versus[1])
+            ratio = other / ours if other is not None and ours is not None else None
+            result["goals"].append({"goal": name, "ratio": ratio, "op": ">=", "target": target,
+                                    "passed": None if ratio is None else ratio >= target,
+                                    "numerator": den_id, "denominator": method_id("triton", task, "geomir")})
     for name, backend, task, num, den, op, target in GOALS:
-        if backend not in backends:
+        if backend not in backends or device == "cuda":  # the CPU goals of issue 5
             continue
         a, b = med(backend, task, num), med(backend, task, den)
         ratio = a / b if a is not None and b is not None else None
@@ -600,7 +757,7 @@ def run(args) -> dict:
         result["goals"].append({"goal": name, "ratio": ratio, "op": op, "target": target, "passed": passed,
                                 "numerator": method_id(backend, task, num), "denominator": method_id(backend, task, den)})
     for name, backend, task, num, den in INFO_RATIOS:
-        if backend not in backends:
+        if backend not in outputs:
             continue
         a, b = med(backend, task, num), med(backend, task, den)
         result["ratios"].append({"ratio_name": name, "ratio": a / b if a is not None and b is not None else None})
@@ -671,11 +828,12 @@ def print_report(result: dict) -> None:
     console = Console(width=max(Console().width, 120))
     s, m = result["settings"], result["machine"]
     title = (f"bench_jets {s['size']}: N={s['n']} D={s['d']} width={s['width']} layers={s['layers']} tanh, {s['dtype']}, "
-             f"median of ≤{s['repeats']} — {m['cpu_model']}, {m['cores_available']} cores, torch {m['torch_version']} "
-             f"({m.get('torch_threads')} threads), jax {m['jax_version']}")
+             f"median of ≤{s['repeats']} — {m.get('gpu_name') or m['cpu_model']}, {m['cores_available']} cores, "
+             f"torch {m['torch_version']} ({m.get('torch_threads')} threads), jax {m['jax_version']}, device {s.get('device', 'cpu')}")
     table = Table(title=title, title_justify="left")
     for col, just in (("task", "left"), ("backend", "left"), ("method", "left"), ("median ms", "right"),
-                      ("min ms", "right"), ("n", "right"), ("÷ geomir", "right"), ("max rel diff", "right"), ("agrees", "center")):
+                      ("min ms", "right"), ("n", "right"), ("÷ geomir", "right"), ("TFLOP/s", "right"),
+                      ("% fp32 peak", "right"), ("max rel diff", "right"), ("agrees", "center")):
         table.add_column(col, justify=just)
     prev = None
     for mid, e in result["methods"].items():
@@ -684,14 +842,16 @@ def print_report(result: dict) -> None:
             table.add_section()
         prev = key
         if e.get("status") != "ok":
-            table.add_row(TASK_TITLES[e["task"]], e["backend"], e["method"], e.get("status", "?"), "", "", "",
+            table.add_row(TASK_TITLES[e["task"]], e["backend"], e["method"], e.get("status", "?"), "", "", "", "", "",
                           (e.get("reason") or e.get("error") or "")[:60], "")
             continue
         g = result["methods"].get(method_id(e["backend"], e["task"], "geomir"), {})
         ratio = f"{e['median_ms'] / g['median_ms']:.2f}×" if g.get("status") == "ok" else ""
         diff = e.get("cross_backend_rel_diff", e.get("max_rel_diff"))
+        share = e.get("share_of_fp32_peak")
         table.add_row(TASK_TITLES[e["task"]], e["backend"], e["method"], f"{e['median_ms']:.2f}", f"{e['min_ms']:.2f}",
-                      str(e["repeats"]), ratio, "" if diff is None else f"{diff:.1e}",
+                      str(e["repeats"]), ratio, f"{e.get('tflops_per_s', 0):.3g}", "" if share is None else f"{100 * share:.1f}",
+                      "" if diff is None else f"{diff:.1e}",
                       "[green]yes[/]" if e.get("agrees") else "[red]NO[/]")
     console.print(table)
     goals = Table(title="goals (ratios of median times, one run)", title_justify="left")
@@ -707,14 +867,40 @@ def print_report(result: dict) -> None:
         console.print(f"[red]error:[/] {err}")
 
 
+def _check_device(args) -> str | None:
+    """Why the requested device cannot run, or None."""
+    if args.device == "cuda" and args.triton_interpret:
+        return "--triton-interpret is a CPU smoke test; drop it with --device cuda"
+    if args.device == "cuda":
+        try:
+            import torch
+        except ImportError:
+            return "--device cuda needs torch with CUDA"
+        if not torch.cuda.is_available():
+            return "--device cuda: torch sees no CUDA GPU on this machine"
+    return None
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    result = run(args)
-    out = args.out or default_out(result["settings"]["size"])
+    if args.triton_interpret:  # before anything imports triton (it reads this when decorating)
+        os.environ["TRITON_INTERPRET"] = "1"
+    why = _check_device(args)
+    if why is not None:
+        print(f"bench_jets: error: {why}", file=sys.stderr)
+        return 2
+    results = [run(args, size) for size in args.size]
+    result = results[0] if len(results) == 1 else {
+        "benchmark": "bench_jets", "runs": results, "ok": all(r["ok"] for r in results),
+        "errors": [e for r in results for e in r["errors"]],
+    }
+    label = "-".join(r["settings"]["size"] for r in results)
+    out = args.out or default_out(label if args.device == "cpu" else f"{args.device}-{label}")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(_json_safe(result), indent=2) + "\n")
     if not args.quiet:
-        print_report(result)
+        for r in results:
+            print_report(r)
         print(f"wrote {out}")
     return 0 if result["ok"] else 1
 

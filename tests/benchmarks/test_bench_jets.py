@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -45,8 +46,9 @@ def test_tiny_run_has_every_method_and_they_agree(tmp_path: Path) -> None:
 
     folx_installed = importlib.util.find_spec("folx") is not None
     methods = result["methods"]
-    assert set(methods) == {bench.method_id(*m) for m in bench.METHODS}
-    for backend, task, method in bench.METHODS:
+    cpu_methods = [m for m in bench.METHODS if m[0] != "triton"]  # triton: --device cuda or --triton-interpret
+    assert set(methods) == {bench.method_id(*m) for m in cpu_methods}
+    for backend, task, method in cpu_methods:
         entry = methods[bench.method_id(backend, task, method)]
         if method.startswith("folx") and not folx_installed:
             assert entry["status"] == "skipped" and "folx" in entry["reason"]
@@ -69,6 +71,56 @@ def test_tiny_run_has_every_method_and_they_agree(tmp_path: Path) -> None:
         if goal["goal"].startswith("jax Laplacian: folx") and not folx_installed:
             continue
         assert goal["ratio"] > 0 and isinstance(goal["passed"], bool)
+
+
+def test_triton_rows_run_on_the_interpreter_and_agree(tmp_path: Path) -> None:
+    """--triton-interpret adds geomir's Triton module (kernels on the Triton interpreter):
+    its four rows run in strict mode (no torch fallback) and agree with geomir-torch. In a
+    subprocess: the flag sets TRITON_INTERPRET for the whole process."""
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_jets.py"), "--n", "32", "--d", "3", "--width", "16",
+         "--layers", "1", "--repeats", "1", "--warmup", "1", "--only", "torch", "--triton-interpret",
+         "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["ok"] and result["settings"]["backends"] == ["torch", "triton"]
+    assert result["settings"]["triton_precision"] == "ieee"
+    for task in bench_tasks():
+        entry = result["methods"][f"triton/{task}/geomir"]
+        assert entry["status"] == "ok" and entry["agrees"] is True, entry
+        assert entry["reference"] == f"torch/{task}/geomir" and entry["cross_backend_rel_diff"] <= 2e-3
+        assert entry["flops"] > 0 and entry["share_of_fp32_peak"] is None  # no GPU: no peak
+    assert result["goals"] == [g for g in result["goals"] if not g["goal"].startswith("triton")]
+
+
+def bench_tasks():
+    return _load_bench().TASKS
+
+
+def test_flops_convention() -> None:
+    bench = _load_bench()
+    forward = 2.0 * 4096 * (16 * 512 + 3 * 512 * 512 + 512)  # setting A
+    assert bench.flops("forward", 4096, 16, 512, 4) == forward
+    assert bench.flops("d4", 4096, 16, 512, 4) == 5 * forward
+    assert bench.flops("lap", 4096, 16, 512, 4) == 18 * forward
+    assert bench.fp32_peak_tflops("NVIDIA H100 80GB HBM3") == 66.9
+    assert bench.fp32_peak_tflops("Some Future GPU") is None
+
+
+def test_device_cuda_without_a_gpu_is_a_clear_error(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_jets.py"), "--device", "cuda",
+                           "--size", "A", "--out", str(tmp_path / "x.json")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
+    assert proc.returncode == 2
+    assert "bench_jets: error: --device cuda: torch sees no CUDA GPU on this machine" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "x.json").exists()
 
 
 def test_geo_source_has_the_requested_shape() -> None:
