@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Run bench_jets.py --device cuda on the lent GPU machine (issue 6's measurements).
+#
+# The machine (/work/.library/device) has python3.12 with torch, triton, jax[cuda] and
+# rich, but neither xdsl, lark nor folx, and no network: they travel as wheels.
+#
+# 1. HERE, once, in the repository root (pure-Python wheels, ~4.6 MB):
+#      mkdir -p .git/info && echo /.whl/ >> .git/info/exclude
+#      python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+#        -d .whl xdsl==0.74.0 'immutabledict<4.3.2' ordered-set==4.1 lark folx==0.2.30
+# 2. Through the device tool: run(command="bash benchmarks/device_run.sh", carry=[".whl"],
+#    timeout_s=600). It installs the wheels and geomir into /tmp/site, prints the GPU, runs
+#    settings A and B in one process and writes $OUT/bench_jets-cuda-A-B.json (fetch it to
+#    benchmarks/results/, then write the README table from it).
+#
+# Budget: compiling the models and the Triton autotuning take ~1-2 min; each method is
+# timed in interleaved rounds capped by --budget seconds per task (4 tasks x 2 settings).
+set -euo pipefail
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-benchmarks/results}
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --target /tmp/site .
+export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv
+python3 -c "import torch, triton, jax; print('torch', torch.__version__, 'triton', triton.__version__, 'jax', jax.__version__, jax.devices())"
+python3 benchmarks/bench_jets.py --device cuda --size A B --repeats 50 --warmup 5 --budget 20 \
+  --out "$OUT/bench_jets-cuda-A-B.json" "$@"
