@@ -38,8 +38,11 @@ class Backend:
             allowed = f" (it takes {', '.join(self.options)})" if self.options else ""
             raise UsageError(f"target '{self.target}' has no option {', '.join(map(repr, unknown))}{allowed}")
         precision = options.get("precision")
-        if precision is not None and precision not in ("ieee", "tf32", "bf16"):
-            raise UsageError(f"precision {precision!r} (expected ieee, tf32 or bf16)")
+        if precision is not None:
+            from geomir.backends.triton import PRECISIONS
+
+            if precision not in PRECISIONS:
+                raise UsageError(f"precision {precision!r} (expected one of {', '.join(PRECISIONS)})")
 
     def emit(self, module, source_name: str, **options) -> str:
         return importlib.import_module(self.emitter).emit(module, source_name, **options)

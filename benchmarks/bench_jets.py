@@ -58,6 +58,8 @@ SIZES = {
 DEFAULT_REPEATS = {"full": 5, "ci": 10, "A": 50, "B": 50}
 # Relative agreement bound per dtype: max|a - b| / max|b|, per derivative order.
 RTOL = {"float32": 2e-3, "float64": 1e-9}
+# ... and for the Triton rows at reduced dot precision (operands with 10 or 8 mantissa bits).
+PRECISION_RTOL = {"tf32": 2e-2, "bf16": 1e-1}
 
 TASKS = ("forward", "d2", "d4", "lap")
 TASK_TITLES = {"forward": "forward", "d2": "directional K=2", "d4": "directional K=4", "lap": "Laplacian"}
@@ -327,20 +329,38 @@ def torch_methods(mod, weights: dict, x_np: np.ndarray, v_np: np.ndarray, layers
     }
 
 
-def triton_methods(mod, weights: dict, x_np: np.ndarray, v_np: np.ndarray, device: str):
-    """geomir's Triton module: the same four calls as the torch module's, on ``device``."""
+def triton_method_name(precision: str) -> str:
+    """The Triton rows: "geomir" at the default IEEE fp32 dots, "geomir [p]" at another."""
+    return "geomir" if precision == "ieee" else f"geomir [{precision}]"
+
+
+def triton_methods(mod, weights: dict, x_np: np.ndarray, v_np: np.ndarray, device: str, precisions):
+    """geomir's Triton module: the same four calls as the torch module's, on ``device``,
+    once per dot-product precision (the module's PRECISION, set before each call)."""
     import torch
 
     p = {k: torch.from_numpy(w).to(device) for k, w in weights.items()}
     x = torch.from_numpy(x_np).to(device)
     v = torch.from_numpy(v_np).to(device)
     inf = torch.inference_mode
-    return {
-        ("geomir", "forward"): (lambda: mod.U(p, x), inf),
-        ("geomir", "d2"): (lambda: mod.d2(p, x, v), inf),
-        ("geomir", "d4"): (lambda: mod.d4(p, x, v), inf),
-        ("geomir", "lap"): (lambda: mod.lap(p, x), inf),
-    }
+
+    def at(precision, fn, *args):
+        def call():
+            mod.PRECISION = precision
+            return fn(p, *args)
+
+        return call
+
+    table = {}
+    for prec in precisions:
+        name = triton_method_name(prec)
+        table.update({
+            (name, "forward"): (at(prec, mod.U, x), inf),
+            (name, "d2"): (at(prec, mod.d2, x, v), inf),
+            (name, "d4"): (at(prec, mod.d4, x, v), inf),
+            (name, "lap"): (at(prec, mod.lap, x), inf),
+        })
+    return table
 
 
 def flops(task: str, n: int, d: int, width: int, layers: int) -> float:
@@ -535,6 +555,10 @@ def parse_args(argv):
     ap.add_argument("--repeats", type=int, help="timed calls per method (median reported); default 5 full, 10 ci")
     ap.add_argument("--warmup", type=int, default=2, help="untimed calls first (jit compilation, first-call set-up)")
     ap.add_argument("--budget", type=float, default=60.0, help="seconds of timed rounds per task before the rounds are cut (to at least 3)")
+    ap.add_argument("--triton-precision", nargs="+", default=["ieee"],
+                    choices=["ieee", "tf32", "tf32x3", "bf16"],
+                    help="Triton dot precisions to time: ieee (the 'geomir' row, fp32, the goals') is always "
+                         "run; others add rows 'geomir [p]' (e.g. tf32x3: fp32-accurate on tensor cores)")
     ap.add_argument("--only", choices=["torch", "jax"], help="one backend (and, with torch, Triton where it runs)")
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/bench_jets-<size>-<hostname>.json)")
@@ -614,6 +638,9 @@ def run(args, size: str) -> dict:
             torch.cuda.synchronize()
         return out
 
+    precisions = ["ieee", *(q for q in args.triton_precision if q != "ieee")]
+    method_rows = METHODS + [("triton", t, triton_method_name(q)) for q in precisions[1:] for t in TASKS]
+    result["settings"]["triton_precisions"] = precisions if "triton" in backends else []
     outputs: dict[str, dict[str, np.ndarray]] = {}
     for backend in backends:
         stacked_k = {"stacked forward (K+1)N:d2": 3, "stacked forward (K+1)N:d4": 5, "stacked forward (D+2)N:lap": d + 2}
@@ -629,11 +656,11 @@ def run(args, size: str) -> dict:
                     result["errors"].append(f"triton: cannot compile the model: {type(err).__name__}: {err}")
                     continue
                 result["generated_triton"] = str(Path(xmod.__file__))
-                result["settings"]["triton_precision"] = xmod.PRECISION
+                result["settings"]["triton_precision"] = xmod.PRECISION  # of the "geomir" row
                 from geomir.backends.triton import runtime as triton_runtime
 
                 triton_runtime.set_strict(True)  # a torch fallback would time torch, not Triton
-                table = triton_methods(xmod, weights, x_np, v_np, device)
+                table = triton_methods(xmod, weights, x_np, v_np, device, precisions)
             sync = torch_sync
             to_np = lambda out: out.detach().cpu().numpy()  # noqa: E731
         else:
@@ -659,7 +686,7 @@ def run(args, size: str) -> dict:
         for task in TASKS:
             ready: dict[str, Callable] = {}
             estimate = 0.0
-            for b, t, method in METHODS:
+            for b, t, method in method_rows:
                 if b != backend or t != task:
                     continue
                 mid = method_id(backend, task, method)
@@ -685,7 +712,8 @@ def run(args, size: str) -> dict:
                 entry.update(status="ok", first_call_ms=1e3 * first, warmup=max(args.warmup, 1))
                 ready[mid] = fn
                 estimate += last
-                check_agreement(result, entry, out, outputs[backend], stacked_k, rtol)
+                tol = PRECISION_RTOL.get(method.removeprefix("geomir [").rstrip("]"), rtol)
+                check_agreement(result, entry, out, outputs[backend], stacked_k, tol)
             times = timed_rounds(ready, sync, repeats, args.budget, estimate)
             for mid, ts in times.items():
                 result["methods"][mid].update(median_ms=1e3 * statistics.median(ts), min_ms=1e3 * min(ts),
@@ -694,7 +722,7 @@ def run(args, size: str) -> dict:
         for task in TASKS:
             entry = result["methods"][method_id(backend, task, "geomir")]
             if entry.get("status") == "ok":
-                others = [e for e in result["methods"].values() if e["backend"] == backend and e["task"] == task and e["method"] != "geomir" and e.get("status") == "ok"]
+                others = [e for e in result["methods"].values() if e["backend"] == backend and e["task"] == task and not e["method"].startswith("geomir") and e.get("status") == "ok"]
                 entry["agrees"] = all(e["agrees"] for e in others)
                 entry["reference"] = "the other methods of this task"
                 if others and any(e["max_rel_diff"] is not None for e in others):
@@ -748,6 +776,10 @@ def run(args, size: str) -> dict:
             result["goals"].append({"goal": name, "ratio": ratio, "op": ">=", "target": target,
                                     "passed": None if ratio is None else ratio >= target,
                                     "numerator": den_id, "denominator": method_id("triton", task, "geomir")})
+            for q in precisions[1:]:  # the same ratio at another dot precision: reported, not a goal
+                mine = med("triton", task, triton_method_name(q))
+                result["ratios"].append({"ratio_name": f"{name} [{q}]",
+                                         "ratio": other / mine if other is not None and mine is not None else None})
     for name, backend, task, num, den, op, target in GOALS:
         if backend not in backends or device == "cuda":  # the CPU goals of issue 5
             continue

@@ -25,4 +25,5 @@ export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv
 python3 -c "import torch, triton, jax; print('torch', torch.__version__, 'triton', triton.__version__, 'jax', jax.__version__, jax.devices())"
 python3 benchmarks/bench_jets.py --device cuda --size A B --repeats 50 --warmup 5 --budget 20 \
+  --triton-precision ieee tf32x3 \
   --out "$OUT/bench_jets-cuda-A-B.json" "$@"

@@ -91,7 +91,7 @@ def compile(
     kernels must live in a real file, and a file makes tracebacks readable), then imported.
     The module has one function per model (``Model(params, *inputs)``), ``init_params``,
     and for torch and triton an ``nn.Module`` class per model (``ModelModule(seed=0)``).
-    ``options`` are the target's: triton takes ``precision`` ("ieee" default, "tf32", "bf16").
+    ``options`` are the target's: triton takes ``precision`` ("ieee" default, "tf32", "tf32x3", "bf16").
     """
     from geomir.backends import get_backend
 

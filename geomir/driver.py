@@ -34,8 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("input", nargs="?", help="a .geo program or a .mlir IR file")
     p.add_argument("--emit", choices=EMITS, help="what to write: ir (default) or ir-generic (MLIR generic form)")
     p.add_argument("--target", help="code-generation target: torch, jax or triton")
-    p.add_argument("--precision", choices=("ieee", "tf32", "bf16"),
-                   help="triton: dot-product precision of the kernels (default ieee fp32; accumulation is fp32)")
+    p.add_argument("--precision", choices=("ieee", "tf32", "tf32x3", "bf16"),
+                   help="triton: dot-product precision of the kernels (default ieee fp32; tf32x3 is fp32-accurate "
+                   "on tensor cores; accumulation is fp32)")
     p.add_argument("-o", "--output", help="write the result to this file instead of stdout")
     p.add_argument("--passes", help="comma-separated pass pipeline replacing the default ('' runs none)")
     p.add_argument("--list-passes", action="store_true", help="list the registered passes and exit")

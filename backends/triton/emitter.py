@@ -17,9 +17,9 @@ from xdsl.dialects import builtin
 
 from geomir.backends.common.pyemit import Fused, emit_python
 from geomir.backends.torch.emitter import FLAVOR as TORCH_FLAVOR
+from geomir.backends.triton import PRECISIONS
 from geomir.backends.triton.select import select
 
-PRECISIONS = ("ieee", "tf32", "bf16")
 
 
 def _kernels_table(sites: list[tuple[str, Fused]]) -> list[str]:
@@ -45,7 +45,8 @@ def _header(precision: str):
             "from geomir.backends.triton import runtime, taylor",
             "",
             "# Dot-product precision of the kernels (fp32 accumulation always): \"ieee\" fp32,",
-            "# \"tf32\" or \"bf16\" operands. Set it on the module to change it at run time.",
+            "# \"tf32\", \"tf32x3\" (fp32-accurate, tensor cores) or \"bf16\" operands",
+            "# (geomir.backends.triton.PRECISIONS). Set it on the module to change it at run time.",
             f"PRECISION = {precision!r}",
         ]
 

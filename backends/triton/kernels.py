@@ -47,9 +47,10 @@ ACTIVATIONS = {None: ACT_NONE, "tanh": ACT_TANH, "sigmoid": ACT_SIGMOID, "relu":
 """IR activation name (without the ``geo.`` prefix) -> the ACTIVATION constexpr."""
 
 
-PRECISIONS = {"ieee": 0, "tf32": 1, "bf16": 2}
-"""Dot precision name -> the PRECISION constexpr: fp32 IEEE products (the default), TF32
-tensor-core products, or operands rounded to bfloat16. Accumulation is fp32 in all three.
+PRECISIONS = {"ieee": 0, "tf32": 1, "bf16": 2, "tf32x3": 4}
+"""Dot precision name (geomir.backends.triton.PRECISIONS) -> the PRECISION constexpr: fp32
+IEEE products (the default), TF32 tensor-core products, 3xTF32 (fp32-accurate products on
+tensor cores), or operands rounded to bfloat16. Accumulation is fp32 in all.
 PRECISION 3 is bf16 for the interpreter (layer.py picks it there): operands rounded to
 bf16 and multiplied as fp32 (exact products, the same numbers up to the summation order),
 because the triton 3.9 interpreter's bf16 ``tl.dot`` returns garbage."""
@@ -64,6 +65,8 @@ def _dot(a, b, PRECISION: tl.constexpr):
                    input_precision="ieee")
     elif PRECISION == 1:
         r = tl.dot(a, b, input_precision="tf32")
+    elif PRECISION == 4:
+        r = tl.dot(a, b, input_precision="tf32x3")
     else:
         r = tl.dot(a, b, input_precision="ieee")
     return r

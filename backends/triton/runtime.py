@@ -20,8 +20,9 @@ torch code and warns once per reason (:class:`TritonFallbackWarning`):
 
 ``STATS`` counts launches by (path, site kind, reason); ``GEOMIR_TRITON_STRICT=1`` (or
 ``set_strict(True)``) turns every fallback into a :class:`TritonFallbackError`.
-Precision: ``"ieee"`` fp32 dot products (default), ``"tf32"`` or ``"bf16"`` operands, fp32
-accumulation always; the emitted module passes its ``PRECISION``.
+Precision (``geomir.backends.triton.PRECISIONS``): ``"ieee"`` fp32 dot products (default),
+``"tf32"``, ``"tf32x3"`` or ``"bf16"`` operands, fp32 accumulation always; the emitted module
+passes its ``PRECISION``.
 """
 
 from __future__ import annotations

@@ -81,6 +81,7 @@ def test_triton_rows_run_on_the_interpreter_and_agree(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_jets.py"), "--n", "32", "--d", "3", "--width", "16",
          "--layers", "1", "--repeats", "1", "--warmup", "1", "--only", "torch", "--triton-interpret",
+         "--triton-precision", "ieee", "tf32x3",
          "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"],
         capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -92,6 +93,9 @@ def test_triton_rows_run_on_the_interpreter_and_agree(tmp_path: Path) -> None:
         assert entry["status"] == "ok" and entry["agrees"] is True, entry
         assert entry["reference"] == f"torch/{task}/geomir" and entry["cross_backend_rel_diff"] <= 2e-3
         assert entry["flops"] > 0 and entry["share_of_fp32_peak"] is None  # no GPU: no peak
+        extra = result["methods"][f"triton/{task}/geomir [tf32x3]"]
+        assert extra["status"] == "ok" and extra["agrees"] is True and extra["reference"] == f"triton/{task}/geomir"
+    assert result["settings"]["triton_precisions"] == ["ieee", "tf32x3"]
     assert result["goals"] == [g for g in result["goals"] if not g["goal"].startswith("triton")]
 
 

@@ -150,6 +150,7 @@ def test_precision_options():
     w, b = _params(n, m, True, seed=4)
     ref = taylor.layer(x, w, b, "geo.tanh")
     _assert_close(tl_layer.jet_layer(x, w, b, "tanh", precision="tf32"), ref, "tf32")  # no TF32 on CPU
+    _assert_close(tl_layer.jet_layer(x, w, b, "tanh", precision="tf32x3"), ref, "tf32x3")
     y = tl_layer.jet_layer(x, w, b, "tanh", precision="bf16")
     errs = [_rel_err(y[k], ref[k]) for k in range(K + 1)]
     assert 1e-5 < max(errs) < 3e-2, errs  # operands rounded to bf16 (8-bit mantissa)
@@ -295,6 +296,8 @@ def test_ttir_precision_options(ttir):
     assert "tf32" not in ieee and "bf16" not in ieee
     assert re.search(r"tt\.dot .* : tensor<64x32xbf16> \* tensor<32x64xbf16> -> tensor<64x64xf32>", bf16)
     assert body_dots(bf16) == 3
+    tf32x3 = _section(ttir, "jet-tf32x3")
+    assert "inputPrecision = tf32x3" in tf32x3 and body_dots(tf32x3) == 3
 
 
 def body_dots(body: str) -> int:

@@ -39,6 +39,7 @@ SECTIONS = {
     "jet-softplus": lambda: jet_ttir(4, "softplus"),
     "jet-tf32": lambda: jet_ttir(2, "tanh", "tf32"),
     "jet-bf16": lambda: jet_ttir(2, "tanh", "bf16"),
+    "jet-tf32x3": lambda: jet_ttir(2, "tanh", "tf32x3"),
 }
 
 
