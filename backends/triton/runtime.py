@@ -46,8 +46,6 @@ STATS: collections.Counter = collections.Counter()
 _STRICT = [os.environ.get("GEOMIR_TRITON_STRICT", "0") not in ("", "0")]
 _WARNED: set[tuple[str, str]] = set()
 _KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
-POINCARE_MAX_WIDTH = 1024
-"""Widest Poincaré layer output the fused kernel holds in one tile (it needs whole rows)."""
 
 
 class TritonFallbackWarning(UserWarning):
@@ -98,16 +96,18 @@ def _blocker(kind: str, module, tensors, activation: str | None, width: int | No
     except ImportError as err:
         return "triton", f"triton is not importable ({err})"
     x = tensors[0]
+    if any(t.device != x.device for t in tensors):
+        return "device", f"tensors on several devices ({', '.join(sorted({str(t.device) for t in tensors}))})"
     if not (x.is_cuda or (host.INTERPRET and x.device.type == "cpu")):
         return "device", (f"tensors on {x.device}: the kernels need CUDA tensors "
                           "(or TRITON_INTERPRET=1 set before the first import)")
     if x.dtype not in _KERNEL_DTYPES:
         return "dtype", f"{x.dtype}: the kernels take float32, bfloat16 or float16"
     name = activation.removeprefix("geo.") if activation else None
-    if name not in (getattr(host, "ACTIVATIONS", None) or host._k.ACTIVATIONS):
+    if name not in host.ACTIVATIONS:
         return "activation", f"activation {activation} has no {kind} kernel"
-    if width is not None and width > POINCARE_MAX_WIDTH:
-        return "width", f"output width {width} > {POINCARE_MAX_WIDTH}"
+    if width is not None and width > host.MAX_WIDTH:  # the Poincaré kernel holds whole rows
+        return "width", f"output width {width} > {host.MAX_WIDTH}"
     return None
 
 

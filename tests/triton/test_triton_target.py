@@ -10,6 +10,7 @@ import os
 os.environ["TRITON_INTERPRET"] = "1"  # read when @triton.jit decorates: before the imports
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 
+import sys
 import warnings
 from pathlib import Path
 
@@ -21,7 +22,9 @@ pytest.importorskip("triton")
 import geomir
 from geomir.diagnostics import UsageError
 from geomir.backends.triton import runtime
-from tests.backends.helpers import EXAMPLES, functions, inputs_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared backend helpers
+from backends.helpers import EXAMPLES, functions, inputs_for  # noqa: E402  (tests/backends, as pytest names it)
 
 RTOL = 1e-4
 TOUR = Path(__file__).parent / "models" / "kernels_tour.geo"  # every site kind and activation
@@ -139,3 +142,21 @@ def test_precision_option_reaches_the_module(cache):
         geomir.compile(path, target="triton", cache_dir=cache, precision="fp8")
     with pytest.raises(UsageError, match="target 'torch' has no option 'precision'"):
         geomir.compile(path, target="torch", cache_dir=cache, precision="tf32")
+
+
+def test_too_wide_poincare_layer_falls_back_to_torch(cache):
+    source = """manifold H = poincare(c = 1.0)
+model Wide(x: H[4]) -> H[1100] {
+  return mobius_linear(x, 4 -> 1100)
+}
+"""
+    ref_mod = geomir.compile(source, target="torch", cache_dir=cache)
+    mod = geomir.compile(source, target="triton", cache_dir=cache)
+    params = mod.init_params(seed=0, dtype=torch.float32)
+    x = mod.poincare_c1.expmap0(0.1 * torch.randn(3, 4))
+    runtime.STATS.clear()
+    runtime._WARNED.clear()
+    with pytest.warns(runtime.TritonFallbackWarning, match="output width 1100 > 1024"):
+        y = mod.Wide(params, x)
+    assert torch.equal(y, ref_mod.Wide(params, x))
+    assert runtime.STATS == {("torch", "poincare", "width"): 1}

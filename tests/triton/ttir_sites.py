@@ -32,7 +32,9 @@ DTYPES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
 def spec(site: dict, precision: str = "ieee"):
     """(kernel fn, signature, constexprs) of a KERNELS entry, or None if it runs torch code."""
     kind, act, bias = site["kernel"], site["activation"], site["bias"]
-    dtype = DTYPES[site["dtype"]]
+    dtype = DTYPES.get(site["dtype"])
+    if dtype is None:  # float64: the torch code runs
+        return None
     try:
         if kind in ("jet_layer", "dense"):
             return layer.jet_layer_spec(site.get("K", 0), act, bias, precision, dtype)
