@@ -9,9 +9,10 @@ torch tensors out (CUDA tensors on a GPU; CPU tensors under ``TRITON_INTERPRET=1
 ``activation`` uses the IR spelling (``"geo.tanh"``, ``"geo.sigmoid"``, or the bare name,
 or None). Outputs are fresh contiguous tensors; every output element is written by one
 program (no atomics), so results are deterministic. fp32 dots are IEEE unless
-``precision="tf32"`` (TF32 tensor cores) or ``"bf16"`` (operands rounded to bfloat16);
-accumulation is fp32 always. Off the interpreter the kernels are autotuned over a few tile configs
-keyed on (N, n, m); under the interpreter one fixed large-block config keeps tests fast.
+``precision`` is "tf32", "tf32x3" (tensor cores) or "bf16" (operands rounded to bfloat16);
+accumulation is fp32 always. Off the interpreter the kernels are autotuned, keyed on
+(N, n, m) and K, over the :data:`CONFIGS` whose accumulators fit in registers; under the
+interpreter one fixed large-block config keeps tests fast.
 No autograd: these are forward kernels (the emitter's inference / benchmark path).
 """
 
@@ -34,23 +35,39 @@ ACTIVATIONS = _k.ACTIVATIONS
 _INTERP_BLOCKS = {"BLOCK_N": 64, "BLOCK_M": 64, "BLOCK_K": 64}
 
 
-def _configs(max_acc_tiles: int) -> list[triton.Config]:
-    out = []
-    for bn, bm, bk, warps, stages in [(32, 32, 32, 4, 3), (64, 32, 32, 4, 3),
-                                      (64, 64, 32, 4, 3), (64, 64, 32, 8, 3),
-                                      (128, 64, 32, 8, 3), (128, 128, 32, 8, 2)]:
-        if bn * bm * max_acc_tiles <= 6 * 64 * 64:  # keep the accumulators in registers
-            out.append(triton.Config({"BLOCK_N": bn, "BLOCK_M": bm, "BLOCK_K": bk},
-                                     num_warps=warps, num_stages=stages))
-    return out
+CONFIGS = [triton.Config({"BLOCK_N": bn, "BLOCK_M": bm, "BLOCK_K": 32}, num_warps=warps, num_stages=stages)
+           for bn, bm, warps, stages in [(32, 32, 4, 3), (64, 32, 4, 3), (64, 64, 4, 3), (64, 64, 8, 3),
+                                         (128, 64, 8, 3), (128, 128, 8, 2)]]
+"""Autotuning candidates. BLOCK_K is the same in all, so the k-loop sums in the same order
+whichever tile shape wins (run-to-run determinism does not hang on the tuning)."""
+MAX_ACC_ELEMENTS = 5 * 64 * 64
+"""Live fp32 accumulator elements per program that stay in registers (about 80 per thread
+at 8 warps): the jet kernel holds K+1 tiles, the Laplacian kernel about 5."""
+
+
+def _fitting(configs, tiles: int) -> list:
+    kept = [c for c in configs if c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_M"] * tiles <= MAX_ACC_ELEMENTS]
+    return kept or [min(configs, key=lambda c: c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_M"])]
+
+
+def _prune_jet(configs, named_args, **kwargs):
+    """The tile shapes whose K+1 accumulator tiles fit in registers."""
+    K = kwargs.get("K", named_args.get("K", 0))
+    return _fitting(configs, int(K) + 1)
+
+
+def _prune_laplacian(configs, named_args, **kwargs):
+    return _fitting(configs, 5)  # y0's (c0, c1, c2), sq and one y1 tile
 
 
 if INTERPRET:
     _jet_kernel = _k.jet_layer_kernel
     _lap_kernel = _k.laplacian_layer_kernel
-else:  # the K+1 accumulator tiles of the jet kernel bound the tile size; K is keyed too
-    _jet_kernel = triton.autotune(_configs(3), key=["N", "n", "m", "K"])(_k.jet_layer_kernel)
-    _lap_kernel = triton.autotune(_configs(3), key=["N", "n", "m"])(_k.laplacian_layer_kernel)
+else:  # tuned per shape (and jet order), among the configs that fit
+    _jet_kernel = triton.autotune(CONFIGS, key=["N", "n", "m", "K"],
+                                  prune_configs_by={"early_config_prune": _prune_jet})(_k.jet_layer_kernel)
+    _lap_kernel = triton.autotune(CONFIGS, key=["N", "n", "m"],
+                                  prune_configs_by={"early_config_prune": _prune_laplacian})(_k.laplacian_layer_kernel)
 
 
 def _activation_code(activation: str | None) -> int:

@@ -138,8 +138,7 @@ def _block_m(m: int) -> int:
 
 def _configs() -> list[triton.Config]:
     return [triton.Config({"BLOCK_N": bn, "BLOCK_K": bk}, num_warps=w, num_stages=st)
-            for bn, bk, w, st in [(16, 32, 4, 3), (32, 32, 4, 3), (32, 32, 8, 3), (64, 32, 8, 2),
-                                  (16, 64, 4, 3)]]
+            for bn, bk, w, st in [(16, 32, 4, 3), (32, 32, 4, 3), (32, 32, 8, 3), (64, 32, 8, 2)]]
 
 
 def _prune(configs, named_args, **kwargs):

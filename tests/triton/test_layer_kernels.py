@@ -138,6 +138,19 @@ def test_relu_at_its_kink_is_zero_like_autodiff():
     assert torch.equal(y, taylor.layer(x, w, None, "geo.relu"))
 
 
+def test_autotune_candidates_fit_the_accumulators_in_registers():
+    """The early prune keeps the tiles whose K+1 accumulators fit (and never none)."""
+    def area(cfgs):
+        return sorted({c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_M"] for c in cfgs})
+
+    assert area(tl_layer._prune_jet(tl_layer.CONFIGS, {}, K=0)) == [1024, 2048, 4096, 8192, 16384]
+    assert area(tl_layer._prune_jet(tl_layer.CONFIGS, {}, K=4)) == [1024, 2048, 4096]
+    assert area(tl_layer._prune_jet(tl_layer.CONFIGS, {"K": 8})) == [1024, 2048]
+    assert area(tl_layer._prune_jet(tl_layer.CONFIGS, {}, K=40)) == [1024]
+    assert area(tl_layer._prune_laplacian(tl_layer.CONFIGS, {})) == [1024, 2048, 4096]
+    assert {c.kwargs["BLOCK_K"] for c in tl_layer.CONFIGS} == {32}
+
+
 def test_results_are_deterministic():
     x = torch.randn(5, 40, 24, generator=torch.Generator().manual_seed(2))
     w, b = _params(24, 40, True, seed=2)

@@ -148,7 +148,7 @@ def test_site_ttir(sections, tmp_path):
             assert body.count("tt.dot ") == 1 and body.count("tt.store ") == 1, name
 
 
-def test_first_stage_ttir_is_triton_compile_ttir():
+def test_first_stage_ttir_is_triton_compile_ttir(tmp_path):
     """The sites above are compiled by triton.compile's first stage only (fast); for one
     kernel, that text is what the whole triton.compile reports."""
     code = """
@@ -160,6 +160,7 @@ for spec in (layer.jet_layer_spec(2, "sin", True), poincare.poincare_layer_spec(
 print("same")
 """
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITON_CACHE_DIR"] = str(tmp_path)  # a real compile (a cached one keeps the source paths it was made from)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                           env=env, timeout=300, check=False)
     assert proc.returncode == 0 and "same" in proc.stdout, proc.stderr[-3000:]
