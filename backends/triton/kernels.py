@@ -124,6 +124,17 @@ def _act012(u, ACTIVATION: tl.constexpr):
 
 
 @triton.jit
+def _integ(u, gs, k: tl.constexpr):
+    """(1/k) sum_(j=1..k) j u_j g_(k-j): coefficient k of y from y' = g x'."""
+    s = u[1] * gs[k - 1]
+    for j in tl.static_range(2, k + 1):
+        s += j * u[j] * gs[k - j]
+    if k > 1:
+        s = s * (1.0 / k)
+    return s
+
+
+@triton.jit
 def _quadratic_ode(u, K: tl.constexpr, ACTIVATION: tl.constexpr):
     """tanh (1) or sigmoid (2) on the tuple u of (at least) K+1 coefficient tiles:
     y_k = (1/k) sum_(j=1..k) j u_j g_(k-j), with g_m = -sum_i y_i y_(m-i) (tanh) or
@@ -132,12 +143,7 @@ def _quadratic_ode(u, K: tl.constexpr, ACTIVATION: tl.constexpr):
     ys = (y0,)
     gs = (g0,)
     for k in tl.static_range(1, K + 1):
-        s = u[1] * gs[k - 1]
-        for j in tl.static_range(2, k + 1):
-            s += j * u[j] * gs[k - j]
-        if k > 1:
-            s = s * (1.0 / k)
-        ys = ys + (s,)
+        ys = ys + (_integ(u, gs, k),)
         if k < K:  # g_k from y_0..y_k: 2 sum_(i < k/2) y_i y_(k-i) + [k even] y_(k/2)^2
             q = ys[0] * ys[k]
             for i in tl.static_range(1, (k + 1) // 2):
@@ -172,16 +178,10 @@ def _ode_epilogue(u, K: tl.constexpr, ACTIVATION: tl.constexpr):
         ss = (tl.sin(u[0]),)
         cs = (tl.cos(u[0]),)
         for k in tl.static_range(1, K + 1):
-            s = u[1] * cs[k - 1]
-            c = u[1] * ss[k - 1]
-            for j in tl.static_range(2, k + 1):
-                s += j * u[j] * cs[k - j]
-                c += j * u[j] * ss[k - j]
-            if k > 1:
-                s = s * (1.0 / k)
-                c = c * (1.0 / k)
+            s = _integ(u, cs, k)
+            c = -_integ(u, ss, k)
             ss = ss + (s,)
-            cs = cs + (-c,)
+            cs = cs + (c,)
         if ACTIVATION == 5:
             ys = ss
         else:
@@ -194,12 +194,7 @@ def _ode_epilogue(u, K: tl.constexpr, ACTIVATION: tl.constexpr):
         else:
             gs = ys
         for k in tl.static_range(1, K + 1):
-            s = u[1] * gs[k - 1]
-            for j in tl.static_range(2, k + 1):
-                s += j * u[j] * gs[k - j]
-            if k > 1:
-                s = s * (1.0 / k)
-            ys = ys + (s,)
+            ys = ys + (_integ(u, gs, k),)
             if ACTIVATION == 7:
                 gs = ys
     return ys
