@@ -19,6 +19,10 @@ output tile once: no intermediate global store/load between the matmul and the a
   (c0, c1, c2) = (phi, phi', phi''/2); then one f1 direction at a time: y1 = W f1_d,
   sq += y1^2, store c1 y1; then y2 = W f2, store c1 y2 + c2 sq, and c0.
 
+Tensors may be float32, bfloat16 or float16: tiles are widened to fp32 as they are loaded,
+PRECISION alone decides the dot's operand precision, and results are rounded to the
+output's dtype as they are stored.
+
 Constexprs: K (jet order), ACTIVATION (:data:`ACTIVATIONS`), HAS_BIAS, PRECISION
 (:data:`PRECISIONS`: 0 IEEE fp32 dots, the default; 1 TF32; 2 bf16 operands), the block sizes. tanh is built from
 ``tl.exp`` (``tl.math`` has no tanh; libdevice's returns None under the interpreter).
@@ -228,11 +232,11 @@ def jet_layer_kernel(
     w_ptrs = W + cols[None, :] * stride_wm + ks[:, None] * stride_wn
     for i in range(0, n, BLOCK_K):
         k_ok = (i + ks) < n
-        wt = tl.load(w_ptrs + i * stride_wn, mask=k_ok[:, None] & col_ok[None, :], other=0.0)
+        wt = tl.load(w_ptrs + i * stride_wn, mask=k_ok[:, None] & col_ok[None, :], other=0.0).to(tl.float32)
         new = ()
         for k in tl.static_range(K + 1):
             xk = tl.load(x_ptrs + k * stride_xk + i, mask=row_ok[:, None] & k_ok[None, :],
-                         other=0.0)
+                         other=0.0).to(tl.float32)
             new = new + (accs[k] + _dot(xk, wt, PRECISION),)
         accs = new
 
@@ -259,8 +263,8 @@ def _tile_matmul(A, stride_an, W, stride_wm, stride_wn, rows, cols, ks, row_ok, 
     w_ptrs = W + cols[None, :] * stride_wm + ks[:, None] * stride_wn
     for i in range(0, n, BLOCK_K):
         k_ok = (i + ks) < n
-        a = tl.load(a_ptrs + i, mask=row_ok[:, None] & k_ok[None, :], other=0.0)
-        wt = tl.load(w_ptrs + i * stride_wn, mask=k_ok[:, None] & col_ok[None, :], other=0.0)
+        a = tl.load(a_ptrs + i, mask=row_ok[:, None] & k_ok[None, :], other=0.0).to(tl.float32)
+        wt = tl.load(w_ptrs + i * stride_wn, mask=k_ok[:, None] & col_ok[None, :], other=0.0).to(tl.float32)
         acc += _dot(a, wt, PRECISION)
     return acc
 

@@ -151,6 +151,24 @@ def test_autotune_candidates_fit_the_accumulators_in_registers():
     assert {c.kwargs["BLOCK_K"] for c in tl_layer.CONFIGS} == {32}
 
 
+@pytest.mark.parametrize("dtype, tol", [(torch.bfloat16, 3e-2), (torch.float16, 3e-3)])
+def test_half_precision_tensors(dtype, tol):
+    """bf16/f16 storage: loaded as fp32, stored rounded; against the float64 rules."""
+    K, n, m = 2, 16, 16
+    x = torch.randn(K + 1, 32, n, generator=torch.Generator().manual_seed(12))
+    w, b = _params(n, m, True, seed=12)
+    y = tl_layer.jet_layer(x.to(dtype), w.to(dtype), b.to(dtype), "tanh")
+    ref = taylor.layer(x.to(dtype).double(), w.to(dtype).double(), b.to(dtype).double(), "geo.tanh")
+    assert y.dtype == dtype
+    assert max(_rel_err(y[k].double(), ref[k]) for k in range(K + 1)) < tol
+    lap = taylor.laplacian_seed(torch.randn(32, n, generator=torch.Generator().manual_seed(13)))
+    out = tl_layer.laplacian_layer(taylor.LaplacianJet(*(p.to(dtype) for p in lap)), w.to(dtype), b.to(dtype), "tanh")
+    ref = taylor.layer(taylor.LaplacianJet(*(p.to(dtype).double() for p in lap)), w.to(dtype).double(),
+                       b.to(dtype).double(), "geo.tanh")
+    for a, r in zip(out, ref):
+        assert a.dtype == dtype and _rel_err(a.double(), r) < tol
+
+
 def test_results_are_deterministic():
     x = torch.randn(5, 40, 24, generator=torch.Generator().manual_seed(2))
     w, b = _params(24, 40, True, seed=2)

@@ -139,3 +139,13 @@ def test_bad_input_errors():
         poincare.poincare_layer(x, w, c=-1.0)
     with pytest.raises(NotImplementedError, match="geo.log"):
         poincare.poincare_layer(x, w, activation="geo.log")
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.bfloat16, 3e-2), (torch.float16, 3e-3)])
+def test_half_precision_tensors(dtype, tol):
+    """bf16/f16 storage, fp32 arithmetic with the clamps of the input's dtype."""
+    x, w, b = _inputs(1.0, 0.1, seed=10)
+    x, w, b = x.to(dtype), w.to(dtype), b.to(dtype)
+    y = poincare.poincare_layer(x, w, b, activation="tanh")
+    assert y.dtype == dtype
+    assert _rel(y, _reference(x.double(), w.double(), b.double(), 1.0, "tanh", torch.float64)) < tol
