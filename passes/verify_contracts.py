@@ -1,0 +1,250 @@
+"""``verify-contracts``: prove each model's ``#contract.lipschitz<L>`` from its weights.
+
+Needs: models whose parameters are ``geo.param`` ops; the weights are the initial ones of
+seed 0 (``init_params(seed=0)``, drawn exactly as every backend draws them). Guarantees:
+every function with a Lipschitz contract gets ``proved = [#contract.lipschitz<B>]`` with a
+certified bound B (Euclidean / geodesic distances of the joint input and the output); a
+contract with B > L fails with the model's file:line:col, the declared and the proved
+bound, and the layer that contributes most. Equivariance and monotonicity contracts are
+checked by later steps of this pass (issue 7) and pass through unchanged.
+
+The bound is the smaller of two sound bounds:
+
+* compositional: one rule per op in :data:`RULES` (a linear map multiplies by a certified
+  spectral norm, an activation by its largest |slope|, a sum adds, a call multiplies by
+  the callee's proved bound), over the whole dataflow graph;
+* layered: a chain x -> W_1 -> act -> ... -> W_m from the model's input is bounded jointly
+  by the Combettes-Pesquet rule (geomir.certify.layered_lipschitz_bound), which uses the
+  activations' slope ranges and the norms of products of adjacent layers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xdsl.context import Context
+from xdsl.dialects import builtin, func
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+
+from geomir import certify
+from geomir.backends.common.init import ParamSpec, draw
+from geomir.diagnostics import Note, SourceError, SourceFile, Span
+from geomir.dialects import contract, geo
+from geomir.pipeline import register_pass
+
+PROVED_ATTR_NAME = "proved"
+"""``func.func`` attribute: the contracts this pass proved, with their proved constants."""
+
+
+class ContractError(SourceError):
+    """A declared contract that the compiler cannot prove."""
+
+
+@dataclass
+class Bound:
+    """A Lipschitz bound of one value w.r.t. the function's joint input, and why."""
+
+    value: float
+    why: str = ""  # for inf: the op that has no rule
+    where: Operation | None = None
+
+
+@dataclass
+class Proof:
+    bound: float
+    layers: list[tuple[float, Operation]] = field(default_factory=list)  # (spectral norm, linear op)
+    blocker: Bound | None = None
+
+
+def _weight(value: SSAValue, seed: int):
+    owner = value.owner
+    if not isinstance(owner, geo.ParamOp):
+        return None
+    t = value.type
+    shape = tuple(t.get_shape()) if isinstance(t, builtin.TensorType) else (t.dim_value,)
+    return draw(owner.param_name.data, ParamSpec(shape, owner.init.data), seed)
+
+
+def _slope_max(name: str) -> float | None:
+    rng = certify.SLOPES.get(name.removeprefix("geo."))
+    return None if rng is None else max(abs(rng[0]), abs(rng[1]))
+
+
+class _Prover:
+    def __init__(self, funcs: dict[str, func.FuncOp], seed: int):
+        self.funcs = funcs
+        self.seed = seed
+        self.proofs: dict[str, Proof] = {}
+        self.norms: dict[SSAValue, float] = {}
+
+    def norm(self, w: SSAValue) -> float | None:
+        if w not in self.norms:
+            value = _weight(w, self.seed)
+            self.norms[w] = None if value is None else certify.spectral_norm_bound(value)
+        return self.norms[w]
+
+    def prove(self, name: str) -> Proof:
+        if name not in self.proofs:
+            self.proofs[name] = Proof(math.inf)  # a recursive call has no finite bound
+            self.proofs[name] = self._prove(self.funcs[name])
+        return self.proofs[name]
+
+    def _prove(self, f: func.FuncOp) -> Proof:
+        bounds: dict[SSAValue, Bound] = {arg: Bound(1.0) for arg in f.body.block.args}
+        layers: list[tuple[float, Operation]] = []
+        result = None
+        for op in f.body.block.ops:
+            if isinstance(op, func.ReturnOp):
+                outs = [bounds[v] for v in op.operands]
+                result = max(outs, key=lambda b: b.value) if outs else Bound(0.0)
+                continue
+            rule = RULES.get(op.name, _unary if op.name in _UNARY else None)
+            ins = [bounds[v] for v in op.operands]
+            blocked = next((b for b in ins if math.isinf(b.value)), None)
+            if blocked is not None:
+                out = blocked
+            elif rule is None:
+                out = Bound(math.inf, f"no Lipschitz rule for {op.name} yet", op)
+            else:
+                out = rule(self, op, ins)
+            if isinstance(op, geo.LinearOp) and self.norm(op.operands[1]) is not None:
+                layers.append((self.norm(op.operands[1]), op))
+            for r in op.results:
+                bounds[r] = out
+        bound = result.value if result is not None else 0.0
+        chain = _chain(f, self.seed)
+        if chain is not None:
+            bound = min(bound, chain)
+        return Proof(bound, layers, result if result is not None and math.isinf(result.value) else None)
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+
+def _linear(p: _Prover, op, ins):
+    norm = p.norm(op.operands[1])
+    if norm is None:
+        return Bound(math.inf, "a linear map whose weight is not a parameter", op)
+    return Bound(ins[0].value * norm)
+
+
+def _unary(p: _Prover, op, ins):
+    slope = _slope_max(op.name)
+    if slope is None:
+        return Bound(math.inf, f"{op.name} has an unbounded slope (not globally Lipschitz)", op)
+    return Bound(ins[0].value * slope)
+
+
+def _call(p: _Prover, op, ins):
+    proof = p.prove(op.callee.string_value())
+    if math.isinf(proof.bound):
+        why = proof.blocker.why if proof.blocker else "a recursive call"
+        return Bound(math.inf, f"@{op.callee.string_value()}: {why}", proof.blocker.where if proof.blocker else op)
+    return Bound(proof.bound * math.sqrt(sum(b.value**2 for b in ins)))
+
+
+RULES = {
+    "geo.param": lambda p, op, ins: Bound(0.0),
+    "geo.linear": _linear,
+    "geo.bias": lambda p, op, ins: Bound(ins[0].value + ins[1].value),
+    "geo.add": lambda p, op, ins: Bound(ins[0].value + ins[1].value),
+    "geo.sub": lambda p, op, ins: Bound(ins[0].value + ins[1].value),
+    "geo.scale": lambda p, op, ins: Bound(abs(op.factor.value.data) * ins[0].value),
+    "geo.coords": lambda p, op, ins: Bound(ins[0].value),
+    # the triangle inequality: |d(a,b) - d(a',b')| <= d(a,a') + d(b,b'), on any manifold
+    "geo.dist": lambda p, op, ins: Bound(ins[0].value + ins[1].value),
+    "func.call": _call,
+}
+"""Op name -> rule (prover, op, operand bounds) -> result bound. Unary activations use
+their slope range (geomir.certify.SLOPES); an op without a rule has no finite bound."""
+_UNARY = frozenset(f"geo.{name}" for name in geo.UNARY_OPS)
+
+
+def _chain(f: func.FuncOp, seed: int) -> float | None:
+    """The layered bound when ``f`` is a chain linear (bias) (act) ... linear (bias) from
+    its only input, else None."""
+    args = f.body.block.args
+    ret = f.body.block.last_op
+    if len(args) != 1 or not isinstance(ret, func.ReturnOp) or len(ret.operands) != 1:
+        return None
+    weights, slopes = [], []
+    v, pending = ret.operands[0], None
+    while v is not args[0]:
+        owner = v.owner
+        if isinstance(owner, geo.BiasOp):
+            v = owner.operands[0]
+        elif owner is not None and getattr(owner, "name", None) in _UNARY:
+            rng = certify.SLOPES.get(owner.name.removeprefix("geo."))
+            if rng is None or pending is not None or not weights:
+                return None
+            pending, v = rng, owner.operands[0]
+        elif isinstance(owner, geo.LinearOp):
+            w = _weight(owner.operands[1], seed)
+            if w is None:
+                return None
+            if weights:
+                slopes.append(pending or (1.0, 1.0))
+            weights.append(w)
+            pending, v = None, owner.operands[0]
+        else:
+            return None
+    if not weights or pending is not None:
+        return None
+    return certify.layered_lipschitz_bound(weights[::-1], slopes[::-1])
+
+
+# --- the pass ---------------------------------------------------------------------------------
+
+
+def _span(op: Operation) -> Span | None:
+    loc = op.location
+    if not isinstance(loc, builtin.FileLineColLoc):
+        return None
+    name = loc.filename.data
+    try:
+        text = Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    return Span(SourceFile(name, text), loc.line.data, loc.column.data)
+
+
+def _fail(f: func.FuncOp, declared: float, proof: Proof) -> ContractError:
+    name = f.sym_name.data
+    notes = []
+    if proof.blocker is not None:
+        message = (f"cannot prove @lipschitz({declared:g}) for model {name}: "
+                   f"{proof.blocker.why}, so no finite bound follows")
+        if proof.blocker.where is not None:
+            notes.append(Note("here", _span(proof.blocker.where)))
+    else:
+        message = (f"cannot prove @lipschitz({declared:g}) for model {name}: the proved bound is "
+                   f"{proof.bound:.6g}, {proof.bound / declared:.3g}x the declared {declared:g}")
+        if proof.layers:
+            norm, op = max(proof.layers, key=lambda item: item[0])
+            notes.append(Note(f"the layer that contributes most: spectral norm {norm:.4g} "
+                              f"(weights of seed 0)", _span(op)))
+    return ContractError(message, _span(f), notes)
+
+
+@register_pass
+@dataclass(frozen=True)
+class VerifyContracts(ModulePass):
+    """Prove Lipschitz contracts from the weights (seed 0) and record the proved bounds."""
+
+    name = "verify-contracts"
+
+    def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
+        funcs = {f.sym_name.data: f for f in op.ops if isinstance(f, func.FuncOp)}
+        prover = _Prover(funcs, seed=0)
+        for f in funcs.values():
+            declared = [c for c in contract.get_contracts(f) if isinstance(c, contract.LipschitzAttr)]
+            if not declared:
+                continue
+            proof = prover.prove(f.sym_name.data)
+            limit = min(c.bound_value for c in declared)
+            if not proof.bound <= limit:
+                raise _fail(f, limit, proof)
+            f.attributes[PROVED_ATTR_NAME] = builtin.ArrayAttr([contract.LipschitzAttr(max(proof.bound, 1e-300))])
