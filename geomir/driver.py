@@ -22,7 +22,7 @@ from pathlib import Path
 from geomir.diagnostics import GeomirError, UsageError
 
 EMITS = ("ir", "ir-generic")
-REPORTS = ("jets",)  # --report kinds (room for more)
+REPORTS = ("jets", "contracts")  # --report kinds
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,22 +45,56 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--debug-info", action="store_true", help='print each op\'s source location, loc("file":line:col)')
     p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
     r = p.add_argument_group("reports", "run the model on a seeded batch and report on it (needs torch)")
-    r.add_argument("--report", choices=REPORTS, help="jets: per-layer sizes of the order-2 jet, flagging vanishing, exploding, NaN")
+    r.add_argument("--report", choices=REPORTS, help="jets: per-layer sizes of the order-2 jet, flagging vanishing, exploding, NaN; "
+                   "contracts: declared vs proved Lipschitz bounds and their tightness")
     r.add_argument("--model", help="report on this model only (default: every model)")
     r.add_argument("--wrt", help="the input to differentiate, by name or index (default: the first)")
     r.add_argument("--batch", type=int, help="inputs in the batch (default 256)")
     r.add_argument("--seed", type=int, help="seed of the parameters, inputs and directions (default 0)")
     r.add_argument("--jets-vanish", type=float, metavar="R", help="VANISHING below this median |∂f|/|v| (default 1e-6)")
     r.add_argument("--jets-explode", type=float, metavar="R", help="EXPLODING above this max |∂f|/|v| or |∂²f|/|v|² (default 1e6)")
-    r.add_argument("--fail-on-flags", action="store_true", help="exit 1 when a layer is flagged")
+    r.add_argument("--fail-on-flags", action="store_true", help="exit 1 when a layer is flagged (jets) or a contract fails (contracts)")
     return p
 
 
 _REPORT_ONLY = ("model", "wrt", "batch", "seed", "jets_vanish", "jets_explode", "fail_on_flags")
 
 
+def _console(args):
+    """(console, finish): stdout, or a buffer written to -o by ``finish()``."""
+    import io
+
+    from rich.console import Console
+
+    if args.output:
+        buffer = io.StringIO()
+        return Console(file=buffer, width=1000, color_system=None, highlight=False), lambda: _write(args.output, buffer.getvalue())
+    wide = None if sys.stdout.isatty() else 1000  # files and pipes: no wrapping (rows are as wide as they need)
+    return Console(file=sys.stdout, width=wide, highlight=False), lambda: None
+
+
+def _report_contracts(args) -> None:
+    """Run ``--report=contracts``; with --fail-on-flags, exit 1 when a contract fails."""
+    from geomir import contract_report
+
+    bad = [o for o in ("wrt", "batch", "seed", "jets_vanish", "jets_explode") if getattr(args, o) is not None]
+    if bad:
+        raise UsageError(f"--{bad[0].replace('_', '-')} is an option of --report=jets")
+    rows = contract_report.report_contracts(Path(args.input), args.model)
+    console, finish = _console(args)
+    contract_report.render(rows, console)
+    finish()
+    failing = [r for r in rows if not r.holds or not r.sound]
+    if args.fail_on_flags and failing:
+        raise contract_report.ContractReportError("contract report: " + "; ".join(
+            f"{r.model} ({r.where}): proved {r.proved:.4g}, declared {r.declared:g}" for r in failing), None)
+
+
 def _report(args) -> None:
     """Run ``--report=jets``: print the tables (stdout or -o); raise on flags if asked."""
+    if args.report == "contracts":
+        _report_contracts(args)
+        return
     import io
 
     from rich.console import Console

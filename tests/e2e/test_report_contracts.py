@@ -1,0 +1,53 @@
+"""``geomc --report=contracts``: declared vs proved Lipschitz bounds, their tightness
+against adversarial probes, and --fail-on-flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from geomir.driver import main
+
+pytest.importorskip("torch")
+
+PROVABLE = """@lipschitz(50.0)
+model Net(x: R[6]) -> R[2] {
+  let h = tanh(linear(x, 6 -> 32))
+  let h = tanh(linear(h, 32 -> 32))
+  return linear(h, 32 -> 2)
+}
+"""
+
+
+def test_a_failing_contract_is_a_row_not_an_error(capsys):
+    assert main(["examples/lipschitz_classifier.geo", "--report=contracts"]) == 0
+    out = capsys.readouterr().out
+    assert "RobustClassifier" in out and "examples/lipschitz_classifier.geo:4:7" in out
+    assert "FAILS (1.76x the declared)" in out
+
+
+def test_fail_on_flags_exits_1_with_the_models(capsys):
+    assert main(["examples/lipschitz_classifier.geo", "--report=contracts", "--fail-on-flags"]) == 1
+    err = capsys.readouterr().err
+    assert "error: contract report: RobustClassifier (examples/lipschitz_classifier.geo:4:7): proved 3.523, declared 2" in err
+
+
+def test_a_provable_contract_holds_and_is_tight(tmp_path: Path, capsys):
+    path = tmp_path / "net.geo"
+    path.write_text(PROVABLE)
+    from geomir import contract_report
+
+    (row,) = contract_report.report_contracts(path)
+    assert row.holds and row.sound and row.empirical > 0
+    assert 1.0 <= row.proved / row.empirical < 20
+    assert main([str(path), "--report=contracts", "--fail-on-flags", "-o", str(tmp_path / "r.txt")]) == 0
+    text = (tmp_path / "r.txt").read_text()
+    assert "Net" in text and "holds" in text
+
+
+def test_jet_options_are_rejected(capsys):
+    assert main(["examples/lipschitz_classifier.geo", "--report=contracts", "--batch", "3"]) == 2
+    assert "--batch is an option of --report=jets" in capsys.readouterr().err
+    assert main(["examples/lipschitz_classifier.geo", "--report=contracts", "--model", "Nope"]) == 2
+    assert "no model of that name" in capsys.readouterr().err
