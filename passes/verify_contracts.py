@@ -5,8 +5,10 @@ seed 0 (``init_params(seed=0)``, drawn exactly as every backend draws them). Gua
 every function with a Lipschitz contract gets ``proved = [#contract.lipschitz<B>]`` with a
 certified bound B (Euclidean / geodesic distances of the joint input and the output); a
 contract with B > L fails with the model's file:line:col, the declared and the proved
-bound, and the layer that contributes most. Equivariance and monotonicity contracts are
-checked by later steps of this pass (issue 7) and pass through unchanged.
+bound, and the layer that contributes most. ``#contract.monotone`` is proved by sign
+analysis of the same weights (geomir.monotone) and recorded in ``proved`` too; a failure
+names the op where a coordinate's direction was lost. Equivariance contracts are checked by
+a later step of this pass (issue 7) and pass through unchanged.
 
 The bound is the smaller of two sound bounds:
 
@@ -29,7 +31,7 @@ from xdsl.dialects import builtin, func
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from geomir import certify
+from geomir import certify, monotone
 from geomir.backends.common.init import ParamSpec, draw
 from geomir.diagnostics import Note, SourceError, SourceFile, Span
 from geomir.dialects import contract, geo
@@ -250,7 +252,34 @@ class VerifyContracts(ModulePass):
     name = "verify-contracts"
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
+        proved: dict[func.FuncOp, list] = {}
         for f, limit, proof in lipschitz_contracts(op, seed=0):
             if not proof.bound <= limit:
                 raise _fail(f, limit, proof)
-            f.attributes[PROVED_ATTR_NAME] = builtin.ArrayAttr([contract.LipschitzAttr(max(proof.bound, 1e-300))])
+            proved.setdefault(f, []).append(contract.LipschitzAttr(max(proof.bound, 1e-300)))
+        funcs = {f.sym_name.data: f for f in op.ops if isinstance(f, func.FuncOp)}
+        for f in funcs.values():
+            for c in contract.get_contracts(f):
+                if isinstance(c, contract.MonotoneAttr):
+                    _prove_monotone(f, c, funcs)
+                    proved.setdefault(f, []).append(c)
+        for f, attrs in proved.items():
+            f.attributes[PROVED_ATTR_NAME] = builtin.ArrayAttr(attrs)
+
+
+def _prove_monotone(f: func.FuncOp, c: contract.MonotoneAttr, funcs) -> None:
+    """Sign analysis (geomir.monotone) with the seed-0 weights; raise if it fails."""
+    holds, _, broken = monotone.monotone_in(f, funcs, lambda v: _weight(v, 0), c.input_indices, c.direction.data)
+    if holds:
+        return
+    args = f.body.block.args
+    names = ", ".join(args[i].name_hint or f"input {i}" for i in c.input_indices)
+    what = f"@monotone({names}, {c.direction.data})"
+    if broken is not None:
+        message = f"cannot prove {what} for model {f.sym_name.data}: {broken.why}"
+        notes = [Note("here (weights of seed 0)", _span(broken.op))]
+    else:
+        message = (f"cannot prove {what} for model {f.sym_name.data}: the output moves the "
+                   f"other way in some coordinate")
+        notes = []
+    raise ContractError(message, _span(f), notes)
