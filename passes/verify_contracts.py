@@ -7,8 +7,9 @@ certified bound B (Euclidean / geodesic distances of the joint input and the out
 contract with B > L fails with the model's file:line:col, the declared and the proved
 bound, and the layer that contributes most. ``#contract.monotone`` is proved by sign
 analysis of the same weights (geomir.monotone) and recorded in ``proved`` too; a failure
-names the op where a coordinate's direction was lost. Equivariance contracts are checked by
-a later step of this pass (issue 7) and pass through unchanged.
+names the op where a coordinate's direction was lost. ``#contract.equivariant<G>`` is
+proved by construction (geomir.equivariance: which ops commute with G) and recorded too;
+a failure names the op that does not commute and why.
 
 The bound is the smaller of two sound bounds:
 
@@ -31,7 +32,7 @@ from xdsl.dialects import builtin, func
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from geomir import certify, monotone
+from geomir import certify, equivariance, monotone
 from geomir.backends.common.init import ParamSpec, draw
 from geomir.diagnostics import Note, SourceError, SourceFile, Span
 from geomir.dialects import contract, geo
@@ -263,6 +264,9 @@ class VerifyContracts(ModulePass):
                 if isinstance(c, contract.MonotoneAttr):
                     _prove_monotone(f, c, funcs)
                     proved.setdefault(f, []).append(c)
+                elif isinstance(c, contract.EquivariantAttr):
+                    _prove_equivariant(f, c.group.data, funcs)
+                    proved.setdefault(f, []).append(c)
         for f, attrs in proved.items():
             f.attributes[PROVED_ATTR_NAME] = builtin.ArrayAttr(attrs)
 
@@ -281,5 +285,23 @@ def _prove_monotone(f: func.FuncOp, c: contract.MonotoneAttr, funcs) -> None:
     else:
         message = (f"cannot prove {what} for model {f.sym_name.data}: the output moves the "
                    f"other way in some coordinate")
+        notes = []
+    raise ContractError(message, _span(f), notes)
+
+
+def _prove_equivariant(f: func.FuncOp, group: str, funcs) -> None:
+    """Equivariance by construction (geomir.equivariance); raise where it breaks."""
+    holds, label, broken = equivariance.equivariant(f, funcs, group)
+    if holds:
+        return
+    what = f"@equivariant({group})"
+    if broken is not None:
+        message = f"cannot prove {what} for model {f.sym_name.data}: {broken.why}"
+        notes = [Note("here", _span(broken.op))] if broken.op is not f else []
+    else:
+        want = equivariance.output_label(group, f.function_type.outputs.data[0])
+        message = (f"cannot prove {what} for model {f.sym_name.data}: its output is {label} under "
+                   f"{group} but must be {want}"
+                   + (" (an output the group acts on must move with the inputs)" if want == equivariance.EQUI else ""))
         notes = []
     raise ContractError(message, _span(f), notes)

@@ -188,7 +188,7 @@ def _point_on(t: Attribute, kind: str) -> bool:
     return isinstance(t, PointType) and t.manifold.kind == kind
 
 
-_GROUP_ACTS_ON = {
+GROUP_ACTS_ON = {  # group -> does it act on values of this type
     "so2": lambda t: _euclidean_point(t) and t.dim_value % 2 == 0,
     "perm": _euclidean_point,
     "torus_translation": lambda t: _point_on(t, "torus"),
@@ -224,7 +224,7 @@ def signature_problem(contract: Attribute, inputs: Sequence[Attribute], outputs:
             return f"monotonicity needs a Euclidean output, found {out}"
     elif isinstance(contract, EquivariantAttr):
         group = contract.group.data
-        acted = [t for t in inputs if _GROUP_ACTS_ON[group](t)]
+        acted = [t for t in inputs if GROUP_ACTS_ON[group](t)]
         if not acted:
             return f"equivariant({group}) needs an input it acts on: {_GROUP_INPUTS[group]}"
         dim = getattr(out, "dim_value", None)

@@ -1,0 +1,199 @@
+"""Equivariance by construction, behind ``@equivariant(G)``: which values move with the
+group and which stay fixed. Used by the ``verify-contracts`` pass.
+
+Each value gets a label: :data:`INV` (g·v = v: parameters, inputs the group does not act
+on, anything computed from invariants only) or :data:`EQUI` (v moves by the group's action
+on its space: the pairwise rotation for so2, the permutation for perm, the translation for
+torus_translation, the rotation for ball_rotation). One table of rules per group in
+:data:`RULES` says which ops keep these labels: Möbius addition of two rotating points
+rotates (R(x ⊕ y) = Rx ⊕ Ry), a coordinatewise tanh of a rotating tangent vector does not,
+and so on. Two rules hold for every group, since each acts by isometries: an op whose
+operands are all invariant is invariant, and the distance between two moving points is
+invariant. A model is equivariant when its output is EQUI, or INV for an invariance
+output (R[1]; R^n for the torus). A learned weight is generic: no rule assumes structure
+in it, so a linear layer on a moving value breaks the proof and the failure names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from xdsl.dialects import func
+from xdsl.ir import Attribute, Operation
+
+from geomir.dialects import geo
+from geomir.dialects.contract import GROUP_ACTS_ON
+
+INV = "invariant"
+EQUI = "equivariant"
+
+
+@dataclass
+class Broken:
+    """Where a moving value stopped moving with the group, and why."""
+
+    op: Operation
+    why: str
+
+
+Label = str  # INV or EQUI
+Rule = Callable[[Operation, Sequence[Label]], "Label | str"]  # a str other than INV/EQUI: why it breaks
+
+
+def acted_inputs(group: str, types: Sequence[Attribute]) -> list[bool]:
+    """Which inputs the group acts on: those of a space it acts on; for perm, ball_rotation
+    and torus_translation also of the first such input's dimension (one group element acts
+    on them all; so2 rotates every pair of any even-dimensional Euclidean input)."""
+    acts = [bool(GROUP_ACTS_ON[group](t)) for t in types]
+    if group != "so2" and any(acts):
+        dim = types[acts.index(True)].dim_value
+        acts = [a and t.dim_value == dim for a, t in zip(acts, types)]
+    return acts
+
+
+def output_label(group: str, out: Attribute) -> Label:
+    """The label the model's output must have: EQUI where the group acts on it, else INV."""
+    if group == "torus_translation":
+        return EQUI if isinstance(out.manifold, geo.TorusAttr) else INV
+    return INV if out.dim_value == 1 else EQUI
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+
+def _all_equi(op, labels):
+    return EQUI if all(label == EQUI for label in labels) else _mixed(op)
+
+
+def _mixed(op):
+    return (f"{op.name} combines a value that moves with the group and one that does not "
+            f"(a learned or fixed vector is not moved by the group)")
+
+
+def _breaks(reason: str) -> Rule:
+    return lambda op, labels: reason
+
+
+_UNARY = tuple(f"geo.{name}" for name in geo.UNARY_OPS if name != "neg")
+
+# Orthogonal actions on vectors (so2: the same rotation of every coordinate pair;
+# ball_rotation: one rotation of R^n acting on points of the ball and on tangent vectors):
+# linear combinations with invariant coefficients commute; coordinatewise maps do not.
+_ORTHOGONAL: dict[str, Rule] = {
+    "geo.add": _all_equi,
+    "geo.sub": _all_equi,
+    "geo.neg": _all_equi,
+    "geo.scale": _all_equi,
+    "geo.coords": _all_equi,
+    "geo.proj": _all_equi,  # radial clamps commute with rotations
+    "geo.expmap": _all_equi,
+    "geo.logmap": _all_equi,  # a tangent at x rotates with x
+    "geo.expmap0": _all_equi,
+    "geo.logmap0": _all_equi,
+    "geo.parallel_transport": _all_equi,
+    "geo.mobius_add": _all_equi,  # R(x ⊕ y) = Rx ⊕ Ry
+    "geo.mobius_scalar": lambda op, labels: EQUI if tuple(labels) == (INV, EQUI) else (
+        "mobius_scalar needs an invariant scale r: a scale that moves with the input breaks the rotation"),
+    "geo.mobius_matvec": _breaks("a learned matrix W does not commute with rotations: "
+                                 "W logmap0(Rx) != R W logmap0(x) for a generic W"),
+    "geo.linear": _breaks("a learned weight matrix does not commute with rotations: "
+                          "W(Rx) != R(Wx) for a generic W"),
+    "geo.bias": _breaks("adding a learned bias does not commute with rotations: Rx + b != R(x + b)"),
+    "geo.mul": _breaks("a coordinatewise product of rotating vectors does not rotate"),
+    "geo.div": _breaks("a coordinatewise quotient of rotating vectors does not rotate"),
+    "geo.pow": _breaks("a coordinatewise power does not commute with rotations"),
+    **{name: _breaks(f"{name.removeprefix('geo.')} acts coordinatewise and does not commute "
+                     f"with rotations (it changes the direction of a rotated vector)")
+       for name in _UNARY},
+}
+
+# Permutations of the coordinates: coordinatewise maps commute, learned layers mix.
+_PERMUTATION: dict[str, Rule] = {
+    **{name: _all_equi for name in (*_UNARY, "geo.neg", "geo.scale", "geo.pow", "geo.coords", "geo.proj",
+                                     "geo.add", "geo.sub", "geo.mul", "geo.div", "geo.expmap", "geo.logmap")},
+    "geo.linear": _breaks("a learned weight matrix mixes coordinates: W(Px) != P(Wx) for a generic W"),
+    "geo.bias": _breaks("a learned bias differs between coordinates: Px + b != P(x + b)"),
+}
+
+# Translations of the flat torus: isometries whose differential is the identity, so tangent
+# vectors between moving points are invariant and stepping from a moving point moves.
+_TRANSLATION: dict[str, Rule] = {
+    "geo.logmap": lambda op, labels: INV if tuple(labels) == (EQUI, EQUI) else _mixed(op),
+    "geo.parallel_transport": lambda op, labels: INV if tuple(labels) == (EQUI, EQUI, INV) else _mixed(op),
+    "geo.expmap": lambda op, labels: EQUI if tuple(labels) == (EQUI, INV) else _mixed(op),
+    "geo.proj": _all_equi,  # wrapping commutes with a shift
+    "geo.coords": _breaks("the coordinates of a torus point shift with the translation; "
+                          "read the point through dist or logmap from another moving point"),
+    "geo.logmap0": _breaks("logmap0 measures from the fixed origin, which a translation moves away from"),
+}
+
+RULES: dict[str, dict[str, Rule]] = {
+    "so2": _ORTHOGONAL,
+    "ball_rotation": _ORTHOGONAL,
+    "perm": _PERMUTATION,
+    "torus_translation": _TRANSLATION,
+}
+"""Group -> op name -> rule(op, operand labels) -> EQUI, INV, or why the op breaks it."""
+
+
+def _rule_for(group: str, op: Operation, labels: Sequence[Label]) -> Label | str:
+    if all(label == INV for label in labels):
+        return INV  # a function of invariants (this covers parameters and constants)
+    if op.name == "geo.dist":
+        # every group acts by isometries: d(gx, gy) = d(x, y)
+        return INV if tuple(labels) == (EQUI, EQUI) else (
+            "the distance from a moving point to a fixed one changes under the group")
+    rule = RULES[group].get(op.name)
+    if rule is None:
+        return f"no equivariance rule for {op.name} under {group}"
+    return rule(op, labels)
+
+
+class EquivarianceAnalysis:
+    """Labels of every value of the module's functions for one group."""
+
+    def __init__(self, funcs: dict[str, func.FuncOp], group: str):
+        self.funcs = funcs
+        self.group = group
+        self.memo: dict[tuple[str, tuple[Label, ...]], tuple[Label | None, Broken | None]] = {}
+
+    def run(self, f: func.FuncOp, args: Sequence[Label]) -> tuple[Label | None, Broken | None]:
+        """The output label of ``f`` given its arguments' labels (None and where it broke,
+        when a moving value met an op without a rule that keeps it moving)."""
+        key = (f.sym_name.data, tuple(args))
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = (None, Broken(f, f"@{key[0]} calls itself; recursion has no equivariance rule"))
+        labels = dict(zip(f.body.block.args, args))
+        result: tuple[Label | None, Broken | None] = (INV, None)
+        for op in f.body.block.ops:
+            if isinstance(op, func.ReturnOp):
+                result = (labels[op.operands[0]], None) if op.operands else (INV, None)
+                break
+            ins = [labels[v] for v in op.operands]
+            if isinstance(op, func.CallOp) and any(label == EQUI for label in ins):
+                out, broken = self.run(self.funcs[op.callee.string_value()], ins)
+                if out is None:
+                    result = (None, broken)
+                    break
+            else:
+                out = _rule_for(self.group, op, ins)
+                if out not in (INV, EQUI):
+                    result = (None, Broken(op, out))
+                    break
+            for r in op.results:
+                labels[r] = out
+        self.memo[key] = result
+        return result
+
+
+def equivariant(f: func.FuncOp, funcs: dict[str, func.FuncOp], group: str) -> tuple[bool, Label | None, Broken | None]:
+    """Whether ``f`` commutes with ``group`` by construction: (holds, output label, where
+    the proof broke or None)."""
+    ftype = f.function_type
+    acts = acted_inputs(group, ftype.inputs.data)
+    label, broken = EquivarianceAnalysis(funcs, group).run(f, [EQUI if a else INV for a in acts])
+    if label is None:
+        return False, None, broken
+    return label == output_label(group, ftype.outputs.data[0]), label, None
