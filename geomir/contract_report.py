@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from geomir.diagnostics import SourceError
+from geomir.pipeline import UNCHECKED_PIPELINE
 
 
 @dataclass
@@ -74,7 +75,7 @@ def report_contracts(path: Path, model: str | None = None) -> list[ContractRow]:
             from geomir.diagnostics import UsageError
 
             raise UsageError(f"--model {model}: no model of that name with a Lipschitz contract in {path}")
-    compiled = geomir.compile(path, target="torch") if found else None
+    compiled = geomir.compile(path, target="torch", passes=UNCHECKED_PIPELINE) if found else None
     rows = []
     for f, declared, proof in found:
         loc = f.location

@@ -7,6 +7,8 @@
     geomc model.geo --target=torch -o model.py      PyTorch code (also: jax, triton)
     geomc model.geo --target=triton --precision=tf32   Triton kernels with TF32 dot products
     geomc model.geo --report=jets [--model M]       per-layer jet health (vanishing/exploding derivatives)
+    geomc model.geo --quantize=int8 --prune=magnitude:0.5 --target=torch
+                                                    transformed weights, contracts re-proved
 
 Exit codes: 0 success, 1 error in the user's program, 2 bad usage or a target that is not
 built, 3 internal compiler error. User errors never print a Python traceback
@@ -39,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
                    "on tensor cores; accumulation is fp32)")
     p.add_argument("-o", "--output", help="write the result to this file instead of stdout")
     p.add_argument("--passes", help="comma-separated pass pipeline replacing the default ('' runs none)")
+    p.add_argument("--quantize", choices=("int8", "bf16"),
+                   help="quantize the weights (int8: per-row symmetric; bf16) and re-prove the contracts")
+    p.add_argument("--prune", metavar="magnitude:F",
+                   help="zero the fraction F of smallest weights of each matrix and re-prove the contracts")
     p.add_argument("--list-passes", action="store_true", help="list the registered passes and exit")
     p.add_argument("--dump-ir-after-all", action="store_true", help="write the IR after every pass")
     p.add_argument("--dump-dir", help="directory for --dump-ir-after-all files (default: stderr)")
@@ -174,6 +180,7 @@ def run(argv: list[str] | None = None) -> int:
         raise UsageError("give either --emit or --target, not both")
     if args.report is not None:
         clash = [o for o, on in (("--emit", args.emit), ("--target", args.target), ("--passes", args.passes),
+                                 ("--quantize", args.quantize), ("--prune", args.prune),
                                  ("--dump-ir-after-all", args.dump_ir_after_all)) if on not in (None, False)]
         if clash:
             raise UsageError(f"--report runs its own pipeline; drop {', '.join(clash)}")
@@ -187,12 +194,16 @@ def run(argv: list[str] | None = None) -> int:
 
     from geomir.compiler import emit_source, to_ir
     from geomir.ir import print_ir
+    from geomir.pipeline import with_weight_transforms
 
+    passes = args.passes
+    if args.quantize is not None or args.prune is not None:
+        passes = with_weight_transforms(passes, args.quantize, args.prune)
     if args.target is not None:
         options = {"precision": args.precision} if args.precision else {}
-        text = emit_source(Path(args.input), args.target, args.passes, _dumper(args), **options)
+        text = emit_source(Path(args.input), args.target, passes, _dumper(args), **options)
     else:
-        module = to_ir(Path(args.input), passes=args.passes, dump=_dumper(args))
+        module = to_ir(Path(args.input), passes=passes, dump=_dumper(args))
         text = print_ir(module, generic=args.emit == "ir-generic", debug_info=args.debug_info)
     if args.output:
         _write(args.output, text)

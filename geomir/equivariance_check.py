@@ -22,6 +22,7 @@ from xdsl.dialects import func
 
 from geomir.dialects import contract, geo
 from geomir.equivariance import EQUI, acted_inputs, output_label
+from geomir.pipeline import UNCHECKED_PIPELINE
 
 
 def _manifold(attr, runtime):
@@ -109,7 +110,7 @@ def equivariance_error(source: str | Path, model: str, group: str | None = None,
     period = getattr(types[acts.index(True)].manifold, "period", 2 * math.pi)
     moves_output = output_label(group, out_type) == EQUI
 
-    compiled = geomir.compile(source, target="torch")
+    compiled = geomir.compile(source, target="torch", passes=UNCHECKED_PIPELINE)
     fn = getattr(compiled, model)
     if params is None:
         params = compiled.init_params(seed=0, dtype=dtype)

@@ -19,9 +19,14 @@ from geomir.verify import verify_module
 
 PASSES: dict[str, type[ModulePass]] = {}
 
-# Run by geomc when --passes is not given: every derivative request becomes Taylor-mode
-# code. Later passes (verify-contracts, insert-transport) join as they land.
-DEFAULT_PIPELINE: tuple[str, ...] = ("jet-expand", "jet-fuse", "cse", "dce")
+# Run by geomc when --passes is not given: the contracts are proved first (a program whose
+# contract fails does not build), then every derivative request becomes Taylor-mode code.
+# insert-transport joins when it lands.
+DEFAULT_PIPELINE: tuple[str, ...] = ("verify-contracts", "jet-expand", "jet-fuse", "cse", "dce")
+
+# The default pipeline without the proofs: to run a model whose contracts are measured
+# (geomc --report=contracts, numeric checks in tests) rather than proved.
+UNCHECKED_PIPELINE: tuple[str, ...] = tuple(p for p in DEFAULT_PIPELINE if p != "verify-contracts")
 
 
 def register_pass(cls: type[ModulePass]) -> type[ModulePass]:
@@ -43,15 +48,85 @@ def available_passes() -> dict[str, str]:
 
 
 def parse_pipeline(spec: str | Sequence[str]) -> list[str]:
-    """``"a,b"`` or ``["a", "b"]`` -> checked pass names (empty string: no passes)."""
+    """``"a,b{k=v}"`` or ``["a", "b{k=v}"]`` -> checked pass specs (empty string: no
+    passes). A pass takes options in MLIR's syntax: ``prune-weights{method=magnitude
+    fraction=0.5}``."""
     _load_passes()
-    names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else list(spec)
-    names = [n for n in names if n]
-    for n in names:
-        if n not in PASSES:
-            known = ", ".join(sorted(PASSES))
-            raise UsageError(f"unknown pass '{n}' (available: {known}; see geomc --list-passes)")
-    return names
+    items = [spec] if isinstance(spec, str) else list(spec)
+    out: list[str] = []
+    for item in items:
+        for arg in _arg_specs(item):
+            _make(arg)  # checks the name and the options
+            out.append(_spec_text(arg))
+    return out
+
+
+def _arg_specs(text: str):
+    from xdsl.utils.arg_spec import parse_pipeline as parse_specs
+    from xdsl.utils.exceptions import ArgSpecParseError  # a BaseException
+
+    out = []
+    for part in _split(text):
+        try:
+            out += list(parse_specs(part))
+        except (ArgSpecParseError, ValueError) as err:
+            detail = str(err).strip().splitlines()[-1].strip()
+            raise UsageError(f"cannot parse the pass '{part}': {detail}") from None
+    return out
+
+
+def _split(text: str) -> list[str]:
+    """The comma-separated pass specs of ``text`` (commas inside ``{...}`` kept), empty ones dropped."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _make(arg) -> ModulePass:
+    if arg.name not in PASSES:
+        known = ", ".join(sorted(PASSES))
+        raise UsageError(f"unknown pass '{arg.name}' (available: {known}; see geomc --list-passes)")
+    try:
+        return PASSES[arg.name].from_pass_spec(arg)
+    except Exception as err:
+        raise UsageError(f"bad options for pass '{arg.name}': {err}") from None
+
+
+def _spec_text(arg) -> str:
+    if not arg.parameters:
+        return arg.name
+    opts = " ".join(f"{k}={','.join(str(v) for v in vals)}" for k, vals in arg.parameters.items())
+    return f"{arg.name}{{{opts}}}"
+
+
+def with_weight_transforms(passes: str | Sequence[str] | None, quantize: str | None = None,
+                           prune: str | None = None) -> list[str]:
+    """``passes`` (the default pipeline when None) behind verify-contracts, the weight
+    transforms (prune first, then quantize) and verify-contracts again: a contract that held
+    before and fails after names the transform and by how much (``geomc --quantize/--prune``)."""
+    from geomir.backends.common import weights
+
+    head = ["verify-contracts"]
+    if prune is not None:
+        method, _, fraction = prune.partition(":")
+        try:
+            weights.parse(f"prune:{prune}")
+        except ValueError as err:
+            raise UsageError(f"--prune={prune}: {err}") from None
+        head.append(f"prune-weights{{method={method} fraction={float(fraction)!r}}}")
+    if quantize is not None:
+        try:
+            weights.parse(f"quantize:{quantize}")
+        except ValueError as err:
+            raise UsageError(f"--quantize={quantize}: {err}") from None
+        head.append(f"quantize-weights{{mode={quantize}}}")
+    base = list(DEFAULT_PIPELINE) if passes is None else parse_pipeline(passes)
+    return parse_pipeline([*head, "verify-contracts", *(p for p in base if p != "verify-contracts")])
 
 
 DumpCallback = Callable[[int, str, ModuleOp], None]
@@ -65,7 +140,8 @@ def run_pipeline(module: ModuleOp, names: Sequence[str], dump: DumpCallback | No
     if dump:
         dump(0, "input", module)
     for index, name in enumerate(names, start=1):
-        PASSES[name]().apply(ctx, module)
+        (arg,) = _arg_specs(name)
+        _make(arg).apply(ctx, module)
         _verify(module, f"pass '{name}'")
         if dump:
             dump(index, name, module)

@@ -34,6 +34,7 @@ from xdsl.passes import ModulePass
 
 from geomir import certify, equivariance, monotone
 from geomir.backends.common.init import ParamSpec, draw
+from geomir.backends.common.pyemit import weight_transforms
 from geomir.diagnostics import Note, SourceError, SourceFile, Span
 from geomir.dialects import contract, geo
 from geomir.pipeline import register_pass
@@ -62,13 +63,16 @@ class Proof:
     blocker: Bound | None = None
 
 
-def _weight(value: SSAValue, seed: int):
+def _weight(value: SSAValue, seed: int, transformed: bool = True):
+    """The parameter's seed-``seed`` value after its weight transforms (quantize-weights,
+    prune-weights), as every backend makes it; None for a computed value."""
     owner = value.owner
     if not isinstance(owner, geo.ParamOp):
         return None
     t = value.type
     shape = tuple(t.get_shape()) if isinstance(t, builtin.TensorType) else (t.dim_value,)
-    return draw(owner.param_name.data, ParamSpec(shape, owner.init.data), seed)
+    transforms = weight_transforms(owner) if transformed else ()
+    return draw(owner.param_name.data, ParamSpec(shape, owner.init.data, transforms=transforms), seed)
 
 
 def _slope_max(name: str) -> float | None:
@@ -214,9 +218,21 @@ def _span(op: Operation) -> Span | None:
     return Span(SourceFile(name, text), loc.line.data, loc.column.data)
 
 
-def _fail(f: func.FuncOp, declared: float, proof: Proof) -> ContractError:
+def _fail(f: func.FuncOp, declared: float, proof: Proof, before: float | None = None) -> ContractError:
     name = f.sym_name.data
     notes = []
+    transforms = _transforms(f)
+    if before is not None and before <= declared and transforms and proof.blocker is None:
+        message = (f"@lipschitz({declared:g}) of model {name} held before the weight transforms "
+                   f"(proved {before:.6g}) but not after {', '.join(transforms)}: the proved bound is "
+                   f"{proof.bound:.6g}, {proof.bound / declared:.4g}x the declared {declared:g} "
+                   f"(+{proof.bound - before:.3g}, {100 * (proof.bound / before - 1):+.2f}% over the bound before)")
+        grown = [(norm - _norm_before(op), norm, op) for norm, op in proof.layers]
+        if grown:
+            change, norm, op = max(grown, key=lambda item: item[0])
+            notes.append(Note(f"the layer whose spectral norm grew most: {norm - change:.4g} -> {norm:.4g} "
+                              f"({', '.join(weight_transforms(op.operands[1].owner)) or 'unchanged'})", _span(op)))
+        return ContractError(message, _span(f), notes)
     if proof.blocker is not None:
         message = (f"cannot prove @lipschitz({declared:g}) for model {name}: "
                    f"{proof.blocker.why}, so no finite bound follows")
@@ -230,6 +246,28 @@ def _fail(f: func.FuncOp, declared: float, proof: Proof) -> ContractError:
             notes.append(Note(f"the layer that contributes most: spectral norm {norm:.4g} "
                               f"(weights of seed 0)", _span(op)))
     return ContractError(message, _span(f), notes)
+
+
+def _transforms(f: func.FuncOp) -> list[str]:
+    """The distinct weight transforms on the parameters ``f`` reads, in first-use order."""
+    seen: dict[str, None] = {}
+    for op in f.walk():
+        if isinstance(op, geo.ParamOp):
+            seen.update(dict.fromkeys(weight_transforms(op)))
+    return list(seen)
+
+
+def _norm_before(op: Operation) -> float:
+    """The certified spectral norm of a linear op's weight without its weight transforms."""
+    w = _weight(op.operands[1], 0, transformed=False)
+    return certify.spectral_norm_bound(w) if w is not None else 0.0
+
+
+def _proved_before(f: func.FuncOp) -> float | None:
+    """The Lipschitz bound an earlier verify-contracts run recorded on ``f``, if any."""
+    attr = f.attributes.get(PROVED_ATTR_NAME)
+    bounds = [c.bound_value for c in attr.data if isinstance(c, contract.LipschitzAttr)] if attr is not None else []
+    return min(bounds) if bounds else None
 
 
 def lipschitz_contracts(module: builtin.ModuleOp, seed: int = 0) -> list[tuple[func.FuncOp, float, Proof]]:
@@ -248,7 +286,7 @@ def lipschitz_contracts(module: builtin.ModuleOp, seed: int = 0) -> list[tuple[f
 @register_pass
 @dataclass(frozen=True)
 class VerifyContracts(ModulePass):
-    """Prove Lipschitz contracts from the weights (seed 0) and record the proved bounds."""
+    """Prove @lipschitz, @monotone and @equivariant contracts; record them in ``proved``."""
 
     name = "verify-contracts"
 
@@ -256,7 +294,7 @@ class VerifyContracts(ModulePass):
         proved: dict[func.FuncOp, list] = {}
         for f, limit, proof in lipschitz_contracts(op, seed=0):
             if not proof.bound <= limit:
-                raise _fail(f, limit, proof)
+                raise _fail(f, limit, proof, _proved_before(f))
             proved.setdefault(f, []).append(contract.LipschitzAttr(max(proof.bound, 1e-300)))
         funcs = {f.sym_name.data: f for f in op.ops if isinstance(f, func.FuncOp)}
         for f in funcs.values():

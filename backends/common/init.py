@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from geomir.backends.common import weights
+
 INITIALISERS = ("glorot_uniform", "zeros", "uniform_small", "normal")
 UNIFORM_SMALL = 1e-3
 
@@ -34,10 +36,17 @@ class ParamSpec:
     init: str
     manifold: Any = None  # a runtime manifold object for points on a curved manifold
     dtype: Any = None  # the IR's element type as a backend dtype (None: backend default)
+    transforms: tuple[str, ...] = ()  # weight transforms, in order (geomir.backends.common.weights)
 
 
 def draw(name: str, spec: ParamSpec, seed: int) -> np.ndarray:
-    """The float64 initial value (for manifold points: a tangent vector at the origin)."""
+    """The float64 initial value (for manifold points: a tangent vector at the origin),
+    after the spec's weight transforms (quantization, pruning)."""
+    value = _draw(name, spec, seed)
+    return weights.apply(value, spec.transforms) if spec.transforms else value
+
+
+def _draw(name: str, spec: ParamSpec, seed: int) -> np.ndarray:
     if spec.init not in INITIALISERS:
         raise ValueError(f"unknown initialiser '{spec.init}' for parameter '{name}' (expected one of {', '.join(INITIALISERS)})")
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])

@@ -7,7 +7,7 @@ backends/common/manifolds.py) and a :class:`Flavor` supplies the few spellings t
 standalone apart from the backend's runtime, readable and deterministic:
 
     MANIFOLDS              one runtime object per manifold used (``poincare_c1 = ...``)
-    PARAMS                 name -> ParamSpec(shape, init, manifold, dtype)
+    PARAMS                 name -> ParamSpec(shape, init, manifold, dtype[, weight transforms])
     FUNCTION_PARAMS        function -> the parameter names it reads (transitively)
     def Model(params, x)   the plain function form, one line per op
     class ModelModule      the framework's module form (backend-specific)
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from xdsl.dialects import builtin, func
 from xdsl.ir import Attribute, Operation, SSAValue
 
+from geomir.backends.common import weights
 from geomir.diagnostics import UsageError
 from geomir.dialects import geo, jet
 from geomir.dialects.geo import ManifoldAttr
@@ -45,6 +46,12 @@ def manifold_var(m: ManifoldAttr) -> str:
     c = repr(float(m.c.value.data)).replace(".", "_").replace("-", "m").replace("+", "")
     c = c[:-2] if c.endswith("_0") else c
     return f"{m.kind}_c{c}"
+
+
+def weight_transforms(op: geo.ParamOp) -> tuple[str, ...]:
+    """The weight transforms recorded on a ``geo.param`` (quantize-weights, prune-weights)."""
+    attr = op.attributes.get(weights.ATTR_NAME)
+    return tuple(a.data for a in attr.data) if attr is not None else ()
 
 
 def manifold_ctor(m: ManifoldAttr) -> str:
@@ -365,7 +372,7 @@ class PythonEmitter:
                     if extra:
                         call = call[:-1] + (", " if not call.endswith("(") else "") + extra + ")"
                     lines.append(f"{var}{suffix} = {call}")
-        lines += ["", "# Parameters: shape, initialiser, manifold (None: Euclidean), dtype", "PARAMS = {", *specs, "}"]
+        lines += ["", "# Parameters: shape, initialiser, manifold (None: Euclidean), dtype[, weight transforms]", "PARAMS = {", *specs, "}"]
         lines += ["", "FUNCTION_PARAMS = {"]
         lines += [f"    {fname!r}: {names!r}," for fname, names in self.function_params().items()]
         lines += ["}"]
@@ -389,7 +396,9 @@ class PythonEmitter:
         else:
             shape, elt = (t.dim_value,), t.element_type
             manifold = manifold_var(t.manifold) if isinstance(t, geo.PointType) and not isinstance(t.manifold, geo.EuclideanAttr) else "None"
-        return f"model.ParamSpec({shape!r}, {op.init.data!r}, {manifold}, {self.flavor.dtype_name(elt)})"
+        transforms = weight_transforms(op)
+        extra = f", {transforms!r}" if transforms else ""
+        return f"model.ParamSpec({shape!r}, {op.init.data!r}, {manifold}, {self.flavor.dtype_name(elt)}{extra})"
 
     def _function(self, f: func.FuncOp) -> list[str]:
         names = Names({fn.sym_name.data for fn in self.funcs})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from geomir.backends.common.init import ParamSpec, draw, select
+from geomir.backends.common.weights import NONNEGATIVE
 
 __all__ = ["CompiledModel", "ParamSpec", "init_params"]
 
@@ -40,6 +41,8 @@ class CompiledModel(torch.nn.Module):
         for name, value in init_params(self.specs, seed, dtype, self.param_names).items():
             p = torch.nn.Parameter(value)
             p.manifold = self.specs[name].manifold
+            if NONNEGATIVE in self.specs[name].transforms:
+                p.constraint = "nonnegative"  # geomir's optimizers project onto W >= 0
             self.params[self._key(name)] = p
 
     @staticmethod

@@ -11,7 +11,9 @@ manifold) is updated on that manifold:
 Adam's second moment is kept per coordinate from ``u ⊙ u`` scaled by the metric (the
 Riemannian norm for conformal metrics), as in geoopt's RiemannianAdam. Parameters without
 a manifold take the Euclidean path: these optimizers then coincide with torch.optim.SGD
-and Adam (tests check both the Euclidean agreement and geoopt's updates).
+and Adam (tests check both the Euclidean agreement and geoopt's updates). A parameter
+with ``.constraint == "nonnegative"`` (``linear(..., nonnegative = true)``) is projected
+back onto W >= 0 after each step.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class _RiemannianOptimizer(torch.optim.Optimizer):
                 if group["weight_decay"]:
                     grad = grad.add(p, alpha=group["weight_decay"])
                 self._update(p, m, m.egrad2rgrad(p, grad), group)
+                if getattr(p, "constraint", None) == "nonnegative":
+                    p.clamp_(min=0.0)  # projected step: W stays >= 0 (monotone layers)
         return loss
 
 

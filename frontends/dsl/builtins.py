@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from xdsl.dialects.builtin import ArrayAttr, StringAttr
+
+from geomir.backends.common import weights
 from geomir.dialects import geo
 
 from .types import ValueType
@@ -116,6 +119,7 @@ def _check_linear(s: "CallSite") -> ValueType:
     x = s.vector(0)
     _, out = s.layer_dims(x)
     s.flag("bias", True)
+    s.flag("nonnegative", False)
     return x.with_dim(out)
 
 
@@ -125,6 +129,9 @@ def _lower_linear(lw: "Lowerer", call, ops):
     layer = lw.new_layer("linear")
     dtype = call.type.dtype
     w = lw.param(layer, "weight", lw.tensor_type((n_out, n_in), dtype), "glorot_uniform")
+    if call.checked["nonnegative"]:
+        # a constraint, kept by every init and by geomir's optimizers (projected steps)
+        w.owner.attributes[weights.ATTR_NAME] = ArrayAttr([StringAttr(weights.NONNEGATIVE)])
     y = lw.emit(geo.LinearOp(x, w))
     if call.checked["bias"]:
         b = lw.param(layer, "bias", lw.tensor_type((n_out,), dtype), "zeros")
@@ -138,9 +145,10 @@ _register(
         ("x",),
         _check_linear,
         _lower_linear,
-        "Affine layer W x + b on vectors; W is out×in (Glorot-uniform init), b starts at zero.",
+        "Affine layer W x + b on vectors; W is out×in (Glorot-uniform init), b starts at zero. "
+        "nonnegative = true keeps W >= 0 (|Glorot| init, projected optimizer steps): monotone layers.",
         layer=True,
-        keywords=("bias",),
+        keywords=("bias", "nonnegative"),
     )
 )
 

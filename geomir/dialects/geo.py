@@ -23,6 +23,7 @@ from io import StringIO
 from typing import ClassVar, NoReturn
 
 from xdsl.dialects.builtin import (
+    ArrayAttr,
     DYNAMIC_INDEX,
     AnyFloat,
     Float64Type,
@@ -819,6 +820,7 @@ class ParamOp(IRDLOperation):
                 f"unknown init '{self.init.data}' for '{self.param_name.data}' "
                 f"(expected one of {', '.join(PARAM_INITS)})",
             )
+        self._verify_transforms()
         t = self.result.type
         if isinstance(t, GeoValueType):
             return
@@ -832,6 +834,22 @@ class ParamOp(IRDLOperation):
             "result must be a static rank-1 or rank-2 float tensor, a !geo.point or a "
             f"!geo.tangent, found {t}",
         )
+
+
+    def _verify_transforms(self) -> None:
+        """``weight_transforms``, when present: strings that name valid weight transforms."""
+        from geomir.backends.common import weights
+
+        attr = self.attributes.get(weights.ATTR_NAME)
+        if attr is None:
+            return
+        if not isinstance(attr, ArrayAttr) or not all(isinstance(a, StringAttr) for a in attr.data):
+            op_error(self.name, f"'{weights.ATTR_NAME}' must be an array of strings, found {attr}")
+        for a in attr.data:
+            try:
+                weights.parse(a.data)
+            except ValueError as err:
+                op_error(self.name, f"'{self.param_name.data}': {err}")
 
 
 @irdl_op_definition

@@ -17,6 +17,7 @@ import geomir
 from geomir import monotone
 from geomir.backends.common.init import ParamSpec, draw
 from geomir.dialects import geo
+from geomir.pipeline import UNCHECKED_PIPELINE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +50,7 @@ def _weights(transform):
 def _numeric(source, transform, name, direction, seed):
     """Step each named coordinate up at random points: the output moves only one way."""
     torch = pytest.importorskip("torch")
-    mod = geomir.compile(source, target="torch")
+    mod = geomir.compile(source, target="torch", passes=UNCHECKED_PIPELINE)
     params = {k: torch.tensor(transform(k, v.double().numpy())) for k, v in mod.init_params(seed=0, dtype=torch.float64).items()}
     g = torch.Generator().manual_seed(seed)
     dose = torch.randn(64, 2, generator=g, dtype=torch.float64) * 3
@@ -110,3 +111,47 @@ def test_verify_contracts_reports_the_mixing_layer(tmp_path):
     assert f"{path}:2:7: error: cannot prove @monotone(dose, increasing) for model DoseResponse: " in proc.stderr
     assert "weights of mixed sign act on coordinates that move with the input" in proc.stderr
     assert "note: here (weights of seed 0)" in proc.stderr
+
+
+def test_nonnegative_layers_prove_the_example_and_stay_monotone_through_training():
+    """linear(..., nonnegative = true): |Glorot| init on every backend, projected optimizer
+    steps; the example's DoseResponse is proved and stays monotone after steps that push
+    its weights below zero."""
+    torch = pytest.importorskip("torch")
+    from geomir.backends.torch.optim import RiemannianAdam
+
+    path = ROOT / "examples" / "lipschitz_classifier.geo"
+    module = geomir.to_ir(path)  # the default pipeline proves it
+    f = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "DoseResponse")
+    assert [str(a) for a in f.attributes["proved"].data] == ["#contract.monotone<[0], increasing>"]
+    mod = geomir.compile(path, target="torch")
+    net = mod.DoseResponseModule(seed=0, dtype=torch.float64)
+    constrained = ["DoseResponse.linear0.weight", "DoseResponse.linear2.weight"]
+    params = net.named_geo_parameters()
+    assert all(bool((params[n] >= 0).all()) for n in constrained)
+    assert bool((params["DoseResponse.linear1.weight"] < 0).any())  # unconstrained layers keep their sign
+    opt = RiemannianAdam(net.parameters(), lr=0.5)
+    g = torch.Generator().manual_seed(0)
+    dose, cov = torch.randn(32, 1, generator=g, dtype=torch.float64), torch.randn(32, 4, generator=g, dtype=torch.float64)
+    for _ in range(5):  # a loss that wants the response to fall with the dose
+        opt.zero_grad()
+        (net(dose, cov) * dose).sum().backward()
+        opt.step()
+    params = net.named_geo_parameters()
+    assert all(bool((params[n] >= 0).all()) for n in constrained)
+    assert any(bool((params[n] == 0).any()) for n in constrained)  # the projection was active
+    with torch.no_grad():
+        y0 = net(dose, cov)
+        assert bool((net(dose + 0.3, cov) - y0 >= -1e-12).all())
+
+
+def test_nonnegative_init_on_jax():
+    pytest.importorskip("jax")
+    mod = geomir.compile(ROOT / "examples" / "lipschitz_classifier.geo", target="jax")
+    params = mod.init_params(seed=3)
+    assert float(np.min(np.asarray(params["DoseResponse.linear0.weight"]))) >= 0
+
+
+def test_a_bad_nonnegative_flag_is_located():
+    with pytest.raises(geomir.SourceError, match="keyword 'nonnegative' of linear must be true or false, found 'yes'"):
+        geomir.to_ir("model F(x: R[2]) -> R[1] {\n  return linear(x, 2 -> 1, nonnegative = yes)\n}\n")

@@ -20,17 +20,32 @@ model Net(x: R[6]) -> R[2] {
 """
 
 
-def test_a_failing_contract_is_a_row_not_an_error(capsys):
-    assert main(["examples/lipschitz_classifier.geo", "--report=contracts"]) == 0
+def _too_tight(tmp_path: Path) -> str:
+    """The example classifier declaring 2.0 where seed 0 proves 3.52."""
+    path = tmp_path / "tight.geo"
+    path.write_text(Path("examples/lipschitz_classifier.geo").read_text().replace("@lipschitz(4.0)", "@lipschitz(2.0)"))
+    return str(path)
+
+
+def test_a_failing_contract_is_a_row_not_an_error(tmp_path, capsys):
+    path = _too_tight(tmp_path)
+    assert main([path, "--report=contracts"]) == 0
     out = capsys.readouterr().out
-    assert "RobustClassifier" in out and "examples/lipschitz_classifier.geo:4:7" in out
+    assert "RobustClassifier" in out and f"{path}:4:7" in out
     assert "FAILS (1.76x the declared)" in out
 
 
-def test_fail_on_flags_exits_1_with_the_models(capsys):
-    assert main(["examples/lipschitz_classifier.geo", "--report=contracts", "--fail-on-flags"]) == 1
+def test_the_example_holds(capsys):
+    assert main(["examples/lipschitz_classifier.geo", "--report=contracts", "--fail-on-flags"]) == 0
+    out = capsys.readouterr().out
+    assert "RobustClassifier" in out and "holds" in out
+
+
+def test_fail_on_flags_exits_1_with_the_models(tmp_path, capsys):
+    path = _too_tight(tmp_path)
+    assert main([path, "--report=contracts", "--fail-on-flags"]) == 1
     err = capsys.readouterr().err
-    assert "error: contract report: RobustClassifier (examples/lipschitz_classifier.geo:4:7): proved 3.523, declared 2" in err
+    assert f"error: contract report: RobustClassifier ({path}:4:7): proved 3.523, declared 2" in err
 
 
 def test_a_provable_contract_holds_and_is_tight(tmp_path: Path, capsys):

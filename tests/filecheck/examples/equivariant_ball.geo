@@ -5,7 +5,7 @@
 
 // CHECK-LABEL: func.func @Geodesic(
 // CHECK-SAME:    %[[X:.*]]: !geo.point<poincare<0.5>, 8, f32>, %[[Y:.*]]: !geo.point<poincare<0.5>, 8, f32>, %[[T:.*]]: !geo.point<euclidean, 1, f32>) -> !geo.point<poincare<0.5>, 8, f32>
-// CHECK-SAME:    attributes {contracts = [#contract.equivariant<ball_rotation>]
+// CHECK-SAME:    attributes {contracts = [#contract.equivariant<ball_rotation>], proved = [#contract.equivariant<ball_rotation>]}
 // CHECK-NEXT:  %[[L:.*]] = geo.logmap0 %[[X]] : !geo.point<poincare<0.5>, 8, f32> -> !geo.tangent<poincare<0.5>, 8, f32>
 // CHECK-NEXT:  %[[N:.*]] = geo.neg %[[L]] : !geo.tangent<poincare<0.5>, 8, f32> -> !geo.tangent<poincare<0.5>, 8, f32>
 // CHECK-NEXT:  %[[MX:.*]] = geo.expmap0 %[[N]] : !geo.tangent<poincare<0.5>, 8, f32> -> !geo.point<poincare<0.5>, 8, f32>
@@ -17,7 +17,7 @@
 
 // CHECK-LABEL: func.func @PairEnergy(
 // CHECK-SAME:    %[[P:.*]]: !geo.point<euclidean, 2, f32>, %[[Q:.*]]: !geo.point<euclidean, 2, f32>) -> !geo.point<euclidean, 1, f32>
-// CHECK-SAME:    attributes {contracts = [#contract.equivariant<so2>]
+// CHECK-SAME:    attributes {contracts = [#contract.equivariant<so2>], proved = [#contract.equivariant<so2>]}
 // CHECK-NEXT:  %[[D:.*]] = geo.dist %[[P]], %[[Q]] : !geo.point<euclidean, 2, f32>, !geo.point<euclidean, 2, f32> -> !geo.point<euclidean, 1, f32>
 // CHECK-NEXT:  %[[DD:.*]] = geo.mul %[[D]], %[[D]] : {{.*}} -> !geo.point<euclidean, 1, f32>
 // CHECK-NEXT:  func.return %[[DD]] : !geo.point<euclidean, 1, f32>

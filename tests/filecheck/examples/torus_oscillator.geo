@@ -29,7 +29,7 @@
 // exp(-0.5 * d * d) parses as ((-0.5 * d) * d).
 // CHECK-LABEL: func.func @TorusKernel(
 // CHECK-SAME:    %[[A:.*]]: !geo.point<torus<radians>, 4, f32>, %[[B:.*]]: !geo.point<torus<radians>, 4, f32>) -> !geo.point<euclidean, 1, f32>
-// CHECK-SAME:    attributes {contracts = [#contract.equivariant<torus_translation>]} {
+// CHECK-SAME:    attributes {contracts = [#contract.equivariant<torus_translation>], proved = [#contract.equivariant<torus_translation>]} {
 // CHECK-NEXT:  %[[D:.*]] = geo.dist %[[A]], %[[B]] : !geo.point<torus<radians>, 4, f32>, !geo.point<torus<radians>, 4, f32> -> !geo.point<euclidean, 1, f32>
 // CHECK-NEXT:  %[[S:.*]] = geo.scale %[[D]] factor -0.5 : {{.*}} -> !geo.point<euclidean, 1, f32>
 // CHECK-NEXT:  %[[M:.*]] = geo.mul %[[S]], %[[D]] : {{.*}} -> !geo.point<euclidean, 1, f32>

@@ -1,0 +1,91 @@
+"""Weight transforms recorded on ``geo.param`` ops and applied wherever weights are made.
+
+A transform is a string, as ``geomc --quantize`` / ``--prune`` spell it:
+
+    quantize:int8           symmetric int8 with one scale per output row (per tensor for a
+                            vector): w -> round(w / s) * s, s = max|row| / 127
+    quantize:bf16           round to the nearest bfloat16 (ties to even)
+    prune:magnitude:F       zero the floor(F * size) entries of smallest |w| in the tensor
+    constrain:nonnegative   |w|: the constraint of ``linear(..., nonnegative = true)``, which
+                            geomir's optimizers keep by projecting each step onto w >= 0
+
+``geo.param`` ops carry them in the attribute ``weight_transforms`` (in order); the
+backends' ``init_params`` and the ``verify-contracts`` pass both apply them to the float64
+draw (geomir.backends.common.init.draw), so the contracts are proved on exactly the
+weights the compiled model runs with. The values stay float64 (dequantized): a backend
+casts them to its dtype, which is exact for bf16 and int8 values in float32.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+ATTR_NAME = "weight_transforms"
+"""``geo.param`` attribute: the transforms (strings) applied to the parameter's value."""
+
+NONNEGATIVE = "constrain:nonnegative"
+"""The transform of a weight constrained to be >= 0 (monotone layers)."""
+
+QUANTIZE_MODES = ("int8", "bf16")
+PRUNE_METHODS = ("magnitude",)
+
+
+def _int8(w: np.ndarray) -> np.ndarray:
+    rows = w.reshape(w.shape[0], -1) if w.ndim == 2 else w.reshape(1, -1)
+    scale = np.abs(rows).max(axis=1, keepdims=True) / 127.0
+    safe = np.where(scale > 0, scale, 1.0)
+    q = np.clip(np.rint(rows / safe), -127, 127) * safe
+    return np.where(scale > 0, q, rows).reshape(w.shape)
+
+
+def _bf16(w: np.ndarray) -> np.ndarray:
+    bits = np.ascontiguousarray(w, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    finite = np.isfinite(w)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    out = rounded.astype(np.uint32).view(np.float32).astype(np.float64)
+    return np.where(finite, out, w)
+
+
+def _magnitude(w: np.ndarray, fraction: float) -> np.ndarray:
+    k = math.floor(fraction * w.size)
+    if k == 0:
+        return w.copy()
+    flat = w.reshape(-1).copy()
+    flat[np.argsort(np.abs(flat), kind="stable")[:k]] = 0.0
+    return flat.reshape(w.shape)
+
+
+def parse(transform: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The function of one transform string; ValueError saying what was expected."""
+    kind, _, rest = transform.partition(":")
+    if kind == "quantize":
+        if rest == "int8":
+            return _int8
+        if rest == "bf16":
+            return _bf16
+        raise ValueError(f"unknown quantization '{rest}' (expected one of {', '.join(QUANTIZE_MODES)})")
+    if kind == "prune":
+        method, _, amount = rest.partition(":")
+        if method not in PRUNE_METHODS:
+            raise ValueError(f"unknown pruning method '{method}' (expected magnitude:F, F the fraction to zero)")
+        try:
+            fraction = float(amount)
+        except ValueError:
+            raise ValueError(f"the pruning fraction must be a number in [0, 1), found '{amount}'") from None
+        if not 0.0 <= fraction < 1.0:
+            raise ValueError(f"the pruning fraction must be in [0, 1), found {fraction:g}")
+        return lambda w: _magnitude(w, fraction)
+    if transform == NONNEGATIVE:
+        return np.abs
+    raise ValueError(f"unknown weight transform '{transform}' (expected quantize:MODE, prune:magnitude:F "
+                     f"or {NONNEGATIVE})")
+
+
+def apply(value: np.ndarray, transforms: Sequence[str]) -> np.ndarray:
+    """``value`` after each transform in order (unchanged when there are none)."""
+    for t in transforms:
+        value = parse(t)(np.asarray(value, dtype=np.float64))
+    return value
