@@ -1,7 +1,7 @@
-// A two-layer hyperbolic MLP on the Poincaré ball (Ganea et al., 2018):
-// Möbius linear layers with learned hyperbolic biases and a Möbius tanh between them.
+// A two-layer hyperbolic MLP on the Poincaré ball (Ganea et al., 2018): Möbius linear layers
+// with learned hyperbolic biases, a Möbius tanh between them; 6-Lipschitz within distance 0.5 of 0.
 manifold H = poincare(c = 1.0)
-
+@lipschitz(6.0, radius = 0.5)
 model HyperbolicMLP(x: H[16]) -> H[8] {
   let h = mobius_linear(x, 16 -> 32)
   let h = mobius_tanh(h)

@@ -77,12 +77,14 @@ def report_contracts(path: Path, model: str | None = None) -> list[ContractRow]:
             raise UsageError(f"--model {model}: no model of that name with a Lipschitz contract in {path}")
     compiled = geomir.compile(path, target="torch", passes=UNCHECKED_PIPELINE) if found else None
     rows = []
-    for f, declared, proof in found:
+    for f, c, proof in found:
+        declared = c.bound_value
         loc = f.location
         where = f"{loc.filename.data}:{loc.line.data}:{loc.column.data}" if hasattr(loc, "line") else None
         empirical = None
         types = f.function_type.inputs.data
-        if math.isfinite(proof.bound) and all(isinstance(t.manifold, geo.EuclideanAttr) for t in types):
+        # probes cover all of R^n: a bound on a radius is not compared with them
+        if math.isfinite(proof.bound) and math.isinf(c.radius_value) and all(isinstance(t.manifold, geo.EuclideanAttr) for t in types):
             import torch
 
             params = compiled.init_params(seed=0, dtype=torch.float64)

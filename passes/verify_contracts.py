@@ -27,12 +27,14 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import builtin, func
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from geomir import certify, equivariance, monotone
+from geomir import hyperbolic_bounds as hb
 from geomir.backends.common.init import ParamSpec, draw
 from geomir.backends.common.pyemit import weight_transforms
 from geomir.diagnostics import Note, SourceError, SourceFile, Span
@@ -49,11 +51,14 @@ class ContractError(SourceError):
 
 @dataclass
 class Bound:
-    """A Lipschitz bound of one value w.r.t. the function's joint input, and why."""
+    """A Lipschitz bound of one value w.r.t. the function's joint input, an upper bound on
+    its distance from the origin (|v|, or d(0, x) on a manifold; inf when unknown), and why
+    the bound is infinite when it is."""
 
     value: float
     why: str = ""  # for inf: the op that has no rule
     where: Operation | None = None
+    radius: float = math.inf
 
 
 @dataclass
@@ -81,9 +86,10 @@ def _slope_max(name: str) -> float | None:
 
 
 class _Prover:
-    def __init__(self, funcs: dict[str, func.FuncOp], seed: int):
+    def __init__(self, funcs: dict[str, func.FuncOp], seed: int, radius: dict[str, float] | None = None):
         self.funcs = funcs
         self.seed = seed
+        self.radius = radius or {}  # function -> input radius of its contract
         self.proofs: dict[str, Proof] = {}
         self.norms: dict[SSAValue, float] = {}
 
@@ -100,7 +106,8 @@ class _Prover:
         return self.proofs[name]
 
     def _prove(self, f: func.FuncOp) -> Proof:
-        bounds: dict[SSAValue, Bound] = {arg: Bound(1.0) for arg in f.body.block.args}
+        r = self.radius.get(f.sym_name.data, math.inf)
+        bounds: dict[SSAValue, Bound] = {arg: Bound(1.0, radius=r) for arg in f.body.block.args}
         layers: list[tuple[float, Operation]] = []
         result = None
         for op in f.body.block.ops:
@@ -112,7 +119,7 @@ class _Prover:
             ins = [bounds[v] for v in op.operands]
             blocked = next((b for b in ins if math.isinf(b.value)), None)
             if blocked is not None:
-                out = blocked
+                out = Bound(blocked.value, blocked.why, blocked.where)
             elif rule is None:
                 out = Bound(math.inf, f"no Lipschitz rule for {op.name} yet", op)
             else:
@@ -122,7 +129,7 @@ class _Prover:
             for r in op.results:
                 bounds[r] = out
         bound = result.value if result is not None else 0.0
-        chain = _chain(f, self.seed)
+        chain = _chain(f, self.seed)  # a global bound: valid on any radius too
         if chain is not None:
             bound = min(bound, chain)
         return Proof(bound, layers, result if result is not None and math.isinf(result.value) else None)
@@ -131,18 +138,35 @@ class _Prover:
 # --- rules ------------------------------------------------------------------------------------
 
 
+def _norm(v) -> float:
+    return float(np.linalg.norm(v)) if v is not None else math.inf
+
+
 def _linear(p: _Prover, op, ins):
     norm = p.norm(op.operands[1])
     if norm is None:
         return Bound(math.inf, "a linear map whose weight is not a parameter", op)
-    return Bound(ins[0].value * norm)
+    return Bound(ins[0].value * norm, radius=ins[0].radius * norm)
+
+
+_RANGE = {  # activation, input radius, dimension -> output radius
+    "tanh": lambda r, n: min(r, math.sqrt(n)),
+    "sin": lambda r, n: min(r, math.sqrt(n)),
+    "sigmoid": lambda r, n: math.sqrt(n),
+    "cos": lambda r, n: math.sqrt(n),
+    "relu": lambda r, n: r,
+    "neg": lambda r, n: r,
+    "softplus": lambda r, n: r + math.sqrt(n) * math.log(2.0),
+}
 
 
 def _unary(p: _Prover, op, ins):
     slope = _slope_max(op.name)
     if slope is None:
         return Bound(math.inf, f"{op.name} has an unbounded slope (not globally Lipschitz)", op)
-    return Bound(ins[0].value * slope)
+    rng = _RANGE.get(op.name.removeprefix("geo."))
+    radius = rng(ins[0].radius, op.results[0].type.dim_value) if rng else math.inf
+    return Bound(ins[0].value * slope, radius=radius)
 
 
 def _call(p: _Prover, op, ins):
@@ -153,20 +177,96 @@ def _call(p: _Prover, op, ins):
     return Bound(proof.bound * math.sqrt(sum(b.value**2 for b in ins)))
 
 
+def _param(p: _Prover, op, ins):
+    value = _weight(op.results[0], p.seed)
+    t = op.results[0].type
+    if value is not None and _curvature(t) is not None:  # a ball point: expmap0 of the drawn tangent
+        return Bound(0.0, radius=hb.ball_radius_of_tangent(_norm(value)))
+    return Bound(0.0, radius=_norm(value) if value is not None and value.ndim == 1 else math.inf)
+
+
+def _curvature(t) -> float | None:
+    """c of a type on the Poincaré ball, else None."""
+    m = getattr(t, "manifold", None)
+    return float(m.c.value.data) if isinstance(m, geo.PoincareAttr) else None
+
+
+def _euclidean(t) -> bool:
+    return isinstance(getattr(t, "manifold", None), geo.EuclideanAttr)
+
+
+def _logmap0(p: _Prover, op, ins):
+    c = _curvature(op.operands[0].type)
+    if _euclidean(op.operands[0].type):
+        return Bound(ins[0].value, radius=ins[0].radius)
+    if c is None:
+        return Bound(math.inf, f"no Lipschitz rule for logmap0 on {op.operands[0].type.manifold} yet", op)
+    return Bound(ins[0].value * hb.logmap0_factor(c), radius=hb.tangent_radius_of_ball(ins[0].radius))
+
+
+def _expmap0(p: _Prover, op, ins):
+    c = _curvature(op.operands[0].type)
+    if _euclidean(op.operands[0].type):
+        return Bound(ins[0].value, radius=ins[0].radius)
+    if c is None:
+        return Bound(math.inf, f"no Lipschitz rule for expmap0 on {op.operands[0].type.manifold} yet", op)
+    factor = hb.expmap0_factor(c, ins[0].radius)
+    if math.isinf(factor):
+        return Bound(math.inf, "expmap0 of a tangent vector of unbounded norm: distances on the ball grow like "
+                     "exp(2 sqrt(c) |v|); bound it (tanh, sigmoid) or declare @lipschitz(L, radius = R)", op)
+    return Bound(ins[0].value * factor, radius=hb.ball_radius_of_tangent(ins[0].radius))
+
+
+def _mobius_add(p: _Prover, op, ins):
+    x, y = ins
+    c = _curvature(op.results[0].type)
+    in_x, in_y = hb.mobius_add_factors(c, x.radius, y.radius)
+    if x.value > 0 and math.isinf(in_x):
+        return Bound(math.inf, "x ⊕ y moves with x by up to exp(sqrt(c) d(0, y)) and y is not bounded; "
+                     "declare @lipschitz(L, radius = R)", op)
+    return Bound((in_x * x.value if x.value > 0 else 0.0) + in_y * y.value, radius=x.radius + y.radius)
+
+
+def _mobius_matvec(p: _Prover, op, ins):
+    """expmap0(W logmap0(x)): factor |W| S(sqrt(c) |W| R_x), radius |W| R_x."""
+    norm = p.norm(op.operands[0])
+    (x,) = [ins[1]]
+    c = _curvature(op.results[0].type)
+    if norm is None:
+        return Bound(math.inf, "a Möbius matvec whose weight is not a parameter", op)
+    tangent = norm * hb.tangent_radius_of_ball(x.radius)
+    factor = hb.expmap0_factor(c, tangent)
+    if math.isinf(factor):
+        return Bound(math.inf, "mobius_matvec of an input at unbounded distance from the origin: distances on the "
+                     "ball grow like exp(sqrt(c) |W| d(0, x)); declare @lipschitz(L, radius = R)", op)
+    return Bound(x.value * hb.logmap0_factor(c) * norm * factor, radius=hb.ball_radius_of_tangent(tangent))
+
+
+def _sum(p, op, ins):
+    return Bound(ins[0].value + ins[1].value, radius=ins[0].radius + ins[1].radius)
+
+
 RULES = {
-    "geo.param": lambda p, op, ins: Bound(0.0),
+    "geo.param": _param,
     "geo.linear": _linear,
-    "geo.bias": lambda p, op, ins: Bound(ins[0].value + ins[1].value),
-    "geo.add": lambda p, op, ins: Bound(ins[0].value + ins[1].value),
-    "geo.sub": lambda p, op, ins: Bound(ins[0].value + ins[1].value),
-    "geo.scale": lambda p, op, ins: Bound(abs(op.factor.value.data) * ins[0].value),
-    "geo.coords": lambda p, op, ins: Bound(ins[0].value),
+    "geo.bias": _sum,
+    "geo.add": _sum,
+    "geo.sub": _sum,
+    "geo.scale": lambda p, op, ins: Bound(abs(op.factor.value.data) * ins[0].value,
+                                          radius=abs(op.factor.value.data) * ins[0].radius),
+    "geo.coords": lambda p, op, ins: Bound(ins[0].value, radius=ins[0].radius),
     # the triangle inequality: |d(a,b) - d(a',b')| <= d(a,a') + d(b,b'), on any manifold
-    "geo.dist": lambda p, op, ins: Bound(ins[0].value + ins[1].value),
+    "geo.dist": _sum,
+    "geo.logmap0": _logmap0,
+    "geo.expmap0": _expmap0,
+    "geo.mobius_add": _mobius_add,
+    "geo.mobius_matvec": _mobius_matvec,
     "func.call": _call,
 }
-"""Op name -> rule (prover, op, operand bounds) -> result bound. Unary activations use
-their slope range (geomir.certify.SLOPES); an op without a rule has no finite bound."""
+"""Op name -> rule (prover, op, operand bounds) -> result bound and radius. Unary
+activations use their slope range (geomir.certify.SLOPES); the ball's maps their
+curvature-aware factors (geomir.hyperbolic_bounds) at the operands' radii; an op without
+a rule has no finite bound."""
 _UNARY = frozenset(f"geo.{name}" for name in geo.UNARY_OPS)
 
 
@@ -218,12 +318,19 @@ def _span(op: Operation) -> Span | None:
     return Span(SourceFile(name, text), loc.line.data, loc.column.data)
 
 
-def _fail(f: func.FuncOp, declared: float, proof: Proof, before: float | None = None) -> ContractError:
+def _lipschitz_text(c: contract.LipschitzAttr) -> str:
+    radius = "" if math.isinf(c.radius_value) else f", radius = {c.radius_value:g}"
+    return f"@lipschitz({c.bound_value:g}{radius})"
+
+
+def _fail(f: func.FuncOp, c: contract.LipschitzAttr, proof: Proof, before: float | None = None) -> ContractError:
     name = f.sym_name.data
+    declared = c.bound_value
+    what = _lipschitz_text(c)
     notes = []
     transforms = _transforms(f)
     if before is not None and before <= declared and transforms and proof.blocker is None:
-        message = (f"@lipschitz({declared:g}) of model {name} held before the weight transforms "
+        message = (f"{what} of model {name} held before the weight transforms "
                    f"(proved {before:.6g}) but not after {', '.join(transforms)}: the proved bound is "
                    f"{proof.bound:.6g}, {proof.bound / declared:.4g}x the declared {declared:g} "
                    f"(+{proof.bound - before:.3g}, {100 * (proof.bound / before - 1):+.2f}% over the bound before)")
@@ -234,12 +341,12 @@ def _fail(f: func.FuncOp, declared: float, proof: Proof, before: float | None = 
                               f"({', '.join(weight_transforms(op.operands[1].owner)) or 'unchanged'})", _span(op)))
         return ContractError(message, _span(f), notes)
     if proof.blocker is not None:
-        message = (f"cannot prove @lipschitz({declared:g}) for model {name}: "
+        message = (f"cannot prove {what} for model {name}: "
                    f"{proof.blocker.why}, so no finite bound follows")
         if proof.blocker.where is not None:
             notes.append(Note("here", _span(proof.blocker.where)))
     else:
-        message = (f"cannot prove @lipschitz({declared:g}) for model {name}: the proved bound is "
+        message = (f"cannot prove {what} for model {name}: the proved bound is "
                    f"{proof.bound:.6g}, {proof.bound / declared:.3g}x the declared {declared:g}")
         if proof.layers:
             norm, op = max(proof.layers, key=lambda item: item[0])
@@ -263,23 +370,27 @@ def _norm_before(op: Operation) -> float:
     return certify.spectral_norm_bound(w) if w is not None else 0.0
 
 
-def _proved_before(f: func.FuncOp) -> float | None:
-    """The Lipschitz bound an earlier verify-contracts run recorded on ``f``, if any."""
+def _proved_before(f: func.FuncOp, declared: contract.LipschitzAttr) -> float | None:
+    """The bound an earlier verify-contracts run recorded on ``f`` for this contract's radius."""
     attr = f.attributes.get(PROVED_ATTR_NAME)
-    bounds = [c.bound_value for c in attr.data if isinstance(c, contract.LipschitzAttr)] if attr is not None else []
+    bounds = [c.bound_value for c in attr.data
+              if isinstance(c, contract.LipschitzAttr) and c.radius == declared.radius] if attr is not None else []
     return min(bounds) if bounds else None
 
 
-def lipschitz_contracts(module: builtin.ModuleOp, seed: int = 0) -> list[tuple[func.FuncOp, float, Proof]]:
-    """(function, declared bound, proof) for each function with a Lipschitz contract,
-    without failing (geomir.contract_report's view of this pass)."""
+def lipschitz_contracts(module: builtin.ModuleOp, seed: int = 0) -> list[tuple[func.FuncOp, contract.LipschitzAttr, Proof]]:
+    """(function, declared contract, proof) for each Lipschitz contract (each proved on its own
+    input radius), without failing (geomir.contract_report's view of this pass)."""
     funcs = {f.sym_name.data: f for f in module.ops if isinstance(f, func.FuncOp)}
-    prover = _Prover(funcs, seed)
+    provers: dict[tuple[str, float], _Prover] = {}
     out = []
-    for f in funcs.values():
-        declared = [c for c in contract.get_contracts(f) if isinstance(c, contract.LipschitzAttr)]
-        if declared:
-            out.append((f, min(c.bound_value for c in declared), prover.prove(f.sym_name.data)))
+    for name, f in funcs.items():
+        for c in contract.get_contracts(f):
+            if isinstance(c, contract.LipschitzAttr):
+                key = (name, c.radius_value)
+                if key not in provers:
+                    provers[key] = _Prover(funcs, seed, {name: c.radius_value})
+                out.append((f, c, provers[key].prove(name)))
     return out
 
 
@@ -292,10 +403,10 @@ class VerifyContracts(ModulePass):
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
         proved: dict[func.FuncOp, list] = {}
-        for f, limit, proof in lipschitz_contracts(op, seed=0):
-            if not proof.bound <= limit:
-                raise _fail(f, limit, proof, _proved_before(f))
-            proved.setdefault(f, []).append(contract.LipschitzAttr(max(proof.bound, 1e-300)))
+        for f, c, proof in lipschitz_contracts(op, seed=0):
+            if not proof.bound <= c.bound_value:
+                raise _fail(f, c, proof, _proved_before(f, c))
+            proved.setdefault(f, []).append(contract.LipschitzAttr(max(proof.bound, 1e-300), c.radius))
         funcs = {f.sym_name.data: f for f in op.ops if isinstance(f, func.FuncOp)}
         for f in funcs.values():
             for c in contract.get_contracts(f):

@@ -31,6 +31,7 @@ DIRECTIONS = ("increasing", "decreasing")
 @dataclass(frozen=True)
 class Lipschitz:
     bound: float
+    radius: float | None = None  # the bound holds on inputs within this distance of the origin
 
 
 @dataclass(frozen=True)
@@ -56,16 +57,29 @@ def _positional(a: ast.Annotation, usage: str) -> list[ast.Expr]:
 
 
 def _lipschitz(a: ast.Annotation, model: ast.ModelDef) -> Lipschitz:
-    usage = "@lipschitz(L) with a number L > 0"
-    args = _positional(a, usage)
+    usage = "@lipschitz(L) or @lipschitz(L, radius = R) with numbers L, R > 0"
+    keywords = [arg for arg in a.args if isinstance(arg, ast.Keyword)]
+    args = [arg.value for arg in a.args if isinstance(arg, ast.Positional)]
     if len(args) != 1:
-        raise _err(f"@lipschitz takes one argument, found {len(args)}: write {usage}", a.name_span if not args else args[-1])
-    value = constant(args[0])
+        raise _err(f"@lipschitz takes one bound, found {len(args)}: write {usage}", a.name_span if not args else args[-1])
+    bound = _positive_number(args[0], "Lipschitz bound")
+    radius = None
+    for kw in keywords:
+        if kw.name != "radius":
+            raise _err(f"unknown option '{kw.name}' of @lipschitz{suggest(kw.name, ('radius',))} (write {usage})", kw.name_span)
+        if radius is not None:
+            raise _err("@lipschitz's radius is given twice", kw.name_span)
+        radius = _positive_number(kw.value, "radius")
+    return Lipschitz(bound, radius)
+
+
+def _positive_number(expr: ast.Expr, what: str) -> float:
+    value = constant(expr)
     if value is None:
-        raise _err(f"the Lipschitz bound must be a number, found '{source_text(args[0])}'", args[0])
+        raise _err(f"the {what} must be a number, found '{source_text(expr)}'", expr)
     if not (value.value > 0 and math.isfinite(value.value)):
-        raise _err(f"the Lipschitz bound must be a finite number > 0, found {value.value:g}", args[0])
-    return Lipschitz(value.value)
+        raise _err(f"the {what} must be a finite number > 0, found {value.value:g}", expr)
+    return value.value
 
 
 def _equivariant(a: ast.Annotation, model: ast.ModelDef) -> Equivariant:

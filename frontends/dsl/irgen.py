@@ -57,7 +57,7 @@ def location(span: Span) -> FileLineColLoc:
 
 def contract_attr(c) -> Attribute:
     if isinstance(c, Lipschitz):
-        return contract.LipschitzAttr(c.bound)
+        return contract.LipschitzAttr(c.bound, c.radius)
     if isinstance(c, Equivariant):
         return contract.EquivariantAttr(c.group)
     if isinstance(c, Monotone):

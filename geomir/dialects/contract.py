@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from xdsl.dialects.builtin import ArrayAttr, Float64Type, FloatAttr, IntAttr, StringAttr, f64
+from xdsl.dialects.builtin import ArrayAttr, Float64Type, FloatAttr, IntAttr, NoneAttr, StringAttr, f64
 from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute
 from xdsl.irdl import irdl_attr_definition
 from xdsl.parser import AttrParser
@@ -42,34 +42,56 @@ def _str(value: str | StringAttr) -> StringAttr:
 
 @irdl_attr_definition
 class LipschitzAttr(ParametrizedAttribute):
-    """The model is ``bound``-Lipschitz (in the geodesic distances of input and output)."""
+    """The model is ``bound``-Lipschitz (in the geodesic distances of input and output);
+    with ``radius``, on inputs within that distance of the origin (|x| <= radius in R^n,
+    d(0, x) <= radius on a manifold): ``#contract.lipschitz<4.0, radius = 2.0>``."""
 
     name = "contract.lipschitz"
 
     bound: FloatAttr[Float64Type]
+    radius: FloatAttr[Float64Type] | NoneAttr
 
-    def __init__(self, bound: float | FloatAttr):
-        super().__init__(bound if isinstance(bound, FloatAttr) else FloatAttr(float(bound), f64))
+    def __init__(self, bound: float | FloatAttr, radius: float | FloatAttr | NoneAttr | None = None):
+        if radius is None:
+            radius = NoneAttr()
+        elif not isinstance(radius, (FloatAttr, NoneAttr)):
+            radius = FloatAttr(float(radius), f64)
+        super().__init__(bound if isinstance(bound, FloatAttr) else FloatAttr(float(bound), f64), radius)
 
     @property
     def bound_value(self) -> float:
         """The Lipschitz constant as a float."""
         return self.bound.value.data
 
+    @property
+    def radius_value(self) -> float:
+        """The input radius the bound holds on (inf: everywhere)."""
+        return math.inf if isinstance(self.radius, NoneAttr) else self.radius.value.data
+
     def verify(self) -> None:
         if not (math.isfinite(self.bound_value) and self.bound_value > 0):
             raise VerifyException(
                 f"{self.name}: bound must be finite and > 0, found {self.bound_value}"
+            )
+        if isinstance(self.radius, FloatAttr) and not (math.isfinite(self.radius_value) and self.radius_value > 0):
+            raise VerifyException(
+                f"{self.name}: radius must be finite and > 0, found {self.radius_value}"
             )
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
         with parser.in_angle_brackets():
             value = parser.parse_number(context_msg=" (the Lipschitz bound)")
-        return (FloatAttr(float(value), f64),)
+            radius: Attribute = NoneAttr()
+            if parser.parse_optional_punctuation(",") is not None:
+                parser.parse_keyword("radius", " (the input radius: radius = R)")
+                parser.parse_punctuation("=")
+                radius = FloatAttr(float(parser.parse_number(context_msg=" (the input radius)")), f64)
+        return (FloatAttr(float(value), f64), radius)
 
     def print_parameters(self, printer: Printer) -> None:
-        printer.print_string(f"<{format_float_literal(self.bound_value)}>")
+        radius = "" if isinstance(self.radius, NoneAttr) else f", radius = {format_float_literal(self.radius_value)}"
+        printer.print_string(f"<{format_float_literal(self.bound_value)}{radius}>")
 
 
 @irdl_attr_definition

@@ -427,7 +427,7 @@ CASES = [
     Bad(
         "lipschitz-no-argument",
         src("@lipschitz()", *IDENTITY),
-        1, 2, ("@lipschitz takes one argument, found 0", "@lipschitz(L)"), ContractAnnotationError,
+        1, 2, ("@lipschitz takes one bound, found 0", "@lipschitz(L)"), ContractAnnotationError,
     ),
     Bad(
         "lipschitz-not-a-number",
@@ -436,8 +436,18 @@ CASES = [
     ),
     Bad(
         "lipschitz-keyword",
-        src("@lipschitz(L = 2.0)", *IDENTITY),
-        1, 12, ("@lipschitz takes positional arguments only",), ContractAnnotationError,
+        src("@lipschitz(2.0, L = 2.0)", *IDENTITY),
+        1, 17, ("unknown option 'L' of @lipschitz", "radius = R"), ContractAnnotationError,
+    ),
+    Bad(
+        "lipschitz-radius",
+        src("@lipschitz(2.0, radius = 0)", *IDENTITY),
+        1, 26, ("the radius must be a finite number > 0, found 0",), ContractAnnotationError,
+    ),
+    Bad(
+        "lipschitz-radius-twice",
+        src("@lipschitz(2.0, radius = 1, radius = 2)", *IDENTITY),
+        1, 29, ("@lipschitz's radius is given twice",), ContractAnnotationError,
     ),
     Bad(
         "equivariant-unknown-group",

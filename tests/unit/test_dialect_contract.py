@@ -26,6 +26,7 @@ from .ir_roundtrip import assert_round_trips, parse_ir
 PRINTED = [
     (contract.LipschitzAttr(4.0), "#contract.lipschitz<4.0>"),
     (contract.LipschitzAttr(0.25), "#contract.lipschitz<0.25>"),
+    (contract.LipschitzAttr(4.0, 1.5), "#contract.lipschitz<4.0, radius = 1.5>"),
     *[(contract.EquivariantAttr(g), f"#contract.equivariant<{g}>") for g in contract.EQUIVARIANCE_GROUPS],
     (contract.MonotoneAttr([0, 2], "increasing"), "#contract.monotone<[0, 2], increasing>"),
     (contract.MonotoneAttr([1], "decreasing"), "#contract.monotone<[1], decreasing>"),
@@ -40,6 +41,9 @@ def test_attribute_prints_and_parses(attr, text):
 
 def test_accessors():
     assert contract.LipschitzAttr(4.0).bound_value == 4.0
+    assert contract.LipschitzAttr(4.0).radius_value == math.inf
+    assert contract.LipschitzAttr(4.0, 2).radius_value == 2.0
+    assert contract.LipschitzAttr(4.0) != contract.LipschitzAttr(4.0, 2.0)
     assert contract.MonotoneAttr([2, 0], "increasing").input_indices == (2, 0)
     assert contract.EquivariantAttr("perm").group.data == "perm"
     assert contract.MonotoneAttr([0], "increasing") != contract.MonotoneAttr([0], "decreasing")
@@ -51,6 +55,7 @@ def test_accessors():
         (lambda: contract.LipschitzAttr(0.0), "contract.lipschitz: bound must be finite and > 0, found 0.0"),
         (lambda: contract.LipschitzAttr(-1.0), "contract.lipschitz: bound must be finite and > 0, found -1.0"),
         (lambda: contract.LipschitzAttr(math.inf), "contract.lipschitz: bound must be finite and > 0, found inf"),
+        (lambda: contract.LipschitzAttr(1.0, 0.0), "contract.lipschitz: radius must be finite and > 0, found 0.0"),
         (
             lambda: contract.EquivariantAttr("so3"),
             "contract.equivariant: unknown group 'so3' (expected one of so2, perm, "
@@ -70,7 +75,7 @@ def test_accessors():
             "contract.monotone: unknown direction 'up' (expected one of increasing, decreasing)",
         ),
     ],
-    ids=["lipschitz-zero", "lipschitz-negative", "lipschitz-inf", "equivariant", "monotone-empty",
+    ids=["lipschitz-zero", "lipschitz-negative", "lipschitz-inf", "lipschitz-radius", "equivariant", "monotone-empty",
          "monotone-duplicate", "monotone-negative", "monotone-direction"],
 )
 def test_invalid_attribute(make, message):
@@ -82,6 +87,7 @@ def test_invalid_attribute(make, message):
     ("text", "message"),
     [
         ("#contract.lipschitz<-2.0>", "bound must be finite and > 0, found -2.0"),
+        ("#contract.lipschitz<2.0, radius = -1.0>", "radius must be finite and > 0, found -1.0"),
         ("#contract.equivariant<rotation>", "unknown group 'rotation'"),
         ("#contract.monotone<[], increasing>", "expected at least one input index"),
     ],

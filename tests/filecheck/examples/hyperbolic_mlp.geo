@@ -5,7 +5,8 @@
 // RUN: geomc %examples/hyperbolic_mlp.geo --passes=inline-models,cse,dce | filecheck %s --check-prefix=NOCALL
 
 // CHECK-LABEL: func.func @HyperbolicMLP(
-// CHECK-SAME:    %[[X:.*]]: !geo.point<poincare<1.0>, 16, f32>) -> !geo.point<poincare<1.0>, 8, f32> {
+// CHECK-SAME:    %[[X:.*]]: !geo.point<poincare<1.0>, 16, f32>) -> !geo.point<poincare<1.0>, 8, f32>
+// CHECK-SAME:    attributes {contracts = [#contract.lipschitz<6.0, radius = 0.5>], proved = [#contract.lipschitz<5.33{{[0-9]*}}, radius = 0.5>]} {
 //
 // mobius_linear(x, 16 -> 32): (W ⊗ x) ⊕ b, W a 32x16 tensor, b a point on the ball (init: the origin).
 // CHECK-NEXT:  %[[W0:.*]] = geo.param "HyperbolicMLP.mobius_linear0.weight" init "glorot_uniform" : tensor<32x16xf32>
