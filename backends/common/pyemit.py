@@ -9,6 +9,7 @@ standalone apart from the backend's runtime, readable and deterministic:
     MANIFOLDS              one runtime object per manifold used (``poincare_c1 = ...``)
     PARAMS                 name -> ParamSpec(shape, init, manifold, dtype[, weight transforms])
     FUNCTION_PARAMS        function -> the parameter names it reads (transitively)
+    CONTRACTS              function -> its declared contracts and those verify-contracts proved
     def Model(params, x)   the plain function form, one line per op
     class ModelModule      the framework's module form (backend-specific)
 
@@ -29,7 +30,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 
 from geomir.backends.common import weights
 from geomir.diagnostics import UsageError
-from geomir.dialects import geo, jet
+from geomir.dialects import contract, geo, jet
 from geomir.dialects.geo import ManifoldAttr
 
 # --- naming ------------------------------------------------------------------------
@@ -376,6 +377,9 @@ class PythonEmitter:
         lines += ["", "FUNCTION_PARAMS = {"]
         lines += [f"    {fname!r}: {names!r}," for fname, names in self.function_params().items()]
         lines += ["}"]
+        lines += ["", "# Contracts: declared in the source; proved by verify-contracts (weights of seed 0", "# after their weight transforms). Empty when the pipeline did not run it.", "CONTRACTS = {"]
+        lines += [f"    {fname!r}: {entry!r}," for fname, entry in self.contracts().items()]
+        lines += ["}"]
         if fl.fused_table is not None:
             lines += ["", *fl.fused_table([(f.sym_name.data, g) for f in self.funcs for g in self.fused[f]])]
         lines += [
@@ -400,11 +404,24 @@ class PythonEmitter:
         extra = f", {transforms!r}" if transforms else ""
         return f"model.ParamSpec({shape!r}, {op.init.data!r}, {manifold}, {self.flavor.dtype_name(elt)}{extra})"
 
+    def contracts(self) -> dict[str, dict[str, list[str]]]:
+        """Function -> {"declared": [...], "proved": [...]} as IR attribute text."""
+        out = {}
+        for f in self.funcs:
+            declared = [str(c) for c in contract.get_contracts(f)]
+            proved = f.attributes.get("proved")
+            if declared or proved is not None:
+                out[f.sym_name.data] = {"declared": declared, "proved": [str(c) for c in proved.data] if proved is not None else []}
+        return out
+
     def _function(self, f: func.FuncOp) -> list[str]:
         names = Names({fn.sym_name.data for fn in self.funcs})
         args = [names.define(a) for a in f.body.block.args]
         where = _location(f)
         doc = _signature_doc(f) + (f"  [{where}]" if where else "")
+        proved = f.attributes.get("proved")
+        if proved is not None:
+            doc += "\n\n    Proved: " + ", ".join(str(c) for c in proved.data) + "\n    "
         lines = [f"def {f.sym_name.data}(params, {', '.join(args)}):" if args else f"def {f.sym_name.data}(params):", f'    """{doc}"""']
         roots = {g.ops[-1]: g for g in self.fused[f]}
         absorbed = {op for g in self.fused[f] for op in g.ops[:-1]}

@@ -6,7 +6,8 @@ numbers) except at the kernel launch sites chosen by :mod:`.select`: each is one
 ``taylor.layer``). The module also holds
 
     PRECISION   "ieee" (fp32 dot products, the default), "tf32" or "bf16": read at each call
-    KERNELS     one entry per launch site: kernel, jet order, activation, widths, dtype, source
+    KERNELS     one entry per launch site: kernel, jet order, activation, widths, dtype, source,
+                and the contracts verify-contracts proved for the model it belongs to
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def _kernels_table(sites: list[tuple[str, Fused]]) -> list[str]:
     ]
     for function, group in sites:
         entry = {"function": function, **group.info}
-        lines.append(f"    {entry!r},")
+        # the contract of the model the kernel computes (CONTRACTS is defined above)
+        lines.append(f"    {{**{entry!r}, 'contracts': CONTRACTS.get({function!r}, {{}}).get('proved', [])}},")
     return [*lines, "]"]
 
 

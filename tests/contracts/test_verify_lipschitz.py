@@ -119,3 +119,21 @@ def test_an_op_without_a_rule_is_named(tmp_path):
     assert (f"{path}:2:7: error: cannot prove @lipschitz(4) for model Energy: "
             "no Lipschitz rule for geo.mul yet") in proc.stderr
     assert f"{path}:4:12: note: here" in proc.stderr
+
+
+@pytest.mark.parametrize("target", ["torch", "jax", "triton"])
+def test_emitted_modules_carry_the_proved_contracts(target):
+    """CONTRACTS (declared and proved) in every target, the proof in each model's docstring,
+    and on the Triton target in every kernel's KERNELS entry."""
+    source = geomir.emit_source(ROOT / "examples" / "lipschitz_classifier.geo", target)
+    namespace: dict = {}
+    start = source.index("CONTRACTS = {")
+    exec(source[start:source.index("\n}\n", start) + 3], namespace)  # noqa: S102 (our output)
+    contracts = namespace["CONTRACTS"]
+    assert contracts["RobustClassifier"]["declared"] == ["#contract.lipschitz<4.0>"]
+    (proved,) = contracts["RobustClassifier"]["proved"]
+    assert proved.startswith("#contract.lipschitz<3.52")
+    assert contracts["DoseResponse"]["proved"] == ["#contract.monotone<[0], increasing>"]
+    assert f"    Proved: {proved}" in source
+    if target == "triton":
+        assert source.count("'contracts': CONTRACTS.get('RobustClassifier', {}).get('proved', [])") == 3

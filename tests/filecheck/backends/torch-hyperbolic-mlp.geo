@@ -8,9 +8,15 @@
 // CHECK:      PARAMS = {
 // CHECK-NEXT:     'HyperbolicMLP.mobius_linear0.weight': model.ParamSpec((32, 16), 'glorot_uniform', None, torch.float32),
 // CHECK-NEXT:     'HyperbolicMLP.mobius_linear0.bias': model.ParamSpec((32,), 'zeros', poincare_c1, torch.float32),
+// CHECK:      CONTRACTS = {
+// CHECK-NEXT:     'HyperbolicMLP': {'declared': ['#contract.lipschitz<6.0, radius = 0.5>'], 'proved': ['#contract.lipschitz<5.33{{[0-9]*}}, radius = 0.5>']},
+// CHECK-NEXT: }
 // CHECK:      def init_params(seed=0, dtype=None, names=None):
 // CHECK:      def HyperbolicMLP(params, x):
-// CHECK-NEXT:     """HyperbolicMLP(x: !geo.point<poincare<1.0>, 16, f32>) -> !geo.point<poincare<1.0>, 8, f32>  [{{.*}}hyperbolic_mlp.geo:5]"""
+// CHECK-NEXT:     """HyperbolicMLP(x: !geo.point<poincare<1.0>, 16, f32>) -> !geo.point<poincare<1.0>, 8, f32>  [{{.*}}hyperbolic_mlp.geo:5]
+// CHECK-EMPTY:
+// CHECK-NEXT:     Proved: #contract.lipschitz<5.33{{[0-9]*}}, radius = 0.5>
+// CHECK-NEXT:     """
 // CHECK-NEXT:     mobius_linear0_weight = params['HyperbolicMLP.mobius_linear0.weight']
 // CHECK-NEXT:     [[MV:v[0-9]+]] = poincare_c1.mobius_matvec(mobius_linear0_weight, x)
 // CHECK-NEXT:     mobius_linear0_bias = params['HyperbolicMLP.mobius_linear0.bias']
