@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="quantize the weights (int8: per-row symmetric; bf16) and re-prove the contracts")
     p.add_argument("--prune", metavar="magnitude:F",
                    help="zero the fraction F of smallest weights of each matrix and re-prove the contracts")
+    p.add_argument("--weights", metavar="FILE",
+                   help="prove the contracts of these trained weights (.npz by parameter name, or a .pt state dict) instead of seed 0")
     p.add_argument("--list-passes", action="store_true", help="list the registered passes and exit")
     p.add_argument("--dump-ir-after-all", action="store_true", help="write the IR after every pass")
     p.add_argument("--dump-dir", help="directory for --dump-ir-after-all files (default: stderr)")
@@ -180,7 +182,7 @@ def run(argv: list[str] | None = None) -> int:
         raise UsageError("give either --emit or --target, not both")
     if args.report is not None:
         clash = [o for o, on in (("--emit", args.emit), ("--target", args.target), ("--passes", args.passes),
-                                 ("--quantize", args.quantize), ("--prune", args.prune),
+                                 ("--quantize", args.quantize), ("--prune", args.prune), ("--weights", args.weights),
                                  ("--dump-ir-after-all", args.dump_ir_after_all)) if on not in (None, False)]
         if clash:
             raise UsageError(f"--report runs its own pipeline; drop {', '.join(clash)}")
@@ -197,8 +199,8 @@ def run(argv: list[str] | None = None) -> int:
     from geomir.pipeline import with_weight_transforms
 
     passes = args.passes
-    if args.quantize is not None or args.prune is not None:
-        passes = with_weight_transforms(passes, args.quantize, args.prune)
+    if args.quantize is not None or args.prune is not None or args.weights is not None:
+        passes = with_weight_transforms(passes, args.quantize, args.prune, args.weights)
     if args.target is not None:
         options = {"precision": args.precision} if args.precision else {}
         text = emit_source(Path(args.input), args.target, passes, _dumper(args), **options)

@@ -7,6 +7,7 @@ pass), and can hand each intermediate module to a dump callback.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
 from xdsl.dialects.builtin import ModuleOp
@@ -97,21 +98,27 @@ def _make(arg) -> ModulePass:
         raise UsageError(f"bad options for pass '{arg.name}': {err}") from None
 
 
+def _value_text(v) -> str:
+    return json.dumps(v) if isinstance(v, str) else str(v)
+
+
 def _spec_text(arg) -> str:
     if not arg.parameters:
         return arg.name
-    opts = " ".join(f"{k}={','.join(str(v) for v in vals)}" for k, vals in arg.parameters.items())
+    opts = " ".join(f"{k}={','.join(_value_text(v) for v in vals)}" for k, vals in arg.parameters.items())
     return f"{arg.name}{{{opts}}}"
 
 
 def with_weight_transforms(passes: str | Sequence[str] | None, quantize: str | None = None,
-                           prune: str | None = None) -> list[str]:
+                           prune: str | None = None, weights_file: str | None = None) -> list[str]:
     """``passes`` (the default pipeline when None) behind verify-contracts, the weight
     transforms (prune first, then quantize) and verify-contracts again: a contract that held
-    before and fails after names the transform and by how much (``geomc --quantize/--prune``)."""
+    before and fails after names the transform and by how much (``geomc --quantize/--prune``).
+    ``weights_file``: every verify-contracts proves the contracts of these trained weights."""
     from geomir.backends.common import weights
 
-    head = ["verify-contracts"]
+    verify = f"verify-contracts{{weights={json.dumps(str(weights_file))}}}" if weights_file else "verify-contracts"
+    head = [verify]
     if prune is not None:
         method, _, fraction = prune.partition(":")
         try:
@@ -126,7 +133,9 @@ def with_weight_transforms(passes: str | Sequence[str] | None, quantize: str | N
             raise UsageError(f"--quantize={quantize}: {err}") from None
         head.append(f"quantize-weights{{mode={quantize}}}")
     base = list(DEFAULT_PIPELINE) if passes is None else parse_pipeline(passes)
-    return parse_pipeline([*head, "verify-contracts", *(p for p in base if p != "verify-contracts")])
+    if len(head) == 1:  # only a weights file: verify once
+        return parse_pipeline([verify, *(p for p in base if not p.startswith("verify-contracts"))])
+    return parse_pipeline([*head, verify, *(p for p in base if not p.startswith("verify-contracts"))])
 
 
 DumpCallback = Callable[[int, str, ModuleOp], None]

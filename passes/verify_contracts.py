@@ -1,7 +1,9 @@
 """``verify-contracts``: prove each model's ``#contract.lipschitz<L>`` from its weights.
 
 Needs: models whose parameters are ``geo.param`` ops; the weights are the initial ones of
-seed 0 (``init_params(seed=0)``, drawn exactly as every backend draws them). Guarantees:
+seed 0 (``init_params(seed=0)``, drawn exactly as every backend draws them), or with
+``verify-contracts{weights="trained.npz"}`` (``geomc --weights``) those of a trained
+weights file (geomir.weights_file), after their recorded weight transforms. Guarantees:
 every function with a Lipschitz contract gets ``proved = [#contract.lipschitz<B>]`` with a
 certified bound B (Euclidean / geodesic distances of the joint input and the output); a
 contract with B > L fails with the model's file:line:col, the declared and the proved
@@ -35,11 +37,13 @@ from xdsl.passes import ModulePass
 
 from geomir import certify, equivariance, monotone
 from geomir import hyperbolic_bounds as hb
+from geomir.backends.common import weights
 from geomir.backends.common.init import ParamSpec, draw
 from geomir.backends.common.pyemit import weight_transforms
 from geomir.diagnostics import Note, SourceError, SourceFile, Span
 from geomir.dialects import contract, geo
 from geomir.pipeline import register_pass
+from geomir.weights_file import WeightFile
 
 PROVED_ATTR_NAME = "proved"
 """``func.func`` attribute: the contracts this pass proved, with their proved constants."""
@@ -68,16 +72,32 @@ class Proof:
     blocker: Bound | None = None
 
 
-def _weight(value: SSAValue, seed: int, transformed: bool = True):
-    """The parameter's seed-``seed`` value after its weight transforms (quantize-weights,
-    prune-weights), as every backend makes it; None for a computed value."""
+Weights = "int | WeightFile"  # the seed whose init is proved, or a trained weights file
+
+
+def _weight(value: SSAValue, source: Weights, transformed: bool = True):
+    """The parameter's value (drawn from seed ``source`` as every backend draws it, or read
+    from a weights file) after its weight transforms (quantize-weights, prune-weights,
+    nonnegativity); a ball point as its tangent at the origin. None for a computed value."""
     owner = value.owner
     if not isinstance(owner, geo.ParamOp):
         return None
     t = value.type
     shape = tuple(t.get_shape()) if isinstance(t, builtin.TensorType) else (t.dim_value,)
     transforms = weight_transforms(owner) if transformed else ()
-    return draw(owner.param_name.data, ParamSpec(shape, owner.init.data, transforms=transforms), seed)
+    name = owner.param_name.data
+    if not isinstance(source, WeightFile):
+        return draw(name, ParamSpec(shape, owner.init.data, transforms=transforms), source)
+    value = source.get(name, shape)
+    c = _curvature(t) if isinstance(t, geo.PointType) else None
+    if c is not None:  # a point on the ball -> logmap0
+        norm = np.linalg.norm(value)
+        value = value * (math.atanh(min(math.sqrt(c) * norm, 1 - 1e-15)) / (math.sqrt(c) * norm)) if norm > 0 else value
+    return weights.apply(value, weights.deployed(transforms))
+
+
+def _source_text(source: Weights) -> str:
+    return f"weights of {source}" if isinstance(source, WeightFile) else f"weights of seed {source}"
 
 
 def _slope_max(name: str) -> float | None:
@@ -86,7 +106,7 @@ def _slope_max(name: str) -> float | None:
 
 
 class _Prover:
-    def __init__(self, funcs: dict[str, func.FuncOp], seed: int, radius: dict[str, float] | None = None):
+    def __init__(self, funcs: dict[str, func.FuncOp], seed: Weights, radius: dict[str, float] | None = None):
         self.funcs = funcs
         self.seed = seed
         self.radius = radius or {}  # function -> input radius of its contract
@@ -270,7 +290,7 @@ a rule has no finite bound."""
 _UNARY = frozenset(f"geo.{name}" for name in geo.UNARY_OPS)
 
 
-def _chain(f: func.FuncOp, seed: int) -> float | None:
+def _chain(f: func.FuncOp, seed: Weights) -> float | None:
     """The layered bound when ``f`` is a chain linear (bias) (act) ... linear (bias) from
     its only input, else None."""
     args = f.body.block.args
@@ -323,7 +343,8 @@ def _lipschitz_text(c: contract.LipschitzAttr) -> str:
     return f"@lipschitz({c.bound_value:g}{radius})"
 
 
-def _fail(f: func.FuncOp, c: contract.LipschitzAttr, proof: Proof, before: float | None = None) -> ContractError:
+def _fail(f: func.FuncOp, c: contract.LipschitzAttr, proof: Proof, before: float | None = None,
+          source: Weights = 0) -> ContractError:
     name = f.sym_name.data
     declared = c.bound_value
     what = _lipschitz_text(c)
@@ -334,7 +355,7 @@ def _fail(f: func.FuncOp, c: contract.LipschitzAttr, proof: Proof, before: float
                    f"(proved {before:.6g}) but not after {', '.join(transforms)}: the proved bound is "
                    f"{proof.bound:.6g}, {proof.bound / declared:.4g}x the declared {declared:g} "
                    f"(+{proof.bound - before:.3g}, {100 * (proof.bound / before - 1):+.2f}% over the bound before)")
-        grown = [(norm - _norm_before(op), norm, op) for norm, op in proof.layers]
+        grown = [(norm - _norm_before(op, source), norm, op) for norm, op in proof.layers]
         if grown:
             change, norm, op = max(grown, key=lambda item: item[0])
             notes.append(Note(f"the layer whose spectral norm grew most: {norm - change:.4g} -> {norm:.4g} "
@@ -351,7 +372,7 @@ def _fail(f: func.FuncOp, c: contract.LipschitzAttr, proof: Proof, before: float
         if proof.layers:
             norm, op = max(proof.layers, key=lambda item: item[0])
             notes.append(Note(f"the layer that contributes most: spectral norm {norm:.4g} "
-                              f"(weights of seed 0)", _span(op)))
+                              f"({_source_text(source)})", _span(op)))
     return ContractError(message, _span(f), notes)
 
 
@@ -364,9 +385,9 @@ def _transforms(f: func.FuncOp) -> list[str]:
     return list(seen)
 
 
-def _norm_before(op: Operation) -> float:
+def _norm_before(op: Operation, source: Weights) -> float:
     """The certified spectral norm of a linear op's weight without its weight transforms."""
-    w = _weight(op.operands[1], 0, transformed=False)
+    w = _weight(op.operands[1], source, transformed=False)
     return certify.spectral_norm_bound(w) if w is not None else 0.0
 
 
@@ -378,9 +399,10 @@ def _proved_before(f: func.FuncOp, declared: contract.LipschitzAttr) -> float | 
     return min(bounds) if bounds else None
 
 
-def lipschitz_contracts(module: builtin.ModuleOp, seed: int = 0) -> list[tuple[func.FuncOp, contract.LipschitzAttr, Proof]]:
+def lipschitz_contracts(module: builtin.ModuleOp, seed: Weights = 0) -> list[tuple[func.FuncOp, contract.LipschitzAttr, Proof]]:
     """(function, declared contract, proof) for each Lipschitz contract (each proved on its own
-    input radius), without failing (geomir.contract_report's view of this pass)."""
+    input radius), without failing (geomir.contract_report's view of this pass). ``seed``:
+    the seed of the weights, or a WeightFile of trained ones."""
     funcs = {f.sym_name.data: f for f in module.ops if isinstance(f, func.FuncOp)}
     provers: dict[tuple[str, float], _Prover] = {}
     out = []
@@ -401,17 +423,20 @@ class VerifyContracts(ModulePass):
 
     name = "verify-contracts"
 
+    weights: str = ""  # a trained weights file (geomir.weights_file); empty: the init of seed 0
+
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
+        source: Weights = WeightFile(self.weights) if self.weights else 0
         proved: dict[func.FuncOp, list] = {}
-        for f, c, proof in lipschitz_contracts(op, seed=0):
+        for f, c, proof in lipschitz_contracts(op, seed=source):
             if not proof.bound <= c.bound_value:
-                raise _fail(f, c, proof, _proved_before(f, c))
+                raise _fail(f, c, proof, _proved_before(f, c), source)
             proved.setdefault(f, []).append(contract.LipschitzAttr(max(proof.bound, 1e-300), c.radius))
         funcs = {f.sym_name.data: f for f in op.ops if isinstance(f, func.FuncOp)}
         for f in funcs.values():
             for c in contract.get_contracts(f):
                 if isinstance(c, contract.MonotoneAttr):
-                    _prove_monotone(f, c, funcs)
+                    _prove_monotone(f, c, funcs, source)
                     proved.setdefault(f, []).append(c)
                 elif isinstance(c, contract.EquivariantAttr):
                     _prove_equivariant(f, c.group.data, funcs)
@@ -420,9 +445,9 @@ class VerifyContracts(ModulePass):
             f.attributes[PROVED_ATTR_NAME] = builtin.ArrayAttr(attrs)
 
 
-def _prove_monotone(f: func.FuncOp, c: contract.MonotoneAttr, funcs) -> None:
-    """Sign analysis (geomir.monotone) with the seed-0 weights; raise if it fails."""
-    holds, _, broken = monotone.monotone_in(f, funcs, lambda v: _weight(v, 0), c.input_indices, c.direction.data)
+def _prove_monotone(f: func.FuncOp, c: contract.MonotoneAttr, funcs, source: Weights = 0) -> None:
+    """Sign analysis (geomir.monotone) with the weights; raise if it fails."""
+    holds, _, broken = monotone.monotone_in(f, funcs, lambda v: _weight(v, source), c.input_indices, c.direction.data)
     if holds:
         return
     args = f.body.block.args
@@ -430,7 +455,7 @@ def _prove_monotone(f: func.FuncOp, c: contract.MonotoneAttr, funcs) -> None:
     what = f"@monotone({names}, {c.direction.data})"
     if broken is not None:
         message = f"cannot prove {what} for model {f.sym_name.data}: {broken.why}"
-        notes = [Note("here (weights of seed 0)", _span(broken.op))]
+        notes = [Note(f"here ({_source_text(source)})", _span(broken.op))]
     else:
         message = (f"cannot prove {what} for model {f.sym_name.data}: the output moves the "
                    f"other way in some coordinate")

@@ -388,6 +388,11 @@ class PythonEmitter:
             "def init_params(seed=0, dtype=None, names=None):",
             '    """Parameters from `seed` (same numbers on every backend); `names`: a subset."""',
             "    return model.init_params(PARAMS, seed, dtype, names)",
+            "",
+            "",
+            "def transform_params(params):",
+            '    """Trained `params` after the recorded quantization/pruning (what the contracts were proved on)."""',
+            "    return model.transform_params(PARAMS, params)",
             *body,
             *fl.footer,
         ]

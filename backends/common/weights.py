@@ -84,6 +84,13 @@ def parse(transform: str) -> Callable[[np.ndarray], np.ndarray]:
                      f"or {NONNEGATIVE})")
 
 
+def deployed(transforms: Sequence[str]) -> tuple[str, ...]:
+    """The transforms that apply to trained weights too: quantization and pruning. The
+    nonnegativity constraint is kept by the optimizer, not imposed on given weights (the
+    proofs check the weights as they are)."""
+    return tuple(t for t in transforms if t != NONNEGATIVE)
+
+
 def apply(value: np.ndarray, transforms: Sequence[str]) -> np.ndarray:
     """``value`` after each transform in order (unchanged when there are none)."""
     for t in transforms:

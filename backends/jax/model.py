@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from geomir.backends.common.init import ParamSpec, draw, select
+import numpy as np
 
-__all__ = ["ParamSpec", "init_params"]
+from geomir.backends.common.init import ParamSpec, draw, select
+from geomir.backends.common.weights import apply, deployed
+
+__all__ = ["ParamSpec", "init_params", "transform_params"]
 
 
 def _value(name: str, spec: ParamSpec, seed: int, dtype):
@@ -20,3 +23,14 @@ def _value(name: str, spec: ParamSpec, seed: int, dtype):
 def init_params(specs: dict[str, ParamSpec], seed: int = 0, dtype=None, names=None) -> dict:
     """Initial parameters as a dict pytree that jax.jit and jax.grad accept."""
     return {name: _value(name, spec, seed, dtype) for name, spec in select(specs, names).items()}
+
+
+def transform_params(specs: dict[str, ParamSpec], params: dict) -> dict:
+    """Trained ``params`` after the recorded quantization/pruning (geomc --quantize/--prune),
+    the weights ``verify-contracts{weights=...}`` proved; other parameters unchanged."""
+    out = dict(params)
+    for name, spec in specs.items():
+        ts = deployed(spec.transforms)
+        if ts and name in params:
+            out[name] = jnp.asarray(apply(np.asarray(params[name], dtype=np.float64), ts), dtype=params[name].dtype)
+    return out

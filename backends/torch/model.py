@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from geomir.backends.common.init import ParamSpec, draw, select
-from geomir.backends.common.weights import NONNEGATIVE
+from geomir.backends.common.weights import NONNEGATIVE, apply, deployed
 
-__all__ = ["CompiledModel", "ParamSpec", "init_params"]
+__all__ = ["CompiledModel", "ParamSpec", "init_params", "transform_params"]
 
 
 def _value(name: str, spec: ParamSpec, seed: int, dtype: torch.dtype | None) -> torch.Tensor:
@@ -21,6 +21,18 @@ def _value(name: str, spec: ParamSpec, seed: int, dtype: torch.dtype | None) -> 
 def init_params(specs: dict[str, ParamSpec], seed: int = 0, dtype: torch.dtype | None = None, names=None) -> dict[str, torch.Tensor]:
     """Initial parameter tensors: float64 draws cast to ``dtype`` (points mapped on the manifold)."""
     return {name: _value(name, spec, seed, dtype) for name, spec in select(specs, names).items()}
+
+
+def transform_params(specs: dict[str, ParamSpec], params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Trained ``params`` after the recorded quantization/pruning (geomc --quantize/--prune),
+    the weights ``verify-contracts{weights=...}`` proved; other parameters unchanged."""
+    out = dict(params)
+    for name, spec in specs.items():
+        ts = deployed(spec.transforms)
+        if ts and name in params:
+            value = params[name]
+            out[name] = torch.as_tensor(apply(value.detach().cpu().double().numpy(), ts), dtype=value.dtype, device=value.device)
+    return out
 
 
 class CompiledModel(torch.nn.Module):
