@@ -5,7 +5,10 @@ bound (adversarial probes on the compiled torch model with the same weights, see
 The empirical bound maximises |f(x) - f(y)| / d(x, y) over random pairs at several scales,
 then by gradient ascent on the ratio (Adam): any pair gives a lower bound on the true
 Lipschitz constant, so proved / empirical >= 1 always (a violation would be a bug in the
-proof, and is flagged). Models with inputs on a curved manifold get no empirical bound yet.
+proof, and is flagged). Models on the Poincaré ball, and contracts on a radius, get the
+largest norm of the metric Jacobian (conformal factors of input and output applied) over
+random points within the radius, boundary-weighted: also a lower bound on the Lipschitz
+constant there. Other manifolds get no empirical bound yet.
 """
 
 from __future__ import annotations
@@ -61,6 +64,53 @@ def empirical_lipschitz(fn, dims: list[int], seed: int = 0, points: int = 64, st
     return best
 
 
+def empirical_metric_lipschitz(fn, in_types, out_type, radius: float, seed: int = 0, points: int = 48) -> float | None:
+    """max over points within ``radius`` (|x| for R^n, d(0, x) on the ball; 2.0 when
+    unbounded) of || lambda_out D f(x) / lambda_in ||_2, inputs jointly: a lower bound on
+    the Lipschitz constant of ``fn(*inputs)`` on that radius. None when an input or the
+    output is on another manifold."""
+    import numpy as np
+    import torch
+
+    from geomir.backends.torch import runtime
+    from geomir.dialects import geo
+
+    def curvature(t):
+        m = getattr(t, "manifold", None)
+        if isinstance(m, geo.EuclideanAttr):
+            return 0.0
+        return float(m.c.value.data) if isinstance(m, geo.PoincareAttr) else None
+
+    cs = [curvature(t) for t in in_types]
+    c_out = curvature(out_type)
+    if c_out is None or any(c is None for c in cs):
+        return None
+    r = radius if math.isfinite(radius) else 2.0
+    dims = [t.dim_value for t in in_types]
+    rng = np.random.default_rng(seed)
+
+    def lam(x, c):
+        return 2.0 / (1.0 - c * (x * x).sum()) if c > 0 else torch.ones((), dtype=x.dtype)
+
+    best = 0.0
+    for _ in range(points):
+        xs = []
+        for dim, c in zip(dims, cs):
+            v = rng.normal(size=dim)
+            rho = r * rng.uniform() ** 0.2  # weighted to the rim, where the stretch is largest
+            if c > 0:
+                xs.append(runtime.PoincareBall(c=c).expmap0(torch.tensor(v / np.linalg.norm(v) * rho / 2.0)))
+            else:
+                xs.append(torch.tensor(v / np.linalg.norm(v) * rho))
+        z = torch.cat(xs)
+        jac = torch.autograd.functional.jacobian(lambda z: fn(*torch.split(z, dims)), z)
+        y = fn(*xs)
+        cols = torch.cat([torch.full((d,), float(1.0 / lam(x, c)), dtype=z.dtype) for x, d, c in zip(xs, dims, cs)])
+        scaled = jac * float(lam(y, c_out)) * cols.reshape(1, -1)
+        best = max(best, float(torch.linalg.matrix_norm(scaled.reshape(y.shape[-1], -1), 2)))
+    return best
+
+
 def report_contracts(path: Path, model: str | None = None) -> list[ContractRow]:
     """One row per model with a Lipschitz contract (``model``: that one only)."""
     import geomir
@@ -83,13 +133,17 @@ def report_contracts(path: Path, model: str | None = None) -> list[ContractRow]:
         where = f"{loc.filename.data}:{loc.line.data}:{loc.column.data}" if hasattr(loc, "line") else None
         empirical = None
         types = f.function_type.inputs.data
-        # probes cover all of R^n: a bound on a radius is not compared with them
-        if math.isfinite(proof.bound) and math.isinf(c.radius_value) and all(isinstance(t.manifold, geo.EuclideanAttr) for t in types):
+        euclidean = all(isinstance(t.manifold, geo.EuclideanAttr) for t in types)
+        if math.isfinite(proof.bound):
             import torch
 
             params = compiled.init_params(seed=0, dtype=torch.float64)
             fn = getattr(compiled, f.sym_name.data)
-            empirical = empirical_lipschitz(lambda *xs, fn=fn: fn(params, *xs), [t.dim_value for t in types])
+            if euclidean and math.isinf(c.radius_value):  # probes anywhere in R^n
+                empirical = empirical_lipschitz(lambda *xs, fn=fn: fn(params, *xs), [t.dim_value for t in types])
+            else:  # within the contract's radius, in the manifolds' metrics
+                empirical = empirical_metric_lipschitz(lambda *xs, fn=fn: fn(params, *xs), types,
+                                                       f.function_type.outputs.data[0], c.radius_value)
         rows.append(ContractRow(f.sym_name.data, where, declared, proof.bound, empirical,
                                 proof.blocker.why if proof.blocker else None))
     return rows
