@@ -72,7 +72,7 @@ class Proof:
     blocker: Bound | None = None
 
 
-Weights = "int | WeightFile"  # the seed whose init is proved, or a trained weights file
+Weights = int | WeightFile  # the seed whose init is proved, or a trained weights file
 
 
 def _weight(value: SSAValue, source: Weights, transformed: bool = True):
@@ -250,7 +250,7 @@ def _mobius_add(p: _Prover, op, ins):
 def _mobius_matvec(p: _Prover, op, ins):
     """expmap0(W logmap0(x)): factor |W| S(sqrt(c) |W| R_x), radius |W| R_x."""
     norm = p.norm(op.operands[0])
-    (x,) = [ins[1]]
+    x = ins[1]
     c = _curvature(op.results[0].type)
     if norm is None:
         return Bound(math.inf, "a Möbius matvec whose weight is not a parameter", op)
