@@ -16,6 +16,7 @@ retraction and transport. docs/numerics.md derives the stable forms used below.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -325,6 +326,40 @@ class Manifold:
         """Parallel transport of ``v`` (tangent at ``x``) to ``y`` along the geodesic."""
         return v
 
+    # holonomy -------------------------------------------------------------------------
+    def holonomy(self, loop: Sequence[Array], v: Array) -> Array:
+        """``v`` (tangent at ``loop[0]``) parallel-transported around the closed geodesic
+        polygon loop[0] -> loop[1] -> ... -> loop[-1] -> loop[0]."""
+        points = [*loop, loop[0]]
+        for a, b in zip(points[:-1], points[1:]):
+            v = self.transp(a, b, v)
+        return v
+
+    def area_form(self, x: Array, u: Array, w: Array) -> Array:
+        """The Riemannian area form omega_x(u, w) of a 2-dimensional manifold (positive
+        when w is counterclockwise from u), shape (..., 1). Flat: the coordinates' cross
+        product."""
+        return u[..., 0:1] * w[..., 1:2] - u[..., 1:2] * w[..., 0:1]
+
+    def oriented_angle(self, x: Array, u: Array, w: Array) -> Array:
+        """The signed angle from ``u`` to ``w`` in the tangent plane at ``x`` (2-D), in (-pi, pi]."""
+        return self.ops.atan2(self.area_form(x, u, w), self.inner(x, u, w))
+
+    def holonomy_angle(self, loop: Sequence[Array], v: Array) -> Array:
+        """The rotation angle of the holonomy around ``loop`` (2-D manifolds): by
+        Gauss-Bonnet, the integral of the curvature over the enclosed region, positive for
+        a counterclockwise loop (0 on flat space)."""
+        return self.oriented_angle(loop[0], v, self.holonomy(loop, v))
+
+
+def _det3(x: Array, u: Array, w: Array) -> Array:
+    """det[x, u, w] of 3-vectors on the last axis, shape (..., 1)."""
+    def c(a, i):
+        return a[..., i:i + 1]
+    return (c(x, 0) * (c(u, 1) * c(w, 2) - c(u, 2) * c(w, 1))
+            - c(x, 1) * (c(u, 0) * c(w, 2) - c(u, 2) * c(w, 0))
+            + c(x, 2) * (c(u, 0) * c(w, 1) - c(u, 1) * c(w, 0)))
+
 
 class Euclidean(Manifold):
     """R^n with the standard metric."""
@@ -504,6 +539,10 @@ class PoincareBall(Manifold):
         """(lambda_x/lambda_y) gyr[y, -x] v (Ganea et al. 2018, eq. 23)."""
         return self.gyration(y, -x, v) * (self._delta(y) / self._delta(x))
 
+    def area_form(self, x, u, w):
+        """lambda_x^2 times the coordinates' cross product (the metric is conformal)."""
+        return self.lambda_x(x) ** 2 * super().area_form(x, u, w)
+
     def mobius_scalar(self, r, x):
         """r (x) x = expmap0(r logmap0(x)); ``r`` broadcasts against (..., 1)."""
         return self.expmap0(r * self.logmap0(x))
@@ -599,6 +638,12 @@ class _Quadric(Manifold):
     def transp(self, x, y, v):
         _, l2 = self._chord(x, y)
         return v - (2.0 * self._mdot(y, v) / self._sum_sq(x, y, l2)) * (x + y)
+
+    def area_form(self, x, u, w):
+        """sqrt(c) det[x, u, w] for the 2-dimensional quadrics in R^3: the area form
+        oriented by the outward normal x (the sphere) or by the future-pointing normal
+        (the hyperboloid)."""
+        return self.sqrt_c * _det3(x, u, w)
 
 
 class Sphere(_Quadric):
