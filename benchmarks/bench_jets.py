@@ -218,6 +218,14 @@ def rel_diff(a: np.ndarray, b: np.ndarray, stacked: bool) -> float:
     return err / scale if scale > 0 else err
 
 
+_T0 = time.perf_counter()
+
+
+def progress(message: str) -> None:
+    """One line on stderr with the seconds since start: a long GPU run shows where it is."""
+    print(f"[{time.perf_counter() - _T0:7.1f} s] {message}", file=sys.stderr, flush=True)
+
+
 def warm(fn: Callable, sync: Callable, warmup: int):
     """The untimed calls (compilation, first-call set-up): the last output, the first
     call's time and the last call's time, in seconds."""
@@ -652,6 +660,7 @@ def run(args, size: str) -> dict:
                     t0 = time.perf_counter()
                     xmod = geomir.compile(source, target="triton", passes=args.passes, cache_dir=cache)
                     compile_s["triton"] = time.perf_counter() - t0
+                    progress(f"{size_label} triton: compiled in {compile_s['triton']:.1f} s")
                 except Exception as err:  # noqa: BLE001 - recorded; the other backends still run
                     result["errors"].append(f"triton: cannot compile the model: {type(err).__name__}: {err}")
                     continue
@@ -710,6 +719,7 @@ def run(args, size: str) -> dict:
                     result["errors"].append(f"{mid}: {type(err).__name__}: {err}")
                     continue
                 entry.update(status="ok", first_call_ms=1e3 * first, warmup=max(args.warmup, 1))
+                progress(f"{size_label} {mid}: first call {1e3 * first:.1f} ms, last warm-up {1e3 * last:.2f} ms")
                 ready[mid] = fn
                 estimate += last
                 tol = PRECISION_RTOL.get(method.removeprefix("geomir [").rstrip("]"), rtol)
@@ -718,6 +728,7 @@ def run(args, size: str) -> dict:
             for mid, ts in times.items():
                 result["methods"][mid].update(median_ms=1e3 * statistics.median(ts), min_ms=1e3 * min(ts),
                                               max_ms=1e3 * max(ts), repeats=len(ts))
+                progress(f"{size_label} {mid}: median {1e3 * statistics.median(ts):.3f} ms over {len(ts)} calls")
         # A geomir row with no other-backend check yet agrees if every alternative agreed.
         for task in TASKS:
             entry = result["methods"][method_id(backend, task, "geomir")]
@@ -921,15 +932,19 @@ def main(argv=None) -> int:
     if why is not None:
         print(f"bench_jets: error: {why}", file=sys.stderr)
         return 2
-    results = [run(args, size) for size in args.size]
-    result = results[0] if len(results) == 1 else {
-        "benchmark": "bench_jets", "runs": results, "ok": all(r["ok"] for r in results),
-        "errors": [e for r in results for e in r["errors"]],
-    }
-    label = "-".join(r["settings"]["size"] for r in results)
-    out = args.out or default_out(label if args.device == "cpu" else f"{args.device}-{label}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_json_safe(result), indent=2) + "\n")
+    results = []
+    for size in args.size:  # the JSON is rewritten after each setting: a cut-off run keeps what it measured
+        results.append(run(args, size))
+        result = results[0] if len(args.size) == 1 else {
+            "benchmark": "bench_jets", "runs": results, "ok": all(r["ok"] for r in results),
+            "complete": len(results) == len(args.size),
+            "errors": [e for r in results for e in r["errors"]],
+        }
+        label = "-".join(r["settings"]["size"] for r in results)
+        out = args.out or default_out(label if args.device == "cpu" else f"{args.device}-{label}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(_json_safe(result), indent=2) + "\n")
+        progress(f"{results[-1]['settings']['size']} done; wrote {out}")
     if not args.quiet:
         for r in results:
             print_report(r)
