@@ -337,14 +337,23 @@ def torch_methods(mod, weights: dict, x_np: np.ndarray, v_np: np.ndarray, layers
     }
 
 
-def triton_method_name(precision: str) -> str:
-    """The Triton rows: "geomir" at the default IEEE fp32 dots, "geomir [p]" at another."""
-    return "geomir" if precision == "ieee" else f"geomir [{precision}]"
+def triton_method_name(precision: str, graph: bool = False) -> str:
+    """The Triton rows: "geomir" at the default IEEE fp32 dots, "geomir [p]" at another,
+    "geomir [graph]" / "geomir [p, graph]" replayed from a CUDA graph (runtime.graphed)."""
+    tags = [t for t in (None if precision == "ieee" else precision, "graph" if graph else None) if t]
+    return f"geomir [{', '.join(tags)}]" if tags else "geomir"
+
+
+def triton_variants(precisions, graphs: bool) -> list[tuple[str, bool]]:
+    """(precision, graph) of every Triton row after the plain "geomir" one."""
+    rows = [(q, False) for q in precisions[1:]]
+    return rows + ([(q, True) for q in precisions] if graphs else [])
 
 
 def triton_methods(mod, weights: dict, x_np: np.ndarray, v_np: np.ndarray, device: str, precisions):
     """geomir's Triton module: the same four calls as the torch module's, on ``device``,
-    once per dot-product precision (the module's PRECISION, set before each call)."""
+    once per dot-product precision (the module's PRECISION, set before each call), and on
+    CUDA once more per precision replayed from a CUDA graph (``mod.runtime.graphed``)."""
     import torch
 
     p = {k: torch.from_numpy(w).to(device) for k, w in weights.items()}
@@ -361,13 +370,17 @@ def triton_methods(mod, weights: dict, x_np: np.ndarray, v_np: np.ndarray, devic
 
     table = {}
     for prec in precisions:
-        name = triton_method_name(prec)
-        table.update({
-            (name, "forward"): (at(prec, mod.U, x), inf),
-            (name, "d2"): (at(prec, mod.d2, x, v), inf),
-            (name, "d4"): (at(prec, mod.d4, x, v), inf),
-            (name, "lap"): (at(prec, mod.lap, x), inf),
-        })
+        for graph in ((False, True) if device == "cuda" else (False,)):
+            name = triton_method_name(prec, graph)
+            fns = {task: getattr(mod, fn) for task, fn in (("forward", "U"), ("d2", "d2"), ("d4", "d4"), ("lap", "lap"))}
+            if graph:
+                fns = {task: mod.runtime.graphed(fn) for task, fn in fns.items()}
+            table.update({
+                (name, "forward"): (at(prec, fns["forward"], x), inf),
+                (name, "d2"): (at(prec, fns["d2"], x, v), inf),
+                (name, "d4"): (at(prec, fns["d4"], x, v), inf),
+                (name, "lap"): (at(prec, fns["lap"], x), inf),
+            })
     return table
 
 
@@ -647,7 +660,8 @@ def run(args, size: str) -> dict:
         return out
 
     precisions = ["ieee", *(q for q in args.triton_precision if q != "ieee")]
-    method_rows = METHODS + [("triton", t, triton_method_name(q)) for q in precisions[1:] for t in TASKS]
+    variants = triton_variants(precisions, graphs=device == "cuda")
+    method_rows = METHODS + [("triton", t, triton_method_name(q, g)) for q, g in variants for t in TASKS]
     result["settings"]["triton_precisions"] = precisions if "triton" in backends else []
     outputs: dict[str, dict[str, np.ndarray]] = {}
     for backend in backends:
@@ -722,7 +736,7 @@ def run(args, size: str) -> dict:
                 progress(f"{size_label} {mid}: first call {1e3 * first:.1f} ms, last warm-up {1e3 * last:.2f} ms")
                 ready[mid] = fn
                 estimate += last
-                tol = PRECISION_RTOL.get(method.removeprefix("geomir [").rstrip("]"), rtol)
+                tol = PRECISION_RTOL.get(method.removeprefix("geomir [").rstrip("]").split(",")[0], rtol)
                 check_agreement(result, entry, out, outputs[backend], stacked_k, tol)
             times = timed_rounds(ready, sync, repeats, args.budget, estimate)
             for mid, ts in times.items():
@@ -787,9 +801,9 @@ def run(args, size: str) -> dict:
             result["goals"].append({"goal": name, "ratio": ratio, "op": ">=", "target": target,
                                     "passed": None if ratio is None else ratio >= target,
                                     "numerator": den_id, "denominator": method_id("triton", task, "geomir")})
-            for q in precisions[1:]:  # the same ratio at another dot precision: reported, not a goal
-                mine = med("triton", task, triton_method_name(q))
-                result["ratios"].append({"ratio_name": f"{name} [{q}]",
+            for q, g in variants:  # the same ratio at another precision or by graph replay: reported, not a goal
+                mine = med("triton", task, triton_method_name(q, g))
+                result["ratios"].append({"ratio_name": f"{name} {triton_method_name(q, g).removeprefix('geomir ')}",
                                          "ratio": other / mine if other is not None and mine is not None else None})
     for name, backend, task, num, den, op, target in GOALS:
         if backend not in backends or device == "cuda":  # the CPU goals of issue 5

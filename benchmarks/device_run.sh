@@ -11,11 +11,14 @@
 #        -d .whl xdsl==0.74.0 'immutabledict<4.3.2' ordered-set==4.1 lark folx==0.2.30
 # 2. Through the device tool: run(command="bash benchmarks/device_run.sh", carry=[".whl"],
 #    timeout_s=600). It installs the wheels and geomir into /tmp/site, prints the GPU, runs
-#    settings A and B in one process and writes $OUT/bench_jets-cuda-A-B.json (fetch it to
+#    setting A (or the --size given) in one process and writes $OUT/bench_jets-cuda.json (fetch it to
 #    benchmarks/results/, then write the README table from it).
 #
-# Budget: compiling the models and the Triton autotuning take ~1-2 min; each method is
-# timed in interleaved rounds capped by --budget seconds per task (4 tasks x 2 settings).
+# Budget (H100, 2026-11-24): about 4.7 min per setting, most of it JAX's first-call
+# compilation (10-30 s per method) and Triton's autotuning; each method is timed in
+# interleaved rounds capped by --budget seconds per task. A and B together run past one
+# call's 10 minutes: run A, then `bash benchmarks/device_run.sh --size B` in a second call
+# (a later --size replaces the default). The JSON is rewritten after each setting.
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-benchmarks/results}
@@ -24,6 +27,6 @@ python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-d
 export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv
 python3 -c "import torch, triton, jax; print('torch', torch.__version__, 'triton', triton.__version__, 'jax', jax.__version__, jax.devices())"
-python3 benchmarks/bench_jets.py --device cuda --size A B --repeats 50 --warmup 5 --budget 20 \
+python3 benchmarks/bench_jets.py --device cuda --size A --repeats 30 --warmup 3 --budget 4 \
   --triton-precision ieee tf32x3 \
-  --out "$OUT/bench_jets-cuda-A-B.json" "$@"
+  --out "$OUT/bench_jets-cuda.json" "$@"

@@ -15,6 +15,15 @@ from geomir.backends.torch import fused as _fused
 from geomir.backends.torch.runtime import TorchOps
 
 
+@functools.lru_cache(maxsize=256)
+def _coeffs(values: tuple, dtype: torch.dtype, device: torch.device, ndim: int) -> torch.Tensor:
+    """The constants of :meth:`TorchJetOps.coeffs`, made once per (values, dtype, device):
+    no host-to-device copy per call, so a CUDA graph can capture the functions that use
+    them. Read-only by convention (no caller writes into them)."""
+    with torch.inference_mode(False), torch.no_grad():
+        return torch.tensor(values, dtype=dtype, device=device).reshape(-1, *([1] * ndim))
+
+
 class TorchJetOps(TorchOps, _t.JetOps):
     """:class:`TorchOps` plus the leading-axis primitives of jets."""
 
@@ -32,7 +41,7 @@ class TorchJetOps(TorchOps, _t.JetOps):
 
     @staticmethod
     def coeffs(values, like):
-        return torch.tensor(values, dtype=like.dtype, device=like.device).reshape(-1, *([1] * like.ndim))
+        return _coeffs(tuple(values), like.dtype, like.device, like.ndim)
 
     @staticmethod
     def directions(x):

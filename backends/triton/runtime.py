@@ -37,7 +37,7 @@ import torch
 from geomir.backends.torch import runtime as _torch
 from geomir.backends.torch import taylor as _taylor
 
-__all__ = ["STATS", "TritonFallbackError", "TritonFallbackWarning", "dense", "jet_layer",
+__all__ = ["STATS", "TritonFallbackError", "TritonFallbackWarning", "dense", "graphed", "jet_layer",
            "poincare_layer", "set_strict"]
 
 STATS: collections.Counter = collections.Counter()
@@ -59,6 +59,14 @@ class TritonFallbackError(RuntimeError):
 def set_strict(strict: bool = True) -> None:
     """Raise :class:`TritonFallbackError` instead of falling back to torch."""
     _STRICT[0] = bool(strict)
+
+
+def graphed(fn):
+    """``fn(params, *inputs)`` replayed from CUDA graphs (:mod:`geomir.backends.triton.graphs`):
+    one launch per call instead of one per layer."""
+    from geomir.backends.triton.graphs import graphed as _graphed
+
+    return _graphed(fn)
 
 
 def __getattr__(name: str):

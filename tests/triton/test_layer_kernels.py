@@ -144,10 +144,10 @@ def test_autotune_candidates_fit_the_accumulators_in_registers():
         return sorted({c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_M"] for c in cfgs})
 
     assert area(tl_layer._prune_jet(tl_layer.CONFIGS, {}, K=0)) == [1024, 2048, 4096, 8192, 16384]
-    assert area(tl_layer._prune_jet(tl_layer.CONFIGS, {}, K=4)) == [1024, 2048, 4096]
-    assert area(tl_layer._prune_jet(tl_layer.CONFIGS, {"K": 8})) == [1024, 2048]
+    assert area(tl_layer._prune_jet(tl_layer.CONFIGS, {}, K=4)) == [1024, 2048, 4096, 8192]
+    assert area(tl_layer._prune_jet(tl_layer.CONFIGS, {"K": 8})) == [1024, 2048, 4096]
     assert area(tl_layer._prune_jet(tl_layer.CONFIGS, {}, K=40)) == [1024]
-    assert area(tl_layer._prune_laplacian(tl_layer.CONFIGS, {})) == [1024, 2048, 4096]
+    assert area(tl_layer._prune_laplacian(tl_layer.CONFIGS, {})) == [1024, 2048, 4096, 8192]
     assert {c.kwargs["BLOCK_K"] for c in tl_layer.CONFIGS} == {32}
 
 

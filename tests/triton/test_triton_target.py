@@ -160,3 +160,38 @@ model Wide(x: H[4]) -> H[1100] {
         y = mod.Wide(params, x)
     assert torch.equal(y, ref_mod.Wide(params, x))
     assert runtime.STATS == {("torch", "poincare", "width"): 1}
+
+
+def test_graphed_calls_through_on_cpu_and_keys_on_precision(cache):
+    """runtime.graphed replays CUDA graphs on a GPU (timed and checked by bench_jets
+    --device cuda); on CPU tensors it is the function itself, same numbers, no graph."""
+    path = next(p for p in EXAMPLES if p.stem == "pinn_laplacian")
+    mod = geomir.compile(path, target="triton", cache_dir=cache)
+    params = mod.init_params(seed=0, dtype=torch.float32)
+    x = torch.randn(8, 2)
+    fast = mod.runtime.graphed(mod.lap_u)
+    assert fast.__name__ == "lap_u" and fast.__doc__ == mod.lap_u.__doc__
+    assert torch.equal(fast(params, x), mod.lap_u(params, x))
+    assert fast.graphs == {}  # nothing recorded for CPU tensors
+    key = fast._signature(params, (x,))
+    mod.PRECISION = "tf32x3"
+    try:
+        assert fast._signature(params, (x,)) != key  # a new precision records a new graph
+    finally:
+        mod.PRECISION = "ieee"
+    with torch.inference_mode():
+        assert fast._signature(params, (x,)) != key
+
+
+def test_jet_constants_are_made_once():
+    """to_derivatives' factorials come from a cache: no host-to-device copy per call (which
+    a CUDA graph could not record)."""
+    from geomir.backends.torch import taylor
+
+    jet = torch.randn(5, 3, 2)
+    a = taylor.OPS.coeffs([1.0, 1.0, 2.0, 6.0, 24.0], jet[0])
+    assert a is taylor.OPS.coeffs([1.0, 1.0, 2.0, 6.0, 24.0], jet[0])
+    assert a.shape == (5, 1, 1) and not a.is_inference()
+    with torch.inference_mode():
+        assert not taylor.OPS.coeffs([1.0, 2.0], jet[0]).is_inference()
+    assert torch.equal(taylor.to_derivatives(jet)[4], 24 * jet[4])
