@@ -12,6 +12,7 @@ from pathlib import Path
 
 from xdsl.dialects.builtin import ModuleOp
 
+from geomir.base_points import verify_base_points
 from geomir.diagnostics import UsageError
 from geomir.ir import parse_ir
 from geomir.pipeline import DEFAULT_PIPELINE, DumpCallback, parse_pipeline, run_pipeline
@@ -70,6 +71,7 @@ def emit_source(
     backend = get_backend(target)  # fails early for an unknown or unbuilt target
     backend.check_options(options)
     module, filename = _lower(source, passes, dump)
+    verify_base_points(module)  # code is never generated from IR that mixes base points
     return backend.emit(module, filename, **options)
 
 

@@ -92,6 +92,7 @@ _ORTHOGONAL: dict[str, Rule] = {
     "geo.expmap0": _all_equi,
     "geo.logmap0": _all_equi,
     "geo.parallel_transport": _all_equi,
+    "geo.origin": lambda op, labels: INV,  # a rotation fixes the origin
     "geo.mobius_add": _all_equi,  # R(x ⊕ y) = Rx ⊕ Ry
     "geo.mobius_scalar": lambda op, labels: EQUI if tuple(labels) == (INV, EQUI) else (
         "mobius_scalar needs an invariant scale r: a scale that moves with the input breaks the rotation"),
@@ -126,6 +127,7 @@ _TRANSLATION: dict[str, Rule] = {
     "geo.coords": _breaks("the coordinates of a torus point shift with the translation; "
                           "read the point through dist or logmap from another moving point"),
     "geo.logmap0": _breaks("logmap0 measures from the fixed origin, which a translation moves away from"),
+    "geo.origin": _breaks("the origin stays where it is while a translation moves every point"),
 }
 
 RULES: dict[str, dict[str, Rule]] = {

@@ -16,14 +16,15 @@ from xdsl.utils.exceptions import VerifyException
 
 from geomir.diagnostics import InternalCompilerError, UsageError
 from geomir.dialects import make_context
+from geomir.base_points import verify_base_points
 from geomir.verify import verify_module
 
 PASSES: dict[str, type[ModulePass]] = {}
 
-# Run by geomc when --passes is not given: the contracts are proved first (a program whose
-# contract fails does not build), then every derivative request becomes Taylor-mode code.
-# insert-transport joins when it lands.
-DEFAULT_PIPELINE: tuple[str, ...] = ("verify-contracts", "jet-expand", "jet-fuse", "cse", "dce")
+# Run by geomc when --passes is not given: tangents at different points are transported to
+# a common one, the contracts are proved (a program whose contract fails does not build),
+# then every derivative request becomes Taylor-mode code.
+DEFAULT_PIPELINE: tuple[str, ...] = ("insert-transport", "verify-contracts", "jet-expand", "jet-fuse", "cse", "dce")
 
 # The default pipeline without the proofs: to run a model whose contracts are measured
 # (geomc --report=contracts, numeric checks in tests) rather than proved.
@@ -133,9 +134,11 @@ def with_weight_transforms(passes: str | Sequence[str] | None, quantize: str | N
             raise UsageError(f"--quantize={quantize}: {err}") from None
         head.append(f"quantize-weights{{mode={quantize}}}")
     base = list(DEFAULT_PIPELINE) if passes is None else parse_pipeline(passes)
+    first = [p for p in base[:1] if p == "insert-transport"]  # the contracts are of the transported IR
+    rest = [p for p in base[len(first):] if not p.startswith("verify-contracts")]
     if len(head) == 1:  # only a weights file: verify once
-        return parse_pipeline([verify, *(p for p in base if not p.startswith("verify-contracts"))])
-    return parse_pipeline([*head, verify, *(p for p in base if not p.startswith("verify-contracts"))])
+        return parse_pipeline([*first, verify, *rest])
+    return parse_pipeline([*first, *head, verify, *rest])
 
 
 DumpCallback = Callable[[int, str, ModuleOp], None]
@@ -154,6 +157,8 @@ def run_pipeline(module: ModuleOp, names: Sequence[str], dump: DumpCallback | No
         _verify(module, f"pass '{name}'")
         if dump:
             dump(index, name, module)
+    if names:  # a pipeline's output never mixes base points; no passes = the raw dump
+        verify_base_points(module)
     return module
 
 

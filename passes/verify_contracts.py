@@ -279,6 +279,7 @@ RULES = {
     "geo.dist": _sum,
     "geo.logmap0": _logmap0,
     "geo.expmap0": _expmap0,
+    "geo.origin": lambda p, op, ins: Bound(0.0, radius=0.0),  # a constant
     "geo.mobius_add": _mobius_add,
     "geo.mobius_matvec": _mobius_matvec,
     "func.call": _call,

@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FILECHECK_DIR = ROOT / "tests" / "filecheck"
-FILES = sorted(p for p in FILECHECK_DIR.rglob("*") if p.suffix in (".geo", ".mlir"))
+FILES = sorted(p for p in FILECHECK_DIR.rglob("*") if p.suffix in (".geo", ".mlir") and "Output" not in p.parts)  # lit writes Output/
 
 
 def run_lines(path: Path) -> list[str]:
@@ -32,10 +32,12 @@ def run_lines(path: Path) -> list[str]:
     return lines
 
 
-def substitute(cmd: str, path: Path) -> str:
+def substitute(cmd: str, path: Path, tmp: Path | None = None) -> str:
     python = shlex.quote(sys.executable)
     cmd = cmd.replace("%examples", shlex.quote(str(ROOT / "examples")))
     cmd = cmd.replace("%s", shlex.quote(str(path)))
+    if tmp is not None:  # lit's %t: a path prefix of this test's own
+        cmd = cmd.replace("%t", shlex.quote(str(tmp / path.stem)))
     cmd = cmd.replace("not filecheck", "! filecheck")
     words = cmd.split(" ")
     words = [f"{python} -m filecheck" if w == "filecheck" else f"{python} -m geomir.driver" if w == "geomc" else w for w in words]
@@ -43,11 +45,11 @@ def substitute(cmd: str, path: Path) -> str:
 
 
 @pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(FILECHECK_DIR)) for p in FILES])
-def test_filecheck(path: Path) -> None:
+def test_filecheck(path: Path, tmp_path: Path) -> None:
     lines = run_lines(path)
     assert lines, f"{path} has no RUN line"
     for cmd in lines:
-        shell = substitute(cmd, path)
+        shell = substitute(cmd, path, tmp_path)
         proc = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, cwd=ROOT)
         assert proc.returncode == 0, f"RUN: {cmd}\n$ {shell}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
 

@@ -49,6 +49,7 @@ from xdsl.irdl import (
     irdl_op_definition,
     operand_def,
     prop_def,
+    var_operand_def,
     result_def,
     traits_def,
 )
@@ -761,6 +762,101 @@ class ParallelTransportOp(GeoOp):
 
 
 @irdl_op_definition
+class OriginOp(GeoOp):
+    """The origin of the manifold of ``like`` (a point or tangent, which gives the shape):
+    the base point of ``logmap0``/``expmap0`` tangents, as a value (insert-transport uses
+    it to transport from or to the origin)."""
+
+    name = "geo.origin"
+
+    like = operand_def(GeoValue)
+    result = result_def(GeoValue)
+
+    assembly_format = op_syntax("like")
+
+    @classmethod
+    def infer_result_type(cls, operand_types, properties):
+        t = _geo_value(cls.name, "operand", operand_types[0])
+        return PointType(t.manifold, t.dim, t.element_type)
+
+
+INTRINSIC_DIM_OFFSET = {"sphere": 1, "lorentz": 1}
+"""Manifolds whose points have one more coordinate than the manifold's dimension."""
+
+
+def intrinsic_dim(t: GeoValueType) -> int:
+    """The manifold's dimension (S^(n-1) and the n-coordinate hyperboloid: n - 1)."""
+    return t.dim_value - INTRINSIC_DIM_OFFSET.get(t.manifold.kind, 0)
+
+
+class _LoopOp(IRDLOperation, ABC):
+    """Base of the holonomy ops: a closed geodesic polygon ``loop`` (at least 3 points of
+    one type) and a tangent ``v`` at its first point, written
+    ``geo.holonomy %v around %a, %b, %c : type(v) around type(a), ... -> type(result)``."""
+
+    traits = traits_def(Pure())
+
+    loop = var_operand_def(GeoValue)
+    v = operand_def(GeoValue)
+    result = result_def(GeoValue)
+
+    assembly_format = "$v `around` $loop attr-dict `:` type($v) `around` type($loop) `->` type($result)"
+
+    def __init__(self, loop: Sequence[Operation | SSAValue], v: Operation | SSAValue):
+        types = tuple(SSAValue.get(p).type for p in loop) + (SSAValue.get(v).type,)
+        super().__init__(operands=[list(loop), v], result_types=[self.infer_result_type(types)])
+
+    @classmethod
+    def _check(cls, operand_types) -> PointType:
+        *points, v = operand_types
+        if len(points) < 3:
+            op_error(cls.name, f"a loop needs at least 3 points, found {len(points)}")
+        x = _point(cls.name, "loop point 0", points[0])
+        for i, p in enumerate(points[1:], start=1):
+            _same_type(cls.name, f"loop point {i}", p, "loop point 0", x)
+        _same_space(cls.name, "tangent", _tangent(cls.name, "tangent", v), "loop point 0", x)
+        return x
+
+    @classmethod
+    @abstractmethod
+    def infer_result_type(cls, operand_types) -> Attribute: ...
+
+    def verify_(self) -> None:
+        expected = self.infer_result_type(tuple(self.operand_types))
+        if self.result.type != expected:
+            op_error(self.name, f"result type {self.result.type} does not match the expected {expected}")
+
+
+@irdl_op_definition
+class HolonomyOp(_LoopOp):
+    """``v`` (tangent at ``loop[0]``) parallel-transported around the closed geodesic
+    polygon loop[0] -> loop[1] -> ... -> loop[0]: the holonomy map applied to ``v``."""
+
+    name = "geo.holonomy"
+
+    @classmethod
+    def infer_result_type(cls, operand_types):
+        return cls._check(operand_types).tangent()
+
+
+@irdl_op_definition
+class HolonomyAngleOp(_LoopOp):
+    """The rotation angle of the holonomy around ``loop`` on a 2-dimensional manifold (the
+    signed angle from ``v`` to its transport, in (-pi, pi]), as ``!geo.point<euclidean, 1>``;
+    by Gauss-Bonnet the curvature integrated over the enclosed region."""
+
+    name = "geo.holonomy_angle"
+
+    @classmethod
+    def infer_result_type(cls, operand_types):
+        x = cls._check(operand_types)
+        if intrinsic_dim(x) != 2:
+            op_error(cls.name, f"a rotation angle needs a 2-dimensional manifold, found {x} "
+                               f"(dimension {intrinsic_dim(x)}); geo.holonomy gives the map in any dimension")
+        return PointType(EuclideanAttr(), 1, x.element_type)
+
+
+@irdl_op_definition
 class CoordsOp(GeoOp):
     """The representation coordinates of a point or tangent, seen as a Euclidean vector."""
 
@@ -1043,10 +1139,14 @@ MANIFOLD_OPS: dict[str, type] = _by_mnemonic(
 )
 """Mnemonic -> manifold op class."""
 
+HOLONOMY_OPS: dict[str, type] = _by_mnemonic(OriginOp, HolonomyOp, HolonomyAngleOp)
+"""Mnemonic -> the ops of transport and holonomy that the DSL does not spell directly."""
+
 Geo = Dialect(
     "geo",
     [
         *MANIFOLD_OPS.values(),
+        *HOLONOMY_OPS.values(),
         ParamOp,
         LinearOp,
         BiasOp,

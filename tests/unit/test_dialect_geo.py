@@ -173,6 +173,10 @@ OP_CASES = [
     pytest.param(geo.ProjOp, [pt(L, 3)], pt(L, 3), id="proj"),
     pytest.param(geo.ParallelTransportOp, [pt(S, 3), pt(S, 3), tg(S, 3)], tg(S, 3), id="parallel_transport"),
     pytest.param(geo.CoordsOp, [tg(T, 2)], pt(E, 2), id="coords"),
+    pytest.param(geo.OriginOp, [tg(S, 3)], pt(S, 3), id="origin"),
+    pytest.param(lambda a, b, c, v: geo.HolonomyOp([a, b, c], v), [pt(P, 3)] * 3 + [tg(P, 3)], tg(P, 3), id="holonomy"),
+    pytest.param(lambda a, b, c, d, v: geo.HolonomyAngleOp([a, b, c, d], v), [pt(S, 3)] * 4 + [tg(S, 3)],
+                 pt(E, 1), id="holonomy_angle"),
     pytest.param(
         lambda: geo.ParamOp("mlp.linear0.weight", W43, "glorot_uniform"), [], W43, id="param"
     ),
@@ -389,6 +393,15 @@ INVALID_OPS = [
         )
         for name in ("mul", "div")
     ],
+    pytest.param([P3], f"geo.origin %a0 : {P3} -> {TP3}",
+                 f"geo.origin: result type {TP3} does not match the expected {P3}", id="origin"),
+    pytest.param([P3, P3, TP3], f"geo.holonomy %a2 around %a0, %a1 : {TP3} around {P3}, {P3} -> {TP3}",
+                 "geo.holonomy: a loop needs at least 3 points, found 2", id="holonomy"),
+    pytest.param([P3, P3, P3, TS3], f"geo.holonomy %a3 around %a0, %a1, %a2 : {TS3} around {P3}, {P3}, {P3} -> {TS3}",
+                 f"geo.holonomy: tangent {TS3} does not match loop point 0 {P3}", id="holonomy-space"),
+    pytest.param([P3, P3, P3, TP3], f"geo.holonomy_angle %a3 around %a0, %a1, %a2 : {TP3} around {P3}, {P3}, {P3} -> {E1}",
+                 f"geo.holonomy_angle: a rotation angle needs a 2-dimensional manifold, found {P3} (dimension 3)",
+                 id="holonomy_angle"),
 ]
 
 

@@ -44,7 +44,7 @@ from .geo_programs import generate_program, program_features, well_typed_program
 
 from geomir.verify import verify_module as _verify_module
 
-PASSES = ["jet-expand", "jet-fuse", "inline-models", "cse", "dce"]
+PASSES = ["insert-transport", "jet-expand", "jet-fuse", "inline-models", "cse", "dce"]
 
 # Shrinking a failing program can take minutes (every attempt compiles and parses); it is
 # off unless GEOMIR_SHRINK=1, and the unshrunk falsifying program is reported either way.

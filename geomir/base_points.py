@@ -1,0 +1,246 @@
+"""Where each tangent vector of a function lives: its base point.
+
+A ``!geo.tangent`` type does not say which point it is attached to; the ops that make
+tangents do. This analysis follows them, one rule per op in :data:`RULES`:
+
+* ``logmap(x, y)`` is at ``x``; ``logmap0(y)`` at the origin; ``parallel_transport(x, y,
+  v)`` at ``y``; ``holonomy(v around x, ...)`` at ``x``;
+* vector ops (``+ - * /``, ``scale``, activations, ``linear``, ``bias``) keep the base of
+  their tangent operands, which must agree;
+* ``expmap(x, v)`` and ``parallel_transport(x, y, v)`` need ``v`` at ``x``, ``expmap0(v)``
+  at the origin;
+* function arguments and call results are at an unknown point: compatible with any;
+* on flat manifolds (Euclidean space, the torus) transport is the identity, so tangents at
+  different points combine as they are: no conflict.
+
+:func:`find_conflicts` lists the ops that combine tangents at two different known points
+(the ``insert-transport`` pass fixes them); :func:`verify_base_points` rejects IR that
+still has one, naming the op and both points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from xdsl.dialects import builtin, func
+from xdsl.ir import Block, Operation, SSAValue
+
+from geomir.diagnostics import SourceError, SourceFile, Span, UsageError
+from geomir.dialects import geo
+
+
+@dataclass(frozen=True)
+class Base:
+    """A base point: an SSA point value, or the origin of a manifold (``point`` None)."""
+
+    point: SSAValue | None
+    manifold: object = None  # the ManifoldAttr, for the origin
+
+    @property
+    def is_origin(self) -> bool:
+        return self.point is None
+
+    def describe(self) -> str:
+        if self.point is None:
+            return f"the origin of {self.manifold}"
+        return describe_value(self.point)
+
+
+UNKNOWN = None
+"""The base of a tangent whose point the IR does not say (an argument, a call result)."""
+
+
+def describe_value(value: SSAValue) -> str:
+    """``%x (argument 0 of @f)`` or ``%p (geo.expmap at file:3:9)``."""
+    name = f"%{value.name_hint}" if value.name_hint else "a value"
+    owner = value.owner
+    if isinstance(owner, Block):
+        parent = owner.parent_op()
+        where = f" of @{parent.sym_name.data}" if isinstance(parent, func.FuncOp) else ""
+        return f"{name} (argument {value.index}{where})"
+    loc = location(owner)
+    return f"{name} ({owner.name}{' at ' + loc if loc else ''})"
+
+
+def location(op: Operation) -> str | None:
+    loc = op.location
+    if isinstance(loc, builtin.FileLineColLoc):
+        return f"{loc.filename.data}:{loc.line.data}:{loc.column.data}"
+    return None
+
+
+def _span(op: Operation) -> Span | None:
+    loc = op.location
+    if not isinstance(loc, builtin.FileLineColLoc):
+        return None
+    try:
+        with open(loc.filename.data, encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    return Span(SourceFile(loc.filename.data, text), loc.line.data, loc.column.data)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """``op`` needs operand ``moved`` at ``target`` but it is at ``source``."""
+
+    op: Operation
+    moved: int
+    source: Base
+    target: Base
+    other: int | None = None  # the operand that fixes the target, for vector ops
+
+    def message(self) -> str:
+        role = _role(self.op, self.moved)
+        if self.other is not None:
+            what = (f"{role} is a tangent at {self.source.describe()} but {_role(self.op, self.other)} "
+                    f"is a tangent at {self.target.describe()}")
+        else:
+            what = f"{role} is a tangent at {self.source.describe()}, not at {self.target.describe()}"
+        return (f"{self.op.name} mixes tangent vectors at different base points: {what}. "
+                "Run the insert-transport pass (in the default pipeline) or carry one over with "
+                "parallel_transport(from, to, v)")
+
+
+def _role(op: Operation, index: int) -> str:
+    names = [name for name, _ in type(op).get_irdl_definition().operands] if hasattr(type(op), "get_irdl_definition") else []
+    if len(names) == len(op.operands):
+        return f"operand '{names[index]}'"
+    if isinstance(op, geo._LoopOp):
+        return "the tangent" if index == len(op.operands) - 1 else f"loop point {index}"
+    return f"operand {index}"
+
+
+Bases = dict[SSAValue, "Base | None"]
+Rule = Callable[[Operation, Bases, list], "Base | None"]
+
+
+def _is_tangent(value: SSAValue) -> bool:
+    return isinstance(value.type, geo.TangentType)
+
+
+def _at(value: SSAValue) -> Base:
+    return Base(value)
+
+
+def _origin(value: SSAValue) -> Base:
+    return Base(None, value.type.manifold)
+
+
+def same(a: Base | None, b: Base | None) -> bool:
+    """Whether two known bases are the same point."""
+    if a is None or b is None:
+        return True
+    if a.is_origin or b.is_origin:
+        return a.is_origin and b.is_origin
+    if a.point is b.point:
+        return True
+    # geo.origin values are the origin whatever their shape donor
+    return all(isinstance(p.owner, geo.OriginOp) for p in (a.point, b.point))
+
+
+def _normalize(base: Base | None) -> Base | None:
+    if base is not None and base.point is not None and isinstance(base.point.owner, geo.OriginOp):
+        return Base(None, base.point.type.manifold)
+    return base
+
+
+FLAT = ("euclidean", "torus")
+"""Manifolds whose parallel transport is the identity."""
+
+
+def _flat(value: SSAValue) -> bool:
+    return isinstance(value.type, geo.GeoValueType) and value.type.manifold.kind in FLAT
+
+
+def _need(op: Operation, bases: Bases, conflicts: list, index: int, target: Base) -> None:
+    if _flat(op.operands[index]):
+        return
+    source = bases.get(op.operands[index])
+    if source is not None and not same(_normalize(source), _normalize(target)):
+        conflicts.append(Conflict(op, index, source, target))
+
+
+def _vector(op: Operation, bases: Bases, conflicts: list) -> Base | None:
+    """Vector ops: the tangent operands share one base; the result keeps it."""
+    first_index, first = None, None
+    for i, v in enumerate(op.operands):
+        if not _is_tangent(v) or _flat(v):
+            continue
+        b = bases.get(v)
+        if b is None:
+            continue
+        if first is None:
+            first_index, first = i, b
+        elif not same(_normalize(first), _normalize(b)):
+            conflicts.append(Conflict(op, i, b, first, other=first_index))
+    return first if _is_tangent(op.results[0]) else None
+
+
+def _transport(op, bases, conflicts):
+    _need(op, bases, conflicts, 2, _at(op.operands[0]))
+    return _at(op.operands[1])
+
+
+def _expmap(op, bases, conflicts):
+    _need(op, bases, conflicts, 1, _at(op.operands[0]))
+    return None
+
+
+def _expmap0(op, bases, conflicts):
+    _need(op, bases, conflicts, 0, _origin(op.operands[0]))
+    return None
+
+
+def _holonomy(op, bases, conflicts):
+    _need(op, bases, conflicts, len(op.operands) - 1, _at(op.operands[0]))
+    return _at(op.operands[0]) if isinstance(op, geo.HolonomyOp) else None
+
+
+RULES: dict[str, Rule] = {
+    "geo.logmap": lambda op, bases, conflicts: _at(op.operands[0]),
+    "geo.logmap0": lambda op, bases, conflicts: _origin(op.operands[0]),
+    "geo.parallel_transport": _transport,
+    "geo.expmap": _expmap,
+    "geo.expmap0": _expmap0,
+    "geo.holonomy": _holonomy,
+    "geo.holonomy_angle": _holonomy,
+    **{f"geo.{name}": _vector for name in (*geo.UNARY_OPS, *geo.BINARY_OPS, "scale", "pow", "linear", "bias")},
+}
+"""Op name -> rule (op, bases so far, conflicts found) -> the base of the op's tangent
+result (None: unknown or not a tangent). Ops without a rule give unknown bases."""
+
+
+def analyze(f: func.FuncOp) -> tuple[Bases, list[Conflict]]:
+    """The base of every tangent value of ``f`` (None when unknown), and the conflicts."""
+    bases: Bases = {}
+    conflicts: list[Conflict] = []
+    for op in f.walk():
+        rule = RULES.get(op.name)
+        if rule is None or not op.results:
+            continue
+        base = rule(op, bases, conflicts)
+        if base is not None and _is_tangent(op.results[0]):
+            bases[op.results[0]] = base
+    return bases, conflicts
+
+
+def find_conflicts(module: builtin.ModuleOp) -> list[Conflict]:
+    """Every op of ``module`` that combines tangents at different base points."""
+    return [c for f in module.walk() if isinstance(f, func.FuncOp) for c in analyze(f)[1]]
+
+
+def verify_base_points(module: builtin.ModuleOp) -> None:
+    """Raise a :class:`SourceError` (at the op's file:line:col) or :class:`UsageError`
+    for the first op that mixes tangents at different base points."""
+    conflicts = find_conflicts(module)
+    if not conflicts:
+        return
+    first = conflicts[0]
+    span = _span(first.op)
+    more = f" ({len(conflicts) - 1} more such op{'s' if len(conflicts) > 2 else ''})" if len(conflicts) > 1 else ""
+    if span is not None:
+        raise SourceError(first.message() + more, span)
+    raise UsageError(first.message() + more)
