@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from xdsl.dialects import builtin, func
 from xdsl.ir import Block, Operation, SSAValue
 
-from geomir.diagnostics import SourceError, SourceFile, Span, UsageError
+from geomir.diagnostics import SourceError, UsageError, op_span
 from geomir.dialects import geo
 
 
@@ -68,18 +68,6 @@ def location(op: Operation) -> str | None:
     if isinstance(loc, builtin.FileLineColLoc):
         return f"{loc.filename.data}:{loc.line.data}:{loc.column.data}"
     return None
-
-
-def _span(op: Operation) -> Span | None:
-    loc = op.location
-    if not isinstance(loc, builtin.FileLineColLoc):
-        return None
-    try:
-        with open(loc.filename.data, encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError):
-        text = ""
-    return Span(SourceFile(loc.filename.data, text), loc.line.data, loc.column.data)
 
 
 @dataclass(frozen=True)
@@ -239,7 +227,7 @@ def verify_base_points(module: builtin.ModuleOp) -> None:
     if not conflicts:
         return
     first = conflicts[0]
-    span = _span(first.op)
+    span = op_span(first.op)
     more = f" ({len(conflicts) - 1} more such op{'s' if len(conflicts) > 2 else ''})" if len(conflicts) > 1 else ""
     if span is not None:
         raise SourceError(first.message() + more, span)

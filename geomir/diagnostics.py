@@ -141,3 +141,21 @@ class InternalCompilerError(GeomirError):
 
     exit_code = 3
     kind = "internal compiler error"
+
+
+def op_span(op) -> Span | None:
+    """The source span of an IR op (its ``FileLineColLoc``), with the file's text when it
+    can be read (for the caret line); None for an op without a file location."""
+    from pathlib import Path
+
+    from xdsl.dialects import builtin
+
+    loc = op.location
+    if not isinstance(loc, builtin.FileLineColLoc):
+        return None
+    name = loc.filename.data
+    try:
+        text = Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    return Span(SourceFile(name, text), loc.line.data, loc.column.data)

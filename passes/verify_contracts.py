@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from xdsl.context import Context
@@ -40,7 +39,7 @@ from geomir import hyperbolic_bounds as hb
 from geomir.backends.common import weights
 from geomir.backends.common.init import ParamSpec, draw
 from geomir.backends.common.pyemit import weight_transforms
-from geomir.diagnostics import Note, SourceError, SourceFile, Span
+from geomir.diagnostics import Note, SourceError, op_span
 from geomir.dialects import contract, geo
 from geomir.pipeline import register_pass
 from geomir.weights_file import WeightFile
@@ -327,18 +326,6 @@ def _chain(f: func.FuncOp, seed: Weights) -> float | None:
 # --- the pass ---------------------------------------------------------------------------------
 
 
-def _span(op: Operation) -> Span | None:
-    loc = op.location
-    if not isinstance(loc, builtin.FileLineColLoc):
-        return None
-    name = loc.filename.data
-    try:
-        text = Path(name).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        text = ""
-    return Span(SourceFile(name, text), loc.line.data, loc.column.data)
-
-
 def _lipschitz_text(c: contract.LipschitzAttr) -> str:
     radius = "" if math.isinf(c.radius_value) else f", radius = {c.radius_value:g}"
     return f"@lipschitz({c.bound_value:g}{radius})"
@@ -360,21 +347,21 @@ def _fail(f: func.FuncOp, c: contract.LipschitzAttr, proof: Proof, before: float
         if grown:
             change, norm, op = max(grown, key=lambda item: item[0])
             notes.append(Note(f"the layer whose spectral norm grew most: {norm - change:.4g} -> {norm:.4g} "
-                              f"({', '.join(weight_transforms(op.operands[1].owner)) or 'unchanged'})", _span(op)))
-        return ContractError(message, _span(f), notes)
+                              f"({', '.join(weight_transforms(op.operands[1].owner)) or 'unchanged'})", op_span(op)))
+        return ContractError(message, op_span(f), notes)
     if proof.blocker is not None:
         message = (f"cannot prove {what} for model {name}: "
                    f"{proof.blocker.why}, so no finite bound follows")
         if proof.blocker.where is not None:
-            notes.append(Note("here", _span(proof.blocker.where)))
+            notes.append(Note("here", op_span(proof.blocker.where)))
     else:
         message = (f"cannot prove {what} for model {name}: the proved bound is "
                    f"{proof.bound:.6g}, {proof.bound / declared:.3g}x the declared {declared:g}")
         if proof.layers:
             norm, op = max(proof.layers, key=lambda item: item[0])
             notes.append(Note(f"the layer that contributes most: spectral norm {norm:.4g} "
-                              f"({_source_text(source)})", _span(op)))
-    return ContractError(message, _span(f), notes)
+                              f"({_source_text(source)})", op_span(op)))
+    return ContractError(message, op_span(f), notes)
 
 
 def _transforms(f: func.FuncOp) -> list[str]:
@@ -456,12 +443,12 @@ def _prove_monotone(f: func.FuncOp, c: contract.MonotoneAttr, funcs, source: Wei
     what = f"@monotone({names}, {c.direction.data})"
     if broken is not None:
         message = f"cannot prove {what} for model {f.sym_name.data}: {broken.why}"
-        notes = [Note(f"here ({_source_text(source)})", _span(broken.op))]
+        notes = [Note(f"here ({_source_text(source)})", op_span(broken.op))]
     else:
         message = (f"cannot prove {what} for model {f.sym_name.data}: the output moves the "
                    f"other way in some coordinate")
         notes = []
-    raise ContractError(message, _span(f), notes)
+    raise ContractError(message, op_span(f), notes)
 
 
 def _prove_equivariant(f: func.FuncOp, group: str, funcs) -> None:
@@ -472,11 +459,11 @@ def _prove_equivariant(f: func.FuncOp, group: str, funcs) -> None:
     what = f"@equivariant({group})"
     if broken is not None:
         message = f"cannot prove {what} for model {f.sym_name.data}: {broken.why}"
-        notes = [Note("here", _span(broken.op))] if broken.op is not f else []
+        notes = [Note("here", op_span(broken.op))] if broken.op is not f else []
     else:
         want = equivariance.output_label(group, f.function_type.outputs.data[0])
         message = (f"cannot prove {what} for model {f.sym_name.data}: its output is {label} under "
                    f"{group} but must be {want}"
                    + (" (an output the group acts on must move with the inputs)" if want == equivariance.EQUI else ""))
         notes = []
-    raise ContractError(message, _span(f), notes)
+    raise ContractError(message, op_span(f), notes)
