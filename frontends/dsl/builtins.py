@@ -32,10 +32,22 @@ class Builtin:
     doc: str
     layer: bool = False
     keywords: tuple[str, ...] = ()
+    variadic: bool = False  # the last positional parameter repeats (one or more times)
+
+    def param_name(self, i: int) -> str:
+        """The name of positional argument ``i`` (repeats of a variadic one are numbered)."""
+        if i < len(self.params) - 1 or not self.variadic:
+            return self.params[i]
+        return f"{self.params[-1]}{i - len(self.params) + 2}" if i >= len(self.params) else self.params[-1]
+
+    def arity_ok(self, n: int) -> bool:
+        return n >= len(self.params) if self.variadic else n == len(self.params)
 
     @property
     def signature(self) -> str:
         parts = list(self.params)
+        if self.variadic:
+            parts.append("...")
         if self.layer:
             parts.append("in -> out")
         parts += [f"{k} = ..." for k in self.keywords]
@@ -196,6 +208,34 @@ _register(Builtin("proj", ("x",), lambda s: s.point(0), lambda lw, c, o: lw.emit
 _register(Builtin("parallel_transport", ("x", "y", "v"), _check_transport,
                   lambda lw, c, o: lw.emit(geo.ParallelTransportOp(*o)),
                   "Carry tangent vector v at x to y along the geodesic."))
+def _check_loop(s):
+    x = s.point(1)
+    for i in range(2, len(s.args)):
+        s.same(1, i)
+    s.same(1, 0, expected=x.as_tangent())
+    return x
+
+
+def _check_holonomy_angle(s):
+    x = _check_loop(s)
+    if x.manifold.intrinsic_dim(x.dim) != 2:
+        raise s.error(
+            f"holonomy_angle needs a 2-dimensional manifold, found {x.describe()} of dimension "
+            f"{x.manifold.intrinsic_dim(x.dim)}; holonomy(v, ...) gives the transported vector in any dimension",
+            s.args[1][0].span,
+        )
+    return x.euclidean(1)
+
+
+_register(Builtin("holonomy", ("v", "a", "b", "c"), lambda s: _check_loop(s).as_tangent(),
+                  lambda lw, c, o: lw.emit(geo.HolonomyOp(o[1:], o[0])),
+                  "Holonomy: tangent v at a carried by parallel transport around the closed geodesic "
+                  "polygon a -> b -> c -> ... -> a (the identity on flat manifolds).", variadic=True))
+_register(Builtin("holonomy_angle", ("v", "a", "b", "c"), _check_holonomy_angle,
+                  lambda lw, c, o: lw.emit(geo.HolonomyAngleOp(o[1:], o[0])),
+                  "The signed angle from v to its holonomy around a -> b -> c -> ... -> a on a 2-dimensional "
+                  "manifold, as R[1]: by Gauss-Bonnet the curvature integrated over the enclosed region.",
+                  variadic=True))
 _register(Builtin("coords", ("x",), lambda s: s.value(0).euclidean(), lambda lw, c, o: lw.emit(geo.CoordsOp(*o)),
                   "The representation coordinates of a point or tangent vector as a Euclidean vector."))
 

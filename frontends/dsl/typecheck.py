@@ -105,11 +105,12 @@ class CallSite:
                 if a.name in seen:
                     raise self.error(f"keyword '{a.name}' given twice", a.name_span)
                 seen.add(a.name)
-        if len(self.args) != len(b.params):
+        if not b.arity_ok(len(self.args)):
             span = self.args[len(b.params)][0].span if len(self.args) > len(b.params) else self.call.span
             plural = "argument" if len(b.params) == 1 else "arguments"
+            least = "at least " if b.variadic else ""
             raise self.error(
-                f"wrong number of arguments: {sig} takes {len(b.params)} {plural}, found {len(self.args)}",
+                f"wrong number of arguments: {sig} takes {least}{len(b.params)} {plural}, found {len(self.args)}",
                 span,
             )
         if b.layer and not dims:
@@ -124,7 +125,7 @@ class CallSite:
         expr, ty = self.args[i]
         if not isinstance(ty, ValueType):
             raise self.error(
-                f"argument {i + 1} of {self.name} ('{self.builtin.params[i]}') must be a point or vector, found {ty.describe()}",
+                f"argument {i + 1} of {self.name} ('{self.builtin.param_name(i)}') must be a point or vector, found {ty.describe()}",
                 expr.span,
             )
         return ty
@@ -133,7 +134,7 @@ class CallSite:
         ty = self.value(i)
         if not ty.is_vector:
             raise self.error(
-                f"{self.name} needs a vector (a Euclidean point or a tangent vector) for '{self.builtin.params[i]}', "
+                f"{self.name} needs a vector (a Euclidean point or a tangent vector) for '{self.builtin.param_name(i)}', "
                 f"found {ty.describe()}; map it to a tangent space first (e.g. logmap0)",
                 self.args[i][0].span,
             )
@@ -144,12 +145,12 @@ class CallSite:
         span = self.args[i][0].span
         if ty.tangent:
             raise self.error(
-                f"{self.name} expects a point for '{self.builtin.params[i]}', found a tangent vector {ty.describe()}",
+                f"{self.name} expects a point for '{self.builtin.param_name(i)}', found a tangent vector {ty.describe()}",
                 span,
             )
         if kinds and ty.kind not in kinds:
             raise self.error(
-                f"{self.name} expects a point on {' or '.join(kinds)} for '{self.builtin.params[i]}', found {ty.describe()}",
+                f"{self.name} expects a point on {' or '.join(kinds)} for '{self.builtin.param_name(i)}', found {ty.describe()}",
                 span,
             )
         return ty
@@ -160,7 +161,7 @@ class CallSite:
         if not ty.tangent:
             hint = "; use logmap0 to get a tangent vector" if not ty.is_vector else "; declare it 'tangent ...'"
             raise self.error(
-                f"{self.name} expects a tangent vector for '{self.builtin.params[i]}', found a point {ty.describe()}{hint}",
+                f"{self.name} expects a tangent vector for '{self.builtin.param_name(i)}', found a point {ty.describe()}{hint}",
                 span,
             )
         if kinds and ty.kind not in kinds:
@@ -174,18 +175,18 @@ class CallSite:
         want = expected or self.value(i)
         got = self.value(j)
         if got != want:
-            raise type_mismatch(f"argument '{self.builtin.params[j]}' of {self.name}", want, got, self.args[j][0].span)
+            raise type_mismatch(f"argument '{self.builtin.param_name(j)}' of {self.name}", want, got, self.args[j][0].span)
         return got
 
     def number(self, i: int) -> float:
         expr, ty = self.args[i]
         if not isinstance(ty, ScalarType):
             raise self.error(
-                f"argument '{self.builtin.params[i]}' of {self.name} must be a number, found {ty.describe()}", expr.span
+                f"argument '{self.builtin.param_name(i)}' of {self.name} must be a number, found {ty.describe()}", expr.span
             )
         if not math.isfinite(ty.value):
             raise self.error(
-                f"argument '{self.builtin.params[i]}' of {self.name} must be a finite number, found {ty.value:g}", expr.span
+                f"argument '{self.builtin.param_name(i)}' of {self.name} must be a finite number, found {ty.value:g}", expr.span
             )
         return ty.value
 

@@ -36,6 +36,10 @@ class Manifold:
         """Sphere and Lorentz points live in an ambient space of one more coordinate."""
         return 2 if self.kind in ("sphere", "lorentz") else 1
 
+    def intrinsic_dim(self, coords: int) -> int:
+        """The manifold's dimension for ``coords`` representation coordinates."""
+        return coords - 1 if self.kind in ("sphere", "lorentz") else coords
+
 
 EUCLIDEAN = Manifold("euclidean", name="R")
 

@@ -108,3 +108,41 @@ def test_without_the_pass_the_build_fails_naming_both_points(tmp_path):
                                           r"operand 'rhs' is a tangent at %y \(argument 1 of @Mix\) but "
                                           r"operand 'lhs' is a tangent at %x \(argument 0 of @Mix\)"):
         geomir.compile(src, target="torch", passes="cse,dce", cache_dir=tmp_path)
+
+
+SPHERE_LOOP = """
+manifold S = sphere()
+
+model Turn(a: S[3, f64], b: S[3, f64], c: S[3, f64], v: tangent S[3, f64]) -> R[1, f64] {
+  return holonomy_angle(v, a, b, c)
+}
+
+model Carry(a: S[3, f64], b: S[3, f64], c: S[3, f64], d: S[3, f64]) -> tangent S[3, f64] {
+  return holonomy(logmap(a, c), a, b, c, d)
+}
+"""
+
+
+@pytest.mark.parametrize("target", ["torch", "jax"])
+def test_dsl_holonomy_on_the_sphere_is_the_signed_excess(tmp_path, target):
+    """holonomy_angle(v, a, b, c) written in .geo: the triangle's signed spherical excess
+    (Van Oosterom-Strackee, an independent closed form); holonomy(...) around a
+    quadrilateral keeps the tangent's length and its tangency at a."""
+    src = tmp_path / "loop.geo"
+    src.write_text(SPHERE_LOOP)
+    mod = geomir.compile(src, target=target, cache_dir=tmp_path)
+    conv = (lambda a: torch.tensor(a)) if target == "torch" else (lambda a: __import__("jax.numpy").numpy.asarray(a))
+    rng = np.random.default_rng(7)
+    for _ in range(10):
+        pts = rng.normal(size=(4, 3)) + np.array([0.0, 0.0, 0.8])
+        pts /= np.linalg.norm(pts, axis=1, keepdims=True)
+        tri = pts[:3]
+        det = np.linalg.det(tri)
+        excess = 2 * math.atan2(det, 1 + tri[0] @ tri[1] + tri[1] @ tri[2] + tri[2] @ tri[0])
+        v = rng.normal(size=3)
+        v -= (v @ tri[0]) * tri[0]
+        angle = float(np.asarray(mod.Turn({}, *(conv(p) for p in (*tri, v)))).reshape(-1)[0])
+        assert _angle_error(angle, excess) <= 1e-9
+        u = np.asarray(mod.Carry({}, *(conv(p) for p in pts)))
+        w = np.arccos(np.clip(pts[0] @ pts[2], -1, 1))  # |logmap(a, c)| is the arc length
+        assert abs(np.linalg.norm(u) - w) <= 1e-9 and abs(u @ pts[0]) <= 1e-9

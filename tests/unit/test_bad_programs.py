@@ -211,6 +211,22 @@ CASES = [
         3, 10, ("wrong number of arguments", "dist(x, y) takes 2 arguments, found 1"), GeoTypeError,
     ),
     Bad(
+        "holonomy-loop-too-short",
+        src(BALL, "model M(x: H[8], y: H[8]) -> tangent H[8] {", "  return holonomy(logmap(x, y), x, y)", "}"),
+        3, 10, ("wrong number of arguments", "holonomy(v, a, b, c, ...) takes at least 4 arguments, found 3"), GeoTypeError,
+    ),
+    Bad(
+        "holonomy-loop-mixes-manifolds",
+        src(BALL, "manifold S = sphere()", "model M(x: H[8], y: H[8], z: S[8]) -> tangent H[8] {",
+            "  return holonomy(logmap(x, y), x, y, z)", "}"),
+        4, 39, ("manifold mismatch for argument 'c' of holonomy", "expected H[8]", "found S[8]"), GeoTypeError,
+    ),
+    Bad(
+        "holonomy-angle-needs-two-dimensions",
+        src(BALL, "model M(x: H[8], y: H[8], z: H[8]) -> R[1] {", "  return holonomy_angle(logmap(x, y), x, y, z)", "}"),
+        3, 39, ("holonomy_angle needs a 2-dimensional manifold", "dimension 8"), GeoTypeError,
+    ),
+    Bad(
         "model-call-wrong-arity",
         src(*IDENTITY, "model N(x: R[8]) -> R[8] {", "  return M(x, x)", "}"),
         5, 10, ("wrong number of arguments", "model M(x: R[8]) takes 1, found 2"), GeoTypeError,
