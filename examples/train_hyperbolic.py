@@ -3,6 +3,8 @@
     python examples/train_hyperbolic.py --steps 300 --optimizer radam
     geomc examples/hyperbolic_classifier.geo --target=torch -o classifier_torch.py
     python examples/train_hyperbolic.py --compiled classifier_torch.py
+    python examples/train_hyperbolic.py --save-weights trained.npz
+    geomc examples/hyperbolic_classifier.geo --plot=holonomy --model Encoder --weights trained.npz -o holonomy.png
 
 The data: four classes of points on the Poincaré disk, each a cloud around its own
 geodesic ray from the origin (a depth-2 hierarchy: the closer to the boundary, the
@@ -50,8 +52,10 @@ def load(compiled_path: str | None):
     return module
 
 
-def train(steps: int = 300, optimizer: str = "radam", lr: float = 0.05, seed: int = 0, progress: bool = True, compiled_path: str | None = None):
-    """Train; returns (losses, one per step; final training accuracy)."""
+def train(steps: int = 300, optimizer: str = "radam", lr: float = 0.05, seed: int = 0, progress: bool = True,
+          compiled_path: str | None = None, save_weights: str | None = None):
+    """Train; returns (losses, one per step; final training accuracy). ``save_weights``:
+    write the trained parameters there (.npz by IR name, what geomc --weights reads)."""
     compiled = load(compiled_path)
     net = compiled.ClassifierModule(seed=seed)
     x, y = make_data(512, seed)
@@ -70,6 +74,10 @@ def train(steps: int = 300, optimizer: str = "radam", lr: float = 0.05, seed: in
             losses.append(loss.item())
             bar.update(task, advance=1, description=f"training ({optimizer}) loss {losses[-1]:.4f}")
     accuracy = (net(x).argmax(-1) == y).float().mean().item()
+    if save_weights is not None:
+        from geomir.weights_file import save_weights as save
+
+        save(net, save_weights)
     return losses, accuracy
 
 
@@ -86,8 +94,10 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--compiled", help="a module written by geomc --target=torch (default: compile now)")
+    p.add_argument("--save-weights", metavar="FILE.npz", help="write the trained parameters (for geomc --weights)")
     args = p.parse_args(argv)
-    losses, accuracy = train(args.steps, args.optimizer, args.lr, args.seed, compiled_path=args.compiled)
+    losses, accuracy = train(args.steps, args.optimizer, args.lr, args.seed, compiled_path=args.compiled,
+                             save_weights=args.save_weights)
     print(f"loss {losses[0]:.4f} -> {losses[-1]:.4f} after {args.steps} steps; training accuracy {accuracy:.1%}")
     return 0 if losses[-1] < losses[0] else 1
 

@@ -7,6 +7,8 @@
     geomc model.geo --target=torch -o model.py      PyTorch code (also: jax, triton)
     geomc model.geo --target=triton --precision=tf32   Triton kernels with TF32 dot products
     geomc model.geo --report=jets [--model M]       per-layer jet health (vanishing/exploding derivatives)
+    geomc model.geo --plot=holonomy --model M -o holonomy.png
+                                                    curvature/holonomy heatmap of the model's pull-back geometry
     geomc model.geo --quantize=int8 --prune=magnitude:0.5 --target=torch
                                                     transformed weights, contracts re-proved
 
@@ -25,6 +27,7 @@ from geomir.diagnostics import GeomirError, UsageError
 
 EMITS = ("ir", "ir-generic")
 REPORTS = ("jets", "contracts")  # --report kinds
+PLOTS = ("holonomy",)  # --plot kinds
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,9 +65,19 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--jets-vanish", type=float, metavar="R", help="VANISHING below this median |∂f|/|v| (default 1e-6)")
     r.add_argument("--jets-explode", type=float, metavar="R", help="EXPLODING above this max |∂f|/|v| or |∂²f|/|v|² (default 1e6)")
     r.add_argument("--fail-on-flags", action="store_true", help="exit 1 when a layer is flagged (jets) or a contract fails (contracts)")
+    g = p.add_argument_group("plots", "draw a picture of a model (needs torch and matplotlib); --model, --wrt, --seed "
+                             "and --weights apply")
+    g.add_argument("--plot", choices=PLOTS, help="holonomy: the Gaussian curvature (holonomy angle / area of small loops) "
+                   "of the model's pull-back metric over a 2-D slice of its input, written to -o")
+    g.add_argument("--plot-axes", metavar="A,B", help="the two input coordinates spanning the slice (default 0,1; "
+                   "1,2 on the sphere and hyperboloid)")
+    g.add_argument("--plot-extent", type=float, metavar="R", help="the slice is [-R, R]^2 around the origin "
+                   "(default 1; 0.7/sqrt(c) for ball points)")
+    g.add_argument("--plot-grid", type=int, metavar="N", help="N x N cells (default 32)")
     return p
 
 
+_PLOT_ONLY = ("plot_axes", "plot_extent", "plot_grid")
 _REPORT_ONLY = ("model", "wrt", "batch", "seed", "jets_vanish", "jets_explode", "fail_on_flags")
 
 
@@ -128,6 +141,38 @@ def _report(args) -> None:
         raise jet_report.JetHealthError("jet report: " + "; ".join(jet_report.summary(r) for r in flagged))
 
 
+def _plot(args) -> None:
+    """Run ``--plot=holonomy``: compute the map, save the figure, print a summary line."""
+    from geomir import holonomy_map
+
+    clash = [o for o, on in (("--emit", args.emit), ("--target", args.target), ("--passes", args.passes),
+                             ("--quantize", args.quantize), ("--prune", args.prune), ("--report", args.report),
+                             ("--dump-ir-after-all", args.dump_ir_after_all)) if on not in (None, False)]
+    if clash:
+        raise UsageError(f"--plot draws a picture; drop {', '.join(clash)}")
+    if not args.output:
+        raise UsageError("--plot needs -o FILE (.png, .pdf or .svg)")
+    bad = [o for o in ("batch", "jets_vanish", "jets_explode", "fail_on_flags") if getattr(args, o) not in (None, False)]
+    if bad:
+        raise UsageError(f"--{bad[0].replace('_', '-')} is an option of --report=jets")
+    axes = None
+    if args.plot_axes is not None:
+        try:
+            a, b = (int(x) for x in args.plot_axes.split(","))
+        except ValueError:
+            raise UsageError(f"--plot-axes takes two coordinate indices like 0,1, not '{args.plot_axes}'") from None
+        axes = (a, b)
+    hmap = holonomy_map.holonomy_map(
+        Path(args.input), args.model, args.wrt, axes, args.plot_extent,
+        holonomy_map.GRID if args.plot_grid is None else args.plot_grid,
+        0 if args.seed is None else args.seed, args.weights,
+    )
+    import matplotlib.pyplot as plt
+
+    plt.close(holonomy_map.plot(hmap, args.output))
+    sys.stdout.write(f"wrote {args.output}: {hmap.summary()}\n")
+
+
 def _write(path: str, text: str) -> None:
     try:
         Path(path).write_text(text)
@@ -178,6 +223,12 @@ def run(argv: list[str] | None = None) -> int:
         raise UsageError("no input file (try: geomc examples/hyperbolic_mlp.geo --emit=ir)")
     if args.dump_dir and not args.dump_ir_after_all:
         raise UsageError("--dump-dir needs --dump-ir-after-all")
+    if args.plot is not None:
+        _plot(args)
+        return 0
+    plot_only = [o for o in _PLOT_ONLY if getattr(args, o) is not None]
+    if plot_only:
+        raise UsageError(f"--{plot_only[0].replace('_', '-')} needs --plot")
     if args.target is not None and args.emit is not None:
         raise UsageError("give either --emit or --target, not both")
     if args.report is not None:
