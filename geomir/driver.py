@@ -26,7 +26,7 @@ from pathlib import Path
 from geomir.diagnostics import GeomirError, UsageError
 
 EMITS = ("ir", "ir-generic")
-REPORTS = ("jets", "contracts")  # --report kinds
+REPORTS = ("jets", "contracts", "holonomy")  # --report kinds
 PLOTS = ("holonomy",)  # --plot kinds
 
 
@@ -64,7 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, help="seed of the parameters, inputs and directions (default 0)")
     r.add_argument("--jets-vanish", type=float, metavar="R", help="VANISHING below this median |∂f|/|v| (default 1e-6)")
     r.add_argument("--jets-explode", type=float, metavar="R", help="EXPLODING above this max |∂f|/|v| or |∂²f|/|v|² (default 1e6)")
-    r.add_argument("--fail-on-flags", action="store_true", help="exit 1 when a layer is flagged (jets) or a contract fails (contracts)")
+    r.add_argument("--holonomy-max", type=float, metavar="RAD", help="holonomy: flag loops whose holonomy rotates tangents "
+                   "by more than this (default 0.1 rad)")
+    r.add_argument("--steps", type=int, metavar="T", help="holonomy: iterations of a recurrent block (default 8)")
+    r.add_argument("--fail-on-flags", action="store_true", help="exit 1 when a layer is flagged (jets), a contract fails "
+                   "(contracts) or a loop is flagged (holonomy)")
     g = p.add_argument_group("plots", "draw a picture of a model (needs torch and matplotlib); --model, --wrt, --seed "
                              "and --weights apply")
     g.add_argument("--plot", choices=PLOTS, help="holonomy: the Gaussian curvature (holonomy angle / area of small loops) "
@@ -78,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 _PLOT_ONLY = ("plot_axes", "plot_extent", "plot_grid")
-_REPORT_ONLY = ("model", "wrt", "batch", "seed", "jets_vanish", "jets_explode", "fail_on_flags")
+_REPORT_ONLY = ("model", "wrt", "batch", "seed", "jets_vanish", "jets_explode", "fail_on_flags", "holonomy_max", "steps")
 
 
 def _console(args):
@@ -98,9 +102,11 @@ def _report_contracts(args) -> None:
     """Run ``--report=contracts``; with --fail-on-flags, exit 1 when a contract fails."""
     from geomir import contract_report
 
-    bad = [o for o in ("wrt", "batch", "seed", "jets_vanish", "jets_explode") if getattr(args, o) is not None]
+    bad = [o for o in ("wrt", "batch", "seed", "jets_vanish", "jets_explode", "holonomy_max", "steps")
+           if getattr(args, o) is not None]
     if bad:
-        raise UsageError(f"--{bad[0].replace('_', '-')} is an option of --report=jets")
+        owner = "holonomy" if bad[0] in ("holonomy_max", "steps") else "jets"
+        raise UsageError(f"--{bad[0].replace('_', '-')} is an option of --report={owner}")
     rows = contract_report.report_contracts(Path(args.input), args.model)
     console, finish = _console(args)
     contract_report.render(rows, console)
@@ -111,11 +117,37 @@ def _report_contracts(args) -> None:
             f"{r.model} ({r.where}): proved {r.proved:.4g}, declared {r.declared:g}" for r in failing), None)
 
 
+def _report_holonomy(args) -> None:
+    """Run ``--report=holonomy``; with --fail-on-flags, exit 1 when a loop is flagged."""
+    from geomir import holonomy_check as hc
+
+    bad = [o for o in ("wrt", "jets_vanish", "jets_explode") if getattr(args, o) is not None]
+    if bad:
+        raise UsageError(f"--{bad[0].replace('_', '-')} is an option of --report=jets")
+    threshold = hc.THRESHOLD if args.holonomy_max is None else args.holonomy_max
+    reports = hc.check_holonomy(
+        Path(args.input), args.model, threshold, hc.BATCH if args.batch is None else args.batch,
+        0 if args.seed is None else args.seed, hc.STEPS if args.steps is None else args.steps, args.weights,
+    )
+    console, finish = _console(args)
+    hc.render(reports, console, threshold)
+    finish()
+    flagged = [r for r in reports if r.flagged]
+    if args.fail_on_flags and flagged:
+        raise hc.HolonomyFlagError("holonomy report: " + "; ".join(r.summary() for r in flagged))
+
+
 def _report(args) -> None:
     """Run ``--report=jets``: print the tables (stdout or -o); raise on flags if asked."""
     if args.report == "contracts":
         _report_contracts(args)
         return
+    if args.report == "holonomy":
+        _report_holonomy(args)
+        return
+    extra = [o for o in ("holonomy_max", "steps") if getattr(args, o) is not None]
+    if extra:
+        raise UsageError(f"--{extra[0].replace('_', '-')} is an option of --report=holonomy")
     import io
 
     from rich.console import Console
@@ -232,8 +264,9 @@ def run(argv: list[str] | None = None) -> int:
     if args.target is not None and args.emit is not None:
         raise UsageError("give either --emit or --target, not both")
     if args.report is not None:
+        weights = args.weights if args.report != "holonomy" else None  # the holonomy report runs trained weights
         clash = [o for o, on in (("--emit", args.emit), ("--target", args.target), ("--passes", args.passes),
-                                 ("--quantize", args.quantize), ("--prune", args.prune), ("--weights", args.weights),
+                                 ("--quantize", args.quantize), ("--prune", args.prune), ("--weights", weights),
                                  ("--dump-ir-after-all", args.dump_ir_after_all)) if on not in (None, False)]
         if clash:
             raise UsageError(f"--report runs its own pipeline; drop {', '.join(clash)}")

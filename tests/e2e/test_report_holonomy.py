@@ -1,0 +1,58 @@
+"""``geomc --report=holonomy``: the table, the threshold, --fail-on-flags and misuse."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch")
+
+from geomir.driver import main  # noqa: E402
+
+LOOPS = """\
+manifold H = poincare(c = 1.0)
+
+model Step(h: H[2]) -> H[2] {
+  return mobius_tanh(mobius_linear(h, 2 -> 2))
+}
+
+model Flat(x: R[2]) -> R[2] {
+  return tanh(linear(x, 2 -> 2))
+}
+"""
+
+
+@pytest.fixture
+def source(tmp_path):
+    path = tmp_path / "loops.geo"
+    path.write_text(LOOPS)
+    return path
+
+
+def test_the_table_lists_curved_loops_and_flags_above_the_threshold(source, tmp_path, capsys):
+    out = tmp_path / "report.txt"
+    assert main([str(source), "--report=holonomy", "--holonomy-max", "0.01", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "@Step" in text and "recurrent block" in text and f"{source}:3:7" in text and "FLAG" in text
+    assert "@Flat" not in text
+    assert main([str(source), "--report=holonomy", "--holonomy-max", "4", "--fail-on-flags"]) == 0
+    assert main([str(source), "--report=holonomy", "--holonomy-max", "0.01", "--fail-on-flags", "--steps", "4"]) == 1
+    err = capsys.readouterr().err
+    assert "error: holonomy report: @Step (recurrent block at" in err and "> 0.01" in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--steps", "4"], "--steps needs --report"),
+    (["--report=jets", "--holonomy-max", "1"], "--holonomy-max is an option of --report=holonomy"),
+    (["--report=contracts", "--steps", "3"], "--steps is an option of --report=holonomy"),
+    (["--report=holonomy", "--steps", "1"], "need --batch >= 1, --steps >= 2"),
+    (["--report=holonomy", "--holonomy-max", "-1"], "--holonomy-max must be a non-negative number"),
+    (["--report=holonomy", "--model", "Nope"], "no model 'Nope'"),
+    (["--report=holonomy", "--wrt", "h"], "--wrt is an option of --report=jets"),
+])
+def test_misuse_is_one_clear_line(source, argv, message):
+    proc = subprocess.run([sys.executable, "-m", "geomir.driver", str(source), *argv], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
