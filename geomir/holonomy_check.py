@@ -18,8 +18,11 @@ For each loop the report runs the model (torch, float64) on a seeded batch (inpu
 the loop's first point as a matrix in a g-orthonormal basis of its tangent space (it is
 orthogonal) and takes its rotation angle: the largest |arg| of its eigenvalues (in 2-D the
 absolute holonomy angle; by Gauss-Bonnet the enclosed curvature). A loop is flagged when
-the largest angle over the batch exceeds the threshold (default 0.1 rad). Flat manifolds
-(Euclidean space, the torus) have no holonomy and are not listed.
+the largest angle over the batch exceeds the threshold (default 0.1 rad). A row whose
+matrix is not orthogonal (to 1e-6) is lost, not measured: its loop reached where float64
+cannot follow the manifold (a trajectory running to the ball's boundary, |x| = 1 - 1e-15);
+a loop with lost rows is flagged, as nothing below the threshold is certified there. Flat
+manifolds (Euclidean space, the torus) have no holonomy and are not listed.
 
 How the points of a ``holonomy`` op are found: the model's function (after
 ``insert-transport``) is cloned, cut right before the op and made to return the op's loop
@@ -44,6 +47,7 @@ from geomir.dialects import geo
 THRESHOLD = 0.1  # radians
 STEPS = 8
 BATCH = 64
+ORTHOGONAL = 1e-6  # max |M^T M - I| of a holonomy matrix that is trusted
 PROBE_PREFIX = "_holonomy_probe_"
 FLAT = (geo.EuclideanAttr, geo.TorusAttr)
 
@@ -61,24 +65,38 @@ class LoopReport:
     where: str  # file:line:col of the op, or of the model
     manifold: str
     points: int
-    angles: np.ndarray  # rotation angle per batch row (radians)
+    angles: np.ndarray  # rotation angle per batch row (radians); NaN for lost rows
     threshold: float
 
     @property
+    def lost(self) -> int:
+        """Rows whose transport lost orthogonality (points at the edge of float64)."""
+        return int(np.isnan(self.angles).sum())
+
+    @property
     def max(self) -> float:
-        return float(np.max(self.angles))
+        ok = self.angles[~np.isnan(self.angles)]
+        return float(np.max(ok)) if ok.size else math.nan
 
     @property
     def median(self) -> float:
-        return float(np.median(self.angles))
+        ok = self.angles[~np.isnan(self.angles)]
+        return float(np.median(ok)) if ok.size else math.nan
 
     @property
     def flagged(self) -> bool:
-        return self.max > self.threshold
+        """Over the threshold, or not measurable on some rows (then nothing is certified)."""
+        return bool(self.lost) or self.max > self.threshold
 
     def summary(self) -> str:
-        return (f"@{self.model} ({self.kind} at {self.where}): rotation up to {self.max:.4g} rad "
-                f"> {self.threshold:g}")
+        text = f"@{self.model} ({self.kind} at {self.where}): "
+        if self.lost:
+            text += (f"{self.lost} of {self.angles.size} rows lost (transport is no longer an isometry there: "
+                     f"the loop runs to where float64 cannot resolve the manifold, e.g. the ball's boundary)")
+            if not math.isnan(self.max):
+                text += f"; the others rotate up to {self.max:.4g} rad"
+            return text
+        return text + f"rotation up to {self.max:.4g} rad > {self.threshold:g}"
 
 
 # -- the rotation angle of a holonomy map ---------------------------------------------------------
@@ -87,8 +105,9 @@ class LoopReport:
 def rotation_angles(manifold, loop, tol: float = 1e-9):
     """The rotation angle (B,) of the holonomy around ``loop`` (points of shape (B, n)):
     the holonomy map as a d x d matrix in a g-orthonormal basis of the tangent space at
-    loop[0] (d the manifold's dimension), and the largest |arg| of its eigenvalues.
-    Returns (angles, matrices)."""
+    loop[0] (d the manifold's dimension), and the largest |arg| of its eigenvalues. Rows
+    whose matrix is not orthogonal to ``ORTHOGONAL`` (transport broke down numerically)
+    get NaN. Returns (angles, matrices)."""
     import torch
 
     x0 = loop[0]
@@ -106,8 +125,11 @@ def rotation_angles(manifold, loop, tol: float = 1e-9):
     d = int((lam > tol * lam[:, -1:]).sum(-1).min())
     r = q[:, :, -d:] / torch.sqrt(lam[:, None, -d:])  # b = u^T r is g-orthonormal
     matrix = r.transpose(1, 2) @ gram(u, w) @ r
-    angles = torch.linalg.eigvals(matrix).angle().abs().max(-1).values
-    return angles, matrix
+    defect = (matrix.transpose(1, 2) @ matrix - torch.eye(d, dtype=matrix.dtype)).abs().amax((-2, -1))
+    lost = ~(defect <= ORTHOGONAL)  # NaN too
+    safe = torch.where(lost[:, None, None], torch.eye(d, dtype=matrix.dtype), matrix)
+    angles = torch.linalg.eigvals(safe).angle().abs().max(-1).values
+    return torch.where(lost, torch.nan, angles), matrix
 
 
 # -- finding and running the loops ----------------------------------------------------------------
@@ -225,6 +247,10 @@ def check_holonomy(
     return reports
 
 
+def _num(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.4g}"
+
+
 def render(reports: list[LoopReport], console, threshold: float) -> None:
     """A rich table: model, loop, where, points, median and max rotation, verdict."""
     from rich.table import Table
@@ -233,9 +259,12 @@ def render(reports: list[LoopReport], console, threshold: float) -> None:
         console.print(f"no loops on a curved manifold (holonomy ops or recurrent blocks); threshold {threshold:g} rad")
         return
     table = Table(title=f"holonomy of the models' loops (flag: rotation > {threshold:g} rad)")
-    for column in ("model", "loop", "where", "manifold", "points", "median rad", "max rad", "verdict"):
-        table.add_column(column, justify="right" if "rad" in column or column == "points" else "left")
+    for column in ("model", "loop", "where", "manifold", "points", "median rad", "max rad", "rows lost", "verdict"):
+        table.add_column(column, justify="right" if "rad" in column or column in ("points", "rows lost") else "left")
     for r in reports:
-        table.add_row(f"@{r.model}", r.kind, r.where, r.manifold, str(r.points), f"{r.median:.4g}", f"{r.max:.4g}",
-                      "FLAG" if r.flagged else "ok")
+        table.add_row(f"@{r.model}", r.kind, r.where, r.manifold, str(r.points), _num(r.median), _num(r.max),
+                      f"{r.lost}/{r.angles.size}" if r.lost else "0", "FLAG" if r.flagged else "ok")
     console.print(table)
+    for r in reports:
+        if r.lost:
+            console.print(f"note: {r.summary()}")

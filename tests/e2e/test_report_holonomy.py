@@ -43,6 +43,31 @@ def test_the_table_lists_curved_loops_and_flags_above_the_threshold(source, tmp_
     assert "error: holonomy report: @Step (recurrent block at" in err and "> 0.01" in err
 
 
+AWAY = """\
+manifold H = poincare(c = 1.0)
+model Away(x: H[4], y: H[4], z: H[4]) -> H[4] {
+  let m = logmap(y, x) + logmap(z, x)
+  return expmap(x, scale(m, 0.5))
+}
+"""
+
+
+def test_loops_that_run_off_the_ball_are_lost_rows_not_numbers(tmp_path, capsys):
+    """Iterating a step that pushes x away from y and z reaches |x| = 1 - 1e-15, where
+    transport stops being an isometry in float64: those rows are reported lost (and the
+    loop flagged), never turned into an angle."""
+    from geomir import holonomy_check as hc
+
+    src = tmp_path / "away.geo"
+    src.write_text(AWAY)
+    (r,) = hc.check_holonomy(src, batch=8)
+    assert r.lost == 8 and r.flagged and "8 of 8 rows lost" in r.summary()
+    assert main([str(src), "--report=holonomy", "--batch", "8", "--fail-on-flags"]) == 1
+    captured = capsys.readouterr()
+    assert "8/8" in captured.out and "nan" not in captured.out
+    assert "rows lost (transport is no longer an isometry there" in captured.err
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--steps", "4"], "--steps needs --report"),
     (["--report=jets", "--holonomy-max", "1"], "--holonomy-max is an option of --report=holonomy"),
