@@ -5,16 +5,40 @@
     print(geomir.print_ir(module))
     m = geomir.compile("examples/hyperbolic_mlp.geo", target="torch")
     net = m.HyperbolicMLPModule(seed=0)
+
+    H = geomir.PoincareBall(c=1.0)                        # or trace Python:
+    @geomir.trace(x=H.point(16))
+    def encoder(x):
+        return geomir.mobius_tanh(geomir.mobius_linear(x, 32))
+    print(encoder.ir)                                     # what geomc --emit=ir prints
 """
 
 from geomir.compiler import compile, emit_source, to_ir
 from geomir.diagnostics import GeomirError, SourceError
 from geomir.ir import parse_ir, print_ir
 from geomir.pipeline import DEFAULT_PIPELINE, available_passes
+from geomir.frontends.trace import (Euclidean, Lorentz, PoincareBall, R, Sphere, Torus, TraceError, TracedFunction,
+                                    equivariant, lipschitz, monotone, trace)
+from geomir.frontends.trace.ops import OPS as _OPS
+
+globals().update(_OPS)  # the traced builtins: geomir.linear, geomir.mobius_tanh, ...
 
 __version__ = "0.1.0"
 
 __all__ = [
+    *sorted(_OPS),
+    "Euclidean",
+    "Lorentz",
+    "PoincareBall",
+    "R",
+    "Sphere",
+    "Torus",
+    "TraceError",
+    "TracedFunction",
+    "equivariant",
+    "lipschitz",
+    "monotone",
+    "trace",
     "DEFAULT_PIPELINE",
     "compile",
     "emit_source",

@@ -75,6 +75,21 @@ def emit_source(
     return backend.emit(module, filename, **options)
 
 
+def compile_module(
+    module: ModuleOp, target: str = "torch", filename: str = "<traced>", cache_dir: str | Path | None = None,
+    **options,
+) -> types.ModuleType:
+    """Emit code for IR that has been through its passes (e.g. a traced function's) and
+    import it, as :func:`compile` does for a program."""
+    from geomir.backends import get_backend
+
+    backend = get_backend(target)
+    backend.check_installed()
+    backend.check_options(options)
+    verify_base_points(module)
+    return _import(backend.emit(module, filename, **options), target, cache_dir)
+
+
 def default_cache_dir() -> Path:
     """Where geomir.compile writes generated modules: $GEOMIR_CACHE_DIR or ~/.cache/geomir."""
     return Path(os.environ.get("GEOMIR_CACHE_DIR") or Path.home() / ".cache" / "geomir")
@@ -99,7 +114,11 @@ def compile(
 
     backend = get_backend(target)
     backend.check_installed()
-    code = emit_source(source, target, passes, **options)
+    return _import(emit_source(source, target, passes, **options), target, cache_dir)
+
+
+def _import(code: str, target: str, cache_dir: str | Path | None) -> types.ModuleType:
+    """Write generated ``code`` under a name derived from its hash and import it."""
     digest = hashlib.sha256(code.encode()).hexdigest()[:16]
     name = f"geomir_generated_{target}_{digest}"
     if name in sys.modules:

@@ -8,7 +8,7 @@ every function with a Lipschitz contract gets ``proved = [#contract.lipschitz<B>
 certified bound B (Euclidean / geodesic distances of the joint input and the output); a
 contract with B > L fails with the model's file:line:col, the declared and the proved
 bound, and the layer that contributes most. ``#contract.monotone`` is proved by sign
-analysis of the same weights (geomir.monotone) and recorded in ``proved`` too; a failure
+analysis of the same weights (geomir.monotonicity) and recorded in ``proved`` too; a failure
 names the op where a coordinate's direction was lost. ``#contract.equivariant<G>`` is
 proved by construction (geomir.equivariance: which ops commute with G) and recorded too;
 a failure names the op that does not commute and why.
@@ -34,7 +34,7 @@ from xdsl.dialects import builtin, func
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from geomir import certify, equivariance, monotone
+from geomir import certify, equivariance, monotonicity
 from geomir import hyperbolic_bounds as hb
 from geomir.backends.common import weights
 from geomir.backends.common.init import ParamSpec, draw
@@ -434,8 +434,8 @@ class VerifyContracts(ModulePass):
 
 
 def _prove_monotone(f: func.FuncOp, c: contract.MonotoneAttr, funcs, source: Weights = 0) -> None:
-    """Sign analysis (geomir.monotone) with the weights; raise if it fails."""
-    holds, _, broken = monotone.monotone_in(f, funcs, lambda v: _weight(v, source), c.input_indices, c.direction.data)
+    """Sign analysis (geomir.monotonicity) with the weights; raise if it fails."""
+    holds, _, broken = monotonicity.monotone_in(f, funcs, lambda v: _weight(v, source), c.input_indices, c.direction.data)
     if holds:
         return
     args = f.body.block.args

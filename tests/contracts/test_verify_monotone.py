@@ -1,4 +1,4 @@
-"""Monotonicity by sign analysis (geomir.monotone, run by verify-contracts): proofs with
+"""Monotonicity by sign analysis (geomir.monotonicity, run by verify-contracts): proofs with
 nonnegative weights are checked numerically, and a failure names the op that mixes signs."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from xdsl.dialects import func
 
 import geomir
-from geomir import monotone
+from geomir import monotonicity as monotone
 from geomir.backends.common.init import ParamSpec, draw
 from geomir.dialects import geo
 from geomir.pipeline import UNCHECKED_PIPELINE

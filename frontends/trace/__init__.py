@@ -1,0 +1,12 @@
+"""Tracing Python into geomir IR: ``@geomir.trace`` and the traced builtins.
+
+A traced function is recorded as the typed syntax tree of the equivalent ``.geo`` model
+and checked and lowered by the ``.geo`` type checker and IR builder (see tracer.py)."""
+
+from .api import (Euclidean, Lorentz, PoincareBall, R, Space, Sphere, Torus, TracedFunction, equivariant, lipschitz,
+                  monotone, trace)
+from .ops import OPS
+from .tracer import Traced, TraceError
+
+__all__ = ["Euclidean", "Lorentz", "OPS", "PoincareBall", "R", "Space", "Sphere", "Torus", "TraceError", "Traced",
+           "TracedFunction", "equivariant", "lipschitz", "monotone", "trace"]

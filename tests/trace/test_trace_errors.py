@@ -1,0 +1,160 @@
+"""Misuse of traced Python is a located error in the user's file (issue 9): the same
+messages as .geo, at the Python line and the column of the wrong argument; never a
+traceback from inside geomir."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+import geomir as g
+from geomir.diagnostics import ContractAnnotationError, GeoTypeError
+
+H = g.PoincareBall(c=1.0)
+S = g.Sphere(name="S")
+
+
+def _where(fn, marker: str, at: str | None = None) -> tuple[int, int]:
+    """(line, column) of ``at`` (default: all of it) within the first line of fn's source
+    that holds ``marker`` (1-based), for the expected caret."""
+    lines, first = inspect.getsourcelines(fn)
+    for i, text in enumerate(lines):
+        if marker in text:
+            return first + i, text.index(marker) + (marker.index(at) if at else 0) + 1
+    raise AssertionError(marker)
+
+
+def _error(traced):
+    with pytest.raises(g.GeomirError) as info:
+        traced.ir
+    return info.value
+
+
+def test_a_type_error_points_at_the_wrong_argument():
+    def f(x, y):
+        h = g.mobius_linear(x, 16, 32)
+        return g.dist(h, y)
+
+    err = _error(g.trace(x=H.point(16), y=S.point(3))(f))
+    assert isinstance(err, GeoTypeError)
+    assert err.span.source.name == __file__
+    assert (err.span.line, err.span.column) == _where(f, "g.dist(h, y)", "y")
+    assert ("manifold mismatch for argument 'y' of dist: expected poincare(c=1)[32] (a point on poincare(c=1)), "
+            "found S[3] (a point on sphere)") in err.message
+    assert "return g.dist(h, y)" in err.render() and "^" in err.render()
+
+
+def test_a_wrong_layer_size_points_at_the_size():
+    def f(x):
+        return g.linear(x, 8, 3)
+
+    err = _error(g.trace(x=g.R(4))(f))
+    assert (err.span.line, err.span.column) == _where(f, "8, 3")
+    assert "the layer expects input dimension 8, found R[4]" in err.message
+
+
+def test_branching_on_a_traced_value_is_an_error_at_its_line():
+    def f(x):
+        if g.dist(x, x):
+            return x
+        return x
+
+    err = _error(g.trace(x=H.point(4))(f))
+    assert err.span.line == _where(f, "if g.dist")[0]
+    assert "cannot branch on a traced value" in err.message and "loops over range(n) unroll" in err.message
+
+
+def test_python_conditions_and_loops_are_resolved_while_tracing():
+    def make(depth):
+        @g.trace(x=g.R(4))
+        def f(x):
+            for _ in range(depth):
+                x = g.tanh(g.linear(x, 4))
+            if depth > 2:
+                x = g.relu(x)
+            return x
+        return f
+
+    shallow, deep = make(1).ir, make(3).ir
+    assert shallow.count("geo.linear") == 1 and "geo.relu" not in shallow
+    assert deep.count("geo.linear") == 3 and deep.count("geo.relu") == 1
+
+
+def test_arrays_are_not_traceable_values():
+    def f(x):
+        return x + np.ones(4)
+
+    err = _error(g.trace(x=g.R(4))(f))
+    assert (err.span.line, err.span.column) == _where(f, "np.ones")
+    assert "cannot trace a value of type ndarray" in err.message
+
+
+def test_inputs_need_types_and_functions_return_one_value():
+    def untyped(x, y):
+        return x
+
+    err = _error(g.trace(x=g.R(4))(untyped))
+    assert "parameter 'y' of untyped has no type" in err.message and err.span.line == _where(untyped, "def untyped")[0]
+
+    def nothing(x):
+        g.tanh(x)
+
+    err = _error(g.trace(x=g.R(4))(nothing))
+    assert "returns one traced point or vector; nothing returned nothing" in err.message
+
+    def annotated(x: g.R(3)):
+        return g.sin(x)
+
+    assert "geo.sin" in g.trace(annotated).ir
+
+
+def test_operations_outside_a_trace_and_leaked_values_are_errors():
+    with pytest.raises(g.TraceError, match="only inside a function decorated with @geomir.trace"):
+        g.tanh(1.0)
+    leaked = []
+
+    @g.trace(x=g.R(2))
+    def f(x):
+        leaked.append(x)
+        return x
+
+    f.ir
+    with pytest.raises(g.TraceError, match="whose trace has ended"):
+        leaked[0] + leaked[0]
+    with pytest.raises(g.TraceError, match="to run it, compile it"):
+        f(np.zeros(2))
+
+
+def test_contract_decorators_are_checked_like_annotations():
+    def f(x):
+        return g.linear(x, 3)
+
+    err = _error(g.lipschitz(-1.0)(g.trace(x=g.R(3))(f)))
+    assert isinstance(err, ContractAnnotationError) and "must be a finite number > 0, found -1" in err.message
+    err = _error(g.equivariant("so3")(g.trace(x=g.R(3))(f)))
+    assert "unknown symmetry group 'so3'" in err.message
+    err = _error(g.monotone("z", "increasing")(g.trace(x=g.R(3))(f)))
+    assert "names 'z', which is not an input of model f (inputs: x)" in err.message
+    # the decorator may sit above or below @trace
+    below = g.trace(x=g.R(3))(g.lipschitz(100.0)(f))
+    above = g.lipschitz(100.0)(g.trace(x=g.R(3))(f))
+    assert "#contract.lipschitz<100.0>" in below.ir and below.ir == above.ir
+
+
+def test_a_contract_that_does_not_hold_fails_at_the_decorator():
+    def f(x):
+        return g.linear(x, 64)
+
+    err = _error(g.lipschitz(0.001)(g.trace(x=g.R(64))(f)))
+    assert "lipschitz" in err.message.lower() and err.span.source.name == __file__
+
+
+def test_bad_spaces_and_types():
+    with pytest.raises(g.TraceError, match="curvature c of poincare must be a positive number, found -1"):
+        g.PoincareBall(c=-1)
+    with pytest.raises(g.TraceError, match="dimension of sphere must be an integer of at least 2, found 1"):
+        S.point(1)
+    with pytest.raises(g.TraceError, match="unknown element type 'f128'"):
+        g.R(3, dtype="f128")
