@@ -21,7 +21,20 @@ from geomir.frontends.trace import (Euclidean, Lorentz, PoincareBall, R, Sphere,
                                     equivariant, lipschitz, monotone, trace)
 from geomir.frontends.trace.ops import OPS as _OPS
 
+from geomir import categorical as _categorical
+from geomir.categorical import Jet, hvp, jvp, laplacian, lift_to_jet, pull_back, push_forward, vjp
+
 globals().update(_OPS)  # the traced builtins: geomir.linear, geomir.mobius_tanh, ...
+
+
+def parallel_transport(*args, **kwargs):
+    """In a traced function, the builtin ``parallel_transport(x, y, v)`` (as in .geo);
+    on arrays, ``parallel_transport(v, x, y, space=H)`` (geomir.categorical)."""
+    from geomir.frontends.trace import Traced
+
+    if any(isinstance(a, Traced) for a in (*args, *kwargs.values())):
+        return _OPS["parallel_transport"](*args, **kwargs)
+    return _categorical.parallel_transport(*args, **kwargs)
 
 __version__ = "0.1.0"
 
@@ -39,6 +52,14 @@ __all__ = [
     "lipschitz",
     "monotone",
     "trace",
+    "Jet",
+    "hvp",
+    "jvp",
+    "laplacian",
+    "lift_to_jet",
+    "pull_back",
+    "push_forward",
+    "vjp",
     "DEFAULT_PIPELINE",
     "compile",
     "emit_source",

@@ -35,7 +35,7 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from geomir.diagnostics import IRError
+from geomir.diagnostics import IRError, SourceError, op_span
 from geomir.dialects import geo, jet
 from geomir.pipeline import register_pass
 
@@ -165,6 +165,19 @@ def _expand_request(request, seed: SSAValue, lift, funcs, emit: _Emitter) -> SSA
     return _expand_body(request.callee_name, args, lift, funcs, emit, [])
 
 
+NO_RULE = {"geo.holonomy_angle": "its jets need an atan2 rule and the area form on jets"}
+"""Geo ops without a Taylor rule yet, and why."""
+
+
+def _no_rule(op: Operation, name: str):
+    """A located user error: a derivative requested through an op that has no jet rule."""
+    why = NO_RULE.get(op.name)
+    message = (f"jet-expand: no Taylor rule for {op.name} in @{name}" + (f" ({why})" if why else "")
+               + "; derivatives of this model are not available")
+    span = op_span(op)
+    return SourceError(message, span) if span is not None else IRError(message)
+
+
 def _expand_body(name: str, args: list[SSAValue], lift, funcs, emit: _Emitter, stack: list[str]) -> SSAValue:
     """Emit model ``name``'s body on ``args`` (some of them jets); return its jet result.
     ``lift(value)`` makes the op that turns a plain result into a constant jet."""
@@ -186,13 +199,13 @@ def _expand_body(name: str, args: list[SSAValue], lift, funcs, emit: _Emitter, s
             continue
         if isinstance(op, func.CallOp):
             value = _expand_body(op.callee.string_value(), operands, lift, funcs, emit, stack + [name])
-        elif isinstance(op, geo.GeoOp):
+        elif isinstance(op, geo.GeoOp) or isinstance(op, geo.HolonomyOp):
             applied = jet.ApplyOp(op.name, operands, dict(op.properties))
             applied.location = op.location
             value = emit(applied)
             if op.results[0].name_hint:
                 value.name_hint = op.results[0].name_hint
         else:
-            raise IRError(f"jet-expand: no Taylor rule for {op.name} in @{name}")
+            raise _no_rule(op, name)
         mapping[op.results[0]] = value
     raise IRError(f"jet-expand: @{name} has no return")

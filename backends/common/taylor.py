@@ -979,6 +979,14 @@ class JetManifold:
         """Parallel transport: the identity on flat manifolds."""
         return v
 
+    def holonomy(self, *loop_and_v):
+        """``v`` transported around the closed geodesic polygon of the loop points (the
+        arguments before it): the manifold's ``transp`` rule, edge after edge."""
+        *loop, v = loop_and_v
+        for a, b in zip(loop, [*loop[1:], loop[0]]):
+            v = self.transp(a, b, v)
+        return v
+
     def dist(self, x, y):
         """|logmap(x, y)| through ``sqrt0`` (zero jet where the curves meet)."""
         J = self.J

@@ -835,7 +835,7 @@ class HolonomyOp(_LoopOp):
     name = "geo.holonomy"
 
     @classmethod
-    def infer_result_type(cls, operand_types):
+    def infer_result_type(cls, operand_types, properties=None):
         return cls._check(operand_types).tangent()
 
 

@@ -1,0 +1,256 @@
+"""Derivatives and jets from Python: the categorical API.
+
+A model ``f`` (a ``@geomir.trace`` function) is a smooth map between spaces. Its
+differential acts on jets (truncated Taylor series of curves) and on covectors:
+
+===========================================  =============================================
+``lift_to_jet(x, order=K, direction=v)``     the K-jet of the line t -> x + t v
+``push_forward(f, jet)``                     the K-jet of f o gamma, gamma the jet's curve
+                                             (Taylor mode: one pass of the model on jets)
+``pull_back(f, x, covector)``                the covector w o Df(x) at x (the VJP)
+``parallel_transport(v, x, y, space=H)``     v (tangent at x) carried to y along the geodesic
+``jvp(f, x, v)``                             (f(x), Df(x) v)
+``vjp(f, x, w)``                             (f(x), w o Df(x))
+``hvp(f, x, v)``                             the Hessian of a scalar f times v
+``laplacian(f, x)``                          the trace of the Hessian (the collapsed jet)
+===========================================  =============================================
+
+A :class:`Jet` holds its coefficients in the **derivative** convention of
+``jax.experimental.jet``: ``coefficients[k]`` is d^k/dt^k gamma(0), shape (K+1, *batch, n).
+The functions run the model's generated code on the arrays' own framework (torch tensors
+through the torch backend, JAX arrays through the JAX backend): each request is IR (a
+``jet.*`` request or, for ``push_forward``, the model's body evaluated on a jet argument)
+lowered by the passes and compiled once per model, kind and order.
+
+``params`` is the model's parameter dict (``f.compile(target).init_params(seed)``, or
+trained ones); by default the seed-0 parameters in the inputs' dtype. Other model inputs
+than the differentiated one (``wrt``) are passed after it, in order: ``push_forward(f,
+jet, y)`` for ``f(x, y)``.
+
+Laws (tests/trace/test_categorical_laws.py, float64, torch and JAX): push_forward is a
+functor, ``push_forward(f o h) = push_forward(f) o push_forward(h)`` on any jet;
+pull_back is its adjoint, ``<pull_back(f, x, w), v> = <w, Df(x) v>``; transport composes
+along a geodesic and keeps the metric.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from xdsl.dialects import func
+from xdsl.ir import Block, Region
+from xdsl.rewriter import InsertPoint
+
+from geomir.diagnostics import UsageError
+from geomir.dialects import jet
+
+PASSES = ("insert-transport", "jet-expand", "jet-fuse", "cse", "dce")
+
+
+@dataclass
+class Jet:
+    """A K-jet of a curve: ``coefficients[k] = d^k/dt^k gamma(0)``, shape (K+1, *batch, n)."""
+
+    coefficients: object
+
+    @property
+    def order(self) -> int:
+        return self.coefficients.shape[0] - 1
+
+    @property
+    def value(self):
+        return self.coefficients[0]
+
+    def __getitem__(self, k: int):
+        return self.coefficients[k]
+
+    def __repr__(self) -> str:
+        return f"Jet(order={self.order}, shape={tuple(self.coefficients.shape[1:])})"
+
+
+# -- arrays and backends --------------------------------------------------------------------------
+
+
+def _framework(x) -> str:
+    module = type(x).__module__.split(".")[0]
+    if module == "torch":
+        return "torch"
+    if module in ("jax", "jaxlib"):
+        return "jax"
+    raise UsageError(f"expected a torch tensor or a JAX array, found {type(x).__name__}")
+
+
+def _stack(xs, framework: str):
+    if framework == "torch":
+        import torch
+
+        return torch.stack(xs)
+    import jax.numpy as jnp
+
+    return jnp.stack(xs)
+
+
+def _taylor(framework: str):
+    if framework == "torch":
+        from geomir.backends.torch import taylor
+    else:
+        from geomir.backends.jax import taylor
+    return taylor
+
+
+def _runtime(framework: str):
+    if framework == "torch":
+        from geomir.backends.torch import runtime
+    else:
+        from geomir.backends.jax import runtime
+    return runtime
+
+
+# -- requests compiled per model -----------------------------------------------------------------
+
+
+def _model(f):
+    from geomir.frontends.trace import TracedFunction
+
+    if not isinstance(f, TracedFunction):
+        raise UsageError(f"expected a model traced with @geomir.trace, found {type(f).__name__}")
+    return f
+
+
+def _request(f, kind: str, framework: str, wrt: int, order: int = 1):
+    """The compiled module holding ``f``'s request function for ``kind``; (module, name)."""
+    cache = f.__dict__.setdefault("_geomir_requests", {})
+    key = (kind, framework, wrt, order)
+    if key not in cache:
+        module = f.module
+        funcs = {o.sym_name.data: o for o in module.ops if isinstance(o, func.FuncOp)}
+        model = funcs[f.name]
+        inputs = list(model.function_type.inputs.data)
+        if not 0 <= wrt < len(inputs):
+            raise UsageError(f"wrt={wrt}: {f.name} has {len(inputs)} input(s)")
+        name = f"{f.name}__{kind}_wrt{wrt}" + (f"_order{order}" if kind == "push" else "")
+        module.body.block.add_op(_BUILDERS[kind](model, funcs, inputs, wrt, order, name))
+        from geomir.compiler import compile_module
+        from geomir.pipeline import run_pipeline
+
+        cache[key] = compile_module(run_pipeline(module, PASSES), framework, f.model.span.source.name), name
+    return cache[key]
+
+
+def _push_builder(model, funcs, inputs, wrt, order, name):
+    from geomir.passes.jet_expand import _Emitter, _expand_body
+
+    types = list(inputs)
+    types[wrt] = jet.JetType(order, inputs[wrt])
+    block = Block(arg_types=types)
+    emit = _Emitter(InsertPoint.at_end(block), model.location)
+    result = _expand_body(model.sym_name.data, list(block.args), lambda v: jet.LiftOp(v, order), funcs, emit, [])
+    emit(func.ReturnOp(result))
+    (output,) = model.function_type.outputs.data
+    return func.FuncOp(name, (types, [jet.JetType(order, output)]), Region(block), "private")
+
+
+def _derivative_builder(op_class, trailing):
+    def build(model, funcs, inputs, wrt, order, name):
+        extra = [trailing(inputs[wrt], model)] if trailing else []
+        block = Block(arg_types=[*inputs, *extra])
+        request = op_class.for_model(model, list(block.args), wrt=wrt)
+        block.add_ops([request, func.ReturnOp(*request.results)])
+        return func.FuncOp(name, ([*inputs, *extra], list(request.result_types)), Region(block), "private")
+
+    return build
+
+
+_BUILDERS = {
+    "push": _push_builder,
+    "jvp": _derivative_builder(jet.JvpOp, lambda t, m: t.tangent()),
+    "vjp": _derivative_builder(jet.VjpOp, lambda t, m: m.function_type.outputs.data[0].tangent()),
+    "hvp": _derivative_builder(jet.HvpOp, lambda t, m: t.tangent()),
+    "laplacian": _derivative_builder(jet.LaplacianOp, None),
+}
+
+
+def _params(f, module, params, like):
+    if params is not None:
+        return params
+    return module.init_params(0, like.dtype)
+
+
+def _call(f, kind, x, others, params, wrt, order=1, trailing=(), value=False):
+    """Run ``f``'s request ``kind``; with ``value``, also ``f`` itself: (f(x), result)."""
+    framework = _framework(x)
+    module, name = _request(_model(f), kind, framework, wrt, order)
+    args = [*others[:wrt], x, *others[wrt:]]
+    p = _params(f, module, params, x if kind != "push" else x[0])
+    result = getattr(module, name)(p, *args, *trailing)
+    return (getattr(module, f.name)(p, *args), result) if value else result
+
+
+# -- the API ---------------------------------------------------------------------------------------
+
+
+def lift_to_jet(x, order: int, direction) -> Jet:
+    """The ``order``-jet of t -> x + t v: coefficients (x, v, 0, ..., 0)."""
+    if not isinstance(order, int) or order < 1:
+        raise UsageError(f"order must be an integer >= 1, found {order!r}")
+    framework = _framework(x)
+    if tuple(direction.shape) != tuple(x.shape):
+        raise UsageError(f"the direction has shape {tuple(direction.shape)}, the point {tuple(x.shape)}")
+    zero = direction * 0
+    return Jet(_stack([x, direction, *([zero] * (order - 1))], framework))
+
+
+def push_forward(f, jet_in: Jet, *others, params=None, wrt: int = 0) -> Jet:
+    """The jet of f o gamma for the jet of gamma (any coefficients, not only a line)."""
+    if not isinstance(jet_in, Jet):
+        raise UsageError(f"push_forward takes a Jet (see lift_to_jet), found {type(jet_in).__name__}")
+    framework = _framework(jet_in.coefficients)
+    taylor = _taylor(framework)
+    normalized = taylor.from_derivatives(jet_in.coefficients)
+    out = _call(f, "push", normalized, others, params, wrt, jet_in.order)
+    return Jet(out)  # the generated code returns the derivative convention
+
+
+def pull_back(f, x, covector, *others, params=None, wrt: int = 0):
+    """The covector ``w o Df(x)`` at x (the vector-Jacobian product)."""
+    return _call(f, "vjp", x, others, params, wrt, trailing=(covector,))
+
+
+def jvp(f, x, v, *others, params=None, wrt: int = 0):
+    """``(f(x), Df(x) v)``."""
+    return tuple(_call(f, "jvp", x, others, params, wrt, trailing=(v,)))
+
+
+def vjp(f, x, w, *others, params=None, wrt: int = 0):
+    """``(f(x), w o Df(x))``."""
+    return _call(f, "vjp", x, others, params, wrt, trailing=(w,), value=True)
+
+
+def hvp(f, x, v, *others, params=None, wrt: int = 0):
+    """The Hessian of a scalar model (output R[1]) at x times v."""
+    return _call(f, "hvp", x, others, params, wrt, trailing=(v,))
+
+
+def laplacian(f, x, *others, params=None, wrt: int = 0):
+    """The Laplacian (trace of the Hessian) of each output coordinate at x."""
+    return _call(f, "laplacian", x, others, params, wrt)
+
+
+def parallel_transport(v, x, y, space):
+    """``v`` (tangent at x) carried to y along the geodesic of ``space`` (a geomir space,
+    ``geomir.PoincareBall(c=1.0)``); torch or JAX arrays."""
+    from geomir.backends.common.pyemit import manifold_ctor
+    from geomir.frontends.dsl.irgen import _manifold_attr
+    from geomir.frontends.dsl.types import ValueType
+    from geomir.frontends.trace.api import Space
+
+    if not isinstance(space, Space):
+        raise UsageError(f"space must be a geomir space such as geomir.PoincareBall(c=1.0), found {space!r}")
+    framework = _framework(v)
+    attr = _manifold_attr(ValueType(space.manifold, 1))
+    manifold = eval(manifold_ctor(attr), {"runtime": _runtime(framework), "math": math})  # noqa: S307 (our text)
+    return manifold.transp(x, y, v)
+
+
+__all__ = ["Jet", "hvp", "jvp", "laplacian", "lift_to_jet", "parallel_transport", "pull_back", "push_forward", "vjp"]
