@@ -17,8 +17,8 @@ from geomir.compiler import compile, emit_source, to_ir
 from geomir.diagnostics import GeomirError, SourceError
 from geomir.ir import parse_ir, print_ir
 from geomir.pipeline import DEFAULT_PIPELINE, available_passes
-from geomir.frontends.trace import (Euclidean, Lorentz, PoincareBall, R, Sphere, Torus, TraceError, TracedFunction,
-                                    equivariant, lipschitz, monotone, trace)
+from geomir.frontends.trace import (Euclidean, Lorentz, Param, PoincareBall, R, Sphere, Torus, TraceError,
+                                    TracedFunction, equivariant, lipschitz, monotone, trace)
 from geomir.frontends.trace.ops import OPS as _OPS
 
 from geomir import categorical as _categorical
@@ -42,6 +42,7 @@ __all__ = [
     *sorted(_OPS),
     "Euclidean",
     "Lorentz",
+    "Param",
     "PoincareBall",
     "R",
     "Sphere",

@@ -6,7 +6,8 @@ tangents do. This analysis follows them, one rule per op in :data:`RULES`:
 * ``logmap(x, y)`` is at ``x``; ``logmap0(y)`` at the origin; ``parallel_transport(x, y,
   v)`` at ``y``; ``holonomy(v around x, ...)`` at ``x``;
 * vector ops (``+ - * /``, ``scale``, activations, ``linear``, ``bias``) keep the base of
-  their tangent operands, which must agree;
+  their tangent operands, which must agree (a ``linear`` that changes the dimension maps
+  into another space: its result's base is unknown);
 * ``expmap(x, v)`` and ``parallel_transport(x, y, v)`` need ``v`` at ``x``, ``expmap0(v)``
   at the origin;
 * function arguments and call results are at an unknown point: compatible with any;
@@ -164,7 +165,10 @@ def _vector(op: Operation, bases: Bases, conflicts: list) -> Base | None:
             first_index, first = i, b
         elif not same(_normalize(first), _normalize(b)):
             conflicts.append(Conflict(op, i, b, first, other=first_index))
-    return first if _is_tangent(op.results[0]) else None
+    if first is None or not _is_tangent(op.results[0]):
+        return None
+    # a linear map into another space (other dimension) leaves the tangent space: unknown
+    return first if op.results[0].type == op.operands[first_index].type else None
 
 
 def _transport(op, bases, conflicts):

@@ -80,6 +80,15 @@ def spectral_norm_lower(w, iterations: int = 50, seed: int = 0) -> float:
     a = np.asarray(w, dtype=np.float64)
     if a.size == 0:
         return 0.0
+    top = float(np.max(np.abs(a)))
+    if top == 0.0 or not np.isfinite(top):
+        return 0.0 if top == 0.0 else top
+    # iterate on a / top (entries in [-1, 1]): subnormal or huge entries would lose their
+    # relative precision in the products; sigma_1 scales back exactly
+    return top * _power_lower(a / top, iterations, seed)
+
+
+def _power_lower(a: np.ndarray, iterations: int, seed: int) -> float:
     v = np.random.default_rng(seed).standard_normal(a.shape[1])
     best = 0.0
     for _ in range(iterations):

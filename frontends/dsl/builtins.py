@@ -16,7 +16,8 @@ from xdsl.dialects.builtin import ArrayAttr, StringAttr
 from geomir.backends.common import weights
 from geomir.dialects import geo
 
-from .types import ValueType
+from . import ast
+from .types import ValueType, WeightType
 
 if TYPE_CHECKING:  # pragma: no cover
     from .irgen import Lowerer
@@ -55,6 +56,9 @@ class Builtin:
 
 
 BUILTINS: dict[str, Builtin] = {}
+EXPLICIT_WEIGHT: dict[str, Builtin] = {}
+"""The forms of layer builtins that take a declared weight (``let W = param(m, n)``)
+instead of declaring their own: the checker picks them when a weight is passed."""
 
 
 def _register(b: Builtin) -> None:
@@ -306,3 +310,86 @@ def _lower_mobius_act(act: str):
 for _act in ("tanh", "sigmoid", "relu"):
     _register(Builtin(f"mobius_{_act}", ("x",), lambda s: s.point(0, _BALL), _lower_mobius_act(_act),
                       f"Möbius version of {_act}: expmap0({_act}(logmap0(x)))."))
+
+
+# --- declared parameters ----------------------------------------------------------------
+
+
+def _check_param(s: "CallSite") -> WeightType:
+    dims = []
+    for i in range(len(s.args)):
+        value = s.number(i)
+        if value != int(value) or value < 1:
+            raise s.error(f"param sizes must be positive integers, found {value:g}", s.args[i][0].span)
+        dims.append(int(value))
+    if len(dims) > 2:
+        raise s.error(f"param declares a vector or a matrix (1 or 2 sizes), found {len(dims)}", s.args[2][0].span)
+    init = "glorot_uniform" if len(dims) == 2 else "zeros"
+    kw = s.keywords.get("init")
+    if kw is not None:
+        from geomir.dialects.geo import PARAM_INITS
+
+        from .common import source_text
+
+        name = kw.value.name if isinstance(kw.value, ast.Var) else source_text(kw.value)
+        if name not in PARAM_INITS:
+            raise s.error(f"unknown init '{name}' (expected one of {', '.join(PARAM_INITS)})", kw.value.span)
+        init = name
+    s.checked["init"] = init
+    dtype = "f32"
+    kw = s.keywords.get("dtype")
+    if kw is not None:
+        from .common import source_text
+        from .types import DTYPES
+
+        dtype = kw.value.name if isinstance(kw.value, ast.Var) else source_text(kw.value)
+        if dtype not in DTYPES:
+            raise s.error(f"unknown element type '{dtype}' (expected one of {', '.join(DTYPES)})", kw.value.span)
+    return WeightType(tuple(dims), dtype)
+
+
+def _lower_param(lw: "Lowerer", call, ops):
+    ty = call.type
+    return lw.named_param(lw.tensor_type(ty.shape, ty.dtype), call.checked["init"], call)
+
+
+_register(Builtin("param", ("m",), _check_param, _lower_param,
+                  "A learned tensor of the model, named by its let: let W = param(m, n) is an m×n matrix "
+                  "(Glorot-uniform init), param(n) a vector (zeros); init = glorot_uniform | zeros | "
+                  "uniform_small | normal, dtype = f32 (default) | f64 | f16 | bf16, the element type of the "
+                  "values it multiplies. Use it with mobius_matvec(W, x) and linear(x, W); a weight used "
+                  "twice is shared.", keywords=("init", "dtype"), variadic=True))
+
+
+def _same_dtype(s: "CallSite", w: WeightType, i: int, x: ValueType) -> None:
+    if w.dtype != x.dtype:
+        raise s.error(f"element type mismatch in {s.name}: the weight is {w.dtype}, {x.describe()} is {x.dtype}; "
+                      f"declare it param(..., dtype = {x.dtype})", s.args[i][0].span)
+
+
+def _check_matvec_w(s: "CallSite") -> ValueType:
+    w = s.weight(0, 2)
+    x = s.point(1, _BALL)
+    if w.shape[1] != x.dim:
+        raise s.error(f"dimension mismatch in mobius_matvec: W is {w.shape[0]}×{w.shape[1]}, so x must have "
+                      f"dimension {w.shape[1]}, found {x.describe()}", s.args[1][0].span)
+    _same_dtype(s, w, 0, x)
+    return x.with_dim(w.shape[0])
+
+
+def _check_linear_w(s: "CallSite") -> ValueType:
+    x = s.vector(0)
+    w = s.weight(1, 2)
+    if w.shape[1] != x.dim:
+        raise s.error(f"dimension mismatch in linear: W is {w.shape[0]}×{w.shape[1]}, so x must have "
+                      f"dimension {w.shape[1]}, found {x.describe()}", s.args[0][0].span)
+    _same_dtype(s, w, 1, x)
+    return x.with_dim(w.shape[0])
+
+
+EXPLICIT_WEIGHT["mobius_matvec"] = Builtin(
+    "mobius_matvec", ("W", "x"), _check_matvec_w, lambda lw, c, o: lw.emit(geo.MobiusMatvecOp(o[0], o[1])),
+    "Möbius matrix-vector product expmap0(W logmap0(x)) with a declared W (let W = param(m, n)).")
+EXPLICIT_WEIGHT["linear"] = Builtin(
+    "linear", ("x", "W"), _check_linear_w, lambda lw, c, o: lw.emit(geo.LinearOp(o[0], o[1])),
+    "W x with a declared W (let W = param(m, n)); no bias.")

@@ -21,7 +21,7 @@ from xdsl.rewriter import InsertPoint
 
 from geomir.dialects import contract, geo, jet
 
-from geomir.diagnostics import Span
+from geomir.diagnostics import GeoTypeError, Span
 
 from . import ast
 from .contracts import Equivariant, Lipschitz, Monotone
@@ -73,6 +73,8 @@ class Lowerer:
         self.builder = builder
         self.layers: Counter[str] = Counter()
         self.loc = location(model.name_span)
+        self.binding: str | None = None  # the let being lowered, when its value is a param(...) call
+        self.declared: set[str] = set()
 
     # -- used by builtin lowering rules
     def emit(self, op) -> SSAValue | None:
@@ -91,6 +93,19 @@ class Lowerer:
         index = self.layers[kind]
         self.layers[kind] += 1
         return f"{kind}{index}"
+
+    def named_param(self, type_: Attribute, init: str, call) -> SSAValue:
+        """A declared parameter (``let W = param(...)``): ``<model>.<W>``."""
+        name = self.binding or f"param{self.layers['param']}"
+        if self.binding is None:
+            self.layers["param"] += 1
+        full = f"{self.model.name}.{name}"
+        if full in self.declared:
+            raise GeoTypeError(f"parameter '{name}' of model {self.model.name} is declared twice; "
+                               "bind each param(...) to its own name", call.callee_span)
+        self.declared.add(full)
+        value = self.emit(geo.ParamOp(full, type_, init))
+        return value
 
     def param(self, layer: str, role: str, type_: Attribute, init: str) -> SSAValue:
         value = self.emit(geo.ParamOp(f"{self.model.name}.{layer}.{role}", type_, init))
@@ -145,7 +160,10 @@ def _model_func(model: ast.ModelDef) -> func.FuncOp:
             if isinstance(stmt.value.type, ScalarType):
                 env[stmt.name] = None  # folded: uses read the constant from the type
                 continue
+            direct = isinstance(stmt.value, ast.Call) and stmt.value.callee == "param"
+            lw.binding = stmt.name if direct else None
             value = lw.expr(stmt.value, env)
+            lw.binding = None
             value.name_hint = stmt.name
             env[stmt.name] = value
         else:

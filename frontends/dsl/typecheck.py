@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from geomir.diagnostics import GeoNameError, GeoTypeError, Note, Span
 
 from . import ast
-from .builtins import BUILTINS, Builtin
+from .builtins import BUILTINS, EXPLICIT_WEIGHT, Builtin
 from .common import constant, fold, source_text, suggest
 from .contracts import check_annotation
 from .derive import check_derive
-from .types import DTYPES, EUCLIDEAN, MANIFOLD_KINDS, TORUS_UNITS, Manifold, ScalarType, ValueType
+from .types import DTYPES, EUCLIDEAN, MANIFOLD_KINDS, TORUS_UNITS, Manifold, ScalarType, ValueType, WeightType
 
 
 # --- manifold declarations ---------------------------------------------------------
@@ -177,6 +177,15 @@ class CallSite:
         if got != want:
             raise type_mismatch(f"argument '{self.builtin.param_name(j)}' of {self.name}", want, got, self.args[j][0].span)
         return got
+
+    def weight(self, i: int, rank: int) -> "WeightType":
+        expr, ty = self.args[i]
+        if not isinstance(ty, WeightType) or len(ty.shape) != rank:
+            what = "a matrix" if rank == 2 else "a vector"
+            raise self.error(
+                f"argument '{self.builtin.param_name(i)}' of {self.name} must be {what} of parameters "
+                f"(let W = param({', '.join(['m', 'n'][:rank])})), found {ty.describe()}", expr.span)
+        return ty
 
     def number(self, i: int) -> float:
         expr, ty = self.args[i]
@@ -414,6 +423,9 @@ class TypeChecker:
         if call.callee in self.models:
             return self._model_call(call, self.models[call.callee], args)
         builtin = BUILTINS.get(call.callee)
+        explicit = EXPLICIT_WEIGHT.get(call.callee)
+        if explicit is not None and any(isinstance(t, WeightType) for _, t in args):
+            builtin = explicit  # mobius_matvec(W, x), linear(x, W): the weight is given
         if builtin is None:
             if call.callee == scope.model.name:
                 raise GeoNameError(

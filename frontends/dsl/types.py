@@ -86,6 +86,26 @@ class ValueType:
 
 
 @dataclass(frozen=True)
+class WeightType:
+    """A learned tensor declared by name (``let W = param(32, 16)``): a ``geo.param`` of
+    this shape, used by the explicit-weight forms ``mobius_matvec(W, x)``, ``linear(x, W)``."""
+
+    shape: tuple[int, ...]
+    dtype: str = "f32"
+
+    def __str__(self) -> str:
+        dtype = "" if self.dtype == "f32" else f", {self.dtype}"
+        return f"param[{', '.join(map(str, self.shape))}{dtype}]"
+
+    def describe(self) -> str:
+        return f"{self} (a learned tensor)"
+
+    is_vector = False
+    tangent = False
+    kind = "weight"
+
+
+@dataclass(frozen=True)
 class ScalarType:
     """A compile-time number (literal, or arithmetic on literals)."""
 

@@ -6,7 +6,7 @@ and checked and lowered by the ``.geo`` type checker and IR builder (see tracer.
 from .api import (Euclidean, Lorentz, PoincareBall, R, Space, Sphere, Torus, TracedFunction, equivariant, lipschitz,
                   monotone, trace)
 from .ops import OPS
-from .tracer import Traced, TraceError
+from .tracer import Param, Traced, TraceError
 
-__all__ = ["Euclidean", "Lorentz", "OPS", "PoincareBall", "R", "Space", "Sphere", "Torus", "TraceError", "Traced",
+__all__ = ["Euclidean", "Lorentz", "OPS", "Param", "PoincareBall", "R", "Space", "Sphere", "Torus", "TraceError", "Traced",
            "TracedFunction", "equivariant", "lipschitz", "monotone", "trace"]

@@ -174,19 +174,23 @@ class TracedFunction:
         self.fn = fn
         self.name = fn.__name__
         self._given = dict(inputs)
+        frame = src.user_frame()
+        self._scope = dict(frame.f_locals) if frame is not None and frame.f_locals is not frame.f_globals else None
         self._annotations = list(annotations or [])
         self._model: ast.ModelDef | None = None
         self._deps: dict[str, ast.ModelDef] = {}
         functools.update_wrapper(self, fn)
 
     def _with(self, annotation: ast.Annotation) -> "TracedFunction":
-        return TracedFunction(self.fn, self._given, [annotation, *self._annotations])
+        other = TracedFunction(self.fn, self._given, [annotation, *self._annotations])
+        other._scope = self._scope
+        return other
 
     @property
     def model(self) -> ast.ModelDef:
         """The checked model (traced on first use)."""
         if self._model is None:
-            inputs = signature_types(self.fn, self._given)
+            inputs = signature_types(self.fn, self._given, self._scope)
             deps: dict[str, ast.ModelDef] = {}
             self._model = trace_model(self.fn, inputs, deps, self._annotations)
             self._deps = deps

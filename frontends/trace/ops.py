@@ -10,7 +10,8 @@ keywords are Python values: ``linear(x, 8, bias=False)``.
 from __future__ import annotations
 
 from geomir.frontends.dsl import ast
-from geomir.frontends.dsl.builtins import BUILTINS, Builtin
+from geomir.frontends.dsl.builtins import BUILTINS, EXPLICIT_WEIGHT, Builtin
+from geomir.frontends.dsl.types import WeightType
 
 from . import source as src
 from .tracer import Traced, TraceError, current
@@ -21,7 +22,9 @@ def _call(builtin: Builtin, args: tuple, kwargs: dict):
     s = src.site()
     nodes: list = []
     positional = list(args)
-    if builtin.layer:
+    layer = builtin.layer and not (builtin.name in EXPLICIT_WEIGHT and any(
+        isinstance(a, Traced) and isinstance(a.type, WeightType) for a in args))  # mobius_matvec(W, x)
+    if layer:
         sizes = []
         while positional and isinstance(positional[-1], int) and not isinstance(positional[-1], bool):
             sizes.insert(0, positional.pop())
@@ -31,7 +34,7 @@ def _call(builtin: Builtin, args: tuple, kwargs: dict):
             raise TraceError(f"{builtin.name} declares its parameters by size: write {sig}", s.span)
     for i, value in enumerate(positional):
         nodes.append(ast.Positional(s.arg(i), tracing.operand(value, s.arg(i))))
-    if builtin.layer:
+    if layer:
         if len(sizes) == 1:
             x = positional[0] if positional else None
             n_in = x.dim if isinstance(x, Traced) else 0

@@ -20,13 +20,41 @@ from geomir.diagnostics import GeomirError, SourceError, Span, UsageError
 from geomir.frontends.dsl import ast
 from geomir.frontends.dsl.contracts import check_annotation
 from geomir.frontends.dsl.typecheck import TypeChecker, _Scope, type_mismatch
-from geomir.frontends.dsl.types import ScalarType, ValueType
+from geomir.frontends.dsl.types import ScalarType, ValueType, WeightType
 
 from . import source as src
 
 
 class TraceError(SourceError):
     """A Python construct that cannot be traced (at the user's file:line:col)."""
+
+
+@dataclass(frozen=True)
+class ParamDecl:
+    """``Param[32, 16]``: a learned tensor of the traced model, named by the parameter
+    (``def f(x, W: Param[32, 16])`` is ``let W = param(32, 16)`` in .geo)."""
+
+    shape: tuple[int, ...]
+    init: str | None = None
+    dtype: str | None = None
+
+
+class Param:
+    """``Param[32, 16]`` (a matrix, Glorot-uniform init), ``Param[32]`` (a vector, zeros),
+    ``Param[32, 16, "normal", "f64"]`` (an init, an element type): a learned tensor."""
+
+    def __class_getitem__(cls, item) -> ParamDecl:
+        from geomir.frontends.dsl.types import DTYPES
+
+        items = item if isinstance(item, tuple) else (item,)
+        sizes = tuple(n for n in items if not isinstance(n, str))
+        names = [n for n in items if isinstance(n, str)]
+        dtype = next((n for n in names if n in DTYPES), None)
+        init = next((n for n in names if n not in DTYPES), None)
+        if not sizes or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes):
+            raise TraceError(f"Param[...] takes positive integer sizes (then an init and an element type), "
+                             f"found {item!r}", src.site().span)
+        return ParamDecl(sizes, init, dtype)
 
 
 class Traced:
@@ -47,6 +75,11 @@ class Traced:
     @property
     def dim(self) -> int:
         return self.type.dim
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """A declared parameter's shape (``Param[32, 16]``), or (dim,) for a value."""
+        return self.type.shape if isinstance(self.type, WeightType) else (self.type.dim,)
 
     @property
     def manifold(self):
@@ -81,7 +114,7 @@ class Traced:
         self._fail("cannot convert to an array")
 
     def __len__(self) -> int:
-        return self.type.dim
+        return self.shape[0]
 
     # operators: one BinOp node each, typed by the .geo checker
     def _binop(self, op: str, other, reflected: bool = False):
@@ -179,7 +212,7 @@ def current() -> _Tracing:
 def _name_values(tracing: _Tracing, frame_locals: dict) -> None:
     """Give recorded values the Python names that hold them when the function returns
     (names of inputs and names already given are left alone, so references stay exact)."""
-    used = {p.name for p in tracing.model.params} | {let.name for _, let in tracing.values}
+    used = {p.name for p in tracing.model.params} | {s.name for s in tracing.model.body if isinstance(s, ast.Let)}
     for name, value in frame_locals.items():
         if not isinstance(value, Traced) or value._tracing is not tracing or name.startswith("_") or name in used:
             continue
@@ -214,11 +247,13 @@ class TraceRun:
             sys.setprofile(previous)
 
 
-def signature_types(fn, given: dict[str, ValueType]) -> list[tuple[str, ValueType]]:
-    """The traced inputs: every parameter of ``fn``, typed by ``given`` or its annotation."""
+def signature_types(fn, given: dict[str, ValueType], scope: dict | None = None) -> list[tuple[str, ValueType]]:
+    """The traced inputs: every parameter of ``fn``, typed by ``given`` or its annotation
+    (string annotations are evaluated in fn's globals and ``scope``, the locals where
+    ``@trace`` was applied)."""
     span = src.def_span(fn)
     try:  # string annotations (from __future__ import annotations) are evaluated in fn's globals
-        sig = inspect.signature(fn, eval_str=True)
+        sig = inspect.signature(fn, eval_str=True, locals=scope)
     except GeomirError:
         raise
     except Exception as err:  # noqa: BLE001 - a user's annotation that does not evaluate
@@ -230,7 +265,7 @@ def signature_types(fn, given: dict[str, ValueType]) -> list[tuple[str, ValueTyp
     for name, p in sig.parameters.items():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise TraceError(f"@trace needs named parameters; '{p}' of {fn.__name__} cannot be traced", span)
-        ty = given.get(name, p.annotation if isinstance(p.annotation, ValueType) else None)
+        ty = given.get(name, p.annotation if isinstance(p.annotation, (ValueType, ParamDecl)) else None)
         if ty is None:
             raise TraceError(
                 f"parameter '{name}' of {fn.__name__} has no type: write @geomir.trace({name}=H.point(n)) "
@@ -253,11 +288,23 @@ def trace_model(fn, inputs: list[tuple[str, ValueType]], models: dict[str, ast.M
     tracing = _Tracing(model, checker, scope, models)
     args = []
     for name, ty in inputs:
+        if isinstance(ty, ParamDecl):
+            continue
         param = ast.Param(span, name, span, None)
         param.type = ty
         model.params.append(param)
         scope.values[name] = ty
-        args.append(Traced(name, ty, tracing))
+    for name, ty in inputs:  # declared parameters: let W = param(...), in signature order
+        if isinstance(ty, ParamDecl):
+            sizes = [ast.Positional(span, ast.Number(span, float(n), True)) for n in ty.shape]
+            keyword = [ast.Keyword(span, k, ast.Var(span, v), span) for k, v in (("init", ty.init), ("dtype", ty.dtype)) if v]
+            call = ast.Call(span, "param", span, sizes + keyword)
+            weight = checker.check_expr(call, scope)
+            model.body.append(ast.Let(span, name, span, call))
+            scope.values[name] = weight
+            args.append(Traced(name, weight, tracing))
+        else:
+            args.append(Traced(name, ty, tracing))
     run = TraceRun(fn)
     _STACK.append(tracing)
     try:

@@ -558,6 +558,9 @@ class _ModelGen:
             t = v.type
             out = self._out_dim(t)
             extra = self.dims(t.dim, out)
+            if rng.random() < 0.15:  # a declared weight: linear(x, param(out, in))
+                dtype = "" if t.dtype == "f32" else f", dtype = {t.dtype}"
+                return self.call("linear", [v], f"param({out}, {t.dim}{dtype})", result=t.with_dim(out))
             if rng.random() < 0.3:
                 extra += f", bias = {rng.choice(['true', 'false'])}"
             return self.call("linear", [v], extra, result=t.with_dim(out))
@@ -617,6 +620,10 @@ class _ModelGen:
         if kind in ("mobius_matvec", "mobius_linear"):
             x = rng.choice(balls)
             out = self._out_dim(x.type)
+            if kind == "mobius_matvec" and rng.random() < 0.2:  # mobius_matvec(param(out, in), x)
+                dtype = "" if x.type.dtype == "f32" else f", dtype = {x.type.dtype}"
+                weight = Val(f"param({out}, {x.type.dim}{dtype})", x.type, ATOM)
+                return self.call(kind, [weight, x], result=x.type.with_dim(out))
             extra = self.dims(x.type.dim, out)
             if kind == "mobius_linear" and rng.random() < 0.3:
                 extra += f", bias = {rng.choice(['true', 'false'])}"

@@ -227,6 +227,36 @@ CASES = [
         3, 39, ("holonomy_angle needs a 2-dimensional manifold", "dimension 8"), GeoTypeError,
     ),
     Bad(
+        "param-size-not-positive",
+        src("model M(x: R[4]) -> R[4] {", "  let W = param(4, 0)", "  return linear(x, W)", "}"),
+        2, 20, ("param sizes must be positive integers, found 0",), GeoTypeError,
+    ),
+    Bad(
+        "param-rank-three",
+        src("model M(x: R[4]) -> R[4] {", "  let W = param(4, 4, 2)", "  return linear(x, W)", "}"),
+        2, 23, ("param declares a vector or a matrix (1 or 2 sizes), found 3",), GeoTypeError,
+    ),
+    Bad(
+        "param-unknown-init",
+        src("model M(x: R[4]) -> R[4] {", "  let W = param(4, 4, init = ones)", "  return linear(x, W)", "}"),
+        2, 30, ("unknown init 'ones'", "glorot_uniform"), GeoTypeError,
+    ),
+    Bad(
+        "declared-weight-wrong-size",
+        src(BALL, "model M(x: H[8]) -> H[4] {", "  let W = param(4, 6)", "  return mobius_matvec(W, x)", "}"),
+        4, 27, ("dimension mismatch in mobius_matvec: W is 4×6, so x must have dimension 6", "found H[8]"), GeoTypeError,
+    ),
+    Bad(
+        "declared-weight-is-a-vector",
+        src("model M(x: R[4]) -> R[4] {", "  let b = param(4)", "  return linear(x, b)", "}"),
+        3, 20, ("argument 'W' of linear must be a matrix of parameters", "found param[4]"), GeoTypeError,
+    ),
+    Bad(
+        "param-declared-twice",
+        src("model M(x: R[4]) -> R[4] {", "  let W = param(4, 4)", "  let W = param(4, 4)", "  return linear(x, W)", "}"),
+        3, 11, ("parameter 'W' of model M is declared twice",), GeoTypeError,
+    ),
+    Bad(
         "model-call-wrong-arity",
         src(*IDENTITY, "model N(x: R[8]) -> R[8] {", "  return M(x, x)", "}"),
         5, 10, ("wrong number of arguments", "model M(x: R[8]) takes 1, found 2"), GeoTypeError,
