@@ -231,7 +231,7 @@ class TraceRun:
         self.return_locals: dict = {}
         self.return_line: int | None = None
 
-    def __call__(self, *args):
+    def __call__(self, **kwargs):
         code = self.fn.__code__
 
         def hook(frame, event, arg):
@@ -242,7 +242,7 @@ class TraceRun:
         previous = sys.getprofile()
         sys.setprofile(hook)
         try:
-            return self.fn(*args)
+            return self.fn(**kwargs)
         finally:
             sys.setprofile(previous)
 
@@ -266,6 +266,8 @@ def signature_types(fn, given: dict[str, ValueType], scope: dict | None = None) 
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise TraceError(f"@trace needs named parameters; '{p}' of {fn.__name__} cannot be traced", span)
         ty = given.get(name, p.annotation if isinstance(p.annotation, (ValueType, ParamDecl)) else None)
+        if ty is None and p.default is not p.empty:
+            continue  # a Python constant: its default value is used while tracing
         if ty is None:
             raise TraceError(
                 f"parameter '{name}' of {fn.__name__} has no type: write @geomir.trace({name}=H.point(n)) "
@@ -286,7 +288,7 @@ def trace_model(fn, inputs: list[tuple[str, ValueType]], models: dict[str, ast.M
     checker = TypeChecker(ast.Program(span.source, []))
     scope = _Scope(model, {})
     tracing = _Tracing(model, checker, scope, models)
-    args = []
+    args = {}
     for name, ty in inputs:
         if isinstance(ty, ParamDecl):
             continue
@@ -302,13 +304,13 @@ def trace_model(fn, inputs: list[tuple[str, ValueType]], models: dict[str, ast.M
             weight = checker.check_expr(call, scope)
             model.body.append(ast.Let(span, name, span, call))
             scope.values[name] = weight
-            args.append(Traced(name, weight, tracing))
+            args[name] = Traced(name, weight, tracing)
         else:
-            args.append(Traced(name, ty, tracing))
+            args[name] = Traced(name, ty, tracing)
     run = TraceRun(fn)
     _STACK.append(tracing)
     try:
-        result = run(*args)
+        result = run(**args)
     except GeomirError:
         raise
     finally:

@@ -158,3 +158,47 @@ def test_bad_spaces_and_types():
         S.point(1)
     with pytest.raises(g.TraceError, match="unknown element type 'f128'"):
         g.R(3, dtype="f128")
+
+
+@g.trace(x=g.R(4))
+def _inner(x):
+    return g.tanh(x)
+
+
+MISUSE = {
+    "float-size": (lambda x: g.linear(x, 2.5), "linear declares its parameters by size"),
+    "no-arguments": (lambda x: g.tanh(), "tanh(x) takes 1 argument, found 0"),
+    "too-many": (lambda x: g.tanh(x, x), "tanh(x) takes 1 argument, found 2"),
+    "string": (lambda x: x + "s", "cannot trace a value of type str"),
+    "misspelt-keyword": (lambda x: g.linear(x, 8, bais=True), "linear has no keyword 'bais' (keywords: bias, nonnegative)"),
+    "tuple-result": (lambda x: (x, x), "returned a tuple"),
+    "traced-exponent": (lambda x: g.pow(x, x), "argument 'p' of pow must be a number"),
+    "point-for-tangent": (lambda x: g.expmap0(x), "expmap0 expects a tangent vector for 'v'"),
+    "mobius-on-R": (lambda x: g.mobius_tanh(x), "mobius_tanh expects a point on poincare"),
+    "model-call-arity": (lambda x: _inner(x, x), "model _inner(x: R[4]) takes 1, found 2"),
+    "list": (lambda x: g.tanh([x]), "cannot trace a value of type list"),
+    "division-by-zero": (lambda x: x / 0, "division by the constant zero"),
+    "negative-size": (lambda x: g.linear(x, -3), "output dimension of linear must be at least 1, found -3"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISUSE))
+def test_misuse_is_a_located_geomir_error(case):
+    body, message = MISUSE[case]
+
+    def f(x, body=body):  # a parameter with a default is a Python constant, not an input
+        return body(x)
+
+    err = _error(g.trace(x=g.R(4))(f))
+    assert message in err.message
+    assert err.span is not None and err.span.source.name == __file__
+
+
+def test_parameters_with_defaults_are_python_constants():
+    def f(x, depth=2, scale=0.5):
+        for _ in range(depth):
+            x = g.tanh(g.linear(x, 4))
+        return scale * x
+
+    ir = g.trace(x=g.R(4))(f).ir
+    assert ir.count("geo.linear") == 2 and "factor 0.5" in ir and "func.func @f(%x: !geo.point<euclidean, 4, f32>)" in ir
