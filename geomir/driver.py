@@ -7,6 +7,7 @@
     geomc model.geo --target=torch -o model.py      PyTorch code (also: jax, triton)
     geomc model.geo --target=triton --precision=tf32   Triton kernels with TF32 dot products
     geomc model.geo --report=jets [--model M]       per-layer jet health (vanishing/exploding derivatives)
+    geomc contract check hyp.yaml                   kernel contract: candidate vs reference kernel, clause by clause
     geomc model.geo --plot=holonomy --model M -o holonomy.png
                                                     curvature/holonomy heatmap of the model's pull-back geometry
     geomc model.geo --quantize=int8 --prune=magnitude:0.5 --target=torch
@@ -246,7 +247,45 @@ def _dumper(args):
     return dump
 
 
+def _contract_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="geomc contract",
+        description="Kernel contracts: bound how far an inference kernel may drift from the training kernel.",
+        epilog="Exit codes: 0 the contract holds, 1 it is violated (or the file is wrong), 2 usage error.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="run the reference and the candidate kernel and evaluate every clause")
+    check.add_argument("contract", help="the contract file (.yaml)")
+    check.add_argument("-o", "--output", help="write the JSON report here (default: <contract>.report.json)")
+    sub.add_parser("schema", help="print the contract file's JSON schema")
+    return p
+
+
+def run_contract(argv: list[str]) -> int:
+    """``geomc contract check FILE`` / ``geomc contract schema``."""
+    args = _contract_parser().parse_args(argv)
+    import json
+
+    from geomir.contracts import check, spec
+
+    if args.command == "schema":
+        sys.stdout.write(json.dumps(spec.json_schema(), indent=2) + "\n")
+        return 0
+    report = check.check_contract(Path(args.contract))
+    from rich.console import Console
+
+    wide = None if sys.stdout.isatty() else 1000
+    check.render(report, Console(file=sys.stdout, width=wide, highlight=False))
+    out = args.output or str(Path(args.contract).with_suffix("")) + ".report.json"
+    check.write_json(report, out)
+    sys.stdout.write(f"report: {out}\n")
+    return 0 if report.passed else 1
+
+
 def run(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["contract"]:
+        return run_contract(argv[1:])
     args = _parser().parse_args(argv)
     if args.list_passes:
         sys.stdout.write(_list_passes())

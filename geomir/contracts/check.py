@@ -1,0 +1,450 @@
+"""``geomc contract check``: run the reference and the candidate kernel on the contract's
+inputs and evaluate every clause.
+
+Both kernels are the same model compiled for their targets, with the same weights (seed
+0, or the contract's ``weights`` file) cast to their dtypes, on the same inputs (drawn in
+float64 and cast). Outputs are compared in float64. Per sample:
+
+* ``euclidean`` error: |y_c - y_r| (coordinates); ``manifold``: the geodesic distance on
+  the output manifold (the Euclidean one for vectors); ``relative``: |y_c - y_r| / |y_r|;
+* the relative error |y_c - y_r| / |y_r| (for ``max_rel``).
+
+Clauses (each: measured, bound, verdict, the escalation action of measured / bound):
+
+* numerical: ``max_abs`` >= max error, ``max_rel`` >= max relative error; when both are
+  left out, ``allclose``: every coordinate within atol + rtol |y_r| of the candidate
+  dtype's defaults (contracts.tolerances), measured as the largest |dy| / (atol + rtol |y_r|);
+* statistical: the ``quantile`` of the error, of the KL divergence KL(softmax(y_r) ||
+  softmax(y_c)) (outputs of dimension >= 2 read as logits), and the top-1 agreement rate;
+  the 50/99/99.9 percentiles of both are reported whatever the bounds;
+* runtime: the p99 latency of a candidate call on ``inputs.batch`` rows (after a warm-up
+  call) and the candidate's peak memory (CUDA: ``max_memory_allocated``; CPU: the rise of
+  the process's peak RSS, a coarse upper bound).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from geomir.diagnostics import UsageError
+
+from .spec import Contract, Kernel, load_contract
+from .tolerances import default_tolerance
+
+PERCENTILES = (50.0, 99.0, 99.9)
+
+
+@dataclass
+class Clause:
+    """One bound of the contract, measured."""
+
+    clause: str  # e.g. "numerical.max_abs"
+    measured: float
+    bound: float | None  # None: reported, not bounded
+    higher_is_better: bool = False
+    detail: str = ""
+    action: str = ""  # the escalation action its ratio reaches ("" none)
+
+    @property
+    def ratio(self) -> float | None:
+        """How much of the bound is used (> 1: violated)."""
+        if self.bound is None:
+            return None
+        if self.higher_is_better:  # agreement rates: the shortfall over the allowed shortfall
+            allowed = 1.0 - self.bound
+            return (1.0 - self.measured) / allowed if allowed > 0 else (0.0 if self.measured >= 1.0 else math.inf)
+        return self.measured / self.bound if self.bound > 0 else (0.0 if self.measured == 0 else math.inf)
+
+    @property
+    def verdict(self) -> str:
+        if self.bound is None:
+            return "info"
+        if math.isnan(self.measured):
+            return "FAIL"
+        ok = self.measured >= self.bound if self.higher_is_better else self.measured <= self.bound
+        return "pass" if ok else "FAIL"
+
+
+@dataclass
+class Report:
+    contract: str
+    model: str
+    entry: str
+    reference: dict
+    candidate: dict
+    samples: int
+    clauses: list[Clause]
+    percentiles: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.verdict != "FAIL" for c in self.clauses)
+
+    @property
+    def action(self) -> str:
+        """The strongest escalation action any clause reaches ("" for none)."""
+        order = {"": 0, "warn": 1, "fallback": 2, "block": 3}
+        return max((c.action for c in self.clauses), key=order.__getitem__, default="")
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        for c, raw in zip(self.clauses, out["clauses"]):
+            raw.update(ratio=c.ratio, verdict=c.verdict)
+        out.update(passed=self.passed, action=self.action)
+        return _finite(out)
+
+
+def _finite(x):
+    """JSON has no inf/nan: write them as strings."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
+# -- the kernels ------------------------------------------------------------------------------
+
+
+@dataclass
+class Kernels:
+    """The compiled model for both kernels and what they run on."""
+
+    entry: str
+    reference: Callable  # float64 numpy inputs (list) -> float64 numpy output
+    candidate: Callable
+    inputs: list[np.ndarray]
+    output_type: object  # the model's IR result type
+    notes: list[str] = field(default_factory=list)
+
+
+def _entry(path: Path, entry: str | None):
+    from geomir.compiler import frontend, read_source
+    from geomir.jet_report import models_of
+
+    text, filename = read_source(path)
+    models = {f.sym_name.data: f for f in models_of(frontend(text, filename))}
+    if entry is None:
+        if len(models) != 1:
+            raise UsageError(f"contract: {path} defines {len(models)} models ({', '.join(models)}); name one with entry:")
+        entry = next(iter(models))
+    if entry not in models:
+        raise UsageError(f"contract: no model '{entry}' in {path} (models: {', '.join(models)})")
+    return entry, models[entry]
+
+
+def draw_inputs(f, samples: int, seed: int, distribution: str, scale: float | None) -> list[np.ndarray]:
+    """float64 inputs for every model input: coordinates ~ distribution * scale (tangent at
+    the origin, mapped by expmap0 for points on a curved manifold)."""
+    import torch
+
+    from geomir.dialects import geo
+    from geomir.jet_report import _runtime_manifold
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in f.function_type.inputs.data:
+        flat = isinstance(t.manifold, geo.EuclideanAttr)
+        s = scale if scale is not None else (1.0 if flat else 0.25)
+        shape = (samples, t.dim_value)
+        raw = rng.normal(0.0, s, shape) if distribution == "normal" else rng.uniform(-s, s, shape)
+        u = torch.tensor(raw, dtype=torch.float64)
+        if not flat:
+            m = _runtime_manifold(t.manifold)
+            u = m.proju(m.origin_like(u), u)
+            if isinstance(t, geo.PointType):
+                u = m.expmap0(u)
+        out.append(u.numpy())
+    return out
+
+
+_TORCH_DTYPES = {"float64": "float64", "float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+
+
+def _kernel(kernel: Kernel, path: Path, entry: str, master: dict[str, np.ndarray], batch: int, seed: int):
+    """A callable: float64 numpy inputs -> float64 numpy outputs, for one kernel."""
+    import torch
+
+    import geomir
+
+    options = {"precision": kernel.precision} if kernel.precision else {}
+    module = geomir.compile(path, target=kernel.target, **options)
+    fn = getattr(module, entry)
+    if kernel.target == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        if kernel.dtype == "float64":
+            jax.config.update("jax_enable_x64", True)
+        dtype = getattr(jnp, kernel.dtype)
+        params = {k: jnp.asarray(v, dtype=dtype) for k, v in master.items()}
+        run = jax.jit(fn)
+
+        def call(xs):
+            return np.asarray(run(params, *[jnp.asarray(x, dtype=dtype) for x in xs]), dtype=np.float64)
+    else:
+        device = "cuda" if kernel.target == "triton" and torch.cuda.is_available() else "cpu"
+        dtype = getattr(torch, _TORCH_DTYPES[kernel.dtype])
+        params = {k: torch.tensor(v).to(device=device, dtype=dtype) for k, v in master.items()}
+
+        def call(xs):
+            with torch.no_grad():
+                y = fn(params, *[torch.tensor(x).to(device=device, dtype=dtype) for x in xs])
+            return y.detach().to("cpu", torch.float64).numpy()
+
+    rng = np.random.default_rng(seed + 1)
+
+    def batched(xs: list[np.ndarray]) -> np.ndarray:
+        n = xs[0].shape[0]
+        parts = [call([x[i:i + batch] for x in xs]) for i in range(0, n, batch)]
+        y = np.concatenate(parts, axis=0)
+        if kernel.perturb:
+            y = y + kernel.perturb * rng.uniform(-1.0, 1.0, y.shape)
+        return y
+
+    batched.single = call  # one call, for timing
+    return batched
+
+
+def _master_params(path: Path, entry: str, weights: str | None, base: Path) -> dict[str, np.ndarray]:
+    import torch
+
+    import geomir
+
+    module = geomir.compile(path, target="torch")
+    params = module.init_params(0, torch.float64, module.FUNCTION_PARAMS[entry])
+    master = {k: v.numpy() for k, v in params.items()}
+    if weights is not None:
+        from geomir.weights_file import WeightFile
+
+        file = WeightFile(base / weights)
+        master = {k: file.get(k, v.shape) for k, v in master.items()}
+    return master
+
+
+def build_kernels(contract: Contract, base: Path, candidate: Callable | None = None) -> Kernels:
+    """Compile both kernels; ``candidate`` overrides the candidate (inputs -> outputs,
+    float64 numpy), e.g. a kernel with an injected fault."""
+    path = (base / contract.model).resolve()
+    if not path.is_file():
+        raise UsageError(f"contract: model file '{contract.model}' not found (relative to {base})")
+    entry, f = _entry(path, contract.entry)
+    master = _master_params(path, entry, contract.weights, base)
+    inputs = draw_inputs(f, contract.inputs.samples, contract.inputs.seed, contract.inputs.distribution,
+                         contract.inputs.scale)
+    batch = contract.inputs.batch
+    ref = _kernel(contract.reference, path, entry, master, batch, contract.inputs.seed)
+    cand = candidate or _kernel(contract.candidate, path, entry, master, batch, contract.inputs.seed)
+    (out,) = f.function_type.outputs.data
+    return Kernels(entry, ref, cand, inputs, out)
+
+
+# -- errors between outputs ----------------------------------------------------------------------
+
+
+def sample_errors(y_ref: np.ndarray, y_cand: np.ndarray, output_type, metric: str) -> np.ndarray:
+    """The per-sample error of the candidate (see the module doc)."""
+    diff = np.linalg.norm(y_cand - y_ref, axis=-1)
+    if metric == "relative":
+        return diff / np.maximum(np.linalg.norm(y_ref, axis=-1), np.finfo(np.float64).tiny)
+    if metric == "manifold":
+        from geomir.dialects import geo
+
+        if isinstance(output_type, geo.PointType) and not isinstance(output_type.manifold, geo.EuclideanAttr):
+            import torch
+
+            from geomir.jet_report import _runtime_manifold
+
+            m = _runtime_manifold(output_type.manifold)
+            yr, yc = torch.tensor(y_ref), torch.tensor(y_cand)
+            return m.dist(yr, m.proj(yc))[..., 0].numpy()
+    return diff
+
+
+def _softmax(y: np.ndarray) -> np.ndarray:
+    z = y - y.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def kl_divergence(y_ref: np.ndarray, y_cand: np.ndarray) -> np.ndarray:
+    """KL(softmax(y_ref) || softmax(y_cand)) per sample (outputs read as logits)."""
+    lp = y_ref - y_ref.max(-1, keepdims=True)
+    lp = lp - np.log(np.exp(lp).sum(-1, keepdims=True))
+    lq = y_cand - y_cand.max(-1, keepdims=True)
+    lq = lq - np.log(np.exp(lq).sum(-1, keepdims=True))
+    return np.maximum((np.exp(lp) * (lp - lq)).sum(-1), 0.0)
+
+
+def _percentiles(x: np.ndarray) -> dict[str, float]:
+    return {f"p{p:g}": float(np.percentile(x, p)) for p in PERCENTILES} | {"max": float(np.max(x)),
+                                                                          "mean": float(np.mean(x))}
+
+
+# -- the clauses ------------------------------------------------------------------------------
+
+
+def evaluate(contract: Contract, y_ref: np.ndarray, y_cand: np.ndarray, output_type,
+             timing: dict | None = None) -> tuple[list[Clause], dict, list[str]]:
+    """(clauses, percentiles, notes) for outputs of both kernels on the same inputs."""
+    clauses: list[Clause] = []
+    notes: list[str] = []
+    bad = ~np.all(np.isfinite(y_cand), axis=-1)
+    if bad.any():
+        notes.append(f"{int(bad.sum())} candidate outputs are NaN or inf: every error clause fails")
+    num = contract.numerical
+    errors = sample_errors(y_ref, y_cand, output_type, num.metric)
+    errors = np.where(bad, np.inf, errors)
+    relative = sample_errors(y_ref, y_cand, output_type, "relative")
+    relative = np.where(bad, np.inf, relative)
+    if num.max_abs is not None:
+        clauses.append(Clause("numerical.max_abs", float(np.max(errors)), num.max_abs,
+                              detail=f"max over samples of the {num.metric} error"))
+    if num.max_rel is not None:
+        clauses.append(Clause("numerical.max_rel", float(np.max(relative)), num.max_rel,
+                              detail="max over samples of |dy| / |y_ref|"))
+    if num.max_abs is None and num.max_rel is None:
+        rtol, atol = default_tolerance(contract.candidate.dtype)
+        scaled = np.abs(y_cand - y_ref) / (atol + rtol * np.abs(y_ref))
+        scaled = np.where(np.isfinite(y_cand), scaled, np.inf)
+        clauses.append(Clause("numerical.allclose", float(np.max(scaled)), 1.0,
+                              detail=f"max |dy| / (atol + rtol |y_ref|), {contract.candidate.dtype} defaults "
+                                     f"rtol {rtol:g}, atol {atol:g}"))
+    percentiles = {"error": _percentiles(errors), "relative_error": _percentiles(relative)}
+    st = contract.statistical
+    from geomir.dialects import geo
+
+    dim = y_ref.shape[-1]
+    logits = isinstance(output_type, geo.TangentType) or isinstance(output_type.manifold, geo.EuclideanAttr)
+    kl = kl_divergence(y_ref, y_cand) if dim >= 2 and logits else None
+    if kl is not None:
+        kl = np.where(bad, np.inf, kl)
+        percentiles["kl"] = _percentiles(kl)
+        agree = float(np.mean(np.argmax(y_ref, -1) == np.argmax(y_cand, -1)))
+        percentiles["top1_agreement"] = agree
+    if st is not None:
+        q = st.quantile
+        clauses.append(Clause(f"statistical.quantile_error@{q:g}", float(np.quantile(errors, q)), st.max_quantile_error,
+                              detail=f"the {q:g} quantile of the {num.metric} error"))
+        if kl is not None:
+            clauses.append(Clause(f"statistical.kl@{q:g}", float(np.quantile(kl, q)), st.max_kl,
+                                  detail="KL(softmax(y_ref) || softmax(y_cand)) at the quantile"))
+            clauses.append(Clause("statistical.top1", percentiles["top1_agreement"], st.min_top1, higher_is_better=True,
+                                  detail="share of samples whose argmax agrees"))
+        elif st.max_kl is not None or st.min_top1 is not None:
+            notes.append("statistical.max_kl / min_top1 need Euclidean outputs of dimension >= 2 (logits); "
+                         "not evaluated")
+    if contract.runtime is not None and timing is not None:
+        rt = contract.runtime
+        clauses.append(Clause("runtime.p99_ms", timing["p99_ms"], rt.max_p99_ms,
+                              detail=f"p99 of {timing['calls']} candidate calls on {timing['rows']} rows "
+                                     f"(p50 {timing['p50_ms']:.3g} ms, {timing['device']})"))
+        clauses.append(Clause("runtime.memory_mb", timing["memory_mb"], rt.max_memory_mb, detail=timing["memory_how"]))
+    _escalate(contract, clauses)
+    return clauses, percentiles, notes
+
+
+def _escalate(contract: Contract, clauses: list[Clause]) -> None:
+    for c in clauses:
+        r = c.ratio
+        if r is None:
+            continue
+        reached = [s.action for s in contract.escalation if r > s.above]
+        c.action = reached[-1] if reached else ""
+
+
+def _timing(kernels: Kernels, contract: Contract) -> dict:
+    """Latency and memory of candidate calls on one batch."""
+    import torch
+
+    rows = min(contract.inputs.batch, kernels.inputs[0].shape[0])
+    xs = [x[:rows] for x in kernels.inputs]
+    single = getattr(kernels.candidate, "single", None) or kernels.candidate
+    cuda = contract.candidate.target == "triton" and torch.cuda.is_available()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.max_memory_allocated()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    single(xs)  # warm-up: compilation, autotuning
+    times = []
+    for _ in range(contract.runtime.repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        single(xs)
+        if cuda:
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1e3)
+    if cuda:
+        memory = (torch.cuda.max_memory_allocated() - before) / 2**20
+        how = "CUDA peak allocated during the calls"
+    else:
+        memory = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before, 0) / 1024
+        how = "rise of the process's peak RSS (CPU; coarse)"
+    return {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99)),
+            "calls": len(times), "rows": rows, "device": "cuda" if cuda else "cpu", "memory_mb": float(memory),
+            "memory_how": how}
+
+
+def inputs_hash(inputs: list[np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for x in inputs:
+        h.update(np.ascontiguousarray(x).tobytes())
+    return h.hexdigest()[:16]
+
+
+def check_contract(source, candidate: Callable | None = None) -> Report:
+    """Load (a path, YAML text or a :class:`Contract`), run both kernels, evaluate."""
+    if isinstance(source, Contract):
+        contract, base = source, Path.cwd()
+    else:
+        contract, base = load_contract(source)
+    kernels = build_kernels(contract, base, candidate)
+    y_ref = kernels.reference(kernels.inputs)
+    y_cand = kernels.candidate(kernels.inputs)
+    timing = _timing(kernels, contract) if contract.runtime is not None else None
+    clauses, percentiles, notes = evaluate(contract, y_ref, y_cand, kernels.output_type, timing)
+    percentiles["inputs_hash"] = inputs_hash(kernels.inputs)
+    return Report(contract.contract, contract.model, kernels.entry, contract.reference.model_dump(),
+                  contract.candidate.model_dump(), contract.inputs.samples, clauses, percentiles, notes)
+
+
+def render(report: Report, console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"kernel contract {report.contract}: @{report.entry} of {report.model}, "
+                        f"{report.candidate['target']} {report.candidate['dtype']} vs "
+                        f"{report.reference['target']} {report.reference['dtype']} on {report.samples} samples")
+    for col in ("clause", "measured", "bound", "used", "verdict", "action"):
+        table.add_column(col, justify="right" if col in ("measured", "bound", "used") else "left")
+    for c in report.clauses:
+        table.add_row(c.clause, f"{c.measured:.4g}", "-" if c.bound is None else f"{c.bound:.4g}",
+                      "-" if c.ratio is None else f"{c.ratio:.2f}", c.verdict, c.action or "-")
+    console.print(table)
+    p = report.percentiles
+    console.print("error percentiles: " + ", ".join(f"{k} {v:.3g}" for k, v in p["error"].items()))
+    if "kl" in p:
+        console.print("KL percentiles: " + ", ".join(f"{k} {v:.3g}" for k, v in p["kl"].items())
+                      + f"; top-1 agreement {p['top1_agreement']:.4f}")
+    for note in report.notes:
+        console.print(f"note: {note}")
+    console.print(("PASS" if report.passed else "VIOLATED") + (f" (escalation: {report.action})" if report.action else ""))
+
+
+def write_json(report: Report, path: str | Path) -> None:
+    try:
+        Path(path).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    except OSError as err:
+        raise UsageError(f"cannot write '{path}': {err.strerror}") from None

@@ -1,0 +1,262 @@
+"""Kernel contracts: the YAML file, its schema (pydantic) and its errors with lines.
+
+A contract bounds how far a *candidate* kernel (an inference build: Triton, JAX, lower
+precision) may drift from the *reference* kernel (the training build: torch, float64) of
+the same model with the same weights. See docs/kernel-contracts.md for every field.
+
+    contract: hyp-encoder-v1
+    model: examples/hyperbolic_mlp.geo
+    reference: {target: torch, dtype: float64}
+    candidate: {target: triton, dtype: float32}
+    inputs: {distribution: normal, scale: 0.25, samples: 4096, seed: 0}
+    numerical: {max_abs: 1e-2, max_rel: 3e-2, metric: manifold}
+    statistical: {quantile: 0.999, max_quantile_error: 5e-3, max_kl: 1e-3}
+    runtime: {max_p99_ms: 2.0, max_memory_mb: 512}
+    observability: {sample_rate: 0.01, record: [inputs_hash, max_error, latency_ms]}
+    escalation: [{above: 0.5, action: warn}, {above: 1.0, action: fallback}, {above: 2.0, action: block}]
+    promotion: [offline, shadow, canary, full]
+
+:func:`load_contract` reads a file (or text), validates it and raises
+:class:`ContractSpecError` at the line and column of the offending field, naming it
+(``hyp.yaml:6:20: error: numerical.max_abs: must be a number > 0, found -1``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from geomir.diagnostics import SourceError, SourceFile, Span, UsageError
+
+TARGETS = ("torch", "jax", "triton")
+DTYPES = ("float64", "float32", "bfloat16", "float16")
+METRICS = ("euclidean", "manifold", "relative")
+RECORDS = ("inputs_hash", "max_error", "mean_error", "latency_ms", "kl", "top1", "pearson", "max_prob_diff")
+ACTIONS = ("warn", "fallback", "block")
+STAGES = ("offline", "shadow", "canary", "full")
+
+
+class ContractSpecError(SourceError):
+    """A contract file that does not parse or validate (file:line:col, the field)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _positive(name: str):
+    def check(cls, v):
+        if v is not None and not (v > 0 and math.isfinite(v)):
+            raise ValueError(f"must be a number > 0, found {v:g}")
+        return v
+
+    return field_validator(name)(classmethod(check))
+
+
+class Kernel(_Strict):
+    """One build of the model: the target, the element type of weights and inputs, and
+    for Triton the dot-product precision."""
+
+    target: Literal["torch", "jax", "triton"]
+    dtype: Literal["float64", "float32", "bfloat16", "float16"] = "float32"
+    precision: Literal["ieee", "tf32", "tf32x3", "bf16"] | None = None
+    perturb: float = Field(0.0, ge=0.0, description="fault injection for testing: add this much "
+                           "(relative, uniform in [-p, p]) noise to every output")
+
+    @model_validator(mode="after")
+    def _precision_on_triton(self):
+        if self.precision is not None and self.target != "triton":
+            raise ValueError(f"precision applies to target triton only, not {self.target}")
+        return self
+
+
+class Inputs(_Strict):
+    """The inputs both kernels run on: every model input drawn from ``distribution``
+    (tangent coordinates at the origin, mapped to the manifold for points) with ``scale``."""
+
+    distribution: Literal["normal", "uniform"] = "normal"
+    scale: float | None = None
+    samples: int = Field(4096, ge=1, le=10_000_000)
+    seed: int = Field(0, ge=0)
+    batch: int = Field(1024, ge=1, description="rows per kernel call")
+
+    _scale = _positive("scale")
+
+
+class Numerical(_Strict):
+    """Per-sample error bounds. Left out, each bound is the candidate dtype's default
+    (torch.testing.assert_close): error <= atol + rtol |reference|."""
+
+    max_abs: float | None = None
+    max_rel: float | None = None
+    metric: Literal["euclidean", "manifold", "relative"] = "euclidean"
+
+    _abs = _positive("max_abs")
+    _rel = _positive("max_rel")
+
+
+class Statistical(_Strict):
+    """Distribution-level bounds: the ``quantile`` of the per-sample error, the KL
+    divergence between the output distributions (softmax of the outputs) at that
+    quantile, the top-1 agreement rate."""
+
+    quantile: float = Field(0.999, gt=0.0, le=1.0)
+    max_quantile_error: float | None = None
+    max_kl: float | None = None
+    min_top1: float | None = Field(None, ge=0.0, le=1.0)
+
+    _err = _positive("max_quantile_error")
+    _kl = _positive("max_kl")
+
+
+class Runtime(_Strict):
+    """Latency (p99 of a kernel call on ``inputs.batch`` rows) and peak memory bounds."""
+
+    max_p99_ms: float | None = None
+    max_memory_mb: float | None = None
+    repeats: int = Field(30, ge=3)
+
+    _p99 = _positive("max_p99_ms")
+    _mem = _positive("max_memory_mb")
+
+
+class Observability(_Strict):
+    sample_rate: float = Field(0.01, ge=0.0, le=1.0)
+    record: tuple[Literal["inputs_hash", "max_error", "mean_error", "latency_ms", "kl", "top1", "pearson",
+                          "max_prob_diff"], ...] = ("inputs_hash", "max_error", "latency_ms")
+
+
+class Step(_Strict):
+    """``above`` a share of a clause's bound (measured / bound), take ``action``."""
+
+    above: float = Field(gt=0.0)
+    action: Literal["warn", "fallback", "block"]
+
+
+class Contract(_Strict):
+    contract: str = Field(min_length=1, description="the contract's name")
+    model: str = Field(description="the .geo program, relative to the contract file")
+    entry: str | None = Field(None, description="the model of the program (default: its only one)")
+    weights: str | None = Field(None, description="trained weights (.npz/.pt), default: seed 0")
+    reference: Kernel
+    candidate: Kernel
+    inputs: Inputs = Inputs()
+    numerical: Numerical = Numerical()
+    statistical: Statistical | None = None
+    runtime: Runtime | None = None
+    observability: Observability = Observability()
+    escalation: tuple[Step, ...] = (Step(above=1.0, action="warn"),)
+    promotion: tuple[Literal["offline", "shadow", "canary", "full"], ...] = STAGES
+
+    @field_validator("escalation")
+    @classmethod
+    def _increasing(cls, steps):
+        thresholds = [s.above for s in steps]
+        if thresholds != sorted(thresholds) or len(set(thresholds)) != len(thresholds):
+            raise ValueError(f"thresholds must increase, found {thresholds}")
+        return steps
+
+    @field_validator("promotion")
+    @classmethod
+    def _ordered(cls, stages):
+        if not stages or stages[0] != "offline" or len(set(stages)) != len(stages) or \
+                list(stages) != [s for s in STAGES if s in stages]:
+            raise ValueError(f"stages run in the order {', '.join(STAGES)}, starting with offline; found "
+                             f"{', '.join(stages) or 'none'}")
+        return stages
+
+
+# -- YAML with positions ------------------------------------------------------------------------
+
+
+def _positions(node, path=(), out=None) -> dict[tuple, tuple[int, int]]:
+    """(path of keys/indices) -> (line, column) of every node, 1-based; keys map to the key."""
+    import yaml
+
+    out = {} if out is None else out
+    out.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            k = key.value
+            out[(*path, k, "__key__")] = (key.start_mark.line + 1, key.start_mark.column + 1)
+            _positions(value, (*path, k), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _positions(item, (*path, i), out)
+    return out
+
+
+def _describe(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "the contract"
+
+
+def load_contract(source: str | Path) -> tuple[Contract, Path]:
+    """The validated contract and its file's directory (the base of relative paths)."""
+    import yaml
+
+    path = Path(source) if not (isinstance(source, str) and "\n" in source) else None
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise UsageError(f"cannot read contract '{source}': {err.strerror or err}") from None
+        name = str(path)
+    else:
+        text, name = str(source), "<contract>"
+    file = SourceFile(name, text)
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise ContractSpecError(f"not valid YAML: {getattr(err, 'problem', None) or err}", Span(file, line, col)) from None
+    if not isinstance(data, dict):
+        raise ContractSpecError("a contract is a YAML mapping (contract: ..., model: ..., reference: ..., ...)",
+                                Span(file, 1, 1))
+    positions = _positions(node)
+    try:
+        contract = Contract.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith(("function-after", "literal"))))
+        where = positions.get(loc) or positions.get((*loc, "__key__"))
+        if first["type"] == "extra_forbidden":
+            where = positions.get((*loc, "__key__"), where)
+        parent = loc
+        while where is None and parent:
+            parent = parent[:-1]
+            where = positions.get(parent)
+        line, col = where or (1, 1)
+        message = first["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+        if first["type"] == "extra_forbidden":
+            message = "unknown field" + _known(loc)
+        elif first["type"] == "missing":
+            message = "is required"
+        elif first["type"] == "literal_error":
+            message = f"{message}, found {first.get('input')!r}"
+        raise ContractSpecError(f"{_describe(loc)}: {message}", Span(file, line, col)) from None
+    return contract, (path.parent if path is not None else Path.cwd())
+
+
+def _known(loc: tuple) -> str:
+    model = Contract
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        annotation = getattr(field, "annotation", None)
+        candidates = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not candidates:
+            return ""
+        model = candidates[0]
+    return f" (expected one of {', '.join(model.model_fields)})"
+
+
+def json_schema() -> dict:
+    """The contract file's JSON schema (docs/kernel-contract.schema.json)."""
+    return Contract.model_json_schema()

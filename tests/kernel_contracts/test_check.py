@@ -1,0 +1,207 @@
+"""Kernel contract checks (issue 10): injected faults of known size pass when under the
+bound and fail when over, for every clause kind, with zero false passes (hypothesis);
+measured values against independent formulas (scipy's KL); the real pair torch float64 vs
+JAX float32 passes its contract and a bfloat16 candidate is measured; geomc contract check
+exits 0 / 1 and writes its JSON report."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("torch")
+
+from geomir.contracts import load_contract  # noqa: E402
+from geomir.contracts.check import check_contract, evaluate, sample_errors  # noqa: E402
+from geomir.dialects import geo  # noqa: E402
+from xdsl.dialects.builtin import f64  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+LOGITS = geo.PointType(geo.EuclideanAttr(), 10, f64)
+
+
+def _contract(clauses: str, dtype: str = "float32"):
+    text = (f"contract: t\nmodel: examples/lipschitz_classifier.geo\nentry: RobustClassifier\n"
+            f"reference: {{target: torch, dtype: float64}}\ncandidate: {{target: torch, dtype: {dtype}}}\n{clauses}")
+    return load_contract(text)[0]
+
+
+def _verdict(clauses, name):
+    (c,) = [c for c in clauses if c.clause.startswith(name)]
+    return c
+
+
+def _outputs(seed, n=400, dim=10):
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, 2.0, (n, dim))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), size=st.floats(1e-6, 1.0), bound=st.floats(1e-6, 1.0))
+def test_injected_drift_passes_exactly_when_under_max_abs(seed, size, bound):
+    y = _outputs(seed)
+    rng = np.random.default_rng(seed + 1)
+    a = size * rng.uniform(0, 1, y.shape[0])  # per-sample drift of known norm along e_0
+    shifted = y.copy()
+    shifted[:, 0] += a
+    clauses, _, _ = evaluate(_contract(f"numerical: {{max_abs: {bound!r}}}"), y, shifted, LOGITS)
+    c = _verdict(clauses, "numerical.max_abs")
+    assert math.isclose(c.measured, a.max(), rel_tol=1e-9)
+    assert (c.verdict == "pass") == (a.max() <= bound)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), size=st.floats(1e-6, 1.0), bound=st.floats(1e-6, 1.0))
+def test_injected_drift_passes_exactly_when_under_max_rel(seed, size, bound):
+    y = _outputs(seed)
+    shifted = y * (1 + size)  # relative error exactly `size` on every sample
+    clauses, _, _ = evaluate(_contract(f"numerical: {{max_rel: {bound!r}}}"), y, shifted, LOGITS)
+    c = _verdict(clauses, "numerical.max_rel")
+    assert math.isclose(c.measured, size, rel_tol=1e-9)
+    assert (c.verdict == "pass") == (size <= bound * (1 + 1e-12)) or math.isclose(size, bound, rel_tol=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), factor=st.floats(0.01, 10.0), dtype=st.sampled_from(["float32", "bfloat16"]))
+def test_allclose_default_passes_exactly_within_torch_tolerances(seed, factor, dtype):
+    torch = pytest.importorskip("torch")
+    from geomir.contracts.tolerances import DEFAULTS
+
+    y = _outputs(seed)
+    rtol, atol = DEFAULTS[dtype]
+    shifted = y + factor * (atol + rtol * np.abs(y)) * np.sign(np.random.default_rng(seed).normal(size=y.shape))
+    clauses, _, _ = evaluate(_contract("", dtype), y, shifted, LOGITS)
+    c = _verdict(clauses, "numerical.allclose")
+    close = torch.allclose(torch.tensor(shifted), torch.tensor(y), rtol=rtol, atol=atol)
+    if not math.isclose(factor, 1.0, rel_tol=1e-6):
+        assert (c.verdict == "pass") == bool(close)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), size=st.floats(1e-4, 2.0), bound=st.floats(1e-6, 1e-1), q=st.sampled_from([0.5, 0.99, 0.999]))
+def test_quantile_and_kl_clauses_against_scipy(seed, size, bound, q):
+    from scipy.special import rel_entr, softmax
+
+    y = _outputs(seed)
+    rng = np.random.default_rng(seed + 2)
+    shifted = y + size * rng.normal(size=y.shape)
+    clauses, pct, _ = evaluate(_contract(f"statistical: {{quantile: {q}, max_quantile_error: {bound!r}, max_kl: {bound!r}}}"),
+                               y, shifted, LOGITS)
+    err = np.linalg.norm(shifted - y, axis=-1)
+    kl = rel_entr(softmax(y, axis=-1), softmax(shifted, axis=-1)).sum(-1)
+    qe, qk = _verdict(clauses, "statistical.quantile_error"), _verdict(clauses, "statistical.kl")
+    assert math.isclose(qe.measured, np.quantile(err, q), rel_tol=1e-12)
+    assert math.isclose(qk.measured, np.quantile(kl, q), rel_tol=1e-7, abs_tol=1e-15)
+    assert (qe.verdict == "pass") == (np.quantile(err, q) <= bound)
+    assert (qk.verdict == "pass") == (qk.measured <= bound)
+    assert set(pct["error"]) >= {"p50", "p99", "p99.9"} and set(pct["kl"]) >= {"p50", "p99", "p99.9"}
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), flips=st.integers(0, 40), bound=st.floats(0.8, 1.0))
+def test_top1_agreement_clause(seed, flips, bound):
+    y = _outputs(seed, n=100)
+    shifted = y.copy()
+    top = np.argmax(y, -1)
+    for i in range(flips):  # make another class win on the first `flips` samples
+        shifted[i, (top[i] + 1) % 10] = y[i].max() + 1.0
+    clauses, pct, _ = evaluate(_contract(f"statistical: {{min_top1: {bound!r}}}"), y, shifted, LOGITS)
+    c = _verdict(clauses, "statistical.top1")
+    assert c.measured == pytest.approx(1 - flips / 100)
+    assert (c.verdict == "pass") == (1 - flips / 100 >= bound)
+
+
+def test_nan_outputs_fail_every_error_clause():
+    y = _outputs(0)
+    bad = y.copy()
+    bad[3, 2] = np.nan
+    clauses, _, notes = evaluate(_contract("numerical: {max_abs: 1.0, max_rel: 1.0}\nstatistical: {max_quantile_error: 1.0}"),
+                                 y, bad, LOGITS)
+    assert all(c.verdict == "FAIL" for c in clauses if c.bound is not None)
+    assert "NaN or inf" in notes[0]
+
+
+def test_escalation_follows_the_share_of_the_bound():
+    y = _outputs(0)
+    c = _contract("numerical: {max_abs: 1.0}\nescalation: [{above: 0.5, action: warn}, {above: 1.0, action: fallback}, "
+                  "{above: 2.0, action: block}]")
+    for drift, action in ((0.2, ""), (0.7, "warn"), (1.5, "fallback"), (3.0, "block")):
+        shifted = y.copy()
+        shifted[:, 0] += drift
+        (clause,) = evaluate(c, y, shifted, LOGITS)[0]
+        assert clause.action == action, drift
+
+
+def test_manifold_metric_is_the_geodesic_distance():
+    import torch
+
+    from geomir.backends.torch import runtime as R
+
+    ball = R.PoincareBall(c=1.0)
+    rng = np.random.default_rng(0)
+    x = ball.expmap0(torch.tensor(rng.normal(0, 0.5, (50, 4)))).numpy()
+    y = ball.expmap0(torch.tensor(rng.normal(0, 0.5, (50, 4)))).numpy()
+    t = geo.PointType(geo.PoincareAttr(1.0), 4, f64)
+    d = sample_errors(x, y, t, "manifold")
+    assert np.allclose(d, ball.dist(torch.tensor(x), torch.tensor(y))[..., 0].numpy(), rtol=1e-12)
+
+
+def _real(tmp_path, candidate: str, clauses: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(f"contract: real\nmodel: {ROOT / 'examples' / 'hyperbolic_mlp.geo'}\nentry: HyperbolicMLP\n"
+                    f"reference: {{target: torch, dtype: float64}}\ncandidate: {candidate}\n"
+                    f"inputs: {{samples: 256, seed: 0}}\n{clauses}")
+    return path
+
+
+def test_the_jax_float32_kernel_passes_its_contract_and_bfloat16_is_measured(tmp_path):
+    pytest.importorskip("jax")
+    report = check_contract(_real(tmp_path, "{target: jax, dtype: float32}",
+                                  "numerical: {max_abs: 1e-4, metric: manifold}\nstatistical: {max_quantile_error: 1e-5}"))
+    assert report.passed, [(c.clause, c.measured) for c in report.clauses]
+    bf16 = check_contract(_real(tmp_path, "{target: torch, dtype: bfloat16}", "numerical: {metric: manifold}"))
+    (allclose,) = bf16.clauses
+    assert allclose.clause == "numerical.allclose" and math.isfinite(allclose.measured)
+    assert bf16.percentiles["error"]["max"] > report.percentiles["error"]["max"]  # bf16 drifts more
+
+
+def test_a_candidate_override_with_an_injected_fault_is_caught(tmp_path):
+    path = _real(tmp_path, "{target: torch, dtype: float32}", "numerical: {max_abs: 1e-3}")
+    assert check_contract(path).passed
+    assert not check_contract(path.read_text().replace("dtype: float32}", "dtype: float32, perturb: 0.01}")).passed
+
+    def broken(xs):
+        from geomir.contracts.check import build_kernels
+
+        return build_kernels(load_contract(path)[0], tmp_path).reference(xs) + 0.5
+    assert not check_contract(path, candidate=broken).passed
+
+
+def test_cli_exit_codes_and_json_report(tmp_path):
+    ok = _real(tmp_path, "{target: torch, dtype: float32}", "numerical: {max_abs: 1e-3}")
+    proc = subprocess.run([sys.executable, "-m", "geomir.driver", "contract", "check", str(ok)], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "numerical.max_abs" in proc.stdout and "PASS" in proc.stdout
+    report = json.loads((tmp_path / "c.report.json").read_text())
+    assert report["passed"] is True and report["clauses"][0]["verdict"] == "pass"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(ok.read_text().replace("max_abs: 1e-3", "max_abs: 1e-12"))
+    proc = subprocess.run([sys.executable, "-m", "geomir.driver", "contract", "check", str(bad), "-o",
+                           str(tmp_path / "r.json")], capture_output=True, text=True)
+    assert proc.returncode == 1 and "VIOLATED" in proc.stdout
+    assert json.loads((tmp_path / "r.json").read_text())["passed"] is False
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(ok.read_text().replace("max_abs: 1e-3", "max_abs: -3"))
+    proc = subprocess.run([sys.executable, "-m", "geomir.driver", "contract", "check", str(wrong)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "wrong.yaml:7:" in proc.stderr and "numerical.max_abs" in proc.stderr
+    assert "Traceback" not in proc.stderr
