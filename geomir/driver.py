@@ -251,12 +251,22 @@ def _contract_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="geomc contract",
         description="Kernel contracts: bound how far an inference kernel may drift from the training kernel.",
-        epilog="Exit codes: 0 the contract holds, 1 it is violated (or the file is wrong), 2 usage error.",
+        epilog="Exit codes: check: 0 the contract holds, 1 it is violated (or the file is wrong); promote: 0 the "
+        "candidate reached the last stage, 1 it is blocked, 4 not yet (paused as inconclusive, or out of calls); "
+        "2 usage error.",
     )
     sub = p.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="run the reference and the candidate kernel and evaluate every clause")
     check.add_argument("contract", help="the contract file (.yaml)")
     check.add_argument("-o", "--output", help="write the JSON report here (default: <contract>.report.json)")
+    promote = sub.add_parser("promote", help="move the candidate through the contract's promotion stages on "
+                             "synthetic calls (state kept in SQLite; a rerun continues)")
+    promote.add_argument("contract", help="the contract file (.yaml)")
+    promote.add_argument("--calls", type=int, default=2000, help="calls to serve at most in this run (default 2000)")
+    promote.add_argument("--rows", type=int, default=16, help="rows per call (default 16)")
+    promote.add_argument("--state", help="the SQLite state file (default: <contract>.state.sqlite)")
+    promote.add_argument("--reset", action="store_true", help="forget the saved state and start from offline")
+    promote.add_argument("--resume", action="store_true", help="continue a promotion paused as inconclusive")
     sub.add_parser("schema", help="print the contract file's JSON schema")
     return p
 
@@ -271,6 +281,22 @@ def run_contract(argv: list[str]) -> int:
     if args.command == "schema":
         sys.stdout.write(json.dumps(spec.json_schema(), indent=2) + "\n")
         return 0
+    if args.command == "promote":
+        from geomir.contracts import promotion
+
+        if args.calls < 1 or args.rows < 1:
+            raise UsageError("--calls and --rows must be at least 1")
+
+        def show(e):
+            detail = e["detail"] if len(e["detail"]) < 300 else e["detail"][:300] + "..."
+            sys.stdout.write(f"[{e['stage']}] {e['kind']}{': ' + detail if detail else ''}\n")
+
+        router = promotion.promote(Path(args.contract), args.calls, args.rows, args.state, args.reset, args.resume, show)
+        s = router.state
+        sys.stdout.write(f"stage {s.stage}, {s.status}; {s.total} calls served, state in {router.store.path}\n")
+        if promotion.promoted(router):
+            return 0
+        return 1 if s.status == "blocked" else 4
     report = check.check_contract(Path(args.contract))
     from rich.console import Console
 

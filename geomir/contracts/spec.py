@@ -136,6 +136,24 @@ class Step(_Strict):
     action: Literal["warn", "fallback", "block"]
 
 
+class Stage(_Strict):
+    """One live stage of the promotion (in the manner of Argo Rollouts' analysis runs):
+    after ``window`` calls, the compared calls of the window are evaluated against every
+    clause. More than ``failure_limit`` failed calls (a numerical clause violated on the
+    call) fails the stage at once; fewer than ``min_samples`` compared calls at the end is
+    inconclusive (the promotion pauses); else it passes and the next stage starts.
+    ``fraction``: the share of calls the candidate answers (canary)."""
+
+    window: int = Field(200, ge=1)
+    failure_limit: int = Field(0, ge=0)
+    min_samples: int = Field(20, ge=1)
+    fraction: float = Field(0.1, gt=0.0, le=1.0)
+
+
+def _stages() -> dict:
+    return {"shadow": Stage(), "canary": Stage(), "full": Stage()}
+
+
 class Contract(_Strict):
     contract: str = Field(min_length=1, description="the contract's name")
     model: str = Field(description="the .geo program, relative to the contract file")
@@ -150,6 +168,12 @@ class Contract(_Strict):
     observability: Observability = Observability()
     escalation: tuple[Step, ...] = (Step(above=1.0, action="warn"),)
     promotion: tuple[Literal["offline", "shadow", "canary", "full"], ...] = STAGES
+    stages: dict[Literal["shadow", "canary", "full"], Stage] = Field(default_factory=_stages)
+
+    @field_validator("stages")
+    @classmethod
+    def _all_stages(cls, given):
+        return {**_stages(), **given}
 
     @field_validator("escalation")
     @classmethod

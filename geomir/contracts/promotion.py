@@ -1,0 +1,369 @@
+"""Promotion stages and the online router of a kernel contract.
+
+:class:`Router` is a callable that serves a model's calls while moving its candidate
+kernel through the contract's ``promotion`` stages:
+
+=========  ================================================================================
+offline    ``geomc contract check`` on the contract's inputs; passing starts the next stage
+shadow     the reference answers; the candidate runs beside it on every call and is compared
+canary     the candidate answers a ``fraction`` of the calls, each compared with the reference
+full       the candidate answers; a ``observability.sample_rate`` share of calls is compared,
+           and the ``escalation`` policy applies: warn, fall back to the reference for the
+           next window, block the candidate
+=========  ================================================================================
+
+Each live stage analyses windows of ``stages.<stage>.window`` calls, in the manner of Argo
+Rollouts' analysis runs: a compared call *fails* when a numerical clause is violated on it;
+more failures than ``failure_limit`` fail the stage at once (the candidate is blocked; in
+``full``, escalation decides); at the window's end every clause (numerical, statistical,
+runtime p99) is evaluated on the window's compared calls: all hold and at least
+``min_samples`` calls were compared: the stage passes (the next starts); too few compared
+calls: *inconclusive*, the promotion pauses (``geomc contract promote --resume``).
+
+State (stage, status, counters, the current window's compared outputs), every stage event
+and every routing decision are kept in SQLite (``<contract>.state.sqlite`` by default), so
+a restarted process continues where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .check import Kernels, build_kernels, evaluate, inputs_hash
+from .spec import Contract, load_contract
+
+LIVE = ("shadow", "canary", "full")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (contract TEXT PRIMARY KEY, stage TEXT, status TEXT, calls INTEGER,
+    compared INTEGER, failures INTEGER, window INTEGER, fallback INTEGER, updated REAL);
+CREATE TABLE IF NOT EXISTS window (contract TEXT, y_ref BLOB, y_cand BLOB, latency_ms REAL);
+CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, ts REAL, contract TEXT, stage TEXT, kind TEXT,
+    detail TEXT);
+CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY, ts REAL, contract TEXT, stage TEXT, call INTEGER,
+    answered_by TEXT, compared INTEGER, failed INTEGER, max_error REAL, inputs_hash TEXT, latency_ms REAL);
+"""
+
+
+def _blob(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _array(b: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(b), allow_pickle=False)
+
+
+@dataclass
+class State:
+    stage: str  # one of the contract's promotion stages
+    status: str  # "running", "paused" (inconclusive), "blocked"
+    calls: int = 0  # calls in the current window
+    compared: int = 0
+    failures: int = 0
+    window: int = 0  # windows completed in this stage
+    fallback: bool = False  # full stage: the reference answers this window (escalation)
+    total: int = 0  # calls served in all
+
+
+class Store:
+    """The promotion's SQLite file."""
+
+    def __init__(self, path: str | Path, contract: str):
+        self.path = Path(path)
+        self.contract = contract
+        self.db = sqlite3.connect(self.path)
+        self.db.executescript(_SCHEMA)
+
+    def load(self) -> State | None:
+        row = self.db.execute("SELECT stage, status, calls, compared, failures, window, fallback FROM state "
+                              "WHERE contract = ?", (self.contract,)).fetchone()
+        if row is None:
+            return None
+        total = self.db.execute("SELECT COUNT(*) FROM decisions WHERE contract = ?", (self.contract,)).fetchone()[0]
+        return State(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), total)
+
+    def save(self, s: State) -> None:
+        self.db.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (self.contract, s.stage, s.status, s.calls, s.compared, s.failures, s.window, int(s.fallback),
+                         time.time()))
+        self.db.commit()
+
+    def event(self, stage: str, kind: str, detail: dict | str = "") -> None:
+        text = detail if isinstance(detail, str) else json.dumps(detail)
+        self.db.execute("INSERT INTO events (ts, contract, stage, kind, detail) VALUES (?, ?, ?, ?, ?)",
+                        (time.time(), self.contract, stage, kind, text))
+        self.db.commit()
+
+    def decision(self, stage, call, answered_by, compared, failed, max_error, digest, latency) -> None:
+        self.db.execute("INSERT INTO decisions (ts, contract, stage, call, answered_by, compared, failed, max_error, "
+                        "inputs_hash, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (time.time(), self.contract, stage, call, answered_by, int(compared), int(failed), max_error,
+                         digest, latency))
+
+    def add_to_window(self, y_ref, y_cand, latency) -> None:
+        self.db.execute("INSERT INTO window VALUES (?, ?, ?, ?)", (self.contract, _blob(y_ref), _blob(y_cand), latency))
+
+    def window_outputs(self):
+        rows = self.db.execute("SELECT y_ref, y_cand, latency_ms FROM window WHERE contract = ?",
+                               (self.contract,)).fetchall()
+        if not rows:
+            return None, None, []
+        return (np.concatenate([_array(r[0]) for r in rows]), np.concatenate([_array(r[1]) for r in rows]),
+                [r[2] for r in rows])
+
+    def clear_window(self) -> None:
+        self.db.execute("DELETE FROM window WHERE contract = ?", (self.contract,))
+        self.db.commit()
+
+    def events(self) -> list[dict]:
+        rows = self.db.execute("SELECT stage, kind, detail FROM events WHERE contract = ? ORDER BY id",
+                               (self.contract,)).fetchall()
+        return [{"stage": s, "kind": k, "detail": d} for s, k, d in rows]
+
+    def decisions(self) -> list[dict]:
+        rows = self.db.execute("SELECT stage, call, answered_by, compared, failed, max_error, inputs_hash, latency_ms "
+                               "FROM decisions WHERE contract = ? ORDER BY id", (self.contract,)).fetchall()
+        keys = ("stage", "call", "answered_by", "compared", "failed", "max_error", "inputs_hash", "latency_ms")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def reset(self) -> None:
+        for table in ("state", "window", "events", "decisions"):
+            self.db.execute(f"DELETE FROM {table} WHERE contract = ?", (self.contract,))  # noqa: S608 (our names)
+        self.db.commit()
+
+
+class Router:
+    """Serve calls (float64 numpy inputs -> outputs) while promoting the candidate."""
+
+    def __init__(self, contract, state: str | Path | None = None, candidate=None, seed: int = 0,
+                 kernels: Kernels | None = None):
+        if isinstance(contract, Contract):
+            self.contract, base, default_state = contract, Path.cwd(), Path(f"{contract.contract}.state.sqlite")
+        else:
+            self.contract, base = load_contract(contract)
+            default_state = Path(str(Path(contract).with_suffix("")) + ".state.sqlite")
+        self.kernels = kernels or build_kernels(self.contract, base, candidate)
+        self.store = Store(state or default_state, self.contract.contract)
+        self.rng = np.random.default_rng(seed)
+        numerical_only = {"statistical": None, "runtime": None}
+        self._per_call = self.contract.model_copy(update=numerical_only)
+        runtime = self.contract.runtime
+        live_runtime = runtime.model_copy(update={"max_memory_mb": None}) if runtime is not None else None
+        self._per_window = self.contract.model_copy(update={"runtime": live_runtime})
+        self.state = self.store.load()
+        if self.state is None:
+            self._start()
+
+    # -- stages ----------------------------------------------------------------------------
+    def _stages(self) -> list[str]:
+        return list(self.contract.promotion)
+
+    def _start(self) -> None:
+        stages = self._stages()
+        self.state = State(stages[0], "running")
+        if stages[0] == "offline":
+            self._offline()
+        self.store.save(self.state)
+
+    def _offline(self) -> None:
+        from .check import _timing
+
+        k = self.kernels
+        y_ref, y_cand = k.reference(k.inputs), k.candidate(k.inputs)
+        timing = _timing(k, self.contract) if self.contract.runtime is not None else None
+        clauses, _, _ = evaluate(self.contract, y_ref, y_cand, k.output_type, timing)
+        failed = [c.clause for c in clauses if c.verdict == "FAIL"]
+        detail = {c.clause: [c.measured, c.bound, c.verdict] for c in clauses}
+        if failed:
+            self.state.status = "blocked"
+            self.store.event("offline", "blocked", {"failed": failed, "clauses": detail})
+        else:
+            self.store.event("offline", "passed", {"clauses": detail})
+            self._advance()
+
+    def _advance(self) -> None:
+        stages = self._stages()
+        i = stages.index(self.state.stage)
+        if i + 1 < len(stages):
+            self.state = State(stages[i + 1], "running", total=self.state.total)
+            self.store.clear_window()
+            self.store.event(self.state.stage, "started")
+        else:  # the last stage keeps monitoring, window after window
+            self._new_window()
+
+    def _new_window(self) -> None:
+        s = self.state
+        s.calls = s.compared = s.failures = 0
+        s.window += 1
+        self.store.clear_window()
+
+    @property
+    def stage(self) -> str:
+        return self.state.stage
+
+    @property
+    def status(self) -> str:
+        return self.state.status
+
+    def resume(self) -> None:
+        """Continue a paused (inconclusive) promotion with a fresh window."""
+        if self.state.status == "paused":
+            self.state.status = "running"
+            self._new_window()
+            self.store.event(self.state.stage, "resumed")
+            self.store.save(self.state)
+
+    # -- serving ---------------------------------------------------------------------------
+    def _who(self) -> tuple[str, bool]:
+        """(who answers, whether the call is compared)."""
+        s = self.state
+        if s.status != "running" or s.stage == "offline":
+            return "reference", False
+        if s.stage == "shadow":
+            return "reference", True
+        if s.stage == "canary":
+            canary = self.rng.random() < self.contract.stages["canary"].fraction
+            return ("candidate", True) if canary else ("reference", False)
+        compared = self.rng.random() < self.contract.observability.sample_rate
+        return ("reference" if s.fallback else "candidate"), compared
+
+    def __call__(self, *inputs: np.ndarray) -> np.ndarray:
+        xs = [np.asarray(x, dtype=np.float64) for x in inputs]
+        s = self.state
+        who, compared = self._who()
+        k = self.kernels
+        latency = None
+        y_ref = k.reference(xs) if (who == "reference" or compared) else None
+        y_cand = None
+        if who == "candidate" or compared:
+            start = time.perf_counter()
+            y_cand = k.candidate(xs)
+            latency = (time.perf_counter() - start) * 1e3
+        failed, max_error, action = False, None, ""
+        if compared:
+            clauses, pct, _ = evaluate(self._per_call, y_ref, y_cand, k.output_type)
+            failed = any(c.verdict == "FAIL" for c in clauses)
+            order = {"": 0, "warn": 1, "fallback": 2, "block": 3}
+            action = max((c.action for c in clauses if c.verdict == "FAIL"), key=order.__getitem__, default="")
+            max_error = pct["error"]["max"]
+            s.compared += 1
+            s.failures += int(failed)
+            self.store.add_to_window(y_ref, y_cand, latency)
+        self.store.decision(s.stage, s.total, who, compared, failed, max_error, inputs_hash(xs), latency)
+        s.total += 1
+        if s.status == "running" and s.stage in LIVE:
+            s.calls += 1
+            limit = self.contract.stages[s.stage]
+            if s.failures > limit.failure_limit:
+                self._fail(f"{s.failures} failed calls > failure_limit {limit.failure_limit}", action or "block")
+            elif s.calls >= limit.window:
+                self._close_window()
+        self.store.save(s)
+        return y_cand if who == "candidate" else y_ref
+
+    def _fail(self, why: str, action: str = "block") -> None:
+        s = self.state
+        if s.stage != "full" or action == "block":
+            s.status = "blocked"
+            self.store.event(s.stage, "blocked", why)
+        elif action == "fallback":
+            s.fallback = True
+            self.store.event(s.stage, "fallback", why)
+            self._new_window()
+        else:
+            self.store.event(s.stage, "warn", why)
+            self._new_window()
+
+    def _close_window(self) -> None:
+        s = self.state
+        limit = self.contract.stages[s.stage]
+        y_ref, y_cand, latencies = self.store.window_outputs()
+        if s.compared < limit.min_samples or y_ref is None:
+            if s.stage == "full":  # monitoring continues; nothing to judge this window
+                self.store.event(s.stage, "inconclusive", f"{s.compared} compared calls < min_samples {limit.min_samples}")
+                s.fallback = False
+                self._new_window()
+                return
+            s.status = "paused"
+            self.store.event(s.stage, "inconclusive", f"{s.compared} compared calls < min_samples {limit.min_samples}")
+            return
+        timing = None
+        if self.contract.runtime is not None and latencies:
+            lat = [x for x in latencies if x is not None]
+            timing = {"p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
+                      "calls": len(lat), "rows": int(y_ref.shape[0] / max(len(lat), 1)), "device": "live",
+                      "memory_mb": 0.0, "memory_how": "not measured live"}
+        clauses, _, _ = evaluate(self._per_window, y_ref, y_cand, self.kernels.output_type, timing)
+        failed = [c for c in clauses if c.verdict == "FAIL"]
+        detail = {c.clause: [c.measured, c.bound, c.verdict, c.action] for c in clauses}
+        if not failed:
+            self.store.event(s.stage, "window passed", {"window": s.window, "clauses": detail})
+            if s.stage == "full":
+                s.fallback = False
+                self._new_window()
+            else:
+                self._advance()
+            return
+        order = {"": 0, "warn": 1, "fallback": 2, "block": 3}
+        action = max((c.action for c in failed), key=order.__getitem__) or "block"
+        self._fail(json.dumps({"failed": [c.clause for c in failed], "clauses": detail}), action)
+
+    def events(self) -> list[dict]:
+        return self.store.events()
+
+    def decisions(self) -> list[dict]:
+        self.store.db.commit()
+        return self.store.decisions()
+
+
+def promote(contract_path, calls: int, rows: int = 16, state=None, reset: bool = False, resume: bool = False,
+            on_event=None) -> Router:
+    """Drive a :class:`Router` with ``calls`` synthetic calls of ``rows`` rows drawn from the
+    contract's input distribution (fresh draws after a restart)."""
+    from .check import _entry, draw_inputs
+
+    contract, base = load_contract(contract_path)
+    path = Path(state) if state else Path(str(Path(contract_path).with_suffix("")) + ".state.sqlite")
+    store = Store(path, contract.contract)
+    if reset:
+        store.reset()
+    before = len(store.events())  # events of earlier runs are not shown again
+    store.db.close()
+    router = Router(contract_path, state=path)
+    if resume:
+        router.resume()
+    _, f = _entry((base / contract.model).resolve(), contract.entry)
+    seen = before
+    last = contract.promotion[-1]
+
+    def report():
+        nonlocal seen
+        events = router.events()
+        if on_event is not None:
+            for e in events[seen:]:
+                on_event(e)
+        seen = len(events)
+
+    for _ in range(calls):
+        report()
+        if router.status != "running" or router.stage == last:
+            break
+        seed = contract.inputs.seed + 1 + router.state.total
+        xs = draw_inputs(f, rows, seed, contract.inputs.distribution, contract.inputs.scale)
+        router(*xs)
+    report()
+    return router
+
+
+def promoted(router: Router) -> bool:
+    """Whether the candidate reached the contract's last stage and is not blocked."""
+    return router.stage == router.contract.promotion[-1] and router.status == "running"
