@@ -164,7 +164,16 @@ def TorusOps(a, b):
     return g.pow(d, 2.0) + g.sqrt(g.softplus(d)) - g.log(g.exp(d)) / 2.0
 
 
+# -- examples/bandit_policy.geo ---------------------------------------------------------------
+
+@g.trace(x=g.R(6))
+def Policy(x):
+    h = g.tanh(g.linear(x, 6, 32))
+    return g.linear(h, 32, 4)
+
+
 EXAMPLES = {
+    "bandit_policy.geo": [Policy],
     "hyperbolic_mlp.geo": [HyperbolicMLP, PrototypeScore],
     "hyperbolic_classifier.geo": [Encoder, Classifier],
     "equivariant_ball.geo": [Geodesic, PairEnergy],
