@@ -43,12 +43,13 @@ LIVE = ("shadow", "canary", "full")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (contract TEXT PRIMARY KEY, stage TEXT, status TEXT, calls INTEGER,
-    compared INTEGER, failures INTEGER, window INTEGER, fallback INTEGER, updated REAL);
+    compared INTEGER, failures INTEGER, window INTEGER, fallback INTEGER, started REAL, updated REAL);
 CREATE TABLE IF NOT EXISTS window (contract TEXT, y_ref BLOB, y_cand BLOB, latency_ms REAL);
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, ts REAL, contract TEXT, stage TEXT, kind TEXT,
     detail TEXT);
 CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY, ts REAL, contract TEXT, stage TEXT, call INTEGER,
-    answered_by TEXT, compared INTEGER, failed INTEGER, max_error REAL, inputs_hash TEXT, latency_ms REAL);
+    answered_by TEXT, compared INTEGER, failed INTEGER, max_error REAL, inputs_hash TEXT, latency_ms REAL,
+    metrics TEXT);
 """
 
 
@@ -72,6 +73,7 @@ class State:
     window: int = 0  # windows completed in this stage
     fallback: bool = False  # full stage: the reference answers this window (escalation)
     total: int = 0  # calls served in all
+    started: float = 0.0  # when the current window started (time.time())
 
 
 class Store:
@@ -84,17 +86,17 @@ class Store:
         self.db.executescript(_SCHEMA)
 
     def load(self) -> State | None:
-        row = self.db.execute("SELECT stage, status, calls, compared, failures, window, fallback FROM state "
+        row = self.db.execute("SELECT stage, status, calls, compared, failures, window, fallback, started FROM state "
                               "WHERE contract = ?", (self.contract,)).fetchone()
         if row is None:
             return None
         total = self.db.execute("SELECT COUNT(*) FROM decisions WHERE contract = ?", (self.contract,)).fetchone()[0]
-        return State(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), total)
+        return State(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), total, row[7] or time.time())
 
     def save(self, s: State) -> None:
-        self.db.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self.db.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (self.contract, s.stage, s.status, s.calls, s.compared, s.failures, s.window, int(s.fallback),
-                         time.time()))
+                         s.started, time.time()))
         self.db.commit()
 
     def event(self, stage: str, kind: str, detail: dict | str = "") -> None:
@@ -103,11 +105,11 @@ class Store:
                         (time.time(), self.contract, stage, kind, text))
         self.db.commit()
 
-    def decision(self, stage, call, answered_by, compared, failed, max_error, digest, latency) -> None:
+    def decision(self, stage, call, answered_by, compared, failed, max_error, digest, latency, metrics=None) -> None:
         self.db.execute("INSERT INTO decisions (ts, contract, stage, call, answered_by, compared, failed, max_error, "
-                        "inputs_hash, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "inputs_hash, latency_ms, metrics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (time.time(), self.contract, stage, call, answered_by, int(compared), int(failed), max_error,
-                         digest, latency))
+                         digest, latency, json.dumps(metrics) if metrics else None))
 
     def add_to_window(self, y_ref, y_cand, latency) -> None:
         self.db.execute("INSERT INTO window VALUES (?, ?, ?, ?)", (self.contract, _blob(y_ref), _blob(y_cand), latency))
@@ -130,10 +132,10 @@ class Store:
         return [{"stage": s, "kind": k, "detail": d} for s, k, d in rows]
 
     def decisions(self) -> list[dict]:
-        rows = self.db.execute("SELECT stage, call, answered_by, compared, failed, max_error, inputs_hash, latency_ms "
-                               "FROM decisions WHERE contract = ? ORDER BY id", (self.contract,)).fetchall()
+        rows = self.db.execute("SELECT stage, call, answered_by, compared, failed, max_error, inputs_hash, latency_ms, "
+                               "metrics FROM decisions WHERE contract = ? ORDER BY id", (self.contract,)).fetchall()
         keys = ("stage", "call", "answered_by", "compared", "failed", "max_error", "inputs_hash", "latency_ms")
-        return [dict(zip(keys, r)) for r in rows]
+        return [dict(zip(keys, r[:-1]), metrics=json.loads(r[-1]) if r[-1] else {}) for r in rows]
 
     def reset(self) -> None:
         for table in ("state", "window", "events", "decisions"):
@@ -169,7 +171,7 @@ class Router:
 
     def _start(self) -> None:
         stages = self._stages()
-        self.state = State(stages[0], "running")
+        self.state = State(stages[0], "running", started=time.time())
         if stages[0] == "offline":
             self._offline()
         self.store.save(self.state)
@@ -194,7 +196,7 @@ class Router:
         stages = self._stages()
         i = stages.index(self.state.stage)
         if i + 1 < len(stages):
-            self.state = State(stages[i + 1], "running", total=self.state.total)
+            self.state = State(stages[i + 1], "running", total=self.state.total, started=time.time())
             self.store.clear_window()
             self.store.event(self.state.stage, "started")
         else:  # the last stage keeps monitoring, window after window
@@ -204,6 +206,7 @@ class Router:
         s = self.state
         s.calls = s.compared = s.failures = 0
         s.window += 1
+        s.started = time.time()
         self.store.clear_window()
 
     @property
@@ -248,8 +251,9 @@ class Router:
             start = time.perf_counter()
             y_cand = k.candidate(xs)
             latency = (time.perf_counter() - start) * 1e3
-        failed, max_error, action = False, None, ""
+        failed, max_error, action, metrics = False, None, "", {}
         if compared:
+            metrics = self._metrics(xs, y_ref, y_cand, latency)
             clauses, pct, _ = evaluate(self._per_call, y_ref, y_cand, k.output_type)
             failed = any(c.verdict == "FAIL" for c in clauses)
             order = {"": 0, "warn": 1, "fallback": 2, "block": 3}
@@ -258,17 +262,38 @@ class Router:
             s.compared += 1
             s.failures += int(failed)
             self.store.add_to_window(y_ref, y_cand, latency)
-        self.store.decision(s.stage, s.total, who, compared, failed, max_error, inputs_hash(xs), latency)
+        self.store.decision(s.stage, s.total, who, compared, failed, max_error, inputs_hash(xs), latency, metrics)
         s.total += 1
         if s.status == "running" and s.stage in LIVE:
             s.calls += 1
             limit = self.contract.stages[s.stage]
             if s.failures > limit.failure_limit:
                 self._fail(f"{s.failures} failed calls > failure_limit {limit.failure_limit}", action or "block")
-            elif s.calls >= limit.window:
+            elif s.calls >= limit.window or (limit.seconds is not None and time.time() - s.started >= limit.seconds):
                 self._close_window()
         self.store.save(s)
         return y_cand if who == "candidate" else y_ref
+
+    def _metrics(self, xs, y_ref, y_cand, latency) -> dict:
+        """The ``observability.record`` fields of a compared call (probabilities: softmax
+        of the outputs, for logits)."""
+        from .check import kl_divergence, sample_errors
+
+        record = self.contract.observability.record
+        errors = sample_errors(y_ref, y_cand, self.kernels.output_type, self.contract.numerical.metric)
+        out = {"inputs_hash": inputs_hash(xs), "max_error": float(np.max(errors)), "mean_error": float(np.mean(errors)),
+               "latency_ms": latency}
+        if any(k in record for k in ("kl", "top1", "pearson", "max_prob_diff")) and y_ref.shape[-1] >= 2:
+            def softmax(z):
+                e = np.exp(z - z.max(-1, keepdims=True))
+                return e / e.sum(-1, keepdims=True)
+
+            p, q = softmax(y_ref), softmax(y_cand)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                pearson = float(np.corrcoef(p.ravel(), q.ravel())[0, 1]) if p.size > 1 else 1.0
+            out.update(kl=float(np.mean(kl_divergence(y_ref, y_cand))), max_prob_diff=float(np.max(np.abs(p - q))),
+                       top1=float(np.mean(np.argmax(y_ref, -1) == np.argmax(y_cand, -1))), pearson=pearson)
+        return {k: out[k] for k in record if k in out}
 
     def _fail(self, why: str, action: str = "block") -> None:
         s = self.state

@@ -138,13 +138,14 @@ class Step(_Strict):
 
 class Stage(_Strict):
     """One live stage of the promotion (in the manner of Argo Rollouts' analysis runs):
-    after ``window`` calls, the compared calls of the window are evaluated against every
+    after ``window`` calls (or ``seconds``, whichever comes first), the compared calls of the window are evaluated against every
     clause. More than ``failure_limit`` failed calls (a numerical clause violated on the
     call) fails the stage at once; fewer than ``min_samples`` compared calls at the end is
     inconclusive (the promotion pauses); else it passes and the next stage starts.
     ``fraction``: the share of calls the candidate answers (canary)."""
 
     window: int = Field(200, ge=1)
+    seconds: float | None = Field(None, gt=0.0, description="the window also ends after this long")
     failure_limit: int = Field(0, ge=0)
     min_samples: int = Field(20, ge=1)
     fraction: float = Field(0.1, gt=0.0, le=1.0)

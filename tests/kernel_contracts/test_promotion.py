@@ -189,3 +189,32 @@ def test_the_state_survives_a_killed_process(tmp_path):
         stage, calls = db.execute("SELECT stage, calls FROM state").fetchone()
         total = db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
     assert stage == "shadow" and total >= served + 3 and calls >= served + 3 - 1
+
+
+def test_a_window_also_ends_after_its_seconds(tmp_path, monkeypatch):
+    from geomir.contracts import promotion
+
+    text = CONTRACT.replace("shadow: {window: 12, min_samples: 5}", "shadow: {window: 100000, seconds: 60, min_samples: 5}")
+    contract, base = load_contract(text)
+    router = Router(contract, state=tmp_path / "s.sqlite")
+    now = [promotion.time.time()]
+    monkeypatch.setattr(promotion.time, "time", lambda: now[0])
+    for i in range(6):
+        router(*_xs(router, i))
+    assert router.stage == "shadow"
+    now[0] += 61.0  # a minute later the next call closes the window
+    router(*_xs(router, 6))
+    assert router.stage == "canary" and [e["kind"] for e in router.events()][-2:] == ["window passed", "started"]
+
+
+def test_decisions_record_what_observability_asks_for(tmp_path):
+    text = CONTRACT.replace("observability: {sample_rate: 1.0}",
+                            "observability: {sample_rate: 1.0, record: [inputs_hash, max_error, kl, pearson, "
+                            "max_prob_diff, top1]}")
+    router = promote(_path(tmp_path, text), calls=15)
+    compared = [d for d in router.decisions() if d["compared"]]
+    assert compared
+    for d in compared:
+        m = d["metrics"]
+        assert set(m) == {"inputs_hash", "max_error", "kl", "pearson", "max_prob_diff", "top1"}
+        assert m["max_error"] < 1e-3 and m["kl"] < 1e-9 and m["pearson"] > 0.999999 and m["top1"] == 1.0
