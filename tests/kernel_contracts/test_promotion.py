@@ -218,3 +218,35 @@ def test_decisions_record_what_observability_asks_for(tmp_path):
         m = d["metrics"]
         assert set(m) == {"inputs_hash", "max_error", "kl", "pearson", "max_prob_diff", "top1"}
         assert m["max_error"] < 1e-3 and m["kl"] < 1e-9 and m["pearson"] > 0.999999 and m["top1"] == 1.0
+
+
+def _kind_contract(clause: str) -> str:
+    text = CONTRACT.replace("numerical: {max_abs: 1e-3}\nstatistical: {quantile: 0.99, max_quantile_error: 1e-3}\n", clause)
+    return text.replace("candidate: {target: torch, dtype: float32}", "candidate: {target: torch, dtype: float64}")
+
+
+KINDS = {  # clause -> (contract text, how to drift the outputs by `r` times the bound)
+    "max_abs": ("numerical: {max_abs: 1e-3}\n", lambda y, r: y + np.eye(y.shape[1])[0] * r * 1e-3),
+    "max_rel": ("numerical: {max_rel: 1e-3}\n", lambda y, r: y * (1 + r * 1e-3)),
+    "quantile": ("numerical: {max_abs: 1.0}\nstatistical: {quantile: 0.5, max_quantile_error: 1e-3}\n",
+                 lambda y, r: y + np.eye(y.shape[1])[0] * r * 1e-3),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@settings(max_examples=8, deadline=None)
+@given(ratio=st.floats(0.1, 3.0).filter(lambda r: abs(r - 1) > 0.02))
+def test_every_clause_kind_promotes_exactly_within_its_bound(kernels, tmp_path_factory, kind, ratio):
+    text, drift = KINDS[kind]
+    contract, base = load_contract(_kind_contract(text))
+    exact = build_kernels(contract, base)  # float64 candidate: its only error is the injected drift
+    k = build_kernels(contract, base, candidate=lambda xs: drift(exact.reference(xs), ratio))
+    router = Router(contract, state=tmp_path_factory.mktemp("k") / "s.sqlite", kernels=k)
+    for i in range(60):
+        if router.status != "running" or router.stage == "full":
+            break
+        router(*_xs(router, i))
+    if ratio < 1:
+        assert promoted(router), router.events()
+    else:
+        assert router.status == "blocked" and router.stage == "offline", router.events()
