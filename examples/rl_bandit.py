@@ -96,7 +96,8 @@ def contract_text(weights: Path, candidate: str, eps: float) -> str:
             f"reference: {{target: torch, dtype: float64}}\ncandidate: {{target: torch, dtype: {candidate}}}\n"
             f"inputs: {{samples: 2048, seed: 1}}\nnumerical: {{max_abs: {eps}}}\n"
             "statistical: {quantile: 0.999, max_quantile_error: " + str(eps) + "}\n"
-            "observability: {sample_rate: 1.0, record: [inputs_hash, max_error, kl, max_prob_diff, pearson]}\n"
+            "observability: {sample_rate: 1.0, record: [inputs_hash, max_error, kl, max_prob_diff, mean_prob_diff, "
+            "pearson]}\n"
             "stages: {shadow: {window: 20, min_samples: 10}, canary: {window: 20, min_samples: 3}, "
             "full: {window: 50, min_samples: 5}}\n")
 

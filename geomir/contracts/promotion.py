@@ -283,7 +283,7 @@ class Router:
         errors = sample_errors(y_ref, y_cand, self.kernels.output_type, self.contract.numerical.metric)
         out = {"inputs_hash": inputs_hash(xs), "max_error": float(np.max(errors)), "mean_error": float(np.mean(errors)),
                "latency_ms": latency}
-        if any(k in record for k in ("kl", "top1", "pearson", "max_prob_diff")) and y_ref.shape[-1] >= 2:
+        if any(k in record for k in ("kl", "top1", "pearson", "max_prob_diff", "mean_prob_diff")) and y_ref.shape[-1] >= 2:
             def softmax(z):
                 e = np.exp(z - z.max(-1, keepdims=True))
                 return e / e.sum(-1, keepdims=True)
@@ -292,6 +292,7 @@ class Router:
             with np.errstate(invalid="ignore", divide="ignore"):
                 pearson = float(np.corrcoef(p.ravel(), q.ravel())[0, 1]) if p.size > 1 else 1.0
             out.update(kl=float(np.mean(kl_divergence(y_ref, y_cand))), max_prob_diff=float(np.max(np.abs(p - q))),
+                       mean_prob_diff=float(np.mean(np.abs(p - q))),
                        top1=float(np.mean(np.argmax(y_ref, -1) == np.argmax(y_cand, -1))), pearson=pearson)
         return {k: out[k] for k in record if k in out}
 

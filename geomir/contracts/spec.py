@@ -34,7 +34,8 @@ from geomir.diagnostics import SourceError, SourceFile, Span, UsageError
 TARGETS = ("torch", "jax", "triton")
 DTYPES = ("float64", "float32", "bfloat16", "float16")
 METRICS = ("euclidean", "manifold", "relative")
-RECORDS = ("inputs_hash", "max_error", "mean_error", "latency_ms", "kl", "top1", "pearson", "max_prob_diff")
+RECORDS = ("inputs_hash", "max_error", "mean_error", "latency_ms", "kl", "top1", "pearson", "max_prob_diff",
+           "mean_prob_diff")
 ACTIONS = ("warn", "fallback", "block")
 STAGES = ("offline", "shadow", "canary", "full")
 
@@ -126,7 +127,7 @@ class Runtime(_Strict):
 class Observability(_Strict):
     sample_rate: float = Field(0.01, ge=0.0, le=1.0)
     record: tuple[Literal["inputs_hash", "max_error", "mean_error", "latency_ms", "kl", "top1", "pearson",
-                          "max_prob_diff"], ...] = ("inputs_hash", "max_error", "latency_ms")
+                          "max_prob_diff", "mean_prob_diff"], ...] = ("inputs_hash", "max_error", "latency_ms")
 
 
 class Step(_Strict):

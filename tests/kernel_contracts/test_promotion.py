@@ -210,13 +210,14 @@ def test_a_window_also_ends_after_its_seconds(tmp_path, monkeypatch):
 def test_decisions_record_what_observability_asks_for(tmp_path):
     text = CONTRACT.replace("observability: {sample_rate: 1.0}",
                             "observability: {sample_rate: 1.0, record: [inputs_hash, max_error, kl, pearson, "
-                            "max_prob_diff, top1]}")
+                            "max_prob_diff, mean_prob_diff, top1]}")
     router = promote(_path(tmp_path, text), calls=15)
     compared = [d for d in router.decisions() if d["compared"]]
     assert compared
     for d in compared:
         m = d["metrics"]
-        assert set(m) == {"inputs_hash", "max_error", "kl", "pearson", "max_prob_diff", "top1"}
+        assert set(m) == {"inputs_hash", "max_error", "kl", "pearson", "max_prob_diff", "mean_prob_diff", "top1"}
+        assert m["mean_prob_diff"] <= m["max_prob_diff"]
         assert m["max_error"] < 1e-3 and m["kl"] < 1e-9 and m["pearson"] > 0.999999 and m["top1"] == 1.0
 
 
