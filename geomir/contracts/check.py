@@ -403,6 +403,25 @@ def _timing(kernels: Kernels, contract: Contract) -> dict:
             "memory_how": how}
 
 
+def _triton_launches():
+    """Start counting Triton launches; the returned function gives (kernel launches,
+    torch fallbacks by reason) since the start."""
+    from geomir.backends.triton import runtime
+
+    before = dict(runtime.STATS)
+
+    def since():
+        delta = {k: n - before.get(k, 0) for k, n in runtime.STATS.items() if n - before.get(k, 0)}
+        ran = sum(n for (path, *_), n in delta.items() if path == "triton")
+        fell = {}
+        for (path, _kind, reason), n in delta.items():
+            if path == "torch":
+                fell[reason] = fell.get(reason, 0) + n
+        return ran, fell
+
+    return since
+
+
 def inputs_hash(inputs: list[np.ndarray]) -> str:
     h = hashlib.sha256()
     for x in inputs:
@@ -418,10 +437,18 @@ def check_contract(source, candidate: Callable | None = None) -> Report:
         contract, base = load_contract(source)
     kernels = build_kernels(contract, base, candidate)
     y_ref = kernels.reference(kernels.inputs)
+    launches = _triton_launches() if contract.candidate.target == "triton" and candidate is None else None
     y_cand = kernels.candidate(kernels.inputs)
     timing = _timing(kernels, contract) if contract.runtime is not None else None
     clauses, percentiles, notes = evaluate(contract, y_ref, y_cand, kernels.output_type, timing)
     percentiles["inputs_hash"] = inputs_hash(kernels.inputs)
+    if launches is not None:
+        ran, fell_back = launches()
+        percentiles["triton_launches"] = {"kernel": ran, "torch_fallback": fell_back}
+        if fell_back:
+            reasons = ", ".join(f"{r} ({n})" for r, n in sorted(fell_back.items()))
+            notes.append(f"the Triton candidate ran the torch code at some launch sites ({reasons}): those outputs are "
+                         "torch's, not the kernels' (on a CPU, set TRITON_INTERPRET=1 before running)")
     return Report(contract.contract, contract.model, kernels.entry, contract.reference.model_dump(),
                   contract.candidate.model_dump(), contract.inputs.samples, clauses, percentiles, notes)
 

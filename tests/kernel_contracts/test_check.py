@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -205,3 +206,18 @@ def test_cli_exit_codes_and_json_report(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "wrong.yaml:7:" in proc.stderr and "numerical.max_abs" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_triton_candidate_that_fell_back_to_torch_says_so(tmp_path):
+    """Without a GPU or TRITON_INTERPRET the Triton launch sites run the torch code: the
+    report records it, so a contract is never passed on torch's numbers unknowingly."""
+    pytest.importorskip("triton")
+    path = _real(tmp_path, "{target: triton, dtype: float32}", "numerical: {max_abs: 1e-4}")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    code = ("import json, warnings; warnings.simplefilter('ignore'); from geomir.contracts.check import check_contract; "
+            f"r = check_contract({str(path)!r}); print(json.dumps([r.percentiles['triton_launches'], r.notes]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    launches, notes = json.loads(proc.stdout.strip().splitlines()[-1])
+    if launches["kernel"] == 0:  # no GPU here
+        assert launches["torch_fallback"] and any("ran the torch code" in n for n in notes)

@@ -31,3 +31,4 @@ def test_the_triton_float32_kernel_passes_its_contract(tmp_path, example, entry,
     report = check_contract(path)
     assert report.passed, [(c.clause, c.measured) for c in report.clauses]
     assert sum(n for (p, *_), n in triton_runtime.STATS.items() if p == "triton") > before  # the kernels ran
+    assert report.percentiles["triton_launches"]["kernel"] > 0 and not report.percentiles["triton_launches"]["torch_fallback"]
