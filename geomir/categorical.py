@@ -35,7 +35,6 @@ along a geodesic and keeps the metric.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from xdsl.dialects import func
@@ -171,7 +170,7 @@ _BUILDERS = {
 }
 
 
-def _params(f, module, params, like):
+def _params(module, params, like):
     if params is not None:
         return params
     return module.init_params(0, like.dtype)
@@ -182,7 +181,7 @@ def _call(f, kind, x, others, params, wrt, order=1, trailing=(), value=False):
     framework = _framework(x)
     module, name = _request(_model(f), kind, framework, wrt, order)
     args = [*others[:wrt], x, *others[wrt:]]
-    p = _params(f, module, params, x if kind != "push" else x[0])
+    p = _params(module, params, x if kind != "push" else x[0])
     result = getattr(module, name)(p, *args, *trailing)
     return (getattr(module, f.name)(p, *args), result) if value else result
 
@@ -240,16 +239,16 @@ def laplacian(f, x, *others, params=None, wrt: int = 0):
 def parallel_transport(v, x, y, space):
     """``v`` (tangent at x) carried to y along the geodesic of ``space`` (a geomir space,
     ``geomir.PoincareBall(c=1.0)``); torch or JAX arrays."""
-    from geomir.backends.common.pyemit import manifold_ctor
     from geomir.frontends.dsl.irgen import _manifold_attr
     from geomir.frontends.dsl.types import ValueType
     from geomir.frontends.trace.api import Space
+    from geomir.jet_report import runtime_manifold
 
     if not isinstance(space, Space):
         raise UsageError(f"space must be a geomir space such as geomir.PoincareBall(c=1.0), found {space!r}")
     framework = _framework(v)
     attr = _manifold_attr(ValueType(space.manifold, 1))
-    manifold = eval(manifold_ctor(attr), {"runtime": _runtime(framework), "math": math})  # noqa: S307 (our text)
+    manifold = runtime_manifold(attr, _runtime(framework))
     return manifold.transp(x, y, v)
 
 

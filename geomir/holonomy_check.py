@@ -33,14 +33,13 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from xdsl.dialects import builtin, func
-from xdsl.ir import Operation
 
+from geomir.base_points import location
 from geomir.diagnostics import GeomirError, UsageError
 from geomir.dialects import geo
 
@@ -135,13 +134,6 @@ def rotation_angles(manifold, loop, tol: float = 1e-9):
 # -- finding and running the loops ----------------------------------------------------------------
 
 
-def _location(op: Operation) -> str:
-    loc = op.location
-    if isinstance(loc, builtin.FileLineColLoc):
-        return f"{loc.filename.data}:{loc.line.data}:{loc.column.data}"
-    return "?"
-
-
 def _probe(f: func.FuncOp, index: int) -> func.FuncOp:
     """A private copy of ``f`` that stops before its ``index``-th holonomy op and returns
     that op's loop points."""
@@ -199,7 +191,8 @@ def check_holonomy(
     from geomir.backends.common.pyemit import emit_python
     from geomir.backends.torch.emitter import FLAVOR
     from geomir.compiler import read_source
-    from geomir.holonomy_map import _params, _runtime_manifold
+    from geomir.holonomy_map import _params
+    from geomir.jet_report import load_generated, runtime_manifold
     from geomir.jet_report import draw_inputs, geo_type
 
     if not (threshold >= 0 and math.isfinite(threshold)):
@@ -212,8 +205,7 @@ def check_holonomy(
     if model is not None and model not in names:
         raise UsageError(f"--report=holonomy: no model '{model}' in {filename} (models: {', '.join(names) or 'none'})")
     code = emit_python(module, FLAVOR, filename)
-    generated = types.ModuleType("geomir_holonomy_check")
-    exec(compile(code, f"<geomc --report=holonomy: {filename}>", "exec"), generated.__dict__)  # noqa: S102 (ours)
+    generated = load_generated(code, "geomir_holonomy_check", f"<geomc --report=holonomy: {filename}>")
 
     reports = []
     for f in models:
@@ -228,9 +220,9 @@ def check_holonomy(
                     continue
                 loop = getattr(generated, probe)(params, *inputs)
                 loop = list(loop) if isinstance(loop, (tuple, list)) else [loop]
-                m = _runtime_manifold(op.loop[0].type.manifold)
+                m = runtime_manifold(op.loop[0].type.manifold)
                 angles, _ = rotation_angles(m, loop)
-                reports.append(LoopReport(name, "holonomy op", _location(op), geo_type(op.loop[0].type),
+                reports.append(LoopReport(name, "holonomy op", location(op) or "?", geo_type(op.loop[0].type),
                                           len(loop), angles.numpy(), threshold))
             if _recurrent(f):
                 fn = getattr(generated, name)
@@ -240,9 +232,9 @@ def check_holonomy(
                 if not all(torch.isfinite(x).all() for x in xs):
                     raise UsageError(f"--report=holonomy: iterating @{name} {steps} times gives non-finite points; "
                                      "lower --steps")
-                m = _runtime_manifold(f.function_type.outputs.data[0].manifold)
+                m = runtime_manifold(f.function_type.outputs.data[0].manifold)
                 angles, _ = rotation_angles(m, xs)
-                reports.append(LoopReport(name, "recurrent block", _location(f), geo_type(f.function_type.outputs.data[0]),
+                reports.append(LoopReport(name, "recurrent block", location(f) or "?", geo_type(f.function_type.outputs.data[0]),
                                           len(xs), angles.numpy(), threshold))
     return reports
 

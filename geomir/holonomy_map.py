@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +59,7 @@ from xdsl.dialects import func
 
 from geomir.diagnostics import UsageError
 from geomir.dialects import geo
+from geomir.jet_report import load_generated, runtime_manifold
 
 GRID = 32
 LOOP = 0.5  # loop side as a fraction of the grid spacing
@@ -119,12 +119,6 @@ class HolonomyMap:
 # -- the model as a torch function ------------------------------------------------------------
 
 
-def _runtime_manifold(attr):
-    from geomir.jet_report import _runtime_manifold as make
-
-    return make(attr)
-
-
 def _load_model(text: str, filename: str, model: str | None):
     """(emitted module, func.FuncOp of the model) for the named model or the only one."""
     from geomir.backends.common.pyemit import emit_python
@@ -145,8 +139,7 @@ def _load_model(text: str, filename: str, model: str | None):
     passes = [p for p in DEFAULT_PIPELINE if p != "verify-contracts"]  # the plot proves nothing
     module = run_pipeline(module, passes)
     code = emit_python(module, FLAVOR, filename)
-    generated = types.ModuleType(f"geomir_holonomy_{model}")
-    exec(compile(code, f"<geomc --plot=holonomy: {model}>", "exec"), generated.__dict__)  # noqa: S102 (our code)
+    generated = load_generated(code, f"geomir_holonomy_{model}", f"<geomc --plot=holonomy: {model}>")
     target = next(f for f in module.ops if isinstance(f, func.FuncOp) and f.sym_name.data == model)
     return generated, target
 
@@ -199,7 +192,7 @@ def _chart(t, axes, centre):
     basis = torch.zeros(2, n, dtype=torch.float64)
     basis[0, axes[0]] = basis[1, axes[1]] = 1.0
     if isinstance(t, geo.PointType) and t.manifold.kind in _AMBIENT:
-        m = _runtime_manifold(t.manifold)
+        m = runtime_manifold(t.manifold)
         return lambda q: m.expmap0(q @ basis)
     return lambda q: centre + q @ basis
 
@@ -213,7 +206,7 @@ def _output_geometry(t):
 
     if isinstance(t, geo.TangentType) or isinstance(t.manifold, (geo.EuclideanAttr, geo.TorusAttr)):
         return runtime.Euclidean()
-    return _runtime_manifold(t.manifold)
+    return runtime_manifold(t.manifold)
 
 
 def _gram(m, p, a, b):

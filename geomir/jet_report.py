@@ -202,11 +202,36 @@ def request_module(text: str, filename: str, model: str, wrt: int) -> builtin.Mo
 # -- inputs -----------------------------------------------------------------------------------
 
 
-def _runtime_manifold(attr):
+def runtime_manifold(attr, runtime=None):
+    """The runtime object of a manifold attribute, from ``runtime`` (a backend's runtime
+    module; the torch one by default)."""
     from geomir.backends.common.pyemit import manifold_ctor
-    from geomir.backends.torch import runtime
 
-    return eval(manifold_ctor(attr), {"runtime": runtime, "math": math})
+    if runtime is None:
+        from geomir.backends.torch import runtime
+    return eval(manifold_ctor(attr), {"runtime": runtime, "math": math})  # noqa: S307 (our text)
+
+
+def sample_inputs(types, rng, rows: int, distribution: str = "normal", scale: float | None = None):
+    """float64 tensors (rows, n), one per type: coordinates ~ ``distribution`` times
+    ``scale`` (default 1 on Euclidean space, 0.25 on curved manifolds), as a tangent at the
+    origin on curved manifolds, mapped by expmap0 for points."""
+    import torch
+
+    out = []
+    for t in types:
+        flat = isinstance(t.manifold, geo.EuclideanAttr)
+        s = scale if scale is not None else (1.0 if flat else 0.25)
+        shape = (rows, t.dim_value)
+        raw = rng.normal(0.0, s, shape) if distribution == "normal" else rng.uniform(-s, s, shape)
+        u = torch.tensor(raw, dtype=torch.float64)
+        if not flat:
+            m = runtime_manifold(t.manifold)
+            u = m.proju(m.origin_like(u), u)
+            if isinstance(t, geo.PointType):
+                u = m.expmap0(u)
+        out.append(u)
+    return out
 
 
 def draw_inputs(f: func.FuncOp, wrt: int, batch: int, seed: int):
@@ -216,20 +241,11 @@ def draw_inputs(f: func.FuncOp, wrt: int, batch: int, seed: int):
     import torch
 
     rng = np.random.default_rng(seed)
-    inputs = []
-    for t in f.function_type.inputs.data:
-        flat = isinstance(t.manifold, geo.EuclideanAttr)
-        u = torch.tensor(rng.normal(0.0, 1.0 if flat else 0.25, (batch, t.dim_value)), dtype=torch.float64)
-        if not flat:
-            m = _runtime_manifold(t.manifold)
-            u = m.proju(m.origin_like(u), u)
-            if isinstance(t, geo.PointType):
-                u = m.expmap0(u)
-        inputs.append(u)
+    inputs = sample_inputs(f.function_type.inputs.data, rng, batch)
     t = f.function_type.inputs.data[wrt]
     g = torch.tensor(rng.normal(0.0, 1.0, (batch, t.dim_value)), dtype=torch.float64)
     if not isinstance(t.manifold, geo.EuclideanAttr):
-        m = _runtime_manifold(t.manifold)
+        m = runtime_manifold(t.manifold)
         base = inputs[wrt] if isinstance(t, geo.PointType) else m.origin_like(g)
         g = m.proju(base, g)
     v = g / torch.linalg.vector_norm(g, dim=-1, keepdim=True)
@@ -239,9 +255,10 @@ def draw_inputs(f: func.FuncOp, wrt: int, batch: int, seed: int):
 # -- running and measuring ----------------------------------------------------------------------
 
 
-def _load(code: str, name: str) -> types.ModuleType:
+def load_generated(code: str, name: str, filename: str) -> types.ModuleType:
+    """Run generated code as a module ``name`` (``filename`` shows in its tracebacks)."""
     module = types.ModuleType(name)
-    exec(compile(code, f"<geomc --report=jets: {name}>", "exec"), module.__dict__)  # noqa: S102 (code we generated)
+    exec(compile(code, filename, "exec"), module.__dict__)  # noqa: S102 (code we generated)
     return module
 
 
@@ -359,7 +376,7 @@ def report_model(
         code = emit_python(module, FLAVOR, filename, tap=True)
     except UsageError as err:  # e.g. a manifold whose jet maps are not built yet
         raise UsageError(f"--report=jets of @{model}: {err.message}") from None
-    generated = _load(code, f"geomir_jet_report_{model}")
+    generated = load_generated(code, f"geomir_jet_report_{model}", f"<geomc --report=jets: geomir_jet_report_{model}>")
     taps: list[tuple[str | None, str, object]] = []
     generated._tap = lambda where, op, value: taps.append((where, op, value))
     inputs, v = draw_inputs(target, k, batch, seed)

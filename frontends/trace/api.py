@@ -19,7 +19,7 @@ import functools
 import math
 import re
 
-from xdsl.dialects import builtin, func
+from xdsl.dialects import builtin
 
 from geomir.diagnostics import Span, UsageError
 from geomir.frontends.dsl import ast
@@ -27,7 +27,7 @@ from geomir.frontends.dsl.irgen import build_module
 from geomir.frontends.dsl.types import DTYPES, EUCLIDEAN, TORUS_UNITS, Manifold, ValueType
 
 from . import source as src
-from .tracer import Traced, TraceError, _current, _STACK, signature_types, trace_model
+from .tracer import TraceError, _current, _STACK, signature_types, trace_model
 
 # -- spaces ------------------------------------------------------------------------------------
 

@@ -16,10 +16,10 @@ import inspect
 import sys
 from dataclasses import dataclass, field
 
-from geomir.diagnostics import GeomirError, SourceError, Span, UsageError
+from geomir.diagnostics import GeomirError, SourceError, Span
 from geomir.frontends.dsl import ast
 from geomir.frontends.dsl.contracts import check_annotation
-from geomir.frontends.dsl.typecheck import TypeChecker, _Scope, type_mismatch
+from geomir.frontends.dsl.typecheck import TypeChecker, _Scope
 from geomir.frontends.dsl.types import ScalarType, ValueType, WeightType
 
 from . import source as src
@@ -354,9 +354,4 @@ def _rename(model: ast.ModelDef, tracing: _Tracing) -> None:
         fix(stmt.value)
 
 
-def expect_type(what: str, want: ValueType, got: ValueType, span: Span):
-    if want != got:
-        raise type_mismatch(what, want, got, span)
-
-
-__all__ = ["Traced", "TraceError", "UsageError", "current", "signature_types", "trace_model"]
+__all__ = ["Param", "Traced", "TraceError", "current", "signature_types", "trace_model"]

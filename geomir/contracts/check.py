@@ -127,7 +127,6 @@ class Kernels:
     candidate: Callable
     inputs: list[np.ndarray]
     output_type: object  # the model's IR result type
-    notes: list[str] = field(default_factory=list)
 
 
 def _entry(path: Path, entry: str | None):
@@ -146,31 +145,11 @@ def _entry(path: Path, entry: str | None):
 
 
 def draw_inputs(f, samples: int, seed: int, distribution: str, scale: float | None) -> list[np.ndarray]:
-    """float64 inputs for every model input: coordinates ~ distribution * scale (tangent at
-    the origin, mapped by expmap0 for points on a curved manifold)."""
-    import torch
-
-    from geomir.dialects import geo
-    from geomir.jet_report import _runtime_manifold
+    """float64 inputs for every model input (jet_report.sample_inputs from ``seed``)."""
+    from geomir.jet_report import sample_inputs
 
     rng = np.random.default_rng(seed)
-    out = []
-    for t in f.function_type.inputs.data:
-        flat = isinstance(t.manifold, geo.EuclideanAttr)
-        s = scale if scale is not None else (1.0 if flat else 0.25)
-        shape = (samples, t.dim_value)
-        raw = rng.normal(0.0, s, shape) if distribution == "normal" else rng.uniform(-s, s, shape)
-        u = torch.tensor(raw, dtype=torch.float64)
-        if not flat:
-            m = _runtime_manifold(t.manifold)
-            u = m.proju(m.origin_like(u), u)
-            if isinstance(t, geo.PointType):
-                u = m.expmap0(u)
-        out.append(u.numpy())
-    return out
-
-
-_TORCH_DTYPES = {"float64": "float64", "float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+    return [u.numpy() for u in sample_inputs(f.function_type.inputs.data, rng, samples, distribution, scale)]
 
 
 def _kernel(kernel: Kernel, path: Path, entry: str, master: dict[str, np.ndarray], batch: int, seed: int):
@@ -196,7 +175,7 @@ def _kernel(kernel: Kernel, path: Path, entry: str, master: dict[str, np.ndarray
             return np.asarray(run(params, *[jnp.asarray(x, dtype=dtype) for x in xs]), dtype=np.float64)
     else:
         device = "cuda" if kernel.target == "triton" and torch.cuda.is_available() else "cpu"
-        dtype = getattr(torch, _TORCH_DTYPES[kernel.dtype])
+        dtype = getattr(torch, kernel.dtype)
         params = {k: torch.tensor(v).to(device=device, dtype=dtype) for k, v in master.items()}
 
         def call(xs):
@@ -265,15 +244,16 @@ def sample_errors(y_ref: np.ndarray, y_cand: np.ndarray, output_type, metric: st
         if isinstance(output_type, geo.PointType) and not isinstance(output_type.manifold, geo.EuclideanAttr):
             import torch
 
-            from geomir.jet_report import _runtime_manifold
+            from geomir.jet_report import runtime_manifold
 
-            m = _runtime_manifold(output_type.manifold)
+            m = runtime_manifold(output_type.manifold)
             yr, yc = torch.tensor(y_ref), torch.tensor(y_cand)
             return m.dist(yr, m.proj(yc))[..., 0].numpy()
     return diff
 
 
-def _softmax(y: np.ndarray) -> np.ndarray:
+def softmax(y: np.ndarray) -> np.ndarray:
+    """Probabilities of logits on the last axis."""
     z = y - y.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)

@@ -277,17 +277,13 @@ class Router:
     def _metrics(self, xs, y_ref, y_cand, latency) -> dict:
         """The ``observability.record`` fields of a compared call (probabilities: softmax
         of the outputs, for logits)."""
-        from .check import kl_divergence, sample_errors
+        from .check import kl_divergence, sample_errors, softmax
 
         record = self.contract.observability.record
         errors = sample_errors(y_ref, y_cand, self.kernels.output_type, self.contract.numerical.metric)
         out = {"inputs_hash": inputs_hash(xs), "max_error": float(np.max(errors)), "mean_error": float(np.mean(errors)),
                "latency_ms": latency}
         if any(k in record for k in ("kl", "top1", "pearson", "max_prob_diff", "mean_prob_diff")) and y_ref.shape[-1] >= 2:
-            def softmax(z):
-                e = np.exp(z - z.max(-1, keepdims=True))
-                return e / e.sum(-1, keepdims=True)
-
             p, q = softmax(y_ref), softmax(y_cand)
             with np.errstate(invalid="ignore", divide="ignore"):
                 pearson = float(np.corrcoef(p.ravel(), q.ravel())[0, 1]) if p.size > 1 else 1.0
