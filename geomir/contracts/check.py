@@ -415,9 +415,15 @@ def check_contract(source, candidate: Callable | None = None) -> Report:
         contract, base = source, Path.cwd()
     else:
         contract, base = load_contract(source)
-    kernels = build_kernels(contract, base, candidate)
+    count = contract.candidate.target == "triton" and candidate is None
+    return run_check(contract, build_kernels(contract, base, candidate), count_launches=count)
+
+
+def run_check(contract: Contract, kernels: Kernels, count_launches: bool = False) -> Report:
+    """Run both built kernels on the contract's inputs and evaluate every clause; with
+    ``count_launches``, record the Triton candidate's kernel launches and fallbacks."""
     y_ref = kernels.reference(kernels.inputs)
-    launches = _triton_launches() if contract.candidate.target == "triton" and candidate is None else None
+    launches = _triton_launches() if count_launches else None
     y_cand = kernels.candidate(kernels.inputs)
     timing = _timing(kernels, contract) if contract.runtime is not None else None
     clauses, percentiles, notes = evaluate(contract, y_ref, y_cand, kernels.output_type, timing)

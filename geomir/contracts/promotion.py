@@ -177,12 +177,9 @@ class Router:
         self.store.save(self.state)
 
     def _offline(self) -> None:
-        from .check import _timing
+        from .check import run_check
 
-        k = self.kernels
-        y_ref, y_cand = k.reference(k.inputs), k.candidate(k.inputs)
-        timing = _timing(k, self.contract) if self.contract.runtime is not None else None
-        clauses, _, _ = evaluate(self.contract, y_ref, y_cand, k.output_type, timing)
+        clauses = run_check(self.contract, self.kernels).clauses
         failed = [c.clause for c in clauses if c.verdict == "FAIL"]
         detail = {c.clause: [c.measured, c.bound, c.verdict] for c in clauses}
         if failed:
