@@ -52,17 +52,17 @@ def _lark() -> Lark:
     return Lark(grammar, start="module", parser="lalr", propagate_positions=True)
 
 
-def _describe_terminal(name: str) -> str:
-    if name in _TERMINAL_NAMES:
-        return _TERMINAL_NAMES[name]
-    pattern = _lark().get_terminal(name).pattern if name in _lark()._terminals_dict else None
+def _describe_terminal(name: str, lark: Lark) -> str:
+    pattern = lark.get_terminal(name).pattern if name in lark._terminals_dict else None
     if pattern is not None and pattern.type == "str":
         return f"'{pattern.value}'"
+    if name in _TERMINAL_NAMES:
+        return _TERMINAL_NAMES[name]
     return name.lower()
 
 
-def _expected_text(expected: set[str]) -> str:
-    names = sorted({_describe_terminal(e) for e in expected})
+def _expected_text(expected: set[str], lark: Lark) -> str:
+    names = sorted({_describe_terminal(e, lark) for e in expected})
     if len(names) > 8:
         names = names[:8] + ["..."]
     if len(names) == 1:
@@ -219,7 +219,10 @@ def parse_program(text: str, filename: str = "<string>") -> ast.Program:
         raise
 
 
-def _syntax_error(err: UnexpectedInput, source: SourceFile) -> GeoSyntaxError:
+def _syntax_error(err: UnexpectedInput, source: SourceFile, lark: Lark | None = None) -> GeoSyntaxError:
+    """A located syntax error for lark's ``err`` (``lark``: the grammar that raised it,
+    default the .geo grammar), naming what was expected and what was found."""
+    lark = lark or _lark()
     if isinstance(err, UnexpectedCharacters):
         char = source.text[err.pos_in_stream] if err.pos_in_stream < len(source.text) else "?"
         span = Span(source, err.line, err.column, err.line, err.column + 1)
@@ -229,7 +232,7 @@ def _syntax_error(err: UnexpectedInput, source: SourceFile) -> GeoSyntaxError:
         # ``accepts`` (what really shifts here) is exact; ``expected`` (the LALR state's
         # table) may list tokens that fail after a reduction.
         accepted = set(err.accepts or err.expected)
-        expected = _expected_text(accepted)
+        expected = _expected_text(accepted, lark)
         hint = ""
         if token.type == "$END":
             line, col = _end_position(source)
@@ -242,7 +245,7 @@ def _syntax_error(err: UnexpectedInput, source: SourceFile) -> GeoSyntaxError:
     if isinstance(err, UnexpectedEOF):
         line, col = _end_position(source)
         span = Span(source, line, col, line, col + 1)
-        return GeoSyntaxError(f"unexpected end of file, expected {_expected_text(set(err.expected))}", span)
+        return GeoSyntaxError(f"unexpected end of file, expected {_expected_text(set(err.expected), lark)}", span)
     span = Span(source, getattr(err, "line", 1) or 1, getattr(err, "column", 1) or 1)
     return GeoSyntaxError(str(err), span)
 

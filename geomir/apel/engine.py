@@ -1,0 +1,826 @@
+"""The APEL runtime: executes ``apel`` IR durably.
+
+Every step's outcome is committed to the store (journal) before the next step starts.
+Resuming a run replays the workflow from the top: steps found in the journal return their
+recorded results without calling anything, so completed side effects are never redone;
+the first step not in the journal runs for real. A replay that reaches steps in a
+different order than recorded stops with :class:`NonDeterminismError`.
+
+Failure semantics: a step that fails (after its retries) makes the run unwind: the
+compensations of the completed steps run in reverse completion order, each exactly once
+(journaled under ``compensate:<step>``), and the run ends ``compensated`` with the cause
+recorded. Runs are owned by one worker at a time through a lease renewed by a heartbeat;
+a lost lease stops the worker without committing anything more.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Region, SSAValue
+
+from geomir.diagnostics import GeomirError, UsageError, op_span
+from geomir.dialects import apel
+
+from . import agents as agents_mod
+from . import state_codec
+from .store import LeaseLost, RunRecord, Store
+from .tracing import Tracer
+
+# --- limits and errors ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Run-time guards (docs/apel.md, "Limits"). Each is a hard stop with an error."""
+
+    max_repeats: int = 3
+    """Identical calls (same agent, same input digest) allowed per run; one more is a loop."""
+    max_delegation_depth: int = 8
+    """Delegations in one step's chain (an agent's ``budget depth`` may lower it)."""
+    max_steps: int = 10_000
+    """Journaled steps per run."""
+    lease_s: float = 30.0
+    """How long a worker's ownership of a run lasts without a heartbeat."""
+    internal_wait_s: float = 60.0
+    """How long a branch waits for an event another branch sends, unless the receive has a timeout."""
+
+
+class RunError(GeomirError):
+    """A run stopped with an error (the cause recorded on the run)."""
+
+
+class StepFailed(RunError):
+    def __init__(self, message: str, retryable: bool = True):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class LoopDetected(StepFailed):
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)
+
+
+class BudgetExceeded(StepFailed):
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)
+
+
+class DeadlockError(StepFailed):
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)
+
+
+class NonDeterminismError(RunError):
+    """A resumed run took a different path than the one recorded."""
+
+
+class WorkflowFailed(StepFailed):
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)
+
+
+class _Suspend(Exception):
+    def __init__(self, event: str):
+        self.event = event
+
+
+class _Cancelled(Exception):
+    pass
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str  # completed | compensated | failed | waiting | lost
+    output: object = None
+    error: str | None = None
+    correlation_id: str = ""
+    waiting_for: str | None = None
+
+
+# --- the program ------------------------------------------------------------------------------
+
+
+class Program:
+    """A checked APEL module ready to run: its agents, workflows, schemas and source hash."""
+
+    def __init__(self, module: ModuleOp, source_text: str = "", filename: str = "<string>",
+                 implementations: Mapping[str, Callable] | None = None):
+        self.module = module
+        self.filename = filename
+        self.base_dir = Path(filename).parent if filename != "<string>" else Path.cwd()
+        self.source_hash = hashlib.sha256(source_text.encode()).hexdigest()[:16]
+        self.agents = {op.sym_name.data: op for op in module.ops if isinstance(op, apel.AgentOp)}
+        self.workflows = {op.sym_name.data: op for op in module.ops if isinstance(op, apel.WorkflowOp)}
+        self.schemas = agents_mod.Schemas({op.sym_name.data: op for op in module.ops if isinstance(op, apel.RecordOp)})
+        self.overrides = dict(implementations or {})
+        self._impls: dict[str, Callable] = {}
+        self.sent_events = {op.event.data for wf in self.workflows.values() for op in wf.walk()
+                            if isinstance(op, apel.SendOp)}
+
+    def implementation(self, name: str) -> Callable:
+        if name not in self._impls:
+            self._impls[name] = agents_mod.resolve(self.agents[name], self.base_dir, self.overrides)
+        return self._impls[name]
+
+    def workflow(self, name: str | None) -> apel.WorkflowOp:
+        if name is None:
+            if len(self.workflows) != 1:
+                raise UsageError(f"the file has {len(self.workflows)} workflows; name one ({', '.join(self.workflows)})")
+            return next(iter(self.workflows.values()))
+        if name not in self.workflows:
+            raise UsageError(f"no workflow '{name}' (workflows: {', '.join(self.workflows) or 'none'})")
+        return self.workflows[name]
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+# --- one execution of a run -----------------------------------------------------------------------
+
+
+@dataclass
+class _Compensation:
+    seq: int
+    step_id: str
+    call: apel.CallOp
+    result: object
+    context: dict
+
+
+@dataclass
+class _Frame:
+    """Where a thread of execution is: its step-id prefix, its branch, its context."""
+
+    prefix: str
+    branch: str
+    context: dict
+    delegation: tuple[str, ...] = ()
+    values: dict = field(default_factory=dict)
+
+
+class _Execution:
+    def __init__(self, engine: Engine, record: RunRecord, owner: str):
+        self.engine, self.program, self.store, self.tracer = engine, engine.program, engine.store, engine.tracer
+        self.limits = engine.limits
+        self.run_id, self.corr, self.owner = record.run_id, record.correlation_id, owner
+        self.record = record
+        self.lock = threading.RLock()
+        self.journal = {s.step_id: s for s in self.store.journal(self.run_id)}
+        self.replayed: set[str] = set()
+        self.seq = max((s.seq for s in self.journal.values()), default=0)
+        self.compensations: list[_Compensation] = []
+        self.calls: dict[str, int] = {}
+        self.repeats: dict[tuple[str, str], list[str]] = {}
+        self.version = 0
+        self.cancelled = threading.Event()
+        self.channels: dict[str, list] = {}
+        self.channel_cv = threading.Condition(self.lock)
+        self.active = 1
+        self.blocked: dict[str, str] = {}  # branch -> event it waits for
+        self.lost = threading.Event()
+
+    # -- journal
+    def next_seq(self) -> int:
+        with self.lock:
+            self.seq += 1
+            if self.seq > self.limits.max_steps:
+                raise BudgetExceeded(f"the run took more than {self.limits.max_steps} steps (Limits.max_steps)")
+            return self.seq
+
+    def recorded(self, step_id: str, frame: _Frame):
+        """The journaled record of ``step_id`` if the run has been here before; checks that
+        the replay follows the recorded order in this branch."""
+        with self.lock:
+            rec = self.journal.get(step_id)
+            if rec is not None and rec.status != "started":
+                self.replayed.add(step_id)
+                return rec
+            pending = sorted((s for s in self.journal.values() if s.step_id not in self.replayed
+                              and s.status != "started" and _branch_of(s.step_id) == frame.branch
+                              and not s.step_id.startswith("compensate:")), key=lambda s: s.seq)
+            if pending:
+                raise NonDeterminismError(
+                    f"run {self.run_id} is not deterministic: the recorded run went to step '{pending[0].step_id}' "
+                    f"here, this replay reached step '{step_id}' (was the workflow file changed, or does a decision "
+                    "depend on something outside the journal?)")
+            return rec  # None, or a step that started but did not finish
+
+    def commit(self, seq: int, step_id: str, kind: str, value) -> None:
+        self.store.complete_step(self.run_id, self.owner, seq, step_id, kind, state_codec.encode(value))
+        self.replayed.add(step_id)
+
+    # -- the interpreter
+    def run_region(self, region: Region, frame: _Frame):
+        for op in region.block.ops:
+            if self.cancelled.is_set():
+                raise _Cancelled()
+            if self.lost.is_set():
+                raise LeaseLost(f"run {self.run_id}: the lease was lost")
+            handler = _HANDLERS.get(type(op))
+            if handler is None:
+                raise RunError(f"the runtime cannot execute {op.name}")
+            out = handler(self, op, frame)
+            if isinstance(out, _Returned):
+                return out
+        return None
+
+    def value(self, v: SSAValue, frame: _Frame):
+        return frame.values[v]
+
+    # -- steps
+    def call_agent(self, op: apel.CallOp, frame: _Frame, step_id: str, args: list, agent_name: str, kind: str,
+                   retries: int, parent_span=None):
+        agent_op = self.program.agents[agent_name]
+        rec = self.recorded(step_id, frame)
+        named = dict(zip([n for n, _ in agent_op.params()], args))
+        digest = state_codec.digest([agent_name, named])
+        if kind == "call":
+            self.count_repeat(agent_name, digest, step_id)
+        if rec is not None and rec.status == "completed":
+            with self.lock:  # replayed calls count against the budget as they did when they ran
+                self.calls[agent_name] = self.calls.get(agent_name, 0) + 1
+            return state_codec.decode(rec.result)
+        if rec is not None and rec.status == "failed":
+            raise StepFailed(rec.error, retryable=False)
+        seq = rec.seq if rec is not None else self.next_seq()
+        attempt = (rec.attempt if rec is not None else 0)
+        error: StepFailed | None = None
+        with self.tracer.span(f"{kind} {step_id}", run_id=self.run_id, correlation_id=self.corr,
+                              kind="compensation" if kind == "compensation" else "step", step_id=step_id,
+                              attributes={"apel.agent": agent_name, "apel.input_hash": digest}, parent=parent_span) as span:
+            for n in range(retries + 1):
+                attempt += 1
+                self.store.begin_step(self.run_id, self.owner, seq, step_id, kind, attempt)
+                try:
+                    if n:
+                        span.event("retry", attempt=attempt, error=str(error))
+                    result = self.attempt(agent_op, named, step_id, attempt, frame)
+                except StepFailed as err:
+                    error = err
+                    if not err.retryable:
+                        break
+                    continue
+                self.commit(seq, step_id, kind, result)
+                span.set("apel.output_hash", state_codec.digest(result))
+                span.set("apel.attempts", attempt)
+                return result
+            message = f"step '{step_id}' failed: {error.message}"
+            self.store.fail_step(self.run_id, self.owner, seq, step_id, kind, message)
+            self.replayed.add(step_id)
+            span.fail(message)
+        raise StepFailed(message, retryable=False)
+
+    def count_repeat(self, agent_name: str, digest: str, step_id: str) -> None:
+        with self.lock:
+            seen = self.repeats.setdefault((agent_name, digest), [])
+            seen.append(step_id)
+            if len(seen) > self.limits.max_repeats:
+                raise LoopDetected(
+                    f"loop detected: agent '{agent_name}' called {len(seen)} times with the same input "
+                    f"(digest {digest[:12]}) in steps {' → '.join(seen)} (Limits.max_repeats = {self.limits.max_repeats})")
+
+    def attempt(self, agent_op: apel.AgentOp, named: dict, step_id: str, attempt: int, frame: _Frame):
+        """One call of an agent (and the agents it delegates to), checked against contracts."""
+        chain: list[tuple[str, str]] = []
+        name, args = agent_op.sym_name.data, named
+        while True:
+            op = self.program.agents[name]
+            self.check_call(op, args, chain)
+            chain.append((name, state_codec.digest(args)))
+            call = agents_mod.AgentCall(self.run_id, self.corr, step_id, f"{self.run_id}/{step_id}", attempt,
+                                        agents_mod.context_view(frame.context), tuple(n for n, _ in chain))
+            typed = {k: self.program.schemas.to_agent(v, t) for (k, t), v in zip(op.params(), args.values())}
+            out = self.timed(op, lambda: agents_mod.invoke(self.program.implementation(name), typed, call))
+            if not isinstance(out, agents_mod.Delegate):
+                try:
+                    return self.program.schemas.coerce(out, op.result_type, f"the result of agent '{name}'")
+                except agents_mod.ContractViolation as err:
+                    raise StepFailed(err.message) from None
+            allowed = [d.data for d in op.delegates.data]
+            if out.to not in allowed:
+                raise StepFailed(f"agent '{name}' delegated to '{out.to}', which its contract does not allow "
+                                 f"(delegates: {', '.join(allowed) or 'none'})", retryable=False)
+            name, args = out.to, dict(out.args)
+
+    def check_call(self, op: apel.AgentOp, args: dict, chain: list[tuple[str, str]]) -> None:
+        name = op.sym_name.data
+        key = (name, state_codec.digest(args))
+        path = " → ".join([n for n, _ in chain] + [name])
+        if key in chain:
+            raise LoopDetected(f"delegation loop detected: {path} (agent '{name}' was already asked the same thing "
+                               "in this chain)")
+        depth = min(self.limits.max_delegation_depth, op.budget_value("depth") or self.limits.max_delegation_depth)
+        if len(chain) > depth:
+            raise LoopDetected(f"delegation depth {len(chain)} exceeds the budget of {depth}: {path}")
+        with self.lock:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            budget = op.budget_value("calls")
+            if budget is not None and self.calls[name] > budget:
+                raise BudgetExceeded(f"agent '{name}' exceeded its budget of {budget} calls in this run")
+        for (pname, ptype), value in zip(op.params(), args.values()):
+            try:
+                args[pname] = self.program.schemas.coerce(value, ptype, f"argument '{pname}' of agent '{name}'")
+            except agents_mod.ContractViolation as err:
+                raise StepFailed(err.message, retryable=False) from None
+        requires = op.requires.block
+        frame = _Frame("", "", {}, values=dict(zip(requires.args, args.values())))
+        for check in requires.ops:
+            if isinstance(check, apel.CheckOp):
+                if not frame.values[check.cond]:
+                    shown = ", ".join(f"{k} = {_short(v)}" for k, v in args.items())
+                    raise StepFailed(f"precondition of agent '{name}' does not hold: {check.text.data} ({shown})",
+                                     retryable=False)
+            else:
+                _HANDLERS[type(check)](self, check, frame)
+
+    def timed(self, op: apel.AgentOp, fn: Callable):
+        seconds = op.budget_value("seconds")
+        try:
+            if seconds is None:
+                return fn()
+            pool = cf.ThreadPoolExecutor(1)
+            try:
+                return pool.submit(fn).result(timeout=seconds)
+            except cf.TimeoutError:
+                raise StepFailed(f"agent '{op.sym_name.data}' took longer than its budget of {seconds:g} s") from None
+            finally:
+                pool.shutdown(wait=False)
+        except (StepFailed, LeaseLost):
+            raise
+        except GeomirError as err:
+            raise StepFailed(f"agent '{op.sym_name.data}': {err.message}") from None
+        except Exception as err:  # an agent's own failure: recorded, retried, compensated
+            raise StepFailed(f"agent '{op.sym_name.data}' raised {type(err).__name__}: {err}") from None
+
+    # -- compensation
+    def compensate(self) -> None:
+        done = sorted(self.compensations, key=lambda c: c.seq, reverse=True)
+        for comp in done:
+            region = comp.call.compensation
+            frame = _Frame("", "", dict(comp.context), values={region.block.args[0]: comp.result})
+            for op in region.block.ops:
+                if isinstance(op, apel.CompensateOp):
+                    name = op.agent.root_reference.data
+                    args = [frame.values[a] for a in op.args]
+                    agent = self.program.agents[name]
+                    sid = f"compensate:{comp.step_id}"
+                    self.call_agent(comp.call, frame, sid, args, name, "compensation", agent.retry.data + 2)
+                else:
+                    _HANDLERS[type(op)](self, op, frame)
+
+
+@dataclass
+class _Returned:
+    value: object
+
+
+def _branch_of(step_id: str) -> str:
+    """The parallel branch a step id belongs to (its last ``name@branch/`` segment)."""
+    head, sep, _ = step_id.rpartition("@")
+    if not sep:
+        return ""
+    return head + "@" + step_id[len(head) + 1:].split("/", 1)[0]
+
+
+def _short(value, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[:width] + "..."
+
+
+# --- op handlers: one per op ------------------------------------------------------------------------
+
+
+def _get(ex: _Execution, op: apel.GetOp, frame: _Frame):
+    slot = op.slot.data
+    if slot not in frame.context:
+        raise StepFailed(f"'{slot}' is read before any step set it", retryable=False)
+    frame.values[op.result] = frame.context[slot]
+
+
+def _set(ex: _Execution, op: apel.SetOp, frame: _Frame):
+    with ex.lock:
+        frame.context[op.slot.data] = frame.values[op.value]
+        ex.version += 1
+
+
+def _const(ex, op: apel.ConstOp, frame):
+    frame.values[op.result] = op.python_value()
+
+
+def _field(ex, op: apel.FieldOp, frame):
+    record = frame.values[op.record]
+    name = op.field_name.data
+    if not isinstance(record, Mapping) or name not in record:
+        raise StepFailed(f"value has no field '{name}': {_short(record)}", retryable=False)
+    frame.values[op.result] = record[name]
+
+
+_BINARY = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "and": lambda a, b: bool(a) and bool(b),
+    "or": lambda a, b: bool(a) or bool(b),
+}
+
+
+def _binop(ex, op: apel.BinaryOp, frame):
+    a, b = frame.values[op.lhs], frame.values[op.rhs]
+    try:
+        out = _BINARY[op.op.data](a, b)
+    except (TypeError, ZeroDivisionError) as err:
+        raise StepFailed(f"cannot evaluate {_short(a)} {op.op.data} {_short(b)}: {err}", retryable=False) from None
+    if op.op.data in ("==", "!="):
+        out = bool(getattr(out, "all", lambda: out)())
+    frame.values[op.result] = out
+
+
+def _unop(ex, op: apel.UnaryOp, frame):
+    v = frame.values[op.operand]
+    frame.values[op.result] = (not v) if op.op.data == "not" else -v
+
+
+def _new(ex, op: apel.NewOp, frame):
+    frame.values[op.result] = {n.data: frame.values[v] for n, v in zip(op.field_names.data, op.values)}
+
+
+def _list(ex, op: apel.ListOp, frame):
+    frame.values[op.result] = [frame.values[v] for v in op.items]
+
+
+def _builtin(ex, op: apel.BuiltinOp, frame):
+    fn = {"len": len, "abs": abs, "str": str, "int": int, "float": float}[op.callee.data]
+    arg = frame.values[op.args[0]]
+    try:
+        frame.values[op.result] = fn(arg)
+    except (TypeError, ValueError) as err:
+        raise StepFailed(f"{op.callee.data}({_short(arg)}) failed: {err}", retryable=False) from None
+
+
+def _call(ex: _Execution, op: apel.CallOp, frame: _Frame):
+    step_id = frame.prefix + op.step.data
+    name = op.agent.root_reference.data
+    agent = ex.program.agents[name]
+    args = [frame.values[a] for a in op.args]
+    retries = op.retry.data if op.retry is not None else agent.retry.data
+    result = ex.call_agent(op, frame, step_id, args, name, "call", retries)
+    frame.values[op.result] = result
+    if op.compensation.blocks:
+        with ex.lock:
+            seq = ex.journal[step_id].seq if step_id in ex.journal else ex.seq
+            ex.compensations.append(_Compensation(seq, step_id, op, result, dict(frame.context)))
+
+
+def _run(ex: _Execution, op: apel.RunOp, frame: _Frame):
+    target = ex.program.workflows[op.workflow.root_reference.data]
+    context = dict(frame.context)  # the caller's context flows in; the sub-workflow's writes stay inside
+    for (name, t), value in zip(target.params(), [frame.values[a] for a in op.args]):
+        context[name] = value
+    sub = _Frame(frame.prefix + op.step.data + "/", frame.branch, context, frame.delegation)
+    with ex.tracer.span(f"subworkflow {target.sym_name.data}", run_id=ex.run_id, correlation_id=ex.corr,
+                        kind="subworkflow", step_id=frame.prefix + op.step.data):
+        out = ex.run_region(target.body, sub)
+    if out is None:
+        raise StepFailed(f"workflow '{target.sym_name.data}' ended without 'return'", retryable=False)
+    frame.values[op.result] = out.value
+
+
+def _send(ex: _Execution, op: apel.SendOp, frame: _Frame):
+    step_id = frame.prefix + op.step.data
+    value = frame.values[op.value] if op.value is not None else None
+    rec = ex.recorded(step_id, frame)
+    if rec is None or rec.status != "completed":
+        seq = rec.seq if rec is not None else ex.next_seq()
+        with ex.tracer.span(f"send {op.event.data}", run_id=ex.run_id, correlation_id=ex.corr, kind="event",
+                            step_id=step_id):
+            ex.store.begin_step(ex.run_id, ex.owner, seq, step_id, "send")
+            ex.commit(seq, step_id, "send", value)
+    with ex.channel_cv:
+        ex.channels.setdefault(op.event.data, []).append(value)
+        ex.channel_cv.notify_all()
+
+
+def _receive(ex: _Execution, op: apel.ReceiveOp, frame: _Frame):
+    step_id = frame.prefix + op.step.data
+    event = op.event.data
+    rec = ex.recorded(step_id, frame)
+    if rec is not None and rec.status == "completed":
+        if event in ex.program.sent_events:  # consume what the replayed send put in the channel
+            _wait_internal(ex, event, frame, ex.limits.internal_wait_s)
+        frame.values[op.result] = state_codec.decode(rec.result)
+        return
+    if rec is not None and rec.status == "failed":
+        raise StepFailed(rec.error, retryable=False)
+    seq = rec.seq if rec is not None else ex.next_seq()
+    if rec is None:
+        ex.store.begin_step(ex.run_id, ex.owner, seq, step_id, "event")
+        started = time.time()
+    else:
+        started = rec.started
+    timeout = op.timeout.value.data if op.timeout is not None else None
+    with ex.tracer.span(f"receive {event}", run_id=ex.run_id, correlation_id=ex.corr, kind="event",
+                        step_id=step_id) as span:
+        if event in ex.program.sent_events:
+            value = _wait_internal(ex, event, frame, timeout if timeout is not None else ex.limits.internal_wait_s)
+        else:
+            taken = ex.store.take_event(ex.corr, event, ex.run_id)
+            if taken is None:
+                if timeout is not None and time.time() - started > timeout:
+                    message = f"step '{step_id}' failed: no event '{event}' for correlation id {ex.corr} within {timeout:g} s"
+                    ex.store.fail_step(ex.run_id, ex.owner, seq, step_id, "event", message)
+                    span.fail(message)
+                    raise StepFailed(message, retryable=False)
+                span.event("suspended", event=event)
+                raise _Suspend(event)
+            value = state_codec.decode(taken.payload)
+        try:
+            value = ex.program.schemas.coerce(value, op.result.type, f"event '{event}'")
+        except agents_mod.ContractViolation as err:
+            message = f"step '{step_id}' failed: {err.message}"
+            ex.store.fail_step(ex.run_id, ex.owner, seq, step_id, "event", message)
+            raise StepFailed(message, retryable=False) from None
+        ex.commit(seq, step_id, "event", value)
+    frame.values[op.result] = value
+
+
+def _wait_internal(ex: _Execution, event: str, frame: _Frame, timeout: float):
+    deadline = time.monotonic() + timeout
+    with ex.channel_cv:
+        while not ex.channels.get(event):
+            ex.blocked[frame.branch] = event
+            try:
+                if len(ex.blocked) >= ex.active:
+                    waits = "; ".join(f"branch '{b.rpartition('@')[2] or 'main'}' waits for '{e}'"
+                                      for b, e in sorted(ex.blocked.items()))
+                    raise DeadlockError(f"deadlock: every running branch is waiting ({waits}) and none can send")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise StepFailed(f"no '{event}' from another branch within {timeout:g} s", retryable=False)
+                ex.channel_cv.wait(min(left, 0.05))
+                if ex.cancelled.is_set():
+                    raise _Cancelled()
+            finally:
+                ex.blocked.pop(frame.branch, None)
+        return ex.channels[event].pop(0)
+
+
+def _parallel(ex: _Execution, op: apel.ParallelOp, frame: _Frame):
+    names = [n.data for n in op.branch_names.data]
+    base = frame.prefix + op.step.data
+    frames = [_Frame(f"{base}@{n}/", f"{base}@{n}", frame.context, frame.delegation) for n in names]
+    errors: list[BaseException] = []
+
+    def branch(region: Region, sub: _Frame):
+        try:
+            with ex.tracer.span(f"branch {sub.branch}", run_id=ex.run_id, correlation_id=ex.corr, kind="branch"):
+                out = ex.run_region(region, sub)
+            if isinstance(out, _Returned):
+                raise StepFailed("'return' inside a parallel branch", retryable=False)
+        except BaseException as err:  # noqa: BLE001 - collected and re-raised below
+            with ex.channel_cv:
+                errors.append(err)
+                if not isinstance(err, (_Suspend, _Cancelled)):
+                    ex.cancelled.set()
+                ex.channel_cv.notify_all()
+        finally:
+            with ex.channel_cv:
+                ex.active -= 1
+                ex.channel_cv.notify_all()
+
+    with ex.channel_cv:
+        ex.active += len(names) - 1  # this thread waits; its branches run
+    threads = [threading.Thread(target=branch, args=(r, f), name=f.branch, daemon=True)
+               for r, f in zip(op.branches, frames)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with ex.channel_cv:
+        ex.active += 1
+    real = [e for e in errors if not isinstance(e, (_Suspend, _Cancelled))]
+    if real:
+        raise real[0]
+    suspended = [e for e in errors if isinstance(e, _Suspend)]
+    if suspended:
+        raise suspended[0]
+
+
+def _while(ex: _Execution, op: apel.WhileOp, frame: _Frame):
+    bound = op.max.data if op.max is not None else None
+    i = 0
+    while True:
+        cond_frame = frame
+        for inner in op.cond.block.ops:
+            if isinstance(inner, apel.YieldOp):
+                going = bool(frame.values[inner.value])
+                break
+            _HANDLERS[type(inner)](ex, inner, cond_frame)
+        if not going:
+            return None
+        i += 1
+        if bound is not None and i > bound:
+            raise LoopDetected(f"loop '{op.loop.data}' is still running after its bound of {bound} iterations")
+        sub = _Frame(f"{frame.prefix}{op.loop.data}[{i}]/", frame.branch, frame.context, frame.delegation, frame.values)
+        out = ex.run_region(op.body, sub)
+        if out is not None:
+            return out
+
+
+def _repeat(ex: _Execution, op: apel.RepeatOp, frame: _Frame):
+    for i in range(1, op.count.data + 1):
+        sub = _Frame(f"{frame.prefix}{op.loop.data}[{i}]/", frame.branch, frame.context, frame.delegation, frame.values)
+        out = ex.run_region(op.body, sub)
+        if out is not None:
+            return out
+    return None
+
+
+def _if(ex: _Execution, op: apel.IfOp, frame: _Frame):
+    step_id = frame.prefix + op.step.data
+    taken = bool(frame.values[op.cond])
+    rec = ex.recorded(step_id, frame)
+    if rec is not None and rec.status == "completed":
+        recorded = state_codec.decode(rec.result)
+        if recorded != taken:
+            raise NonDeterminismError(f"run {ex.run_id} is not deterministic: decision '{step_id}' was {recorded} "
+                                      f"when recorded and is {taken} on replay")
+    else:
+        seq = ex.next_seq()
+        with ex.tracer.span(f"decision {step_id}", run_id=ex.run_id, correlation_id=ex.corr, kind="decision",
+                            step_id=step_id, attributes={"apel.taken": "then" if taken else "else"}):
+            ex.store.begin_step(ex.run_id, ex.owner, seq, step_id, "decision")
+            ex.commit(seq, step_id, "decision", taken)
+    return ex.run_region(op.then_region if taken else op.else_region, frame)
+
+
+def _return(ex, op: apel.ReturnOp, frame):
+    return _Returned(frame.values[op.value])
+
+
+def _fail(ex, op: apel.FailOp, frame):
+    span = op_span(op)
+    where = f" ({span.location})" if span else ""
+    raise WorkflowFailed(f"the workflow failed: {op.message.data}{where}")
+
+
+_HANDLERS: dict[type, Callable] = {
+    apel.GetOp: _get, apel.SetOp: _set, apel.ConstOp: _const, apel.FieldOp: _field, apel.BinaryOp: _binop,
+    apel.UnaryOp: _unop, apel.NewOp: _new, apel.ListOp: _list, apel.BuiltinOp: _builtin, apel.CallOp: _call,
+    apel.RunOp: _run, apel.SendOp: _send, apel.ReceiveOp: _receive, apel.ParallelOp: _parallel,
+    apel.WhileOp: _while, apel.RepeatOp: _repeat, apel.IfOp: _if, apel.ReturnOp: _return, apel.FailOp: _fail,
+}
+"""How the runtime executes each op (one rule per op)."""
+
+
+# --- the engine ----------------------------------------------------------------------------------
+
+
+class Engine:
+    """Runs workflows of one program against one store; one worker identity."""
+
+    def __init__(self, program: Program, store: Store, *, tracer: Tracer | None = None, limits: Limits | None = None,
+                 worker: str | None = None):
+        self.program, self.store = program, store
+        self.tracer = tracer or Tracer(None)
+        self.limits = limits or Limits()
+        self.worker = worker or worker_name()
+
+    def start(self, inputs: Mapping, workflow: str | None = None, run_id: str | None = None,
+              correlation_id: str | None = None) -> RunResult:
+        """Start a run (validating ``inputs`` against the workflow's parameters) and run it."""
+        wf = self.program.workflow(workflow)
+        params = wf.params()
+        missing = [n for n, _ in params if n not in inputs]
+        extra = [k for k in inputs if k not in dict(params)]
+        if missing or extra:
+            raise UsageError(f"workflow '{wf.sym_name.data}' takes {', '.join(n for n, _ in params) or 'no inputs'}"
+                             + (f"; missing {', '.join(missing)}" if missing else "")
+                             + (f"; unknown {', '.join(extra)}" if extra else ""))
+        checked = {}
+        for name, t in params:
+            try:
+                checked[name] = self.program.schemas.coerce(inputs[name], t, f"input '{name}'")
+            except agents_mod.ContractViolation as err:
+                raise UsageError(err.message) from None
+        run_id = run_id or uuid.uuid4().hex[:12]
+        corr = correlation_id or run_id
+        payload = state_codec.encode({"workflow": wf.sym_name.data, "inputs": checked})
+        record = self.store.create_run(run_id, wf.sym_name.data, self.program.source_hash, payload, corr,
+                                       self.worker, self.limits.lease_s)
+        return self._execute(record)
+
+    def resume(self, run_id: str) -> RunResult:
+        """Continue a run from its last committed step (after a crash, or when its event came)."""
+        record = self.store.get_run(run_id)
+        if record is None:
+            raise UsageError(f"no run '{run_id}' in the store")
+        if record.status in ("completed", "compensated", "failed"):
+            return self._result(record)
+        if not self.store.acquire(run_id, self.worker, self.limits.lease_s):
+            owner, until = self.store.holder(run_id) or ("?", 0.0)
+            raise RunError(f"run {run_id} is owned by worker {owner} for {max(0.0, until - time.time()):.1f} s more "
+                           "(its lease); it is resumed when the lease expires")
+        return self._execute(self.store.get_run(run_id))
+
+    def deliver(self, correlation_id: str, event: str, payload) -> list[RunResult]:
+        """Post an event for a correlation id and resume the runs waiting for it."""
+        self.store.post_event(correlation_id, event, state_codec.encode(payload))
+        results = []
+        for record in self.store.list_runs(status="waiting", correlation_id=correlation_id):
+            if record.waiting_for == event and self.store.acquire(record.run_id, self.worker, self.limits.lease_s):
+                results.append(self._execute(self.store.get_run(record.run_id)))
+        return results
+
+    def recover(self, limit: int = 100) -> list[RunResult]:
+        """Take over runs whose worker died (lease expired) and finish them."""
+        results = []
+        for run_id in self.store.claim_expired(self.worker, self.limits.lease_s, limit):
+            results.append(self._execute(self.store.get_run(run_id)))
+        return results
+
+    # -- internals
+    def _result(self, record: RunRecord) -> RunResult:
+        output = state_codec.decode(record.output) if record.output is not None else None
+        return RunResult(record.run_id, record.status, output, record.error, record.correlation_id, record.waiting_for)
+
+    def _execute(self, record: RunRecord) -> RunResult:
+        spec = state_codec.decode(record.input)
+        wf = self.program.workflow(spec["workflow"])
+        ex = _Execution(self, record, self.worker)
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(ex, stop), daemon=True)
+        beat.start()
+        try:
+            with self.tracer.span(f"run {wf.sym_name.data}", run_id=record.run_id, correlation_id=record.correlation_id,
+                                  kind="run", attributes={"apel.workflow": wf.sym_name.data,
+                                                          "apel.worker": self.worker}) as span:
+                return self._drive(ex, wf, spec["inputs"], span)
+        except LeaseLost:
+            return RunResult(record.run_id, "lost", None, "another worker took over this run", record.correlation_id)
+        finally:
+            stop.set()
+            beat.join()
+
+    def _drive(self, ex: _Execution, wf: apel.WorkflowOp, inputs: dict, span) -> RunResult:
+        frame = _Frame("", "", dict(inputs))
+        try:
+            out = ex.run_region(wf.body, frame)
+            if out is None:
+                raise WorkflowFailed(f"workflow '{wf.sym_name.data}' ended without 'return'")
+            try:
+                value = self.program.schemas.coerce(out.value, wf.result_type, f"the result of workflow '{wf.sym_name.data}'")
+            except agents_mod.ContractViolation as err:
+                raise WorkflowFailed(err.message) from None
+            unreplayed = [s for s in ex.journal.values() if s.step_id not in ex.replayed and s.status != "started"]
+            if unreplayed:
+                raise NonDeterminismError(f"run {ex.run_id} is not deterministic: recorded step "
+                                          f"'{unreplayed[0].step_id}' was not reached on replay")
+            self.store.set_status(ex.run_id, ex.owner, "completed", output=state_codec.encode(value))
+            span.set("apel.status", "completed")
+            return RunResult(ex.run_id, "completed", value, None, ex.corr)
+        except _Suspend as s:
+            self.store.set_status(ex.run_id, ex.owner, "waiting", waiting_for=s.event)
+            span.set("apel.status", "waiting")
+            return RunResult(ex.run_id, "waiting", None, None, ex.corr, s.event)
+        except NonDeterminismError as err:
+            self.store.set_status(ex.run_id, ex.owner, "failed", error=err.message)
+            span.fail(err.message)
+            return RunResult(ex.run_id, "failed", None, err.message, ex.corr)
+        except StepFailed as err:
+            ex.cancelled.clear()
+            cause = err.message
+            span.event("compensating", cause=cause)
+            try:
+                ex.compensate()
+            except StepFailed as comp:
+                message = f"{cause}; compensation failed: {comp.message}"
+                self.store.set_status(ex.run_id, ex.owner, "failed", error=message)
+                span.fail(message)
+                return RunResult(ex.run_id, "failed", None, message, ex.corr)
+            self.store.set_status(ex.run_id, ex.owner, "compensated", error=cause)
+            span.set("apel.status", "compensated")
+            span.set("apel.cause", cause)
+            return RunResult(ex.run_id, "compensated", None, cause, ex.corr)
+
+    def _heartbeat(self, ex: _Execution, stop: threading.Event) -> None:
+        period = self.limits.lease_s / 3
+        while not stop.wait(period):
+            try:
+                if not self.store.renew(ex.run_id, ex.owner, self.limits.lease_s):
+                    ex.lost.set()
+                    return
+            except GeomirError:
+                ex.lost.set()
+                return
