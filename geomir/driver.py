@@ -12,6 +12,8 @@
                                                     curvature/holonomy heatmap of the model's pull-back geometry
     geomc model.geo --quantize=int8 --prune=magnitude:0.5 --target=torch
                                                     transformed weights, contracts re-proved
+    geomc workflow.apel --emit=ir                   an APEL workflow's apel dialect IR
+    geomc workflow.apel --check                     its static checks (types, compensation, loops, deadlock)
 
 Exit codes: 0 success, 1 error in the user's program, 2 bad usage or a target that is not
 built, 3 internal compiler error. User errors never print a Python traceback
@@ -51,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="zero the fraction F of smallest weights of each matrix and re-prove the contracts")
     p.add_argument("--weights", metavar="FILE",
                    help="prove the contracts of these trained weights (.npz by parameter name, or a .pt state dict) instead of seed 0")
+    p.add_argument("--check", action="store_true", help=".apel workflows: run the static checks (agent types and "
+                   "manifolds, compensations, loop bounds and delegation cycles, deadlocks) and report every problem")
     p.add_argument("--list-passes", action="store_true", help="list the registered passes and exit")
     p.add_argument("--dump-ir-after-all", action="store_true", help="write the IR after every pass")
     p.add_argument("--dump-dir", help="directory for --dump-ir-after-all files (default: stderr)")
@@ -206,6 +210,35 @@ def _plot(args) -> None:
     sys.stdout.write(f"wrote {args.output}: {hmap.summary()}\n")
 
 
+def _workflow(args) -> int:
+    """``geomc workflow.apel --emit=ir`` / ``--check``."""
+    from geomir.apel import compile_file
+    from geomir.apel.checks import run_checks
+    from geomir.ir import print_ir
+
+    used = [o for o, on in (("--target", args.target), ("--passes", args.passes), ("--report", args.report),
+                            ("--quantize", args.quantize), ("--prune", args.prune), ("--weights", args.weights),
+                            ("--dump-ir-after-all", args.dump_ir_after_all)) if on not in (None, False)]
+    if used:
+        raise UsageError(f"{', '.join(used)} do not apply to .apel workflows (use --emit=ir or --check)")
+    module, _ = compile_file(args.input)
+    if args.check:
+        problems = run_checks(module)
+        for problem in problems:
+            sys.stderr.write(problem.render() + "\n")
+        if problems:
+            sys.stderr.write(f"{len(problems)} problem{'s' * (len(problems) > 1)} in {args.input}\n")
+            return 1
+        sys.stdout.write(f"{args.input}: ok (types, compensation, loops, deadlock)\n")
+        return 0
+    text = print_ir(module, generic=args.emit == "ir-generic", debug_info=args.debug_info)
+    if args.output:
+        _write(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _write(path: str, text: str) -> None:
     try:
         Path(path).write_text(text)
@@ -320,6 +353,10 @@ def run(argv: list[str] | None = None) -> int:
         raise UsageError("no input file (try: geomc examples/hyperbolic_mlp.geo --emit=ir)")
     if args.dump_dir and not args.dump_ir_after_all:
         raise UsageError("--dump-dir needs --dump-ir-after-all")
+    if args.input.endswith(".apel"):
+        return _workflow(args)
+    if args.check:
+        raise UsageError("--check applies to .apel workflows (models: --report=contracts)")
     if args.plot is not None:
         _plot(args)
         return 0

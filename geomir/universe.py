@@ -21,7 +21,7 @@ def _universe() -> Universe:
     available_passes()  # fills the registry
     xdsl_names = set(get_all_passes())
     return Universe(
-        all_dialects={"geo": _loader(d.Geo), "jet": _loader(d.Jet), "contract": _loader(d.Contract)},
+        all_dialects={"geo": _loader(d.Geo), "jet": _loader(d.Jet), "contract": _loader(d.Contract), "apel": _loader(d.Apel)},
         all_passes={name: _loader(cls) for name, cls in PASSES.items() if name not in xdsl_names},
     )
 

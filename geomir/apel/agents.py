@@ -20,6 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
+import pydantic
 from xdsl.ir import Attribute
 
 from geomir.diagnostics import GeomirError, UsageError
@@ -174,8 +175,6 @@ class Schemas:
 
                 self._models[name] = import_object(op.pydantic.data, None)
             else:
-                import pydantic
-
                 fields = {f: (self.python(t), ...) for f, t in op.fields().items()}
                 self._models[name] = pydantic.create_model(name, __config__=pydantic.ConfigDict(extra="forbid",
                                                            arbitrary_types_allowed=True), **fields)
@@ -196,8 +195,6 @@ class Schemas:
     def coerce(self, value, t: Attribute, what: str):
         """``value`` as the runtime stores a value of type ``t`` (records: dicts; manifold
         values: float arrays), or :class:`ContractViolation` naming ``what`` broke it."""
-        import pydantic
-
         if isinstance(t, geo.PointType):
             return check_point(value, t, what)
         if isinstance(t, apel.ValueType) and t.kind.data == "json":
@@ -218,8 +215,6 @@ class Schemas:
 
 
 def _plain(value):
-    import pydantic
-
     if isinstance(value, pydantic.BaseModel):
         return value.model_dump(mode="python")
     if isinstance(value, list):

@@ -518,8 +518,10 @@ def _receive(ex: _Execution, op: apel.ReceiveOp, frame: _Frame):
     rec = ex.recorded(step_id, frame)
     if rec is not None and rec.status == "completed":
         if event in ex.program.sent_events:  # consume what the replayed send put in the channel
-            _wait_internal(ex, event, frame, ex.limits.internal_wait_s)
-        frame.values[op.result] = state_codec.decode(rec.result)
+            _wait_internal(ex, event, frame.branch, ex.limits.internal_wait_s)
+            frame.values[op.result] = state_codec.decode(rec.result)
+        else:
+            frame.values[op.result] = state_codec.decode(rec.result)["value"]
         return
     if rec is not None and rec.status == "failed":
         raise StepFailed(rec.error, retryable=False)
@@ -532,34 +534,61 @@ def _receive(ex: _Execution, op: apel.ReceiveOp, frame: _Frame):
     timeout = op.timeout.value.data if op.timeout is not None else None
     with ex.tracer.span(f"receive {event}", run_id=ex.run_id, correlation_id=ex.corr, kind="event",
                         step_id=step_id) as span:
-        if event in ex.program.sent_events:
-            value = _wait_internal(ex, event, frame, timeout if timeout is not None else ex.limits.internal_wait_s)
-        else:
-            taken = ex.store.take_event(ex.corr, event, ex.run_id)
-            if taken is None:
-                if timeout is not None and time.time() - started > timeout:
-                    message = f"step '{step_id}' failed: no event '{event}' for correlation id {ex.corr} within {timeout:g} s"
-                    ex.store.fail_step(ex.run_id, ex.owner, seq, step_id, "event", message)
-                    span.fail(message)
-                    raise StepFailed(message, retryable=False)
-                span.event("suspended", event=event)
-                raise _Suspend(event)
-            value = state_codec.decode(taken.payload)
-        try:
-            value = ex.program.schemas.coerce(value, op.result.type, f"event '{event}'")
-        except agents_mod.ContractViolation as err:
-            message = f"step '{step_id}' failed: {err.message}"
-            ex.store.fail_step(ex.run_id, ex.owner, seq, step_id, "event", message)
-            raise StepFailed(message, retryable=False) from None
-        ex.commit(seq, step_id, "event", value)
+        value = _receive_value(ex, op, step_id, seq, started, timeout, span)
+        if value is _SUSPENDED:
+            span.event("suspended", event=event)
+    if value is _SUSPENDED:
+        raise _Suspend(event)
     frame.values[op.result] = value
 
 
-def _wait_internal(ex: _Execution, event: str, frame: _Frame, timeout: float):
+_SUSPENDED = object()
+
+
+def _receive_value(ex: _Execution, op: apel.ReceiveOp, step_id: str, seq: int, started: float, timeout, span):
+    """The event's value, committed to the journal; ``_SUSPENDED`` when it has not come yet."""
+    event = op.event.data
+    internal = event in ex.program.sent_events
+    event_id = None
+    if internal:
+        value = _wait_internal(ex, event, _branch_of(step_id), timeout if timeout is not None else ex.limits.internal_wait_s)
+    else:
+        taken = _orphan_event(ex, event) or ex.store.take_event(ex.corr, event, ex.run_id)
+        if taken is None:
+            if timeout is not None and time.time() - started > timeout:
+                message = f"step '{step_id}' failed: no event '{event}' for correlation id {ex.corr} within {timeout:g} s"
+                ex.store.fail_step(ex.run_id, ex.owner, seq, step_id, "event", message)
+                span.fail(message)
+                raise StepFailed(message, retryable=False)
+            return _SUSPENDED
+        value, event_id = state_codec.decode(taken.payload), taken.event_id
+    try:
+        value = ex.program.schemas.coerce(value, op.result.type, f"event '{event}'")
+    except agents_mod.ContractViolation as err:
+        message = f"step '{step_id}' failed: {err.message}"
+        ex.store.fail_step(ex.run_id, ex.owner, seq, step_id, "event", message)
+        raise StepFailed(message, retryable=False) from None
+    ex.commit(seq, step_id, "event", value if internal else {"event_id": event_id, "value": value})
+    return value
+
+
+def _orphan_event(ex: _Execution, event: str):
+    """An event this run took but did not journal (the worker died in between): it is this
+    receive's, so it is not lost."""
+    mine = [e for e in ex.store.events(ex.corr) if e.consumed_by == ex.run_id and e.name == event]
+    if not mine:
+        return None
+    used = {state_codec.decode(s.result).get("event_id") for s in ex.store.journal(ex.run_id)
+            if s.kind == "event" and s.status == "completed" and s.result is not None
+            and isinstance(state_codec.decode(s.result), dict) and "event_id" in state_codec.decode(s.result)}
+    return next((e for e in mine if e.event_id not in used), None)
+
+
+def _wait_internal(ex: _Execution, event: str, branch: str, timeout: float):
     deadline = time.monotonic() + timeout
     with ex.channel_cv:
         while not ex.channels.get(event):
-            ex.blocked[frame.branch] = event
+            ex.blocked[branch] = event
             try:
                 if len(ex.blocked) >= ex.active:
                     waits = "; ".join(f"branch '{b.rpartition('@')[2] or 'main'}' waits for '{e}'"
@@ -572,7 +601,7 @@ def _wait_internal(ex: _Execution, event: str, frame: _Frame, timeout: float):
                 if ex.cancelled.is_set():
                     raise _Cancelled()
             finally:
-                ex.blocked.pop(frame.branch, None)
+                ex.blocked.pop(branch, None)
         return ex.channels[event].pop(0)
 
 
@@ -584,7 +613,8 @@ def _parallel(ex: _Execution, op: apel.ParallelOp, frame: _Frame):
 
     def branch(region: Region, sub: _Frame):
         try:
-            with ex.tracer.span(f"branch {sub.branch}", run_id=ex.run_id, correlation_id=ex.corr, kind="branch"):
+            with ex.tracer.span(f"branch {sub.branch}", run_id=ex.run_id, correlation_id=ex.corr, kind="branch",
+                                parent=ex.run_span):
                 out = ex.run_region(region, sub)
             if isinstance(out, _Returned):
                 raise StepFailed("'return' inside a parallel branch", retryable=False)
@@ -698,8 +728,9 @@ class Engine:
         self.worker = worker or worker_name()
 
     def start(self, inputs: Mapping, workflow: str | None = None, run_id: str | None = None,
-              correlation_id: str | None = None) -> RunResult:
-        """Start a run (validating ``inputs`` against the workflow's parameters) and run it."""
+              correlation_id: str | None = None, file: str | None = None) -> RunResult:
+        """Start a run (validating ``inputs`` against the workflow's parameters) and run it.
+        ``file``: the workflow file, recorded so that ``apel resume`` finds it."""
         wf = self.program.workflow(workflow)
         params = wf.params()
         missing = [n for n, _ in params if n not in inputs]
@@ -716,7 +747,8 @@ class Engine:
                 raise UsageError(err.message) from None
         run_id = run_id or uuid.uuid4().hex[:12]
         corr = correlation_id or run_id
-        payload = state_codec.encode({"workflow": wf.sym_name.data, "inputs": checked})
+        payload = state_codec.encode({"workflow": wf.sym_name.data, "inputs": checked,
+                                      "file": file or self.program.filename})
         record = self.store.create_run(run_id, wf.sym_name.data, self.program.source_hash, payload, corr,
                                        self.worker, self.limits.lease_s)
         return self._execute(record)
@@ -759,6 +791,7 @@ class Engine:
         spec = state_codec.decode(record.input)
         wf = self.program.workflow(spec["workflow"])
         ex = _Execution(self, record, self.worker)
+        ex.run_span = None
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(ex, stop), daemon=True)
         beat.start()
@@ -766,6 +799,7 @@ class Engine:
             with self.tracer.span(f"run {wf.sym_name.data}", run_id=record.run_id, correlation_id=record.correlation_id,
                                   kind="run", attributes={"apel.workflow": wf.sym_name.data,
                                                           "apel.worker": self.worker}) as span:
+                ex.run_span = span
                 return self._drive(ex, wf, spec["inputs"], span)
         except LeaseLost:
             return RunResult(record.run_id, "lost", None, "another worker took over this run", record.correlation_id)

@@ -7,8 +7,8 @@ numpy lacks, such as bfloat16, travel as float32/complex64 and come back in thei
 dtype). A pydantic model is stored as its ``model_dump(mode="python")`` dict.
 
 Layout: ``b"APELSTATE1\\n"``, one line of JSON describing the tree, then (only if the
-tree holds arrays) an ``.npz`` payload written with ``numpy.savez`` and read with
-``allow_pickle=False``. Decoding never executes code from the data.
+tree holds arrays) an ``.npz`` payload written with ``numpy.savez`` (object arrays are
+refused) and read with ``allow_pickle=False``. Decoding never executes code from the data.
 
 JSON nodes: None, bool, int, str and finite floats are themselves; a list is a JSON
 array; everything else is a one-key object: ``{"dict": [[key, value], ...]}``,
@@ -55,7 +55,7 @@ def encode(value: Any) -> bytes:
     out.write(MAGIC)
     out.write(json.dumps(tree, separators=(",", ":"), allow_nan=False).encode() + b"\n")
     if arrays:
-        np.savez(out, allow_pickle=False, **arrays)
+        np.savez(out, **arrays)  # object arrays were refused above: nothing is pickled
     return out.getvalue()
 
 
@@ -108,11 +108,14 @@ def _to_json(value: Any, path: str, leaf: Callable[[np.ndarray], Any], canonical
         return {"bytes": base64.b64encode(value).decode("ascii")}
     if isinstance(value, np.ndarray):
         return {"array": leaf(_storable(value, path))}
-    torch = sys.modules.get("torch")  # a tensor can only exist once torch is imported
-    if torch is not None and isinstance(value, torch.Tensor):
+    # A tensor (a pydantic model) can only exist once torch (pydantic) is imported; another
+    # thread may be importing it right now, so the module may not have its classes yet.
+    tensor = getattr(sys.modules.get("torch"), "Tensor", None)
+    if tensor is not None and isinstance(value, tensor):
+        torch = sys.modules["torch"]
         return {"tensor": leaf(_tensor_to_numpy(torch, value, path)), "dtype": str(value.dtype).removeprefix("torch.")}
-    pydantic = sys.modules.get("pydantic")
-    if pydantic is not None and isinstance(value, pydantic.BaseModel):
+    base_model = getattr(sys.modules.get("pydantic"), "BaseModel", None)
+    if base_model is not None and isinstance(value, base_model):
         value = value.model_dump(mode="python")
     if not isinstance(value, (dict, list, tuple)):
         raise StateCodecError(f"{path}: cannot store {_a(type(value).__name__)}")
@@ -199,7 +202,7 @@ def _numpy_to_tensor(arr: np.ndarray, dtype_name: str) -> Any:
     dtype = getattr(torch, dtype_name, None)
     if not isinstance(dtype, torch.dtype):
         raise StateCodecError(f"corrupt state: unknown torch dtype {dtype_name!r}")
-    return torch.from_numpy(np.array(arr, copy=True)).to(dtype)
+    return torch.from_numpy(arr).to(dtype)
 
 
 def _a(noun: str) -> str:

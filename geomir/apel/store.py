@@ -193,7 +193,9 @@ def open_store(url: str | Path) -> Store:
         return SqliteStore(url)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresStore(url)
-    if url.startswith("sqlite:///"):
+    if url.startswith("sqlite:"):
+        if not url.startswith("sqlite:///"):
+            raise StoreError(f"cannot open store {url!r}: write sqlite:///relative.db or sqlite:////absolute.db")
         return SqliteStore(url.removeprefix("sqlite:///"))
     if "://" in url:
         raise StoreError(f"cannot open store: unknown scheme {url.split('://')[0]!r} "

@@ -1,0 +1,218 @@
+"""``apel``: run, resume and inspect durable agent workflows.
+
+    apel run workflow.apel --input in.json        start a run (and finish it, or leave it waiting)
+    apel resume RUN_ID                            continue a run after a crash, from its last committed step
+    apel send CORRELATION_ID EVENT --data '"ok"'  deliver an event; the waiting run it belongs to resumes
+    apel worker [--once]                          recover runs whose worker died, then keep doing so
+    apel runs                                     the runs in the store
+    apel trace RUN_ID                             a run's spans as a timeline
+
+The store is ``--store`` (a SQLite path, or ``postgresql://...``), else $APEL_STORE, else
+``.apel/runs.sqlite``; traces go to ``--trace``, $APEL_TRACE, else ``.apel/traces.jsonl``.
+Exit codes: 0 completed (or waiting), 1 compensated or failed or a user error, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from geomir.diagnostics import GeomirError, UsageError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="apel", description="Durable agent workflows (APEL).",
+                                epilog="Exit codes: 0 completed or waiting, 1 compensated, failed or an error in the "
+                                "workflow, 2 usage error.")
+    p.add_argument("--store", help="SQLite file or postgresql:// URL (default $APEL_STORE or .apel/runs.sqlite)")
+    p.add_argument("--trace", help="span file, JSON lines (default $APEL_TRACE or .apel/traces.jsonl)")
+    p.add_argument("--lease", type=float, default=30.0, help="seconds a worker owns a run between heartbeats (default 30)")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start a run of a workflow")
+    run.add_argument("file", help="the .apel file")
+    run.add_argument("--input", help="a JSON file (or - for stdin) with the workflow's inputs by name")
+    run.add_argument("--workflow", help="which workflow of the file (default: the only one)")
+    run.add_argument("--run-id", help="the run id (default: random)")
+    run.add_argument("--correlation", help="the correlation id events use to find this run (default: the run id)")
+    run.add_argument("--agents", action="append", default=[], metavar="MODULE",
+                     help="import this module first (it registers agents with @geomir.apel.agent)")
+    resume = sub.add_parser("resume", help="continue a run from its last committed step")
+    resume.add_argument("run_id")
+    resume.add_argument("--agents", action="append", default=[], metavar="MODULE")
+    send = sub.add_parser("send", help="deliver an event to the runs with this correlation id")
+    send.add_argument("correlation_id")
+    send.add_argument("event")
+    send.add_argument("--data", default="null", help="the event's payload, JSON (default null)")
+    send.add_argument("--agents", action="append", default=[], metavar="MODULE")
+    worker = sub.add_parser("worker", help="recover runs whose worker died (lease expired)")
+    worker.add_argument("--once", action="store_true", help="one pass, then exit")
+    worker.add_argument("--poll", type=float, default=1.0, help="seconds between passes (default 1)")
+    worker.add_argument("--agents", action="append", default=[], metavar="MODULE")
+    sub.add_parser("runs", help="list the runs in the store")
+    trace = sub.add_parser("trace", help="show a run's spans as a timeline")
+    trace.add_argument("run_id")
+    return p
+
+
+def _store_url(args) -> str:
+    return args.store or os.environ.get("APEL_STORE") or ".apel/runs.sqlite"
+
+
+def _trace_path(args) -> str:
+    return args.trace or os.environ.get("APEL_TRACE") or ".apel/traces.jsonl"
+
+
+def _import_agents(modules: list[str]) -> None:
+    import importlib
+
+    sys.path.insert(0, os.getcwd())
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise UsageError(f"--agents {name}: {err}") from None
+
+
+def _engine(args, store, file: str):
+    from geomir.apel import load
+    from geomir.apel.engine import Engine, Limits
+    from geomir.apel.tracing import Tracer
+
+    if args.lease <= 0:
+        raise UsageError("--lease must be positive")
+    sys.path.insert(0, str(Path(file).resolve().parent))  # impl "module:function" next to the workflow file
+    return Engine(load(file), store, tracer=Tracer(_trace_path(args)), limits=Limits(lease_s=args.lease))
+
+
+def _file_of(store, run_id: str) -> str:
+    from geomir.apel import state_codec
+
+    record = store.get_run(run_id)
+    if record is None:
+        raise UsageError(f"no run '{run_id}' in the store")
+    return state_codec.decode(record.input)["file"]
+
+
+def _show(result) -> int:
+    line = {"run_id": result.run_id, "status": result.status, "correlation_id": result.correlation_id}
+    if result.status == "completed":
+        line["output"] = result.output
+    if result.error:
+        line["error"] = result.error
+    if result.waiting_for:
+        line["waiting_for"] = result.waiting_for
+    sys.stdout.write(json.dumps(line, default=_jsonable) + "\n")
+    return 0 if result.status in ("completed", "waiting") else 1
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def _read_input(spec: str | None) -> dict:
+    if spec is None:
+        return {}
+    try:
+        text = sys.stdin.read() if spec == "-" else Path(spec).read_text(encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"cannot read '{spec}': {err.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"{spec}:{err.lineno}:{err.colno}: not JSON: {err.msg}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{spec}: expected a JSON object with the workflow's inputs by name")
+    return data
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from geomir.apel.engine import RunError
+    from geomir.apel.store import open_store
+
+    if args.command == "trace":
+        from rich.console import Console
+
+        from geomir.apel.tracing import read_spans, render_timeline
+
+        spans = read_spans(_trace_path(args), args.run_id)
+        if not spans:
+            raise UsageError(f"no spans of run '{args.run_id}' in {_trace_path(args)}")
+        render_timeline(spans, Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160, highlight=False))
+        return 0
+    with open_store(_store_url(args)) as store:
+        if args.command == "runs":
+            for r in store.list_runs():
+                extra = f" waiting for '{r.waiting_for}'" if r.waiting_for else (f": {r.error}" if r.error else "")
+                sys.stdout.write(f"{r.run_id}  {r.workflow:<16} {r.status:<11} correlation {r.correlation_id}{extra}\n")
+            return 0
+        _import_agents(args.agents)
+        if args.command == "run":
+            engine = _engine(args, store, args.file)
+            inputs = _read_input(args.input)
+            return _show(engine.start(inputs, args.workflow, args.run_id, args.correlation,
+                                      file=str(Path(args.file).resolve())))
+        if args.command == "resume":
+            return _show(_engine(args, store, _file_of(store, args.run_id)).resume(args.run_id))
+        if args.command == "send":
+            try:
+                payload = json.loads(args.data)
+            except json.JSONDecodeError as err:
+                raise UsageError(f"--data is not JSON: {err.msg}") from None
+            waiting = [r for r in store.list_runs(status="waiting", correlation_id=args.correlation_id)]
+            if not waiting:
+                from geomir.apel import state_codec
+
+                store.post_event(args.correlation_id, args.event, state_codec.encode(payload))
+                sys.stdout.write(f"event '{args.event}' stored for correlation id {args.correlation_id} "
+                                 "(no run is waiting for it yet)\n")
+                return 0
+            results = _engine(args, store, _file_of(store, waiting[0].run_id)).deliver(args.correlation_id, args.event, payload)
+            return max([_show(r) for r in results], default=0)
+        if args.command == "worker":
+            engines: dict[str, object] = {}
+            while True:
+                for run_id in _expired(store):
+                    file = _file_of(store, run_id)
+                    if file not in engines:
+                        engines[file] = _engine(args, store, file)
+                    try:
+                        _show(engines[file].resume(run_id))
+                    except RunError as err:  # another worker took it first
+                        sys.stderr.write(err.render() + "\n")
+                if args.once:
+                    return 0
+                time.sleep(args.poll)
+    return 0
+
+
+def _expired(store) -> list[str]:
+    now = time.time()
+    return [r.run_id for r in store.list_runs(status="running") if r.owner is None or (r.lease_until or 0) < now]
+
+
+def main(argv: list[str] | None = None) -> int:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        return run(argv)
+    except GeomirError as err:
+        sys.stderr.write(err.render() + "\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:
+        if debug:
+            raise
+        sys.stderr.write(f"internal error: {type(err).__name__}: {err}\n(this is a bug in geomir; rerun with --debug)\n")
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
