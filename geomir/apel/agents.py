@@ -127,14 +127,17 @@ def model_agent(agent_op: apel.AgentOp, base_dir: Path) -> Callable:
     import torch
 
     import geomir
-    from geomir.weights_file import load_weights
+    from geomir.weights_file import WeightFile
 
     spec, _, query = agent_op.model.data.partition("?")
     path, name = _split_model(spec, base_dir)
     module = geomir.compile(path, target="torch")
     params = module.init_params(0)
-    if query.startswith("weights="):
-        params = load_weights(base_dir / query.removeprefix("weights="), params)
+    if query:
+        if not query.startswith("weights="):
+            raise UsageError(f"model '{agent_op.model.data}': expected '?weights=FILE' after the model name")
+        weights = WeightFile(base_dir / query.removeprefix("weights="))
+        params = {k: torch.as_tensor(weights.get(k, tuple(v.shape)), dtype=v.dtype) for k, v in params.items()}
     fn = getattr(module, name)
     names = [n for n, _ in agent_op.params()]
 
