@@ -103,14 +103,15 @@ def _arguments(op: Operation, args: list[SSAValue], params: list[tuple[str, Attr
 
 
 def _events(wf: apel.WorkflowOp) -> list[SourceError]:
-    sends: dict[str, apel.SendOp] = {}
+    sends: dict[str, list[apel.SendOp]] = {}
     for op in wf.walk():
         if isinstance(op, apel.SendOp):
-            sends.setdefault(op.event.data, op)
+            sends.setdefault(op.event.data, []).append(op)
     errors = []
     for op in wf.walk():
-        if isinstance(op, apel.ReceiveOp) and op.event.data in sends:
-            send = sends[op.event.data]
+        if not isinstance(op, apel.ReceiveOp):
+            continue
+        for send in sends.get(op.event.data, []):
             sent = send.value.type if send.value is not None else apel.ValueType("none")
             if not assignable(sent, op.result.type):
                 errors.append(_error(f"{mismatch(sent, op.result.type)}: receive '{op.event.data}' expects "
@@ -199,33 +200,65 @@ def check_loops(module: ModuleOp) -> list[SourceError]:
 
 
 def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
-    """One cycle per strongly connected group of nodes (in declaration order), self-loops included."""
-    found, seen = [], set()
-    for start in graph:
-        if start in seen:
+    """One cycle through each strongly connected group of nodes that has one (self-loops
+    included), groups in declaration order (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, []):
+            if nxt not in graph:
+                continue
+            if nxt not in index:
+                connect(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                group.append(top)
+                if top == node:
+                    break
+            groups.append(group)
+
+    for node in graph:
+        if node not in index:
+            connect(node)
+    order = {n: i for i, n in enumerate(graph)}
+    found = []
+    for group in sorted(groups, key=lambda g: min(order[n] for n in g)):
+        members = set(group)
+        start = min(group, key=order.__getitem__)
+        if len(group) == 1 and start not in graph.get(start, []):
             continue
-        path: list[str] = []
-        on_path: set[str] = set()
-
-        def visit(node: str) -> list[str] | None:
-            if node in on_path:
-                return path[path.index(node):]
-            if node in seen or node not in graph:
-                return None
-            seen.add(node)
-            path.append(node)
-            on_path.add(node)
-            for nxt in graph[node]:
-                cycle = visit(nxt)
-                if cycle:
-                    return cycle
-            path.pop()
-            on_path.discard(node)
-            return None
-
-        cycle = visit(start)
-        if cycle:
-            found.append(cycle)
+        parent: dict[str, str] = {}
+        frontier, end = [start], None
+        while end is None:  # breadth-first inside the group, back to the start
+            nxt_frontier = []
+            for node in frontier:
+                for nxt in graph[node]:
+                    if nxt == start:
+                        end = node
+                        break
+                    if nxt in members and nxt not in parent:
+                        parent[nxt] = node
+                        nxt_frontier.append(nxt)
+                if end is not None:
+                    break
+            frontier = nxt_frontier
+        path = [end]
+        while path[-1] != start:
+            path.append(parent[path[-1]])
+        found.append(path[::-1])
     return found
 
 
@@ -241,12 +274,23 @@ def check_deadlock(module: ModuleOp) -> list[SourceError]:
     return errors
 
 
+def _own_ops(region):
+    """The ops of a branch in program order, not looking into nested ``parallel`` blocks
+    (their branches run at the same time, and are checked on their own)."""
+    for op in region.block.ops:
+        yield op
+        if not isinstance(op, apel.ParallelOp):
+            for inner in op.regions:
+                if inner.blocks:
+                    yield from _own_ops(inner)
+
+
 def _parallel_deadlock(par: apel.ParallelOp) -> list[SourceError]:
     """Nodes: the sends and receives of each branch. Edges: program order within a
     branch, and send(e) → receive(e) across branches. A cycle means every branch on it
     waits for another: the run could never finish."""
     names = [n.data for n in par.branch_names.data]
-    order: list[list[Operation]] = [[op for op in region.walk() if isinstance(op, (apel.SendOp, apel.ReceiveOp))]
+    order: list[list[Operation]] = [[op for op in _own_ops(region) if isinstance(op, (apel.SendOp, apel.ReceiveOp))]
                                     for region in par.branches]
     senders: dict[str, list[Operation]] = {}
     for ops in order:

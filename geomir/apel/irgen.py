@@ -271,6 +271,8 @@ class Lowering:
         self.emit(apel.ParallelOp(self.wf.step_name("parallel"), names, regions), stmt.span)
 
     def stmt_while(self, stmt: ast.While) -> None:
+        if stmt.bound is not None and stmt.bound < 1:
+            raise GeoTypeError(f"a loop bound must be at least 1, found {stmt.bound}", stmt.bound_span)
         def cond():
             value = self.expr(stmt.cond)
             self.expect_bool(stmt.cond, "a while condition")

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
     ArrayAttr,
-    BoolAttr,
     DictionaryAttr,
     FloatAttr,
     IntAttr,
@@ -232,7 +231,7 @@ class ConstOp(IRDLOperation):
     def __init__(self, value, type_: Attribute):
         props = {}
         if isinstance(value, bool):
-            props["value"] = BoolAttr(value)
+            props["value"] = IntegerAttr.from_bool(value)
         elif isinstance(value, int):
             props["value"] = IntAttr(value)
         elif isinstance(value, float):
