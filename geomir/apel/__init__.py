@@ -18,6 +18,8 @@ def compile_file(path: str | Path):
     """The ``apel`` IR of a workflow file (unchecked)."""
     from .irgen import compile_workflow_source
 
+    import sys
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -25,7 +27,12 @@ def compile_file(path: str | Path):
         from geomir.diagnostics import UsageError
 
         raise UsageError(f"cannot read '{path}': {err.strerror or err}") from None
-    return compile_workflow_source(text, str(path)), text
+    here = str(path.resolve().parent)  # 'import type X from "models:X"' finds models.py next to the file
+    sys.path.insert(0, here)
+    try:
+        return compile_workflow_source(text, str(path)), text
+    finally:
+        sys.path.remove(here)
 
 
 def load(path: str | Path, agents=None, check: bool = True):

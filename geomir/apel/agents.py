@@ -111,7 +111,7 @@ def model_signature(spec: str, base_dir: Path) -> tuple[list[Attribute], Attribu
     from geomir.frontends.dsl import compile_source
     from geomir.jet_report import models_of
 
-    path, name = _split_model(spec, base_dir)
+    path, name = _split_model(spec.partition("?")[0], base_dir)
     text, filename = read_source(path)
     models = {f.sym_name.data: f for f in models_of(compile_source(text, filename))}
     if name not in models:

@@ -135,10 +135,14 @@ class Program:
         return self._impls[name]
 
     def workflow(self, name: str | None) -> apel.WorkflowOp:
-        if name is None:
-            if len(self.workflows) != 1:
-                raise UsageError(f"the file has {len(self.workflows)} workflows; name one ({', '.join(self.workflows)})")
-            return next(iter(self.workflows.values()))
+        if name is None:  # the workflow no other workflow runs, if there is one
+            called = {op.workflow.root_reference.data for wf in self.workflows.values() for op in wf.walk()
+                      if isinstance(op, apel.RunOp)}
+            top = [w for n, w in self.workflows.items() if n not in called]
+            if len(top) != 1:
+                raise UsageError(f"the file has {len(top)} top-level workflows; name one "
+                                 f"({', '.join(w.sym_name.data for w in top) or ', '.join(self.workflows)})")
+            return top[0]
         if name not in self.workflows:
             raise UsageError(f"no workflow '{name}' (workflows: {', '.join(self.workflows) or 'none'})")
         return self.workflows[name]
@@ -153,7 +157,7 @@ def worker_name() -> str:
 
 @dataclass
 class _Compensation:
-    seq: int
+    seq: float  # when the step completed (compensations run latest first)
     step_id: str
     call: apel.CallOp
     result: object
@@ -479,7 +483,8 @@ def _call(ex: _Execution, op: apel.CallOp, frame: _Frame):
     frame.values[op.result] = result
     if op.compensation.blocks:
         with ex.lock:
-            seq = ex.journal[step_id].seq if step_id in ex.journal else ex.seq
+            rec = ex.journal.get(step_id)
+            seq = rec.finished if rec is not None and rec.finished is not None else time.time()
             ex.compensations.append(_Compensation(seq, step_id, op, result, dict(frame.context)))
 
 
@@ -790,6 +795,8 @@ class Engine:
     def _execute(self, record: RunRecord) -> RunResult:
         spec = state_codec.decode(record.input)
         wf = self.program.workflow(spec["workflow"])
+        if record.status == "waiting":  # resumed by its event: running again, so a crash now is recovered
+            self.store.set_status(record.run_id, self.worker, "running")
         ex = _Execution(self, record, self.worker)
         ex.run_span = None
         stop = threading.Event()
