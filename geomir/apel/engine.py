@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Region, SSAValue
+from xdsl.ir import Region
 
 from geomir.diagnostics import GeomirError, UsageError, op_span
 from geomir.dialects import apel
@@ -171,7 +171,6 @@ class _Frame:
     prefix: str
     branch: str
     context: dict
-    delegation: tuple[str, ...] = ()
     values: dict = field(default_factory=dict)
 
 
@@ -180,7 +179,6 @@ class _Execution:
         self.engine, self.program, self.store, self.tracer = engine, engine.program, engine.store, engine.tracer
         self.limits = engine.limits
         self.run_id, self.corr, self.owner = record.run_id, record.correlation_id, owner
-        self.record = record
         self.lock = threading.RLock()
         self.journal = {s.step_id: s for s in self.store.journal(self.run_id)}
         self.replayed: set[str] = set()
@@ -240,9 +238,6 @@ class _Execution:
             if isinstance(out, _Returned):
                 return out
         return None
-
-    def value(self, v: SSAValue, frame: _Frame):
-        return frame.values[v]
 
     # -- steps
     def call_agent(self, op: apel.CallOp, frame: _Frame, step_id: str, args: list, agent_name: str, kind: str,
@@ -493,7 +488,7 @@ def _run(ex: _Execution, op: apel.RunOp, frame: _Frame):
     context = dict(frame.context)  # the caller's context flows in; the sub-workflow's writes stay inside
     for (name, t), value in zip(target.params(), [frame.values[a] for a in op.args]):
         context[name] = value
-    sub = _Frame(frame.prefix + op.step.data + "/", frame.branch, context, frame.delegation)
+    sub = _Frame(frame.prefix + op.step.data + "/", frame.branch, context)
     with ex.tracer.span(f"subworkflow {target.sym_name.data}", run_id=ex.run_id, correlation_id=ex.corr,
                         kind="subworkflow", step_id=frame.prefix + op.step.data):
         out = ex.run_region(target.body, sub)
@@ -613,7 +608,7 @@ def _wait_internal(ex: _Execution, event: str, branch: str, timeout: float):
 def _parallel(ex: _Execution, op: apel.ParallelOp, frame: _Frame):
     names = [n.data for n in op.branch_names.data]
     base = frame.prefix + op.step.data
-    frames = [_Frame(f"{base}@{n}/", f"{base}@{n}", frame.context, frame.delegation) for n in names]
+    frames = [_Frame(f"{base}@{n}/", f"{base}@{n}", frame.context) for n in names]
     errors: list[BaseException] = []
 
     def branch(region: Region, sub: _Frame):
@@ -667,7 +662,7 @@ def _while(ex: _Execution, op: apel.WhileOp, frame: _Frame):
         i += 1
         if bound is not None and i > bound:
             raise LoopDetected(f"loop '{op.loop.data}' is still running after its bound of {bound} iterations")
-        sub = _Frame(f"{frame.prefix}{op.loop.data}[{i}]/", frame.branch, frame.context, frame.delegation, frame.values)
+        sub = _Frame(f"{frame.prefix}{op.loop.data}[{i}]/", frame.branch, frame.context, values=frame.values)
         out = ex.run_region(op.body, sub)
         if out is not None:
             return out
@@ -675,7 +670,7 @@ def _while(ex: _Execution, op: apel.WhileOp, frame: _Frame):
 
 def _repeat(ex: _Execution, op: apel.RepeatOp, frame: _Frame):
     for i in range(1, op.count.data + 1):
-        sub = _Frame(f"{frame.prefix}{op.loop.data}[{i}]/", frame.branch, frame.context, frame.delegation, frame.values)
+        sub = _Frame(f"{frame.prefix}{op.loop.data}[{i}]/", frame.branch, frame.context, values=frame.values)
         out = ex.run_region(op.body, sub)
         if out is not None:
             return out
