@@ -1,9 +1,11 @@
 """``apel``: run, resume and inspect durable agent workflows.
 
     apel run workflow.apel --input in.json        start a run (and finish it, or leave it waiting)
+    apel run workflow.apel --input in.json --queue   queue it for the workers instead
     apel resume RUN_ID                            continue a run after a crash, from its last committed step
     apel send CORRELATION_ID EVENT --data '"ok"'  deliver an event; the waiting run it belongs to resumes
-    apel worker [--once]                          recover runs whose worker died, then keep doing so
+    apel worker [--once]                          run queued runs, runs whose worker died and timed-out
+                                                  receives, then keep doing so (many workers may share a store)
     apel runs                                     the runs in the store
     apel trace RUN_ID                             a run's spans as a timeline
 
@@ -41,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--correlation", help="the correlation id events use to find this run (default: the run id)")
     run.add_argument("--agents", action="append", default=[], metavar="MODULE",
                      help="import this module first (it registers agents with @geomir.apel.agent)")
+    run.add_argument("--queue", action="store_true",
+                     help="only queue the run (inputs checked): an 'apel worker' runs it; prints its id")
     resume = sub.add_parser("resume", help="continue a run from its last committed step")
     resume.add_argument("run_id")
     resume.add_argument("--agents", action="append", default=[], metavar="MODULE")
@@ -49,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("event")
     send.add_argument("--data", default="null", help="the event's payload, JSON (default null)")
     send.add_argument("--agents", action="append", default=[], metavar="MODULE")
-    worker = sub.add_parser("worker", help="recover runs whose worker died (lease expired)")
-    worker.add_argument("--once", action="store_true", help="one pass, then exit")
+    worker = sub.add_parser("worker", help="run queued runs, runs whose worker died (lease expired) and waiting "
+                            "runs whose receive timed out")
+    worker.add_argument("--once", action="store_true", help="until nothing is left to claim, then exit")
     worker.add_argument("--poll", type=float, default=1.0, help="seconds between passes (default 1)")
     worker.add_argument("--agents", action="append", default=[], metavar="MODULE")
     sub.add_parser("runs", help="list the runs in the store")
@@ -78,7 +83,7 @@ def _import_agents(modules: list[str]) -> None:
             raise UsageError(f"--agents {name}: {err}") from None
 
 
-def _engine(args, store, file: str):
+def _engine(args, store, file: str, worker: str | None = None):
     from geomir.apel import load
     from geomir.apel.engine import Engine, Limits
     from geomir.apel.tracing import Tracer
@@ -86,7 +91,8 @@ def _engine(args, store, file: str):
     if args.lease <= 0:
         raise UsageError("--lease must be positive")
     sys.path.insert(0, str(Path(file).resolve().parent))  # impl "module:function" next to the workflow file
-    return Engine(load(file), store, tracer=Tracer(_trace_path(args)), limits=Limits(lease_s=args.lease))
+    return Engine(load(file), store, tracer=Tracer(_trace_path(args)), limits=Limits(lease_s=args.lease),
+                  worker=worker)
 
 
 def _file_of(store, run_id: str) -> str:
@@ -134,7 +140,6 @@ def _read_input(spec: str | None) -> dict:
 
 def run(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from geomir.apel.engine import RunError
     from geomir.apel.store import open_store
 
     if args.command == "trace":
@@ -157,8 +162,12 @@ def run(argv: list[str] | None = None) -> int:
         if args.command == "run":
             engine = _engine(args, store, args.file)
             inputs = _read_input(args.input)
-            return _show(engine.start(inputs, args.workflow, args.run_id, args.correlation,
-                                      file=str(Path(args.file).resolve())))
+            how = engine.submit if args.queue else engine.start
+            result = how(inputs, args.workflow, args.run_id, args.correlation, file=str(Path(args.file).resolve()))
+            if args.queue:
+                sys.stdout.write(json.dumps({"run_id": result, "status": "queued"}) + "\n")
+                return 0
+            return _show(result)
         if args.command == "resume":
             return _show(_engine(args, store, _file_of(store, args.run_id)).resume(args.run_id))
         if args.command == "send":
@@ -177,25 +186,38 @@ def run(argv: list[str] | None = None) -> int:
             results = _engine(args, store, _file_of(store, waiting[0].run_id)).deliver(args.correlation_id, args.event, payload)
             return max([_show(r) for r in results], default=0)
         if args.command == "worker":
-            engines: dict[str, object] = {}
-            while True:
-                for run_id in _expired(store):
-                    file = _file_of(store, run_id)
-                    if file not in engines:
-                        engines[file] = _engine(args, store, file)
-                    try:
-                        _show(engines[file].resume(run_id))
-                    except RunError as err:  # another worker took it first
-                        sys.stderr.write(err.render() + "\n")
-                if args.once:
-                    return 0
-                time.sleep(args.poll)
+            return _work(args, store)
     return 0
 
 
-def _expired(store) -> list[str]:
-    now = time.time()
-    return [r.run_id for r in store.list_runs(status="running") if r.owner is None or (r.lease_until or 0) < now]
+def _work(args, store) -> int:
+    """Claim one run at a time (so that workers sharing the store share the runs) and run it."""
+    from geomir.apel.engine import worker_name
+
+    if args.poll <= 0:
+        raise UsageError("--poll must be positive")
+    me = worker_name()
+    engines: dict[str, object] = {}
+    broken: set[str] = set()
+    while True:
+        claimed = store.claim_expired(me, args.lease, 1) or store.claim_due(me, args.lease, 1)
+        if not claimed:
+            if args.once:
+                return 1 if broken else 0
+            time.sleep(args.poll)
+            continue
+        run_id = claimed[0]
+        if run_id in broken and args.once:
+            store.release(run_id, me)
+            return 1
+        file = _file_of(store, run_id)
+        try:
+            if file not in engines:
+                engines[file] = _engine(args, store, file, worker=me)
+            _show(engines[file].resume(run_id))
+        except GeomirError as err:  # its file or agents are broken: say so and serve the others
+            sys.stderr.write(f"run {run_id}: {err.render()}\n")
+            broken.add(run_id)  # the lease is left to expire: it is tried again after --lease seconds
 
 
 def main(argv: list[str] | None = None) -> int:

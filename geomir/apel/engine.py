@@ -91,8 +91,16 @@ class WorkflowFailed(StepFailed):
 
 
 class _Suspend(Exception):
-    def __init__(self, event: str):
-        self.event = event
+    """The run waits for external events; ``wake_at``: when the earliest receive timeout ends."""
+
+    def __init__(self, events: list[str], wake_at: float | None):
+        self.events, self.wake_at = events, wake_at
+
+    @staticmethod
+    def merge(suspends: list[_Suspend]) -> _Suspend:
+        events = list(dict.fromkeys(e for s in suspends for e in s.events))
+        wakes = [s.wake_at for s in suspends if s.wake_at is not None]
+        return _Suspend(events, min(wakes) if wakes else None)
 
 
 class _Cancelled(Exception):
@@ -538,7 +546,7 @@ def _receive(ex: _Execution, op: apel.ReceiveOp, frame: _Frame):
         if value is _SUSPENDED:
             span.event("suspended", event=event)
     if value is _SUSPENDED:
-        raise _Suspend(event)
+        raise _Suspend([event], started + timeout if timeout is not None else None)
     frame.values[op.result] = value
 
 
@@ -555,7 +563,7 @@ def _receive_value(ex: _Execution, op: apel.ReceiveOp, step_id: str, seq: int, s
     else:
         taken = _orphan_event(ex, event) or ex.store.take_event(ex.corr, event, ex.run_id)
         if taken is None:
-            if timeout is not None and time.time() - started > timeout:
+            if timeout is not None and time.time() - started >= timeout:
                 message = f"step '{step_id}' failed: no event '{event}' for correlation id {ex.corr} within {timeout:g} s"
                 ex.store.fail_step(ex.run_id, ex.owner, seq, step_id, "event", message)
                 span.fail(message)
@@ -644,7 +652,7 @@ def _parallel(ex: _Execution, op: apel.ParallelOp, frame: _Frame):
         raise real[0]
     suspended = [e for e in errors if isinstance(e, _Suspend)]
     if suspended:
-        raise suspended[0]
+        raise _Suspend.merge(suspended)
 
 
 def _while(ex: _Execution, op: apel.WhileOp, frame: _Frame):
@@ -731,6 +739,9 @@ class Engine:
               correlation_id: str | None = None, file: str | None = None) -> RunResult:
         """Start a run (validating ``inputs`` against the workflow's parameters) and run it.
         ``file``: the workflow file, recorded so that ``apel resume`` finds it."""
+        return self._execute(self._create(inputs, workflow, run_id, correlation_id, file, owner=self.worker))
+
+    def _create(self, inputs, workflow, run_id, correlation_id, file, owner) -> RunRecord:
         wf = self.program.workflow(workflow)
         params = wf.params()
         missing = [n for n, _ in params if n not in inputs]
@@ -749,9 +760,8 @@ class Engine:
         corr = correlation_id or run_id
         payload = state_codec.encode({"workflow": wf.sym_name.data, "inputs": checked,
                                       "file": file or self.program.filename})
-        record = self.store.create_run(run_id, wf.sym_name.data, self.program.source_hash, payload, corr,
-                                       self.worker, self.limits.lease_s)
-        return self._execute(record)
+        return self.store.create_run(run_id, wf.sym_name.data, self.program.source_hash, payload, corr,
+                                     owner, self.limits.lease_s)
 
     def resume(self, run_id: str) -> RunResult:
         """Continue a run from its last committed step (after a crash, or when its event came)."""
@@ -771,15 +781,23 @@ class Engine:
         self.store.post_event(correlation_id, event, state_codec.encode(payload))
         results = []
         for record in self.store.list_runs(status="waiting", correlation_id=correlation_id):
-            if record.waiting_for == event and self.store.acquire(record.run_id, self.worker, self.limits.lease_s):
+            waits = (record.waiting_for or "").split(",")
+            if event in waits and self.store.acquire(record.run_id, self.worker, self.limits.lease_s):
                 results.append(self._execute(self.store.get_run(record.run_id)))
         return results
 
+    def submit(self, inputs: Mapping, workflow: str | None = None, run_id: str | None = None,
+               correlation_id: str | None = None, file: str | None = None) -> str:
+        """Queue a run (inputs checked now) for whichever worker claims it first; its id."""
+        return self._create(inputs, workflow, run_id, correlation_id, file, owner=None).run_id
+
     def recover(self, limit: int = 100) -> list[RunResult]:
-        """Take over runs whose worker died (lease expired) and finish them."""
+        """Take over runs nobody owns (queued, or their worker died: lease expired) and
+        waiting runs whose receive timed out, and finish them (or leave them waiting)."""
         results = []
-        for run_id in self.store.claim_expired(self.worker, self.limits.lease_s, limit):
-            results.append(self._execute(self.store.get_run(run_id)))
+        for claim in (self.store.claim_expired, self.store.claim_due):
+            for run_id in claim(self.worker, self.limits.lease_s, limit):
+                results.append(self._execute(self.store.get_run(run_id)))
         return results
 
     # -- internals
@@ -827,9 +845,10 @@ class Engine:
             span.set("apel.status", "completed")
             return RunResult(ex.run_id, "completed", value, None, ex.corr)
         except _Suspend as s:
-            self.store.set_status(ex.run_id, ex.owner, "waiting", waiting_for=s.event)
+            waiting_for = ",".join(s.events)
+            self.store.set_status(ex.run_id, ex.owner, "waiting", waiting_for=waiting_for, wake_at=s.wake_at)
             span.set("apel.status", "waiting")
-            return RunResult(ex.run_id, "waiting", None, None, ex.corr, s.event)
+            return RunResult(ex.run_id, "waiting", None, None, ex.corr, waiting_for)
         except NonDeterminismError as err:
             self.store.set_status(ex.run_id, ex.owner, "failed", error=err.message)
             span.fail(err.message)

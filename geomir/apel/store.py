@@ -57,6 +57,7 @@ class RunRecord:
     waiting_for: str | None
     created: float
     updated: float
+    wake_at: float | None = None  # a waiting run's receive timeout: a worker resumes it then
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,11 @@ class Store(ABC):
 
         Concurrent claimers (threads, processes, machines) never get the same run."""
 
+    @abstractmethod
+    def claim_due(self, owner: str, lease_s: float, limit: int = 10) -> list[str]:
+        """Lease up to ``limit`` "waiting" runs whose ``wake_at`` has passed (a receive
+        timed out), earliest first; as ``claim_expired``, each goes to one claimer."""
+
     # -- journal (lease-checked) ------------------------------------------------------
     @abstractmethod
     def begin_step(self, run_id: str, owner: str, seq: int, step_id: str, kind: str, attempt: int = 1) -> None:
@@ -145,10 +151,10 @@ class Store(ABC):
 
     @abstractmethod
     def set_status(self, run_id: str, owner: str, status: str, output: bytes | None = None,
-                   error: str | None = None, waiting_for: str | None = None) -> None:
+                   error: str | None = None, waiting_for: str | None = None, wake_at: float | None = None) -> None:
         """Set the run's status (lease-checked). Every status but "running" clears the
         owner: a finished run is nobody's, and a "waiting" one is resumed by whichever
-        worker acquires it when its event comes."""
+        worker acquires it when its event comes, or claims it at ``wake_at``."""
 
     # -- events -----------------------------------------------------------------------
     @abstractmethod
@@ -207,7 +213,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS apel_runs (
     ord {serial}, run_id TEXT NOT NULL UNIQUE, workflow TEXT NOT NULL, source_hash TEXT NOT NULL,
     status TEXT NOT NULL, input {blob} NOT NULL, output {blob}, error TEXT, correlation_id TEXT,
-    owner TEXT, lease_until {real}, waiting_for TEXT, created {real} NOT NULL, updated {real} NOT NULL);
+    owner TEXT, lease_until {real}, waiting_for TEXT, created {real} NOT NULL, updated {real} NOT NULL,
+    wake_at {real});
 CREATE INDEX IF NOT EXISTS apel_runs_status ON apel_runs (status, ord);
 CREATE INDEX IF NOT EXISTS apel_runs_correlation ON apel_runs (correlation_id);
 CREATE TABLE IF NOT EXISTS apel_steps (
@@ -225,7 +232,7 @@ CREATE INDEX IF NOT EXISTS apel_states_order ON apel_states (namespace, ord)
 """
 
 _RUN = ("run_id, workflow, source_hash, status, input, output, error, correlation_id, owner, "
-        "lease_until, waiting_for, created, updated")
+        "lease_until, waiting_for, created, updated, wake_at")
 _STEP = "run_id, seq, step_id, kind, status, result, error, started, finished, attempt"
 _EVENT = "event_id, correlation_id, name, payload, created, consumed_by"
 _LIVE = "status IN ('running', 'waiting')"
@@ -291,6 +298,7 @@ class _SqlStore(Store):
     _percent = False
     _errors: tuple[type[Exception], ...]
     _integrity_error: type[Exception]
+    _has_column: str  # SQL taking (table, column): a row when the column exists
 
     def __init__(self, name: str):
         self.name = name
@@ -302,6 +310,8 @@ class _SqlStore(Store):
             with self._tx() as q:
                 for statement in self._ddl():
                     q.run(statement)
+                if not q.all(self._has_column, ("apel_runs", "wake_at")):  # a store made before wake_at
+                    q.run(f"ALTER TABLE apel_runs ADD COLUMN wake_at {self._types['real']}")
         except StoreError as e:
             self.close()
             raise StoreError(f"cannot open store {name!r}: {e.message}") from None
@@ -355,7 +365,7 @@ class _SqlStore(Store):
         now = time.time()
         lease_until = None if owner is None else now + lease_s
         with self._tx() as q:
-            added = q.run(f"INSERT INTO apel_runs ({_RUN}) VALUES (?, ?, ?, 'running', ?, NULL, NULL, ?, ?, ?, NULL, ?, ?) "
+            added = q.run(f"INSERT INTO apel_runs ({_RUN}) VALUES (?, ?, ?, 'running', ?, NULL, NULL, ?, ?, ?, NULL, ?, ?, NULL) "
                           "ON CONFLICT (run_id) DO NOTHING",
                           (run_id, workflow, source_hash, input, correlation_id, owner, lease_until, now, now))
             if not added:
@@ -409,6 +419,16 @@ class _SqlStore(Store):
                       (owner, now + lease_s, now, run_id))
         return [run_id for (run_id,) in rows]
 
+    def claim_due(self, owner, lease_s, limit=10):
+        now = time.time()
+        with self._tx() as q:
+            rows = q.all(f"SELECT run_id FROM apel_runs WHERE status = 'waiting' AND wake_at <= ? AND {_EXPIRED} "
+                         f"ORDER BY wake_at LIMIT ?{self._skip_locked}", (now, now, limit))
+            for (run_id,) in rows:
+                q.run("UPDATE apel_runs SET owner = ?, lease_until = ?, updated = ? WHERE run_id = ?",
+                      (owner, now + lease_s, now, run_id))
+        return [run_id for (run_id,) in rows]
+
     def _check_lease(self, q: _Query, run_id: str, owner: str, now: float) -> float:
         """Lock the run's row and return ``owner``'s lease end; LeaseLost if not live."""
         row = q.one(f"SELECT owner, lease_until FROM apel_runs WHERE run_id = ?{self._for_update}", (run_id,))
@@ -451,7 +471,7 @@ class _SqlStore(Store):
             rows = q.all(f"SELECT {_STEP} FROM apel_steps WHERE run_id = ? ORDER BY seq", (run_id,))
         return [StepRecord(*r) for r in rows]
 
-    def set_status(self, run_id, owner, status, output=None, error=None, waiting_for=None):
+    def set_status(self, run_id, owner, status, output=None, error=None, waiting_for=None, wake_at=None):
         if status not in RUN_STATUSES:
             raise StoreError(f"unknown run status {status!r} (expected one of {', '.join(RUN_STATUSES)})")
         now = time.time()
@@ -459,8 +479,9 @@ class _SqlStore(Store):
             until = self._check_lease(q, run_id, owner, now)
             keep = status == "running"
             q.run("UPDATE apel_runs SET status = ?, output = ?, error = ?, waiting_for = ?, owner = ?, "
-                  "lease_until = ?, updated = ? WHERE run_id = ?",
-                  (status, output, error, waiting_for, owner if keep else None, until if keep else None, now, run_id))
+                  "lease_until = ?, updated = ?, wake_at = ? WHERE run_id = ?",
+                  (status, output, error, waiting_for, owner if keep else None, until if keep else None, now,
+                   wake_at if status == "waiting" else None, run_id))
 
     # -- events -----------------------------------------------------------------------
     def post_event(self, correlation_id, name, payload):
@@ -522,6 +543,7 @@ class SqliteStore(_SqlStore):
     _next_state_ord = "(SELECT COALESCE(MAX(ord), 0) + 1 FROM apel_states)"
     _errors = (sqlite3.Error,)
     _integrity_error = sqlite3.IntegrityError
+    _has_column = "SELECT name FROM pragma_table_info(?) WHERE name = ?"
 
     def __init__(self, path: str | Path):
         if str(path) in ("", ":memory:"):
@@ -563,6 +585,8 @@ class PostgresStore(_SqlStore):
     _skip_locked = " FOR UPDATE SKIP LOCKED"
     _next_state_ord = "nextval('apel_states_ord')"
     _percent = True
+    _has_column = ("SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                   "AND table_name = ? AND column_name = ?")
 
     def __init__(self, dsn: str):
         try:

@@ -144,9 +144,83 @@ workflow Outer(o: Order) -> str {
 def test_an_event_with_the_wrong_type_is_a_contract_violation(tmp_path, store):
     p = program(tmp_path, "workflow W() -> int { let n = receive count: int  return n }", {})
     engine = Engine(p, store)
-    run = engine.start({}, correlation_id="c1")
+    engine.start({}, correlation_id="c1")
     [result] = engine.deliver("c1", "count", "seven")
     assert result.status == "compensated" and "event 'count' is not int" in result.error
+
+
+TIMED = """
+agent reserve(o: Order) -> Receipt
+idempotent agent release(r: Receipt) -> bool
+workflow W(o: Order) -> str {
+  let r = call reserve(o) compensate release(r)
+  let ok = receive confirm: bool timeout 0.4
+  return "confirmed"
+}
+"""
+
+
+def test_a_timed_out_receive_is_woken_by_a_worker_and_compensated(tmp_path, store):
+    import time
+
+    ledger = Ledger()
+    p = program(tmp_path, TIMED, {"reserve": ledger.agent("reserve"), "release": ledger.agent("release", True)})
+    engine = Engine(p, store)
+    run = engine.start({"o": {"id": 1, "amount": 1.0}}, correlation_id="c1")
+    assert run.status == "waiting"
+    record = store.get_run(run.run_id)
+    assert record.wake_at == pytest.approx(store.journal(run.run_id)[-1].started + 0.4)
+    assert Engine(p, store, worker="other").recover() == []  # not due yet: nothing to do
+    time.sleep(max(0.0, record.wake_at - time.time()) + 0.05)
+    [woken] = Engine(p, store, worker="other").recover()  # no event, no resume call: the timer
+    assert woken.status == "compensated" and "no event 'confirm' for correlation id c1 within 0.4 s" in woken.error
+    assert [name for name, _ in ledger.log] == ["reserve", "release"]
+    assert store.get_run(run.run_id).wake_at is None
+
+
+def test_an_event_before_the_timeout_completes_and_clears_the_timer(tmp_path, store):
+    ledger = Ledger()
+    p = program(tmp_path, TIMED.replace("timeout 0.4", "timeout 30"),
+                {"reserve": ledger.agent("reserve"), "release": ledger.agent("release", True)})
+    engine = Engine(p, store)
+    run = engine.start({"o": {"id": 1, "amount": 1.0}}, correlation_id="c1")
+    [done] = engine.deliver("c1", "confirm", True)
+    assert done.status == "completed" and done.output == "confirmed"
+    assert store.get_run(run.run_id).wake_at is None and engine.recover() == []
+
+
+def test_parallel_receives_wait_for_every_event_and_wake_at_the_earliest_timeout(tmp_path, store):
+    p = program(tmp_path, """
+workflow W() -> int {
+  parallel {
+    branch a { let x = receive left: int timeout 50 }
+    branch b { let y = receive right: int timeout 20 }
+  }
+  return 1
+}
+""", {})
+    engine = Engine(p, store)
+    run = engine.start({}, correlation_id="c1")
+    assert run.status == "waiting" and set(run.waiting_for.split(",")) == {"left", "right"}
+    started = min(s.started for s in store.journal(run.run_id))
+    assert store.get_run(run.run_id).wake_at == pytest.approx(started + 20, abs=0.5)
+    [half] = engine.deliver("c1", "right", 2)  # the second branch's event resumes the run too
+    assert half.status == "waiting" and half.waiting_for == "left"
+    [done] = engine.deliver("c1", "left", 1)
+    assert done.status == "completed"
+
+
+def test_submitted_runs_wait_for_a_worker(tmp_path, store):
+    ledger = Ledger()
+    p = program(tmp_path, SAGA, saga_agents(ledger))
+    engine = Engine(p, store)
+    ids = [engine.submit({"o": {"id": i, "amount": 1.0}}) for i in range(3)]
+    assert [store.get_run(i).status for i in ids] == ["running"] * 3 and ledger.log == []
+    assert all(store.holder(i) is None for i in ids)
+    with pytest.raises(Exception, match="missing o"):
+        engine.submit({})
+    results = Engine(p, store, worker="w2").recover()
+    assert [r.run_id for r in results] == ids and {r.status for r in results} == {"completed"}
 
 
 LOOPY = """

@@ -6,6 +6,7 @@ import math
 import multiprocessing
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -148,6 +149,69 @@ def test_claim_expired_processes_never_share_a_run(store, store_url):
         assert p.exitcode == 0
     claimed = [run_id for r in results for run_id in r]
     assert sorted(claimed) == ids
+
+
+def test_claim_due_wakes_timed_out_waiting_runs_earliest_first(store):
+    now = time.time()
+    for run_id, wake in [("late", now - 1.0), ("early", now - 5.0), ("future", now + LONG), ("never", None)]:
+        new_run(store, run_id)
+        store.set_status(run_id, "w1", "waiting", waiting_for="e", wake_at=wake)
+    assert store.get_run("early").wake_at == pytest.approx(now - 5.0)
+    assert store.claim_expired("a", LONG) == []  # waiting runs are not orphans
+    assert store.claim_due("a", LONG, limit=1) == ["early"]
+    assert store.claim_due("b", LONG) == ["late"]  # "early" is a's now
+    assert store.claim_due("c", LONG) == []
+    assert store.holder("early")[0] == "a" and store.holder("late")[0] == "b"
+    store.set_status("early", "a", "running")
+    assert store.get_run("early").wake_at is None  # only a waiting run has a wake-up time
+    store.set_status("early", "a", "waiting", waiting_for="e", wake_at=now + LONG)
+    assert store.claim_due("a", LONG) == []
+
+
+def _claim_due_in_process(url, owner, start, out):
+    with open_store(url) as store:
+        start.wait()
+        got = []
+        while batch := store.claim_due(owner, LONG, limit=2):
+            got += batch
+        out.put(got)
+
+
+def test_claim_due_processes_never_share_a_run(store, store_url):
+    ids = [f"w{i:02d}" for i in range(30)]
+    for run_id in ids:
+        new_run(store, run_id)
+        store.set_status(run_id, "w1", "waiting", waiting_for="e", wake_at=0.0)
+    ctx = multiprocessing.get_context("spawn")
+    start, out = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=_claim_due_in_process, args=(store_url, f"p{i}", start, out)) for i in range(3)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    assert sorted(r for got in results for r in got) == ids
+
+
+def test_a_store_made_before_wake_at_is_upgraded(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE apel_runs (ord INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL UNIQUE, "
+                "workflow TEXT NOT NULL, source_hash TEXT NOT NULL, status TEXT NOT NULL, input BLOB NOT NULL, "
+                "output BLOB, error TEXT, correlation_id TEXT, owner TEXT, lease_until REAL, waiting_for TEXT, "
+                "created REAL NOT NULL, updated REAL NOT NULL)")
+    con.execute("INSERT INTO apel_runs (run_id, workflow, source_hash, status, input, created, updated) "
+                "VALUES ('old', 'wf', 'h', 'waiting', x'00', 1.0, 1.0)")
+    con.commit()
+    con.close()
+    with open_store(path) as store:
+        assert store.get_run("old").wake_at is None
+        assert store.claim_due("w", LONG) == []
+    with open_store(path) as store:  # opening again does not add it twice
+        assert store.get_run("old").status == "waiting"
 
 
 # -- journal and events ---------------------------------------------------------------------
