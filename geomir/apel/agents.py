@@ -63,6 +63,7 @@ class AgentCall:
     attempt: int
     context: Mapping = field(default_factory=dict)
     delegation: tuple[str, ...] = ()
+    context_version: int = 0  # writes the context has seen: equal versions, equal contexts
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,22 @@ def check_point(value, t: geo.PointType, what: str) -> np.ndarray:
     if np.any(bad):
         raise ContractViolation(f"{what} is not {describe(t)}: a point is not {rule}")
     return x
+
+
+class Context(dict):
+    """A run's context: typed slots by name, and its version, the number of writes that
+    made it (a sub-workflow's copy starts from its caller's version)."""
+
+    def __init__(self, slots=(), version: int = 0):
+        super().__init__(slots)
+        self.version = version
+
+    def set(self, slot: str, value) -> None:
+        self[slot] = value
+        self.version += 1
+
+    def copy(self) -> Context:
+        return Context(self, self.version)
 
 
 def context_view(context: dict) -> Mapping:

@@ -169,7 +169,7 @@ class _Compensation:
     step_id: str
     call: apel.CallOp
     result: object
-    context: dict
+    context: agents_mod.Context
 
 
 @dataclass
@@ -178,7 +178,7 @@ class _Frame:
 
     prefix: str
     branch: str
-    context: dict
+    context: agents_mod.Context
     values: dict = field(default_factory=dict)
 
 
@@ -194,7 +194,6 @@ class _Execution:
         self.compensations: list[_Compensation] = []
         self.calls: dict[str, int] = {}
         self.repeats: dict[tuple[str, str], list[str]] = {}
-        self.version = 0
         self.cancelled = threading.Event()
         self.channels: dict[str, list] = {}
         self.channel_cv = threading.Condition(self.lock)
@@ -267,7 +266,9 @@ class _Execution:
         error: StepFailed | None = None
         with self.tracer.span(f"{kind} {step_id}", run_id=self.run_id, correlation_id=self.corr,
                               kind="compensation" if kind == "compensation" else "step", step_id=step_id,
-                              attributes={"apel.agent": agent_name, "apel.input_hash": digest}, parent=parent_span) as span:
+                              attributes={"apel.agent": agent_name, "apel.input_hash": digest,
+                                          "apel.context_version": frame.context.version},
+                              parent=parent_span) as span:
             for n in range(retries + 1):
                 attempt += 1
                 self.store.begin_step(self.run_id, self.owner, seq, step_id, kind, attempt)
@@ -308,7 +309,8 @@ class _Execution:
             self.check_call(op, args, chain)
             chain.append((name, state_codec.digest(args)))
             call = agents_mod.AgentCall(self.run_id, self.corr, step_id, f"{self.run_id}/{step_id}", attempt,
-                                        agents_mod.context_view(frame.context), tuple(n for n, _ in chain))
+                                        agents_mod.context_view(frame.context), tuple(n for n, _ in chain),
+                                        frame.context.version)
             typed = {k: self.program.schemas.to_agent(v, t) for (k, t), v in zip(op.params(), args.values())}
             out = self.timed(op, lambda: agents_mod.invoke(self.program.implementation(name), typed, call))
             if not isinstance(out, agents_mod.Delegate):
@@ -377,7 +379,7 @@ class _Execution:
         done = sorted(self.compensations, key=lambda c: c.seq, reverse=True)
         for comp in done:
             region = comp.call.compensation
-            frame = _Frame("", "", dict(comp.context), values={region.block.args[0]: comp.result})
+            frame = _Frame("", "", comp.context.copy(), values={region.block.args[0]: comp.result})
             for op in region.block.ops:
                 if isinstance(op, apel.CompensateOp):
                     name = op.agent.root_reference.data
@@ -419,8 +421,7 @@ def _get(ex: _Execution, op: apel.GetOp, frame: _Frame):
 
 def _set(ex: _Execution, op: apel.SetOp, frame: _Frame):
     with ex.lock:
-        frame.context[op.slot.data] = frame.values[op.value]
-        ex.version += 1
+        frame.context.set(op.slot.data, frame.values[op.value])
 
 
 def _const(ex, op: apel.ConstOp, frame):
@@ -488,14 +489,14 @@ def _call(ex: _Execution, op: apel.CallOp, frame: _Frame):
         with ex.lock:
             rec = ex.journal.get(step_id)
             seq = rec.finished if rec is not None and rec.finished is not None else time.time()
-            ex.compensations.append(_Compensation(seq, step_id, op, result, dict(frame.context)))
+            ex.compensations.append(_Compensation(seq, step_id, op, result, frame.context.copy()))
 
 
 def _run(ex: _Execution, op: apel.RunOp, frame: _Frame):
     target = ex.program.workflows[op.workflow.root_reference.data]
-    context = dict(frame.context)  # the caller's context flows in; the sub-workflow's writes stay inside
+    context = frame.context.copy()  # the caller's context flows in; the sub-workflow's writes stay inside
     for (name, t), value in zip(target.params(), [frame.values[a] for a in op.args]):
-        context[name] = value
+        context.set(name, value)
     sub = _Frame(frame.prefix + op.step.data + "/", frame.branch, context)
     with ex.tracer.span(f"subworkflow {target.sym_name.data}", run_id=ex.run_id, correlation_id=ex.corr,
                         kind="subworkflow", step_id=frame.prefix + op.step.data):
@@ -828,7 +829,7 @@ class Engine:
             beat.join()
 
     def _drive(self, ex: _Execution, wf: apel.WorkflowOp, inputs: dict, span) -> RunResult:
-        frame = _Frame("", "", dict(inputs))
+        frame = _Frame("", "", agents_mod.Context(inputs))
         try:
             out = ex.run_region(wf.body, frame)
             if out is None:

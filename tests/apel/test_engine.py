@@ -116,6 +116,7 @@ def test_correlation_resumes_the_right_run_and_context_flows_into_subworkflows(t
 
     def label(o, apel):
         seen[apel.correlation_id] = dict(apel.context)
+        seen[apel.correlation_id, "version"] = apel.context_version
         return f"order {o.id}"
 
     p = program(tmp_path, """
@@ -137,6 +138,9 @@ workflow Outer(o: Order) -> str {
     assert store.get_run(a.run_id).status == "waiting"
     # The sub-workflow's agent saw the caller's context (note) and its own parameter.
     assert seen["order-2"]["note"] == "from outer" and seen["order-2"]["o"]["id"] == 2
+    # Its version counts the writes that made it: note, ok (the caller's), o (the parameter);
+    # the replay after the event rebuilt the same version.
+    assert seen["order-2", "version"] == 3
     [done] = engine.deliver("order-1", "approved", True)
     assert done.output == "order 1 from outer"
 
