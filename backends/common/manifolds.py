@@ -146,6 +146,23 @@ class ArrayOps:
         """'float64', 'float32', 'float16' or 'bfloat16'."""
         raise NotImplementedError
 
+    # the step axis of paths, shape (..., T, n): axis -2 ---------------------------------
+    def sum_steps(self, x: Array) -> Array:
+        """Sum over axis -2, dropping it (0 for no steps)."""
+        raise NotImplementedError
+    def max_steps(self, x: Array) -> Array:
+        """Maximum over axis -2 (at least one step), dropping it."""
+        raise NotImplementedError
+    def cumsum_steps(self, x: Array) -> Array:
+        """Running sum along axis -2."""
+        raise NotImplementedError
+    def concat_steps(self, xs: list[Array]) -> Array:
+        """Concatenate along axis -2."""
+        raise NotImplementedError
+    def min_last(self, x: Array) -> Array:
+        """Minimum over the last axis, keepdim."""
+        raise NotImplementedError
+
     # derived (shared by every backend) -------------------------------------------------
     def clamp(self, x: Array, lo: float | None = None, hi: float | None = None) -> Array:
         if lo is not None:
@@ -423,6 +440,31 @@ class Torus(Euclidean):
 
     def logmap0(self, y):
         return self._shortest(y)
+
+    # paths, shape (..., T, n): winding numbers (math in geomir.backends.common.winding) ----
+    def displacement(self, path):
+        """The unwrapped displacement D = sum of shortest steps, (..., n)."""
+        from . import winding
+
+        return winding.displacement(self.ops, path, self.period)
+
+    def winding(self, path):
+        """The winding vector round(D / P), integer-valued, (..., n)."""
+        from . import winding
+
+        return winding.winding(self.ops, path, self.period)
+
+    def winding_margin(self, path):
+        """The certified per-point perturbation below which the winding cannot change, (..., 1)."""
+        from . import winding
+
+        return winding.margin(self.ops, path, self.period)
+
+    def unwrap(self, path):
+        """The path lifted to R^n, (..., T, n)."""
+        from . import winding
+
+        return winding.unwrap(self.ops, path, self.period)
 
 
 class PoincareBall(Manifold):

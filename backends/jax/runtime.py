@@ -45,6 +45,26 @@ class JaxOps(_m.ArrayOps):
         return jnp.sum(x, axis=-1, keepdims=True)
 
     @staticmethod
+    def sum_steps(x):
+        return jnp.sum(x, axis=-2)
+
+    @staticmethod
+    def max_steps(x):
+        return jnp.max(x, axis=-2)
+
+    @staticmethod
+    def cumsum_steps(x):
+        return jnp.cumsum(x, axis=-2)
+
+    @staticmethod
+    def concat_steps(xs):
+        return jnp.concatenate(xs, axis=-2)
+
+    @staticmethod
+    def min_last(x):
+        return jnp.min(x, axis=-1, keepdims=True)
+
+    @staticmethod
     def concat(xs):
         return jnp.concatenate(xs, axis=-1)
 

@@ -43,6 +43,26 @@ class TorchOps(_m.ArrayOps):
         return torch.sum(x, dim=-1, keepdim=True)
 
     @staticmethod
+    def sum_steps(x):
+        return torch.sum(x, dim=-2)
+
+    @staticmethod
+    def max_steps(x):
+        return torch.amax(x, dim=-2)
+
+    @staticmethod
+    def cumsum_steps(x):
+        return torch.cumsum(x, dim=-2)
+
+    @staticmethod
+    def concat_steps(xs):
+        return torch.cat(xs, dim=-2)
+
+    @staticmethod
+    def min_last(x):
+        return torch.amin(x, dim=-1, keepdim=True)
+
+    @staticmethod
     def concat(xs):
         return torch.cat(xs, dim=-1)
 

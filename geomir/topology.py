@@ -1,0 +1,192 @@
+"""Torus topology: unwrapping trajectories, winding vectors and certified margins.
+
+A trajectory is an array of shape ``(..., T, m)``: T points on the torus T^m (angles of a
+recurrent state over time, phases of oscillators), as a torch tensor (CPU or GPU), a jax
+array or anything NumPy takes. ``winding(traj)`` returns its winding vector w in Z^m, the
+unwrapped displacement, the end position and the certified margin: for every per-point
+perturbation smaller than the margin (in max-norm, hence also in L2), w cannot change.
+The math and its proof are in ``geomir.backends.common.winding``; docs/winding.md has the
+user guide.
+
+Eager calls check their input and refuse, with a :class:`WindingError` that says where,
+what cannot be unwrapped: non-finite angles, a step within rounding of half a period
+(its direction is ambiguous) and, for ``lifted=True`` trajectories (continuous angles such
+as cumulative phases, not wrapped), a step of half a period or more (unwrapping would
+silently drop whole turns: sample more finely). Under ``jax.jit`` the checks cannot run;
+an ambiguous step then shows as a margin of 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from geomir.backends.common import winding as _w
+from geomir.backends.common.manifolds import Torus
+from geomir.diagnostics import GeomirError
+
+Array = Any
+
+PERIODS = {"radians": 2.0 * math.pi, "turns": 1.0}
+
+
+class WindingError(GeomirError):
+    """A trajectory that cannot be unwrapped, or a winding margin that is too small."""
+
+
+@dataclass(frozen=True)
+class Winding:
+    """The topology of a batch of trajectories (leading axes ``...`` as given)."""
+
+    winding: Array  # (..., m) integers (int64 for torch and numpy, int32 for jax without x64)
+    displacement: Array  # (..., m) the unwrapped displacement, in the angle units
+    end: Array  # (..., m) the last point, wrapped to [0, P)
+    margin: Array  # (...,) certified: no per-point perturbation below it changes ``winding``
+    period: float
+
+
+def period_of(period: float | str) -> float:
+    """2π for "radians", 1 for "turns", else the positive number given."""
+    if isinstance(period, str):
+        if period not in PERIODS:
+            raise WindingError(f"unknown period {period!r} (expected 'radians', 'turns' or a positive number)")
+        return PERIODS[period]
+    p = float(period)
+    if not (math.isfinite(p) and p > 0):
+        raise WindingError(f"the period must be a positive number, found {period!r}")
+    return p
+
+
+def ops_for(x: Array):
+    """The ArrayOps of ``x``'s library and ``x`` as that library's array."""
+    module = type(x).__module__
+    if module.startswith("torch"):
+        from geomir.backends.torch.runtime import OPS
+
+        return OPS, x
+    if module.startswith(("jax", "jaxlib")):
+        from geomir.backends.jax.runtime import OPS
+
+        return OPS, x
+    import numpy as np
+
+    from geomir.backends.common.numpy_runtime import OPS
+
+    arr = np.asarray(x)
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float64)
+    return OPS, arr
+
+
+def _is_traced(x: Array) -> bool:
+    if not type(x).__module__.startswith(("jax", "jaxlib")):
+        return False
+    import jax
+
+    return isinstance(x, jax.core.Tracer)
+
+
+def _to_numpy(x: Array):
+    import numpy as np
+
+    if type(x).__module__.startswith("torch"):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _check(ops, x: Array, period: float, lifted: bool) -> None:
+    """Refuse what cannot be unwrapped (module docstring), naming the batch item, step and coordinate."""
+    import numpy as np
+
+    if len(x.shape) < 2 or x.shape[-2] < 1 or x.shape[-1] < 1:
+        raise WindingError(f"a trajectory has shape (..., T, m) with T >= 1 points of m >= 1 angles, "
+                           f"found shape {tuple(x.shape)}")
+    if _is_traced(x):
+        return
+    a = _to_numpy(x)
+    if not np.all(np.isfinite(a)):
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+        raise WindingError(f"the trajectory has a non-finite angle at index {where}: {a[where]}")
+    if a.shape[-2] < 2:
+        return
+    raw = np.diff(a, axis=-2)
+    half = period / 2
+    if lifted:
+        bad = np.abs(raw) >= half
+        if bad.any():
+            *batch, t, j = (int(i) for i in np.argwhere(bad)[0])
+            raise WindingError(
+                f"{_item(batch)}step {t} -> {t + 1} moves {raw[(*batch, t, j)] / period:+.3f} periods in coordinate {j}; "
+                "unwrapping is exact only for steps below half a period: sample the trajectory more finely")
+        return
+    d = raw - period * np.floor(raw / period + 0.5)
+    tol = _to_numpy(_w.rounding_allowance(ops, x, period))[..., None, :]
+    bad = np.abs(d) >= half - tol
+    if bad.any():
+        *batch, t, j = (int(i) for i in np.argwhere(bad)[0])
+        raise WindingError(
+            f"{_item(batch)}step {t} -> {t + 1} in coordinate {j} is half a period ({d[(*batch, t, j)]:+.6g}) up to "
+            "rounding: its direction is ambiguous, so the winding is undefined; sample the trajectory more finely")
+
+
+def _item(batch: list[int]) -> str:
+    return f"trajectory {tuple(batch) if len(batch) > 1 else batch[0]}: " if batch else ""
+
+
+def _as_int(x: Array) -> Array:
+    module = type(x).__module__
+    if module.startswith("torch"):
+        import torch
+
+        return x.to(torch.int64)
+    if module.startswith(("jax", "jaxlib")):
+        import jax.numpy as jnp
+
+        return x.astype(jnp.int64 if x.dtype.itemsize == 8 else jnp.int32)
+    return x.astype("int64")
+
+
+def winding(trajectory: Array, period: float | str = "radians", *, lifted: bool = False) -> Winding:
+    """The winding vector, displacement, end position and certified margin of each trajectory."""
+    p = period_of(period)
+    ops, x = ops_for(trajectory)
+    _check(ops, x, p, lifted)
+    disp = _w.displacement(ops, x, p)
+    w = ops.floor(disp / p + 0.5)
+    end = Torus(ops, p).proj(x[..., -1, :])
+    return Winding(_as_int(w), disp, end, _w.margin(ops, x, p)[..., 0], p)
+
+
+def unwrap(trajectory: Array, period: float | str = "radians", *, lifted: bool = False) -> Array:
+    """The trajectory lifted to R^m (x_0, then x_0 plus the running sum of shortest steps),
+    like ``numpy.unwrap`` along axis -2, but refusing what it cannot unwrap."""
+    p = period_of(period)
+    ops, x = ops_for(trajectory)
+    _check(ops, x, p, lifted)
+    return _w.unwrap(ops, x, p)
+
+
+def certified_margin(trajectory: Array, period: float | str = "radians", *, lifted: bool = False) -> Array:
+    """The certified margin of each trajectory, shape (...)."""
+    p = period_of(period)
+    ops, x = ops_for(trajectory)
+    _check(ops, x, p, lifted)
+    return _w.margin(ops, x, p)[..., 0]
+
+
+def require_margin(result: Winding, epsilon: float, what: str = "input") -> None:
+    """Raise :class:`WindingError` unless every margin in ``result`` exceeds ``epsilon``."""
+    import numpy as np
+
+    m = _to_numpy(result.margin)
+    low = np.argwhere(~(m > epsilon))
+    if low.size:
+        first = tuple(int(i) for i in low[0])
+        where = f" (item {first[0] if len(first) == 1 else first})" if first else ""
+        raise WindingError(f"{what}{where}: winding margin {float(m[first]):.4g} is not above the required "
+                           f"{epsilon:.4g}: a perturbation that small could change its winding class "
+                           f"({low.shape[0]} of {max(m.size, 1)} refused)")
+
+
+__all__ = ["Winding", "WindingError", "winding", "unwrap", "certified_margin", "require_margin", "period_of"]
