@@ -1,0 +1,448 @@
+"""Toroidal memory: values addressed by where a trajectory ends on the torus T^m *and* how
+it wound getting there.
+
+Two histories that end at the same point blend in a flat memory. Here the address of a
+trajectory is (end position, winding vector w in Z^m) (``geomir.topology``): entries live
+in the winding class of the trajectory that wrote them, and a read returns the entry of
+the reader's class that is nearest by torus geodesic distance, with that distance and the
+read's certified margin. No entry of another class can be returned, and no per-point
+perturbation of the read's trajectory below its margin can change its class.
+
+Layout. Each winding class has the same Kronecker lattice of ``lattice_size`` slots on
+T^m (the R_m low-discrepancy sequence, Roberts 2018: z_k = frac(1/2 + k alpha),
+alpha_j = phi_m^-(j+1), phi_m the root of x^(m+1) = x + 1), so slots are spread as evenly as
+a sequence can be. An entry keeps its exact address and is filed under its nearest slot;
+two entries of one class under one slot are a *collision* (closer than the lattice's
+resolution, so their reads may interfere). ``on_collision`` keeps both (default),
+replaces the older, or refuses. ``stats()`` reports occupancy and the collision rate.
+
+Channels (topological isolation). ``add_channel(name, classes=..., epsilon=...)`` binds a
+channel (a tenant, an agent, a sequence) to a set of winding classes, disjoint from every
+other channel's (checked: explicit sets, or residue rules ``w[axis] = r mod k``). Writes
+and reads in a channel must wind into its classes and have a margin above its
+``epsilon``: otherwise they are refused. An accepted read's class is then certain for
+every perturbation below its margin, so an adversary who moves a channel-A trajectory by
+less than ``epsilon`` (per point, max-norm) can never get an entry of channel B.
+``flag_below`` flags any read whose margin is below it (adversarial-input flagging): its
+value is withheld (``found`` is False) and its margin reported.
+
+Tensors are torch tensors on ``device`` (CPU or GPU), batched over the leading axis.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from geomir import topology
+from geomir.diagnostics import GeomirError, UsageError
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - torch is an optional extra
+    raise UsageError("geomir.memory needs PyTorch: pip install torch (see the README)") from None
+
+
+class ToroidalMemoryError(GeomirError):
+    """A write or read the memory refuses (full, wrong channel, margin too small, bad shape)."""
+
+
+@dataclass(frozen=True)
+class Residue:
+    """The winding classes with ``w[axis] = residue (mod modulus)``."""
+
+    axis: int
+    modulus: int
+    residue: int
+
+    def __post_init__(self):
+        if self.modulus < 1:
+            raise ToroidalMemoryError(f"residue rule: modulus must be >= 1, found {self.modulus}")
+
+    def contains(self, w):
+        return (w[..., self.axis] - self.residue) % self.modulus == 0
+
+    def __str__(self) -> str:
+        return f"w[{self.axis}] = {self.residue} mod {self.modulus}"
+
+
+@dataclass
+class Channel:
+    name: str
+    index: int
+    classes: frozenset | Residue
+    epsilon: float
+
+    def contains(self, w):
+        """A bool tensor: which rows of the int64 tensor ``w`` (B, m) are classes of this channel."""
+        if isinstance(self.classes, Residue):
+            return self.classes.contains(w)
+        if not self.classes:
+            return torch.zeros(w.shape[:-1], dtype=torch.bool, device=w.device)
+        table = torch.tensor(sorted(self.classes), dtype=w.dtype, device=w.device)
+        return (w[:, None, :] == table[None]).all(-1).any(-1)
+
+    def describe(self) -> str:
+        if isinstance(self.classes, Residue):
+            return str(self.classes)
+        shown = ", ".join(str(c) for c in sorted(self.classes)[:4])
+        return f"{{{shown}{', ...' if len(self.classes) > 4 else ''}}}"
+
+
+def _disjoint(a: Channel, b: Channel, dims: int) -> str | None:
+    """None when a and b share no class, else why they may."""
+    ca, cb = a.classes, b.classes
+    if isinstance(ca, frozenset) and isinstance(cb, frozenset):
+        common = ca & cb
+        return f"both hold class {min(common)}" if common else None
+    if isinstance(ca, frozenset) or isinstance(cb, frozenset):
+        explicit, rule = (ca, cb) if isinstance(ca, frozenset) else (cb, ca)
+        common = [c for c in explicit if (c[rule.axis] - rule.residue) % rule.modulus == 0]
+        return f"both hold class {min(common)}" if common else None
+    if ca.axis != cb.axis:
+        return f"'{ca}' and '{cb}' constrain different axes, so some class satisfies both"
+    g = math.gcd(ca.modulus, cb.modulus)
+    return None if (ca.residue - cb.residue) % g else f"'{ca}' and '{cb}' share classes"
+
+
+def kronecker_lattice(n: int, dims: int) -> np.ndarray:
+    """The first ``n`` points of the R_m sequence on [0, 1)^dims (module docstring)."""
+    phi = 2.0
+    for _ in range(60):  # Newton on x^(m+1) - x - 1
+        phi -= (phi ** (dims + 1) - phi - 1) / ((dims + 1) * phi ** dims - 1)
+    alpha = phi ** -np.arange(1, dims + 1, dtype=np.float64)
+    return np.mod(0.5 + np.arange(n, dtype=np.float64)[:, None] * alpha[None, :], 1.0)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    index: object  # (B,) int64: where each value was stored
+    winding: object  # (B, m) int64
+    margin: object  # (B,)
+    slot: object  # (B,) int64: its lattice slot
+    collided: object  # (B,) bool: another entry of its class already held that slot
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    value: object  # (B, *value_shape): the entry's value; zeros where not found
+    index: object  # (B,) int64, -1 where not found
+    distance: object  # (B,) torus geodesic distance to the entry's position; inf where not found
+    margin: object  # (B,) the read's certified margin
+    winding: object  # (B, m) int64: the read's winding class
+    found: object  # (B,) bool
+    flagged: object  # (B,) bool: margin below the flag threshold or the channel's epsilon (value withheld)
+    reasons: list = field(default_factory=list)  # why each not-found row was not found ('' if found)
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    entries: int
+    capacity: int
+    occupancy: float  # entries / capacity
+    writes: int
+    collisions: int
+    collision_rate: float  # collisions / writes
+    classes: int  # distinct winding classes holding entries
+    mean_per_class: float
+
+
+class ToroidalMemory:
+    """Key-value memory addressed by (end position on T^m, winding vector); module docstring."""
+
+    def __init__(self, dims: int, capacity: int, *, period: float | str = "radians", lattice_size: int | None = None,
+                 on_collision: str = "keep", flag_below: float = 0.0, device=None, dtype=None):
+        if dims < 1 or capacity < 1:
+            raise ToroidalMemoryError(f"dims and capacity must be >= 1, found dims={dims}, capacity={capacity}")
+        if on_collision not in ("keep", "replace", "error"):
+            raise ToroidalMemoryError(f"on_collision must be 'keep', 'replace' or 'error', found {on_collision!r}")
+        self.dims, self.capacity = int(dims), int(capacity)
+        self.period = topology.period_of(period)
+        self.lattice_size = int(lattice_size or capacity)
+        self.on_collision, self.flag_below = on_collision, float(flag_below)
+        self.device = torch.device(device or "cpu")
+        self.dtype = dtype or torch.float32
+        self.channels: dict[str, Channel] = {}
+        self._lattice = torch.as_tensor(kronecker_lattice(self.lattice_size, self.dims) * self.period,
+                                        dtype=self.dtype, device=self.device)
+        self._pos = torch.zeros(self.capacity, self.dims, dtype=self.dtype, device=self.device)
+        self._w = torch.zeros(self.capacity, self.dims, dtype=torch.int64, device=self.device)
+        self._chan = torch.full((self.capacity,), -1, dtype=torch.int64, device=self.device)
+        self._slot = torch.zeros(self.capacity, dtype=torch.int64, device=self.device)
+        self._values = None
+        self._n = 0
+        self.writes = self.collisions = 0
+
+    # -- channels -----------------------------------------------------------------------
+    def add_channel(self, name: str, classes: Iterable[Iterable[int]] | Residue, epsilon: float = 0.0) -> Channel:
+        """Bind channel ``name`` to winding classes (explicit vectors, or a :class:`Residue`
+        rule), disjoint from the other channels'; its reads and writes need a margin above
+        ``epsilon``."""
+        if name in self.channels:
+            raise ToroidalMemoryError(f"channel '{name}' already exists")
+        if not (epsilon >= 0 and math.isfinite(epsilon)):
+            raise ToroidalMemoryError(f"channel '{name}': epsilon must be >= 0, found {epsilon}")
+        if isinstance(classes, Residue):
+            if not 0 <= classes.axis < self.dims:
+                raise ToroidalMemoryError(f"channel '{name}': axis {classes.axis} is not one of the {self.dims} axes")
+            spec: frozenset | Residue = classes
+        else:
+            spec = frozenset(tuple(int(v) for v in c) for c in classes)
+            bad = [c for c in spec if len(c) != self.dims]
+            if bad:
+                raise ToroidalMemoryError(f"channel '{name}': class {bad[0]} has {len(bad[0])} entries, "
+                                          f"expected {self.dims}")
+        channel = Channel(name, len(self.channels), spec, float(epsilon))
+        for other in self.channels.values():
+            why = _disjoint(channel, other, self.dims)
+            if why:
+                raise ToroidalMemoryError(f"channel '{name}' is not disjoint from channel '{other.name}': {why}")
+        self.channels[name] = channel
+        return channel
+
+    def _owner(self, w) -> tuple[object, object]:
+        """(channel index per row, -1 for none; the epsilon that applies per row)."""
+        owner = torch.full(w.shape[:-1], -1, dtype=torch.int64, device=w.device)
+        eps = torch.zeros(w.shape[:-1], dtype=torch.float64, device=w.device)
+        for c in self.channels.values():
+            mine = c.contains(w)
+            owner = torch.where(mine, c.index, owner)
+            eps = torch.where(mine, c.epsilon, eps)
+        return owner, eps
+
+    # -- addresses --------------------------------------------------------------------------
+    def _address(self, trajectory, what: str):
+        traj = torch.as_tensor(trajectory, device=self.device)
+        if not torch.is_floating_point(traj):
+            traj = traj.to(self.dtype)
+        if traj.dim() == 2:
+            traj = traj[None]
+        if traj.dim() != 3 or traj.shape[-1] != self.dims:
+            raise ToroidalMemoryError(f"{what}: expected trajectories of shape (B, T, {self.dims}) or (T, {self.dims}), "
+                                      f"found {tuple(torch.as_tensor(trajectory).shape)}")
+        try:
+            r = topology.winding(traj, self.period)
+        except topology.WindingError as err:
+            raise ToroidalMemoryError(f"{what}: {err.message}") from None
+        return r.end.to(self.dtype), r.winding, r.margin
+
+    def _torus_dist(self, a, b):
+        d = a - b
+        d = d - self.period * torch.floor(d / self.period + 0.5)
+        return d.pow(2).sum(-1).sqrt()
+
+    def _slots(self, end):
+        out = []
+        for chunk in end.split(256):
+            out.append(self._torus_dist(chunk[:, None, :], self._lattice[None]).argmin(-1))
+        return torch.cat(out)
+
+    # -- write and read ------------------------------------------------------------------------
+    def write(self, trajectory, value, channel: str | None = None) -> WriteResult:
+        """Store ``value[i]`` at the address of ``trajectory[i]`` (one trajectory (T, m) and
+        one value also work). In a channel, every trajectory must wind into its classes with a
+        margin above its epsilon, else nothing is written."""
+        end, w, margin = self._address(trajectory, "write")
+        batch = end.shape[0]
+        values = torch.as_tensor(value, device=self.device)
+        if values.dim() == 0 or (torch.as_tensor(trajectory).dim() == 2):
+            values = values[None]
+        if values.shape[0] != batch:
+            raise ToroidalMemoryError(f"write: {batch} trajectories but {values.shape[0]} values")
+        if self._values is None:
+            self._values = torch.zeros((self.capacity, *values.shape[1:]), dtype=values.dtype, device=self.device)
+        elif values.shape[1:] != self._values.shape[1:]:
+            raise ToroidalMemoryError(f"write: values have shape {tuple(values.shape[1:])}, "
+                                      f"this memory stores {tuple(self._values.shape[1:])}")
+        owner, eps = self._owner(w)
+        if channel is not None:
+            c = self._channel(channel)
+            bad = ~c.contains(w)
+            if bad.any():
+                i = int(bad.nonzero()[0])
+                raise ToroidalMemoryError(f"write in channel '{channel}': trajectory {i} winds {tuple(w[i].tolist())}, "
+                                          f"which is not a class of the channel ({c.describe()})")
+        low = ~(margin.to(torch.float64) > eps)
+        if self.channels and low.any():
+            i = int(low.nonzero()[0])
+            raise ToroidalMemoryError(f"write: trajectory {i} has winding margin {float(margin[i]):.4g}, not above its "
+                                      f"channel's epsilon {float(eps[i]):.4g}; a perturbation that small could move it "
+                                      "to another class")
+        slot = self._slots(end)
+        if self.on_collision == "replace":
+            index, collided = self._write_replacing(end, w, owner, slot, values)
+        else:
+            collided = self._collisions(w, owner, slot)
+            if self.on_collision == "error" and bool(collided.any()):
+                i = int(collided.nonzero()[0])
+                raise ToroidalMemoryError(f"write: trajectory {i} collides with an entry of its class "
+                                          f"{tuple(w[i].tolist())} in slot {int(slot[i])}; nothing was written")
+            if self._n + batch > self.capacity:
+                raise ToroidalMemoryError(f"write: the memory is full: {self._n} of {self.capacity} entries used, "
+                                          f"{batch} more do not fit; nothing was written")
+            index = torch.arange(self._n, self._n + batch, device=self.device)
+            self._store(index, end, w, owner, slot, values)
+            self._n += batch
+        self.writes += batch
+        self.collisions += int(collided.sum())
+        return WriteResult(index, w, margin, slot, collided)
+
+    def _store(self, k, end, w, owner, slot, value):
+        self._pos[k], self._w[k], self._chan[k], self._slot[k] = end, w, owner, slot
+        self._values[k] = value
+
+    def _collisions(self, w, owner, slot):
+        """Which new rows land in a (class, channel, slot) already taken, by an entry or an
+        earlier row of the same batch."""
+        n = self._n
+        keys = torch.cat([torch.cat([self._w[:n], self._chan[:n, None], self._slot[:n, None]], 1),
+                          torch.cat([w, owner[:, None], slot[:, None]], 1)])
+        _, ids = torch.unique(keys, dim=0, return_inverse=True)
+        pos = torch.arange(keys.shape[0], device=self.device)
+        first = torch.full((keys.shape[0],), keys.shape[0], device=self.device).scatter_reduce(0, ids, pos, "amin")
+        return first[ids[n:]] < pos[n:]
+
+    def _write_replacing(self, end, w, owner, slot, values):
+        """Row by row: a row that collides overwrites the entry it collides with."""
+        batch = end.shape[0]
+        index = torch.empty(batch, dtype=torch.int64, device=self.device)
+        collided = torch.zeros(batch, dtype=torch.bool, device=self.device)
+        for i in range(batch):
+            n = self._n
+            hit = ((self._slot[:n] == slot[i]) & (self._w[:n] == w[i]).all(-1) & (self._chan[:n] == owner[i])).nonzero()
+            if hit.numel():
+                collided[i], index[i] = True, hit[0, 0]
+            elif n >= self.capacity:
+                raise ToroidalMemoryError(f"write: the memory is full ({self.capacity} entries); "
+                                          f"rows {i}..{batch - 1} of the batch were not written")
+            else:
+                index[i] = n
+                self._n += 1
+            self._store(index[i], end[i], w[i], owner[i], slot[i], values[i])
+        return index, collided
+
+    def _channel(self, name: str) -> Channel:
+        if name not in self.channels:
+            known = ", ".join(self.channels) or "none"
+            raise ToroidalMemoryError(f"no channel '{name}' (channels: {known})")
+        return self.channels[name]
+
+    def read(self, trajectory, channel: str | None = None, *, flag_below: float | None = None,
+             strict: bool = False) -> ReadResult:
+        """For each trajectory, the entry of its winding class (and channel) nearest to where it
+        ends. A read issued in ``channel`` must wind into the channel's classes; without one,
+        the channel owning the read's class (if any) applies. Reads with a margin not above
+        the channel's epsilon or ``flag_below`` are flagged and withheld; ``strict`` raises
+        instead of withholding."""
+        end, w, margin = self._address(trajectory, "read")
+        batch = end.shape[0]
+        owner, eps = self._owner(w)
+        reasons = [""] * batch
+        allowed = torch.ones(batch, dtype=torch.bool, device=self.device)
+        if channel is not None:
+            c = self._channel(channel)
+            inside = c.contains(w)
+            for i in (~inside).nonzero().flatten().tolist():
+                reasons[i] = (f"winds {tuple(w[i].tolist())}, not a class of channel '{channel}' ({c.describe()})")
+            allowed &= inside
+        threshold = torch.maximum(eps, torch.full_like(eps, self.flag_below if flag_below is None else flag_below))
+        flagged = ~(margin.to(torch.float64) > threshold) & (threshold > 0)
+        for i in (flagged & allowed).nonzero().flatten().tolist():
+            reasons[i] = (f"winding margin {float(margin[i]):.4g} is not above {float(threshold[i]):.4g}: "
+                          "flagged as a possible adversarial input")
+        allowed &= ~flagged
+        n = self._n
+        dist = torch.full((batch,), math.inf, dtype=self.dtype, device=self.device)
+        index = torch.full((batch,), -1, dtype=torch.int64, device=self.device)
+        for rows in torch.arange(batch, device=self.device).split(1024):
+            d = self._torus_dist(end[rows, None, :], self._pos[None, :n])
+            match = (self._w[None, :n] == w[rows, None, :]).all(-1) & (self._chan[None, :n] == owner[rows, None])
+            d = torch.where(match, d, torch.full_like(d, math.inf))
+            if n:
+                best, arg = d.min(-1)
+                ok = torch.isfinite(best) & allowed[rows]
+                dist[rows] = torch.where(ok, best, dist[rows])
+                index[rows] = torch.where(ok, arg, index[rows])
+        found = index >= 0
+        for i in (allowed & ~found).nonzero().flatten().tolist():
+            reasons[i] = f"no entry in winding class {tuple(w[i].tolist())}" + (
+                f" of channel '{self._name_of(int(owner[i]))}'" if int(owner[i]) >= 0 else "")
+        if self._values is None:
+            value = torch.zeros(batch, dtype=self.dtype, device=self.device)
+        else:
+            value = self._values[index.clamp(min=0)] * found.view(-1, *[1] * (self._values.dim() - 1))
+        if strict and not bool(found.all()):
+            i = int((~found).nonzero()[0])
+            raise ToroidalMemoryError(f"read: trajectory {i} {reasons[i]}")
+        return ReadResult(value, index, dist, margin, w, found, flagged, reasons)
+
+    def _name_of(self, index: int) -> str:
+        return next(c.name for c in self.channels.values() if c.index == index)
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._n
+
+    def stats(self) -> MemoryStats:
+        classes = int(torch.unique(self._w[: self._n], dim=0).shape[0]) if self._n else 0
+        return MemoryStats(self._n, self.capacity, self._n / self.capacity, self.writes, self.collisions,
+                           self.collisions / self.writes if self.writes else 0.0, classes,
+                           self._n / classes if classes else 0.0)
+
+    def save(self, path: str | Path) -> None:
+        """Write the memory to ``path`` (.npz: arrays and a JSON header, no pickle)."""
+        n = self._n
+        meta = {"format": "geomir.ToroidalMemory/1", "dims": self.dims, "capacity": self.capacity,
+                "period": self.period, "lattice_size": self.lattice_size, "on_collision": self.on_collision,
+                "flag_below": self.flag_below, "dtype": str(self.dtype).removeprefix("torch."),
+                "writes": self.writes, "collisions": self.collisions,
+                "channels": [{"name": c.name, "epsilon": c.epsilon,
+                              "residue": [c.classes.axis, c.classes.modulus, c.classes.residue]
+                              if isinstance(c.classes, Residue) else None,
+                              "classes": None if isinstance(c.classes, Residue) else sorted(c.classes)}
+                             for c in self.channels.values()]}
+        arrays = {"pos": self._pos[:n].cpu().numpy(), "w": self._w[:n].cpu().numpy(),
+                  "chan": self._chan[:n].cpu().numpy(), "slot": self._slot[:n].cpu().numpy()}
+        if self._values is not None:
+            arrays["values"] = self._values[:n].cpu().numpy()
+            meta["value_shape"] = list(self._values.shape[1:])
+        with open(path, "wb") as f:
+            np.savez(f, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path, device=None) -> ToroidalMemory:
+        """A memory saved with :meth:`save`, on ``device``."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(data["meta"].tobytes().decode())
+                arrays = {k: data[k] for k in data.files if k != "meta"}
+        except (OSError, ValueError, KeyError) as err:
+            raise ToroidalMemoryError(f"cannot load a toroidal memory from {path}: {err}") from None
+        if meta.get("format") != "geomir.ToroidalMemory/1":
+            raise ToroidalMemoryError(f"{path} is not a saved toroidal memory")
+        mem = cls(meta["dims"], meta["capacity"], period=meta["period"], lattice_size=meta["lattice_size"],
+                  on_collision=meta["on_collision"], flag_below=meta["flag_below"], device=device,
+                  dtype=getattr(torch, meta["dtype"]))
+        for c in meta["channels"]:
+            classes = Residue(*c["residue"]) if c["residue"] else [tuple(x) for x in c["classes"]]
+            mem.add_channel(c["name"], classes, c["epsilon"])
+        n = arrays["pos"].shape[0]
+        mem._pos[:n] = torch.from_numpy(arrays["pos"]).to(mem.device)
+        mem._w[:n] = torch.from_numpy(arrays["w"]).to(mem.device)
+        mem._chan[:n] = torch.from_numpy(arrays["chan"]).to(mem.device)
+        mem._slot[:n] = torch.from_numpy(arrays["slot"]).to(mem.device)
+        if "values" in arrays:
+            vals = torch.from_numpy(arrays["values"]).to(mem.device)
+            mem._values = torch.zeros((mem.capacity, *vals.shape[1:]), dtype=vals.dtype, device=mem.device)
+            mem._values[:n] = vals
+        mem._n, mem.writes, mem.collisions = n, meta["writes"], meta["collisions"]
+        return mem
+
+
+__all__ = ["ToroidalMemory", "ToroidalMemoryError", "Residue", "ReadResult", "WriteResult", "MemoryStats",
+           "kronecker_lattice"]

@@ -1,0 +1,204 @@
+"""geomir.memory.ToroidalMemory: addressing by (end position, winding), batched reads and
+writes, the Kronecker slot layout and its collision accounting, channels, flagging,
+capacity, save/load, float32 and float64."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from geomir.memory import Residue, ToroidalMemory, ToroidalMemoryError, kronecker_lattice
+
+TAU = 2 * math.pi
+
+
+def path(w, end, t=24, wobble=0.0, dtype=torch.float32):
+    """A trajectory that winds ``w`` turns and ends at ``end``, with an optional wobble."""
+    w = torch.as_tensor(w, dtype=torch.float64)
+    end = torch.as_tensor(end, dtype=torch.float64)
+    s = torch.linspace(0, 1, t, dtype=torch.float64)[:, None]
+    lifted = end - w * TAU * (1 - s) + wobble * torch.sin(TAU * s) * torch.arange(1, len(w) + 1)
+    return torch.remainder(lifted, TAU).to(dtype)
+
+
+def paths(ws, ends, **kw):
+    return torch.stack([path(w, e, **kw) for w, e in zip(ws, ends)])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_histories_ending_at_the_same_point_are_told_apart(dtype):
+    mem = ToroidalMemory(3, 32, dtype=dtype)
+    end = [1.0, 2.0, 3.0]
+    ws = [[0, 0, 0], [1, 0, 0], [0, -1, 0], [2, 1, -3], [-1, -1, -1]]
+    mem.write(paths(ws, [end] * 5, dtype=dtype), torch.arange(5.0, dtype=dtype) * 10)
+    got = mem.read(paths(ws, [end] * 5, wobble=0.3, dtype=dtype))
+    assert got.found.all() and got.value.tolist() == [0.0, 10.0, 20.0, 30.0, 40.0]
+    assert got.winding.tolist() == ws
+    assert torch.all(got.distance < 1e-5) and torch.all(got.margin > 0.5)
+
+
+def test_nearest_by_geodesic_distance_across_the_cut():
+    mem = ToroidalMemory(1, 8)
+    mem.write(paths([[1], [1]], [[0.05], [3.0]]), torch.tensor([1.0, 2.0]))
+    got = mem.read(path([1], [TAU - 0.05]))  # 0.1 from the first across 0 = 2π, 2.9 from the second
+    assert got.value.tolist() == [1.0] and got.distance.item() == pytest.approx(0.1, abs=1e-5)
+
+
+def test_a_class_with_no_entry_is_not_found_and_says_why():
+    mem = ToroidalMemory(2, 8)
+    mem.write(path([1, 0], [1.0, 1.0]), torch.tensor([5.0, 6.0]))
+    got = mem.read(paths([[1, 0], [0, 1]], [[1.0, 1.0], [1.0, 1.0]]))
+    assert got.found.tolist() == [True, False] and got.index.tolist() == [0, -1]
+    assert got.value.tolist() == [[5.0, 6.0], [0.0, 0.0]] and math.isinf(got.distance[1])
+    assert got.reasons == ["", "no entry in winding class (0, 1)"]
+    with pytest.raises(ToroidalMemoryError, match=r"read: trajectory 1 no entry in winding class \(0, 1\)"):
+        mem.read(paths([[1, 0], [0, 1]], [[1.0, 1.0], [1.0, 1.0]]), strict=True)
+
+
+def test_kronecker_lattice_is_better_spread_than_random_points():
+    def min_gap(points):
+        d = np.abs(points[:, None, :] - points[None, :, :])
+        d = np.minimum(d, 1 - d)
+        dist = np.sqrt((d ** 2).sum(-1)) + np.eye(len(points)) * 10
+        return dist.min()
+
+    for dims in (1, 2, 4):
+        lattice = kronecker_lattice(256, dims)
+        rand = np.random.default_rng(0).uniform(size=(256, dims))
+        assert lattice.shape == (256, dims) and np.all((0 <= lattice) & (lattice < 1))
+        assert min_gap(lattice) > 3 * min_gap(rand)
+    phi = 2.0
+    for _ in range(60):
+        phi -= (phi ** 3 - phi - 1) / (3 * phi ** 2 - 1)
+    assert phi == pytest.approx(1.32471795724474602596)  # the plastic number: R_2's generator
+
+
+def test_collisions_are_counted_and_the_policy_applies():
+    end = torch.tensor([2.0, 2.0])
+    near = [end, end + 0.001, end + 1.5]
+    mem = ToroidalMemory(2, 16, lattice_size=16)
+    res = mem.write(paths([[1, 1]] * 3, near), torch.tensor([1.0, 2.0, 3.0]))
+    assert res.collided.tolist() == [False, True, False]  # 0.001 apart: one slot; 1.5 apart: another
+    res = mem.write(path([0, 1], end), torch.tensor(4.0))  # another class: no collision
+    assert res.collided.tolist() == [False]
+    stats = mem.stats()
+    assert (stats.entries, stats.writes, stats.collisions, stats.classes) == (4, 4, 1, 2)
+    assert stats.occupancy == 4 / 16 and stats.collision_rate == 0.25
+    assert mem.read(path([1, 1], end + 0.001)).value.item() == 2.0  # both kept: exact addresses decide
+
+    replacing = ToroidalMemory(2, 16, on_collision="replace")
+    replacing.write(path([1, 1], end), torch.tensor(1.0))
+    res = replacing.write(path([1, 1], end + 0.001), torch.tensor(2.0))
+    assert res.collided.tolist() == [True] and res.index.tolist() == [0] and len(replacing) == 1
+    assert replacing.read(path([1, 1], end)).value.item() == 2.0
+
+    strict = ToroidalMemory(2, 16, on_collision="error")
+    strict.write(path([1, 1], end), torch.tensor(1.0))
+    with pytest.raises(ToroidalMemoryError, match=r"collides with an entry of its class \(1, 1\).*nothing was written"):
+        strict.write(paths([[0, 0], [1, 1]], [end, end + 0.001]), torch.tensor([1.0, 2.0]))
+    assert len(strict) == 1
+
+
+def test_capacity_and_shape_errors():
+    mem = ToroidalMemory(2, 2)
+    mem.write(paths([[0, 0], [1, 0]], [[1.0, 1.0]] * 2), torch.zeros(2, 3))
+    with pytest.raises(ToroidalMemoryError, match="full: 2 of 2 entries used, 1 more do not fit"):
+        mem.write(path([0, 1], [1.0, 1.0]), torch.zeros(3))
+    with pytest.raises(ToroidalMemoryError, match=r"expected trajectories of shape \(B, T, 2\).*found \(5, 3\)"):
+        mem.read(torch.zeros(5, 3))
+    other = ToroidalMemory(2, 4)
+    other.write(path([0, 0], [0.0, 0.0]), torch.zeros(3))
+    with pytest.raises(ToroidalMemoryError, match=r"values have shape \(4,\), this memory stores \(3,\)"):
+        other.write(path([0, 0], [0.0, 0.0]), torch.zeros(4))
+    with pytest.raises(ToroidalMemoryError, match="2 trajectories but 3 values"):
+        ToroidalMemory(2, 4).write(paths([[0, 0]] * 2, [[0.0, 0.0]] * 2), torch.zeros(3))
+    with pytest.raises(ToroidalMemoryError, match="read: trajectory 0: step 0 -> 1 in coordinate 0 is half a period"):
+        mem.read(torch.tensor([[0.0, 0.0], [math.pi, 0.0]]))
+    with pytest.raises(ToroidalMemoryError, match="on_collision must be"):
+        ToroidalMemory(2, 2, on_collision="drop")
+
+
+def test_channels_must_be_disjoint():
+    mem = ToroidalMemory(2, 8)
+    mem.add_channel("even", Residue(0, 2, 0))
+    with pytest.raises(ToroidalMemoryError, match="not disjoint from channel 'even'.*share classes"):
+        mem.add_channel("fours", Residue(0, 4, 2))
+    mem.add_channel("odd", Residue(0, 4, 1))
+    with pytest.raises(ToroidalMemoryError, match="constrain different axes"):
+        mem.add_channel("y", Residue(1, 2, 0))
+    with pytest.raises(ToroidalMemoryError, match=r"not disjoint from channel 'even': both hold class \(2, 0\)"):
+        mem.add_channel("list", [(2, 0), (3, 3)])
+    mem.add_channel("list", [(3, 1), (7, 7)])
+    with pytest.raises(ToroidalMemoryError, match="already exists"):
+        mem.add_channel("list", [(9, 9)])
+    with pytest.raises(ToroidalMemoryError, match=r"class \(1,\) has 1 entries, expected 2"):
+        mem.add_channel("short", [(1,)])
+    with pytest.raises(ToroidalMemoryError, match="no channel 'nope' \\(channels: even, odd, list\\)"):
+        mem.read(path([0, 0], [0.0, 0.0]), channel="nope")
+
+
+def test_reads_and_writes_stay_in_their_channel():
+    mem = ToroidalMemory(2, 16)
+    mem.add_channel("A", Residue(0, 2, 0), epsilon=0.05)
+    mem.add_channel("B", Residue(0, 2, 1), epsilon=0.05)
+    end = [1.0, 1.0]
+    mem.write(path([0, 0], end), torch.tensor(1.0), channel="A")
+    mem.write(path([1, 0], end), torch.tensor(2.0), channel="B")
+    with pytest.raises(ToroidalMemoryError, match=r"channel 'A': trajectory 0 winds \(1, 0\).*w\[0\] = 0 mod 2"):
+        mem.write(path([1, 0], end), torch.tensor(3.0), channel="A")
+    # A read issued in A of a trajectory winding into B's class is refused, not answered.
+    got = mem.read(paths([[0, 0], [1, 0]], [end, end]), channel="A")
+    assert got.found.tolist() == [True, False] and got.value.tolist() == [1.0, 0.0]
+    assert "winds (1, 0), not a class of channel 'A'" in got.reasons[1]
+    # Without a channel, the class decides: each read gets its own channel's entry.
+    assert mem.read(paths([[0, 0], [1, 0]], [end, end])).value.tolist() == [1.0, 2.0]
+    # A trajectory whose margin is not above the channel's epsilon is flagged and withheld.
+    fragile = torch.remainder(torch.tensor([[1.0, 1.0], [1.0 + 0.49 * TAU, 1.0], [1.0, 1.0]]), TAU)  # a 0.49-turn step
+    got = mem.read(fragile, channel="A")
+    assert got.flagged.tolist() == [True] and got.found.tolist() == [False]
+    assert got.margin.item() < 0.05 and "flagged as a possible adversarial input" in got.reasons[0]
+    with pytest.raises(ToroidalMemoryError, match="winding margin .* not above its channel's epsilon 0.05"):
+        mem.write(fragile, torch.tensor(9.0))
+
+
+def test_flag_below_flags_low_margin_reads():
+    mem = ToroidalMemory(1, 4, flag_below=0.2)
+    mem.write(path([1], [1.0]), torch.tensor(1.0))
+    long_steps = path([1], [1.0], t=5)  # a quarter turn per step: margin π/4 - rounding
+    assert mem.read(path([1], [1.0]), flag_below=1.0).found.tolist() == [True]  # margin ~1.44
+    got = mem.read(long_steps, flag_below=1.0)
+    assert got.flagged.tolist() == [True] and got.found.tolist() == [False]
+    assert mem.read(long_steps).found.tolist() == [True]  # the memory's own threshold is 0.2
+
+
+def test_save_and_load_round_trip(tmp_path):
+    mem = ToroidalMemory(2, 8, period="turns", lattice_size=32, on_collision="replace", flag_below=0.01,
+                         dtype=torch.float64)
+    mem.add_channel("A", [(0, 0), (1, 0)], epsilon=0.01)
+    mem.add_channel("B", Residue(1, 3, 1))
+    ends = [[0.2, 0.3], [0.7, 0.1], [0.5, 0.5]]
+    mem.write(torch.remainder(paths([[0, 0], [1, 0], [0, 1]], ends, dtype=torch.float64) / TAU, 1.0),
+              torch.arange(6.0).reshape(3, 2))
+    mem.save(tmp_path / "mem.npz")
+    back = ToroidalMemory.load(tmp_path / "mem.npz")
+    assert (back.dims, back.capacity, back.period, back.lattice_size, back.on_collision, back.flag_below) == (
+        2, 8, 1.0, 32, "replace", 0.01)
+    assert back.dtype == torch.float64 and list(back.channels) == ["A", "B"]
+    assert back.stats() == mem.stats()
+    q = torch.remainder(paths([[0, 0], [1, 0], [0, 1]], ends, dtype=torch.float64) / TAU, 1.0)
+    a, b = mem.read(q), back.read(q)
+    assert torch.equal(a.value, b.value) and torch.equal(a.index, b.index)
+    (tmp_path / "junk.npz").write_bytes(b"not a memory")
+    with pytest.raises(ToroidalMemoryError, match="cannot load a toroidal memory"):
+        ToroidalMemory.load(tmp_path / "junk.npz")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_on_the_gpu():
+    mem = ToroidalMemory(2, 8, device="cuda")
+    mem.write(paths([[0, 0], [1, 0]], [[1.0, 1.0]] * 2).cuda(), torch.tensor([1.0, 2.0]).cuda())
+    got = mem.read(paths([[1, 0]], [[1.0, 1.0]]).cuda())
+    assert got.value.device.type == "cuda" and got.value.tolist() == [2.0]
