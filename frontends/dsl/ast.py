@@ -22,7 +22,7 @@ class Node:
 
 @dataclass(eq=False)
 class TypeExpr(Node):
-    """``H[16]``, ``tangent H[16]``, ``R[4, f64]``."""
+    """``H[16]``, ``tangent H[16]``, ``path T[4]``, ``R[4, f64]``."""
 
     manifold: str
     dim: int
@@ -31,6 +31,8 @@ class TypeExpr(Node):
     manifold_span: Span
     dim_span: Span
     dtype_span: Span | None = None
+    path: bool = False
+    prefix_span: Span | None = None  # the 'tangent' / 'path' keyword
 
 
 # --- expressions -------------------------------------------------------------------

@@ -244,6 +244,29 @@ _register(Builtin("coords", ("x",), lambda s: s.value(0).euclidean(), lambda lw,
                   "The representation coordinates of a point or tangent vector as a Euclidean vector."))
 
 
+# --- paths on a torus: winding numbers (math: geomir.backends.common.winding) ----------
+
+PATH_BUILTINS = ("unwrap", "winding", "winding_margin", "endpoint")
+"""The builtins that take a path (``path T[n]``); every other builtin rejects one."""
+
+_register(Builtin("unwrap", ("p",), lambda s: s.path(0).euclidean(),
+                  lambda lw, c, o: lw.emit(geo.UnwrapOp(*o)),
+                  "The unwrapped displacement of a path on a torus, as R[n]: the sum of its shortest signed "
+                  "steps (each in [-P/2, P/2), P the period), i.e. where the path lifted to R^n ends "
+                  "relative to its start."))
+_register(Builtin("winding", ("p",), lambda s: s.path(0).euclidean(),
+                  lambda lw, c, o: lw.emit(geo.WindingOp(*o)),
+                  "The winding vector of a path on a torus, as R[n]: round(unwrap(p) / P) per angle, "
+                  "integer-valued (a loop wound k times gives exactly k)."))
+_register(Builtin("winding_margin", ("p",), lambda s: s.path(0).euclidean(1),
+                  lambda lw, c, o: lw.emit(geo.WindingMarginOp(*o)),
+                  "The certified margin of winding(p), as R[1]: no perturbation of the path's points smaller "
+                  "than it (in the max norm) can change the winding vector; 0 when uncertified."))
+_register(Builtin("endpoint", ("p",), lambda s: s.path(0).as_point(),
+                  lambda lw, c, o: lw.emit(geo.EndpointOp(*o)),
+                  "The last point of a path on a torus, as a point T[n] (angles wrapped by proj)."))
+
+
 # --- Poincaré ball (gyrovector) operations ------------------------------------------
 
 _BALL = ("poincare",)

@@ -152,4 +152,8 @@ def check_annotation(a: ast.Annotation, model: ast.ModelDef):
             + ")",
             a.name_span,
         )
+    paths = [p for p in model.params if p.type.path]
+    if paths:
+        raise _err(f"contracts are not checked on models with path inputs; input '{paths[0].name}' of model "
+                   f"{model.name} is {paths[0].type.describe()}", a.name_span)
     return rule(a, model)

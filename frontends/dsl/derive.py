@@ -94,6 +94,13 @@ def check_derive(decl: ast.DeriveDecl, models: dict[str, ast.ModelDef], derived:
                 f"wrt must name an input of model {model.name} ({', '.join(names)}), found '{source_text(v)}'", v.span
             )
         wrt = names.index(v.name)
+    paths = [p for p in model.params if p.type.path]
+    if paths:
+        raise GeoTypeError(
+            f"{decl.op} of a model with path inputs is not supported: input '{paths[0].name}' of {model.name} "
+            f"is {paths[0].type.describe()} (winding numbers are locally constant; differentiate a model of points)",
+            target.span,
+        )
     x = model.params[wrt].type
     out = model.result_type
 

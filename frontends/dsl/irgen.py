@@ -46,7 +46,7 @@ def ir_type(t: ValueType | JetValue) -> Attribute:
     """The IR type of a frontend type."""
     if isinstance(t, JetValue):
         return jet.JetType(t.order, ir_type(t.base))
-    cls = geo.TangentType if t.tangent else geo.PointType
+    cls = geo.TangentType if t.tangent else geo.PathType if t.path else geo.PointType
     return cls(_manifold_attr(t), t.dim, _DTYPES[t.dtype])
 
 

@@ -38,6 +38,7 @@ _TERMINAL_NAMES = {
     "__ANON_0": "'->'",
     "RETURN": "'return'",
     "TANGENT": "'tangent'",
+    "PATH": "'path'",
     "MANIFOLD": "'manifold'",
     "MODEL": "'model'",
     "DERIVE": "'derive'",
@@ -127,16 +128,18 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def type(self, meta, children):
-        tangent, manifold, dim, dtype = children
+        prefix, manifold, dim, dtype = children
         return ast.TypeExpr(
             self.meta(meta),
             str(manifold),
             int(dim),
             str(dtype) if dtype is not None else None,
-            tangent is not None,
+            prefix is not None and prefix.type == "TANGENT",
             self.tok(manifold),
             self.tok(dim),
             self.tok(dtype) if dtype is not None else None,
+            prefix is not None and prefix.type == "PATH",
+            self.tok(prefix) if prefix is not None else None,
         )
 
     @v_args(meta=True)

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from geomir.diagnostics import GeoNameError, GeoTypeError, Note, Span
 
 from . import ast
-from .builtins import BUILTINS, EXPLICIT_WEIGHT, Builtin
+from .builtins import BUILTINS, EXPLICIT_WEIGHT, PATH_BUILTINS, Builtin
 from .common import constant, fold, source_text, suggest
 from .contracts import check_annotation
 from .derive import check_derive
-from .types import DTYPES, EUCLIDEAN, MANIFOLD_KINDS, TORUS_UNITS, Manifold, ScalarType, ValueType, WeightType
+from .types import (DTYPES, EUCLIDEAN, MANIFOLD_KINDS, PATH_MANIFOLDS, TORUS_UNITS, Manifold, ScalarType, ValueType,
+                    WeightType)
 
 
 # --- manifold declarations ---------------------------------------------------------
@@ -122,10 +123,25 @@ class CallSite:
 
     # -- argument accessors, each raising a located error
     def value(self, i: int) -> ValueType:
+        """Argument ``i`` as a point or vector (never a path: only :meth:`path` takes one)."""
         expr, ty = self.args[i]
-        if not isinstance(ty, ValueType):
+        if not isinstance(ty, ValueType) or ty.path:
+            hint = f"; a path is taken only by {', '.join(PATH_BUILTINS)}" if isinstance(ty, ValueType) else ""
             raise self.error(
-                f"argument {i + 1} of {self.name} ('{self.builtin.param_name(i)}') must be a point or vector, found {ty.describe()}",
+                f"argument {i + 1} of {self.name} ('{self.builtin.param_name(i)}') must be a point or vector, "
+                f"found {ty.describe()}{hint}",
+                expr.span,
+            )
+        return ty
+
+    def path(self, i: int) -> ValueType:
+        """Argument ``i`` as a path on a torus (``path T[n]``)."""
+        expr, ty = self.args[i]
+        if not isinstance(ty, ValueType) or not ty.path:
+            what = ty.describe() if not isinstance(ty, ValueType) else (
+                f"a tangent vector {ty.describe()}" if ty.tangent else f"a point {ty.describe()}")
+            raise self.error(
+                f"{self.name} expects a path on a torus (path T[n]) for '{self.builtin.param_name(i)}', found {what}",
                 expr.span,
             )
         return ty
@@ -231,6 +247,9 @@ def type_mismatch(what: str, want: ValueType, got: ValueType, span: Span) -> Geo
     """The one message shape for two types that should agree, naming the difference."""
     if want.manifold != got.manifold:
         detail = "manifold mismatch"
+    elif want.path != got.path:
+        kind = "a tangent vector" if want.tangent else "a point"
+        detail = f"a path used where {kind} is expected" if got.path else f"{'a tangent vector' if got.tangent else 'a point'} used where a path is expected"
     elif want.tangent != got.tangent:
         detail = "a tangent vector used where a point is expected" if got.tangent else "a point used where a tangent vector is expected"
     elif want.dim != got.dim:
@@ -302,7 +321,13 @@ class TypeChecker:
                 f"unknown element type '{dtype}'{suggest(dtype, DTYPES)} (expected one of {', '.join(DTYPES)})",
                 t.dtype_span,
             )
-        return ValueType(manifold, t.dim, dtype, t.tangent)
+        if t.path and manifold.kind not in PATH_MANIFOLDS:
+            raise GeoTypeError(
+                f"paths are on torus manifolds: expected a torus after 'path', found {t.manifold} "
+                f"({manifold.geometry()})",
+                t.manifold_span,
+            )
+        return ValueType(manifold, t.dim, dtype, t.tangent, t.path)
 
     # -- models
     def check_model(self, model: ast.ModelDef) -> None:
@@ -313,6 +338,12 @@ class TypeChecker:
             p.type = self.resolve_type(p.type_expr)
             scope.values[p.name] = p.type
         model.result_type = self.resolve_type(model.result)
+        if model.result_type.path:
+            raise GeoTypeError(
+                f"model {model.name} returns {model.result_type.describe()}; a path is an input type only "
+                f"(a model returns a point or a vector, e.g. endpoint(p) or winding(p))",
+                model.result.prefix_span or model.result.span,
+            )
         returned = False
         for stmt in model.body:
             if returned:
@@ -395,8 +426,9 @@ class TypeChecker:
                     f"the scale factor of '{expr.op}' must be a finite number, found {factor:g}", number_expr.span
                 )
             if not vec.is_vector:
+                hint = "; use mobius_scalar for Poincaré points" if vec.kind == "poincare" and not vec.path else ""
                 raise GeoTypeError(
-                    f"cannot scale {vec.describe()} with '{expr.op}'; use mobius_scalar for Poincaré points",
+                    f"cannot scale {vec.describe()} with '{expr.op}'{hint}",
                     vec_expr.span,
                 )
             return vec

@@ -1,7 +1,9 @@
 """Types of the .geo language, as the type checker sees them.
 
 A value is a point or a tangent vector on a declared manifold, with a dimension (the
-number of representation coordinates) and an element type. Two manifolds are the same
+number of representation coordinates) and an element type; an input may also be a path
+(``path T[3]``: a sequence of any length >= 1 of points on a torus), which only the
+winding builtins take. Two manifolds are the same
 type when their geometry is the same (kind and parameters), whatever they are named.
 Number literals have :class:`ScalarType` and are folded at compile time.
 """
@@ -44,29 +46,36 @@ class Manifold:
 EUCLIDEAN = Manifold("euclidean", name="R")
 
 
+PATH_MANIFOLDS = ("torus",)
+"""Manifolds whose paths (``path T[n]``) the language has: winding numbers need a torus."""
+
+
 @dataclass(frozen=True)
 class ValueType:
-    """A point (``H[16]``) or a tangent vector (``tangent H[16]``)."""
+    """A point (``H[16]``), a tangent vector (``tangent H[16]``) or a path of points
+    (``path T[16]``, any number >= 1 of points on a torus; only the winding builtins
+    take one)."""
 
     manifold: Manifold
     dim: int
     dtype: str = "f32"
     tangent: bool = False
+    path: bool = False
 
     def __str__(self) -> str:
         dtype = "" if self.dtype == "f32" else f", {self.dtype}"
-        prefix = "tangent " if self.tangent else ""
+        prefix = "tangent " if self.tangent else "path " if self.path else ""
         return f"{prefix}{self.manifold.name or self.manifold.kind}[{self.dim}{dtype}]"
 
     def describe(self) -> str:
         """``H[16] (a point on poincare(c=1.0))``: the type with its geometry spelled out."""
-        what = "a tangent vector of" if self.tangent else "a point on"
+        what = "a tangent vector of" if self.tangent else "a path on" if self.path else "a point on"
         return f"{self} ({what} {self.manifold.geometry()})"
 
     @property
     def is_vector(self) -> bool:
         """Linear algebra is legal on tangent vectors and on Euclidean points."""
-        return self.tangent or self.manifold.kind == "euclidean"
+        return not self.path and (self.tangent or self.manifold.kind == "euclidean")
 
     @property
     def kind(self) -> str:

@@ -235,6 +235,11 @@ def signature_problem(contract: Attribute, inputs: Sequence[Attribute], outputs:
     """
     if len(outputs) != 1:
         return f"a contract needs a model with one result, found {len(outputs)}"
+    from geomir.dialects.geo import PathType
+
+    paths = [t for t in inputs if isinstance(t, PathType)]
+    if paths:
+        return f"contracts are not checked on models with path inputs, found {paths[0]}"
     (out,) = outputs
     if isinstance(contract, MonotoneAttr):
         for i in contract.input_indices:

@@ -4,6 +4,7 @@ Types::
 
     !geo.point<poincare<1.0>, 16, f32>     a point on a manifold (its representation coordinates)
     !geo.tangent<euclidean, 4, f64>        a tangent vector (same coordinates as the point)
+    !geo.path<torus<radians>, 3, f32>      a path: any number >= 1 of points on a torus
 
 A *vector type* is a ``!geo.tangent`` or a ``!geo.point`` on ``euclidean``: the types on
 which linear algebra (``geo.linear``, ``geo.add``, ``geo.tanh``, ...) is legal.
@@ -335,6 +336,48 @@ class TangentType(GeoValueType):
         return self
 
 
+@irdl_attr_definition
+class PathType(ParametrizedAttribute, TypeAttribute):
+    """A path on a torus: any number T >= 1 of points, each ``dim`` angle coordinates,
+    held as an array of shape ``(..., T, dim)`` (T is not part of the type). Written
+    ``!geo.path<torus<radians>, 3, f32>`` (the parameters of ``!geo.point``). Not a
+    :class:`GeoValueType`: only the winding ops (``geo.unwrap``, ``geo.winding``,
+    ``geo.winding_margin``, ``geo.endpoint``) take one."""
+
+    name = "geo.path"
+
+    manifold: ManifoldAttr
+    dim: IntAttr
+    element_type: AnyFloat
+
+    def __init__(self, manifold: ManifoldAttr, dim: int | IntAttr, element_type: AnyFloat = f32):
+        super().__init__(manifold, IntAttr(dim) if isinstance(dim, int) else dim, element_type)
+
+    @property
+    def dim_value(self) -> int:
+        """The number of angle coordinates of each point."""
+        return self.dim.data
+
+    def point(self) -> PointType:
+        """The type of one point of the path."""
+        return PointType(self.manifold, self.dim, self.element_type)
+
+    def verify(self) -> None:
+        if not isinstance(self.manifold, TorusAttr):
+            raise VerifyException(
+                f"{self.name}: paths are on torus manifolds, found {self.manifold.short()}"
+            )
+        if self.dim.data < 1:
+            raise VerifyException(f"{self.name}: dimension must be >= 1, found {self.dim.data}")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        return GeoValueType.parse_parameters.__func__(cls, parser)
+
+    def print_parameters(self, printer: Printer) -> None:
+        GeoValueType.print_parameters(self, printer)
+
+
 GeoValue = MessageConstraint(GeoValueType, "expected a !geo.point or !geo.tangent")
 """IRDL constraint of operands and results that are points or tangents."""
 
@@ -359,6 +402,13 @@ def _point(op: str, role: str, t: Attribute, kind: str | None = None) -> PointTy
     if not isinstance(t, PointType) or (kind is not None and t.manifold.kind != kind):
         expected = "a !geo.point" + (f" on {kind}" if kind else "")
         op_error(op, f"{role} must be {expected}, found {t}")
+    return t
+
+
+def _path(op: str, role: str, t: Attribute) -> PathType:
+    """``t`` as a PathType (always on a torus: the type verifies that)."""
+    if not isinstance(t, PathType):
+        op_error(op, f"{role} must be a !geo.path on torus, found {t}")
     return t
 
 
@@ -874,6 +924,73 @@ class CoordsOp(GeoOp):
 
 
 # --------------------------------------------------------------------------------------
+# Path ops: winding numbers on a torus (math: geomir.backends.common.winding)
+# --------------------------------------------------------------------------------------
+
+
+class _PathOp(GeoOp, ABC):
+    """Base of the ops on one ``!geo.path`` operand."""
+
+    p = operand_def()  # checked by infer_result_type, whose message names what was found
+    result = result_def(GeoValue)
+
+    assembly_format = op_syntax("p")
+
+    def __init__(self, p: Operation | SSAValue):
+        super().__init__(p)
+
+
+@irdl_op_definition
+class UnwrapOp(_PathOp):
+    """The unwrapped displacement of a path: the sum of its shortest signed steps, as
+    ``!geo.point<euclidean, n>`` (where the path lifted to R^n ends, minus its start)."""
+
+    name = "geo.unwrap"
+
+    @classmethod
+    def infer_result_type(cls, operand_types, properties):
+        p = _path(cls.name, "operand", operand_types[0])
+        return PointType(EuclideanAttr(), p.dim, p.element_type)
+
+
+@irdl_op_definition
+class WindingOp(_PathOp):
+    """The winding vector round(D / period) of a path, integer-valued, as
+    ``!geo.point<euclidean, n>``."""
+
+    name = "geo.winding"
+
+    @classmethod
+    def infer_result_type(cls, operand_types, properties):
+        p = _path(cls.name, "operand", operand_types[0])
+        return PointType(EuclideanAttr(), p.dim, p.element_type)
+
+
+@irdl_op_definition
+class WindingMarginOp(_PathOp):
+    """The certified margin of the winding vector (the largest max-norm perturbation of the
+    points below which it cannot change; 0 = uncertified), as ``!geo.point<euclidean, 1>``."""
+
+    name = "geo.winding_margin"
+
+    @classmethod
+    def infer_result_type(cls, operand_types, properties):
+        p = _path(cls.name, "operand", operand_types[0])
+        return scalar_type(p.element_type)
+
+
+@irdl_op_definition
+class EndpointOp(_PathOp):
+    """The last point of a path, as a ``!geo.point`` on its torus."""
+
+    name = "geo.endpoint"
+
+    @classmethod
+    def infer_result_type(cls, operand_types, properties):
+        return _path(cls.name, "operand", operand_types[0]).point()
+
+
+# --------------------------------------------------------------------------------------
 # Layer ops
 # --------------------------------------------------------------------------------------
 
@@ -1142,11 +1259,15 @@ MANIFOLD_OPS: dict[str, type] = _by_mnemonic(
 HOLONOMY_OPS: dict[str, type] = _by_mnemonic(OriginOp, HolonomyOp, HolonomyAngleOp)
 """Mnemonic -> the ops of transport and holonomy that the DSL does not spell directly."""
 
+PATH_OPS: dict[str, type] = _by_mnemonic(UnwrapOp, WindingOp, WindingMarginOp, EndpointOp)
+"""Mnemonic -> the ops on paths (``!geo.path``): winding numbers on a torus."""
+
 Geo = Dialect(
     "geo",
     [
         *MANIFOLD_OPS.values(),
         *HOLONOMY_OPS.values(),
+        *PATH_OPS.values(),
         ParamOp,
         LinearOp,
         BiasOp,
@@ -1155,5 +1276,5 @@ Geo = Dialect(
         PowOp,
         *UNARY_OPS.values(),
     ],
-    [EuclideanAttr, PoincareAttr, LorentzAttr, SphereAttr, TorusAttr, PointType, TangentType],
+    [EuclideanAttr, PoincareAttr, LorentzAttr, SphereAttr, TorusAttr, PointType, TangentType, PathType],
 )

@@ -5,8 +5,8 @@ random manifolds, then models whose bodies are chains/DAGs of let-bindings built
 *forward*: each step picks, from a table of operations, one applicable to the types of
 values already in scope (layers with matching ``in -> out`` dims, activations and
 arithmetic on vectors, the manifold maps on points/tangents of the same space, Möbius
-ops on Poincaré points, calls of earlier models with arguments converted to their
-parameter types, ...). The model's result type is the type of the final value (possibly
+ops on Poincaré points, the winding ops on path inputs (``path T[n]``), calls of
+earlier models with arguments converted to their parameter types, ...). The model's result type is the type of the final value (possibly
 after converting it to a target type that lets a contract or a derivative request fit),
 and its annotations and derive requests are chosen among those the signature admits
 (``frontends/dsl/contracts.py``, ``frontends/dsl/derive.py``).
@@ -44,13 +44,14 @@ __all__ = [
 KINDS = ("euclidean", "poincare", "lorentz", "sphere", "torus")
 UNARY = ("tanh", "sigmoid", "relu", "softplus", "exp", "log", "sqrt", "sin", "cos")
 MOBIUS_ACTS = ("mobius_tanh", "mobius_sigmoid", "mobius_relu")
+PATH_OPS = ("unwrap", "winding", "winding_margin", "endpoint")
 DERIVE_OPS = ("jvp", "vjp", "hvp", "grad", "directional", "laplacian", "biharmonic")
 GROUPS = ("so2", "perm", "torus_translation", "ball_rotation")
 
 # Names never used for values, params, models or manifolds: keywords of the grammar,
 # the keyword-ish identifiers of annotations and flags, and every builtin.
 _RESERVED = {
-    "manifold", "model", "let", "return", "derive", "tangent", "R", "true", "false",
+    "manifold", "model", "let", "return", "derive", "tangent", "path", "R", "true", "false",
     "increasing", "decreasing", "radians", "turns", "wrt", "order", "bias", "c", "units",
     *GROUPS, *KINDS, *DERIVE_OPS,
 }
@@ -74,20 +75,23 @@ EUCLID = Geometry("euclidean")
 
 @dataclass(frozen=True)
 class VType:
-    """A point or tangent type: geometry, dimension, element type."""
+    """A point, tangent or path type: geometry, dimension, element type. A path (an input
+    only, on a torus) is taken by the winding ops alone: :meth:`_ModelGen.values` leaves
+    paths out, :meth:`_ModelGen.paths` lists them."""
 
     geom: Geometry
     dim: int
     dtype: str
     tangent: bool = False
+    path: bool = False
 
     @property
     def is_vector(self) -> bool:
-        return self.tangent or self.geom.kind == "euclidean"
+        return not self.path and (self.tangent or self.geom.kind == "euclidean")
 
     @property
     def is_point(self) -> bool:
-        return not self.tangent
+        return not self.tangent and not self.path
 
     @property
     def is_rpoint(self) -> bool:
@@ -102,7 +106,7 @@ class VType:
         return VType(self.geom, self.dim, self.dtype, True)
 
     def as_point(self) -> VType:
-        return VType(self.geom, self.dim, self.dtype, False)
+        return VType(self.geom, self.dim, self.dtype, False)  # also: a point of a path
 
     def with_dim(self, dim: int) -> VType:
         return VType(self.geom, dim, self.dtype, self.tangent)
@@ -142,6 +146,11 @@ class ModelInfo:
     result: VType
     reverse_only: bool = False  # uses an op without a Taylor rule (holonomy_angle): vjp only
 
+    @property
+    def has_path(self) -> bool:
+        """A model with a path input: no contracts, no derive requests (both rejected)."""
+        return any(t.path for _, t in self.params)
+
 
 @dataclass
 class GeneratedProgram:
@@ -164,6 +173,8 @@ def program_features(source: str) -> set[str]:
     feats |= {f"dtype:{d}" for d in re.findall(r",\s*(f16|bf16|f32|f64)\s*\]", source)}
     if re.search(r"\btangent\b", source):
         feats.add("tangent")
+    if re.search(r"\bpath\b", source):
+        feats.add("path")
     if "bias = false" in source:
         feats.add("bias=false")
     return feats
@@ -275,7 +286,8 @@ class _ProgramGen:
         dtype = ""
         if t.dtype != "f32" or self.rng.random() < 0.1:
             dtype = f", {t.dtype}"
-        return f"{'tangent ' if t.tangent else ''}{name}[{t.dim}{dtype}]"
+        prefix = "tangent " if t.tangent else "path " if t.path else ""
+        return f"{prefix}{name}[{t.dim}{dtype}]"
 
     # -- manifolds
     def declare_manifold(self, kind: str) -> None:
@@ -353,7 +365,9 @@ class _ProgramGen:
             model = _ModelGen(self, self.fresh_top(rng.choice(_MODEL_NAMES))).run()
             self.models.append(model)
             for _ in range(rng.choice([0, 0, 1, 1, 2, 3])):
-                self.derive(rng.choice(self.models[-2:]))
+                derivable = [m for m in self.models[-2:] if not m.has_path]
+                if derivable:
+                    self.derive(rng.choice(derivable))
         for kind in kinds:  # declared after every model: unused, still legal
             self.declare_manifold(kind)
         source = "\n\n".join(self.items) + "\n"
@@ -394,7 +408,7 @@ class _ModelGen:
         if balls:
             flavors += ["ball", "ball"]
         if tori:
-            flavors.append("torus")
+            flavors += ["torus", "path"]
         if self.prog.models:
             flavors += ["copy", "copy"]
         flavor = rng.choice(flavors)
@@ -409,6 +423,9 @@ class _ModelGen:
             types = [VType(g, rng.randint(1, 6), self.dtype) for _ in range(n)]
         elif flavor == "torus":
             types = [VType(rng.choice(tori), rng.randint(1, 6), self.dtype)]
+            types += [self._random_type(geoms) for _ in range(n - 1)]
+        elif flavor == "path":  # a path on a torus (paths are inputs only), and other inputs
+            types = [VType(rng.choice(tori), rng.randint(1, 6), self.dtype, path=True)]
             types += [self._random_type(geoms) for _ in range(n - 1)]
         elif flavor == "copy":
             callee = rng.choice(self.prog.models)
@@ -442,7 +459,21 @@ class _ModelGen:
         return Val(f"{_wrap(lhs, prec)} {op} {_wrap(rhs, prec + 1)}", result, prec, lhs.refs | rhs.refs)
 
     def values(self, pred) -> list[Val]:
-        return [v for v in self.pool if isinstance(v.type, VType) and pred(v.type)]
+        """Points and vectors in scope satisfying ``pred`` (never paths: see :meth:`paths`)."""
+        return [v for v in self.pool if isinstance(v.type, VType) and not v.type.path and pred(v.type)]
+
+    def paths(self, pred=lambda t: True) -> list[Val]:
+        """The path inputs in scope satisfying ``pred``."""
+        return [v for v in self.pool if isinstance(v.type, VType) and v.type.path and pred(v.type)]
+
+    def path_op(self) -> Val:
+        """One of the winding ops on a path in scope."""
+        p = self.rng.choice(self.paths())
+        fn = self.rng.choice(PATH_OPS)
+        t = p.type
+        result = {"unwrap": rtype(t.dim, t.dtype), "winding": rtype(t.dim, t.dtype),
+                  "winding_margin": rtype(1, t.dtype), "endpoint": VType(t.geom, t.dim, t.dtype)}[fn]
+        return self.call(fn, [p], result=result)
 
     def numbers(self) -> list[Val]:
         return [v for v in self.pool if isinstance(v.type, Num)]
@@ -495,6 +526,9 @@ class _ModelGen:
     def produce(self, target: VType) -> Val | None:
         """A value of type ``target``: one in scope, or one converted from a value in scope."""
         rng = self.rng
+        if target.path:  # paths are inputs: only one in scope will do
+            exact = self.paths(lambda t: t == target)
+            return rng.choice(exact) if exact else None
         exact = self.values(lambda t: t == target)
         if exact and rng.random() < 0.8:
             return rng.choice(exact)
@@ -511,6 +545,8 @@ class _ModelGen:
         return self.convert(rng.choice(sources), target)
 
     def can_produce(self, target: VType) -> bool:
+        if target.path:
+            return bool(self.paths(lambda t: t == target))
         return bool(
             self.values(lambda t: t.dtype == target.dtype and (t.geom == target.geom or target.is_rpoint))
         )
@@ -534,6 +570,8 @@ class _ModelGen:
             kinds += ["mobius_add", "mobius_scalar", "mobius_matvec", "mobius_linear", "mobius_act"] * 2
         if callees:
             kinds += ["call", "call"]
+        if self.paths():
+            kinds += ["path_op", "path_op", "path_op"]
         kinds += ["coords", "numlet"] if self.values(lambda t: True) else ["numlet"]
         kind = rng.choice(kinds)
 
@@ -638,6 +676,8 @@ class _ModelGen:
             if any(a is None for a in args):
                 return None
             return self.call(m.name, args, result=m.result)
+        if kind == "path_op":
+            return self.path_op()
         if kind == "numlet":
             k = _number(self.rng, extreme=True)
             safe = [n for n in self.numbers() if _safe(n.type.value)]
@@ -689,6 +729,8 @@ class _ModelGen:
                 self.pool.append(v)
             last = v
         if last is None or last not in self.pool:
+            if not self.values(lambda t: True):  # only path inputs: read one
+                self.pool.append(self.path_op())
             last = rng.choice(self.values(lambda t: True))
         result = self._finish(last, params)
         rt = result.type
@@ -711,7 +753,7 @@ class _ModelGen:
         first = params[0][1]
         targets = [rtype(1, dtype), rtype(rng.randint(1, 6), dtype)]
         if first.dtype == dtype:
-            targets += [first, rtype(first.dim, dtype)]
+            targets += [first if not first.path else first.as_point(), rtype(first.dim, dtype)]
         target = rng.choice(targets)
         return self.convert(last, target) or last
 
@@ -719,6 +761,8 @@ class _ModelGen:
         rng = self.rng
         inputs = [t for _, t in params]
         found: list[str] = []
+        if any(t.path for t in inputs):
+            return found  # contracts are not checked on models with path inputs
         if rng.random() < 0.3:
             n = _number(rng, positive=True)
             found.append(f"@lipschitz({n.text})")

@@ -37,6 +37,10 @@ def tg(m, n, elt=f32):
     return geo.TangentType(m, n, elt)
 
 
+def path(m, n, elt=f32):
+    return geo.PathType(m, n, elt)
+
+
 # -- helpers ----------------------------------------------------------------------------
 
 
@@ -74,6 +78,8 @@ PRINTED = [
     (pt(T, 3), "!geo.point<torus<turns>, 3, f32>"),
     (pt(L, 3, f64), "!geo.point<lorentz<0.5>, 3, f64>"),
     (tg(S, 2), "!geo.tangent<sphere, 2, f32>"),
+    (path(T, 3), "!geo.path<torus<turns>, 3, f32>"),
+    (path(geo.TorusAttr("radians"), 1, f64), "!geo.path<torus<radians>, 1, f64>"),
 ]
 
 
@@ -104,6 +110,13 @@ def test_torus_period():
     assert T.period == 1.0
 
 
+def test_path_type_is_not_a_point_or_tangent():
+    p = path(T, 3, f64)
+    assert p.dim_value == 3 and p.point() == pt(T, 3, f64)
+    assert not isinstance(p, geo.GeoValueType) and not geo.is_vector_type(p)
+    assert p != pt(T, 3, f64)
+
+
 def test_type_helpers():
     x = pt(P, 16)
     assert x.dim_value == 16
@@ -128,9 +141,14 @@ def test_type_helpers():
         (lambda: pt(S, 1), "geo.point: dimension must be >= 2 on sphere, found 1"),
         (lambda: tg(L, 1), "geo.tangent: dimension must be >= 2 on lorentz<0.5>, found 1"),
         (lambda: pt(E, 3, i32), "element_type"),
+        (lambda: path(P, 3), "geo.path: paths are on torus manifolds, found poincare<1.0>"),
+        (lambda: path(E, 3), "geo.path: paths are on torus manifolds, found euclidean"),
+        (lambda: path(T, 0), "geo.path: dimension must be >= 1, found 0"),
+        (lambda: path(T, 3, i32), "element_type"),
     ],
     ids=["poincare-negative", "poincare-inf", "lorentz-zero", "torus-units", "dim-zero",
-         "sphere-dim", "lorentz-dim", "element-type"],
+         "sphere-dim", "lorentz-dim", "element-type", "path-poincare", "path-euclidean", "path-dim",
+         "path-element-type"],
 )
 def test_invalid_attribute(make, message):
     with pytest.raises(VerifyException, match=re.escape(message)):
@@ -149,6 +167,8 @@ def test_invalid_attribute(make, message):
             "unknown manifold 'hyperbolic', expected one of: euclidean, poincare, lorentz, sphere, torus",
         ),
         ("!geo.tangent<3, f32>", ParseError, "unknown manifold"),
+        ("!geo.path<sphere, 3, f32>", VerifyException, "geo.path: paths are on torus manifolds, found sphere"),
+        ("!geo.path<torus<degrees>, 3, f32>", VerifyException, "unknown units 'degrees'"),
     ],
 )
 def test_invalid_attribute_text(text, error, message):
@@ -177,6 +197,11 @@ OP_CASES = [
     pytest.param(lambda a, b, c, v: geo.HolonomyOp([a, b, c], v), [pt(P, 3)] * 3 + [tg(P, 3)], tg(P, 3), id="holonomy"),
     pytest.param(lambda a, b, c, d, v: geo.HolonomyAngleOp([a, b, c, d], v), [pt(S, 3)] * 4 + [tg(S, 3)],
                  pt(E, 1), id="holonomy_angle"),
+    pytest.param(geo.UnwrapOp, [path(T, 3)], pt(E, 3), id="unwrap"),
+    pytest.param(geo.WindingOp, [path(T, 2, f64)], pt(E, 2, f64), id="winding"),
+    pytest.param(geo.WindingMarginOp, [path(T, 4)], pt(E, 1), id="winding_margin"),
+    pytest.param(geo.EndpointOp, [path(geo.TorusAttr("radians"), 3, f64)], pt(geo.TorusAttr("radians"), 3, f64),
+                 id="endpoint"),
     pytest.param(
         lambda: geo.ParamOp("mlp.linear0.weight", W43, "glorot_uniform"), [], W43, id="param"
     ),
@@ -269,6 +294,8 @@ TP3, TS3 = "!geo.tangent<poincare<1.0>, 3, f32>", "!geo.tangent<sphere, 3, f32>"
 E1, E2, E3 = (f"!geo.point<euclidean, {n}, f32>" for n in (1, 2, 3))
 E16, TE3 = "!geo.point<euclidean, 16, f32>", "!geo.tangent<euclidean, 3, f32>"
 VECTOR = "must be a vector type (a !geo.tangent or a !geo.point on euclidean)"
+T3, TT3 = "!geo.point<torus<radians>, 3, f32>", "!geo.tangent<torus<radians>, 3, f32>"
+PATH3, PATH3_F64 = "!geo.path<torus<radians>, 3, f32>", "!geo.path<torus<radians>, 3, f64>"
 
 INVALID_OPS = [
     pytest.param(
@@ -399,6 +426,21 @@ INVALID_OPS = [
                  "geo.holonomy: a loop needs at least 3 points, found 2", id="holonomy"),
     pytest.param([P3, P3, P3, TS3], f"geo.holonomy %a3 around %a0, %a1, %a2 : {TS3} around {P3}, {P3}, {P3} -> {TS3}",
                  f"geo.holonomy: tangent {TS3} does not match loop point 0 {P3}", id="holonomy-space"),
+    pytest.param([T3], f"geo.unwrap %a0 : {T3} -> {E3}",
+                 f"geo.unwrap: operand must be a !geo.path on torus, found {T3}", id="unwrap"),
+    pytest.param([PATH3], f"geo.unwrap %a0 : {PATH3} -> {E2}",
+                 f"geo.unwrap: result type {E2} does not match the expected {E3}", id="unwrap-result"),
+    pytest.param([TT3], f"geo.winding %a0 : {TT3} -> {E3}",
+                 f"geo.winding: operand must be a !geo.path on torus, found {TT3}", id="winding"),
+    pytest.param([PATH3_F64], f"geo.winding %a0 : {PATH3_F64} -> {E3}",
+                 f"geo.winding: result type {E3} does not match the expected !geo.point<euclidean, 3, f64>",
+                 id="winding-element"),
+    pytest.param([PATH3], f"geo.winding_margin %a0 : {PATH3} -> {E3}",
+                 f"geo.winding_margin: result type {E3} does not match the expected {E1}", id="winding_margin"),
+    pytest.param([T3], f"geo.endpoint %a0 : {T3} -> {T3}",
+                 f"geo.endpoint: operand must be a !geo.path on torus, found {T3}", id="endpoint"),
+    pytest.param([PATH3], f"geo.endpoint %a0 : {PATH3} -> {E3}",
+                 f"geo.endpoint: result type {E3} does not match the expected {T3}", id="endpoint-result"),
     pytest.param([P3, P3, P3, TP3], f"geo.holonomy_angle %a3 around %a0, %a1, %a2 : {TP3} around {P3}, {P3}, {P3} -> {E1}",
                  f"geo.holonomy_angle: a rotation angle needs a 2-dimensional manifold, found {P3} (dimension 3)",
                  id="holonomy_angle"),
