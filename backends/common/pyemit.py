@@ -171,6 +171,11 @@ OP_RULES: dict[str, Callable[[Operation, list[str], Flavor], str]] = {
     "geo.holonomy": lambda op, a, f: f"{_m(op.operands[0])}.holonomy([{', '.join(a[:-1])}], {a[-1]})",
     "geo.holonomy_angle": lambda op, a, f: f"{_m(op.operands[0])}.holonomy_angle([{', '.join(a[:-1])}], {a[-1]})",
     "geo.coords": lambda op, a, f: a[0],
+    # paths on a torus, shape (..., T, n): winding numbers (geomir.backends.common.winding)
+    "geo.unwrap": _manifold_call("displacement"),
+    "geo.winding": _manifold_call("winding"),
+    "geo.winding_margin": _manifold_call("winding_margin"),
+    "geo.endpoint": lambda op, a, f: f"{_m(op.operands[0])}.proj({a[0]}[..., -1, :])",
     "geo.linear": lambda op, a, f: f"{a[0]} @ {a[1]}.T",
     "geo.bias": _infix("+"),
     "geo.add": _infix("+"),
@@ -307,11 +312,11 @@ class PythonEmitter:
         found: dict[str, str] = {}
         for op in self.module.walk():
             for value in (*op.operands, *op.results):
-                if isinstance(value.type, geo.GeoValueType):
+                if isinstance(value.type, (geo.GeoValueType, geo.PathType)):
                     found.setdefault(manifold_var(value.type.manifold), manifold_ctor(value.type.manifold))
             if isinstance(op, func.FuncOp):
                 for t in (*op.function_type.inputs.data, *op.function_type.outputs.data):
-                    if isinstance(t, geo.GeoValueType):
+                    if isinstance(t, (geo.GeoValueType, geo.PathType)):
                         found.setdefault(manifold_var(t.manifold), manifold_ctor(t.manifold))
         return dict(sorted(found.items()))
 

@@ -63,6 +63,27 @@ def flavor(precision: str = "ieee"):
                                fuse=select, fused_table=_kernels_table)
 
 
+def _reject_paths(module: builtin.ModuleOp) -> None:
+    """Paths (``!geo.path``) and the winding ops run on the torch and jax targets only."""
+    from xdsl.dialects import func
+
+    from geomir.base_points import location
+    from geomir.diagnostics import UsageError
+    from geomir.dialects import geo
+
+    for op in module.walk():
+        where = location(op)
+        at = f"{where}: " if where else ""
+        if isinstance(op, func.FuncOp) and any(isinstance(t, geo.PathType) for t in op.function_type.inputs.data):
+            raise UsageError(f"{at}@{op.sym_name.data} takes a path (!geo.path); paths and the winding ops "
+                             "(unwrap, winding, winding_margin, endpoint) are available on the torch and jax "
+                             "targets, not on triton")
+        if type(op) in geo.PATH_OPS.values():
+            raise UsageError(f"{at}{op.name}: paths and the winding ops (unwrap, winding, winding_margin, "
+                             "endpoint) are available on the torch and jax targets, not on triton")
+
+
 def emit(module: builtin.ModuleOp, source_name: str, precision: str = "ieee") -> str:
-    """Triton-target source for ``module``."""
+    """Triton-target source for ``module`` (not for models with paths: torch and jax only)."""
+    _reject_paths(module)
     return emit_python(module, flavor(precision), source_name)

@@ -24,7 +24,7 @@ from xdsl.dialects import builtin
 from geomir.diagnostics import Span, UsageError
 from geomir.frontends.dsl import ast
 from geomir.frontends.dsl.irgen import build_module
-from geomir.frontends.dsl.types import DTYPES, EUCLIDEAN, TORUS_UNITS, Manifold, ValueType
+from geomir.frontends.dsl.types import DTYPES, EUCLIDEAN, PATH_MANIFOLDS, TORUS_UNITS, Manifold, ValueType
 
 from . import source as src
 from .tracer import TraceError, _current, _STACK, signature_types, trace_model
@@ -33,7 +33,8 @@ from .tracer import TraceError, _current, _STACK, signature_types, trace_model
 
 
 class Space:
-    """A manifold for traced code: ``H.point(16)`` and ``H.tangent(16)`` are input types.
+    """A manifold for traced code: ``H.point(16)`` and ``H.tangent(16)`` are input types
+    (on a torus also ``T.path(16)``).
     Types print with the space's name (``H[16]``), by default its geometry
     (``poincare(c=1)[16]``)."""
 
@@ -48,14 +49,21 @@ class Space:
     def tangent(self, dim: int, dtype: str = "f32") -> ValueType:
         return self._type(dim, dtype, True)
 
-    def _type(self, dim, dtype, tangent) -> ValueType:
+    def path(self, dim: int, dtype: str = "f32") -> ValueType:
+        """``path T[dim]``: a path of any length >= 1 of points on this torus (an input of
+        shape (..., T, dim)), for ``unwrap``, ``winding``, ``winding_margin``, ``endpoint``."""
+        return self._type(dim, dtype, False, path=True)
+
+    def _type(self, dim, dtype, tangent, path: bool = False) -> ValueType:
         span = src.site().span
+        if path and self.manifold.kind not in PATH_MANIFOLDS:
+            raise TraceError(f"paths are on torus manifolds, found a path on {self.manifold.geometry()}", span)
         if not isinstance(dim, int) or isinstance(dim, bool) or dim < self.manifold.min_dim:
             raise TraceError(f"dimension of {self.manifold.geometry()} must be an integer of at least "
                              f"{self.manifold.min_dim}, found {dim!r}", span)
         if dtype not in DTYPES:
             raise TraceError(f"unknown element type '{dtype}' (expected one of {', '.join(DTYPES)})", span)
-        return ValueType(self.manifold, dim, dtype, tangent)
+        return ValueType(self.manifold, dim, dtype, tangent, path)
 
     def __repr__(self) -> str:
         return f"<space {self.manifold.geometry()}>"

@@ -323,6 +323,9 @@ def trace_model(fn, inputs: list[tuple[str, ValueType]], models: dict[str, ast.M
         found = "nothing" if result is None else f"a {type(result).__name__}"
         raise TraceError(f"a traced function returns one traced point or vector; {fn.__name__} returned {found}",
                          ret_span)
+    if isinstance(result.type, ValueType) and result.type.path:
+        raise TraceError(f"{fn.__name__} returns {result.type.describe()}; a path is an input type only "
+                         "(return a point or a vector, e.g. g.endpoint(p) or g.winding(p))", ret_span)
     _name_values(tracing, run.return_locals)
     value = ast.Var(ret_span, result.name)
     value.type = result.type
