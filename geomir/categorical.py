@@ -42,7 +42,7 @@ from xdsl.ir import Block, Region
 from xdsl.rewriter import InsertPoint
 
 from geomir.diagnostics import UsageError
-from geomir.dialects import jet
+from geomir.dialects import geo, jet
 
 PASSES = ("insert-transport", "jet-expand", "jet-fuse", "cse", "dce")
 
@@ -128,6 +128,9 @@ def _request(f, kind: str, framework: str, wrt: int, order: int = 1):
         inputs = list(model.function_type.inputs.data)
         if not 0 <= wrt < len(inputs):
             raise UsageError(f"wrt={wrt}: {f.name} has {len(inputs)} input(s)")
+        if any(isinstance(t, geo.PathType) for t in inputs):
+            raise UsageError(f"{kind} of {f.name}: derivatives of models with path inputs (!geo.path) are not "
+                             "supported (winding numbers are locally constant)")
         name = f"{f.name}__{kind}_wrt{wrt}" + (f"_order{order}" if kind == "push" else "")
         module.body.block.add_op(_BUILDERS[kind](model, funcs, inputs, wrt, order, name))
         from geomir.compiler import compile_module

@@ -144,6 +144,11 @@ def models_of(module: builtin.ModuleOp) -> list[func.FuncOp]:
     ]
 
 
+def _has_path_input(f: func.FuncOp) -> bool:
+    """A model with a path input (winding numbers: no jets)."""
+    return any(isinstance(t, geo.PathType) for t in f.function_type.inputs.data)
+
+
 def geo_type(t) -> str:
     """A value type in the .geo notation: ``R[3]``, ``poincare(c=1)[16]``, ``tangent sphere[3]``."""
     m = t.manifold
@@ -370,6 +375,9 @@ def report_model(
         known = ", ".join(found) or "none"
         raise UsageError(f"--report=jets: no model '{model}' in {filename} (models: {known})")
     target = found[model]
+    if _has_path_input(target):
+        raise UsageError(f"--report=jets: model @{model} takes a path (!geo.path); jets are reported for models "
+                         "of points and vectors only")
     k = _wrt_index(target, wrt)
     module = request_module(text, filename, model, k)
     try:
@@ -416,11 +424,13 @@ def report_jets(
         raise UsageError("--report=jets runs the model with PyTorch, which is not installed (pip install torch==2.13.0)")
     check_options(batch, vanish, explode, seed)
     text, filename = read_source(source)
-    names = [f.sym_name.data for f in models_of(frontend(text, filename))]
+    models = models_of(frontend(text, filename))
+    names = [f.sym_name.data for f in models if not _has_path_input(f)]  # paths have no jets
     if model is not None:
         names = [model]
     elif not names:
-        raise UsageError(f"--report=jets: {filename} defines no model")
+        only_paths = " without path inputs" if models else ""
+        raise UsageError(f"--report=jets: {filename} defines no model{only_paths}")
     return [report_model(text, filename, name, wrt, batch, seed, vanish, explode) for name in names]
 
 

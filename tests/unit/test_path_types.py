@@ -342,3 +342,32 @@ def test_tracing_refuses_paths_off_the_torus_and_path_results():
 
     with pytest.raises(SourceError, match="argument 1 of coords"):
         bad.module  # noqa: B018
+
+
+# --- tools that differentiate models: a clear error, never a traceback -------------------------
+
+
+def test_jet_report_skips_or_refuses_path_models(tmp_path: Path):
+    from geomir.jet_report import report_jets
+
+    with pytest.raises(UsageError, match="defines no model without path inputs"):
+        report_jets(EXAMPLE)
+    with pytest.raises(UsageError, match=r"model @Winding takes a path \(!geo.path\)"):
+        report_jets(EXAMPLE, model="Winding")
+    mixed = src(TORUS, "model W(p: path T[2]) -> R[2] {", "  return winding(p)", "}",
+                "model F(x: R[2]) -> R[2] {", "  return tanh(x)", "}")
+    assert [r.model for r in report_jets(mixed, batch=4)] == ["F"]
+
+
+def test_categorical_derivatives_refuse_path_models():
+    import geomir as g
+
+    torch = pytest.importorskip("torch")
+    T = g.Torus()
+
+    @g.trace(p=T.path(3), x=g.R(3))
+    def F(p, x):
+        return g.winding(p) + x
+
+    with pytest.raises(UsageError, match="jvp of F: derivatives of models with path inputs"):
+        g.jvp(F, torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 5, 3), wrt=1)
