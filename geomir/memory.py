@@ -8,8 +8,8 @@ the reader's class that is nearest by torus geodesic distance, with that distanc
 read's certified margin. No entry of another class can be returned, and no per-point
 perturbation of the read's trajectory below its margin can change its class.
 
-Layout. Each winding class has the same Kronecker lattice of ``lattice_size`` slots on
-T^m (the R_m low-discrepancy sequence, Roberts 2018: z_k = frac(1/2 + k alpha),
+Layout. Each winding class has the same Kronecker lattice of ``lattice_size`` slots
+(default min(capacity, 4096)) on T^m (the R_m low-discrepancy sequence, Roberts 2018: z_k = frac(1/2 + k alpha),
 alpha_j = phi_m^-(j+1), phi_m the root of x^(m+1) = x + 1), so slots are spread as evenly as
 a sequence can be. An entry keeps its exact address and is filed under its nearest slot;
 two entries of one class under one slot are a *collision* (closer than the lattice's
@@ -26,7 +26,9 @@ less than ``epsilon`` (per point, max-norm) can never get an entry of channel B.
 ``flag_below`` flags any read whose margin is below it (adversarial-input flagging): its
 value is withheld (``found`` is False) and its margin reported.
 
-Tensors are torch tensors on ``device`` (CPU or GPU), batched over the leading axis.
+Tensors are torch tensors on ``device`` (CPU or GPU), batched over the leading axis. A
+read looks only at the entries of its own class (a sorted index of class keys), so its
+cost grows with the entries per class, not with the size of the memory.
 """
 
 from __future__ import annotations
@@ -110,6 +112,10 @@ def _disjoint(a: Channel, b: Channel, dims: int) -> str | None:
     return None if (ca.residue - cb.residue) % g else f"'{ca}' and '{cb}' share classes"
 
 
+_HASH = [int(h) - (1 << 63) for h in np.random.default_rng(20261206).integers(1, 1 << 63, 257, dtype=np.uint64) | 1]
+"""Odd 64-bit multipliers for class keys (fixed: the index of a loaded memory is the same)."""
+
+
 def kronecker_lattice(n: int, dims: int) -> np.ndarray:
     """The first ``n`` points of the R_m sequence on [0, 1)^dims (module docstring)."""
     phi = 2.0
@@ -157,13 +163,13 @@ class ToroidalMemory:
 
     def __init__(self, dims: int, capacity: int, *, period: float | str = "radians", lattice_size: int | None = None,
                  on_collision: str = "keep", flag_below: float = 0.0, device=None, dtype=None):
-        if dims < 1 or capacity < 1:
-            raise ToroidalMemoryError(f"dims and capacity must be >= 1, found dims={dims}, capacity={capacity}")
+        if not (1 <= dims <= 256 and capacity >= 1):
+            raise ToroidalMemoryError(f"dims must be 1..256 and capacity >= 1, found dims={dims}, capacity={capacity}")
         if on_collision not in ("keep", "replace", "error"):
             raise ToroidalMemoryError(f"on_collision must be 'keep', 'replace' or 'error', found {on_collision!r}")
         self.dims, self.capacity = int(dims), int(capacity)
         self.period = topology.period_of(period)
-        self.lattice_size = int(lattice_size or capacity)
+        self.lattice_size = int(lattice_size or min(capacity, 4096))
         self.on_collision, self.flag_below = on_collision, float(flag_below)
         self.device = torch.device(device or "cpu")
         self.dtype = dtype or torch.float32
@@ -177,6 +183,7 @@ class ToroidalMemory:
         self._values = None
         self._n = 0
         self.writes = self.collisions = 0
+        self._version, self._sorted = 0, None  # the class index of reads, rebuilt after writes
 
     # -- channels -----------------------------------------------------------------------
     def add_channel(self, name: str, classes: Iterable[Iterable[int]] | Residue, epsilon: float = 0.0) -> Channel:
@@ -295,6 +302,7 @@ class ToroidalMemory:
     def _store(self, k, end, w, owner, slot, value):
         self._pos[k], self._w[k], self._chan[k], self._slot[k] = end, w, owner, slot
         self._values[k] = value
+        self._version += 1
 
     def _collisions(self, w, owner, slot):
         """Which new rows land in a (class, channel, slot) already taken, by an entry or an
@@ -356,18 +364,7 @@ class ToroidalMemory:
             reasons[i] = (f"winding margin {float(margin[i]):.4g} is not above {float(threshold[i]):.4g}: "
                           "flagged as a possible adversarial input")
         allowed &= ~flagged
-        n = self._n
-        dist = torch.full((batch,), math.inf, dtype=self.dtype, device=self.device)
-        index = torch.full((batch,), -1, dtype=torch.int64, device=self.device)
-        for rows in torch.arange(batch, device=self.device).split(1024):
-            d = self._torus_dist(end[rows, None, :], self._pos[None, :n])
-            match = (self._w[None, :n] == w[rows, None, :]).all(-1) & (self._chan[None, :n] == owner[rows, None])
-            d = torch.where(match, d, torch.full_like(d, math.inf))
-            if n:
-                best, arg = d.min(-1)
-                ok = torch.isfinite(best) & allowed[rows]
-                dist[rows] = torch.where(ok, best, dist[rows])
-                index[rows] = torch.where(ok, arg, index[rows])
+        dist, index = self._nearest(end, w, owner, allowed)
         found = index >= 0
         for i in (allowed & ~found).nonzero().flatten().tolist():
             reasons[i] = f"no entry in winding class {tuple(w[i].tolist())}" + (
@@ -380,6 +377,45 @@ class ToroidalMemory:
             i = int((~found).nonzero()[0])
             raise ToroidalMemoryError(f"read: trajectory {i} {reasons[i]}")
         return ReadResult(value, index, dist, margin, w, found, flagged, reasons)
+
+    def _class_keys(self, w, owner):
+        """An int64 hash of (winding class, channel) per row (collisions are re-checked exactly)."""
+        mix = torch.tensor(_HASH[: self.dims + 1], dtype=torch.int64, device=self.device)
+        return (torch.cat([w, owner[:, None]], 1) * mix).sum(1)
+
+    def _index(self):
+        """Entries sorted by class key, rebuilt when entries changed."""
+        if self._sorted is None or self._sorted[0] != self._version:
+            keys = self._class_keys(self._w[: self._n], self._chan[: self._n])
+            sorted_keys, order = torch.sort(keys)
+            self._sorted = (self._version, sorted_keys, order)
+        return self._sorted[1], self._sorted[2]
+
+    def _nearest(self, end, w, owner, allowed):
+        """(distance, index) of the nearest entry of each row's class and channel; inf, -1 for none."""
+        batch, n = end.shape[0], self._n
+        dist = torch.full((batch,), math.inf, dtype=self.dtype, device=self.device)
+        index = torch.full((batch,), -1, dtype=torch.int64, device=self.device)
+        if n == 0:
+            return dist, index
+        sorted_keys, order = self._index()
+        keys = self._class_keys(w, owner)
+        lo = torch.searchsorted(sorted_keys, keys)
+        count = torch.searchsorted(sorted_keys, keys, right=True) - lo
+        widest = max(int(count.max()), 1)
+        rows_per_chunk = max(1, (1 << 22) // (widest * self.dims))
+        for rows in torch.arange(batch, device=self.device).split(rows_per_chunk):
+            offs = torch.arange(widest, device=self.device)
+            cand = order[(lo[rows, None] + offs).clamp(max=n - 1)]
+            ok = (offs < count[rows, None]) & allowed[rows, None]
+            ok &= (self._w[cand] == w[rows, None, :]).all(-1) & (self._chan[cand] == owner[rows, None])
+            d = self._torus_dist(end[rows, None, :], self._pos[cand])
+            d = torch.where(ok, d, torch.full_like(d, math.inf))
+            best, arg = d.min(-1)
+            hit = torch.isfinite(best)
+            dist[rows] = torch.where(hit, best, dist[rows])
+            index[rows] = torch.where(hit, cand.gather(1, arg[:, None])[:, 0], index[rows])
+        return dist, index
 
     def _name_of(self, index: int) -> str:
         return next(c.name for c in self.channels.values() if c.index == index)
@@ -441,6 +477,7 @@ class ToroidalMemory:
             mem._values = torch.zeros((mem.capacity, *vals.shape[1:]), dtype=vals.dtype, device=mem.device)
             mem._values[:n] = vals
         mem._n, mem.writes, mem.collisions = n, meta["writes"], meta["collisions"]
+        mem._version += 1
         return mem
 
 

@@ -202,3 +202,23 @@ def test_on_the_gpu():
     mem.write(paths([[0, 0], [1, 0]], [[1.0, 1.0]] * 2).cuda(), torch.tensor([1.0, 2.0]).cuda())
     got = mem.read(paths([[1, 0]], [[1.0, 1.0]]).cuda())
     assert got.value.device.type == "cuda" and got.value.tolist() == [2.0]
+
+
+@pytest.mark.parametrize("dims, turns", [(1, 0), (2, 1), (3, 2)])
+def test_reads_agree_with_a_brute_force_search(dims, turns):
+    gen = torch.Generator().manual_seed(dims)
+    n, b = 300, 200
+    ws = torch.randint(-turns, turns + 1, (n, dims), generator=gen)
+    ends = torch.rand(n, dims, generator=gen, dtype=torch.float64) * TAU
+    mem = ToroidalMemory(dims, n, dtype=torch.float64)
+    for chunk in torch.arange(n).split(64):  # several writes: the class index is rebuilt
+        mem.write(paths(ws[chunk].tolist(), ends[chunk].tolist(), dtype=torch.float64), chunk.double())
+    qw = torch.randint(-turns - 1, turns + 2, (b, dims), generator=gen)
+    qe = torch.rand(b, dims, generator=gen, dtype=torch.float64) * TAU
+    got = mem.read(paths(qw.tolist(), qe.tolist(), dtype=torch.float64))
+    diff = np.abs(qe.numpy()[:, None, :] - ends.numpy()[None])
+    dist = np.sqrt((np.minimum(diff, TAU - diff) ** 2).sum(-1))
+    dist[~(qw.numpy()[:, None, :] == ws.numpy()[None]).all(-1)] = np.inf
+    want = np.where(np.isfinite(dist.min(1)), dist.argmin(1), -1)
+    assert got.index.tolist() == want.tolist()
+    assert np.allclose(got.distance.numpy(), dist.min(1), atol=1e-9)
