@@ -196,7 +196,8 @@ def _current(value: Traced | None = None) -> _Tracing:
         return value._tracing if value._tracing in _STACK else _dead(value)
     if not _STACK:
         raise TraceError("geomir operations build a model only inside a function decorated with @geomir.trace; "
-                         "to run one, compile it: f.compile(target=\"torch\")", src.site().span)
+                         "to run one, compile it: f.compile(target=\"torch\") (on arrays, winding numbers are "
+                         "geomir.topology.winding/unwrap/certified_margin)", src.site().span)
     return _STACK[-1]
 
 
