@@ -45,7 +45,7 @@ resuming (``config.checkpoint``); use the torch trainer for resumable runs.
 
 from __future__ import annotations
 
-import math
+import functools
 import time
 import warnings
 from typing import Callable
@@ -60,6 +60,7 @@ __all__ = ["train_jax", "JaxTrainer", "HostSampler", "PrecisionFallbackWarning"]
 
 _ADAM_BETAS = (0.9, 0.999)  # RiemannianAdam's defaults, as train.py constructs it
 _ADAM_EPS = 1e-8
+_CHUNK = 256  # steps whose (loss, ok) scalars are stacked on the device before the epoch's one read
 
 
 class PrecisionFallbackWarning(UserWarning):
@@ -92,6 +93,62 @@ class HostSampler:
         pos = np.minimum(np.searchsorted(self.keys, key), self.keys.size - 1)
         is_edge = self.keys[pos] == key
         return neg, ~is_edge & (neg != sources[:, None])
+
+
+# --- the step ---------------------------------------------------------------------------------
+
+
+def batch_loss(manifold, points, index, valid, weight):
+    """sum over rows of weight * cross-entropy of -d(u, v) against -d(u, v') (``index`` rows
+    are [u, v, v'_1..v'_K], ``valid`` masks the candidates; the weights are 1/(real rows)
+    on real rows and 0 on padding, so this is the mean over the real rows)."""
+    import jax
+    import jax.numpy as jnp
+
+    x = points[index[:, 0]][:, None, :]
+    y = points[index[:, 1:]]
+    d = manifold.dist(x, y)[..., 0]
+    logits = jnp.where(valid, -d, -jnp.inf)
+    ce = jax.nn.logsumexp(logits, axis=1) - logits[:, 0]
+    return jnp.sum(ce * weight)
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled_step(manifold_name: str, curvature: float, radam: bool, mesh):
+    """The jitted, sharded step for a manifold, optimizer and mesh; cached, so runs with the
+    same ones (sweeps, tests) reuse the compiled executable (XLA specialises on shapes and
+    dtype under the same jit)."""
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    m = _jax_manifold(manifold_name, curvature)
+    beta1, beta2 = _ADAM_BETAS
+
+    def retract(x, v):
+        return m.proj(m.expmap(x, v))
+
+    def step(points, state, index, valid, weight, lr):
+        loss, grad = jax.value_and_grad(lambda p: batch_loss(m, p, index, valid, weight))(points)
+        rgrad = m.egrad2rgrad(points, grad)
+        if radam:
+            exp_avg, exp_avg_sq, t = state
+            t = t + 1
+            exp_avg = beta1 * exp_avg + (1 - beta1) * rgrad
+            exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * m.component_inner(points, rgrad)
+            denom = jnp.sqrt(exp_avg_sq / (1 - beta2 ** t)) + _ADAM_EPS
+            new = retract(points, -(lr / (1 - beta1 ** t)) * (exp_avg / denom))
+            state = (m.transp(points, new, exp_avg), exp_avg_sq, t)
+        else:
+            new = retract(points, -lr * rgrad)
+        ok = jnp.isfinite(loss) & jnp.all(jnp.isfinite(new))
+        return new, state, loss, ok
+
+    rep, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    state_sh = (rep, rep, rep) if radam else ()
+    return jax.jit(step, in_shardings=(rep, state_sh, data, data, data, rep),
+                   out_shardings=(rep, state_sh, rep, rep), donate_argnums=(0, 1))
 
 
 # --- the trainer ------------------------------------------------------------------------------
@@ -164,53 +221,13 @@ class JaxTrainer:
             self.state = (jax.device_put(zeros, self.replicated), jax.device_put(zeros, self.replicated),
                           jax.device_put(np.zeros((), dtype=jdtype), self.replicated))
         self.last_batch = None
-        self._step = self._build_step(jdtype)
+        self._step = _compiled_step(config.manifold, float(config.curvature), config.optimizer == "radam", self.mesh)
 
     # the jitted step ------------------------------------------------------------------------
 
     def loss_fn(self, points, index, valid, weight):
-        """The weighted batch loss: sum over rows of weight * cross-entropy (the weights are
-        1/(real rows) on real rows and 0 on padding, so this is the mean over real rows)."""
-        import jax
-        import jax.numpy as jnp
-
-        x = points[index[:, 0]][:, None, :]
-        y = points[index[:, 1:]]
-        d = self.manifold.dist(x, y)[..., 0]
-        logits = jnp.where(valid, -d, -jnp.inf)
-        ce = jax.nn.logsumexp(logits, axis=1) - logits[:, 0]
-        return jnp.sum(ce * weight)
-
-    def _build_step(self, jdtype):
-        import jax
-        import jax.numpy as jnp
-
-        m, radam = self.manifold, self.config.optimizer == "radam"
-        beta1, beta2 = _ADAM_BETAS
-
-        def retract(x, v):
-            return m.proj(m.expmap(x, v))
-
-        def step(points, state, index, valid, weight, lr):
-            loss, grad = jax.value_and_grad(self.loss_fn)(points, index, valid, weight)
-            rgrad = m.egrad2rgrad(points, grad)
-            if radam:
-                exp_avg, exp_avg_sq, t = state
-                t = t + 1
-                exp_avg = beta1 * exp_avg + (1 - beta1) * rgrad
-                exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * m.component_inner(points, rgrad)
-                denom = jnp.sqrt(exp_avg_sq / (1 - beta2 ** t)) + _ADAM_EPS
-                new = retract(points, -(lr / (1 - beta1 ** t)) * (exp_avg / denom))
-                state = (m.transp(points, new, exp_avg), exp_avg_sq, t)
-            else:
-                new = retract(points, -lr * rgrad)
-            ok = jnp.isfinite(loss) & jnp.all(jnp.isfinite(new))
-            return new, state, loss, ok
-
-        rep, data = self.replicated, self.sharded
-        state_sh = tuple(rep for _ in self.state)
-        return jax.jit(step, in_shardings=(rep, state_sh, data, data, data, rep),
-                       out_shardings=(rep, state_sh, rep, rep), donate_argnums=(0, 1))
+        """The batch loss (see :func:`batch_loss`) on this run's manifold."""
+        return batch_loss(self.manifold, points, index, valid, weight)
 
     # batches ----------------------------------------------------------------------------------
 
@@ -233,13 +250,15 @@ class JaxTrainer:
             weight[:b] = 1.0 / b
             yield index, valid, weight
 
-    def step(self, index, valid, weight, lr: float):
-        """One sharded step on host arrays; returns (loss, ok) as device scalars (no sync)."""
+    def step(self, index, valid, weight, lr):
+        """One sharded step on host arrays (``lr``: a float or a replicated device scalar);
+        returns (loss, ok) as device scalars, without waiting for them."""
         import jax
 
         batch = tuple(jax.device_put(a, self.sharded) for a in (index, valid, weight))
         self.last_batch = batch
-        lr = jax.device_put(np.asarray(lr, dtype=np.dtype(self.dtype)), self.replicated)
+        if not isinstance(lr, jax.Array):
+            lr = jax.device_put(np.asarray(lr, dtype=np.dtype(self.dtype)), self.replicated)
         self.points, self.state, loss, ok = self._step(self.points, self.state, *batch, lr)
         return loss, ok
 
@@ -257,10 +276,18 @@ class JaxTrainer:
                 burn = epoch < cfg.burnin
                 lr = cfg.lr * (cfg.burnin_factor if burn else 1.0)
                 t0 = time.perf_counter()
-                results = [self.step(*batch, lr) for batch in self.epoch_batches(burn)]
-                losses, oks = jax.device_get(([r[0] for r in results], [r[1] for r in results]))
-                losses = np.asarray(losses, dtype=np.float64)
-                bad = np.flatnonzero(~np.asarray(oks, dtype=bool))
+                lr_dev = jax.device_put(np.asarray(lr, dtype=np.dtype(self.dtype)), self.replicated)
+                pending, chunks = [], []
+                for batch in self.epoch_batches(burn):
+                    pending.append(self.step(*batch, lr_dev))
+                    if len(pending) == _CHUNK:  # stacked on the device: one read per chunk at the end
+                        chunks.append(self._stack(pending))
+                        pending = []
+                if pending:
+                    chunks.append(self._stack(pending))
+                losses, oks = (np.concatenate(a) for a in zip(*jax.device_get(chunks)))
+                losses = losses.astype(np.float64)
+                bad = np.flatnonzero(~oks.astype(bool))
                 if bad.size:
                     s = int(bad[0])
                     raise TrainingError(f"epoch {epoch + 1}, step {s + 1}: the loss or an updated point is not "
@@ -284,6 +311,12 @@ class JaxTrainer:
         if not bool(torch.isfinite(emb.points).all()):
             raise TrainingError("the trained points are not finite")
         return emb
+
+    @staticmethod
+    def _stack(results):
+        import jax.numpy as jnp
+
+        return jnp.stack([r[0] for r in results]), jnp.stack([r[1] for r in results])
 
     def embedding(self, history: list[dict] | None = None) -> Embedding:
         """The current points as an :class:`Embedding` (a torch tensor on the CPU)."""
