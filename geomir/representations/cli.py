@@ -1,0 +1,160 @@
+"""``python -m geomir.representations``: train and evaluate hierarchy embeddings.
+
+    python -m geomir.representations train --data mammals --manifold poincare --dim 5 --out mammals.pt
+    python -m geomir.representations train --data edges.tsv --manifold lorentz --dim 10 --checkpoint run.ckpt
+    python -m geomir.representations train ... --resume run.ckpt            # continue a stopped run
+    torchrun --nproc-per-node 2 -m geomir.representations train ... --distributed
+    python -m geomir.representations eval mammals.pt --data mammals
+
+``--data``: ``mammals`` or ``nouns`` (WordNet 3.0 from --wordnet, default
+/usr/share/wordnet: ``apt-get install wordnet-base``), ``tree:DEPTH:BRANCHING`` (a
+generated tree), or a TSV/CSV edge list (child, parent). Exit codes: 0 done, 1 an error in
+the data or the run, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import fields
+
+from geomir.diagnostics import GeomirError, UsageError
+
+from .train import TrainConfig
+
+
+def load_data(spec: str, wordnet: str | None = None):
+    """A Hierarchy from a --data spec (module docstring)."""
+    from . import hierarchy as h
+    from . import wordnet as wn
+
+    where = wordnet or "/usr/share/wordnet"
+    if spec == "mammals":
+        return wn.mammal_closure(where)
+    if spec == "nouns":
+        return wn.noun_closure(where)
+    if spec.startswith("tree:"):
+        try:
+            _, depth, branching = spec.split(":")
+            return h.generated_tree(int(depth), int(branching))
+        except ValueError:
+            raise UsageError(f"--data {spec}: expected tree:DEPTH:BRANCHING, e.g. tree:5:4") from None
+    if not os.path.exists(spec):
+        raise UsageError(f"--data {spec}: no such file (or use mammals, nouns, tree:DEPTH:BRANCHING)")
+    return h.Hierarchy.read_tsv(spec)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m geomir.representations",
+                                description="Hierarchy embeddings on the Poincaré ball or the Lorentz model.")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
+    sub = p.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train an embedding")
+    train.add_argument("--data", required=True, help="mammals, nouns, tree:DEPTH:BRANCHING or an edge-list file")
+    train.add_argument("--wordnet", help="the WordNet 3.0 dict directory (default /usr/share/wordnet)")
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        if f.name in ("checkpoint",):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = type(getattr(defaults, f.name))
+        train.add_argument(flag, type=kind if kind in (int, float) else str, default=getattr(defaults, f.name),
+                           help=f"(default {getattr(defaults, f.name)})")
+    train.add_argument("--checkpoint", help="write a checkpoint here every --checkpoint-every epochs")
+    train.add_argument("--resume", help="continue from this checkpoint")
+    train.add_argument("--out", help="save the embedding here (.pt)")
+    train.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    train.add_argument("--distributed", action="store_true",
+                       help="data parallel over the processes torchrun started (gloo on CPU, NCCL on CUDA)")
+    train.add_argument("--no-eval", action="store_true", help="skip the final reconstruction evaluation")
+    train.add_argument("--eval-sample", type=int, help="evaluate on this many random source nodes")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--json", help="write the final metrics and timings to this JSON file")
+    ev = sub.add_parser("eval", help="reconstruction mean rank and MAP of a saved embedding")
+    ev.add_argument("embedding")
+    ev.add_argument("--data", required=True)
+    ev.add_argument("--wordnet")
+    ev.add_argument("--sample", type=int)
+    return p
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .train import Embedding, train
+
+    if args.command == "eval":
+        emb = Embedding.load(args.embedding)
+        data = load_data(args.data, args.wordnet)
+        if list(data.names) != list(emb.names):
+            raise UsageError(f"{args.embedding} embeds {len(emb.names)} nodes, not the {data.num_nodes} of --data "
+                             f"{args.data} (in the same order)")
+        rec = emb.evaluate(data, sample=args.sample)
+        print(json.dumps({"mean_rank": rec.mean_rank, "map": rec.map}))
+        return 0
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    device = args.device
+    if args.distributed:
+        import torch
+
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        torch.distributed.init_process_group(backend)
+        if device.startswith("cuda"):
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    try:
+        data = load_data(args.data, args.wordnet)
+        import time
+
+        t0 = time.perf_counter()
+        emb = train(data, config, progress=not args.quiet, resume=args.resume, device=device)
+        seconds = time.perf_counter() - t0
+        rank = _rank()
+        if rank == 0:
+            result = {"data": args.data, "nodes": data.num_nodes, "edges": data.num_edges,
+                      "config": {f.name: getattr(config, f.name) for f in fields(TrainConfig)},
+                      "train_seconds": seconds, "world_size": _world()}
+            if args.out:
+                emb.save(args.out)
+            if not args.no_eval:
+                t1 = time.perf_counter()
+                rec = emb.evaluate(data, sample=args.eval_sample)
+                result.update(mean_rank=rec.mean_rank, map=rec.map, eval_seconds=time.perf_counter() - t1)
+            print(json.dumps(result))
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump(result, f, indent=2)
+    finally:
+        if args.distributed:
+            import torch
+
+            torch.distributed.destroy_process_group()
+    return 0
+
+
+def _rank() -> int:
+    import torch
+
+    return torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+
+
+def _world() -> int:
+    import torch
+
+    return torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        return run(argv)
+    except GeomirError as err:
+        sys.stderr.write(err.render() + "\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:
+        if debug:
+            raise
+        sys.stderr.write(f"internal error: {type(err).__name__}: {err}\n(this is a bug in geomir; rerun with --debug)\n")
+        return 3

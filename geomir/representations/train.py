@@ -1,0 +1,420 @@
+"""Training hierarchy embeddings on the Poincaré ball, the Lorentz model or Euclidean space
+(Nickel & Kiela 2017, 2018), with PyTorch.
+
+For every closure edge (u, v) (u below v) and K negatives v' (nodes with no edge from u)
+the loss is the softmax cross-entropy of -d(u, v) against -d(u, v'):
+
+    L = -log( exp(-d(u, v)) / sum over v'' in {v} + negatives of exp(-d(u, v'')) )
+
+The optimizer is Riemannian SGD or Riemannian Adam (geomir.backends.torch.optim: the
+Euclidean gradient is rescaled by the inverse metric and the point moves along the
+exponential map). The first ``burnin`` epochs use ``lr * burnin_factor`` and draw
+negatives from the unigram distribution (how often a node is an ancestor) to the power
+3/4, as the reference implementation does; later epochs draw them uniformly. Negatives that
+hit a true edge of u (or u itself) are masked out of the softmax instead of redrawn.
+
+Every step checks that the loss and the updated points are finite and stops with a
+:class:`TrainingError` naming the epoch and step if not. Checkpoints hold the points, the
+optimizer state, the sampler's random state and the epoch, so a resumed run continues
+exactly where it stopped (bit-identical to an uninterrupted run on the same machine).
+
+``world_size > 1``: data parallel with torch.distributed (``torchrun``; gloo on CPU, NCCL
+on GPU): every rank holds all points, takes its share of each global batch, and
+DistributedDataParallel averages the gradients, so each step is the single-process step
+up to the order of floating-point sums.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from geomir.diagnostics import GeomirError, UsageError
+
+MANIFOLDS = ("poincare", "lorentz", "euclidean")
+OPTIMIZERS = ("rsgd", "radam")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class TrainingError(GeomirError):
+    """Training produced a non-finite value, or a checkpoint does not fit the run."""
+
+
+@dataclass
+class TrainConfig:
+    """How to train; the defaults follow the reference mammal run (train-mammals.sh)."""
+
+    manifold: str = "poincare"
+    dim: int = 10  # the manifold's dimension (Lorentz points have dim + 1 coordinates)
+    curvature: float = 1.0  # c: the Poincaré ball of curvature -c, the hyperboloid <x,x>_L = -1/c
+    epochs: int = 300
+    lr: float = 0.3
+    optimizer: str = "rsgd"
+    negatives: int = 50
+    burnin: int = 20
+    burnin_factor: float = 0.1
+    batch_size: int = 10
+    init_scale: float = 1e-3
+    seed: int = 0
+    dtype: str = "float64"
+    checkpoint: str | None = None  # a path: written every `checkpoint_every` epochs and at the end
+    checkpoint_every: int = 10
+    eval_every: int = 0  # evaluate reconstruction every N epochs (0: only at the end)
+
+    def validate(self) -> None:
+        problems = []
+        if self.manifold not in MANIFOLDS:
+            problems.append(f"manifold must be one of {', '.join(MANIFOLDS)}, found {self.manifold!r}")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}, found {self.optimizer!r}")
+        if self.dtype not in DTYPES:
+            problems.append(f"dtype must be one of {', '.join(DTYPES)}, found {self.dtype!r}")
+        for name in ("dim", "epochs", "negatives", "batch_size", "checkpoint_every"):
+            if getattr(self, name) < (0 if name == "epochs" else 1):
+                problems.append(f"{name} must be positive, found {getattr(self, name)}")
+        if not 0 <= self.burnin <= self.epochs:
+            problems.append(f"burnin must be between 0 and epochs ({self.epochs}), found {self.burnin}")
+        for name in ("lr", "burnin_factor", "init_scale", "curvature"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                problems.append(f"{name} must be a positive number, found {value}")
+        if problems:
+            raise UsageError("invalid training configuration: " + "; ".join(problems))
+
+
+# --- the spaces ----------------------------------------------------------------------------
+
+
+@dataclass
+class Space:
+    """A manifold for embeddings: coordinates, initialisation and distance."""
+
+    name: str
+    dim: int
+    curvature: float
+    manifold: object  # the torch runtime manifold (its dist, expmap, egrad2rgrad)
+
+    @property
+    def coords(self) -> int:
+        return self.dim + 1 if self.name == "lorentz" else self.dim
+
+    def init(self, n: int, scale: float, gen: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
+        """Points near the origin: uniform in [-scale, scale]^dim (mapped onto the hyperboloid
+        by expmap0 for the Lorentz model)."""
+        u = (torch.rand(n, self.dim, generator=gen, dtype=torch.float64) * 2 - 1) * scale
+        if self.name == "lorentz":
+            u = self.manifold.expmap0(torch.cat([torch.zeros(n, 1, dtype=torch.float64), u], 1))
+        return u.to(dtype)
+
+    def distance(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """d(x, y), broadcast over leading axes; no trailing axis."""
+        return self.manifold.dist(x, y)[..., 0]
+
+    def geo_type(self) -> str:
+        """The manifold declaration a .geo model uses to take these points."""
+        if self.name == "euclidean":
+            return "R"
+        return f"{self.name}(c = {self.curvature!r})"
+
+
+def make_space(name: str, dim: int, curvature: float = 1.0) -> Space:
+    from geomir.backends.torch import runtime
+
+    if name == "poincare":
+        manifold = runtime.PoincareBall(curvature)
+    elif name == "lorentz":
+        manifold = runtime.Lorentz(curvature)
+    elif name == "euclidean":
+        manifold = runtime.Euclidean()
+    else:
+        raise UsageError(f"unknown manifold {name!r} (expected one of {', '.join(MANIFOLDS)})")
+    return Space(name, dim, curvature, manifold)
+
+
+# --- negatives -------------------------------------------------------------------------------
+
+
+class NegativeSampler:
+    """Negatives for a batch of sources: uniform, or unigram^(3/4) during burn-in; those that
+    are true edges of the source (or the source itself) come back masked."""
+
+    def __init__(self, num_nodes: int, edges: torch.Tensor, counts: torch.Tensor):
+        self.n = num_nodes
+        self.keys = torch.sort(edges[:, 0] * num_nodes + edges[:, 1]).values
+        weights = counts.to(torch.float64).clamp(min=1.0) ** 0.75
+        self.unigram = weights / weights.sum()
+
+    def sample(self, sources: torch.Tensor, k: int, burnin: bool, gen: torch.Generator):
+        b = sources.shape[0]
+        if burnin:
+            neg = torch.multinomial(self.unigram, b * k, replacement=True, generator=gen).view(b, k)
+        else:
+            neg = torch.randint(0, self.n, (b, k), generator=gen)
+        key = sources[:, None] * self.n + neg
+        pos = torch.searchsorted(self.keys, key).clamp(max=self.keys.numel() - 1)
+        is_edge = self.keys[pos] == key
+        return neg, ~is_edge & (neg != sources[:, None])
+
+
+# --- the model (a module so that DDP can wrap it) ----------------------------------------------------
+
+
+class EmbeddingLoss(torch.nn.Module):
+    """The points as one parameter; ``forward(u, candidates, valid)`` is the batch loss."""
+
+    def __init__(self, points: torch.Tensor, space: Space):
+        super().__init__()
+        self.points = torch.nn.Parameter(points)
+        if space.name != "euclidean":
+            self.points.manifold = space.manifold
+        self.space = space
+
+    def forward(self, u: torch.Tensor, candidates: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        d = self.space.distance(self.points[u][:, None, :], self.points[candidates])
+        logits = torch.where(valid, -d, torch.full_like(d, -math.inf))
+        return torch.nn.functional.cross_entropy(logits, torch.zeros(u.shape[0], dtype=torch.long, device=u.device))
+
+
+# --- results --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Embedding:
+    """Trained points with their names and space."""
+
+    points: torch.Tensor
+    names: list[str]
+    space: Space
+    config: TrainConfig
+    history: list[dict] = field(default_factory=list)
+
+    def distance(self, x, y):
+        return self.space.distance(x, y)
+
+    def evaluate(self, hierarchy, sample: int | None = None):
+        from .metrics import reconstruction
+
+        return reconstruction(self.points, hierarchy, self.space.distance, sample=sample)
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        try:
+            return self.points[self.names.index(name)]
+        except ValueError:
+            raise KeyError(f"no node {name!r} in this embedding") from None
+
+    def save(self, path: str | Path) -> None:
+        torch.save({"format": "geomir.Embedding/1", "points": self.points.detach().cpu(), "names": self.names,
+                    "config": asdict(self.config), "history": self.history}, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Embedding:
+        try:
+            data = torch.load(path, weights_only=True)
+        except Exception as err:  # noqa: BLE001 - any unreadable file
+            raise TrainingError(f"cannot read an embedding from {path}: {err}") from None
+        if not isinstance(data, dict) or data.get("format") != "geomir.Embedding/1":
+            raise TrainingError(f"{path} is not a saved geomir embedding")
+        config = TrainConfig(**data["config"])
+        return cls(data["points"], data["names"], make_space(config.manifold, config.dim, config.curvature), config,
+                   data["history"])
+
+
+# --- training --------------------------------------------------------------------------------------
+
+
+class RowwiseRSGD:
+    """Riemannian SGD that moves only the rows a batch touched (the others have zero
+    gradient, so the step is the same as geomir's RiemannianSGD on the whole table, at the
+    cost of the batch instead of the table): x <- proj(expmap(x, -lr * egrad2rgrad(x, g)))."""
+
+    def __init__(self, points: torch.nn.Parameter, lr: float):
+        self.points = points
+        self.manifold = getattr(points, "manifold", None)
+        self.param_groups = [{"lr": lr}]
+
+    @torch.no_grad()
+    def step(self, rows: torch.Tensor) -> None:
+        g = self.points.grad[rows]
+        x = self.points[rows]
+        lr = self.param_groups[0]["lr"]
+        if self.manifold is None:
+            new = x - lr * g
+        else:
+            m = self.manifold
+            new = m.proj(m.expmap(x, -lr * m.egrad2rgrad(x, g)))
+        self.points[rows] = new
+        self.points.grad[rows] = 0.0
+
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        if self.points.grad is not None:
+            self.points.grad.zero_()
+
+    def state_dict(self) -> dict:
+        return {"lr": self.param_groups[0]["lr"]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.param_groups[0]["lr"] = state["lr"]
+
+
+def _optimizer(config: TrainConfig, points):
+    from geomir.backends.torch.optim import RiemannianAdam
+
+    if config.optimizer == "rsgd":
+        return RowwiseRSGD(points, config.lr)
+    return RiemannianAdam([points], lr=config.lr)
+
+
+def _checkpoint(path: str, module: EmbeddingLoss, opt, epoch: int, gen: torch.Generator, config: TrainConfig,
+                history: list[dict]) -> None:
+    tmp = Path(f"{path}.tmp")
+    torch.save({"format": "geomir.EmbeddingCheckpoint/1", "points": module.points.detach().cpu(),
+                "optimizer": opt.state_dict(), "epoch": epoch, "rng": gen.get_state(), "config": asdict(config),
+                "history": history}, tmp)
+    tmp.replace(path)  # atomic: a crash leaves the previous checkpoint
+
+
+def _load_checkpoint(path: str | Path, config: TrainConfig, num_nodes: int) -> dict:
+    try:
+        data = torch.load(path, weights_only=True)
+    except FileNotFoundError:
+        raise TrainingError(f"no checkpoint at {path}") from None
+    except Exception as err:  # noqa: BLE001
+        raise TrainingError(f"cannot read checkpoint {path}: {err}") from None
+    if not isinstance(data, dict) or data.get("format") != "geomir.EmbeddingCheckpoint/1":
+        raise TrainingError(f"{path} is not a geomir embedding checkpoint")
+    saved = TrainConfig(**data["config"])
+    same = ("manifold", "dim", "curvature", "optimizer", "negatives", "batch_size", "seed", "dtype", "burnin",
+            "burnin_factor", "lr")
+    diff = [f"{k}: {getattr(saved, k)!r} there, {getattr(config, k)!r} here" for k in same
+            if getattr(saved, k) != getattr(config, k)]
+    if diff:
+        raise TrainingError(f"checkpoint {path} is of another run ({'; '.join(diff)})")
+    if data["points"].shape[0] != num_nodes:
+        raise TrainingError(f"checkpoint {path} has {data['points'].shape[0]} points, the hierarchy {num_nodes} nodes")
+    return data
+
+
+def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True, resume: str | Path | None = None,
+          device: str | torch.device = "cpu", on_epoch: Callable[[dict], None] | None = None,
+          stop_after: int | None = None) -> Embedding:
+    """Train an embedding of ``hierarchy`` (its transitive closure edges) with ``config``.
+
+    ``resume``: a checkpoint to continue from (its configuration must match). ``stop_after``:
+    stop after that many epochs of this call (for tests and time-boxed runs; a checkpoint is
+    written first when ``config.checkpoint`` is set). Distributed when torch.distributed is
+    initialised with more than one process (see the module docstring)."""
+    config = config or TrainConfig()
+    config.validate()
+    device = torch.device(device)
+    dtype = DTYPES[config.dtype]
+    dist = torch.distributed
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+    space = make_space(config.manifold, config.dim, config.curvature)
+    n = hierarchy.num_nodes
+    edges = torch.tensor(np.asarray(hierarchy.edges), dtype=torch.long)
+    if edges.numel() == 0:
+        raise UsageError("the hierarchy has no edges to train on")
+    gen = torch.Generator().manual_seed(config.seed)
+    points = space.init(n, config.init_scale, gen, dtype)
+    start, history = 0, []
+    state = None
+    if resume is not None:
+        state = _load_checkpoint(resume, config, n)
+        points, start, history = state["points"].to(dtype), state["epoch"], list(state["history"])
+        gen.set_state(state["rng"])
+    module = EmbeddingLoss(points.to(device), space)
+    opt = _optimizer(config, module.points)
+    rowwise = isinstance(opt, RowwiseRSGD)
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+    model = module
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+    sampler = NegativeSampler(n, edges, torch.as_tensor(hierarchy.degree_counts()))
+    end = config.epochs if stop_after is None else min(config.epochs, start + stop_after)
+    bar = _progress(progress and rank == 0, end - start, f"{config.manifold} d={config.dim}")
+    try:
+        for epoch in range(start, end):
+            burn = epoch < config.burnin
+            for group in opt.param_groups:
+                group["lr"] = config.lr * (config.burnin_factor if burn else 1.0)
+            t0 = time.perf_counter()
+            order = torch.randperm(edges.shape[0], generator=gen)
+            total, steps = 0.0, 0
+            for batch in order.split(config.batch_size):
+                u, v = edges[batch, 0], edges[batch, 1]
+                neg, valid = sampler.sample(u, config.negatives, burn, gen)  # every rank draws the same
+                cand = torch.cat([v[:, None], neg], 1)
+                ok = torch.cat([torch.ones_like(v[:, None], dtype=torch.bool), valid], 1)
+                mine = slice(rank, None, world)
+                loss = model(u[mine].to(device), cand[mine].to(device), ok[mine].to(device))
+                if rowwise:
+                    rows = torch.unique(torch.cat([u, cand.flatten()])).to(device)
+                    loss.backward()  # the gradient is zero outside the batch's rows (kept zeroed by the step)
+                    opt.step(rows)
+                    moved = module.points[rows]
+                else:
+                    opt.zero_grad(set_to_none=False)
+                    loss.backward()
+                    opt.step()
+                    moved = module.points  # Adam's moments move every row
+                value = float(loss.detach())
+                if not math.isfinite(value) or not bool(torch.isfinite(moved).all()):
+                    raise TrainingError(f"epoch {epoch + 1}, step {steps + 1}: the loss or an updated point is not "
+                                        f"finite (loss {value}); lower lr ({config.lr}) or use float64")
+                total += value
+                steps += 1
+            record = {"epoch": epoch + 1, "loss": total / max(steps, 1), "lr": opt.param_groups[0]["lr"],
+                      "seconds": time.perf_counter() - t0}
+            if config.eval_every and (epoch + 1) % config.eval_every == 0 and rank == 0:
+                rec = Embedding(module.points.detach(), hierarchy.names, space, config).evaluate(hierarchy)
+                record.update(mean_rank=rec.mean_rank, map=rec.map)
+            history.append(record)
+            if on_epoch is not None:
+                on_epoch(record)
+            if bar is not None:
+                bar.advance(record)
+            if config.checkpoint and rank == 0 and ((epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == end):
+                _checkpoint(config.checkpoint, module, opt, epoch + 1, gen, config, history)
+    finally:
+        if bar is not None:
+            bar.close()
+    if not bool(torch.isfinite(module.points).all()):
+        raise TrainingError("the trained points are not finite")
+    return Embedding(module.points.detach().to("cpu"), list(hierarchy.names), space, config, history)
+
+
+class _progress:
+    """A rich progress bar over epochs, showing the last loss (and MAP when evaluated)."""
+
+    def __new__(cls, enabled: bool, total: int, title: str):
+        if not enabled or total <= 0:
+            return None
+        return super().__new__(cls)
+
+    def __init__(self, enabled: bool, total: int, title: str):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=False)
+        self.task = self.bar.add_task(title, total=total, info="")
+        self.bar.start()
+
+    def advance(self, record: dict) -> None:
+        info = f"loss {record['loss']:.4f}"
+        if "map" in record:
+            info += f"  MAP {record['map']:.3f}  mean rank {record['mean_rank']:.2f}"
+        self.bar.update(self.task, advance=1, info=info)
+
+    def close(self) -> None:
+        self.bar.stop()
+
+
+def config_fields() -> list[str]:
+    return [f.name for f in fields(TrainConfig)]

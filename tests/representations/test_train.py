@@ -1,0 +1,157 @@
+"""Training hierarchy embeddings with the torch trainer: it learns (Poincaré and Lorentz
+beat Euclidean at low dimension), it never produces NaN/Inf (float32 and float64; and it
+stops with the place when it would), a stopped and resumed run equals an uninterrupted one
+bit for bit, data-parallel training with torchrun (2 gloo processes) matches one process,
+and a .geo model takes the points only when its input type matches."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from geomir.diagnostics import GeoTypeError, UsageError
+from geomir.representations.consume import check_model, model_inputs
+from geomir.representations.hierarchy import generated_tree
+from geomir.representations.train import Embedding, TrainConfig, TrainingError, train
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = dict(dim=5, epochs=20, burnin=2, batch_size=64, negatives=20, lr=10.0)
+
+
+@pytest.fixture(scope="module")
+def tree():
+    return generated_tree(depth=4, branching=4, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(tree):
+    return {m: train(tree, TrainConfig(manifold=m, **FAST), progress=False) for m in ("poincare", "lorentz", "euclidean")}
+
+
+def test_hyperbolic_embeddings_reconstruct_the_tree_better_than_euclidean(tree, trained):
+    scores = {m: e.evaluate(tree) for m, e in trained.items()}
+    assert scores["poincare"].map > 0.85 and scores["lorentz"].map > 0.85, scores
+    assert scores["poincare"].map > scores["euclidean"].map + 0.05, scores
+    assert scores["poincare"].mean_rank < scores["euclidean"].mean_rank, scores
+    for m, e in trained.items():
+        assert e.points.shape == (tree.num_nodes, 6 if m == "lorentz" else 5)
+        assert [h["epoch"] for h in e.history] == list(range(1, 21))
+        assert e.history[-1]["loss"] < e.history[0]["loss"]
+    ball = trained["poincare"].points
+    assert float((ball * ball).sum(-1).max()) < 1.0  # inside the ball
+    hyperboloid = trained["lorentz"].points.double()
+    minkowski = -hyperboloid[:, 0] ** 2 + (hyperboloid[:, 1:] ** 2).sum(-1)
+    assert torch.allclose(minkowski, torch.full_like(minkowski, -1.0), atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("manifold", ["poincare", "lorentz"])
+def test_no_nan_or_inf_at_any_step(tree, dtype, manifold):
+    seen = []
+    emb = train(tree, TrainConfig(manifold=manifold, dtype=dtype, **{**FAST, "epochs": 15}),
+                progress=False, on_epoch=seen.append)
+    assert emb.points.dtype == getattr(torch, dtype) and bool(torch.isfinite(emb.points).all())
+    assert all(math.isfinite(r["loss"]) for r in seen) and len(seen) == 15
+
+
+def test_a_non_finite_step_stops_with_the_place(tree):
+    with pytest.raises(TrainingError, match=r"epoch 1, step \d+: the loss or an updated point is not finite .*lower lr \(1e\+38\)"):
+        train(tree, TrainConfig(manifold="euclidean", dtype="float32", **{**FAST, "lr": 1e38, "burnin": 0}),
+              progress=False)
+
+
+def test_stop_and_resume_equals_an_uninterrupted_run(tree, tmp_path):
+    config = TrainConfig(**{**FAST, "epochs": 8, "burnin": 3}, optimizer="radam", checkpoint=str(tmp_path / "c.pt"),
+                         checkpoint_every=2)
+    whole = train(tree, TrainConfig(**{**FAST, "epochs": 8, "burnin": 3}, optimizer="radam"), progress=False)
+    first = train(tree, config, progress=False, stop_after=5)  # across the end of burn-in
+    assert len(first.history) == 5
+    rest = train(tree, config, progress=False, resume=tmp_path / "c.pt")
+    assert torch.equal(rest.points, whole.points)
+    assert [h["loss"] for h in rest.history] == [h["loss"] for h in whole.history]
+    with pytest.raises(TrainingError, match=r"checkpoint .* is of another run \(lr: 10.0 there, 0.1 here"):
+        train(tree, TrainConfig(**{**FAST, "epochs": 8, "burnin": 3, "lr": 0.1}, optimizer="radam"),
+              progress=False, resume=tmp_path / "c.pt")
+    with pytest.raises(TrainingError, match="no checkpoint at"):
+        train(tree, config, progress=False, resume=tmp_path / "missing.pt")
+
+
+def test_save_and_load(trained, tmp_path):
+    emb = trained["lorentz"]
+    emb.save(tmp_path / "e.pt")
+    back = Embedding.load(tmp_path / "e.pt")
+    assert torch.equal(back.points, emb.points) and back.names == emb.names
+    assert back.space.name == "lorentz" and back.config == emb.config
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(TrainingError, match="cannot read an embedding"):
+        Embedding.load(tmp_path / "junk.pt")
+
+
+def test_invalid_configuration():
+    with pytest.raises(UsageError, match="manifold must be one of poincare, lorentz, euclidean.*negatives must be"):
+        TrainConfig(manifold="sphere", negatives=0).validate()
+
+
+def _cli(*args: str, env=None, module: str = "geomir.representations"):
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+def test_torchrun_two_gloo_processes_match_one_process(tmp_path):
+    args = ["train", "--data", "tree:4:4", "--dim", "5", "--epochs", "20", "--burnin", "2", "--batch-size", "64",
+            "--negatives", "20", "--lr", "10", "--quiet"]
+    one = _cli(*args, "--json", str(tmp_path / "one.json"))
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          "-m", "geomir.representations", *args, "--distributed", "--json",
+                          str(tmp_path / "two.json")], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("one.json", "two.json"))
+    assert a["world_size"] == 1 and b["world_size"] == 2
+    assert a["map"] > 0.8 and abs(a["map"] - b["map"]) <= 0.01, (a, b)
+
+
+def test_cli_train_eval_and_errors(tmp_path):
+    out = tmp_path / "emb.pt"
+    run = _cli("train", "--data", "tree:3:3", "--epochs", "5", "--burnin", "1", "--quiet", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "map" in json.loads(run.stdout.splitlines()[-1])
+    ev = _cli("eval", str(out), "--data", "tree:3:3")
+    assert ev.returncode == 0 and json.loads(ev.stdout)["map"] > 0
+    bad = _cli("train", "--data", "nope.tsv")
+    assert bad.returncode == 2 and "no such file" in bad.stderr
+    bad = _cli("train", "--data", "tree:3:3", "--manifold", "sphere")
+    assert bad.returncode == 2 and "manifold must be one of" in bad.stderr
+
+
+def test_a_geo_model_takes_the_points_when_the_types_match(trained, tmp_path):
+    import geomir
+
+    ball = trained["poincare"]
+    path = ROOT / "examples" / "hierarchy" / "mammal_scorer.geo"
+    assert str(check_model(ball, path, "Scorer")) == "H[5]"
+    module = geomir.compile(path, target="torch")
+    x = model_inputs(ball, ball.names[:7], torch.float32)
+    y = module.Scorer(module.init_params(0), x)
+    assert y.shape == (7, 1) and bool(torch.isfinite(y).all())
+    # The Lorentz embedding has 6 coordinates on another manifold: refused, located.
+    with pytest.raises(GeoTypeError, match=r"model Scorer takes x: H\[5\] \(a point on poincare\(c=1\)\), but the "
+                                           r"embedding's points are on lorentz\(c=1\)"):
+        check_model(trained["lorentz"], path, "Scorer")
+    wrong = tmp_path / "wrong.geo"
+    wrong.write_text("manifold H = poincare(c = 1.0)\nmodel M(x: H[10]) -> R[1] {\n"
+                     "  return coords(linear(logmap0(x), 10 -> 1))\n}\n")
+    with pytest.raises(GeoTypeError) as err:
+        check_model(ball, wrong, "M")
+    assert "wrong.geo:2:12" in err.value.render() and "the embedding has 5 coordinates per point" in err.value.render()
+    assert "declare it as H[5]" in err.value.render()
+    with pytest.raises(UsageError, match="no model 'Nope'"):
+        check_model(ball, path, "Nope")
