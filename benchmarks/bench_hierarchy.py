@@ -62,12 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="mammals", help="mammals, nouns, tree:DEPTH:BRANCHING or an edge list")
     p.add_argument("--manifolds", nargs="+", default=["poincare", "lorentz", "euclidean"])
     p.add_argument("--dims", nargs="+", type=int, default=[5, 10])
-    p.add_argument("--epochs", type=int, default=300)
-    p.add_argument("--lr", type=float, default=None, help="default: 0.3 (hyperbolic), 1.0 (euclidean)")
+    p.add_argument("--epochs", type=int, default=600)
+    p.add_argument("--lr", type=float, default=1.5)
     p.add_argument("--optimizer", default="rsgd")
     p.add_argument("--negatives", type=int, default=50)
     p.add_argument("--burnin", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: small steps)")
     p.add_argument("--dtype", default="float64")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     data = load_data(args.data)
     load_s = time.perf_counter() - t0
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for manifold in args.manifolds:
         for dim in args.dims:
-            lr = args.lr if args.lr is not None else (1.0 if manifold == "euclidean" else 0.3)
+            lr = args.lr
             config = TrainConfig(manifold=manifold, dim=dim, epochs=args.epochs, lr=lr, optimizer=args.optimizer,
                                  negatives=args.negatives, burnin=min(args.burnin, args.epochs),
                                  batch_size=args.batch_size, dtype=args.dtype, seed=args.seed)

@@ -61,6 +61,7 @@ class TrainConfig:
     burnin_factor: float = 0.1
     batch_size: int = 10
     init_scale: float = 1e-3
+    boundary_eps: float = 1e-5  # points stay within hyperbolic radius 2 artanh(1 - eps) / sqrt(c) (~12.2)
     seed: int = 0
     dtype: str = "float64"
     checkpoint: str | None = None  # a path: written every `checkpoint_every` epochs and at the end
@@ -80,6 +81,8 @@ class TrainConfig:
                 problems.append(f"{name} must be positive, found {getattr(self, name)}")
         if not 0 <= self.burnin <= self.epochs:
             problems.append(f"burnin must be between 0 and epochs ({self.epochs}), found {self.burnin}")
+        if not 0 < self.boundary_eps < 1:
+            problems.append(f"boundary_eps must be in (0, 1), found {self.boundary_eps}")
         for name in ("lr", "burnin_factor", "init_scale", "curvature"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -115,6 +118,26 @@ class Space:
     def distance(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """d(x, y), broadcast over leading axes; no trailing axis."""
         return self.manifold.dist(x, y)[..., 0]
+
+    def clamp_radius(self, x: torch.Tensor, eps: float) -> torch.Tensor:
+        """``x`` with every point pulled back to hyperbolic radius at most 2 artanh(1 - eps)/sqrt(c)
+        (the Poincaré norm (1 - eps)/sqrt(c)), as the reference implementation bounds its
+        points: far enough for trees of any depth seen here, and the conformal factor stays
+        below 2/eps, so Adam's transported moments stay finite."""
+        if self.name == "euclidean":
+            return x
+        sc = math.sqrt(self.curvature)
+        if self.name == "poincare":
+            limit = (1.0 - eps) / sc
+            norm = x.norm(dim=-1, keepdim=True)
+            return torch.where(norm > limit, x * (limit / norm), x)
+        r_max = 2.0 * math.atanh(1.0 - eps) / sc
+        spatial = x[..., 1:]
+        norm = spatial.norm(dim=-1, keepdim=True)
+        limit = math.sinh(sc * r_max) / sc
+        spatial = torch.where(norm > limit, spatial * (limit / norm), spatial)
+        time_ = torch.sqrt(1.0 / self.curvature + (spatial * spatial).sum(-1, keepdim=True))
+        return torch.cat([time_, spatial], -1)
 
     def geo_type(self) -> str:
         """The manifold declaration a .geo model uses to take these points."""
@@ -358,11 +381,15 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
                     rows = torch.unique(torch.cat([u, cand.flatten()])).to(device)
                     loss.backward()  # the gradient is zero outside the batch's rows (kept zeroed by the step)
                     opt.step(rows)
+                    with torch.no_grad():
+                        module.points[rows] = space.clamp_radius(module.points[rows], config.boundary_eps)
                     moved = module.points[rows]
                 else:
                     opt.zero_grad(set_to_none=False)
                     loss.backward()
                     opt.step()
+                    with torch.no_grad():
+                        module.points.copy_(space.clamp_radius(module.points, config.boundary_eps))
                     moved = module.points  # Adam's moments move every row
                 value = float(loss.detach())
                 if not math.isfinite(value) or not bool(torch.isfinite(moved).all()):

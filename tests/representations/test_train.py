@@ -155,3 +155,30 @@ def test_a_geo_model_takes_the_points_when_the_types_match(trained, tmp_path):
     assert "declare it as H[5]" in err.value.render()
     with pytest.raises(UsageError, match="no model 'Nope'"):
         check_model(ball, path, "Nope")
+
+
+@pytest.mark.parametrize("manifold", ["poincare", "lorentz"])
+def test_points_stay_within_the_radius_bound(manifold):
+    from geomir.representations.train import make_space
+
+    space = make_space(manifold, 3, curvature=2.0)
+    far = space.manifold.expmap0(torch.cat([torch.zeros(4, 1), torch.randn(4, 3, dtype=torch.float64) * 40], 1)
+                                 if manifold == "lorentz" else torch.randn(4, 3, dtype=torch.float64) * 40)
+    near = space.manifold.expmap0(torch.cat([torch.zeros(1, 1), torch.full((1, 3), 0.1, dtype=torch.float64)], 1)
+                                  if manifold == "lorentz" else torch.full((1, 3), 0.1, dtype=torch.float64))
+    x = space.clamp_radius(torch.cat([far, near]), 1e-5)
+    origin = space.manifold.origin_like(x)
+    radius = space.distance(origin, x)
+    r_max = 2 * math.atanh(1 - 1e-5) / math.sqrt(2.0)
+    assert torch.all(radius[:4] <= r_max + 1e-6) and torch.all(radius[:4] >= r_max - 1e-6)
+    assert torch.equal(x[4], near[0])  # inside: untouched
+    if manifold == "lorentz":
+        minkowski = -x[:, 0] ** 2 + (x[:, 1:] ** 2).sum(-1)
+        assert torch.allclose(minkowski, torch.full_like(minkowski, -1 / 2.0))
+
+
+def test_radam_near_the_boundary_stays_finite(tree):
+    # A large Adam step drives points to the radius bound every step: the moments stay finite.
+    emb = train(tree, TrainConfig(**{**FAST, "epochs": 30, "lr": 0.5}, optimizer="radam"), progress=False)
+    assert bool(torch.isfinite(emb.points).all())
+    assert float(emb.points.norm(dim=-1).max()) <= 1 - 1e-5 + 1e-12
