@@ -221,9 +221,10 @@ class Embedding:
         return self.space.distance(x, y)
 
     def evaluate(self, hierarchy, sample: int | None = None):
-        from .metrics import reconstruction
+        from .metrics import make_distance, reconstruction
 
-        return reconstruction(self.points, hierarchy, self.space.distance, sample=sample)
+        return reconstruction(self.points, hierarchy, make_distance(self.space.name, self.space.curvature),
+                              sample=sample)
 
     def __getitem__(self, name: str) -> torch.Tensor:
         try:
