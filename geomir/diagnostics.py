@@ -159,3 +159,26 @@ def op_span(op) -> Span | None:
     except (OSError, UnicodeDecodeError):
         text = ""
     return Span(SourceFile(name, text), loc.line.data, loc.column.data)
+
+
+def cli_main(run, argv: list[str] | None = None, what: str = "internal error") -> int:
+    """Run a command-line entry point ``run(argv) -> exit code`` the way every geomir tool
+    does: a GeomirError is printed (file:line:col, caret) with its exit code, Ctrl-C is 130,
+    anything else is a bug reported in one line (exit 3), with the traceback under --debug."""
+    import sys
+
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        return run(argv)
+    except GeomirError as err:
+        sys.stderr.write(err.render() + "\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:
+        if debug:
+            raise
+        sys.stderr.write(f"{what}: {type(err).__name__}: {err}\n(this is a bug in geomir; rerun with --debug for a "
+                         "traceback)\n")
+        return 3
+

@@ -26,7 +26,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from geomir.diagnostics import GeomirError, UsageError
+from geomir.diagnostics import UsageError, cli_main
 
 EMITS = ("ir", "ir-generic")
 REPORTS = ("jets", "contracts", "holonomy")  # --report kinds
@@ -401,22 +401,7 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    try:
-        return run(argv)
-    except GeomirError as err:
-        sys.stderr.write(err.render() + "\n")
-        return err.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except Exception as err:  # a compiler bug: say so, without a traceback unless asked
-        if debug:
-            raise
-        sys.stderr.write(
-            f"internal compiler error: {type(err).__name__}: {err}\n"
-            "(this is a bug in geomir; rerun with --debug for a traceback)\n"
-        )
-        return 3
+    return cli_main(run, argv, "internal compiler error")
 
 
 if __name__ == "__main__":

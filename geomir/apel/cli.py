@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from geomir.diagnostics import GeomirError, UsageError
+from geomir.diagnostics import GeomirError, UsageError, cli_main
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -221,19 +221,7 @@ def _work(args, store) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    try:
-        return run(argv)
-    except GeomirError as err:
-        sys.stderr.write(err.render() + "\n")
-        return err.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except Exception as err:
-        if debug:
-            raise
-        sys.stderr.write(f"internal error: {type(err).__name__}: {err}\n(this is a bug in geomir; rerun with --debug)\n")
-        return 3
+    return cli_main(run, argv)
 
 
 if __name__ == "__main__":

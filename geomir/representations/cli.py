@@ -17,10 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from dataclasses import fields
 
-from geomir.diagnostics import GeomirError, UsageError
+from geomir.diagnostics import UsageError, cli_main
 
 from .train import TrainConfig
 
@@ -145,16 +144,4 @@ def _world() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    try:
-        return run(argv)
-    except GeomirError as err:
-        sys.stderr.write(err.render() + "\n")
-        return err.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except Exception as err:
-        if debug:
-            raise
-        sys.stderr.write(f"internal error: {type(err).__name__}: {err}\n(this is a bug in geomir; rerun with --debug)\n")
-        return 3
+    return cli_main(run, argv)
