@@ -111,11 +111,11 @@ def test_claim_expired_oldest_first(store):
     assert store.holder(ids[0])[0] == "a" and store.holder("live")[0] == "w"
 
 
-def claim_all(store, owner, start=None):
+def claim_all(store, owner, start=None, method="claim_expired"):
     if start is not None:
         start.wait()
     got = []
-    while batch := store.claim_expired(owner, LONG, limit=2):
+    while batch := getattr(store, method)(owner, LONG, limit=2):
         got += batch
     return got
 
@@ -131,24 +131,28 @@ def test_claim_expired_threads_never_share_a_run(store):
         assert all(store.holder(run_id)[0] == f"t{i}" for run_id in got)
 
 
-def _claim_in_process(url, owner, start, out):
+def _claim_in_process(url, owner, start, out, method):
     with open_store(url) as store:
-        out.put(claim_all(store, owner, start))
+        out.put(claim_all(store, owner, start, method))
 
 
-def test_claim_expired_processes_never_share_a_run(store, store_url):
-    ids = expired_runs(store, 40)
+def claim_in_processes(url, n, method):
+    """Every run ``n`` processes claimed with ``store.<method>``, started at once."""
     ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Barrier(4), ctx.Queue()
-    procs = [ctx.Process(target=_claim_in_process, args=(store_url, f"p{i}", start, out)) for i in range(4)]
+    start, out = ctx.Barrier(n), ctx.Queue()
+    procs = [ctx.Process(target=_claim_in_process, args=(url, f"p{i}", start, out, method)) for i in range(n)]
     for p in procs:
         p.start()
     results = [out.get(timeout=60) for _ in procs]
     for p in procs:
         p.join(timeout=30)
         assert p.exitcode == 0
-    claimed = [run_id for r in results for run_id in r]
-    assert sorted(claimed) == ids
+    return [run_id for r in results for run_id in r]
+
+
+def test_claim_expired_processes_never_share_a_run(store, store_url):
+    ids = expired_runs(store, 40)
+    assert sorted(claim_in_processes(store_url, 4, "claim_expired")) == ids
 
 
 def test_claim_due_wakes_timed_out_waiting_runs_earliest_first(store):
@@ -168,30 +172,12 @@ def test_claim_due_wakes_timed_out_waiting_runs_earliest_first(store):
     assert store.claim_due("a", LONG) == []
 
 
-def _claim_due_in_process(url, owner, start, out):
-    with open_store(url) as store:
-        start.wait()
-        got = []
-        while batch := store.claim_due(owner, LONG, limit=2):
-            got += batch
-        out.put(got)
-
-
 def test_claim_due_processes_never_share_a_run(store, store_url):
     ids = [f"w{i:02d}" for i in range(30)]
     for run_id in ids:
         new_run(store, run_id)
         store.set_status(run_id, "w1", "waiting", waiting_for="e", wake_at=0.0)
-    ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Barrier(3), ctx.Queue()
-    procs = [ctx.Process(target=_claim_due_in_process, args=(store_url, f"p{i}", start, out)) for i in range(3)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=60) for _ in procs]
-    for p in procs:
-        p.join(timeout=30)
-        assert p.exitcode == 0
-    assert sorted(r for got in results for r in got) == ids
+    assert sorted(claim_in_processes(store_url, 3, "claim_due")) == ids
 
 
 def test_a_store_made_before_wake_at_is_upgraded(tmp_path):
