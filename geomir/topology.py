@@ -95,7 +95,7 @@ def _to_numpy(x: Array):
     return np.asarray(x)
 
 
-def _check(ops, x: Array, period: float, lifted: bool) -> None:
+def _check(x: Array, period: float, lifted: bool) -> None:
     """Refuse what cannot be unwrapped (module docstring), naming the batch item, step and coordinate."""
     import numpy as np
 
@@ -120,8 +120,10 @@ def _check(ops, x: Array, period: float, lifted: bool) -> None:
                 f"{_item(batch)}step {t} -> {t + 1} moves {raw[(*batch, t, j)] / period:+.3f} periods in coordinate {j}; "
                 "unwrapping is exact only for steps below half a period: sample the trajectory more finely")
         return
-    d = raw - period * np.floor(raw / period + 0.5)
-    tol = _to_numpy(_w.rounding_allowance(ops, x, period))[..., None, :]
+    from geomir.backends.common.numpy_runtime import OPS as NUMPY
+
+    d = _w.steps(NUMPY, a, period)
+    tol = _w.rounding_allowance(NUMPY, a, period)[..., None, :]
     bad = np.abs(d) >= half - tol
     if bad.any():
         *batch, t, j = (int(i) for i in np.argwhere(bad)[0])
@@ -151,7 +153,7 @@ def winding(trajectory: Array, period: float | str = "radians", *, lifted: bool 
     """The winding vector, displacement, end position and certified margin of each trajectory."""
     p = period_of(period)
     ops, x = ops_for(trajectory)
-    _check(ops, x, p, lifted)
+    _check(x, p, lifted)
     disp = _w.displacement(ops, x, p)
     w = ops.floor(disp / p + 0.5)
     end = Torus(ops, p).proj(x[..., -1, :])
@@ -163,7 +165,7 @@ def unwrap(trajectory: Array, period: float | str = "radians", *, lifted: bool =
     like ``numpy.unwrap`` along axis -2, but refusing what it cannot unwrap."""
     p = period_of(period)
     ops, x = ops_for(trajectory)
-    _check(ops, x, p, lifted)
+    _check(x, p, lifted)
     return _w.unwrap(ops, x, p)
 
 
@@ -171,7 +173,7 @@ def certified_margin(trajectory: Array, period: float | str = "radians", *, lift
     """The certified margin of each trajectory, shape (...)."""
     p = period_of(period)
     ops, x = ops_for(trajectory)
-    _check(ops, x, p, lifted)
+    _check(x, p, lifted)
     return _w.margin(ops, x, p)[..., 0]
 
 
