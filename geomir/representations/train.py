@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -275,10 +275,6 @@ class RowwiseRSGD:
         self.points[rows] = new
         self.points.grad[rows] = 0.0
 
-    def zero_grad(self, set_to_none: bool = False) -> None:
-        if self.points.grad is not None:
-            self.points.grad.zero_()
-
     def state_dict(self) -> dict:
         return {"lr": self.param_groups[0]["lr"]}
 
@@ -443,6 +439,3 @@ class _progress:
     def close(self) -> None:
         self.bar.stop()
 
-
-def config_fields() -> list[str]:
-    return [f.name for f in fields(TrainConfig)]
