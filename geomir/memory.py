@@ -174,6 +174,9 @@ class ToroidalMemory:
         self.device = torch.device(device or "cpu")
         self.dtype = dtype or torch.float32
         self.channels: dict[str, Channel] = {}
+        from geomir.backends.torch.runtime import Torus
+
+        self._torus = Torus(self.period)
         self._lattice = torch.as_tensor(kronecker_lattice(self.lattice_size, self.dims) * self.period,
                                         dtype=self.dtype, device=self.device)
         self._pos = torch.zeros(self.capacity, self.dims, dtype=self.dtype, device=self.device)
@@ -239,9 +242,8 @@ class ToroidalMemory:
         return r.end.to(self.dtype), r.winding, r.margin
 
     def _torus_dist(self, a, b):
-        d = a - b
-        d = d - self.period * torch.floor(d / self.period + 0.5)
-        return d.pow(2).sum(-1).sqrt()
+        """Geodesic distance on the flat torus (the torch runtime's), without the trailing axis."""
+        return self._torus.dist(a, b)[..., 0]
 
     def _slots(self, end):
         out = []
