@@ -61,23 +61,30 @@ def test_no_nan_or_inf_at_any_step(tree, dtype, manifold):
     assert all(math.isfinite(r["loss"]) for r in seen) and len(seen) == 15
 
 
-def test_a_non_finite_step_stops_with_the_place(tree):
-    with pytest.raises(TrainingError, match=r"epoch 1, step \d+: the loss or an updated point is not finite .*lower lr \(1e\+38\)"):
-        train(tree, TrainConfig(manifold="euclidean", dtype="float32", **{**FAST, "lr": 1e38, "burnin": 0}),
+@pytest.mark.parametrize("engine, dtype, lr", [("torch", "float32", 1e38), ("torch", "float64", 1e300),
+                                               ("numba", "float64", 1e300)])
+def test_a_non_finite_step_stops_with_the_place(tree, engine, dtype, lr):
+    if engine == "numba":
+        pytest.importorskip("numba")
+    hint = r"lower lr \(1e\+38\) or use float64" if dtype == "float32" else r"lower lr \(1e\+300\)$"
+    with pytest.raises(TrainingError, match=r"epoch 1, step \d+: the loss or an updated point is not finite .*" + hint):
+        train(tree, TrainConfig(manifold="euclidean", dtype=dtype, engine=engine, **{**FAST, "lr": lr, "burnin": 0}),
               progress=False)
 
 
-def test_stop_and_resume_equals_an_uninterrupted_run(tree, tmp_path):
-    config = TrainConfig(**{**FAST, "epochs": 8, "burnin": 3}, optimizer="radam", checkpoint=str(tmp_path / "c.pt"),
-                         checkpoint_every=2)
-    whole = train(tree, TrainConfig(**{**FAST, "epochs": 8, "burnin": 3}, optimizer="radam"), progress=False)
+@pytest.mark.parametrize("optimizer, engine", [("radam", "torch"), ("rsgd", "torch"), ("rsgd", "auto")])
+def test_stop_and_resume_equals_an_uninterrupted_run(tree, tmp_path, optimizer, engine):
+    config = TrainConfig(**{**FAST, "epochs": 8, "burnin": 3}, optimizer=optimizer, engine=engine,
+                         checkpoint=str(tmp_path / "c.pt"), checkpoint_every=2)
+    whole = train(tree, TrainConfig(**{**FAST, "epochs": 8, "burnin": 3}, optimizer=optimizer, engine=engine),
+                  progress=False)
     first = train(tree, config, progress=False, stop_after=5)  # across the end of burn-in
     assert len(first.history) == 5
     rest = train(tree, config, progress=False, resume=tmp_path / "c.pt")
     assert torch.equal(rest.points, whole.points)
     assert [h["loss"] for h in rest.history] == [h["loss"] for h in whole.history]
     with pytest.raises(TrainingError, match=r"checkpoint .* is of another run \(lr: 10.0 there, 0.1 here"):
-        train(tree, TrainConfig(**{**FAST, "epochs": 8, "burnin": 3, "lr": 0.1}, optimizer="radam"),
+        train(tree, TrainConfig(**{**FAST, "epochs": 8, "burnin": 3, "lr": 0.1}, optimizer=optimizer),
               progress=False, resume=tmp_path / "c.pt")
     with pytest.raises(TrainingError, match="no checkpoint at"):
         train(tree, config, progress=False, resume=tmp_path / "missing.pt")

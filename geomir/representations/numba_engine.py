@@ -1,0 +1,327 @@
+"""The CPU engine of the hierarchy trainer: Riemannian SGD steps compiled with numba.
+
+One call runs many consecutive batches of the objective of
+:mod:`geomir.representations.train` (the mean over a batch of the softmax cross-entropy of
+-d(u, v) against -d(u, v'), masked negatives left out) on a float32 or float64 table in
+place: per batch, the Euclidean gradient of every row the batch touches, computed in
+closed form at the batch's starting points, then ``clamp_radius(proj(expmap(x, -lr *
+egrad2rgrad(x, g))))`` on those rows: the step of ``RowwiseRSGD`` with the formulas of
+``backends/common/manifolds.py`` (the same clamps, series and caps), so the two engines
+agree to rounding (tests/representations/test_numba_engine.py checks them against each
+other and the gradients against torch autograd).
+
+Closed-form derivatives of the distances (``s = |x - y|^2``, ``delta = 1 - c|x|^2``):
+
+- Poincaré: d = 2/sqrt(c) asinh(sqrt(w)), w = c s / (delta_x delta_y);
+  dd/dw = 1 / (sqrt(c) sqrt(w (1 + w))), dw/dx = 2c / (delta_x delta_y) ((x - y) + (c s / delta_x) x).
+- Lorentz: d = 2/sqrt(c) asinh(sqrt(c l) / 2), l = <y - x, y - x>_L;
+  dd/dx = J (x - y) / (sqrt(l) sqrt(1 + c l / 4)), J = diag(-1, 1, ..., 1).
+- Euclidean: dd/dx = (x - y) / |x - y|.
+
+Each is 0 where the runtime's ``sqrt0`` returns 0 (coincident points). numba is an optional
+dependency (the ``fast`` extra); :func:`available` says whether it imports.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # the engine is unavailable; the module still imports
+    numba = None
+
+KINDS = {"poincare": 0, "lorentz": 1, "euclidean": 2}
+
+
+def available() -> bool:
+    """Whether numba imports (the engine can run)."""
+    return numba is not None
+
+
+def _jit(fn):
+    return numba.njit(cache=True, error_model="numpy")(fn) if numba is not None else fn
+
+
+def run_batches(table: np.ndarray, sources: np.ndarray, candidates: np.ndarray, valid: np.ndarray,
+                batch_size: int, lr: float, kind: str, curvature: float, boundary_eps: float,
+                work: "Workspace") -> tuple[np.ndarray, int]:
+    """Run the batches ``sources[i:i + batch_size]`` (with their ``candidates`` rows, the true
+    ancestor first, and ``valid`` masks) one after the other on ``table`` in place.
+
+    Returns the loss of every batch and the index of the first batch whose loss or updated
+    rows are not finite (-1 if none); the run stops after that batch."""
+    from geomir.backends.common.manifolds import CONSTANTS
+
+    if numba is None:
+        raise ImportError("the numba engine needs numba: pip install numba (or geomir[fast])")
+    k = CONSTANTS[table.dtype.name]
+    nb = -(-sources.shape[0] // batch_size)
+    losses = np.zeros(nb, dtype=np.float64)
+    rows = min(table.shape[0], batch_size * (candidates.shape[1] + 1))
+    if work.grad.shape[0] < rows:
+        work.grad = np.zeros((rows, table.shape[1]), dtype=np.float64)
+    bad = _run_batches(table, sources, candidates, valid, batch_size, float(lr), KINDS[kind], float(curvature),
+                 float(boundary_eps), k.tiny, k.series_q, k.min_delta, k.ball_eps, k.max_hyp_z,
+                 work.grad, work.slot, work.touched, losses)
+    return losses, int(bad)
+
+
+class Workspace:
+    """Buffers reused across calls: the gradients of a batch's rows (compact: row ``touched[i]``
+    of the table has its gradient in ``grad[i]``; ``slot[r]`` is that i, or -1)."""
+
+    def __init__(self, num_rows: int, coords: int) -> None:
+        self.grad = np.zeros((0, coords), dtype=np.float64)
+        self.slot = np.full(num_rows, -1, dtype=np.int64)
+        self.touched = np.zeros(num_rows, dtype=np.int64)
+
+
+# --- the kernel (plain Python that numba compiles) ------------------------------------------------
+
+
+@_jit
+def _ratio(q, fn_kind, series_q):
+    """f(z)/z at z = sqrt(q): tanh (0), sinh (1), asinh (2); Taylor below series_q."""
+    if q < series_q:
+        if fn_kind == 0:
+            return 1.0 + q * (-1.0 / 3.0 + q * (2.0 / 15.0))
+        if fn_kind == 1:
+            return 1.0 + q * (1.0 / 6.0 + q * (1.0 / 120.0))
+        return 1.0 + q * (-1.0 / 6.0 + q * (3.0 / 40.0))
+    z = math.sqrt(q)
+    if fn_kind == 0:
+        return math.tanh(z) / z
+    if fn_kind == 1:
+        return math.sinh(z) / z
+    return math.asinh(z) / z
+
+
+@_jit
+def _run_batches(P, U, C, V, bs, lr, kind, c, beps, tiny, series_q, min_delta, ball_eps, max_hyp_z,
+                 G, slot, touched, losses):
+    n_edges, width = C.shape
+    dim = P.shape[1]
+    sc = math.sqrt(c)
+    d = np.empty(width)  # distances to the candidates
+    h = np.empty(width)  # dd/dx = h * (J(x - y) + gu * x), dd/dy = h * (J(y - x) + gv * y)
+    gu = np.empty(width)
+    gv = np.empty(width)
+    a = np.empty(width)  # dL/dd
+    xu = np.empty(dim)
+    nb = (n_edges + bs - 1) // bs
+    for b in range(nb):
+        lo = b * bs
+        hi = min(n_edges, lo + bs)
+        inv_b = 1.0 / (hi - lo)
+        nt = 0
+        total = 0.0
+        for e in range(lo, hi):
+            u = U[e]
+            su = 0.0
+            for k in range(dim):
+                xu[k] = P[u, k]
+                su += xu[k] * xu[k]
+            du = max(1.0 - c * su, min_delta)
+            for j in range(width):
+                if V[e, j]:
+                    _pair(P, xu, su, du, C[e, j], j, kind, c, sc, tiny, min_delta, d, h, gu, gv)
+                else:
+                    d[j] = math.inf
+            # softmax over the valid candidates; loss = logsumexp(-d) + d_0
+            m = -math.inf
+            for j in range(width):
+                if V[e, j] and -d[j] > m:
+                    m = -d[j]
+            z = 0.0
+            for j in range(width):
+                a[j] = math.exp(-d[j] - m) if V[e, j] else 0.0
+                z += a[j]
+            total += math.log(z) + m + d[0]
+            # accumulate the gradients of u and the candidates
+            iu = slot[u]
+            if iu < 0:
+                iu = nt
+                slot[u] = nt
+                touched[nt] = u
+                nt += 1
+            for j in range(width):
+                v = C[e, j]
+                iv = slot[v]
+                if iv < 0:
+                    iv = nt
+                    slot[v] = nt
+                    touched[nt] = v
+                    nt += 1
+                if not V[e, j]:
+                    continue
+                w = ((1.0 if j == 0 else 0.0) - a[j] / z) * inv_b * h[j]
+                if w == 0.0:
+                    continue
+                for k in range(dim):
+                    t = xu[k] - P[v, k]
+                    if kind == 1 and k == 0:
+                        t = -t
+                    G[iu, k] += w * (t + gu[j] * xu[k])
+                    G[iv, k] += w * (gv[j] * P[v, k] - t)
+        loss = total * inv_b
+        losses[b] = loss
+        finite = math.isfinite(loss)
+        # the step on every touched row, then its gradient back to zero
+        for t in range(nt):
+            r = touched[t]
+            _step_row(P, G, r, t, lr, kind, c, sc, beps, tiny, series_q, min_delta, ball_eps, max_hyp_z)
+            slot[r] = -1
+            for k in range(dim):
+                G[t, k] = 0.0
+                if not math.isfinite(P[r, k]):
+                    finite = False
+        if not finite:
+            return b
+    return -1
+
+
+@_jit
+def _sqrt0(q, tiny):
+    return math.sqrt(q) if q > tiny else 0.0
+
+
+@_jit
+def _pair(P, xu, su, du, v, j, kind, c, sc, tiny, min_delta, d, h, gu, gv):
+    """d[j] = d(x, P[v]) (x = xu, |x|^2 = su, clamped 1 - c|x|^2 = du) and its derivative
+    factors h[j], gu[j], gv[j] (see _run_batches)."""
+    dim = P.shape[1]
+    gu[j] = 0.0
+    gv[j] = 0.0
+    if kind == 1:
+        t = P[v, 0] - xu[0]
+        l2 = -t * t
+        for k in range(1, dim):
+            t = P[v, k] - xu[k]
+            l2 += t * t
+        l2 = max(l2, 0.0)
+        r = _sqrt0(l2, tiny)
+        d[j] = (2.0 / sc) * math.asinh(0.5 * sc * r)
+        h[j] = 1.0 / (r * math.sqrt(1.0 + 0.25 * c * l2)) if r > 0.0 else 0.0
+        return
+    s = 0.0
+    sv = 0.0
+    for k in range(dim):
+        y = P[v, k]
+        t = xu[k] - y
+        s += t * t
+        sv += y * y
+    if kind == 2:
+        r = _sqrt0(s, tiny)
+        d[j] = r
+        h[j] = 1.0 / r if r > 0.0 else 0.0
+        return
+    dv = max(1.0 - c * sv, min_delta)
+    q = c * s / (du * dv)
+    r = _sqrt0(q, tiny)
+    d[j] = (2.0 / sc) * math.asinh(r)
+    if r == 0.0:
+        h[j] = 0.0
+        return
+    # dd/dq = 1 / (sqrt(c) sqrt(q (1 + q))), dq/dx = 2c / (du dv) ((x - y) + (c s / du) x); a
+    # clamped 1 - c|x|^2 has no gradient
+    h[j] = 2.0 * c / (sc * r * math.sqrt(1.0 + q) * du * dv)
+    if 1.0 - c * su >= min_delta:
+        gu[j] = c * s / du
+    if 1.0 - c * sv >= min_delta:
+        gv[j] = c * s / dv
+
+
+@_jit
+def _delta(P, r, c, min_delta):
+    """(1 - c|P[r]|^2 floored at min_delta, |P[r]|^2)."""
+    s = 0.0
+    for k in range(P.shape[1]):
+        s += P[r, k] * P[r, k]
+    return max(1.0 - c * s, min_delta), s
+
+
+@_jit
+def _step_row(P, G, r, i, lr, kind, c, sc, beps, tiny, series_q, min_delta, ball_eps, max_hyp_z):
+    """P[r] <- clamp_radius(proj(expmap(P[r], -lr * egrad2rgrad(P[r], G[i]))))."""
+    dim = P.shape[1]
+    if kind == 2:
+        for k in range(dim):
+            P[r, k] -= lr * G[i, k]
+        return
+    if kind == 0:
+        dx, _ = _delta(P, r, c, min_delta)
+        h = 0.5 * dx
+        scale = -lr * h * h  # v = -lr * rgrad
+        vv = 0.0
+        for k in range(dim):
+            vk = scale * G[i, k]
+            vv += vk * vk
+        q = c * vv / (dx * dx)
+        f = _ratio(q, 0, series_q) / dx  # y = tanhc(q) v / dx
+        e = math.exp(-2.0 * _sqrt0(q, tiny))
+        dy = 4.0 * e / ((1.0 + e) * (1.0 + e))
+        # x (+) y, unprojected: (c|x+y|^2 x + dx (x+y)) / (c|x+y|^2 + dx dy)
+        ss = 0.0
+        for k in range(dim):
+            t = P[r, k] + f * scale * G[i, k]
+            ss += t * t
+        cs2 = c * ss
+        den = max(cs2 + dx * dy, tiny)
+        nn = 0.0
+        for k in range(dim):
+            x = P[r, k]
+            t = x + f * scale * G[i, k]
+            x = (cs2 * x + dx * t) / den
+            P[r, k] = x
+            nn += x * x
+        # proj, then the boundary clamp
+        norm = _sqrt0(nn, tiny)
+        maxnorm = (1.0 - ball_eps) / sc
+        if norm > maxnorm:
+            for k in range(dim):
+                P[r, k] *= maxnorm / norm
+            norm = maxnorm
+        limit = (1.0 - beps) / sc
+        if norm > limit:
+            for k in range(dim):
+                P[r, k] *= limit / norm
+        return
+    # Lorentz: g with its time component flipped, projected on the tangent space at x
+    x0 = P[r, 0]
+    g0 = -G[i, 0]
+    ip = -x0 * g0
+    for k in range(1, dim):
+        ip += P[r, k] * G[i, k]
+    # rgrad = gJ + c <x, gJ>_L x; v = -lr rgrad
+    v0 = -lr * (g0 + c * ip * x0)
+    vv = -v0 * v0
+    for k in range(1, dim):
+        vk = -lr * (G[i, k] + c * ip * P[r, k])
+        vv += vk * vk
+    q = c * max(vv, 0.0)
+    qmax = max_hyp_z * max_hyp_z
+    cap = 1.0
+    if q > qmax:
+        cap = math.sqrt(qmax / q)
+        q = qmax
+    sq = _ratio(q * 0.25, 1, series_q)
+    cosh_ = 1.0 + 0.5 * q * sq * sq
+    sinc = _ratio(q, 1, series_q) * cap
+    ss = 0.0
+    for k in range(1, dim):
+        vk = -lr * (G[i, k] + c * ip * P[r, k])
+        xk = cosh_ * P[r, k] + sinc * vk
+        P[r, k] = xk
+        ss += xk * xk
+    # proj (x0 from the spatial part), then the radius clamp
+    norm = _sqrt0(ss, tiny)
+    r_max = 2.0 * math.atanh(1.0 - beps) / sc
+    limit = math.sinh(sc * r_max) / sc
+    if norm > limit:
+        for k in range(1, dim):
+            P[r, k] *= limit / norm
+        ss = limit * limit
+    P[r, 0] = math.sqrt(1.0 / c + ss)

@@ -1,0 +1,130 @@
+"""The numba engine of the hierarchy trainer against the torch engine: one batch moves the
+same rows to the same points (its closed-form gradients against torch autograd, with masked
+candidates, a source among its own candidates and points at the clamped boundary), whole
+runs follow the same batches to the same embedding, and misuse is a clear error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geomir.diagnostics import UsageError
+from geomir.representations import numba_engine
+from geomir.representations.hierarchy import generated_tree
+from geomir.representations.train import RowwiseRSGD, TrainConfig, batch_loss, make_space, train
+
+pytest.importorskip("numba")
+
+MANIFOLDS = ("poincare", "lorentz", "euclidean")
+
+
+def _torch_step(space, points, u, cand, valid, lr, eps):
+    """The torch engine's batch step (train._torch_step, one process) on a copy of points."""
+    points = points.clone()
+    rows, inv = torch.unique(torch.cat([u, cand.flatten()]), return_inverse=True)
+    sub = points[rows].requires_grad_(True)
+    loss = batch_loss(space, sub, inv[:u.shape[0]], inv[u.shape[0]:].view(cand.shape), valid)
+    (grad,) = torch.autograd.grad(loss, sub)
+    opt = RowwiseRSGD(torch.nn.Parameter(points.clone()), lr)
+    opt.manifold = None if space.name == "euclidean" else space.manifold
+    points[rows] = space.clamp_radius(opt.moved(sub.detach(), grad), eps)
+    return float(loss.detach()), points
+
+
+def _batch(n, b, k, gen):
+    u = torch.randint(0, n, (b,), generator=gen)
+    cand = torch.randint(0, n, (b, k + 1), generator=gen)
+    valid = torch.rand(b, k + 1, generator=gen) > 0.25
+    valid[:, 0] = True
+    cand[0, 2], valid[0, 2] = u[0], False  # the source among its negatives, masked
+    cand[1, 1] = cand[1, 0]  # a repeated row
+    return u, cand, valid
+
+
+@settings(max_examples=25, deadline=None)
+@given(manifold=st.sampled_from(MANIFOLDS), seed=st.integers(0, 2 ** 31), curvature=st.floats(0.3, 3.0),
+       scale=st.sampled_from([1e-3, 0.3, 3.0]), lr=st.sampled_from([0.05, 1.0, 30.0]),
+       batch=st.integers(2, 40))
+def test_one_batch_matches_the_torch_step(manifold, seed, curvature, scale, lr, batch):
+    space = make_space(manifold, 4, curvature)
+    gen = torch.Generator().manual_seed(seed)
+    n = 60
+    points = space.clamp_radius(space.init(n, scale, gen, torch.float64), 1e-5)
+    u, cand, valid = _batch(n, batch, 7, gen)
+    loss, expected = _torch_step(space, points, u, cand, valid, lr, 1e-5)
+    table = points.numpy().copy()
+    losses, bad = numba_engine.run_batches(table, u.numpy(), cand.numpy(), valid.numpy(), batch, lr, manifold,
+                                           curvature, 1e-5, numba_engine.Workspace(n, table.shape[1]))
+    assert bad == -1 and losses.shape == (1,)
+    assert losses[0] == pytest.approx(loss, rel=1e-12)
+    scale_ = max(1.0, float(expected.abs().max()))
+    np.testing.assert_allclose(table, expected.numpy(), rtol=0, atol=1e-11 * scale_)
+
+
+@pytest.mark.parametrize("manifold", ["poincare", "lorentz"])
+def test_points_on_the_boundary_clamp(manifold):
+    """Points at the radius bound (Poincaré: 1 - c|x|^2 at its floor) move as in torch."""
+    space = make_space(manifold, 3, 1.0)
+    gen = torch.Generator().manual_seed(3)
+    n = 30
+    points = space.init(n, 1.0, gen, torch.float64)
+    points[:10] = space.clamp_radius(points[:10] * 1e6, 1e-15)  # far out, beyond the training bound
+    u, cand, valid = _batch(n, 8, 5, gen)
+    loss, expected = _torch_step(space, points, u, cand, valid, 0.5, 1e-5)
+    table = points.numpy().copy()
+    losses, bad = numba_engine.run_batches(table, u.numpy(), cand.numpy(), valid.numpy(), 8, 0.5, manifold, 1.0,
+                                           1e-5, numba_engine.Workspace(n, table.shape[1]))
+    assert bad == -1 and losses[0] == pytest.approx(loss, rel=1e-9)
+    np.testing.assert_allclose(table, expected.numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_several_batches_are_consecutive_steps():
+    space = make_space("poincare", 5, 1.0)
+    gen = torch.Generator().manual_seed(0)
+    points = space.init(80, 0.2, gen, torch.float64)
+    u, cand, valid = _batch(80, 30, 6, gen)
+    expected, losses_t = points, []
+    for s in range(0, 30, 8):  # 8, 8, 8, 6
+        loss, expected = _torch_step(space, expected, u[s:s + 8], cand[s:s + 8], valid[s:s + 8], 2.0, 1e-5)
+        losses_t.append(loss)
+    table = points.numpy().copy()
+    losses, bad = numba_engine.run_batches(table, u.numpy(), cand.numpy(), valid.numpy(), 8, 2.0, "poincare", 1.0,
+                                           1e-5, numba_engine.Workspace(80, 5))
+    assert bad == -1
+    np.testing.assert_allclose(losses, losses_t, rtol=1e-12)
+    np.testing.assert_allclose(table, expected.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("manifold", MANIFOLDS)
+def test_training_runs_agree_between_engines(manifold):
+    tree = generated_tree(depth=3, branching=4, seed=1)
+    cfg = dict(manifold=manifold, dim=4, epochs=4, burnin=2, batch_size=16, negatives=10, lr=3.0)
+    a = train(tree, TrainConfig(**cfg, engine="torch"), progress=False)
+    b = train(tree, TrainConfig(**cfg, engine="numba"), progress=False)
+    assert a.history[-1]["engine"] == "torch" and b.history[-1]["engine"] == "numba"
+    np.testing.assert_allclose([h["loss"] for h in b.history], [h["loss"] for h in a.history], rtol=1e-9)
+    torch.testing.assert_close(b.points, a.points, rtol=0, atol=1e-8)
+
+
+def test_float32_tables_train_and_stay_finite():
+    tree = generated_tree(depth=4, branching=3, seed=0)
+    emb = train(tree, TrainConfig(manifold="poincare", dim=5, epochs=15, burnin=2, batch_size=32, negatives=20,
+                                  lr=10.0, dtype="float32", engine="numba"), progress=False)
+    assert emb.points.dtype == torch.float32 and bool(torch.isfinite(emb.points).all())
+    assert emb.evaluate(tree).map > 0.8
+
+
+def test_engine_errors(monkeypatch):
+    tree = generated_tree(depth=2, branching=2, seed=0)
+    with pytest.raises(UsageError, match="engine 'numba' runs Riemannian SGD in one CPU process.*'radam'"):
+        train(tree, TrainConfig(optimizer="radam", engine="numba", epochs=1, burnin=0), progress=False)
+    with pytest.raises(UsageError, match="engine must be one of auto, torch, numba"):
+        TrainConfig(engine="cuda").validate()
+    monkeypatch.setattr(numba_engine, "numba", None)
+    with pytest.raises(UsageError, match="engine 'numba' needs numba: pip install numba"):
+        train(tree, TrainConfig(engine="numba", epochs=1, burnin=0), progress=False)
+    auto = train(tree, TrainConfig(epochs=1, burnin=0, dim=2), progress=False)  # falls back to torch
+    assert auto.history[-1]["engine"] == "torch"
