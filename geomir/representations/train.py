@@ -18,6 +18,11 @@ Every step checks that the loss and the updated points are finite and stops with
 optimizer state, the sampler's random state and the epoch, so a resumed run continues
 exactly where it stopped (bit-identical to an uninterrupted run on the same machine).
 
+Engines (``TrainConfig.engine``): ``torch`` runs the steps with torch ops (any device,
+RAdam, distributed); ``numba`` runs RSGD in one CPU process with compiled closed-form
+steps (:mod:`geomir.representations.numba_engine`), the same batches and the same step up
+to rounding; ``auto`` picks numba where it applies and is installed.
+
 ``world_size > 1``: data parallel with torch.distributed (``torchrun``; gloo on CPU, NCCL
 on GPU): every rank holds all points, takes its share of each global batch, and
 DistributedDataParallel averages the gradients, so each step is the single-process step

@@ -61,7 +61,8 @@ def test_one_batch_matches_the_torch_step(manifold, seed, curvature, scale, lr, 
     assert bad == -1 and losses.shape == (1,)
     assert losses[0] == pytest.approx(loss, rel=1e-12)
     scale_ = max(1.0, float(expected.abs().max()))
-    np.testing.assert_allclose(table, expected.numpy(), rtol=0, atol=1e-11 * scale_)
+    # rtol: Lorentz coordinates near the radius bound reach ~1e5, where cosh(z) x + sinhc(z) v cancels
+    np.testing.assert_allclose(table, expected.numpy(), rtol=1e-7, atol=1e-10 * scale_)
 
 
 @pytest.mark.parametrize("manifold", ["poincare", "lorentz"])
