@@ -45,6 +45,10 @@ def _jit(fn):
     return numba.njit(cache=True, error_model="numpy")(fn) if numba is not None else fn
 
 
+def _jit_parallel(fn):
+    return numba.njit(cache=True, error_model="numpy", parallel=True)(fn) if numba is not None else fn
+
+
 def run_batches(table: np.ndarray, sources: np.ndarray, candidates: np.ndarray, valid: np.ndarray,
                 batch_size: int, lr: float, kind: str, curvature: float, boundary_eps: float,
                 work: "Workspace") -> tuple[np.ndarray, int]:
@@ -99,88 +103,113 @@ def _ratio(q, fn_kind, series_q):
     return math.asinh(z) / z
 
 
-@_jit
+@_jit_parallel
 def _run_batches(P, U, C, V, bs, lr, kind, c, beps, tiny, series_q, min_delta, ball_eps, max_hyp_z,
                  G, slot, touched, losses):
     n_edges, width = C.shape
     dim = P.shape[1]
     sc = math.sqrt(c)
-    d = np.empty(width)  # distances to the candidates
-    h = np.empty(width)  # dd/dx = h * (J(x - y) + gu * x), dd/dy = h * (J(y - x) + gv * y)
-    gu = np.empty(width)
-    gv = np.empty(width)
-    a = np.empty(width)  # dL/dd
-    xu = np.empty(dim)
+    rows = min(bs, n_edges)
+    # per edge of a batch: distances to the candidates, dd/dx = h * (J(x - y) + gu * x),
+    # dd/dy = h * (J(y - x) + gv * y), the softmax weights, and the gradient terms
+    d = np.empty((rows, width))
+    h = np.empty((rows, width))
+    gu = np.empty((rows, width))
+    gv = np.empty((rows, width))
+    a = np.empty((rows, width))
+    xu = np.empty((rows, dim))
+    du_ = np.empty(rows)
+    su_ = np.empty(rows)
+    edge_loss = np.empty(rows)
+    w = np.zeros((rows, width))
+    gxu = np.empty((rows, width, dim))  # w * dd/dx, w * dd/dy
+    gyv = np.empty((rows, width, dim))
     nb = (n_edges + bs - 1) // bs
     for b in range(nb):
         lo = b * bs
         hi = min(n_edges, lo + bs)
         inv_b = 1.0 / (hi - lo)
-        nt = 0
-        total = 0.0
-        for e in range(lo, hi):
+        # 1. every edge on its own (in parallel): distances, softmax, loss, gradient terms
+        for i in numba.prange(hi - lo):
+            e = lo + i
             u = U[e]
             su = 0.0
             for k in range(dim):
-                xu[k] = P[u, k]
-                su += xu[k] * xu[k]
-            du = max(1.0 - c * su, min_delta)
+                xu[i, k] = P[u, k]
+                su += xu[i, k] * xu[i, k]
+            su_[i] = su
+            du_[i] = max(1.0 - c * su, min_delta)
             for j in range(width):
                 if V[e, j]:
-                    _pair(P, xu, su, du, C[e, j], j, kind, c, sc, tiny, min_delta, d, h, gu, gv)
+                    _pair(P, xu[i], su, du_[i], C[e, j], j, kind, c, sc, tiny, min_delta, d[i], h[i], gu[i], gv[i])
                 else:
-                    d[j] = math.inf
+                    d[i, j] = math.inf
             # softmax over the valid candidates; loss = logsumexp(-d) + d_0
             m = -math.inf
             for j in range(width):
-                if V[e, j] and -d[j] > m:
-                    m = -d[j]
+                if V[e, j] and -d[i, j] > m:
+                    m = -d[i, j]
             z = 0.0
             for j in range(width):
-                a[j] = math.exp(-d[j] - m) if V[e, j] else 0.0
-                z += a[j]
-            total += math.log(z) + m + d[0]
-            # accumulate the gradients of u and the candidates
-            iu = slot[u]
-            if iu < 0:
-                iu = nt
-                slot[u] = nt
-                touched[nt] = u
-                nt += 1
+                a[i, j] = math.exp(-d[i, j] - m) if V[e, j] else 0.0
+                z += a[i, j]
+            edge_loss[i] = math.log(z) + m + d[i, 0]
             for j in range(width):
+                w[i, j] = 0.0
+                if V[e, j]:
+                    w[i, j] = ((1.0 if j == 0 else 0.0) - a[i, j] / z) * inv_b * h[i, j]
+                if w[i, j] == 0.0:
+                    continue
                 v = C[e, j]
-                iv = slot[v]
-                if iv < 0:
-                    iv = nt
-                    slot[v] = nt
-                    touched[nt] = v
-                    nt += 1
-                if not V[e, j]:
-                    continue
-                w = ((1.0 if j == 0 else 0.0) - a[j] / z) * inv_b * h[j]
-                if w == 0.0:
-                    continue
                 for k in range(dim):
-                    t = xu[k] - P[v, k]
+                    t = xu[i, k] - P[v, k]
                     if kind == 1 and k == 0:
                         t = -t
-                    G[iu, k] += w * (t + gu[j] * xu[k])
-                    G[iv, k] += w * (gv[j] * P[v, k] - t)
+                    gxu[i, j, k] = w[i, j] * (t + gu[i, j] * xu[i, k])
+                    gyv[i, j, k] = w[i, j] * (gv[i, j] * P[v, k] - t)
+        # 2. in edge order: the batch's rows and their summed gradients
+        nt = 0
+        total = 0.0
+        for i in range(hi - lo):
+            e = lo + i
+            total += edge_loss[i]
+            iu, nt = _slot_of(U[e], slot, touched, nt)
+            for j in range(width):
+                iv, nt = _slot_of(C[e, j], slot, touched, nt)
+                if w[i, j] == 0.0:
+                    continue
+                for k in range(dim):
+                    G[iu, k] += gxu[i, j, k]
+                    G[iv, k] += gyv[i, j, k]
         loss = total * inv_b
         losses[b] = loss
-        finite = math.isfinite(loss)
-        # the step on every touched row, then its gradient back to zero
-        for t in range(nt):
+        # 3. the step on every touched row (in parallel: the rows differ), then its gradient
+        # back to zero
+        bad = 0
+        for t in numba.prange(nt):
             r = touched[t]
             _step_row(P, G, r, t, lr, kind, c, sc, beps, tiny, series_q, min_delta, ball_eps, max_hyp_z)
             slot[r] = -1
             for k in range(dim):
                 G[t, k] = 0.0
                 if not math.isfinite(P[r, k]):
-                    finite = False
-        if not finite:
+                    bad += 1
+        if bad > 0 or not math.isfinite(loss):
             return b
     return -1
+
+
+@_jit
+def _slot_of(r, slot, touched, nt):
+    """(row r's index in the batch's gradient buffer, the new row count): a new index
+    for a row the batch has not touched yet."""
+    i = slot[r]
+    if i < 0:
+        i = nt
+        slot[r] = nt
+        touched[nt] = r
+        nt += 1
+    return i, nt
 
 
 @_jit
