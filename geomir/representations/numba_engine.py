@@ -18,7 +18,12 @@ Closed-form derivatives of the distances (``s = |x - y|^2``, ``delta = 1 - c|x|^
   dd/dx = J (x - y) / (sqrt(l) sqrt(1 + c l / 4)), J = diag(-1, 1, ..., 1).
 - Euclidean: dd/dx = (x - y) / |x - y|.
 
-Each is 0 where the runtime's ``sqrt0`` returns 0 (coincident points). numba is an optional
+Each is 0 where the runtime's ``sqrt0`` returns 0 (coincident points).
+
+Threads: the edges of a batch are worked on in parallel (their distances, softmax and
+gradient terms), the terms are then summed per row in edge order by one thread, and the
+touched rows step in parallel; so the result does not depend on the thread count
+(``NUMBA_NUM_THREADS``, default: every core). numba is an optional
 dependency (the ``fast`` extra); :func:`available` says whether it imports.
 """
 
