@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
                            help=f"(default {getattr(defaults, f.name)})")
     train.add_argument("--checkpoint", help="write a checkpoint here every --checkpoint-every epochs")
     train.add_argument("--resume", help="continue from this checkpoint")
+    train.add_argument("--stop-after", type=int, metavar="N",
+                       help="stop after N epochs of this call (a time-boxed part of a long run; with --checkpoint, "
+                            "continue later with --resume)")
     train.add_argument("--out", help="save the embedding here (.pt)")
     train.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     train.add_argument("--distributed", action="store_true",
@@ -106,11 +109,15 @@ def run(argv: list[str] | None = None) -> int:
         import time
 
         t0 = time.perf_counter()
-        emb = train(data, config, progress=not args.quiet, resume=args.resume, device=device)
+        if args.stop_after is not None and args.stop_after < 1:
+            raise UsageError(f"--stop-after must be positive, found {args.stop_after}")
+        emb = train(data, config, progress=not args.quiet, resume=args.resume, device=device,
+                    stop_after=args.stop_after)
         seconds = time.perf_counter() - t0
         rank = _rank()
         if rank == 0:
             result = {"data": args.data, "nodes": data.num_nodes, "edges": data.num_edges,
+                      "epochs_done": emb.history[-1]["epoch"] if emb.history else 0,
                       "config": {f.name: getattr(config, f.name) for f in fields(TrainConfig)},
                       "train_seconds": seconds, "world_size": _world()}
             if args.out:

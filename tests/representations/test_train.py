@@ -133,6 +133,17 @@ def test_cli_train_eval_and_errors(tmp_path):
     assert "map" in json.loads(run.stdout.splitlines()[-1])
     ev = _cli("eval", str(out), "--data", "tree:3:3")
     assert ev.returncode == 0 and json.loads(ev.stdout)["map"] > 0
+    # a time-boxed part of a long run, then the rest
+    ck = str(tmp_path / "run.ckpt")
+    part = _cli("train", "--data", "tree:3:3", "--epochs", "5", "--burnin", "1", "--quiet", "--no-eval",
+                "--checkpoint", ck, "--stop-after", "2")
+    assert part.returncode == 0 and json.loads(part.stdout)["epochs_done"] == 2, part.stderr
+    rest = _cli("train", "--data", "tree:3:3", "--epochs", "5", "--burnin", "1", "--quiet", "--checkpoint", ck,
+                "--resume", ck, "--out", str(tmp_path / "resumed.pt"))
+    assert rest.returncode == 0 and json.loads(rest.stdout.splitlines()[-1])["epochs_done"] == 5, rest.stderr
+    assert torch.equal(Embedding.load(tmp_path / "resumed.pt").points, Embedding.load(out).points)
+    bad = _cli("train", "--data", "tree:3:3", "--stop-after", "0")
+    assert bad.returncode == 2 and "--stop-after must be positive" in bad.stderr
     bad = _cli("train", "--data", "nope.tsv")
     assert bad.returncode == 2 and "no such file" in bad.stderr
     bad = _cli("train", "--data", "tree:3:3", "--manifold", "sphere")
