@@ -73,8 +73,8 @@ def run_batches(table: np.ndarray, sources: np.ndarray, candidates: np.ndarray, 
     if work.grad.shape[0] < rows:
         work.grad = np.zeros((rows, table.shape[1]), dtype=np.float64)
     bad = _run_batches(table, sources, candidates, valid, batch_size, float(lr), KINDS[kind], float(curvature),
-                 float(boundary_eps), k.tiny, k.series_q, k.min_delta, k.ball_eps, k.max_hyp_z,
-                 work.grad, work.slot, work.touched, losses)
+                       float(boundary_eps), k.tiny, k.series_q, k.min_delta, k.ball_eps, k.max_hyp_z,
+                       work.grad, work.slot, work.touched, losses)
     return losses, int(bad)
 
 
