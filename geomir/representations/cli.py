@@ -59,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
             continue
         flag = "--" + f.name.replace("_", "-")
         kind = type(getattr(defaults, f.name))
+        if kind is tuple:
+            train.add_argument(flag, type=_epochs, default=getattr(defaults, f.name), metavar="E1,E2,...",
+                               help="comma-separated epochs (default none)")
+            continue
         train.add_argument(flag, type=kind if kind in (int, float) else str, default=getattr(defaults, f.name),
                            help=f"(default {getattr(defaults, f.name)})")
     train.add_argument("--checkpoint", help="write a checkpoint here every --checkpoint-every epochs")
@@ -80,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--wordnet")
     ev.add_argument("--sample", type=int)
     return p
+
+
+def _epochs(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated epochs such as 100,150, found {text!r}") from None
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -8,7 +8,8 @@ the loss is the softmax cross-entropy of -d(u, v) against -d(u, v'):
 
 The optimizer is Riemannian SGD or Riemannian Adam (geomir.backends.torch.optim: the
 Euclidean gradient is rescaled by the inverse metric and the point moves along the
-exponential map). The first ``burnin`` epochs use ``lr * burnin_factor`` and draw
+exponential map). The first ``burnin`` epochs use ``lr * burnin_factor`` (later ones ``lr``, times
+``lr_gamma`` for every epoch in ``lr_milestones`` already reached) and draw
 negatives from the unigram distribution (how often a node is an ancestor) to the power
 3/4, as the reference implementation does; later epochs draw them uniformly. Negatives that
 hit a true edge of u (or u itself) are masked out of the softmax instead of redrawn.
@@ -67,6 +68,9 @@ class TrainConfig:
     negatives: int = 50
     burnin: int = 20
     burnin_factor: float = 0.1
+    # step decay (as torch's MultiStepLR): lr * lr_gamma^(number of milestones <= epoch index)
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.25
     batch_size: int = 10
     init_scale: float = 1e-3
     boundary_eps: float = 1e-5  # points stay within hyperbolic radius 2 artanh(1 - eps) / sqrt(c) (~12.2)
@@ -78,6 +82,15 @@ class TrainConfig:
     # "numba": compiled CPU steps (Riemannian SGD, one process; 2-3x faster than torch on a
     # CPU); "torch": torch ops (any device, Adam, distributed); "auto": numba where it applies
     engine: str = "auto"
+
+    def __post_init__(self) -> None:
+        self.lr_milestones = tuple(self.lr_milestones)
+
+    def epoch_lr(self, epoch: int) -> float:
+        """The learning rate of epoch ``epoch`` (0-based): burn-in factor, then the step decay."""
+        if epoch < self.burnin:
+            return self.lr * self.burnin_factor
+        return self.lr * self.lr_gamma ** sum(1 for m in self.lr_milestones if m <= epoch)
 
     def validate(self) -> None:
         problems = []
@@ -96,7 +109,10 @@ class TrainConfig:
             problems.append(f"burnin must be between 0 and epochs ({self.epochs}), found {self.burnin}")
         if not 0 < self.boundary_eps < 1:
             problems.append(f"boundary_eps must be in (0, 1), found {self.boundary_eps}")
-        for name in ("lr", "burnin_factor", "init_scale", "curvature"):
+        if any(not isinstance(m, int) or m < 1 for m in self.lr_milestones) or \
+                list(self.lr_milestones) != sorted(set(self.lr_milestones)):
+            problems.append(f"lr_milestones must be increasing positive epochs, found {list(self.lr_milestones)}")
+        for name in ("lr", "burnin_factor", "init_scale", "curvature", "lr_gamma"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 problems.append(f"{name} must be a positive number, found {value}")
@@ -336,7 +352,7 @@ def _load_checkpoint(path: str | Path, config: TrainConfig, num_nodes: int) -> d
         raise TrainingError(f"{path} is not a geomir embedding checkpoint")
     saved = TrainConfig(**data["config"])
     same = ("manifold", "dim", "curvature", "optimizer", "negatives", "batch_size", "seed", "dtype", "burnin",
-            "burnin_factor", "lr")
+            "burnin_factor", "lr", "lr_milestones", "lr_gamma")
     diff = [f"{k}: {getattr(saved, k)!r} there, {getattr(config, k)!r} here" for k in same
             if getattr(saved, k) != getattr(config, k)]
     if diff:
@@ -394,7 +410,7 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
         for epoch in range(start, end):
             burn = epoch < config.burnin
             for group in opt.param_groups:
-                group["lr"] = config.lr * (config.burnin_factor if burn else 1.0)
+                group["lr"] = config.epoch_lr(epoch)
             t0 = time.perf_counter()
             order = torch.randperm(edges.shape[0], generator=gen)
             total, steps = 0.0, 0

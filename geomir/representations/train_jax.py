@@ -274,7 +274,7 @@ class JaxTrainer:
         try:
             for epoch in range(cfg.epochs):
                 burn = epoch < cfg.burnin
-                lr = cfg.lr * (cfg.burnin_factor if burn else 1.0)
+                lr = cfg.epoch_lr(epoch)
                 t0 = time.perf_counter()
                 lr_dev = jax.device_put(np.asarray(lr, dtype=np.dtype(self.dtype)), self.replicated)
                 pending, chunks = [], []

@@ -104,6 +104,27 @@ def test_save_and_load(trained, tmp_path):
 def test_invalid_configuration():
     with pytest.raises(UsageError, match="manifold must be one of poincare, lorentz, euclidean.*negatives must be"):
         TrainConfig(manifold="sphere", negatives=0).validate()
+    with pytest.raises(UsageError, match=r"lr_milestones must be increasing positive epochs, found \[5, 3\]"):
+        TrainConfig(lr_milestones=(5, 3)).validate()
+    with pytest.raises(UsageError, match="lr_gamma must be a positive number"):
+        TrainConfig(lr_gamma=0.0).validate()
+
+
+@pytest.mark.parametrize("engine", ["torch", "auto"])
+def test_the_step_schedule_sets_each_epochs_lr(tree, engine, tmp_path):
+    """Burn-in at lr * burnin_factor, then lr, times lr_gamma from each milestone on; a
+    stop and resume across a milestone keeps the schedule."""
+    config = TrainConfig(**{**FAST, "epochs": 6, "burnin": 1, "lr_milestones": (3, 5), "lr_gamma": 0.5},
+                         engine=engine)
+    assert [config.epoch_lr(e) for e in range(6)] == [1.0, 10.0, 10.0, 5.0, 5.0, 2.5]
+    whole = train(tree, config, progress=False)
+    assert [h["lr"] for h in whole.history] == [1.0, 10.0, 10.0, 5.0, 5.0, 2.5]
+    ck = TrainConfig(**{**vars(config), "checkpoint": str(tmp_path / "s.pt"), "checkpoint_every": 1})
+    train(tree, ck, progress=False, stop_after=4)
+    rest = train(tree, ck, progress=False, resume=tmp_path / "s.pt")
+    assert torch.equal(rest.points, whole.points)
+    with pytest.raises(TrainingError, match=r"lr_milestones: \(3, 5\) there, \(3,\) here"):
+        train(tree, TrainConfig(**{**vars(ck), "lr_milestones": (3,)}), progress=False, resume=tmp_path / "s.pt")
 
 
 def _cli(*args: str, env=None, module: str = "geomir.representations"):
@@ -142,6 +163,11 @@ def test_cli_train_eval_and_errors(tmp_path):
                 "--resume", ck, "--out", str(tmp_path / "resumed.pt"))
     assert rest.returncode == 0 and json.loads(rest.stdout.splitlines()[-1])["epochs_done"] == 5, rest.stderr
     assert torch.equal(Embedding.load(tmp_path / "resumed.pt").points, Embedding.load(out).points)
+    sched = _cli("train", "--data", "tree:3:3", "--epochs", "4", "--burnin", "1", "--lr-milestones", "2,3",
+                 "--lr-gamma", "0.5", "--quiet", "--no-eval")
+    assert sched.returncode == 0 and json.loads(sched.stdout)["config"]["lr_milestones"] == [2, 3], sched.stderr
+    bad = _cli("train", "--data", "tree:3:3", "--lr-milestones", "ten")
+    assert bad.returncode == 2 and "expected comma-separated epochs" in bad.stderr
     bad = _cli("train", "--data", "tree:3:3", "--stop-after", "0")
     assert bad.returncode == 2 and "--stop-after must be positive" in bad.stderr
     bad = _cli("train", "--data", "nope.tsv")

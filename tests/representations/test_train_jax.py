@@ -129,6 +129,13 @@ def test_radam_and_euclidean_train(tree, random_map):
     assert random_map + 0.2 < euclid
 
 
+def test_the_step_schedule_sets_each_epochs_lr(tree):
+    config = TrainConfig(manifold="poincare", **{**FAST, "epochs": 5, "burnin": 1, "lr_milestones": (2, 4),
+                                                 "lr_gamma": 0.5})
+    emb = train_jax(tree, config)
+    assert [h["lr"] for h in emb.history] == pytest.approx([1.0, 10.0, 5.0, 5.0, 2.5])
+
+
 # --- failures, precision, determinism --------------------------------------------------------------
 
 
