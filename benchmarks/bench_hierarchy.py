@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="trainer engines to run, each on every (space, dim) (default auto: numba on CPU if installed)")
     p.add_argument("--negatives", type=int, default=50)
     p.add_argument("--burnin", type=int, default=20)
+    p.add_argument("--lr-milestones", default="", help="comma-separated epochs where lr is multiplied by --lr-gamma")
+    p.add_argument("--lr-gamma", type=float, default=0.25)
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: small steps)")
     p.add_argument("--dtype", default="float64")
@@ -89,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         lr = args.lr
         config = TrainConfig(manifold=manifold, dim=dim, epochs=args.epochs, lr=lr, optimizer=args.optimizer,
                              negatives=args.negatives, burnin=min(args.burnin, args.epochs),
-                             batch_size=args.batch_size, dtype=args.dtype, seed=args.seed, engine=engine)
+                             batch_size=args.batch_size, dtype=args.dtype, seed=args.seed, engine=engine,
+                             lr_milestones=tuple(int(m) for m in args.lr_milestones.split(",") if m.strip()),
+                             lr_gamma=args.lr_gamma)
         t1 = time.perf_counter()
         emb = train(data, config, progress=not args.quiet, device=args.device)
         train_s = time.perf_counter() - t1

@@ -1,0 +1,32 @@
+"""benchmarks/bench_hierarchy.py runs on a small tree: both engines side by side reach the
+same reconstruction, the schedule reaches the config, and the JSON holds what the README
+says (machine, settings, per run MAP, mean rank, seconds, engine)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("numba")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_engines_side_by_side_on_a_tree(tmp_path):
+    out = tmp_path / "h.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_hierarchy.py"), "--data", "tree:3:3",
+                           "--epochs", "4", "--burnin", "1", "--dims", "3", "--manifolds", "poincare",
+                           "--engines", "torch", "numba", "--lr", "5", "--lr-milestones", "3", "--quiet",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["settings"]["lr_milestones"] == "3" and result["machine"]["cpu_count"] >= 1
+    torch_run, numba_run = result["runs"]
+    assert (torch_run["engine"], numba_run["engine"]) == ("torch", "numba")
+    assert torch_run["map"] == pytest.approx(numba_run["map"], abs=1e-9)
+    assert len(numba_run["loss_per_epoch"]) == 4 and numba_run["seconds_per_epoch"] > 0
