@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from geomir.representations.cli import load_data  # noqa: E402
+from geomir.representations.cli import epoch_list, load_data  # noqa: E402
 from geomir.representations.train import TrainConfig, train  # noqa: E402
 
 # Nickel & Kiela 2017, Table 1 (WordNet nouns, reconstruction): (mean rank, MAP).
@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="trainer engines to run, each on every (space, dim) (default auto: numba on CPU if installed)")
     p.add_argument("--negatives", type=int, default=50)
     p.add_argument("--burnin", type=int, default=20)
-    p.add_argument("--lr-milestones", default="", help="comma-separated epochs where lr is multiplied by --lr-gamma")
+    p.add_argument("--lr-milestones", type=epoch_list, default=(),
+                   help="comma-separated epochs where lr is multiplied by --lr-gamma")
     p.add_argument("--lr-gamma", type=float, default=0.25)
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: small steps)")
@@ -92,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         config = TrainConfig(manifold=manifold, dim=dim, epochs=args.epochs, lr=lr, optimizer=args.optimizer,
                              negatives=args.negatives, burnin=min(args.burnin, args.epochs),
                              batch_size=args.batch_size, dtype=args.dtype, seed=args.seed, engine=engine,
-                             lr_milestones=tuple(int(m) for m in args.lr_milestones.split(",") if m.strip()),
-                             lr_gamma=args.lr_gamma)
+                             lr_milestones=args.lr_milestones, lr_gamma=args.lr_gamma)
         t1 = time.perf_counter()
         emb = train(data, config, progress=not args.quiet, device=args.device)
         train_s = time.perf_counter() - t1

@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         flag = "--" + f.name.replace("_", "-")
         kind = type(getattr(defaults, f.name))
         if kind is tuple:
-            train.add_argument(flag, type=_epochs, default=getattr(defaults, f.name), metavar="E1,E2,...",
+            train.add_argument(flag, type=epoch_list, default=getattr(defaults, f.name), metavar="E1,E2,...",
                                help="comma-separated epochs (default none)")
             continue
         train.add_argument(flag, type=kind if kind in (int, float) else str, default=getattr(defaults, f.name),
@@ -86,7 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _epochs(text: str) -> tuple[int, ...]:
+def epoch_list(text: str) -> tuple[int, ...]:
+    """argparse type: "100,150" -> (100, 150)."""
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:

@@ -38,8 +38,25 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+class NamedNodes:
+    """Node ids by name for a class with a ``names`` tuple (id = position)."""
+
+    _missing = "no node {!r}"  # the message when a name is absent
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """name -> node id."""
+        return {x: i for i, x in enumerate(self.names)}
+
+    def id_of(self, name: str) -> int:
+        try:
+            return self.index[name]
+        except KeyError:
+            raise HierarchyError(self._missing.format(name)) from None
+
+
 @dataclass(frozen=True, eq=False)
-class Hierarchy:
+class Hierarchy(NamedNodes):
     """The transitive closure of a DAG over named nodes (module docstring).
 
     ``names[i]`` is the name of node i; ``edges[k] = (child, ancestor)``. Use the
@@ -49,6 +66,7 @@ class Hierarchy:
 
     names: tuple[str, ...]
     edges: np.ndarray
+    _missing = "no node {!r} in this hierarchy"
 
     def __post_init__(self) -> None:
         names = tuple(self.names)
@@ -198,17 +216,6 @@ class Hierarchy:
     @property
     def num_edges(self) -> int:
         return int(self.edges.shape[0])
-
-    @cached_property
-    def index(self) -> dict[str, int]:
-        """name -> node id."""
-        return {x: i for i, x in enumerate(self.names)}
-
-    def id_of(self, name: str) -> int:
-        try:
-            return self.index[name]
-        except KeyError:
-            raise HierarchyError(f"no node {name!r} in this hierarchy") from None
 
     @cached_property
     def offsets(self) -> np.ndarray:

@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from .hierarchy import Hierarchy, HierarchyError, _topological_order
+from .hierarchy import Hierarchy, HierarchyError, NamedNodes, _topological_order
 
 __all__ = [
     "DEFAULT_WORDNET_DIR", "NounSynsets", "read_nouns", "wordnet_available", "noun_closure",
@@ -68,7 +68,7 @@ def wordnet_available(wordnet_dir: str | os.PathLike | None = None) -> bool:
 
 
 @dataclass(frozen=True, eq=False)
-class NounSynsets:
+class NounSynsets(NamedNodes):
     """The noun synsets of ``data.noun`` in file order (id = index).
 
     ``hypernyms[i]`` and ``instance_hypernyms[i]`` are the ids of the ``@`` and ``@i``
@@ -81,22 +81,10 @@ class NounSynsets:
     instance_hypernyms: tuple[tuple[int, ...], ...]
     instance_hyponyms: tuple[tuple[int, ...], ...]
 
+    _missing = "no noun synset {!r}"
+
     def __len__(self) -> int:
         return len(self.names)
-
-    def id_of(self, name: str) -> int:
-        try:
-            return self._index[name]
-        except KeyError:
-            raise HierarchyError(f"no noun synset {name!r}") from None
-
-    @property
-    def _index(self) -> dict[str, int]:
-        idx = self.__dict__.get("_index_cache")
-        if idx is None:
-            idx = {x: i for i, x in enumerate(self.names)}
-            object.__setattr__(self, "_index_cache", idx)
-        return idx
 
 
 def read_nouns(wordnet_dir: str | os.PathLike | None = None) -> NounSynsets:

@@ -25,7 +25,7 @@ def test_engines_side_by_side_on_a_tree(tmp_path):
                            "--out", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert result["settings"]["lr_milestones"] == "3" and result["machine"]["cpu_count"] >= 1
+    assert result["settings"]["lr_milestones"] == [3] and result["machine"]["cpu_count"] >= 1
     torch_run, numba_run = result["runs"]
     assert (torch_run["engine"], numba_run["engine"]) == ("torch", "numba")
     assert torch_run["map"] == pytest.approx(numba_run["map"], abs=1e-9)

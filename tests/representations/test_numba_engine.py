@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from geomir.diagnostics import UsageError
 from geomir.representations import numba_engine
 from geomir.representations.hierarchy import generated_tree
-from geomir.representations.train import RowwiseRSGD, TrainConfig, batch_loss, make_space, train
+from geomir.representations import train as train_module
+from geomir.representations.train import EmbeddingLoss, RowwiseRSGD, TrainConfig, make_space, train
 
 pytest.importorskip("numba")
 
@@ -22,16 +23,12 @@ MANIFOLDS = ("poincare", "lorentz", "euclidean")
 
 
 def _torch_step(space, points, u, cand, valid, lr, eps):
-    """The torch engine's batch step (train._torch_step, one process) on a copy of points."""
-    points = points.clone()
-    rows, inv = torch.unique(torch.cat([u, cand.flatten()]), return_inverse=True)
-    sub = points[rows].requires_grad_(True)
-    loss = batch_loss(space, sub, inv[:u.shape[0]], inv[u.shape[0]:].view(cand.shape), valid)
-    (grad,) = torch.autograd.grad(loss, sub)
-    opt = RowwiseRSGD(torch.nn.Parameter(points.clone()), lr)
-    opt.manifold = None if space.name == "euclidean" else space.manifold
-    points[rows] = space.clamp_radius(opt.moved(sub.detach(), grad), eps)
-    return float(loss.detach()), points
+    """The torch engine's batch step (one process) on a copy of points: (loss, points)."""
+    module = EmbeddingLoss(points.clone(), space)
+    opt = RowwiseRSGD(module.points, lr)
+    loss, _ = train_module._torch_step(module, module, opt, space, TrainConfig(boundary_eps=eps), u, cand, valid,
+                                       torch.device("cpu"), 0, 1)
+    return loss, module.points.detach()
 
 
 def _batch(n, b, k, gen):
