@@ -181,4 +181,3 @@ def cli_main(run, argv: list[str] | None = None, what: str = "internal error") -
         sys.stderr.write(f"{what}: {type(err).__name__}: {err}\n(this is a bug in geomir; rerun with --debug for a "
                          "traceback)\n")
         return 3
-

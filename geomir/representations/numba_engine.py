@@ -33,6 +33,8 @@ import math
 
 import numpy as np
 
+from geomir.backends.common.manifolds import CONSTANTS
+
 try:
     import numba
 except ImportError:  # the engine is unavailable; the module still imports
@@ -62,8 +64,6 @@ def run_batches(table: np.ndarray, sources: np.ndarray, candidates: np.ndarray, 
 
     Returns the loss of every batch and the index of the first batch whose loss or updated
     rows are not finite (-1 if none); the run stops after that batch."""
-    from geomir.backends.common.manifolds import CONSTANTS
-
     if numba is None:
         raise ImportError("the numba engine needs numba: pip install numba (or geomir[fast])")
     k = CONSTANTS[table.dtype.name]

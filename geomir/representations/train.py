@@ -393,11 +393,11 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
     module = EmbeddingLoss(points.to(device), space)
     opt = _optimizer(config, module.points)
     engine = _engine(config, device, world)
-    workspace = None
     if engine == "numba":
-        from .numba_engine import Workspace
+        from . import numba_engine
 
-        workspace = Workspace(n, space.coords)
+        workspace = numba_engine.Workspace(n, space.coords)
+        table = module.points.data.numpy()  # the engine updates the points in place
     if state is not None:
         opt.load_state_dict(state["optimizer"])
     model = module
@@ -421,10 +421,8 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
                 cand = torch.cat([v[:, None], neg], 1)
                 ok = torch.cat([torch.ones_like(v[:, None], dtype=torch.bool), valid], 1)
                 if engine == "numba":
-                    from . import numba_engine
-
-                    losses, bad = numba_engine.run_batches(module.points.data.numpy(), u.numpy(), cand.numpy(),
-                                                           ok.numpy(), config.batch_size, opt.param_groups[0]["lr"],
+                    losses, bad = numba_engine.run_batches(table, u.numpy(), cand.numpy(), ok.numpy(),
+                                                           config.batch_size, opt.param_groups[0]["lr"],
                                                            config.manifold, config.curvature, config.boundary_eps,
                                                            workspace)
                     if bad >= 0:
@@ -468,9 +466,11 @@ def _not_finite(config: TrainConfig, epoch: int, step: int, loss: float) -> Trai
 
 def _engine(config: TrainConfig, device: torch.device, world: int) -> str:
     """The engine that runs ``config``: "numba" or "torch"."""
-    from . import numba_engine
-
     fits = config.optimizer == "rsgd" and device.type == "cpu" and world == 1
+    if config.engine == "torch" or (config.engine == "auto" and not fits):
+        return "torch"
+    from . import numba_engine  # imports numba
+
     if config.engine == "numba":
         if not numba_engine.available():
             raise UsageError("engine 'numba' needs numba: pip install numba (or geomir[fast]), or use engine 'torch'")
@@ -478,9 +478,7 @@ def _engine(config: TrainConfig, device: torch.device, world: int) -> str:
             raise UsageError("engine 'numba' runs Riemannian SGD in one CPU process; use engine 'torch' for "
                              f"optimizer {config.optimizer!r}, device {device.type!r}, {world} processes")
         return "numba"
-    if config.engine == "auto" and fits and numba_engine.available():
-        return "numba"
-    return "torch"
+    return "numba" if numba_engine.available() else "torch"
 
 
 def _torch_step(model, module: EmbeddingLoss, opt, space: Space, config: TrainConfig, u, cand, ok, device,
