@@ -58,9 +58,12 @@ def _jit_parallel(fn):
 
 def run_batches(table: np.ndarray, sources: np.ndarray, candidates: np.ndarray, valid: np.ndarray,
                 batch_size: int, lr: float, kind: str, curvature: float, boundary_eps: float,
-                work: "Workspace") -> tuple[np.ndarray, int]:
+                work: "Workspace", acc: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Run the batches ``sources[i:i + batch_size]`` (with their ``candidates`` rows, the true
     ancestor first, and ``valid`` masks) one after the other on ``table`` in place.
+
+    ``acc``: Riemannian Adagrad's accumulators (float64, one per row, updated in place; the
+    step of ``RowwiseRAdagrad``); None: plain Riemannian SGD.
 
     Returns the loss of every batch and the index of the first batch whose loss or updated
     rows are not finite (-1 if none); the run stops after that batch."""
@@ -72,9 +75,14 @@ def run_batches(table: np.ndarray, sources: np.ndarray, candidates: np.ndarray, 
     rows = min(table.shape[0], batch_size * (candidates.shape[1] + 1))
     if work.grad.shape[0] < rows:
         work.grad = np.zeros((rows, table.shape[1]), dtype=np.float64)
+    adagrad = acc is not None
+    if acc is None:
+        acc = np.zeros(0, dtype=np.float64)
+    elif acc.dtype != np.float64 or acc.shape != (table.shape[0],):
+        raise ValueError(f"acc must be float64 of shape ({table.shape[0]},), found {acc.dtype} {acc.shape}")
     bad = _run_batches(table, sources, candidates, valid, batch_size, float(lr), KINDS[kind], float(curvature),
                        float(boundary_eps), k.tiny, k.series_q, k.min_delta, k.ball_eps, k.max_hyp_z,
-                       work.grad, work.slot, work.touched, losses)
+                       work.grad, work.slot, work.touched, losses, adagrad, acc)
     return losses, int(bad)
 
 
@@ -110,7 +118,7 @@ def _ratio(q, fn_kind, series_q):
 
 @_jit_parallel
 def _run_batches(P, U, C, V, bs, lr, kind, c, beps, tiny, series_q, min_delta, ball_eps, max_hyp_z,
-                 G, slot, touched, losses):
+                 G, slot, touched, losses, adagrad, acc):
     n_edges, width = C.shape
     dim = P.shape[1]
     sc = math.sqrt(c)
@@ -193,7 +201,8 @@ def _run_batches(P, U, C, V, bs, lr, kind, c, beps, tiny, series_q, min_delta, b
         bad = 0
         for t in numba.prange(nt):
             r = touched[t]
-            _step_row(P, G, r, t, lr, kind, c, sc, beps, tiny, series_q, min_delta, ball_eps, max_hyp_z)
+            rate = _adagrad_rate(P, G, r, t, lr, kind, c, min_delta, acc) if adagrad else lr
+            _step_row(P, G, r, t, rate, kind, c, sc, beps, tiny, series_q, min_delta, ball_eps, max_hyp_z)
             slot[r] = -1
             for k in range(dim):
                 G[t, k] = 0.0
@@ -275,6 +284,33 @@ def _delta(P, r, c, min_delta):
     for k in range(P.shape[1]):
         s += P[r, k] * P[r, k]
     return max(1.0 - c * s, min_delta), s
+
+
+@_jit
+def _adagrad_rate(P, G, r, i, lr, kind, c, min_delta, acc):
+    """acc[r] += |rgrad|^2 at P[r] (the squared Riemannian norm); the rate lr / (sqrt(acc[r]) + 1e-10)."""
+    dim = P.shape[1]
+    g2 = 0.0
+    if kind == 1:
+        # rgrad = gJ + c <x, gJ>_L x; its size is its Minkowski square
+        ip = P[r, 0] * G[i, 0]
+        for k in range(1, dim):
+            ip += P[r, k] * G[i, k]
+        t = -G[i, 0] + c * ip * P[r, 0]
+        g2 = -t * t
+        for k in range(1, dim):
+            t = G[i, k] + c * ip * P[r, k]
+            g2 += t * t
+        g2 = max(g2, 0.0)
+    else:
+        for k in range(dim):
+            g2 += G[i, k] * G[i, k]
+        if kind == 0:
+            # rgrad = (delta/2)^2 g, lambda = 2/delta: |rgrad|_x^2 = (delta/2)^2 |g|^2
+            dx, _ = _delta(P, r, c, min_delta)
+            g2 *= 0.25 * dx * dx
+    acc[r] += g2
+    return lr / (math.sqrt(acc[r]) + 1e-10)
 
 
 @_jit

@@ -44,7 +44,7 @@ import torch
 from geomir.diagnostics import GeomirError, UsageError
 
 MANIFOLDS = ("poincare", "lorentz", "euclidean")
-OPTIMIZERS = ("rsgd", "radam")
+OPTIMIZERS = ("rsgd", "radagrad", "radam")
 ENGINES = ("auto", "torch", "numba")
 # negatives are drawn for this many batches at a time
 _CHUNK_BATCHES = 64
@@ -71,6 +71,9 @@ class TrainConfig:
     # step decay (as torch's MultiStepLR): lr * lr_gamma^(number of milestones <= epoch index)
     lr_milestones: tuple[int, ...] = ()
     lr_gamma: float = 0.25
+    # Riemannian Adagrad ("radagrad"): every point's accumulator starts here (caps its rate at
+    # lr / sqrt(adagrad_init); see RowwiseRAdagrad)
+    adagrad_init: float = 0.0
     batch_size: int = 10
     init_scale: float = 1e-3
     boundary_eps: float = 1e-5  # points stay within hyperbolic radius 2 artanh(1 - eps) / sqrt(c) (~12.2)
@@ -112,6 +115,8 @@ class TrainConfig:
         if any(not isinstance(m, int) or m < 1 for m in self.lr_milestones) or \
                 list(self.lr_milestones) != sorted(set(self.lr_milestones)):
             problems.append(f"lr_milestones must be increasing positive epochs, found {list(self.lr_milestones)}")
+        if not (math.isfinite(self.adagrad_init) and self.adagrad_init >= 0):
+            problems.append(f"adagrad_init must be a number >= 0, found {self.adagrad_init}")
         for name in ("lr", "burnin_factor", "init_scale", "curvature", "lr_gamma"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -305,12 +310,12 @@ class RowwiseRSGD:
     @torch.no_grad()
     def step(self, rows: torch.Tensor) -> None:
         """Move ``rows`` by the gradient accumulated in ``points.grad`` (then zeroed there)."""
-        self.points[rows] = self.moved(self.points[rows], self.points.grad[rows])
+        self.points[rows] = self.moved(self.points[rows], self.points.grad[rows], rows)
         self.points.grad[rows] = 0.0
 
     @torch.no_grad()
-    def moved(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """Points ``x`` after one step along their Euclidean gradient ``g``."""
+    def moved(self, x: torch.Tensor, g: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Points ``x`` (the table's ``rows``) after one step along their Euclidean gradient ``g``."""
         lr = self.param_groups[0]["lr"]
         if self.manifold is None:
             return x - lr * g
@@ -324,11 +329,45 @@ class RowwiseRSGD:
         self.param_groups[0]["lr"] = state["lr"]
 
 
+class RowwiseRAdagrad(RowwiseRSGD):
+    """Riemannian Adagrad with one accumulator per point (Bécigneul & Ganea 2019, the rows as
+    the factors of a product manifold): ``acc[r] += |rgrad|_x^2`` (the squared Riemannian
+    norm), then the RSGD step with the rate ``lr / (sqrt(acc[r]) + eps)``. A point that many
+    edges share (a hub near the root) gets its step shrunk by its own gradient history, a
+    leaf keeps a large one, so one rate suits both; and the per-batch scale of the gradient
+    cancels, so the rate does not depend on the batch size."""
+
+    eps = 1e-10
+
+    def __init__(self, points: torch.nn.Parameter, lr: float, init: float = 0.0):
+        super().__init__(points, lr)
+        self.acc = torch.full((points.shape[0],), float(init), dtype=torch.float64, device=points.device)
+
+    @torch.no_grad()
+    def moved(self, x: torch.Tensor, g: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        lr = self.param_groups[0]["lr"]
+        m = self.manifold
+        rg = g if m is None else m.egrad2rgrad(x, g)
+        size = (rg * rg).sum(-1) if m is None else m.inner(x, rg)[..., 0].clamp(min=0.0)
+        self.acc[rows] += size.to(torch.float64)
+        rate = (lr / (self.acc[rows].sqrt() + self.eps)).to(x.dtype)[:, None]
+        return x - rate * g if m is None else m.proj(m.expmap(x, -rate * rg))
+
+    def state_dict(self) -> dict:
+        return {"lr": self.param_groups[0]["lr"], "acc": self.acc.cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.param_groups[0]["lr"] = state["lr"]
+        self.acc.copy_(state["acc"])
+
+
 def _optimizer(config: TrainConfig, points):
     from geomir.backends.torch.optim import RiemannianAdam
 
     if config.optimizer == "rsgd":
         return RowwiseRSGD(points, config.lr)
+    if config.optimizer == "radagrad":
+        return RowwiseRAdagrad(points, config.lr, config.adagrad_init)
     return RiemannianAdam([points], lr=config.lr)
 
 
@@ -352,7 +391,7 @@ def _load_checkpoint(path: str | Path, config: TrainConfig, num_nodes: int) -> d
         raise TrainingError(f"{path} is not a geomir embedding checkpoint")
     saved = TrainConfig(**data["config"])
     same = ("manifold", "dim", "curvature", "optimizer", "negatives", "batch_size", "seed", "dtype", "burnin",
-            "burnin_factor", "lr", "lr_milestones", "lr_gamma")
+            "burnin_factor", "lr", "lr_milestones", "lr_gamma", "adagrad_init")
     diff = [f"{k}: {getattr(saved, k)!r} there, {getattr(config, k)!r} here" for k in same
             if getattr(saved, k) != getattr(config, k)]
     if diff:
@@ -398,6 +437,7 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
 
         workspace = numba_engine.Workspace(n, space.coords)
         table = module.points.data.numpy()  # the engine updates the points in place
+        acc = opt.acc.numpy() if isinstance(opt, RowwiseRAdagrad) else None  # and Adagrad's sums
     if state is not None:
         opt.load_state_dict(state["optimizer"])
     model = module
@@ -424,7 +464,7 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
                     losses, bad = numba_engine.run_batches(table, u.numpy(), cand.numpy(), ok.numpy(),
                                                            config.batch_size, opt.param_groups[0]["lr"],
                                                            config.manifold, config.curvature, config.boundary_eps,
-                                                           workspace)
+                                                           workspace, acc)
                     if bad >= 0:
                         raise _not_finite(config, epoch, steps + bad, float(losses[bad]))
                     total += float(losses.sum())
@@ -466,7 +506,7 @@ def _not_finite(config: TrainConfig, epoch: int, step: int, loss: float) -> Trai
 
 def _engine(config: TrainConfig, device: torch.device, world: int) -> str:
     """The engine that runs ``config``: "numba" or "torch"."""
-    fits = config.optimizer == "rsgd" and device.type == "cpu" and world == 1
+    fits = config.optimizer in ("rsgd", "radagrad") and device.type == "cpu" and world == 1
     if config.engine == "torch" or (config.engine == "auto" and not fits):
         return "torch"
     from . import numba_engine  # imports numba
@@ -475,7 +515,7 @@ def _engine(config: TrainConfig, device: torch.device, world: int) -> str:
         if not numba_engine.available():
             raise UsageError("engine 'numba' needs numba: pip install numba (or geomir[fast]), or use engine 'torch'")
         if not fits:
-            raise UsageError("engine 'numba' runs Riemannian SGD in one CPU process; use engine 'torch' for "
+            raise UsageError("engine 'numba' runs Riemannian SGD or Adagrad in one CPU process; use engine 'torch' for "
                              f"optimizer {config.optimizer!r}, device {device.type!r}, {world} processes")
         return "numba"
     return "numba" if numba_engine.available() else "torch"
@@ -493,7 +533,7 @@ def _torch_step(model, module: EmbeddingLoss, opt, space: Space, config: TrainCo
         sub.requires_grad_(True)
         loss = batch_loss(space, sub, inv[:u.shape[0]], inv[u.shape[0]:].view(cand.shape), ok.to(device))
         (grad,) = torch.autograd.grad(loss, sub)
-        moved = space.clamp_radius(opt.moved(sub.detach(), grad), config.boundary_eps)
+        moved = space.clamp_radius(opt.moved(sub.detach(), grad, rows), config.boundary_eps)
         with torch.no_grad():
             module.points[rows] = moved
     elif isinstance(opt, RowwiseRSGD):

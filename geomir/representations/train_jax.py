@@ -180,6 +180,9 @@ class JaxTrainer:
         from jax.sharding import PartitionSpec as P
 
         config.validate()
+        if config.optimizer not in ("rsgd", "radam"):
+            raise UsageError(f"the JAX trainer runs optimizer 'rsgd' or 'radam', not {config.optimizer!r}; "
+                             "use geomir.representations.train.train")
         if config.checkpoint:
             raise UsageError("the JAX trainer does not write checkpoints or resume; set config.checkpoint = None "
                              "or use geomir.representations.train.train")

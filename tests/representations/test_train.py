@@ -19,7 +19,7 @@ import torch
 from geomir.diagnostics import GeoTypeError, UsageError
 from geomir.representations.consume import check_model, model_inputs
 from geomir.representations.hierarchy import generated_tree
-from geomir.representations.train import Embedding, TrainConfig, TrainingError, train
+from geomir.representations.train import Embedding, RowwiseRAdagrad, TrainConfig, TrainingError, make_space, train
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = dict(dim=5, epochs=20, burnin=2, batch_size=64, negatives=20, lr=10.0)
@@ -72,7 +72,8 @@ def test_a_non_finite_step_stops_with_the_place(tree, engine, dtype, lr):
               progress=False)
 
 
-@pytest.mark.parametrize("optimizer, engine", [("radam", "torch"), ("rsgd", "torch"), ("rsgd", "auto")])
+@pytest.mark.parametrize("optimizer, engine", [("radam", "torch"), ("rsgd", "torch"), ("rsgd", "auto"),
+                                               ("radagrad", "torch"), ("radagrad", "auto")])
 def test_stop_and_resume_equals_an_uninterrupted_run(tree, tmp_path, optimizer, engine):
     config = TrainConfig(**{**FAST, "epochs": 8, "burnin": 3}, optimizer=optimizer, engine=engine,
                          checkpoint=str(tmp_path / "c.pt"), checkpoint_every=2)
@@ -88,6 +89,29 @@ def test_stop_and_resume_equals_an_uninterrupted_run(tree, tmp_path, optimizer, 
               progress=False, resume=tmp_path / "c.pt")
     with pytest.raises(TrainingError, match="no checkpoint at"):
         train(tree, config, progress=False, resume=tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("manifold", ["poincare", "lorentz", "euclidean"])
+def test_adagrad_moves_each_point_its_rate_times_its_gradient_size(manifold):
+    """One Riemannian Adagrad step moves a point the geodesic distance rate * |rgrad|_x, with
+    rate = lr / sqrt(acc + |rgrad|_x^2): a hub's long history shrinks its steps, a start of
+    adagrad_init caps them."""
+    space = make_space(manifold, 3, 0.7)
+    gen = torch.Generator().manual_seed(5)
+    x = space.init(4, 0.5, gen, torch.float64)
+    g = torch.randn(4, space.coords, generator=gen, dtype=torch.float64)
+    opt = RowwiseRAdagrad(torch.nn.Parameter(x.clone()), 0.3, init=0.05)
+    if manifold != "euclidean":
+        opt.manifold = space.manifold
+    opt.acc[2] = 40.0  # a long history
+    rows = torch.arange(4)
+    y = opt.moved(x, g, rows)
+    m = space.manifold
+    rg = g if manifold == "euclidean" else m.egrad2rgrad(x, g)
+    size = m.inner(x, rg)[..., 0]
+    before = torch.tensor([0.05, 0.05, 40.0, 0.05], dtype=torch.float64)
+    torch.testing.assert_close(opt.acc, before + size)
+    torch.testing.assert_close(space.distance(x, y), 0.3 * size.sqrt() / (before + size).sqrt())
 
 
 def test_save_and_load(trained, tmp_path):

@@ -182,6 +182,8 @@ def test_same_seed_same_points_other_seed_other_points(tree, monkeypatch):
 def test_checkpoints_are_refused(tree, tmp_path):
     with pytest.raises(UsageError, match="does not write checkpoints"):
         train_jax(tree, TrainConfig(**{**FAST, "checkpoint": str(tmp_path / "ck.pt")}))
+    with pytest.raises(UsageError, match="runs optimizer 'rsgd' or 'radam', not 'radagrad'"):
+        train_jax(tree, TrainConfig(**{**FAST, "optimizer": "radagrad"}))
 
 
 def test_batches_are_padded_to_the_device_multiple_and_masked(tree):
