@@ -65,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dims", nargs="+", type=int, default=[5, 10])
     p.add_argument("--epochs", type=int, default=600)
     p.add_argument("--lr", type=float, default=1.5)
-    p.add_argument("--optimizer", default="rsgd")
+    p.add_argument("--optimizer", default="rsgd", choices=["rsgd", "radagrad", "radam"])
+    p.add_argument("--adagrad-init", type=float, default=0.0,
+                   help="radagrad: every point's starting accumulator (caps its rate at lr / sqrt(this))")
+    p.add_argument("--adagrad-restart", type=int, default=0,
+                   help="radagrad: restart the accumulators every N epochs after burn-in (0: only at its end)")
     p.add_argument("--engines", nargs="+", default=["auto"], choices=["auto", "torch", "numba"],
                    help="trainer engines to run, each on every (space, dim) (default auto: numba on CPU if installed)")
     p.add_argument("--negatives", type=int, default=50)
@@ -79,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--eval-sample", type=int, default=None)
+    p.add_argument("--checkpoint-dir", type=Path,
+                   help="write each run's checkpoint here every 10 epochs")
+    p.add_argument("--resume", action="store_true",
+                   help="continue each run from its checkpoint in --checkpoint-dir (where there is one) up to --epochs")
     p.add_argument("--out", type=Path)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -93,10 +101,16 @@ def main(argv: list[str] | None = None) -> int:
         config = TrainConfig(manifold=manifold, dim=dim, epochs=args.epochs, lr=lr, optimizer=args.optimizer,
                              negatives=args.negatives, burnin=min(args.burnin, args.epochs),
                              batch_size=args.batch_size, dtype=args.dtype, seed=args.seed, engine=engine,
-                             lr_milestones=args.lr_milestones, lr_gamma=args.lr_gamma)
+                             lr_milestones=args.lr_milestones, lr_gamma=args.lr_gamma, adagrad_init=args.adagrad_init,
+                             adagrad_restart=args.adagrad_restart)
+        if args.checkpoint_dir:
+            args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            config.checkpoint = str(args.checkpoint_dir / f"{label.replace(':', '_')}-{manifold}-d{dim}-{engine}.ckpt")
+        resume = config.checkpoint if args.resume and config.checkpoint and Path(config.checkpoint).exists() else None
         t1 = time.perf_counter()
-        emb = train(data, config, progress=not args.quiet, device=args.device)
-        train_s = time.perf_counter() - t1
+        emb = train(data, config, progress=not args.quiet, device=args.device, resume=resume)
+        # every epoch's own time, those before a resume included
+        train_s = sum(h["seconds"] for h in emb.history) if resume else time.perf_counter() - t1
         t2 = time.perf_counter()
         rec = emb.evaluate(data, sample=args.eval_sample)
         row = {"manifold": manifold, "dim": dim, "engine": emb.history[-1]["engine"], "map": rec.map,

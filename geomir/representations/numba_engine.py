@@ -1,4 +1,4 @@
-"""The CPU engine of the hierarchy trainer: Riemannian SGD steps compiled with numba.
+"""The CPU engine of the hierarchy trainer: Riemannian SGD and Adagrad steps compiled with numba.
 
 One call runs many consecutive batches of the objective of
 :mod:`geomir.representations.train` (the mean over a batch of the softmax cross-entropy of
@@ -6,8 +6,9 @@ One call runs many consecutive batches of the objective of
 place: per batch, the Euclidean gradient of every row the batch touches, computed in
 closed form at the batch's starting points, then ``clamp_radius(proj(expmap(x, -lr *
 egrad2rgrad(x, g))))`` on those rows: the step of ``RowwiseRSGD`` with the formulas of
-``backends/common/manifolds.py`` (the same clamps, series and caps), so the two engines
-agree to rounding (tests/representations/test_numba_engine.py checks them against each
+``backends/common/manifolds.py`` (the same clamps, series and caps); with Riemannian
+Adagrad (``RowwiseRAdagrad``) the rate of row r is ``lr / sqrt(acc[r])`` after
+``acc[r] += |rgrad|_x^2``. So the two engines agree to rounding (tests/representations/test_numba_engine.py checks them against each
 other and the gradients against torch autograd).
 
 Closed-form derivatives of the distances (``s = |x - y|^2``, ``delta = 1 - c|x|^2``):

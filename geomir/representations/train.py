@@ -74,6 +74,8 @@ class TrainConfig:
     # Riemannian Adagrad ("radagrad"): every point's accumulator starts here (caps its rate at
     # lr / sqrt(adagrad_init); see RowwiseRAdagrad)
     adagrad_init: float = 0.0
+    # and starts again at the end of burn-in and every adagrad_restart epochs after it (0: never)
+    adagrad_restart: int = 0
     batch_size: int = 10
     init_scale: float = 1e-3
     boundary_eps: float = 1e-5  # points stay within hyperbolic radius 2 artanh(1 - eps) / sqrt(c) (~12.2)
@@ -105,8 +107,8 @@ class TrainConfig:
             problems.append(f"engine must be one of {', '.join(ENGINES)}, found {self.engine!r}")
         if self.dtype not in DTYPES:
             problems.append(f"dtype must be one of {', '.join(DTYPES)}, found {self.dtype!r}")
-        for name in ("dim", "epochs", "negatives", "batch_size", "checkpoint_every"):
-            if getattr(self, name) < (0 if name == "epochs" else 1):
+        for name in ("dim", "epochs", "negatives", "batch_size", "checkpoint_every", "adagrad_restart"):
+            if getattr(self, name) < (0 if name in ("epochs", "adagrad_restart") else 1):
                 problems.append(f"{name} must be positive, found {getattr(self, name)}")
         if not 0 <= self.burnin <= self.epochs:
             problems.append(f"burnin must be between 0 and epochs ({self.epochs}), found {self.burnin}")
@@ -341,7 +343,12 @@ class RowwiseRAdagrad(RowwiseRSGD):
 
     def __init__(self, points: torch.nn.Parameter, lr: float, init: float = 0.0):
         super().__init__(points, lr)
-        self.acc = torch.full((points.shape[0],), float(init), dtype=torch.float64, device=points.device)
+        self.init = float(init)
+        self.acc = torch.full((points.shape[0],), self.init, dtype=torch.float64, device=points.device)
+
+    def restart(self) -> None:
+        """Forget the gradient history: every accumulator back to its start (in place)."""
+        self.acc.fill_(self.init)
 
     @torch.no_grad()
     def moved(self, x: torch.Tensor, g: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -391,7 +398,7 @@ def _load_checkpoint(path: str | Path, config: TrainConfig, num_nodes: int) -> d
         raise TrainingError(f"{path} is not a geomir embedding checkpoint")
     saved = TrainConfig(**data["config"])
     same = ("manifold", "dim", "curvature", "optimizer", "negatives", "batch_size", "seed", "dtype", "burnin",
-            "burnin_factor", "lr", "lr_milestones", "lr_gamma", "adagrad_init")
+            "burnin_factor", "lr", "lr_milestones", "lr_gamma", "adagrad_init", "adagrad_restart")
     diff = [f"{k}: {getattr(saved, k)!r} there, {getattr(config, k)!r} here" for k in same
             if getattr(saved, k) != getattr(config, k)]
     if diff:
@@ -449,6 +456,9 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
     try:
         for epoch in range(start, end):
             burn = epoch < config.burnin
+            if isinstance(opt, RowwiseRAdagrad) and epoch >= config.burnin and (epoch == config.burnin or (
+                    config.adagrad_restart and (epoch - config.burnin) % config.adagrad_restart == 0)):
+                opt.restart()  # the burn-in's history (small rates, other negatives) is not this phase's
             for group in opt.param_groups:
                 group["lr"] = config.epoch_lr(epoch)
             t0 = time.perf_counter()

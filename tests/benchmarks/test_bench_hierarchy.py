@@ -30,3 +30,17 @@ def test_engines_side_by_side_on_a_tree(tmp_path):
     assert (torch_run["engine"], numba_run["engine"]) == ("torch", "numba")
     assert torch_run["map"] == pytest.approx(numba_run["map"], abs=1e-9)
     assert len(numba_run["loss_per_epoch"]) == 4 and numba_run["seconds_per_epoch"] > 0
+
+
+def test_adagrad_run_stops_and_resumes_from_its_checkpoint(tmp_path):
+    """--checkpoint-dir then --resume --epochs N continues the run; train time counts every epoch."""
+    base = [sys.executable, str(ROOT / "benchmarks" / "bench_hierarchy.py"), "--data", "tree:3:3", "--burnin", "1",
+            "--dims", "3", "--manifolds", "poincare", "--optimizer", "radagrad", "--lr", "0.5", "--adagrad-init", "1e-4",
+            "--adagrad-restart", "2", "--quiet", "--checkpoint-dir", str(tmp_path / "ck")]
+    for epochs, extra in (("3", []), ("5", ["--resume"])):
+        proc = subprocess.run(base + ["--epochs", epochs, "--out", str(tmp_path / f"{epochs}.json")] + extra,
+                              capture_output=True, text=True, timeout=300, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    first, (run,) = json.loads((tmp_path / "3.json").read_text())["runs"], json.loads((tmp_path / "5.json").read_text())["runs"]
+    assert len(run["loss_per_epoch"]) == 5 and run["loss_per_epoch"][:3] == first[0]["loss_per_epoch"]
+    assert run["train_seconds"] >= first[0]["train_seconds"] * 0.5 and 0 < run["map"] <= 1

@@ -75,9 +75,11 @@ def test_a_non_finite_step_stops_with_the_place(tree, engine, dtype, lr):
 @pytest.mark.parametrize("optimizer, engine", [("radam", "torch"), ("rsgd", "torch"), ("rsgd", "auto"),
                                                ("radagrad", "torch"), ("radagrad", "auto")])
 def test_stop_and_resume_equals_an_uninterrupted_run(tree, tmp_path, optimizer, engine):
+    # Adagrad restarts at the end of burn-in (epoch 3) and at epochs 5 and 7, one right at the resume
+    extra = {"adagrad_restart": 2, "adagrad_init": 1e-4} if optimizer == "radagrad" else {}
     config = TrainConfig(**{**FAST, "epochs": 8, "burnin": 3}, optimizer=optimizer, engine=engine,
-                         checkpoint=str(tmp_path / "c.pt"), checkpoint_every=2)
-    whole = train(tree, TrainConfig(**{**FAST, "epochs": 8, "burnin": 3}, optimizer=optimizer, engine=engine),
+                         checkpoint=str(tmp_path / "c.pt"), checkpoint_every=2, **extra)
+    whole = train(tree, TrainConfig(**{**FAST, "epochs": 8, "burnin": 3}, optimizer=optimizer, engine=engine, **extra),
                   progress=False)
     first = train(tree, config, progress=False, stop_after=5)  # across the end of burn-in
     assert len(first.history) == 5
@@ -85,7 +87,7 @@ def test_stop_and_resume_equals_an_uninterrupted_run(tree, tmp_path, optimizer, 
     assert torch.equal(rest.points, whole.points)
     assert [h["loss"] for h in rest.history] == [h["loss"] for h in whole.history]
     with pytest.raises(TrainingError, match=r"checkpoint .* is of another run \(lr: 10.0 there, 0.1 here"):
-        train(tree, TrainConfig(**{**FAST, "epochs": 8, "burnin": 3, "lr": 0.1}, optimizer=optimizer),
+        train(tree, TrainConfig(**{**FAST, "epochs": 8, "burnin": 3, "lr": 0.1}, optimizer=optimizer, **extra),
               progress=False, resume=tmp_path / "c.pt")
     with pytest.raises(TrainingError, match="no checkpoint at"):
         train(tree, config, progress=False, resume=tmp_path / "missing.pt")
@@ -112,6 +114,23 @@ def test_adagrad_moves_each_point_its_rate_times_its_gradient_size(manifold):
     before = torch.tensor([0.05, 0.05, 40.0, 0.05], dtype=torch.float64)
     torch.testing.assert_close(opt.acc, before + size)
     torch.testing.assert_close(space.distance(x, y), 0.3 * size.sqrt() / (before + size).sqrt())
+
+
+@pytest.mark.parametrize("engine", ["torch", "auto"])
+def test_adagrad_restarts_forget_the_history(tree, tmp_path, engine):
+    """The accumulators start again at the end of burn-in and every adagrad_restart epochs:
+    an epoch that restarts does not depend on the saved history, one that does not does."""
+    cfg = dict(**{**FAST, "epochs": 6, "burnin": 2, "lr": 0.5}, optimizer="radagrad", adagrad_init=1e-3,
+               adagrad_restart=3, engine=engine, checkpoint=str(tmp_path / "c.pt"))
+    for start, restarts in ((2, True), (3, False), (5, True)):
+        train(tree, TrainConfig(**cfg), progress=False, stop_after=start)
+        ckpt = torch.load(tmp_path / "c.pt", weights_only=True)
+        assert float(ckpt["optimizer"]["acc"].min()) > 1e-3  # a history
+        kept = train(tree, TrainConfig(**cfg), progress=False, resume=tmp_path / "c.pt", stop_after=1).points
+        ckpt["optimizer"]["acc"].fill_(123.0)
+        torch.save(ckpt, tmp_path / "c.pt")
+        other = train(tree, TrainConfig(**cfg), progress=False, resume=tmp_path / "c.pt", stop_after=1).points
+        assert torch.equal(kept, other) == restarts, start
 
 
 def test_save_and_load(trained, tmp_path):
