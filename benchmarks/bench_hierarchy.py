@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-sample", type=int, default=None)
     p.add_argument("--checkpoint-dir", type=Path,
                    help="write each run's checkpoint here every 10 epochs")
+    p.add_argument("--warm-start", type=Path, metavar="PATH",
+                   help="start every run from the points of this saved embedding or checkpoint (its time is not counted)")
     p.add_argument("--resume", action="store_true",
                    help="continue each run from its checkpoint in --checkpoint-dir (where there is one) up to --epochs")
     p.add_argument("--out", type=Path)
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             config.checkpoint = str(args.checkpoint_dir / f"{label.replace(':', '_')}-{manifold}-d{dim}-{engine}.ckpt")
         resume = config.checkpoint if args.resume and config.checkpoint and Path(config.checkpoint).exists() else None
         t1 = time.perf_counter()
-        emb = train(data, config, progress=not args.quiet, device=args.device, resume=resume)
+        emb = train(data, config, progress=not args.quiet, device=args.device, resume=resume,
+                    warm_start=None if resume else args.warm_start)
         # every epoch's own time, those before a resume included
         train_s = sum(h["seconds"] for h in emb.history) if resume else time.perf_counter() - t1
         t2 = time.perf_counter()

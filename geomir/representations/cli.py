@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
                            help=f"(default {getattr(defaults, f.name)})")
     train.add_argument("--checkpoint", help="write a checkpoint here every --checkpoint-every epochs")
     train.add_argument("--resume", help="continue from this checkpoint")
+    train.add_argument("--warm-start", metavar="PATH",
+                       help="start from the points of this saved embedding or checkpoint (same space; a new run)")
     train.add_argument("--stop-after", type=int, metavar="N",
                        help="stop after N epochs of this call (a time-boxed part of a long run; with --checkpoint, "
                             "continue later with --resume)")
@@ -124,14 +126,14 @@ def run(argv: list[str] | None = None) -> int:
         if args.stop_after is not None and args.stop_after < 1:
             raise UsageError(f"--stop-after must be positive, found {args.stop_after}")
         emb = train(data, config, progress=not args.quiet, resume=args.resume, device=device,
-                    stop_after=args.stop_after)
+                    stop_after=args.stop_after, warm_start=args.warm_start)
         seconds = time.perf_counter() - t0
         rank = _rank()
         if rank == 0:
             result = {"data": args.data, "nodes": data.num_nodes, "edges": data.num_edges,
                       "epochs_done": emb.history[-1]["epoch"] if emb.history else 0,
                       "config": {f.name: getattr(config, f.name) for f in fields(TrainConfig)},
-                      "train_seconds": seconds, "world_size": _world()}
+                      "train_seconds": seconds, "world_size": _world(), "warm_start": args.warm_start}
             if args.out:
                 emb.save(args.out)
             if not args.no_eval:

@@ -408,12 +408,37 @@ def _load_checkpoint(path: str | Path, config: TrainConfig, num_nodes: int) -> d
     return data
 
 
+def warm_start_points(path: str | Path, config: TrainConfig, num_nodes: int) -> torch.Tensor:
+    """The points of a saved embedding or checkpoint (``path``) to start another run from: the
+    same manifold, dimension, curvature and number of nodes as ``config`` and the hierarchy."""
+    try:
+        data = torch.load(path, weights_only=True)
+    except FileNotFoundError:
+        raise TrainingError(f"no embedding or checkpoint at {path}") from None
+    except Exception as err:  # noqa: BLE001
+        raise TrainingError(f"cannot read {path}: {err}") from None
+    if not isinstance(data, dict) or data.get("format") not in ("geomir.Embedding/1", "geomir.EmbeddingCheckpoint/1"):
+        raise TrainingError(f"{path} is not a saved geomir embedding or checkpoint")
+    saved = TrainConfig(**data["config"])
+    diff = [f"{k}: {getattr(saved, k)!r} there, {getattr(config, k)!r} here" for k in ("manifold", "dim", "curvature")
+            if getattr(saved, k) != getattr(config, k)]
+    if diff:
+        raise TrainingError(f"cannot start from {path}: another space ({'; '.join(diff)})")
+    if data["points"].shape[0] != num_nodes:
+        raise TrainingError(f"cannot start from {path}: it has {data['points'].shape[0]} points, the hierarchy "
+                            f"{num_nodes} nodes")
+    return data["points"]
+
+
 def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True, resume: str | Path | None = None,
           device: str | torch.device = "cpu", on_epoch: Callable[[dict], None] | None = None,
-          stop_after: int | None = None) -> Embedding:
+          stop_after: int | None = None, warm_start: str | Path | None = None) -> Embedding:
     """Train an embedding of ``hierarchy`` (its transitive closure edges) with ``config``.
 
-    ``resume``: a checkpoint to continue from (its configuration must match). ``stop_after``:
+    ``resume``: a checkpoint to continue from (its configuration must match). ``warm_start``: a
+    saved embedding or checkpoint of the same space whose points this run starts from instead
+    of random ones (a new run: its own optimizer state, epochs and random stream; set
+    ``burnin=0`` to skip burn-in), e.g. to continue with other settings. ``stop_after``:
     stop after that many epochs of this call (for tests and time-boxed runs; a checkpoint is
     written first when ``config.checkpoint`` is set). Distributed when torch.distributed is
     initialised with more than one process (see the module docstring)."""
@@ -430,6 +455,10 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
         raise UsageError("the hierarchy has no edges to train on")
     gen = torch.Generator().manual_seed(config.seed)
     points = space.init(n, config.init_scale, gen, dtype)
+    if warm_start is not None:
+        if resume is not None:
+            raise UsageError("resume continues a run, warm_start begins one: give one of them")
+        points = space.clamp_radius(warm_start_points(warm_start, config, n).to(dtype), config.boundary_eps)
     start, history = 0, []
     state = None
     if resume is not None:

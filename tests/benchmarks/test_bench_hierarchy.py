@@ -44,3 +44,11 @@ def test_adagrad_run_stops_and_resumes_from_its_checkpoint(tmp_path):
     first, (run,) = json.loads((tmp_path / "3.json").read_text())["runs"], json.loads((tmp_path / "5.json").read_text())["runs"]
     assert len(run["loss_per_epoch"]) == 5 and run["loss_per_epoch"][:3] == first[0]["loss_per_epoch"]
     assert run["train_seconds"] >= first[0]["train_seconds"] * 0.5 and 0 < run["map"] <= 1
+    # a new run from those points (no burn-in): it starts where the first one ended
+    proc = subprocess.run(base[:4] + ["--burnin", "0"] + base[6:] + ["--epochs", "1", "--warm-start",
+                          str(tmp_path / "ck" / "tree_3_3-poincare-d3-auto.ckpt"), "--out", str(tmp_path / "w.json")],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    warm = json.loads((tmp_path / "w.json").read_text())
+    assert len(warm["runs"][0]["loss_per_epoch"]) == 1 and warm["settings"]["warm_start"].endswith("auto.ckpt")
+    assert warm["runs"][0]["loss_per_epoch"][0] < run["loss_per_epoch"][0]

@@ -133,6 +133,24 @@ def test_adagrad_restarts_forget_the_history(tree, tmp_path, engine):
         assert torch.equal(kept, other) == restarts, start
 
 
+def test_warm_start_begins_a_run_at_saved_points(trained, tree, tmp_path):
+    emb = trained["poincare"]
+    emb.save(tmp_path / "e.pt")
+    same = train(tree, TrainConfig(manifold="poincare", **{**FAST, "epochs": 0, "burnin": 0}), progress=False,
+                 warm_start=tmp_path / "e.pt")
+    assert torch.equal(same.points, emb.points) and same.history == []
+    more = train(tree, TrainConfig(manifold="poincare", **{**FAST, "epochs": 3, "burnin": 0, "lr": 1.0},
+                                   optimizer="radagrad", adagrad_init=1e-4), progress=False, warm_start=tmp_path / "e.pt")
+    assert len(more.history) == 3 and more.evaluate(tree).map > emb.evaluate(tree).map - 0.05
+    with pytest.raises(TrainingError, match=r"cannot start from .*another space \(manifold: 'poincare' there, 'lorentz'"):
+        train(tree, TrainConfig(manifold="lorentz", **FAST), progress=False, warm_start=tmp_path / "e.pt")
+    with pytest.raises(UsageError, match="give one of them"):
+        train(tree, TrainConfig(**FAST), progress=False, warm_start=tmp_path / "e.pt", resume=tmp_path / "e.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(TrainingError, match="cannot read"):
+        train(tree, TrainConfig(**FAST), progress=False, warm_start=tmp_path / "junk.pt")
+
+
 def test_save_and_load(trained, tmp_path):
     emb = trained["lorentz"]
     emb.save(tmp_path / "e.pt")
