@@ -49,6 +49,9 @@ ENGINES = ("auto", "torch", "numba")
 # negatives are drawn for this many batches at a time
 _CHUNK_BATCHES = 64
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# the formats of saved files
+_CHECKPOINT = "geomir.EmbeddingCheckpoint/1"
+_EMBEDDING = "geomir.Embedding/1"
 
 
 class TrainingError(GeomirError):
@@ -280,7 +283,7 @@ class Embedding:
             raise KeyError(f"no node {name!r} in this embedding") from None
 
     def save(self, path: str | Path) -> None:
-        torch.save({"format": "geomir.Embedding/1", "points": self.points.detach().cpu(), "names": self.names,
+        torch.save({"format": _EMBEDDING, "points": self.points.detach().cpu(), "names": self.names,
                     "config": asdict(self.config), "history": self.history}, path)
 
     @classmethod
@@ -289,7 +292,7 @@ class Embedding:
             data = torch.load(path, weights_only=True)
         except Exception as err:  # noqa: BLE001 - any unreadable file
             raise TrainingError(f"cannot read an embedding from {path}: {err}") from None
-        if not isinstance(data, dict) or data.get("format") != "geomir.Embedding/1":
+        if not isinstance(data, dict) or data.get("format") != _EMBEDDING:
             raise TrainingError(f"{path} is not a saved geomir embedding")
         config = TrainConfig(**data["config"])
         return cls(data["points"], data["names"], make_space(config.manifold, config.dim, config.curvature), config,
@@ -381,52 +384,46 @@ def _optimizer(config: TrainConfig, points):
 def _checkpoint(path: str, module: EmbeddingLoss, opt, epoch: int, gen: torch.Generator, config: TrainConfig,
                 history: list[dict]) -> None:
     tmp = Path(f"{path}.tmp")
-    torch.save({"format": "geomir.EmbeddingCheckpoint/1", "points": module.points.detach().cpu(),
+    torch.save({"format": _CHECKPOINT, "points": module.points.detach().cpu(),
                 "optimizer": opt.state_dict(), "epoch": epoch, "rng": gen.get_state(), "config": asdict(config),
                 "history": history}, tmp)
     tmp.replace(path)  # atomic: a crash leaves the previous checkpoint
 
 
-def _load_checkpoint(path: str | Path, config: TrainConfig, num_nodes: int) -> dict:
+def _read_saved(path: str | Path, formats: tuple[str, ...], what: str, config: TrainConfig, keys: tuple[str, ...],
+                num_nodes: int) -> dict:
+    """A saved file of one of ``formats`` whose configuration agrees with ``config`` on ``keys``
+    and whose points fit the hierarchy; ``what`` names it in the errors."""
     try:
         data = torch.load(path, weights_only=True)
     except FileNotFoundError:
-        raise TrainingError(f"no checkpoint at {path}") from None
+        raise TrainingError(f"no {what} at {path}") from None
     except Exception as err:  # noqa: BLE001
-        raise TrainingError(f"cannot read checkpoint {path}: {err}") from None
-    if not isinstance(data, dict) or data.get("format") != "geomir.EmbeddingCheckpoint/1":
-        raise TrainingError(f"{path} is not a geomir embedding checkpoint")
+        raise TrainingError(f"cannot read {what} {path}: {err}") from None
+    if not isinstance(data, dict) or data.get("format") not in formats:
+        raise TrainingError(f"{path} is not a geomir {what}")
     saved = TrainConfig(**data["config"])
-    same = ("manifold", "dim", "curvature", "optimizer", "negatives", "batch_size", "seed", "dtype", "burnin",
-            "burnin_factor", "lr", "lr_milestones", "lr_gamma", "adagrad_init", "adagrad_restart")
-    diff = [f"{k}: {getattr(saved, k)!r} there, {getattr(config, k)!r} here" for k in same
+    diff = [f"{k}: {getattr(saved, k)!r} there, {getattr(config, k)!r} here" for k in keys
             if getattr(saved, k) != getattr(config, k)]
     if diff:
-        raise TrainingError(f"checkpoint {path} is of another run ({'; '.join(diff)})")
+        raise TrainingError(f"{what} {path} is of another run ({'; '.join(diff)})")
     if data["points"].shape[0] != num_nodes:
-        raise TrainingError(f"checkpoint {path} has {data['points'].shape[0]} points, the hierarchy {num_nodes} nodes")
+        raise TrainingError(f"{what} {path} has {data['points'].shape[0]} points, the hierarchy {num_nodes} nodes")
     return data
+
+
+def _load_checkpoint(path: str | Path, config: TrainConfig, num_nodes: int) -> dict:
+    """A checkpoint of the run ``config`` describes (everything that shapes its steps must agree)."""
+    same = ("manifold", "dim", "curvature", "optimizer", "negatives", "batch_size", "seed", "dtype", "burnin",
+            "burnin_factor", "lr", "lr_milestones", "lr_gamma", "adagrad_init", "adagrad_restart")
+    return _read_saved(path, (_CHECKPOINT,), "checkpoint", config, same, num_nodes)
 
 
 def warm_start_points(path: str | Path, config: TrainConfig, num_nodes: int) -> torch.Tensor:
     """The points of a saved embedding or checkpoint (``path``) to start another run from: the
     same manifold, dimension, curvature and number of nodes as ``config`` and the hierarchy."""
-    try:
-        data = torch.load(path, weights_only=True)
-    except FileNotFoundError:
-        raise TrainingError(f"no embedding or checkpoint at {path}") from None
-    except Exception as err:  # noqa: BLE001
-        raise TrainingError(f"cannot read {path}: {err}") from None
-    if not isinstance(data, dict) or data.get("format") not in ("geomir.Embedding/1", "geomir.EmbeddingCheckpoint/1"):
-        raise TrainingError(f"{path} is not a saved geomir embedding or checkpoint")
-    saved = TrainConfig(**data["config"])
-    diff = [f"{k}: {getattr(saved, k)!r} there, {getattr(config, k)!r} here" for k in ("manifold", "dim", "curvature")
-            if getattr(saved, k) != getattr(config, k)]
-    if diff:
-        raise TrainingError(f"cannot start from {path}: another space ({'; '.join(diff)})")
-    if data["points"].shape[0] != num_nodes:
-        raise TrainingError(f"cannot start from {path}: it has {data['points'].shape[0]} points, the hierarchy "
-                            f"{num_nodes} nodes")
+    data = _read_saved(path, (_EMBEDDING, _CHECKPOINT), "embedding or checkpoint", config,
+                       ("manifold", "dim", "curvature"), num_nodes)
     return data["points"]
 
 

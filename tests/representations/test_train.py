@@ -142,12 +142,12 @@ def test_warm_start_begins_a_run_at_saved_points(trained, tree, tmp_path):
     more = train(tree, TrainConfig(manifold="poincare", **{**FAST, "epochs": 3, "burnin": 0, "lr": 1.0},
                                    optimizer="radagrad", adagrad_init=1e-4), progress=False, warm_start=tmp_path / "e.pt")
     assert len(more.history) == 3 and more.evaluate(tree).map > emb.evaluate(tree).map - 0.05
-    with pytest.raises(TrainingError, match=r"cannot start from .*another space \(manifold: 'poincare' there, 'lorentz'"):
+    with pytest.raises(TrainingError, match=r"embedding or checkpoint .* is of another run \(manifold: 'poincare' there, 'lorentz'"):
         train(tree, TrainConfig(manifold="lorentz", **FAST), progress=False, warm_start=tmp_path / "e.pt")
     with pytest.raises(UsageError, match="give one of them"):
         train(tree, TrainConfig(**FAST), progress=False, warm_start=tmp_path / "e.pt", resume=tmp_path / "e.pt")
     (tmp_path / "junk.pt").write_bytes(b"junk")
-    with pytest.raises(TrainingError, match="cannot read"):
+    with pytest.raises(TrainingError, match="cannot read embedding or checkpoint"):
         train(tree, TrainConfig(**FAST), progress=False, warm_start=tmp_path / "junk.pt")
 
 
