@@ -8,8 +8,9 @@ closed form at the batch's starting points, then ``clamp_radius(proj(expmap(x, -
 egrad2rgrad(x, g))))`` on those rows: the step of ``RowwiseRSGD`` with the formulas of
 ``backends/common/manifolds.py`` (the same clamps, series and caps); with Riemannian
 Adagrad (``RowwiseRAdagrad``) the rate of row r is ``lr / sqrt(acc[r])`` after
-``acc[r] += |rgrad|_x^2``. So the two engines agree to rounding (tests/representations/test_numba_engine.py checks them against each
-other and the gradients against torch autograd).
+``acc[r] += |rgrad|_x^2``. So the two engines agree to rounding
+(tests/representations/test_numba_engine.py checks them against each other and the
+gradients against torch autograd).
 
 Closed-form derivatives of the distances (``s = |x - y|^2``, ``delta = 1 - c|x|^2``):
 
