@@ -38,7 +38,13 @@ def _worker(url: str, ledger: Path, trace: Path, cwd: Path) -> subprocess.Popen:
     code = "import sys; from geomir.apel.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.Popen([sys.executable, "-c", code, "--store", url, "--trace", str(trace), "--lease", str(LEASE),
                              "worker", "--poll", "0.05"], env=env, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """In the worker: Ctrl-C acts even when the tests run as a background job (whose shell
+    starts commands with SIGINT ignored, which Python then keeps and the worker inherits)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _finished(url: str) -> int:
