@@ -94,6 +94,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.lr_milestones = tuple(self.lr_milestones)
 
+    def restarts_adagrad(self, epoch: int) -> bool:
+        """Whether Riemannian Adagrad's accumulators start again at epoch ``epoch`` (0-based):
+        at the end of burn-in and every ``adagrad_restart`` epochs after it."""
+        after = epoch - self.burnin
+        return after == 0 or (after > 0 and self.adagrad_restart > 0 and after % self.adagrad_restart == 0)
+
     def epoch_lr(self, epoch: int) -> float:
         """The learning rate of epoch ``epoch`` (0-based): burn-in factor, then the step decay."""
         if epoch < self.burnin:
@@ -321,11 +327,14 @@ class RowwiseRSGD:
     @torch.no_grad()
     def moved(self, x: torch.Tensor, g: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """Points ``x`` (the table's ``rows``) after one step along their Euclidean gradient ``g``."""
-        lr = self.param_groups[0]["lr"]
-        if self.manifold is None:
-            return x - lr * g
         m = self.manifold
-        return m.proj(m.expmap(x, -lr * m.egrad2rgrad(x, g)))
+        rg = g if m is None else m.egrad2rgrad(x, g)
+        rate = self.rate(x, rg, rows)
+        return x - rate * rg if m is None else m.proj(m.expmap(x, -rate * rg))
+
+    def rate(self, x: torch.Tensor, rg: torch.Tensor, rows: torch.Tensor) -> float | torch.Tensor:
+        """The step size of ``rows`` at ``x`` with Riemannian gradient ``rg``: lr for every row."""
+        return self.param_groups[0]["lr"]
 
     def state_dict(self) -> dict:
         return {"lr": self.param_groups[0]["lr"]}
@@ -353,15 +362,12 @@ class RowwiseRAdagrad(RowwiseRSGD):
         """Forget the gradient history: every accumulator back to its start (in place)."""
         self.acc.fill_(self.init)
 
-    @torch.no_grad()
-    def moved(self, x: torch.Tensor, g: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        lr = self.param_groups[0]["lr"]
+    def rate(self, x: torch.Tensor, rg: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """``acc[rows] += |rg|_x^2``, then lr / (sqrt(acc) + eps) per row, shape (rows, 1)."""
         m = self.manifold
-        rg = g if m is None else m.egrad2rgrad(x, g)
         size = (rg * rg).sum(-1) if m is None else m.inner(x, rg)[..., 0].clamp(min=0.0)
         self.acc[rows] += size.to(torch.float64)
-        rate = (lr / (self.acc[rows].sqrt() + self.eps)).to(x.dtype)[:, None]
-        return x - rate * g if m is None else m.proj(m.expmap(x, -rate * rg))
+        return (self.param_groups[0]["lr"] / (self.acc[rows].sqrt() + self.eps)).to(x.dtype)[:, None]
 
     def state_dict(self) -> dict:
         return {"lr": self.param_groups[0]["lr"], "acc": self.acc.cpu()}
@@ -482,8 +488,7 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
     try:
         for epoch in range(start, end):
             burn = epoch < config.burnin
-            if isinstance(opt, RowwiseRAdagrad) and epoch >= config.burnin and (epoch == config.burnin or (
-                    config.adagrad_restart and (epoch - config.burnin) % config.adagrad_restart == 0)):
+            if isinstance(opt, RowwiseRAdagrad) and config.restarts_adagrad(epoch):
                 opt.restart()  # the burn-in's history (small rates, other negatives) is not this phase's
             for group in opt.param_groups:
                 group["lr"] = config.epoch_lr(epoch)
