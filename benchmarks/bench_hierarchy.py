@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="radagrad: every point's starting accumulator (caps its rate at lr / sqrt(this))")
     p.add_argument("--adagrad-restart", type=int, default=0,
                    help="radagrad: restart the accumulators every N epochs after burn-in (0: only at its end)")
+    p.add_argument("--hard-negatives", type=int, default=0,
+                   help="of the negatives, this many (after burn-in) among each source's mined intruders")
+    p.add_argument("--mine-every", type=int, default=2, help="mine the intruders again every N epochs")
     p.add_argument("--engines", nargs="+", default=["auto"], choices=["auto", "torch", "numba"],
                    help="trainer engines to run, each on every (space, dim) (default auto: numba on CPU if installed)")
     p.add_argument("--negatives", type=int, default=50)
@@ -104,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                              negatives=args.negatives, burnin=min(args.burnin, args.epochs),
                              batch_size=args.batch_size, dtype=args.dtype, seed=args.seed, engine=engine,
                              lr_milestones=args.lr_milestones, lr_gamma=args.lr_gamma, adagrad_init=args.adagrad_init,
-                             adagrad_restart=args.adagrad_restart)
+                             adagrad_restart=args.adagrad_restart, hard_negatives=args.hard_negatives,
+                             mine_every=args.mine_every)
         if args.checkpoint_dir:
             args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
             config.checkpoint = str(args.checkpoint_dir / f"{label.replace(':', '_')}-{manifold}-d{dim}-{engine}.ckpt")

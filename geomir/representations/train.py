@@ -43,6 +43,8 @@ import torch
 
 from geomir.diagnostics import GeomirError, UsageError
 
+from .intruders import Intruders, mine_intruders
+
 MANIFOLDS = ("poincare", "lorentz", "euclidean")
 OPTIMIZERS = ("rsgd", "radagrad", "radam")
 ENGINES = ("auto", "torch", "numba")
@@ -69,6 +71,11 @@ class TrainConfig:
     lr: float = 0.3
     optimizer: str = "rsgd"
     negatives: int = 50
+    # of them, this many (after burn-in) are drawn among the source's intruders (nodes closer to
+    # it than its farthest ancestor; intruders.py), mined again every mine_every epochs; 0 (the
+    # reference's sampling): all uniform
+    hard_negatives: int = 0
+    mine_every: int = 2
     burnin: int = 20
     burnin_factor: float = 0.1
     # step decay (as torch's MultiStepLR): lr * lr_gamma^(number of milestones <= epoch index)
@@ -100,6 +107,11 @@ class TrainConfig:
         after = epoch - self.burnin
         return after == 0 or (after > 0 and self.adagrad_restart > 0 and after % self.adagrad_restart == 0)
 
+    def mines(self, epoch: int) -> bool:
+        """Whether the intruders for hard negatives are mined (again) before epoch ``epoch``."""
+        after = epoch - self.burnin
+        return self.hard_negatives > 0 and after >= 0 and after % self.mine_every == 0
+
     def epoch_lr(self, epoch: int) -> float:
         """The learning rate of epoch ``epoch`` (0-based): burn-in factor, then the step decay."""
         if epoch < self.burnin:
@@ -116,9 +128,12 @@ class TrainConfig:
             problems.append(f"engine must be one of {', '.join(ENGINES)}, found {self.engine!r}")
         if self.dtype not in DTYPES:
             problems.append(f"dtype must be one of {', '.join(DTYPES)}, found {self.dtype!r}")
-        for name in ("dim", "epochs", "negatives", "batch_size", "checkpoint_every", "adagrad_restart"):
+        for name in ("dim", "epochs", "negatives", "batch_size", "checkpoint_every", "adagrad_restart", "mine_every"):
             if getattr(self, name) < (0 if name in ("epochs", "adagrad_restart") else 1):
                 problems.append(f"{name} must be positive, found {getattr(self, name)}")
+        if not 0 <= self.hard_negatives <= self.negatives:
+            problems.append(f"hard_negatives must be between 0 and negatives ({self.negatives}), "
+                            f"found {self.hard_negatives}")
         if not 0 <= self.burnin <= self.epochs:
             problems.append(f"burnin must be between 0 and epochs ({self.epochs}), found {self.burnin}")
         if not 0 < self.boundary_eps < 1:
@@ -210,7 +225,9 @@ def make_space(name: str, dim: int, curvature: float = 1.0) -> Space:
 
 class NegativeSampler:
     """Negatives for a batch of sources: uniform, or unigram^(3/4) during burn-in; those that
-    are true edges of the source (or the source itself) come back masked."""
+    are true edges of the source (or the source itself) come back masked. After burn-in,
+    ``hard`` of them come from the source's mined intruders where it has some (intruders.py).
+    """
 
     def __init__(self, num_nodes: int, edges: torch.Tensor, counts: torch.Tensor):
         self.n = num_nodes
@@ -221,13 +238,16 @@ class NegativeSampler:
         self.cdf = torch.cumsum(self.unigram, 0)
         self.cdf /= self.cdf[-1].clone()
 
-    def sample(self, sources: torch.Tensor, k: int, burnin: bool, gen: torch.Generator):
+    def sample(self, sources: torch.Tensor, k: int, burnin: bool, gen: torch.Generator, hard: int = 0,
+               intruders: Intruders | None = None):
         b = sources.shape[0]
         if burnin:
             u = torch.rand(b * k, generator=gen, dtype=torch.float64)
             neg = torch.searchsorted(self.cdf, u, right=True).clamp_(max=self.n - 1).view(b, k)
         else:
             neg = torch.randint(0, self.n, (b, k), generator=gen)
+            if hard and intruders is not None:
+                neg[:, :hard] = intruders.sample(sources, neg[:, :hard], gen)
         key = sources[:, None] * self.n + neg
         pos = torch.searchsorted(self.keys, key).clamp(max=self.keys.numel() - 1)
         is_edge = self.keys[pos] == key
@@ -388,11 +408,13 @@ def _optimizer(config: TrainConfig, points):
 
 
 def _checkpoint(path: str, module: EmbeddingLoss, opt, epoch: int, gen: torch.Generator, config: TrainConfig,
-                history: list[dict]) -> None:
+                history: list[dict], intruders: Intruders | None) -> None:
     tmp = Path(f"{path}.tmp")
-    torch.save({"format": _CHECKPOINT, "points": module.points.detach().cpu(),
-                "optimizer": opt.state_dict(), "epoch": epoch, "rng": gen.get_state(), "config": asdict(config),
-                "history": history}, tmp)
+    data = {"format": _CHECKPOINT, "points": module.points.detach().cpu(), "optimizer": opt.state_dict(),
+            "epoch": epoch, "rng": gen.get_state(), "config": asdict(config), "history": history}
+    if intruders is not None:
+        data["intruders"] = intruders.state_dict()
+    torch.save(data, tmp)
     tmp.replace(path)  # atomic: a crash leaves the previous checkpoint
 
 
@@ -420,8 +442,9 @@ def _read_saved(path: str | Path, formats: tuple[str, ...], what: str, config: T
 
 def _load_checkpoint(path: str | Path, config: TrainConfig, num_nodes: int) -> dict:
     """A checkpoint of the run ``config`` describes (everything that shapes its steps must agree)."""
-    same = ("manifold", "dim", "curvature", "optimizer", "negatives", "batch_size", "seed", "dtype", "burnin",
-            "burnin_factor", "lr", "lr_milestones", "lr_gamma", "adagrad_init", "adagrad_restart")
+    same = ("manifold", "dim", "curvature", "optimizer", "negatives", "hard_negatives", "mine_every", "batch_size",
+            "seed", "dtype", "burnin", "burnin_factor", "lr", "lr_milestones", "lr_gamma", "adagrad_init",
+            "adagrad_restart")
     return _read_saved(path, (_CHECKPOINT,), "checkpoint", config, same, num_nodes)
 
 
@@ -483,6 +506,7 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
     sampler = NegativeSampler(n, edges, torch.as_tensor(hierarchy.degree_counts()))
+    intruders = Intruders.from_state_dict(state["intruders"]) if state is not None and "intruders" in state else None
     end = config.epochs if stop_after is None else min(config.epochs, start + stop_after)
     bar = _progress(progress and rank == 0, end - start, f"{config.manifold} d={config.dim}")
     try:
@@ -493,12 +517,14 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
             for group in opt.param_groups:
                 group["lr"] = config.epoch_lr(epoch)
             t0 = time.perf_counter()
+            if config.mines(epoch):
+                intruders = mine_intruders(module.points, hierarchy, config.manifold, config.curvature)
             order = torch.randperm(edges.shape[0], generator=gen)
             total, steps = 0.0, 0
             # negatives are drawn for a chunk of batches at once (the same stream for both engines)
             for chunk in order.split(config.batch_size * _CHUNK_BATCHES):
                 u, v = edges[chunk, 0], edges[chunk, 1]
-                neg, valid = sampler.sample(u, config.negatives, burn, gen)  # every rank draws the same
+                neg, valid = sampler.sample(u, config.negatives, burn, gen, config.hard_negatives, intruders)
                 cand = torch.cat([v[:, None], neg], 1)
                 ok = torch.cat([torch.ones_like(v[:, None], dtype=torch.bool), valid], 1)
                 if engine == "numba":
@@ -530,7 +556,7 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
             if bar is not None:
                 bar.advance(record)
             if config.checkpoint and rank == 0 and ((epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == end):
-                _checkpoint(config.checkpoint, module, opt, epoch + 1, gen, config, history)
+                _checkpoint(config.checkpoint, module, opt, epoch + 1, gen, config, history, intruders)
     finally:
         if bar is not None:
             bar.close()

@@ -183,6 +183,9 @@ class JaxTrainer:
         if config.optimizer not in ("rsgd", "radam"):
             raise UsageError(f"the JAX trainer runs optimizer 'rsgd' or 'radam', not {config.optimizer!r}; "
                              "use geomir.representations.train.train")
+        if config.hard_negatives:
+            raise UsageError("the JAX trainer draws uniform negatives only (hard_negatives 0); "
+                             "use geomir.representations.train.train for hard negatives")
         if config.checkpoint:
             raise UsageError("the JAX trainer does not write checkpoints or resume; set config.checkpoint = None "
                              "or use geomir.representations.train.train")

@@ -162,6 +162,21 @@ def test_save_and_load(trained, tmp_path):
         Embedding.load(tmp_path / "junk.pt")
 
 
+def test_training_with_hard_negatives_resumes_bit_for_bit(tree, tmp_path):
+    # intruders mined at epochs 2, 4, 6 (burn-in 2, every 2); the resume at 5 needs the saved ones
+    config = TrainConfig(**{**FAST, "epochs": 7}, hard_negatives=5, checkpoint=str(tmp_path / "c.pt"),
+                         checkpoint_every=5)
+    whole = train(tree, TrainConfig(**{**FAST, "epochs": 7}, hard_negatives=5), progress=False)
+    train(tree, config, progress=False, stop_after=5)
+    rest = train(tree, config, progress=False, resume=tmp_path / "c.pt")
+    assert torch.equal(rest.points, whole.points)
+    plain = train(tree, TrainConfig(**{**FAST, "epochs": 7}), progress=False)
+    assert not torch.equal(plain.points, whole.points)  # the hard negatives changed the run
+    assert all(math.isfinite(h["loss"]) for h in whole.history)
+    with pytest.raises(TrainingError, match=r"is of another run \(hard_negatives: 5 there, 0 here"):
+        train(tree, TrainConfig(**{**FAST, "epochs": 7}), progress=False, resume=tmp_path / "c.pt")
+
+
 def test_invalid_configuration():
     with pytest.raises(UsageError, match="manifold must be one of poincare, lorentz, euclidean.*negatives must be"):
         TrainConfig(manifold="sphere", negatives=0).validate()
@@ -169,6 +184,10 @@ def test_invalid_configuration():
         TrainConfig(lr_milestones=(5, 3)).validate()
     with pytest.raises(UsageError, match="lr_gamma must be a positive number"):
         TrainConfig(lr_gamma=0.0).validate()
+    with pytest.raises(UsageError, match=r"hard_negatives must be between 0 and negatives \(50\), found 51"):
+        TrainConfig(hard_negatives=51).validate()
+    with pytest.raises(UsageError, match="mine_every must be positive"):
+        TrainConfig(mine_every=0).validate()
 
 
 @pytest.mark.parametrize("engine", ["torch", "auto"])

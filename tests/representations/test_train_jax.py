@@ -184,6 +184,8 @@ def test_checkpoints_are_refused(tree, tmp_path):
         train_jax(tree, TrainConfig(**{**FAST, "checkpoint": str(tmp_path / "ck.pt")}))
     with pytest.raises(UsageError, match="runs optimizer 'rsgd' or 'radam', not 'radagrad'"):
         train_jax(tree, TrainConfig(**{**FAST, "optimizer": "radagrad"}))
+    with pytest.raises(UsageError, match="uniform negatives only"):
+        train_jax(tree, TrainConfig(**{**FAST, "hard_negatives": 2}))
 
 
 def test_batches_are_padded_to_the_device_multiple_and_masked(tree):
