@@ -33,10 +33,12 @@ def test_engines_side_by_side_on_a_tree(tmp_path):
 
 
 def test_adagrad_run_stops_and_resumes_from_its_checkpoint(tmp_path):
-    """--checkpoint-dir then --resume --epochs N continues the run; train time counts every epoch."""
+    """--checkpoint-dir then --resume --epochs N continues the run (its hard negatives, mined before
+    epoch 2, come back with the checkpoint); train time counts every epoch."""
     base = [sys.executable, str(ROOT / "benchmarks" / "bench_hierarchy.py"), "--data", "tree:3:3", "--burnin", "1",
             "--dims", "3", "--manifolds", "poincare", "--optimizer", "radagrad", "--lr", "0.5", "--adagrad-init", "1e-4",
-            "--adagrad-restart", "2", "--quiet", "--checkpoint-dir", str(tmp_path / "ck")]
+            "--adagrad-restart", "2", "--hard-negatives", "2", "--mine-every", "3", "--quiet",
+            "--checkpoint-dir", str(tmp_path / "ck")]
     for epochs, extra in (("3", []), ("5", ["--resume"])):
         proc = subprocess.run(base + ["--epochs", epochs, "--out", str(tmp_path / f"{epochs}.json")] + extra,
                               capture_output=True, text=True, timeout=300, cwd=ROOT)
@@ -44,6 +46,7 @@ def test_adagrad_run_stops_and_resumes_from_its_checkpoint(tmp_path):
     first, (run,) = json.loads((tmp_path / "3.json").read_text())["runs"], json.loads((tmp_path / "5.json").read_text())["runs"]
     assert len(run["loss_per_epoch"]) == 5 and run["loss_per_epoch"][:3] == first[0]["loss_per_epoch"]
     assert run["train_seconds"] >= first[0]["train_seconds"] * 0.5 and 0 < run["map"] <= 1
+    assert json.loads((tmp_path / "5.json").read_text())["settings"]["hard_negatives"] == 2
     # a new run from those points (no burn-in): it starts where the first one ended
     proc = subprocess.run(base[:4] + ["--burnin", "0"] + base[6:] + ["--epochs", "1", "--warm-start",
                           str(tmp_path / "ck" / "tree_3_3-poincare-d3-auto.ckpt"), "--out", str(tmp_path / "w.json")],
@@ -52,3 +55,14 @@ def test_adagrad_run_stops_and_resumes_from_its_checkpoint(tmp_path):
     warm = json.loads((tmp_path / "w.json").read_text())
     assert len(warm["runs"][0]["loss_per_epoch"]) == 1 and warm["settings"]["warm_start"].endswith("auto.ckpt")
     assert warm["runs"][0]["loss_per_epoch"][0] < run["loss_per_epoch"][0]
+
+
+def test_the_recorded_noun_closure_run_meets_the_goal_over_the_whole_closure():
+    """The committed result of the third noun run (docs/representations.md, "The noun closure"):
+    evaluated on every source, not a sample, from the second run's points, with hard negatives."""
+    result = json.loads((ROOT / "benchmarks" / "results" / "bench_hierarchy-nouns-hard-phase3.json").read_text())
+    (run,) = result["runs"]
+    assert result["nodes"] == 82115 and result["edges"] == 743086 and result["settings"]["eval_sample"] is None
+    assert result["settings"]["hard_negatives"] == 3 and result["settings"]["warm_start"].endswith("numba.ckpt")
+    assert run["dim"] == 10 and run["manifold"] == "poincare" and run["goal_met"] is True
+    assert run["map"] > run["published_map"] == 0.851
