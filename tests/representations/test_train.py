@@ -162,15 +162,16 @@ def test_save_and_load(trained, tmp_path):
         Embedding.load(tmp_path / "junk.pt")
 
 
-def test_training_with_hard_negatives_resumes_bit_for_bit(tree, tmp_path):
+@pytest.mark.parametrize("engine", ["torch", "auto"])
+def test_training_with_hard_negatives_resumes_bit_for_bit(tree, tmp_path, engine):
     # intruders mined at epochs 2, 4, 6 (burn-in 2, every 2); the resume at 5 needs the saved ones
     config = TrainConfig(**{**FAST, "epochs": 7}, hard_negatives=5, checkpoint=str(tmp_path / "c.pt"),
-                         checkpoint_every=5)
-    whole = train(tree, TrainConfig(**{**FAST, "epochs": 7}, hard_negatives=5), progress=False)
+                         checkpoint_every=5, engine=engine)
+    whole = train(tree, TrainConfig(**{**FAST, "epochs": 7}, hard_negatives=5, engine=engine), progress=False)
     train(tree, config, progress=False, stop_after=5)
     rest = train(tree, config, progress=False, resume=tmp_path / "c.pt")
     assert torch.equal(rest.points, whole.points)
-    plain = train(tree, TrainConfig(**{**FAST, "epochs": 7}), progress=False)
+    plain = train(tree, TrainConfig(**{**FAST, "epochs": 7}, engine=engine), progress=False)
     assert not torch.equal(plain.points, whole.points)  # the hard negatives changed the run
     assert all(math.isfinite(h["loss"]) for h in whole.history)
     with pytest.raises(TrainingError, match=r"is of another run \(hard_negatives: 5 there, 0 here"):
