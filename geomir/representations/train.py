@@ -12,7 +12,10 @@ exponential map). The first ``burnin`` epochs use ``lr * burnin_factor`` (later 
 ``lr_gamma`` for every epoch in ``lr_milestones`` already reached) and draw
 negatives from the unigram distribution (how often a node is an ancestor) to the power
 3/4, as the reference implementation does; later epochs draw them uniformly. Negatives that
-hit a true edge of u (or u itself) are masked out of the softmax instead of redrawn.
+hit a true edge of u (or u itself) are masked out of the softmax instead of redrawn. With
+``hard_negatives`` > 0 that many of them are drawn among the source's intruders instead, the
+nodes that outrank its ancestors in the current embedding (mined every ``mine_every``
+epochs after burn-in; :mod:`geomir.representations.intruders`).
 
 Every step checks that the loss and the updated points are finite and stops with a
 :class:`TrainingError` naming the epoch and step if not. Checkpoints hold the points, the
@@ -524,6 +527,7 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
             # negatives are drawn for a chunk of batches at once (the same stream for both engines)
             for chunk in order.split(config.batch_size * _CHUNK_BATCHES):
                 u, v = edges[chunk, 0], edges[chunk, 1]
+                # every rank draws the same
                 neg, valid = sampler.sample(u, config.negatives, burn, gen, config.hard_negatives, intruders)
                 cand = torch.cat([v[:, None], neg], 1)
                 ok = torch.cat([torch.ones_like(v[:, None], dtype=torch.bool), valid], 1)
