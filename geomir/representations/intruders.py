@@ -10,9 +10,11 @@ closer to u than its root ancestor in any reasonable embedding, and pushing them
 fights their own positive edge to u (they stay among the uniform negatives, as in the
 reference).
 
-Mining scans every source against every node (as a full evaluation does) in blocks, with
-the distances' order-preserving ``pairwise`` keys, and keeps the ``limit`` closest intruders
-of each source.
+Mining scans every source against every node (as a full evaluation does) with the
+distances' order-preserving keys and keeps the ``limit`` closest intruders of each source
+(ties in node order). On a CPU with numba it runs one compiled pass, sources in parallel,
+that keeps only the keys below each source's threshold (21 s for the nouns on 2 cores);
+otherwise torch blocks of (1024, N) keys on the points' device (90 s on the same CPU).
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import numba_engine
 from .hierarchy import Hierarchy
+from .numba_engine import numba
+
+prange = numba.prange if numba is not None else range
 from .metrics import make_distance
 
 __all__ = ["Intruders", "mine_intruders"]
@@ -55,27 +61,36 @@ class Intruders:
 
 
 def mine_intruders(points: torch.Tensor, hierarchy: Hierarchy, manifold: str, curvature: float = 1.0,
-                   limit: int = 64) -> Intruders:
+                   limit: int = 64, engine: str = "auto") -> Intruders:
     """The (at most ``limit`` closest) intruders of every node under ``points`` (N, coords) on
-    ``manifold`` ("poincare", "lorentz" or "euclidean")."""
+    ``manifold`` ("poincare", "lorentz" or "euclidean"). ``engine``: "numba", "torch" or
+    "auto" (numba for CPU points when it is installed)."""
     n = hierarchy.num_nodes
-    keys = make_distance(manifold, curvature).pairwise
     edges = torch.as_tensor(np.array(hierarchy.edges))
     up_start = torch.as_tensor(np.array(hierarchy.offsets))
     by_target = torch.argsort(edges[:, 1], stable=True)
     down = edges[by_target, 0]
     down_start = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(torch.bincount(edges[:, 1], minlength=n), 0)])
     limit = min(limit, n)
+    points = points.detach()
+    if engine == "numba" or (engine == "auto" and points.device.type == "cpu" and numba_engine.available()):
+        table = np.full((n, limit), -1, dtype=np.int64)
+        count = np.zeros(n, dtype=np.int64)
+        _mine(points.cpu().numpy().astype(np.float64), numba_engine.KINDS[manifold], float(curvature),
+              up_start.numpy(), edges[:, 1].numpy().copy(), down_start.numpy(), down.numpy(), table, count,
+              4 * numba.get_num_threads())
+        return Intruders(torch.from_numpy(table), torch.from_numpy(count))
+    keys = make_distance(manifold, curvature).pairwise
     table = torch.full((n, limit), -1, dtype=torch.long)
     count = torch.zeros(n, dtype=torch.long)
-    points = points.detach().cpu()
+    up_start, edges, down_start, down = (t.to(points.device) for t in (up_start, edges, down_start, down))
     for lo in range(0, n, _BLOCK):
-        src = torch.arange(lo, min(n, lo + _BLOCK))
+        src = torch.arange(lo, min(n, lo + _BLOCK), device=points.device)
         d = keys(points[src], points)
-        rows = torch.arange(src.numel())
+        rows = torch.arange(src.numel(), device=points.device)
         ups = _ranges(up_start, src)
         up_row, up = torch.repeat_interleave(rows, ups[1]), edges[ups[0], 1]
-        threshold = torch.full((src.numel(),), -torch.inf, dtype=d.dtype)
+        threshold = torch.full((src.numel(),), -torch.inf, dtype=d.dtype, device=points.device)
         threshold.scatter_reduce_(0, up_row, d[up_row, up], "amax")
         d[up_row, up] = torch.inf
         downs = _ranges(down_start, src)
@@ -83,8 +98,8 @@ def mine_intruders(points: torch.Tensor, hierarchy: Hierarchy, manifold: str, cu
         d[rows, src] = torch.inf
         closest, index = torch.topk(d, limit, largest=False, sorted=True)
         inside = closest < threshold[:, None]  # a tie does not push an ancestor down
-        table[src] = torch.where(inside, index, -1)
-        count[src] = inside.sum(1)
+        table[lo:lo + src.numel()] = torch.where(inside, index, -1).cpu()
+        count[lo:lo + src.numel()] = inside.sum(1).cpu()
     return Intruders(table, count)
 
 
@@ -92,4 +107,78 @@ def _ranges(start: torch.Tensor, src: torch.Tensor) -> tuple[torch.Tensor, torch
     """The positions start[s]..start[s+1]-1 of every s in ``src`` (consecutive ids), and each
     one's length."""
     first, last = start[src], start[src + 1]
-    return torch.arange(int(first[0]), int(last[-1])), last - first
+    return torch.arange(int(first[0]), int(last[-1]), device=src.device), last - first
+
+
+@numba_engine._jit
+def _within(sorted_ids, lo, hi, w):
+    """Whether ``w`` is in ``sorted_ids[lo:hi]`` (increasing)."""
+    end = hi
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if sorted_ids[mid] < w:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < end and sorted_ids[lo] == w
+
+
+@numba_engine._jit
+def _keys(P, PT, u, kind, inv, out):
+    """``out[w]``: an increasing function of d(P[u], P[w]) over all w (the pairwise keys of
+    metrics.py), one coordinate at a time so that the loop over w vectorizes."""
+    out[:] = 0.0
+    for i in range(PT.shape[0]):
+        x, row = P[u, i], PT[i]
+        if kind == 1:  # Lorentz: -<x, y>_L
+            if i == 0:
+                for w in range(out.shape[0]):
+                    out[w] += x * row[w]
+            else:
+                for w in range(out.shape[0]):
+                    out[w] -= x * row[w]
+        else:
+            for w in range(out.shape[0]):
+                t = x - row[w]
+                out[w] += t * t
+    if kind == 0:  # Poincaré: |x - y|^2 / (1 - c|y|^2)
+        for w in range(out.shape[0]):
+            out[w] *= inv[w]
+
+
+@numba_engine._jit_parallel
+def _mine(P, kind, c, up_start, ups, down_start, downs, table, count, chunks):
+    n, limit = table.shape
+    PT = np.ascontiguousarray(P.T)
+    inv = np.ones(n)
+    if kind == 0:
+        for w in range(n):
+            inv[w] = 1.0 / max(1.0 - c * np.sum(P[w] * P[w]), 1e-300)
+    for chunk in prange(chunks):
+        key = np.empty(n)  # one row of keys per thread, reused
+        keys = np.empty(limit)
+        ids = np.empty(limit, dtype=np.int64)
+        for u in range(chunk, n, chunks):
+            a0, a1, d0, d1 = up_start[u], up_start[u + 1], down_start[u], down_start[u + 1]
+            if a0 == a1:
+                continue
+            _keys(P, PT, u, kind, inv, key)
+            threshold = -np.inf
+            for e in range(a0, a1):
+                threshold = max(threshold, key[ups[e]])
+            m = 0
+            for w in range(n):
+                k = key[w]
+                if not k < threshold or w == u or (m == limit and k >= keys[m - 1]):
+                    continue
+                if _within(ups, a0, a1, w) or _within(downs, d0, d1, w):
+                    continue
+                j = m if m < limit else limit - 1  # insert after equal keys: ties in node order
+                while j > 0 and keys[j - 1] > k:
+                    keys[j], ids[j] = keys[j - 1], ids[j - 1]
+                    j -= 1
+                keys[j], ids[j] = k, w
+                m = min(m + 1, limit)
+            for j in range(m):
+                table[u, j] = ids[j]
+            count[u] = m

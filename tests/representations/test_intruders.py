@@ -10,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from geomir.representations import numba_engine
 from geomir.representations.hierarchy import Hierarchy, generated_tree
 from geomir.representations.intruders import Intruders, mine_intruders
 from geomir.representations.train import NegativeSampler, make_space
@@ -37,15 +38,19 @@ def _dag() -> Hierarchy:
                                  ("f", "d"), ("g", "c"), ("h", "e"), ("i", "e")])
 
 
+ENGINES = ["torch", pytest.param("numba", marks=pytest.mark.skipif(not numba_engine.available(), reason="no numba"))]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("manifold", ["poincare", "lorentz", "euclidean"])
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), limit=st.sampled_from([2, 4, 64]))
-def test_mined_intruders_are_the_closest_nodes_that_outrank_an_ancestor(manifold, seed, limit):
+def test_mined_intruders_are_the_closest_nodes_that_outrank_an_ancestor(manifold, engine, seed, limit):
     h = _dag()
     gen = torch.Generator().manual_seed(seed)
     space = make_space(manifold, 3)
     points = space.init(h.num_nodes, 1.5 if manifold != "poincare" else 0.5, gen, torch.float64)
-    mined = mine_intruders(points, h, manifold, limit=limit)
+    mined = mine_intruders(points, h, manifold, limit=limit, engine=engine)
     expected = _brute_force(points, h, manifold, limit)
     for u in range(h.num_nodes):
         got = mined.table[u, :int(mined.count[u])].tolist()
@@ -53,16 +58,17 @@ def test_mined_intruders_are_the_closest_nodes_that_outrank_an_ancestor(manifold
         assert bool((mined.table[u, int(mined.count[u]):] == -1).all())
 
 
-def test_mining_a_larger_tree_in_blocks(monkeypatch):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_mining_a_larger_tree(monkeypatch, engine):
     from geomir.representations import intruders as module
 
-    monkeypatch.setattr(module, "_BLOCK", 7)  # blocks that split the sources unevenly
+    monkeypatch.setattr(module, "_BLOCK", 7)  # torch: blocks that split the sources unevenly
     h = generated_tree(depth=3, branching=3, seed=1)
     points = make_space("poincare", 2).init(h.num_nodes, 0.7, torch.Generator().manual_seed(3), torch.float64)
-    mined = mine_intruders(points, h, "poincare", limit=5)
+    mined = mine_intruders(points, h, "poincare", limit=5, engine=engine)
     expected = _brute_force(points, h, "poincare", 5)
     assert [mined.table[u, :int(mined.count[u])].tolist() for u in range(h.num_nodes)] == expected
-    assert int(mined.count.sum()) > 0
+    assert int(mined.count.sum()) > 0 and int((mined.count == 5).sum()) > 0  # some sources hit the limit
 
 
 def test_sampling_draws_each_intruder_uniformly_and_falls_back_without_any():
