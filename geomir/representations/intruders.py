@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from geomir.diagnostics import UsageError
+
 from . import numba_engine
 from .hierarchy import Hierarchy
 from .numba_engine import numba
@@ -65,6 +67,12 @@ def mine_intruders(points: torch.Tensor, hierarchy: Hierarchy, manifold: str, cu
     """The (at most ``limit`` closest) intruders of every node under ``points`` (N, coords) on
     ``manifold`` ("poincare", "lorentz" or "euclidean"). ``engine``: "numba", "torch" or
     "auto" (numba for CPU points when it is installed)."""
+    if manifold not in numba_engine.KINDS:
+        raise UsageError(f"unknown manifold {manifold!r} (expected one of {', '.join(numba_engine.KINDS)})")
+    if engine not in ("auto", "numba", "torch"):
+        raise UsageError(f"unknown mining engine {engine!r} (expected auto, numba or torch)")
+    if engine == "numba" and not numba_engine.available():
+        raise UsageError("mining with engine 'numba' needs numba: pip install numba (or geomir[fast]), or use 'torch'")
     n = hierarchy.num_nodes
     edges = torch.as_tensor(np.array(hierarchy.edges))
     up_start = torch.as_tensor(np.array(hierarchy.offsets))

@@ -96,3 +96,17 @@ def test_state_round_trip():
     mined = mine_intruders(torch.rand(10, 2) * 0.3, _dag(), "poincare", limit=3)
     back = Intruders.from_state_dict(mined.state_dict())
     assert torch.equal(back.table, mined.table) and torch.equal(back.count, mined.count)
+
+
+def test_bad_arguments_are_usage_errors(monkeypatch):
+    from geomir.diagnostics import UsageError
+
+    points = torch.rand(10, 2) * 0.3
+    with pytest.raises(UsageError, match="unknown manifold 'sphere'"):
+        mine_intruders(points, _dag(), "sphere")
+    with pytest.raises(UsageError, match="unknown mining engine 'cuda'"):
+        mine_intruders(points, _dag(), "poincare", engine="cuda")
+    monkeypatch.setattr(numba_engine, "numba", None)
+    with pytest.raises(UsageError, match="needs numba"):
+        mine_intruders(points, _dag(), "poincare", engine="numba")
+    assert int(mine_intruders(points, _dag(), "poincare").count.sum()) >= 0  # auto falls back to torch
