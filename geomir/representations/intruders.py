@@ -26,12 +26,12 @@ from geomir.diagnostics import UsageError
 
 from . import numba_engine
 from .hierarchy import Hierarchy
+from .metrics import make_distance
 from .numba_engine import numba
 
-prange = numba.prange if numba is not None else range
-from .metrics import make_distance
-
 __all__ = ["Intruders", "mine_intruders"]
+
+prange = numba.prange if numba is not None else range
 
 # sources per block: a (block, N) key matrix of float64
 _BLOCK = 1024
