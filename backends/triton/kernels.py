@@ -15,16 +15,18 @@ output tile once: no intermediate global store/load between the matmul and the a
   sin/cos (coupled: s' = c x', c' = -s x'), softplus (g = the sigmoid jet to order K-1;
   y_0 = max(x_0, 0) + log1p(exp(-|x_0|))) and relu (y_k = [x_0 > 0] x_k).
 * :func:`laplacian_layer_kernel`: the collapsed (forward-Laplacian) jet f0 (N, n),
-  f1 (D, N, n), f2 (N, n) -> g0 (N, m), g1 (D, N, m), g2 (N, m): the f0 dot (+ b) gives
-  (c0, c1, c2) = (phi, phi', phi''/2); then one f1 direction at a time: y1 = W f1_d,
-  sq += y1^2, store c1 y1; then y2 = W f2, store c1 y2 + c2 sq, and c0.
+  f1 (D, N, n), f2 (N, n) -> g0 (N, m), g1 (D, N, m), g2 (N, m): one n-loop of the f0 and
+  f2 dots (+ b on f0) gives (c0, c1, c2) = (phi, phi', phi''/2) and y2 = W f2; then the
+  directions DIRS at a time (DIRS dots per n-step on one W tile): y1 = W f1_d,
+  sq += y1^2, store c1 y1; then store c1 y2 + c2 sq.
 
 Tensors may be float32, bfloat16 or float16: tiles are widened to fp32 as they are loaded,
 PRECISION alone decides the dot's operand precision, and results are rounded to the
 output's dtype as they are stored.
 
 Constexprs: K (jet order), ACTIVATION (:data:`ACTIVATIONS`), HAS_BIAS, PRECISION
-(:data:`PRECISIONS`: 0 IEEE fp32 dots, the default; 1 TF32; 2 bf16 operands), the block sizes. tanh is built from
+(:data:`PRECISIONS`: 0 IEEE fp32 dots, the default; 1 TF32; 2 bf16 operands), the block sizes,
+EVEN_K (n a multiple of BLOCK_K: no k-masks in the loop) and, for the Laplacian, DIRS. tanh is built from
 ``tl.exp`` (``tl.math`` has no tanh; libdevice's returns None under the interpreter).
 
 The kernels live in this imported file (not generated strings) so that ``triton.compile``
@@ -205,6 +207,20 @@ def _ode_epilogue(u, K: tl.constexpr, ACTIVATION: tl.constexpr):
 
 
 @triton.jit
+def _k_masks(i, ks, n, row_ok, col_ok, EVEN_K: tl.constexpr):
+    """The load masks of the A (rows x k) and W (k x cols) tiles at k-offset i; with EVEN_K
+    (n a multiple of BLOCK_K) no k-mask, only the rows' and columns' (broadcast by tl.load)."""
+    if EVEN_K:
+        a_ok = row_ok[:, None]
+        w_ok = col_ok[None, :]
+    else:
+        k_ok = (i + ks) < n
+        a_ok = row_ok[:, None] & k_ok[None, :]
+        w_ok = k_ok[:, None] & col_ok[None, :]
+    return a_ok, w_ok
+
+
+@triton.jit
 def jet_layer_kernel(
     X, W, B, Y,
     N, n, m,
@@ -213,9 +229,10 @@ def jet_layer_kernel(
     stride_yk, stride_yn,
     K: tl.constexpr, ACTIVATION: tl.constexpr, HAS_BIAS: tl.constexpr,
     PRECISION: tl.constexpr,
-    BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, EVEN_K: tl.constexpr,
 ):
-    """Y[k] = coefficient k of activation(W X + b), X a (K+1, N, n) jet; see the module."""
+    """Y[k] = coefficient k of activation(W X + b), X a (K+1, N, n) jet; see the module.
+    EVEN_K (n % BLOCK_K == 0) drops the k-masks."""
     pid_n = tl.program_id(0)
     pid_m = tl.program_id(1)
     rows = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -231,12 +248,11 @@ def jet_layer_kernel(
     x_ptrs = X + rows[:, None] * stride_xn + ks[None, :]
     w_ptrs = W + cols[None, :] * stride_wm + ks[:, None] * stride_wn
     for i in range(0, n, BLOCK_K):
-        k_ok = (i + ks) < n
-        wt = tl.load(w_ptrs + i * stride_wn, mask=k_ok[:, None] & col_ok[None, :], other=0.0).to(tl.float32)
+        x_ok, w_ok = _k_masks(i, ks, n, row_ok, col_ok, EVEN_K)
+        wt = tl.load(w_ptrs + i * stride_wn, mask=w_ok, other=0.0).to(tl.float32)
         new = ()
         for k in tl.static_range(K + 1):
-            xk = tl.load(x_ptrs + k * stride_xk + i, mask=row_ok[:, None] & k_ok[None, :],
-                         other=0.0).to(tl.float32)
+            xk = tl.load(x_ptrs + k * stride_xk + i, mask=x_ok, other=0.0).to(tl.float32)
             new = new + (accs[k] + _dot(xk, wt, PRECISION),)
         accs = new
 
@@ -254,22 +270,6 @@ def jet_layer_kernel(
 
 
 @triton.jit
-def _tile_matmul(A, stride_an, W, stride_wm, stride_wn, rows, cols, ks, row_ok, col_ok, n,
-                 PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr,
-                 BLOCK_K: tl.constexpr):
-    """(A W^T) on one tile, A (N, n) with row stride stride_an; f32 accumulate."""
-    acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
-    a_ptrs = A + rows[:, None] * stride_an + ks[None, :]
-    w_ptrs = W + cols[None, :] * stride_wm + ks[:, None] * stride_wn
-    for i in range(0, n, BLOCK_K):
-        k_ok = (i + ks) < n
-        a = tl.load(a_ptrs + i, mask=row_ok[:, None] & k_ok[None, :], other=0.0).to(tl.float32)
-        wt = tl.load(w_ptrs + i * stride_wn, mask=k_ok[:, None] & col_ok[None, :], other=0.0).to(tl.float32)
-        acc += _dot(a, wt, PRECISION)
-    return acc
-
-
-@triton.jit
 def laplacian_layer_kernel(
     F0, F1, F2, W, B, G0, G1, G2,
     N, n, m, D,
@@ -278,10 +278,14 @@ def laplacian_layer_kernel(
     stride_g1d, stride_gn,
     ACTIVATION: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
+    DIRS: tl.constexpr, EVEN_K: tl.constexpr,
 ):
     """The collapsed layer: (g0, g1, g2) = activation(W (f0, f1, f2) + b); see the module.
     F0, F2 (N, n) and every F1[d] share the row stride stride_fn; G0, G2 and G1[d] share
-    stride_gn."""
+    stride_gn. One n-loop computes W f0 and W f2 (one W tile per step); then the
+    directions go DIRS at a time, each n-step's W tile shared by DIRS dots (directions
+    past D are masked: their tiles are zero and nothing is stored). sq sums y1^2 in the
+    order d = 0..D-1 whatever DIRS is. EVEN_K (n % BLOCK_K == 0) drops the k-masks."""
     pid_n = tl.program_id(0)
     pid_m = tl.program_id(1)
     rows = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -291,9 +295,18 @@ def laplacian_layer_kernel(
     col_ok = cols < m
     out_ok = row_ok[:, None] & col_ok[None, :]
     out_off = rows[:, None] * stride_gn + cols[None, :]
+    a_off = rows[:, None] * stride_fn + ks[None, :]
+    w_ptrs = W + cols[None, :] * stride_wm + ks[:, None] * stride_wn
 
-    y0 = _tile_matmul(F0, stride_fn, W, stride_wm, stride_wn, rows, cols, ks, row_ok, col_ok,
-                      n, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K)
+    y0 = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
+    y2 = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
+    for i in range(0, n, BLOCK_K):
+        a_ok, w_ok = _k_masks(i, ks, n, row_ok, col_ok, EVEN_K)
+        wt = tl.load(w_ptrs + i * stride_wn, mask=w_ok, other=0.0).to(tl.float32)
+        a0 = tl.load(F0 + a_off + i, mask=a_ok, other=0.0).to(tl.float32)
+        a2 = tl.load(F2 + a_off + i, mask=a_ok, other=0.0).to(tl.float32)
+        y0 += _dot(a0, wt, PRECISION)
+        y2 += _dot(a2, wt, PRECISION)
     if HAS_BIAS:
         bias = tl.load(B + cols, mask=col_ok, other=0.0).to(tl.float32)
         y0 += bias[None, :]
@@ -301,19 +314,32 @@ def laplacian_layer_kernel(
         c0, c1, c2 = _act012(y0, ACTIVATION)
     else:
         c0 = y0
+    tl.store(G0 + out_off, c0.to(G0.dtype.element_ty), mask=out_ok)
 
     sq = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
-    for d in range(D):
-        y1 = _tile_matmul(F1 + d * stride_f1d, stride_fn, W, stride_wm, stride_wn, rows, cols,
-                          ks, row_ok, col_ok, n, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K)
-        if ACTIVATION != 0:
-            sq += y1 * y1
-            y1 = c1 * y1
-        tl.store(G1 + d * stride_g1d + out_off, y1.to(G1.dtype.element_ty), mask=out_ok)
+    for d0 in range(0, D, DIRS):
+        accs = ()
+        for j in tl.static_range(DIRS):
+            accs = accs + (tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32),)
+        for i in range(0, n, BLOCK_K):
+            a_ok, w_ok = _k_masks(i, ks, n, row_ok, col_ok, EVEN_K)
+            wt = tl.load(w_ptrs + i * stride_wn, mask=w_ok, other=0.0).to(tl.float32)
+            new = ()
+            for j in tl.static_range(DIRS):
+                d_ok = (rows * 0 + (d0 + j)) < D  # a tensor: the interpreter's masks must be
+                a = tl.load(F1 + (d0 + j) * stride_f1d + a_off + i, mask=a_ok & d_ok[:, None],
+                            other=0.0).to(tl.float32)
+                new = new + (accs[j] + _dot(a, wt, PRECISION),)
+            accs = new
+        for j in tl.static_range(DIRS):
+            y1 = accs[j]
+            if ACTIVATION != 0:
+                sq += y1 * y1
+                y1 = c1 * y1
+            d_ok = (rows * 0 + (d0 + j)) < D
+            tl.store(G1 + (d0 + j) * stride_g1d + out_off, y1.to(G1.dtype.element_ty),
+                     mask=out_ok & d_ok[:, None])
 
-    y2 = _tile_matmul(F2, stride_fn, W, stride_wm, stride_wn, rows, cols, ks, row_ok, col_ok,
-                      n, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K)
     if ACTIVATION != 0:
         y2 = c1 * y2 + c2 * sq
     tl.store(G2 + out_off, y2.to(G2.dtype.element_ty), mask=out_ok)
-    tl.store(G0 + out_off, c0.to(G0.dtype.element_ty), mask=out_ok)

@@ -33,44 +33,66 @@ ACTIVATIONS = _k.ACTIVATIONS
 """Activations with a fused kernel (bare names; None for none)."""
 
 _INTERP_BLOCKS = {"BLOCK_N": 64, "BLOCK_M": 64, "BLOCK_K": 64}
+_INTERP_DIRS = 4
 
 
 CONFIGS = [triton.Config({"BLOCK_N": bn, "BLOCK_M": bm, "BLOCK_K": 32}, num_warps=warps, num_stages=stages)
            for bn, bm, warps, stages in [(32, 32, 4, 3), (64, 32, 4, 3), (64, 64, 4, 3), (64, 64, 8, 3),
                                          (128, 64, 8, 3), (64, 128, 8, 3), (128, 128, 8, 2)]]
-"""Autotuning candidates. BLOCK_K is the same in all, so the k-loop sums in the same order
-whichever tile shape wins (run-to-run determinism does not hang on the tuning)."""
+"""Autotuning candidates of the jet kernel. BLOCK_K is the same in all, so the k-loop sums
+in the same order whichever tile shape wins (run-to-run determinism does not hang on the
+tuning)."""
+LAPLACIAN_CONFIGS = [
+    triton.Config({"BLOCK_N": bn, "BLOCK_M": bm, "BLOCK_K": 32, "DIRS": dirs}, num_warps=warps, num_stages=stages)
+    for bn, bm, dirs, warps, stages in [(32, 32, 4, 4, 3), (64, 32, 4, 4, 3), (64, 64, 2, 4, 3),
+                                        (64, 64, 2, 8, 3), (64, 64, 4, 8, 3), (128, 64, 1, 8, 3),
+                                        (64, 128, 1, 8, 3)]]
+"""Autotuning candidates of the Laplacian kernel: tile shapes and DIRS, the directions whose
+dots share each W tile. Every DIRS gives the same sums in the same order."""
 MAX_ACC_ELEMENTS = 5 * 128 * 64
 """Live fp32 accumulator elements per program that may stay in registers (160 per thread
-at 8 warps): the jet kernel holds K+1 tiles, the Laplacian kernel about 5. On an H100 the
-K = 4 kernel reached 22 TFLOP/s (IEEE) with 64x64 tiles, the most the old bound (80 per
-thread) let through (benchmarks/results/triton_profile-A-H100.json); the autotuner now
-also times 128x64 and 64x128, and keeps whichever is fastest."""
+at 8 warps): the jet kernel holds K+1 tiles, the Laplacian kernel 4 + DIRS (c1, c2, y2,
+sq and the DIRS direction tiles). On an H100 the K = 4 kernel reached 22 TFLOP/s (IEEE)
+with 64x64 tiles (benchmarks/results/triton_profile-A-H100.json); the autotuner also times
+128x64 and 64x128, and keeps whichever is fastest."""
 
 
-def _fitting(configs, tiles: int) -> list:
-    kept = [c for c in configs if c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_M"] * tiles <= MAX_ACC_ELEMENTS]
-    return kept or [min(configs, key=lambda c: c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_M"])]
+def _fitting(configs, tiles) -> list:
+    """The configs whose live tiles (``tiles(config)``) fit in registers; never none."""
+    def area(c):
+        return c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_M"] * tiles(c)
+
+    kept = [c for c in configs if area(c) <= MAX_ACC_ELEMENTS]
+    return kept or [min(configs, key=area)]
 
 
 def _prune_jet(configs, named_args, **kwargs):
     """The tile shapes whose K+1 accumulator tiles fit in registers."""
     K = kwargs.get("K", named_args.get("K", 0))
-    return _fitting(configs, int(K) + 1)
+    return _fitting(configs, lambda c: int(K) + 1)
 
 
 def _prune_laplacian(configs, named_args, **kwargs):
-    return _fitting(configs, 5)  # y0's (c0, c1, c2), sq and one y1 tile
+    """The tile shapes and DIRS whose 4 + DIRS live tiles fit in registers."""
+    return _fitting(configs, lambda c: 4 + c.kwargs["DIRS"])
 
+
+def _even_k(args: dict) -> bool:
+    """EVEN_K: the reduction length is a multiple of BLOCK_K (no k-masks in the loop)."""
+    return args["n"] % args["BLOCK_K"] == 0
+
+
+_EVEN_K = triton.heuristics({"EVEN_K": _even_k})
 
 if INTERPRET:
-    _jet_kernel = _k.jet_layer_kernel
-    _lap_kernel = _k.laplacian_layer_kernel
+    _jet_kernel = _EVEN_K(_k.jet_layer_kernel)
+    _lap_kernel = _EVEN_K(_k.laplacian_layer_kernel)
 else:  # tuned per shape (and jet order), among the configs that fit
     _jet_kernel = triton.autotune(CONFIGS, key=["N", "n", "m", "K"],
-                                  prune_configs_by={"early_config_prune": _prune_jet})(_k.jet_layer_kernel)
-    _lap_kernel = triton.autotune(CONFIGS, key=["N", "n", "m"],
-                                  prune_configs_by={"early_config_prune": _prune_laplacian})(_k.laplacian_layer_kernel)
+                                  prune_configs_by={"early_config_prune": _prune_jet})(_EVEN_K(_k.jet_layer_kernel))
+    _lap_kernel = triton.autotune(LAPLACIAN_CONFIGS, key=["N", "n", "m"],
+                                  prune_configs_by={"early_config_prune": _prune_laplacian})(
+                                      _EVEN_K(_k.laplacian_layer_kernel))
 
 
 def _activation_code(activation: str | None) -> int:
@@ -111,8 +133,9 @@ def _grid(N: int, m: int):
     return lambda meta: (triton.cdiv(N, meta["BLOCK_N"]), triton.cdiv(m, meta["BLOCK_M"]))
 
 
-def _blocks() -> dict:
-    return dict(_INTERP_BLOCKS) if INTERPRET else {}
+def _blocks(**more) -> dict:
+    """The interpreter's fixed config (with ``more``); nothing when autotuned."""
+    return {**_INTERP_BLOCKS, **more} if INTERPRET else {}
 
 
 def jet_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None,
@@ -159,36 +182,43 @@ def laplacian_layer(lap: LaplacianJet, w: torch.Tensor, b: torch.Tensor | None =
         _lap_kernel[_grid(N, m)](
             f0c, f1c, f2c, wc, bc, g0, g1, g2, N, n, m, D,
             f1c.stride(0), f0c.stride(0), wc.stride(0), wc.stride(1), g1.stride(0), g0.stride(0),
-            ACTIVATION=act, HAS_BIAS=b is not None, PRECISION=_precision_code(precision), **_blocks())
+            ACTIVATION=act, HAS_BIAS=b is not None, PRECISION=_precision_code(precision),
+            **_blocks(DIRS=_INTERP_DIRS))
     return LaplacianJet(g0.reshape(*batch, m), g1.reshape(D, *batch, m), g2.reshape(*batch, m))
 
 
 # -- specializations, for compiling without a GPU (tests/triton/ttir_*.py) -----------------
 
 _SPEC_BLOCKS = {"BLOCK_N": 64, "BLOCK_M": 64, "BLOCK_K": 32}
+_SPEC_DIRS = 2
 
 
-def _spec_constexprs(activation, has_bias, precision, blocks) -> dict:
+def _spec_constexprs(activation, has_bias, precision, blocks, even_k) -> dict:
     if precision not in _k.PRECISIONS:
         raise ValueError(f"precision {precision!r} (expected one of {', '.join(_k.PRECISIONS)})")
     return {"ACTIVATION": _activation_code(activation), "HAS_BIAS": bool(has_bias),
-            "PRECISION": _k.PRECISIONS[precision], **(blocks or _SPEC_BLOCKS)}
+            "PRECISION": _k.PRECISIONS[precision], **_SPEC_BLOCKS, **(blocks or {}),
+            "EVEN_K": bool(even_k)}
 
 
 def jet_layer_spec(K: int, activation=None, has_bias: bool = True, precision: str = "ieee",
-                   dtype: str = "fp32", blocks: dict | None = None):
+                   dtype: str = "fp32", blocks: dict | None = None, even_k: bool = False):
     """(kernel, signature, constexprs) of one :func:`jet_layer` specialization: what
-    ``triton.compile(ASTSource(kernel, signature + constexprs, constexprs))`` needs."""
+    ``triton.compile(ASTSource(kernel, signature + constexprs, constexprs))`` needs.
+    ``blocks`` overrides the block sizes; ``even_k``: n is a multiple of BLOCK_K."""
     sig = {name: f"*{dtype}" for name in ("X", "W", "B", "Y")}
     sig.update({name: "i32" for name in ("N", "n", "m", "stride_xk", "stride_xn", "stride_wm",
                                          "stride_wn", "stride_yk", "stride_yn")})
-    return _k.jet_layer_kernel, sig, {"K": int(K), **_spec_constexprs(activation, has_bias, precision, blocks)}
+    constexprs = _spec_constexprs(activation, has_bias, precision, blocks, even_k)
+    return _k.jet_layer_kernel, sig, {"K": int(K), **constexprs}
 
 
 def laplacian_layer_spec(activation=None, has_bias: bool = True, precision: str = "ieee",
-                         dtype: str = "fp32", blocks: dict | None = None):
-    """(kernel, signature, constexprs) of one :func:`laplacian_layer` specialization."""
+                         dtype: str = "fp32", blocks: dict | None = None, even_k: bool = False):
+    """(kernel, signature, constexprs) of one :func:`laplacian_layer` specialization
+    (``blocks`` may also set DIRS, 2 by default)."""
     sig = {name: f"*{dtype}" for name in ("F0", "F1", "F2", "W", "B", "G0", "G1", "G2")}
     sig.update({name: "i32" for name in ("N", "n", "m", "D", "stride_f1d", "stride_fn",
                                          "stride_wm", "stride_wn", "stride_g1d", "stride_gn")})
-    return _k.laplacian_layer_kernel, sig, _spec_constexprs(activation, has_bias, precision, blocks)
+    constexprs = _spec_constexprs(activation, has_bias, precision, {"DIRS": _SPEC_DIRS, **(blocks or {})}, even_k)
+    return _k.laplacian_layer_kernel, sig, constexprs

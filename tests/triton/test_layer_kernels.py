@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("triton")
+triton = pytest.importorskip("triton")
 
 from geomir.backends.torch import taylor
 from geomir.backends.triton import layer as tl_layer
@@ -87,6 +87,39 @@ def test_laplacian_layer_matches_torch(activation, bias):
         _assert_close(y[None], r[None], f"laplacian {activation} bias={bias} {name}")
 
 
+@pytest.mark.parametrize("dirs", [1, 2, 4, 8])
+@pytest.mark.parametrize("D, n", [(1, 16), (5, 40), (7, 128)])
+def test_laplacian_direction_groups(monkeypatch, dirs, D, n):
+    """DIRS directions share each W tile; D not a multiple of DIRS (the padded directions
+    are masked), n a multiple of BLOCK_K or not (EVEN_K). Every DIRS gives the same bits:
+    the same dots, and sq summed in the order d = 0..D-1."""
+    monkeypatch.setattr(tl_layer, "_INTERP_DIRS", dirs)
+    g = torch.Generator().manual_seed(D)
+    lap = taylor.LaplacianJet(torch.randn(40, n, generator=g), torch.randn(D, 40, n, generator=g),
+                              torch.randn(40, n, generator=g))
+    w, b = _params(n, 24, True, scale=2.0, seed=D)
+    out = tl_layer.laplacian_layer(lap, w, b, "tanh")
+    ref = taylor.layer(lap, w, b, "geo.tanh")
+    for name, y, r in zip(("f0", "f1", "f2"), out, ref):
+        _assert_close(y[None], r[None], f"laplacian DIRS={dirs} D={D} n={n} {name}")
+    monkeypatch.setattr(tl_layer, "_INTERP_DIRS", 1)
+    for y, one in zip(out, tl_layer.laplacian_layer(lap, w, b, "tanh")):
+        assert torch.equal(y, one)
+
+
+def test_even_k_drops_only_the_k_masks():
+    """n = 128 (a multiple of the interpreter's BLOCK_K = 64: EVEN_K) against n = 120
+    zero-padded to 128: the same numbers."""
+    K, N, m = 2, 24, 16
+    g = torch.Generator().manual_seed(21)
+    x = torch.randn(K + 1, N, 120, generator=g)
+    w, b = _params(120, m, True, seed=21)
+    padded = tl_layer.jet_layer(torch.nn.functional.pad(x, (0, 8)), torch.nn.functional.pad(w, (0, 8)), b, "tanh")
+    assert tl_layer._even_k({"n": 128, "BLOCK_K": 64}) and not tl_layer._even_k({"n": 120, "BLOCK_K": 64})
+    _assert_close(padded, tl_layer.jet_layer(x, w, b, "tanh"), "even_k")
+    _assert_close(padded, taylor.layer(x, w, b, "geo.tanh"), "even_k")
+
+
 def _mlp(sizes, seed=7):
     return [_params(a, c, True, scale=1.5, seed=seed + i) for i, (a, c) in enumerate(itertools.pairwise(sizes))]
 
@@ -147,8 +180,12 @@ def test_autotune_candidates_fit_the_accumulators_in_registers():
     assert area(tl_layer._prune_jet(tl_layer.CONFIGS, {}, K=4)) == [1024, 2048, 4096, 8192]
     assert area(tl_layer._prune_jet(tl_layer.CONFIGS, {"K": 8})) == [1024, 2048, 4096]
     assert area(tl_layer._prune_jet(tl_layer.CONFIGS, {}, K=40)) == [1024]
-    assert area(tl_layer._prune_laplacian(tl_layer.CONFIGS, {})) == [1024, 2048, 4096, 8192]
-    assert {c.kwargs["BLOCK_K"] for c in tl_layer.CONFIGS} == {32}
+    lap = tl_layer.LAPLACIAN_CONFIGS
+    assert tl_layer._prune_laplacian(lap, {}) == lap  # 4 + DIRS tiles fit in every candidate
+    assert {c.kwargs["DIRS"] for c in lap} == {1, 2, 4}
+    big = [triton.Config({"BLOCK_N": 128, "BLOCK_M": 128, "BLOCK_K": 32, "DIRS": 4}), lap[0]]
+    assert tl_layer._prune_laplacian(big, {}) == [lap[0]]
+    assert {c.kwargs["BLOCK_K"] for c in tl_layer.CONFIGS + lap} == {32}
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.bfloat16, 3e-2), (torch.float16, 3e-3)])
@@ -232,32 +269,31 @@ LAPLACIAN_CHECKS = """\
 CHECK-LABEL: tt.func public @laplacian_layer_kernel
 CHECK-NOT: tt.store
 CHECK: scf.for %i
-CHECK: tt.dot {{.*}} -> tensor<64x64xf32>
+CHECK-COUNT-2: tt.dot {{.*}} -> tensor<64x64xf32>
+CHECK-NOT: tt.dot
 CHECK: scf.yield
 CHECK-NOT: tt.store
 CHECK-NOT: tt.dot
 CHECK: math.exp
-CHECK-NOT: tt.store
 CHECK-NOT: tt.dot
-CHECK: scf.for %d = {{.*}} to %D
-CHECK: scf.for %i
-CHECK: tt.dot {{.*}} -> tensor<64x64xf32>
-CHECK: scf.yield
-CHECK-NOT: tt.load
-CHECK: arith.mulf
-CHECK-NOT: tt.load
 CHECK: tt.store {{.*}} : tensor<64x64x!tt.ptr<f32>>
 CHECK-NOT: tt.store
-CHECK: scf.yield
+CHECK: scf.for %d0 = {{.*}} to %D step %c2_i32
 CHECK-NOT: tt.store
 CHECK: scf.for %i
-CHECK: tt.dot {{.*}} -> tensor<64x64xf32>
+CHECK-COUNT-2: tt.dot {{.*}} -> tensor<64x64xf32>
+CHECK-NOT: tt.dot
 CHECK: scf.yield
 CHECK-NOT: tt.load
+CHECK-NOT: tt.dot
 CHECK: arith.mulf
 CHECK-NOT: tt.load
-CHECK: tt.store {{.*}} : tensor<64x64x!tt.ptr<f32>>
+CHECK-COUNT-2: tt.store {{.*}} : tensor<64x64x!tt.ptr<f32>>
+CHECK-NOT: tt.store
+CHECK: scf.yield
 CHECK-NOT: tt.load
+CHECK-NOT: tt.dot
+CHECK: arith.mulf
 CHECK: tt.store {{.*}} : tensor<64x64x!tt.ptr<f32>>
 CHECK-NOT: tt.store
 CHECK-NOT: tt.load
@@ -301,11 +337,12 @@ def test_ttir_jet_kernel(ttir, tmp_path):
 
 
 def test_ttir_laplacian_kernel(ttir, tmp_path):
-    """D runtime: one dot per part (f0, f1 in the d-loop, f2), 3 stores, the tanh
-    coefficients computed once."""
+    """D runtime: the f0 and f2 dots share one n-loop, then DIRS = 2 directions per n-step
+    of the d-loop; g0 stored after the first loop, DIRS g1 stores per group, g2 at the end;
+    the tanh coefficients computed once."""
     body = _section(ttir, "laplacian")
     _filecheck(body, LAPLACIAN_CHECKS, tmp_path)
-    assert body.count("tt.dot ") == 3 and body.count("tt.store ") == 3
+    assert body.count("tt.dot ") == 4 and body.count("tt.store ") == 4
     assert body.count("math.exp ") == 1
     assert body.count("tt.func ") == 1 and "tt.call" not in body
     assert "tf32" not in body
