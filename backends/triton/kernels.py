@@ -1,7 +1,8 @@
 """Triton kernels of ``jet.layer`` (``taylor.layer``): ``activation(W x + b)`` on a jet or a
 Laplacian jet, the matmul and the activation's Taylor recurrence in ONE kernel.
 
-Each program owns a (BLOCK_N rows x BLOCK_M output columns) tile. It runs the tiled matmul
+Each program owns a (BLOCK_N rows x BLOCK_M output columns) tile (:func:`_tile_of`: the
+column blocks of a row block are neighbouring programs). It runs the tiled matmul
 of every part of the jet over the n-loop (f32 accumulators in registers), then applies the
 activation's coefficient recurrence to the accumulators in the epilogue, and stores each
 output tile once: no intermediate global store/load between the matmul and the activation.
@@ -207,6 +208,15 @@ def _ode_epilogue(u, K: tl.constexpr, ACTIVATION: tl.constexpr):
 
 
 @triton.jit
+def _tile_of(pid, m, BLOCK_M: tl.constexpr):
+    """(row block, column block) of program ``pid`` on a 1-D grid, column blocks fastest:
+    the programs that run together share their rows of X, so each row block is read from
+    DRAM about once and from L2 by its other column blocks (W, m x n, stays in L2)."""
+    num_m = tl.cdiv(m, BLOCK_M)
+    return pid // num_m, pid % num_m
+
+
+@triton.jit
 def _k_masks(i, ks, n, row_ok, col_ok, EVEN_K: tl.constexpr):
     """The load masks of the A (rows x k) and W (k x cols) tiles at k-offset i; with EVEN_K
     (n a multiple of BLOCK_K) no k-mask, only the rows' and columns' (broadcast by tl.load)."""
@@ -233,8 +243,7 @@ def jet_layer_kernel(
 ):
     """Y[k] = coefficient k of activation(W X + b), X a (K+1, N, n) jet; see the module.
     EVEN_K (n % BLOCK_K == 0) drops the k-masks."""
-    pid_n = tl.program_id(0)
-    pid_m = tl.program_id(1)
+    pid_n, pid_m = _tile_of(tl.program_id(0), m, BLOCK_M)
     rows = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     cols = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     ks = tl.arange(0, BLOCK_K)
@@ -286,8 +295,7 @@ def laplacian_layer_kernel(
     directions go DIRS at a time, each n-step's W tile shared by DIRS dots (directions
     past D are masked: their tiles are zero and nothing is stored). sq sums y1^2 in the
     order d = 0..D-1 whatever DIRS is. EVEN_K (n % BLOCK_K == 0) drops the k-masks."""
-    pid_n = tl.program_id(0)
-    pid_m = tl.program_id(1)
+    pid_n, pid_m = _tile_of(tl.program_id(0), m, BLOCK_M)
     rows = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     cols = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     ks = tl.arange(0, BLOCK_K)

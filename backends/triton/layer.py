@@ -128,9 +128,10 @@ def _check(w: torch.Tensor, b: torch.Tensor | None, x: torch.Tensor) -> None:
 
 
 def _grid(N: int, m: int):
+    """A 1-D grid of row blocks x column blocks (kernels._tile_of orders them)."""
     if INTERPRET:
-        return (triton.cdiv(N, _INTERP_BLOCKS["BLOCK_N"]), triton.cdiv(m, _INTERP_BLOCKS["BLOCK_M"]))
-    return lambda meta: (triton.cdiv(N, meta["BLOCK_N"]), triton.cdiv(m, meta["BLOCK_M"]))
+        return (triton.cdiv(N, _INTERP_BLOCKS["BLOCK_N"]) * triton.cdiv(m, _INTERP_BLOCKS["BLOCK_M"]),)
+    return lambda meta: (triton.cdiv(N, meta["BLOCK_N"]) * triton.cdiv(m, meta["BLOCK_M"]),)
 
 
 def _blocks(**more) -> dict:
