@@ -64,7 +64,43 @@ because the triton 3.9 interpreter's bf16 ``tl.dot`` returns garbage."""
 
 
 @triton.jit
+def _tf32_round(x):
+    """x rounded to TF32 (10-bit mantissa), to nearest with ties away from zero, as
+    ``cvt.rna.tf32.f32`` does: add half a TF32 ulp to the magnitude bits, then truncate."""
+    bits = x.to(tl.uint32, bitcast=True)
+    return ((bits + 0x1000) & 0xFFFFE000).to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def _operand(x, PRECISION: tl.constexpr):
+    """A loaded fp32 tile in the form the dots take: for 3xTF32 (PRECISION 4) the pair
+    (hi, lo) of TF32 halves, x = hi + lo to about 2^-22 (non-finite x: (x, 0), so inf
+    stays inf and no NaN appears); otherwise (x, x), lo unused. A kernel splits each tile
+    once, however many dots share it (the W tile of a jet layer feeds K+1)."""
+    if PRECISION == 4:
+        finite = tl.abs(x) < float("inf")
+        xf = tl.where(finite, x, 0.0)
+        hi = _tf32_round(xf)
+        return tl.where(finite, hi, x), _tf32_round(xf - hi)
+    else:
+        return x, x
+
+
+@triton.jit
+def _dot_acc(a, b, acc, PRECISION: tl.constexpr):
+    """acc + a b for operands from :func:`_operand`; 3xTF32 accumulates the small products
+    first (lo hi, hi lo, then hi hi) on the tensor cores."""
+    if PRECISION == 4:
+        acc = tl.dot(a[1], b[0], acc, input_precision="tf32")
+        acc = tl.dot(a[0], b[1], acc, input_precision="tf32")
+        return tl.dot(a[0], b[0], acc, input_precision="tf32")
+    else:
+        return acc + _dot(a[0], b[0], PRECISION)
+
+
+@triton.jit
 def _dot(a, b, PRECISION: tl.constexpr):
+    """a b with fp32 accumulation at the given operand precision (module docstring)."""
     if PRECISION == 2:
         r = tl.dot(a.to(tl.bfloat16), b.to(tl.bfloat16), out_dtype=tl.float32)
     elif PRECISION == 3:
@@ -72,8 +108,12 @@ def _dot(a, b, PRECISION: tl.constexpr):
                    input_precision="ieee")
     elif PRECISION == 1:
         r = tl.dot(a, b, input_precision="tf32")
-    elif PRECISION == 4:
-        r = tl.dot(a, b, input_precision="tf32x3")
+    elif PRECISION == 4:  # as _dot_acc (which calls this function for the others)
+        a2 = _operand(a, 4)
+        b2 = _operand(b, 4)
+        r = tl.dot(a2[1], b2[0], input_precision="tf32")
+        r = tl.dot(a2[0], b2[1], r, input_precision="tf32")
+        r = tl.dot(a2[0], b2[0], r, input_precision="tf32")
     else:
         r = tl.dot(a, b, input_precision="ieee")
     return r
@@ -258,11 +298,11 @@ def jet_layer_kernel(
     w_ptrs = W + cols[None, :] * stride_wm + ks[:, None] * stride_wn
     for i in range(0, n, BLOCK_K):
         x_ok, w_ok = _k_masks(i, ks, n, row_ok, col_ok, EVEN_K)
-        wt = tl.load(w_ptrs + i * stride_wn, mask=w_ok, other=0.0).to(tl.float32)
+        wt = _operand(tl.load(w_ptrs + i * stride_wn, mask=w_ok, other=0.0).to(tl.float32), PRECISION)
         new = ()
         for k in tl.static_range(K + 1):
             xk = tl.load(x_ptrs + k * stride_xk + i, mask=x_ok, other=0.0).to(tl.float32)
-            new = new + (accs[k] + _dot(xk, wt, PRECISION),)
+            new = new + (_dot_acc(_operand(xk, PRECISION), wt, accs[k], PRECISION),)
         accs = new
 
     if HAS_BIAS:
@@ -310,11 +350,11 @@ def laplacian_layer_kernel(
     y2 = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
     for i in range(0, n, BLOCK_K):
         a_ok, w_ok = _k_masks(i, ks, n, row_ok, col_ok, EVEN_K)
-        wt = tl.load(w_ptrs + i * stride_wn, mask=w_ok, other=0.0).to(tl.float32)
+        wt = _operand(tl.load(w_ptrs + i * stride_wn, mask=w_ok, other=0.0).to(tl.float32), PRECISION)
         a0 = tl.load(F0 + a_off + i, mask=a_ok, other=0.0).to(tl.float32)
         a2 = tl.load(F2 + a_off + i, mask=a_ok, other=0.0).to(tl.float32)
-        y0 += _dot(a0, wt, PRECISION)
-        y2 += _dot(a2, wt, PRECISION)
+        y0 = _dot_acc(_operand(a0, PRECISION), wt, y0, PRECISION)
+        y2 = _dot_acc(_operand(a2, PRECISION), wt, y2, PRECISION)
     if HAS_BIAS:
         bias = tl.load(B + cols, mask=col_ok, other=0.0).to(tl.float32)
         y0 += bias[None, :]
@@ -331,13 +371,13 @@ def laplacian_layer_kernel(
             accs = accs + (tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32),)
         for i in range(0, n, BLOCK_K):
             a_ok, w_ok = _k_masks(i, ks, n, row_ok, col_ok, EVEN_K)
-            wt = tl.load(w_ptrs + i * stride_wn, mask=w_ok, other=0.0).to(tl.float32)
+            wt = _operand(tl.load(w_ptrs + i * stride_wn, mask=w_ok, other=0.0).to(tl.float32), PRECISION)
             new = ()
             for j in tl.static_range(DIRS):
                 d_ok = (rows * 0 + (d0 + j)) < D  # a tensor: the interpreter's masks must be
                 a = tl.load(F1 + (d0 + j) * stride_f1d + a_off + i, mask=a_ok & d_ok[:, None],
                             other=0.0).to(tl.float32)
-                new = new + (accs[j] + _dot(a, wt, PRECISION),)
+                new = new + (_dot_acc(_operand(a, PRECISION), wt, accs[j], PRECISION),)
             accs = new
         for j in tl.static_range(DIRS):
             y1 = accs[j]

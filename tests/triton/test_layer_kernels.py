@@ -20,6 +20,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 triton = pytest.importorskip("triton")
+tl = triton.language
 
 from geomir.backends.torch import taylor
 from geomir.backends.triton import layer as tl_layer
@@ -226,6 +227,36 @@ def test_precision_options():
         tl_layer.jet_layer(x, w, b, "tanh", precision="fp8")
 
 
+@triton.jit
+def _split_kernel(X, HI, LO, N: tl.constexpr):
+    i = tl.arange(0, N)
+    hi, lo = tl_layer._k._operand(tl.load(X + i), 4)
+    tl.store(HI + i, hi)
+    tl.store(LO + i, lo)
+
+
+def test_tf32x3_split():
+    """3xTF32's operand split: hi and lo are TF32 numbers (low 13 mantissa bits zero), hi is
+    x rounded to nearest with ties away (cvt.rna.tf32.f32), hi + lo = x to 2^-21 relative;
+    subnormals to TF32's spacing there (2^-136); inf and NaN keep their hi with lo = 0 (no
+    NaN from inf - inf)."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.cat([torch.randn(1000, generator=g) * 10.0 ** torch.randint(-30, 30, (1000,), generator=g),
+                   torch.tensor([0.0, -0.0, 1.0, 1 + 2.0**-11, 1 + 3 * 2.0**-11, float("inf"), float("-inf"),
+                                 float("nan"), 3.0e38, 1e-40])]).float()
+    x = torch.nn.functional.pad(x, (0, 1024 - x.numel()))
+    hi, lo = torch.empty_like(x), torch.empty_like(x)
+    _split_kernel[(1,)](x, hi, lo, N=1024)
+    low_bits = 0x1FFF
+    assert ((hi.view(torch.int32) & low_bits) == 0).all() and ((lo.view(torch.int32) & low_bits) == 0).all()
+    finite = torch.isfinite(x)
+    err = ((hi + lo).double() - x.double()).abs()[finite]
+    assert (err <= 2.0**-21 * x.double().abs()[finite] + 2.0**-136).all()
+    assert hi[1002] == 1.0 and hi[1003] == 1 + 2.0**-10  # ties (1 + half a TF32 ulp) away from zero
+    assert hi[1004] == 1 + 2 * 2.0**-10 and lo[1004] == -(2.0**-11)
+    assert torch.equal(hi[1005:1007], x[1005:1007]) and (lo[1005:1008] == 0).all() and hi[1007].isnan()
+
+
 def test_unsupported_activation_raises():
     x = torch.randn(2, 4, 16)
     w, _ = _params(16, 16, False)
@@ -364,8 +395,11 @@ def test_ttir_precision_options(ttir):
     assert "tf32" not in ieee and "bf16" not in ieee
     assert re.search(r"tt\.dot .* : tensor<64x32xbf16> \* tensor<32x64xbf16> -> tensor<64x64xf32>", bf16)
     assert body_dots(bf16) == 3
+    # 3xTF32 by hand: three TF32 dots per coefficient; every tile split into TF32 halves
+    # once per k-step (two roundings, two bitcasts each), the W tile once for all K+1 dots
     tf32x3 = _section(ttir, "jet-tf32x3")
-    assert "inputPrecision = tf32x3" in tf32x3 and body_dots(tf32x3) == 3
+    assert "tf32x3" not in tf32x3 and tf32x3.count("inputPrecision = tf32") == body_dots(tf32x3) == 3 * 3
+    assert tf32x3.count("tt.bitcast ") == 4 * (3 + 1)
 
 
 def body_dots(body: str) -> int:
