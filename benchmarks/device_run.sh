@@ -18,7 +18,9 @@
 # compilation (10-30 s per method) and Triton's autotuning; each method is timed in
 # interleaved rounds capped by --budget seconds per task. A and B together run past one
 # call's 10 minutes: run A, then `bash benchmarks/device_run.sh --size B` in a second call
-# (a later --size replaces the default). The JSON is rewritten after each setting.
+# (a later --size replaces the default), each with timeout_s about 420. A session has 15
+# minutes of device time in all, the machine's start included: give the machine back after
+# the second call. The JSON is rewritten after each setting.
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-benchmarks/results}

@@ -26,9 +26,10 @@ PRECISION alone decides the dot's operand precision, and results are rounded to 
 output's dtype as they are stored.
 
 Constexprs: K (jet order), ACTIVATION (:data:`ACTIVATIONS`), HAS_BIAS, PRECISION
-(:data:`PRECISIONS`: 0 IEEE fp32 dots, the default; 1 TF32; 2 bf16 operands), the block sizes,
-EVEN_K (n a multiple of BLOCK_K: no k-masks in the loop) and, for the Laplacian, DIRS. tanh is built from
-``tl.exp`` (``tl.math`` has no tanh; libdevice's returns None under the interpreter).
+(:data:`PRECISIONS`: 0 IEEE fp32 dots, the default; 1 TF32; 2 bf16 operands; 4 3xTF32,
+each tile split once per k-step by :func:`_operand`), the block sizes, EVEN_K (n a
+multiple of BLOCK_K: no k-masks in the loop) and, for the Laplacian, DIRS. tanh is built
+from ``tl.exp`` (``tl.math`` has no tanh; libdevice's returns None under the interpreter).
 
 The kernels live in this imported file (not generated strings) so that ``triton.compile``
 of an ``ASTSource`` works without a GPU (tests/triton/ttir_check.py). Tuples of tensors
