@@ -84,15 +84,40 @@ def _even_k(args: dict) -> bool:
 
 _EVEN_K = triton.heuristics({"EVEN_K": _even_k})
 
+_JET_KEY = ["N", "n", "m", "K", "PRECISION", "ACTIVATION"]
+_LAPLACIAN_KEY = ["N", "n", "m", "PRECISION", "ACTIVATION"]
+"""What the autotuning is keyed on: the shapes, the jet order, the dot precision (3xTF32 and
+IEEE dots favour different tiles) and the activation (its epilogue's registers)."""
+
 if INTERPRET:
     _jet_kernel = _EVEN_K(_k.jet_layer_kernel)
     _lap_kernel = _EVEN_K(_k.laplacian_layer_kernel)
 else:  # tuned per shape (and jet order), among the configs that fit
-    _jet_kernel = triton.autotune(CONFIGS, key=["N", "n", "m", "K"],
+    _jet_kernel = triton.autotune(CONFIGS, key=_JET_KEY,
                                   prune_configs_by={"early_config_prune": _prune_jet})(_EVEN_K(_k.jet_layer_kernel))
-    _lap_kernel = triton.autotune(LAPLACIAN_CONFIGS, key=["N", "n", "m"],
+    _lap_kernel = triton.autotune(LAPLACIAN_CONFIGS, key=_LAPLACIAN_KEY,
                                   prune_configs_by={"early_config_prune": _prune_laplacian})(
                                       _EVEN_K(_k.laplacian_layer_kernel))
+
+_TUNED: dict = {}
+"""(kernel, autotuning key) -> the launch options of the config the autotuner chose, with
+EVEN_K. Later launches with that key call the jit function directly: the same kernel and
+config without the autotuner's and the heuristics' Python, about 20 us a launch (the layer
+kernels launch once per layer and call)."""
+
+
+def _launch(tuned, kernel, grid, args: tuple, kwargs: dict, key: tuple, n: int) -> None:
+    """Launch ``kernel`` (a jit function) on ``grid``: through ``tuned`` (its autotuner, or
+    the heuristics wrapper under the interpreter) the first time ``key`` is seen off the
+    interpreter, directly with the chosen config after that (n: the reduction length)."""
+    launch = None if INTERPRET else _TUNED.get(key)
+    if launch is not None:
+        kernel[grid](*args, **kwargs, **launch)
+        return
+    tuned[grid](*args, **kwargs)
+    if not INTERPRET:
+        chosen = tuned.best_config.all_kwargs()
+        _TUNED[key] = {**chosen, "EVEN_K": _even_k({"n": n, **chosen})}
 
 
 def _activation_code(activation: str | None) -> int:
@@ -139,6 +164,13 @@ def _blocks(**more) -> dict:
     return {**_INTERP_BLOCKS, **more} if INTERPRET else {}
 
 
+def _as(t: torch.Tensor, dtype) -> torch.Tensor:
+    """t in dtype, contiguous; t itself when it already is (no dispatch on the hot path)."""
+    if t.dtype != dtype:
+        t = t.to(dtype)
+    return t if t.is_contiguous() else t.contiguous()
+
+
 def jet_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None,
               activation: str | None = None, precision: str = "ieee") -> torch.Tensor:
     """activation(W x + b) on the jet x (K+1, *batch, n) -> (K+1, *batch, m)."""
@@ -146,18 +178,19 @@ def jet_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None,
     _check(w, b, x)
     K1, n, m = x.shape[0], x.shape[-1], w.shape[0]
     batch = x.shape[1:-1]
-    xs = x.reshape(K1, -1, n).contiguous()
+    xs = _as(x if x.ndim == 3 else x.reshape(K1, -1, n), x.dtype)
     N = xs.shape[1]
-    wc = w.to(x.dtype).contiguous()
-    bc = b.to(x.dtype).contiguous() if b is not None else wc  # dummy pointer when no bias
+    wc = _as(w, x.dtype)
+    bc = _as(b, x.dtype) if b is not None else wc  # dummy pointer when no bias
     y = torch.empty((K1, N, m), dtype=x.dtype, device=x.device)
     if N and m:
-        _jet_kernel[_grid(N, m)](
-            xs, wc, bc, y, N, n, m,
-            xs.stride(0), xs.stride(1), wc.stride(0), wc.stride(1), y.stride(0), y.stride(1),
-            K=K1 - 1, ACTIVATION=act, HAS_BIAS=b is not None, PRECISION=_precision_code(precision),
-            **_blocks())
-    return y.reshape(K1, *batch, m)
+        prec = _precision_code(precision)
+        _launch(_jet_kernel, _k.jet_layer_kernel, _grid(N, m),
+                (xs, wc, bc, y, N, n, m, xs.stride(0), xs.stride(1), wc.stride(0), wc.stride(1),
+                 y.stride(0), y.stride(1)),
+                dict(K=K1 - 1, ACTIVATION=act, HAS_BIAS=b is not None, PRECISION=prec, **_blocks()),
+                ("jet", N, n, m, K1 - 1, prec, act, x.dtype), n)
+    return y if x.ndim == 3 else y.reshape(K1, *batch, m)
 
 
 def laplacian_layer(lap: LaplacianJet, w: torch.Tensor, b: torch.Tensor | None = None,
@@ -169,22 +202,27 @@ def laplacian_layer(lap: LaplacianJet, w: torch.Tensor, b: torch.Tensor | None =
     n, m = f0.shape[-1], w.shape[0]
     batch = f0.shape[:-1]
     D = lap.f1.shape[0]
-    f0c = f0.reshape(-1, n).contiguous()
+    flat = f0.ndim == 2
+    f0c = _as(f0 if flat else f0.reshape(-1, n), f0.dtype)
     N = f0c.shape[0]
     # broadcast parts (a constant's f1 or f2) are materialized: the kernel reads dense parts
-    f1c = lap.f1.to(f0.dtype).expand(D, *batch, n).reshape(D, N, n).contiguous()
-    f2c = lap.f2.to(f0.dtype).expand(*batch, n).reshape(N, n).contiguous()
-    wc = w.to(f0.dtype).contiguous()
-    bc = b.to(f0.dtype).contiguous() if b is not None else wc
+    f1, f2 = lap.f1, lap.f2
+    f1c = _as(f1 if f1.shape == (D, N, n) else f1.to(f0.dtype).expand(D, *batch, n).reshape(D, N, n), f0.dtype)
+    f2c = _as(f2 if f2.shape == (N, n) else f2.to(f0.dtype).expand(*batch, n).reshape(N, n), f0.dtype)
+    wc = _as(w, f0.dtype)
+    bc = _as(b, f0.dtype) if b is not None else wc
     g0 = torch.empty((N, m), dtype=f0.dtype, device=f0.device)
     g1 = torch.empty((D, N, m), dtype=f0.dtype, device=f0.device)
     g2 = torch.empty((N, m), dtype=f0.dtype, device=f0.device)
     if N and m:
-        _lap_kernel[_grid(N, m)](
-            f0c, f1c, f2c, wc, bc, g0, g1, g2, N, n, m, D,
-            f1c.stride(0), f0c.stride(0), wc.stride(0), wc.stride(1), g1.stride(0), g0.stride(0),
-            ACTIVATION=act, HAS_BIAS=b is not None, PRECISION=_precision_code(precision),
-            **_blocks(DIRS=_INTERP_DIRS))
+        prec = _precision_code(precision)
+        _launch(_lap_kernel, _k.laplacian_layer_kernel, _grid(N, m),
+                (f0c, f1c, f2c, wc, bc, g0, g1, g2, N, n, m, D, f1c.stride(0), f0c.stride(0),
+                 wc.stride(0), wc.stride(1), g1.stride(0), g0.stride(0)),
+                dict(ACTIVATION=act, HAS_BIAS=b is not None, PRECISION=prec, **_blocks(DIRS=_INTERP_DIRS)),
+                ("laplacian", N, n, m, prec, act, f0.dtype), n)
+    if flat:
+        return LaplacianJet(g0, g1, g2)
     return LaplacianJet(g0.reshape(*batch, m), g1.reshape(D, *batch, m), g2.reshape(*batch, m))
 
 

@@ -189,6 +189,49 @@ def test_autotune_candidates_fit_the_accumulators_in_registers():
     assert {c.kwargs["BLOCK_K"] for c in tl_layer.CONFIGS + lap} == {32}
 
 
+class _Recorder:
+    """A stand-in for a jit function or its autotuner: records the launches."""
+
+    def __init__(self, best_config=None):
+        self.calls, self.best_config = [], best_config
+
+    def __getitem__(self, grid):
+        return lambda *args, **kwargs: self.calls.append((grid, args, kwargs))
+
+
+@pytest.mark.parametrize("n, even_k", [(512, True), (100, False)])
+def test_tuned_config_is_launched_directly_after_the_first_call(monkeypatch, n, even_k):
+    """Off the interpreter the first launch of a key goes through the autotuner; later ones
+    call the jit function with the chosen config's options and EVEN_K, skipping the
+    autotuner's and the heuristics' Python. The interpreter always goes through."""
+    config = triton.Config({"BLOCK_N": 64, "BLOCK_M": 32, "BLOCK_K": 32}, num_warps=4, num_stages=3)
+    tuned, kernel = _Recorder(config), _Recorder()
+    monkeypatch.setattr(tl_layer, "_TUNED", {})
+    monkeypatch.setattr(tl_layer, "INTERPRET", False)
+    args, kwargs, key = ("X", "W", 7), {"K": 2, "PRECISION": 0}, ("jet", 7, n, 3, 2, 0, 1, torch.float32)
+    tl_layer._launch(tuned, kernel, "grid", args, kwargs, key, n)
+    assert tuned.calls == [("grid", args, kwargs)] and kernel.calls == []
+    tl_layer._launch(tuned, kernel, "grid", args, kwargs, key, n)
+    tl_layer._launch(tuned, kernel, "grid", args, kwargs, key, n)
+    assert len(tuned.calls) == 1 and len(kernel.calls) == 2
+    grid, got_args, got_kwargs = kernel.calls[0]
+    assert grid == "grid" and got_args == args
+    assert got_kwargs == {**kwargs, **config.all_kwargs(), "EVEN_K": even_k}
+    other = key[:2] + (n + 1,) + key[3:]
+    tl_layer._launch(tuned, kernel, "grid", args, kwargs, other, n + 1)  # a new key tunes again
+    assert len(tuned.calls) == 2
+    monkeypatch.setattr(tl_layer, "INTERPRET", True)
+    tl_layer._launch(tuned, kernel, "grid", args, kwargs, key, n)
+    assert len(tuned.calls) == 3 and len(kernel.calls) == 2
+
+
+def test_autotuning_keys_on_precision_and_activation():
+    """3xTF32 and IEEE dots (and epilogues) favour different tiles: each gets its own tuning."""
+    for key in (tl_layer._JET_KEY, tl_layer._LAPLACIAN_KEY):
+        assert {"N", "n", "m", "PRECISION", "ACTIVATION"} <= set(key)
+    assert "K" in tl_layer._JET_KEY
+
+
 @pytest.mark.parametrize("dtype, tol", [(torch.bfloat16, 3e-2), (torch.float16, 3e-3)])
 def test_half_precision_tensors(dtype, tol):
     """bf16/f16 storage: loaded as fp32, stored rounded; against the float64 rules."""
