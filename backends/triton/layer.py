@@ -106,10 +106,11 @@ config without the autotuner's and the heuristics' Python, about 20 us a launch 
 kernels launch once per layer and call)."""
 
 
-def _launch(tuned, kernel, grid, args: tuple, kwargs: dict, key: tuple, n: int) -> None:
+def _launch(tuned, kernel, grid, args: tuple, kwargs: dict, key: tuple, n: int | None = None) -> None:
     """Launch ``kernel`` (a jit function) on ``grid``: through ``tuned`` (its autotuner, or
     the heuristics wrapper under the interpreter) the first time ``key`` is seen off the
-    interpreter, directly with the chosen config after that (n: the reduction length)."""
+    interpreter, directly with the chosen config after that (n: the reduction length, for
+    EVEN_K; None for a kernel without it)."""
     launch = None if INTERPRET else _TUNED.get(key)
     if launch is not None:
         kernel[grid](*args, **kwargs, **launch)
@@ -117,7 +118,7 @@ def _launch(tuned, kernel, grid, args: tuple, kwargs: dict, key: tuple, n: int) 
     tuned[grid](*args, **kwargs)
     if not INTERPRET:
         chosen = tuned.best_config.all_kwargs()
-        _TUNED[key] = {**chosen, "EVEN_K": _even_k({"n": n, **chosen})}
+        _TUNED[key] = chosen if n is None else {**chosen, "EVEN_K": _even_k({"n": n, **chosen})}
 
 
 def _activation_code(activation: str | None) -> int:

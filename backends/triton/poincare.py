@@ -29,7 +29,7 @@ import triton.language as tl
 from geomir.backends.common.manifolds import CONSTANTS
 
 from . import kernels as _k
-from .layer import INTERPRET, _activation_code, _precision_code
+from .layer import INTERPRET, _activation_code, _launch, _precision_code
 
 ACTIVATIONS = _k.ACTIVATIONS
 """Activations between logmap0 and expmap0 (the jet-layer kernels' table)."""
@@ -151,7 +151,7 @@ def _prune(configs, named_args, **kwargs):
 if INTERPRET:
     _kernel = poincare_layer_kernel
 else:
-    _kernel = triton.autotune(_configs(), key=["N", "n", "m"],
+    _kernel = triton.autotune(_configs(), key=["N", "n", "m", "PRECISION", "ACTIVATION"],
                               prune_configs_by={"early_config_prune": _prune})(poincare_layer_kernel)
 
 
@@ -196,7 +196,8 @@ def poincare_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = No
         if INTERPRET:
             _kernel[(triton.cdiv(N, 16),)](*args, **meta, BLOCK_N=16, BLOCK_K=32)
         else:
-            _kernel[lambda cfg: (triton.cdiv(N, cfg["BLOCK_N"]),)](*args, **meta)
+            _launch(_kernel, poincare_layer_kernel, lambda cfg: (triton.cdiv(N, cfg["BLOCK_N"]),), args, meta,
+                    ("poincare", N, n, m, bm, code, act, x.dtype))
     return y.reshape(*batch, m)
 
 

@@ -220,9 +220,13 @@ def test_tuned_config_is_launched_directly_after_the_first_call(monkeypatch, n, 
     other = key[:2] + (n + 1,) + key[3:]
     tl_layer._launch(tuned, kernel, "grid", args, kwargs, other, n + 1)  # a new key tunes again
     assert len(tuned.calls) == 2
+    poincare = ("poincare",) + key[1:]  # a kernel without EVEN_K (n=None)
+    tl_layer._launch(tuned, kernel, "grid", args, kwargs, poincare)
+    tl_layer._launch(tuned, kernel, "grid", args, kwargs, poincare)
+    assert len(tuned.calls) == 3 and kernel.calls[-1][2] == {**kwargs, **config.all_kwargs()}
     monkeypatch.setattr(tl_layer, "INTERPRET", True)
     tl_layer._launch(tuned, kernel, "grid", args, kwargs, key, n)
-    assert len(tuned.calls) == 3 and len(kernel.calls) == 2
+    assert len(tuned.calls) == 4 and len(kernel.calls) == 3
 
 
 def test_autotuning_keys_on_precision_and_activation():
