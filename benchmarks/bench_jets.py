@@ -753,6 +753,10 @@ def run(args, size: str) -> dict:
                 if others and any(e["max_rel_diff"] is not None for e in others):
                     entry["max_rel_diff"] = max(e["max_rel_diff"] for e in others if e["max_rel_diff"] is not None)
     result["settings"]["compile_s"] = compile_s
+    if "triton" in outputs and device == "cuda":  # which tiles (and DIRS) the autotuner chose
+        from geomir.backends.triton import layer as triton_layer
+
+        result["settings"]["triton_tuned"] = triton_layer.tuned_configs()
 
     # geomir-JAX and geomir-Triton vs geomir-torch on the same weights and inputs.
     for other in ("jax", "triton"):

@@ -135,6 +135,7 @@ def main(argv=None) -> int:
     tuned = {}
     for label, kern in (("jet", triton_layer._jet_kernel), ("laplacian", triton_layer._lap_kernel)):
         tuned[label] = {str(k): str(c) for k, c in getattr(kern, "cache", {}).items()}
+    tuned["launch"] = triton_layer.tuned_configs()  # the same choices, with EVEN_K (layer._launch)
     print(json.dumps(tuned, indent=1))
     result = {"gpu": torch.cuda.get_device_name(0), "size": args.size, "n": n, "d": d, "width": width,
               "layers": layers, "rows": rows, "autotuned": tuned,

@@ -106,6 +106,12 @@ config without the autotuner's and the heuristics' Python, about 20 us a launch 
 kernels launch once per layer and call)."""
 
 
+def tuned_configs() -> dict[str, dict]:
+    """The configs the autotuner chose in this process, for reports: ``"kernel N n m ..."``
+    (the key, dtype last) -> the launch options (block sizes, DIRS, warps, stages, EVEN_K)."""
+    return {" ".join(map(str, key)): dict(launch) for key, launch in _TUNED.items()}
+
+
 def _launch(tuned, kernel, grid, args: tuple, kwargs: dict, key: tuple, n: int | None = None) -> None:
     """Launch ``kernel`` (a jit function) on ``grid``: through ``tuned`` (its autotuner, or
     the heuristics wrapper under the interpreter) the first time ``key`` is seen off the

@@ -220,6 +220,7 @@ def test_tuned_config_is_launched_directly_after_the_first_call(monkeypatch, n, 
     other = key[:2] + (n + 1,) + key[3:]
     tl_layer._launch(tuned, kernel, "grid", args, kwargs, other, n + 1)  # a new key tunes again
     assert len(tuned.calls) == 2
+    assert tl_layer.tuned_configs()[f"jet 7 {n} 3 2 0 1 torch.float32"] == {**config.all_kwargs(), "EVEN_K": even_k}
     poincare = ("poincare",) + key[1:]  # a kernel without EVEN_K (n=None)
     tl_layer._launch(tuned, kernel, "grid", args, kwargs, poincare)
     tl_layer._launch(tuned, kernel, "grid", args, kwargs, poincare)
