@@ -47,6 +47,13 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _holder(url: str, workers: list[subprocess.Popen]) -> subprocess.Popen | None:
+    """A worker that holds a running run now (worker names are host:pid:random), or None."""
+    with open_store(url) as store:
+        owners = [r.owner or "" for r in store.list_runs(status="running")]
+    return next((w for w in workers if any(f":{w.pid}:" in o for o in owners)), None)
+
+
 def _finished(url: str) -> int:
     with open_store(url) as store:
         return sum(r.status in FINAL_STATUSES for r in store.list_runs())
@@ -62,11 +69,14 @@ def test_workers_share_a_store_and_take_over_a_killed_one(store_url, tmp_path):
                           file=str(CRASH / "fulfil.apel"))
     workers = [_worker(store_url, ledger, trace, tmp_path) for _ in range(WORKERS)]
     try:
-        deadline = time.monotonic() + 60
-        while _finished(store_url) < RUNS // 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        victim = workers[0]
+        victim, deadline = None, time.monotonic() + 60
+        while victim is None and time.monotonic() < deadline:  # a worker inside a run, once a
+            time.sleep(0.01)                                    # quarter of the runs has finished
+            if _finished(store_url) >= RUNS // 4:
+                victim = _holder(store_url, workers)
+        assert victim is not None, "no worker held a run after a quarter of the runs had finished"
         assert victim.poll() is None, victim.communicate()[1]
+        others = [w for w in workers if w is not victim]
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         with open_store(store_url) as store:  # worker names are host:pid:random
@@ -74,7 +84,7 @@ def test_workers_share_a_store_and_take_over_a_killed_one(store_url, tmp_path):
         left_when_killed = RUNS - _finished(store_url)
         deadline = time.monotonic() + 120
         while _finished(store_url) < RUNS and time.monotonic() < deadline:
-            assert all(w.poll() is None for w in workers[1:]), [w.communicate()[1] for w in workers[1:]]
+            assert all(w.poll() is None for w in others), [w.communicate()[1] for w in others]
             time.sleep(0.1)
     finally:
         for w in workers:
