@@ -3,8 +3,10 @@
 Run as a script, in a process where ``TRITON_INTERPRET`` is unset (a kernel decorated under
 the interpreter cannot be compiled): ``python tests/triton/ttir_check.py [SECTION ...]``.
 Prints ``// ==== <section>`` and the TTIR for each of :data:`SECTIONS`: the jet kernel at
-K=4 with tanh and bias (and with sin, softplus; at K=2 with TF32 and bf16 dots), the
-Laplacian kernel with tanh and bias (D is a runtime argument).
+K=4 with tanh and bias (and with sin, softplus; at K=2 with TF32, bf16 and 3xTF32 dots),
+the Laplacian kernel with tanh and bias (D is a runtime argument). The first two run the
+whole ``triton.compile`` down to a cubin, the others its first stage only (the same TTIR:
+tests/triton/test_ttir_sites.py checks that).
 tests/triton/test_layer_kernels.py runs FileCheck on the output.
 """
 
@@ -20,21 +22,17 @@ from geomir.backends.triton import layer
 from geomir.backends.triton.ttir import ttir
 
 
-def _ttir(fn, signature: dict, constexprs: dict) -> str:
-    return ttir(fn, signature, constexprs, full=True)  # the whole triton.compile, to a cubin
+def jet_ttir(K: int = 4, activation: str = "tanh", precision: str = "ieee", full: bool = False) -> str:
+    return ttir(*layer.jet_layer_spec(K, activation, True, precision), full=full)
 
 
-def jet_ttir(K: int = 4, activation: str = "tanh", precision: str = "ieee") -> str:
-    return _ttir(*layer.jet_layer_spec(K, activation, True, precision))
-
-
-def laplacian_ttir(activation: str = "tanh") -> str:
-    return _ttir(*layer.laplacian_layer_spec(activation, True))
+def laplacian_ttir(activation: str = "tanh", full: bool = False) -> str:
+    return ttir(*layer.laplacian_layer_spec(activation, True), full=full)
 
 
 SECTIONS = {
-    "jet": jet_ttir,
-    "laplacian": laplacian_ttir,
+    "jet": lambda: jet_ttir(full=True),
+    "laplacian": lambda: laplacian_ttir(full=True),
     "jet-sin": lambda: jet_ttir(4, "sin"),
     "jet-softplus": lambda: jet_ttir(4, "softplus"),
     "jet-tf32": lambda: jet_ttir(2, "tanh", "tf32"),
