@@ -147,6 +147,8 @@ def main(argv=None) -> int:
     ap.add_argument("--kernels", nargs="+", choices=["jet", "laplacian"], default=["jet", "laplacian"])
     ap.add_argument("--orders", nargs="+", type=int, default=[0, 2, 4], help="jet orders K")
     ap.add_argument("--precision", nargs="+", default=["ieee"], help="ieee, tf32, tf32x3, bf16")
+    ap.add_argument("--tiles", nargs="+", help="only these tiles, BLOCK_NxBLOCK_M (e.g. 64x64)")
+    ap.add_argument("--warps", nargs="+", type=int, help="only configs with these num_warps")
     ap.add_argument("--limit", type=int, default=None, help="at most this many configs per kernel")
     ap.add_argument("--out", type=Path, default=Path("triton_sass.json"))
     args = ap.parse_args(argv)
@@ -157,7 +159,10 @@ def main(argv=None) -> int:
     for precision in args.precision:
         for kind in args.kernels:
             for K in (args.orders if kind == "jet" else [0]):
-                for config in candidates(kind, K)[:args.limit]:
+                chosen = [c for c in candidates(kind, K)
+                          if (args.tiles is None or f"{c.kwargs['BLOCK_N']}x{c.kwargs['BLOCK_M']}" in args.tiles)
+                          and (args.warps is None or c.num_warps in args.warps)]
+                for config in chosen[:args.limit]:
                     row = compile_row(kind, config, precision, K)
                     rows.append(row)
                     print(_line(row), flush=True)
