@@ -1,5 +1,5 @@
-"""benchmarks/triton_sass.py: the kernels the H100 autotuner picked for setting A (64x64
-tiles, 8 warps), compiled for sm_90 without a GPU; their registers, spills and loop mix read
+"""benchmarks/triton_sass.py: the 64x64-tile, 8-warp kernels (the jet kernel at K = 4, the
+H100 autotuner's pick at setting A, and the Laplacian's DIRS 2 and 4 candidates), compiled for sm_90 without a GPU; their registers, spills and loop mix read
 back from ptxas and cuobjdump (the tools in the triton wheel). Also a guard: the hot loops
 stay FFMA-bound with few local loads (a change that spills into them fails here)."""
 
