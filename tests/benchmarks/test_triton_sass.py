@@ -1,7 +1,8 @@
-"""benchmarks/triton_sass.py: the 64x64-tile, 8-warp kernels (the jet kernel at K = 4, the
-H100 autotuner's pick at setting A, and the Laplacian's DIRS 2 and 4 candidates), compiled for sm_90 without a GPU; their registers, spills and loop mix read
-back from ptxas and cuobjdump (the tools in the triton wheel). Also a guard: the hot loops
-stay FFMA-bound with few local loads (a change that spills into them fails here)."""
+"""benchmarks/triton_sass.py on the 64x64-tile, 8-warp kernels (the jet kernel at K = 4,
+the H100 autotuner's pick at setting A, and the Laplacian's DIRS 2 and 4 candidates),
+compiled for sm_90 without a GPU; their registers, spills and loop mix read back from
+ptxas and cuobjdump (the tools in the triton wheel). Also a guard: the hot loops stay
+FFMA-bound with few local loads (a change that spills into them fails here)."""
 
 from __future__ import annotations
 
