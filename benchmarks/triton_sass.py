@@ -97,21 +97,18 @@ def _ptxas_usage(ptx: str, ptxas: str) -> dict:
 
 def compile_row(kind: str, config, precision: str, K: int = 0) -> dict:
     """Compile one specialization; its static report."""
-    import triton
-    from triton.backends.compiler import GPUTarget
-
     from geomir.backends.triton import layer
-    from geomir.backends.triton.ttir import _source
+    from geomir.backends.triton.ttir import compile_kernel
 
     blocks = dict(config.kwargs)
+    even_k = layer._even_k({"n": WIDTH, **blocks})
     if kind == "jet":
-        spec = layer.jet_layer_spec(K, "tanh", True, precision, blocks=blocks, even_k=WIDTH % blocks["BLOCK_K"] == 0)
+        spec = layer.jet_layer_spec(K, "tanh", True, precision, blocks=blocks, even_k=even_k)
     else:
-        spec = layer.laplacian_layer_spec("tanh", True, precision, blocks=blocks, even_k=WIDTH % blocks["BLOCK_K"] == 0)
+        spec = layer.laplacian_layer_spec("tanh", True, precision, blocks=blocks, even_k=even_k)
     ptxas, cuobjdump = _tools()
     t0 = time.perf_counter()
-    compiled = triton.compile(_source(*spec), target=GPUTarget("cuda", 90, 32),
-                              options={"num_warps": config.num_warps, "num_stages": config.num_stages})
+    compiled = compile_kernel(*spec, options={"num_warps": config.num_warps, "num_stages": config.num_stages})
     row = {"kernel": kind, "K": K if kind == "jet" else None, "precision": precision,
            "config": {**blocks, "num_warps": config.num_warps, "num_stages": config.num_stages},
            "compile_s": round(time.perf_counter() - t0, 2), "shared_bytes": compiled.metadata.shared,

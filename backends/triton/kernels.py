@@ -92,11 +92,17 @@ def _dot_acc(a, b, acc, PRECISION: tl.constexpr):
     """acc + a b for operands from :func:`_operand`; 3xTF32 accumulates the small products
     first (lo hi, hi lo, then hi hi) on the tensor cores."""
     if PRECISION == 4:
-        acc = tl.dot(a[1], b[0], acc, input_precision="tf32")
-        acc = tl.dot(a[0], b[1], acc, input_precision="tf32")
-        return tl.dot(a[0], b[0], acc, input_precision="tf32")
+        return _tf32x3_acc(a, b, acc)
     else:
         return acc + _dot(a[0], b[0], PRECISION)
+
+
+@triton.jit
+def _tf32x3_acc(a, b, acc):
+    """acc + a b from (hi, lo) TF32 halves: three chained TF32 dots, small products first."""
+    acc = tl.dot(a[1], b[0], acc, input_precision="tf32")
+    acc = tl.dot(a[0], b[1], acc, input_precision="tf32")
+    return tl.dot(a[0], b[0], acc, input_precision="tf32")
 
 
 @triton.jit
@@ -109,12 +115,8 @@ def _dot(a, b, PRECISION: tl.constexpr):
                    input_precision="ieee")
     elif PRECISION == 1:
         r = tl.dot(a, b, input_precision="tf32")
-    elif PRECISION == 4:  # as _dot_acc (which calls this function for the others)
-        a2 = _operand(a, 4)
-        b2 = _operand(b, 4)
-        r = tl.dot(a2[1], b2[0], input_precision="tf32")
-        r = tl.dot(a2[0], b2[1], r, input_precision="tf32")
-        r = tl.dot(a2[0], b2[0], r, input_precision="tf32")
+    elif PRECISION == 4:
+        r = _tf32x3_acc(_operand(a, 4), _operand(b, 4), tl.zeros((a.shape[0], b.shape[1]), dtype=tl.float32))
     else:
         r = tl.dot(a, b, input_precision="ieee")
     return r
@@ -368,15 +370,16 @@ def laplacian_layer_kernel(
     sq = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
     for d0 in range(0, D, DIRS):
         accs = ()
+        d_oks = ()  # directions past D: masked (tensors: the interpreter's masks must be)
         for j in tl.static_range(DIRS):
             accs = accs + (tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32),)
+            d_oks = d_oks + (((rows * 0 + (d0 + j)) < D)[:, None],)
         for i in range(0, n, BLOCK_K):
             a_ok, w_ok = _k_masks(i, ks, n, row_ok, col_ok, EVEN_K)
             wt = _operand(tl.load(w_ptrs + i * stride_wn, mask=w_ok, other=0.0).to(tl.float32), PRECISION)
             new = ()
             for j in tl.static_range(DIRS):
-                d_ok = (rows * 0 + (d0 + j)) < D  # a tensor: the interpreter's masks must be
-                a = tl.load(F1 + (d0 + j) * stride_f1d + a_off + i, mask=a_ok & d_ok[:, None],
+                a = tl.load(F1 + (d0 + j) * stride_f1d + a_off + i, mask=a_ok & d_oks[j],
                             other=0.0).to(tl.float32)
                 new = new + (_dot_acc(_operand(a, PRECISION), wt, accs[j], PRECISION),)
             accs = new
@@ -385,9 +388,8 @@ def laplacian_layer_kernel(
             if ACTIVATION != 0:
                 sq += y1 * y1
                 y1 = c1 * y1
-            d_ok = (rows * 0 + (d0 + j)) < D
             tl.store(G1 + (d0 + j) * stride_g1d + out_off, y1.to(G1.dtype.element_ty),
-                     mask=out_ok & d_ok[:, None])
+                     mask=out_ok & d_oks[j])
 
     if ACTIVATION != 0:
         y2 = c1 * y2 + c2 * sq

@@ -22,12 +22,19 @@ def _source(kernel, signature: dict, constexprs: dict) -> ASTSource:
     return ASTSource(kernel, sig, constexprs)
 
 
+def compile_kernel(kernel, signature: dict, constexprs: dict, arch: int = 90, options: dict | None = None):
+    """The whole ``triton.compile`` of the specialization for sm_<arch> (``options``: e.g.
+    num_warps, num_stages): the CompiledKernel, whose ``asm`` holds ttir ... ptx, cubin."""
+    return triton.compile(_source(kernel, signature, constexprs), target=GPUTarget("cuda", arch, 32),
+                          options=options)
+
+
 def ttir(kernel, signature: dict, constexprs: dict, arch: int = 90, full: bool = False) -> str:
     """The TTIR text of ``kernel`` specialized by ``signature``/``constexprs`` for sm_<arch>."""
+    if full:
+        return compile_kernel(kernel, signature, constexprs, arch).asm["ttir"]
     target = GPUTarget("cuda", arch, 32)
     src = _source(kernel, signature, constexprs)
-    if full:
-        return triton.compile(src, target=target).asm["ttir"]
     try:  # triton.compile's own first stage (triton 3.x internals; full compile if they move)
         from triton._C.libtriton import ir
         from triton.compiler.compiler import make_backend
@@ -43,4 +50,4 @@ def ttir(kernel, signature: dict, constexprs: dict, arch: int = 90, full: bool =
         backend.add_stages(stages, options, src.language)
         return str(stages["ttir"](module, {}))
     except (ImportError, AttributeError, TypeError, KeyError):
-        return triton.compile(src, target=target).asm["ttir"]
+        return compile_kernel(kernel, signature, constexprs, arch).asm["ttir"]
