@@ -213,6 +213,19 @@ def _cli(*args: str, env=None, module: str = "geomir.representations"):
                           env={**os.environ, **(env or {})})
 
 
+def _cli_here(capsys, *args: str):
+    """The same command line run in this process (no interpreter and torch start-up): what
+    ``python -m geomir.representations`` would exit with and print."""
+    from geomir.representations.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exit_:  # argparse's usage errors
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
+
+
 def test_torchrun_two_gloo_processes_match_one_process(tmp_path):
     args = ["train", "--data", "tree:4:4", "--dim", "5", "--epochs", "20", "--burnin", "2", "--batch-size", "64",
             "--negatives", "20", "--lr", "10", "--quiet"]
@@ -228,32 +241,33 @@ def test_torchrun_two_gloo_processes_match_one_process(tmp_path):
     assert a["map"] > 0.8 and abs(a["map"] - b["map"]) <= 0.01, (a, b)
 
 
-def test_cli_train_eval_and_errors(tmp_path):
+def test_cli_train_eval_and_errors(tmp_path, capsys):
+    # the module entry point, in a fresh interpreter; the other command lines in this one
     out = tmp_path / "emb.pt"
     run = _cli("train", "--data", "tree:3:3", "--epochs", "5", "--burnin", "1", "--quiet", "--out", str(out))
     assert run.returncode == 0, run.stderr
     assert "map" in json.loads(run.stdout.splitlines()[-1])
-    ev = _cli("eval", str(out), "--data", "tree:3:3")
+    ev = _cli_here(capsys, "eval", str(out), "--data", "tree:3:3")
     assert ev.returncode == 0 and json.loads(ev.stdout)["map"] > 0
     # a time-boxed part of a long run, then the rest
     ck = str(tmp_path / "run.ckpt")
-    part = _cli("train", "--data", "tree:3:3", "--epochs", "5", "--burnin", "1", "--quiet", "--no-eval",
-                "--checkpoint", ck, "--stop-after", "2")
+    part = _cli_here(capsys, "train", "--data", "tree:3:3", "--epochs", "5", "--burnin", "1", "--quiet", "--no-eval",
+                     "--checkpoint", ck, "--stop-after", "2")
     assert part.returncode == 0 and json.loads(part.stdout)["epochs_done"] == 2, part.stderr
-    rest = _cli("train", "--data", "tree:3:3", "--epochs", "5", "--burnin", "1", "--quiet", "--checkpoint", ck,
-                "--resume", ck, "--out", str(tmp_path / "resumed.pt"))
+    rest = _cli_here(capsys, "train", "--data", "tree:3:3", "--epochs", "5", "--burnin", "1", "--quiet", "--checkpoint", ck,
+                     "--resume", ck, "--out", str(tmp_path / "resumed.pt"))
     assert rest.returncode == 0 and json.loads(rest.stdout.splitlines()[-1])["epochs_done"] == 5, rest.stderr
     assert torch.equal(Embedding.load(tmp_path / "resumed.pt").points, Embedding.load(out).points)
-    sched = _cli("train", "--data", "tree:3:3", "--epochs", "4", "--burnin", "1", "--lr-milestones", "2,3",
-                 "--lr-gamma", "0.5", "--quiet", "--no-eval")
+    sched = _cli_here(capsys, "train", "--data", "tree:3:3", "--epochs", "4", "--burnin", "1", "--lr-milestones", "2,3",
+                      "--lr-gamma", "0.5", "--quiet", "--no-eval")
     assert sched.returncode == 0 and json.loads(sched.stdout)["config"]["lr_milestones"] == [2, 3], sched.stderr
-    bad = _cli("train", "--data", "tree:3:3", "--lr-milestones", "ten")
+    bad = _cli_here(capsys, "train", "--data", "tree:3:3", "--lr-milestones", "ten")
     assert bad.returncode == 2 and "expected comma-separated epochs" in bad.stderr
-    bad = _cli("train", "--data", "tree:3:3", "--stop-after", "0")
+    bad = _cli_here(capsys, "train", "--data", "tree:3:3", "--stop-after", "0")
     assert bad.returncode == 2 and "--stop-after must be positive" in bad.stderr
-    bad = _cli("train", "--data", "nope.tsv")
+    bad = _cli_here(capsys, "train", "--data", "nope.tsv")
     assert bad.returncode == 2 and "no such file" in bad.stderr
-    bad = _cli("train", "--data", "tree:3:3", "--manifold", "sphere")
+    bad = _cli_here(capsys, "train", "--data", "tree:3:3", "--manifold", "sphere")
     assert bad.returncode == 2 and "manifold must be one of" in bad.stderr
 
 
