@@ -8,6 +8,7 @@ line and a caret under the offending token. The CLI prints ``render()`` and exit
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 
@@ -143,22 +144,42 @@ class InternalCompilerError(GeomirError):
     kind = "internal compiler error"
 
 
-def op_span(op) -> Span | None:
-    """The source span of an IR op (its ``FileLineColLoc``), with the file's text when it
-    can be read (for the caret line); None for an op without a file location."""
+# The texts the frontends compiled, by name: a pass that fails after lowering shows the
+# caret line of text given as a string ("<string>") too, and the text that was compiled
+# rather than what the file holds now. Replaced, never mutated, so each thread and context
+# sees its own.
+_COMPILED: ContextVar[dict[str, str]] = ContextVar("geomir_compiled_texts", default={})
+
+
+def remember_source(source: SourceFile) -> None:
+    """Record ``source`` as the text compiled under its name (for :func:`op_span`)."""
+    _COMPILED.set({**_COMPILED.get(), source.name: source.text})
+
+
+def _text_of(name: str) -> str:
+    """The text compiled under ``name``; else the file's, or linecache's (a notebook
+    cell); else empty (no caret line)."""
+    import linecache
     from pathlib import Path
 
+    if (text := _COMPILED.get().get(name)) is not None:
+        return text
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return "".join(linecache.getlines(name))
+
+
+def op_span(op) -> Span | None:
+    """The source span of an IR op (its ``FileLineColLoc``), with the compiled text for the
+    caret line; None for an op without a file location."""
     from xdsl.dialects import builtin
 
     loc = op.location
     if not isinstance(loc, builtin.FileLineColLoc):
         return None
     name = loc.filename.data
-    try:
-        text = Path(name).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        text = ""
-    return Span(SourceFile(name, text), loc.line.data, loc.column.data)
+    return Span(SourceFile(name, _text_of(name)), loc.line.data, loc.column.data)
 
 
 def cli_main(run, argv: list[str] | None = None, what: str = "internal error") -> int:

@@ -9,7 +9,7 @@ from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError, VerifyException
 
-from geomir.diagnostics import IRError, SourceError, SourceFile, Span
+from geomir.diagnostics import IRError, SourceError, SourceFile, Span, remember_source
 from geomir.dialects import make_context
 from geomir.verify import verify_module
 
@@ -26,6 +26,7 @@ def parse_ir(text: str, filename: str = "<ir>") -> ModuleOp:
     """Parse and verify IR text; errors become :class:`IRError` with the location."""
     if not text.strip():
         raise IRError(f"{filename}: empty IR file (expected a builtin.module)")
+    remember_source(SourceFile(filename, text))
     try:
         module = Parser(make_context(), text, filename).parse_module()
     except ParseError as err:

@@ -12,7 +12,7 @@ from importlib import resources
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from geomir.diagnostics import GeoSyntaxError, SourceError, SourceFile, Span
+from geomir.diagnostics import GeoSyntaxError, SourceError, SourceFile, Span, remember_source
 
 from . import ast
 
@@ -210,6 +210,7 @@ class _ToAst(Transformer):
 def parse_program(text: str, filename: str = "<string>") -> ast.Program:
     """Parse .geo source text. Raises GeoSyntaxError on malformed input."""
     source = SourceFile(filename, text)
+    remember_source(source)
     try:
         tree = _lark().parse(text)
     except UnexpectedInput as err:

@@ -689,6 +689,32 @@ def test_tab_indented_caret_stays_under_column() -> None:
     assert source_line.index("y") == caret_line.index("^")
 
 
+def test_errors_after_lowering_show_the_compiled_text(tmp_path: Path) -> None:
+    """A contract that fails in a pass (after lowering) shows its caret lines for source
+    given as a string, and the text compiled, not what the file holds by then."""
+    import threading
+
+    import geomir
+
+    text = src("@lipschitz(0.1)", "model F(x: R[4]) -> R[2] {", "  return linear(tanh(linear(x, 4 -> 8)), 8 -> 2)", "}")
+
+    def rendered(source) -> list[str]:
+        with pytest.raises(SourceError) as info:
+            geomir.to_ir(source)
+        return info.value.render().splitlines()
+
+    lines = rendered(text)
+    assert lines[0].startswith("<string>:2:7: error: cannot prove @lipschitz(0.1) for model F")
+    assert lines[1:3] == ["    2 | model F(x: R[4]) -> R[2] {", "      |       ^"]
+    assert lines[3].startswith("<string>:3:22: note: the layer that contributes most")
+    assert lines[4] == "    3 |   return linear(tanh(linear(x, 4 -> 8)), 8 -> 2)"
+    # another string compiled in another thread does not change what this one shows
+    other = threading.Thread(target=lambda: rendered("\n\n" + text))
+    other.start()
+    other.join()
+    assert rendered(text)[1] == "    2 | model F(x: R[4]) -> R[2] {"
+
+
 # --- the real command line ---------------------------------------------------------
 
 CLI_CASES = [
