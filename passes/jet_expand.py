@@ -92,6 +92,12 @@ def _lower_biharmonic(request: jet.BiharmonicOp, funcs, module) -> None:
     seed = emit(jet.StencilSeedOp(request.model_inputs[request.wrt.data], "biharmonic"))
     order = seed.type.order_value
     result = _expand_request(request, seed, lambda v: jet.LiftOp(v, order), funcs, emit)
+    if isinstance(result.owner, jet.LiftOp):  # the output does not depend on the input: Δ²f = 0
+        plain = result.owner.operands[0]
+        result.owner.detach()
+        result.owner.erase()
+        _replace(request, [emit(geo.OriginOp(plain))])  # the origin of R^n: zeros of the output's shape
+        return
     _replace(request, [emit(jet.StencilSumOp(result, "biharmonic"))])
 
 

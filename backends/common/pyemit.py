@@ -207,7 +207,7 @@ _JET_MAPS = {
     "logmap0": ("logmap0", 0), "dist": ("dist", 0), "proj": ("proj", 0),
     "parallel_transport": ("transp", 0), "mobius_add": ("mobius_add", 0),
     "mobius_scalar": ("mobius_scalar", 1), "mobius_matvec": ("mobius_matvec", 1),
-    "holonomy": ("holonomy", 0),
+    "holonomy": ("holonomy", 0), "origin": ("origin_like", 0),
 }
 _PLAIN_OPERANDS = {"linear": {1}, "bias": {1}, "mobius_matvec": {0}}
 _JET_MANIFOLDS = (geo.EuclideanAttr, geo.PoincareAttr, geo.TorusAttr, geo.SphereAttr, geo.LorentzAttr)
@@ -380,7 +380,8 @@ class PythonEmitter:
                 if re.search(rf"(?<![<\w]){var}{suffix}(?=[.,])", used):
                     call = ctor.replace("runtime.", "taylor.")
                     if extra:
-                        call = call[:-1] + (", " if not call.endswith("(") else "") + extra + ")"
+                        head = call[:-1]  # up to the closing parenthesis
+                        call = head + ("" if head.endswith("(") else ", ") + extra + ")"
                     lines.append(f"{var}{suffix} = {call}")
         lines += ["", "# Parameters: shape, initialiser, manifold (None: Euclidean), dtype[, weight transforms]", "PARAMS = {", *specs, "}"]
         lines += ["", "FUNCTION_PARAMS = {"]

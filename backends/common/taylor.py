@@ -975,6 +975,17 @@ class JetManifold:
     def proj(self, x):
         return x
 
+    def origin_of(self, x0: Array) -> Array:
+        """The manifold's origin (a plain array) with the shape of the value ``x0``."""
+        return self.ops.zeros_like(x0)
+
+    def origin_like(self, x):
+        """geo.origin of a jet: the constant jet of the origin (it does not move along the
+        curve), of either kind, shaped like ``x``."""
+        if isinstance(x, LaplacianJet):
+            return laplacian_constant(self.ops, self.origin_of(x.f0))
+        return constant(self.ops, self.origin_of(x[0]), x.shape[0] - 1)
+
     def transp(self, x, y, v):
         """Parallel transport: the identity on flat manifolds."""
         return v

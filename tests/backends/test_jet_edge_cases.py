@@ -1,0 +1,87 @@
+"""Jet programs at the edges that random programs found (tests/unit/geo_programs.py through
+both backends): the jets agree with the autodiff reference (the same program without
+jet-expand: nested jvp, torch.func / jax), float64, on torch and JAX.
+
+* ``T``, ``Q``: insert-transport carries ``logmap0`` tangents from the origin, so the jet
+  code meets ``geo.origin`` of a jet (a constant jet of the origin; it had no rule).
+* ``E``: a Laplacian through ``expmap`` on R^n needs the collapsed Euclidean jet manifold
+  (its constructor was emitted as ``taylor.Euclidean(, collapsed=True)``).
+* ``C``: an output that does not depend on the differentiated input; its biharmonic is 0
+  (the lifted jet reached the stencil sum, which asserted, or for a batch of n² rows would
+  have summed over the batch).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+import geomir
+
+from .helpers import functions, inputs_for
+
+jax.config.update("jax_enable_x64", True)
+
+SOURCE = """
+manifold H = poincare(c = 1.0)
+manifold S = sphere()
+model T(x: H[3], w: H[3]) -> H[3] {
+  return expmap(mobius_add(x, x), logmap0(mobius_linear(w, 3 -> 3)))
+}
+model Q(p: S[3], w: S[3]) -> R[3] {
+  return coords(expmap(p, logmap0(w)))
+}
+model E(x: R[3]) -> R[2] {
+  return linear(tanh(expmap(x, logmap0(x))), 3 -> 2)
+}
+model C(x: R[2], y: R[2]) -> R[2] {
+  return tanh(linear(y, 2 -> 2))
+}
+derive dt = directional(T, order = 3, wrt = w)
+derive jt = jvp(T, wrt = w)
+derive dq = directional(Q, order = 2, wrt = w)
+derive le = laplacian(E)
+derive be = biharmonic(E)
+derive bc = biharmonic(C)
+derive lc = laplacian(C)
+derive dc = directional(C, order = 2)
+"""
+REQUESTS = ["dt", "jt", "dq", "le", "be", "bc", "lc", "dc"]
+REFERENCE = "insert-transport,cse,dce"  # the default pipeline without jet-expand and jet-fuse
+
+
+@pytest.fixture(scope="module")
+def modules(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    return {(target, passes): geomir.compile(SOURCE, target=target, passes=passes, cache_dir=cache)
+            for target in ("torch", "jax") for passes in (None, REFERENCE)}
+
+
+def test_the_edges_are_in_the_jet_code(modules):
+    text = geomir.emit_source(SOURCE, "torch")
+    assert "euclidean_lap = taylor.Euclidean(collapsed=True)" in text
+    assert ".origin_like(" in text and "taylor.origin(" not in text
+    ir = geomir.print_ir(geomir.to_ir(SOURCE))
+    bc = ir[ir.index("func.func @bc("):]
+    assert "jet.stencil" not in bc[:bc.index("func.return")]  # a constant output: no stencil at all
+
+
+@pytest.mark.parametrize("target", ["torch", "jax"])
+@pytest.mark.parametrize("name", REQUESTS)
+def test_jets_match_the_autodiff_reference(modules, name, target):
+    # 4 rows: for C (n = 2) a lifted constant jet had as many rows as the stencil directions
+    f = next(f for f in functions(SOURCE) if f.sym_name.data == name)
+    xs = inputs_for(f, batch=4)
+    got, ref = modules[(target, None)], modules[(target, REFERENCE)]
+    params = ref.init_params(seed=1, dtype=torch.float64 if target == "torch" else jnp.float64)
+    args = xs if target == "torch" else [jnp.asarray(x.numpy()) for x in xs]
+    want, have = (getattr(m, name)(params, *args) for m in (ref, got))
+    for a, b in zip(*((o if isinstance(o, tuple) else (o,)) for o in (want, have)), strict=True):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.shape == b.shape and np.isfinite(b).all(), (name, a.shape, b.shape)
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(a).max()))
+    if name in ("bc", "lc"):  # C does not depend on x
+        assert not np.asarray(have).any()
