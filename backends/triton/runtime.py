@@ -95,7 +95,9 @@ def _poincare():
 
 def _blocker(kind: str, module, tensors, activation: str | None, width: int | None) -> tuple[str, str] | None:
     """(reason, message) why a kernel cannot run, or None."""
-    if any(torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors) or (
+    # Inside a torch.func transform (vjp, grad, jvp, vmap) every tensor made in the function
+    # is wrapped, the kernels' outputs too, even when no input is: Triton cannot take those.
+    if torch._C._are_functorch_transforms_active() or (
         torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
     ):
         return "autograd", "a gradient is being taken and the kernels are forward-only"

@@ -195,3 +195,30 @@ def test_jet_constants_are_made_once():
     with torch.inference_mode():
         assert not taylor.OPS.coeffs([1.0, 2.0], jet[0]).is_inference()
     assert torch.equal(taylor.to_derivatives(jet)[4], 24 * jet[4])
+
+
+REVERSE = """
+model M(x: R[3], w: R[4]) -> R[1] {
+  let h = tanh(linear(w, 4 -> 3))
+  return linear(x * h, 3 -> 1)
+}
+derive g = grad(M)
+derive vj = vjp(M)
+derive hv = hvp(M)
+"""
+
+
+@pytest.mark.parametrize("name", ["g", "vj", "hv"])
+def test_reverse_mode_takes_torch_inside_the_transform(name, cache):
+    """grad, vjp and hvp run torch.func over the model: in there every tensor a function
+    makes is wrapped (the layer on w, which is not differentiated, too), so its sites take
+    torch, counted as "autograd", with the torch target's numbers."""
+    mod = geomir.compile(REVERSE, target="triton", cache_dir=cache)
+    ref = geomir.compile(REVERSE, target="torch", cache_dir=cache)
+    (f,) = (f for f in functions(REVERSE) if f.sym_name.data == name)
+    xs = inputs_for(f, batch=4, dtype=torch.float32)
+    params = mod.init_params(seed=0, dtype=torch.float32)
+    runtime.STATS.clear()
+    got, want = getattr(mod, name)(params, *xs), getattr(ref, name)(params, *xs)
+    assert _rel(got, want) <= RTOL
+    assert runtime.STATS["torch", "dense", "autograd"] >= 1 and not any(k[0] == "triton" for k in runtime.STATS)
