@@ -39,7 +39,7 @@ jax.config.update("jax_enable_x64", True)
 
 JETS = "insert-transport,jet-expand,jet-fuse,cse,dce"  # the default pipeline less verify-contracts
 REFERENCE = "insert-transport,cse,dce"
-RUNS = settings(max_examples=int(os.environ.get("GEOMIR_RUN_EXAMPLES", "8")), deadline=None,
+RUNS = settings(max_examples=int(os.environ.get("GEOMIR_RUN_EXAMPLES", "6")), deadline=None,
                 phases=tuple(p for p in Phase if p is not Phase.shrink),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
