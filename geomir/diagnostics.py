@@ -151,9 +151,14 @@ class InternalCompilerError(GeomirError):
 _COMPILED: ContextVar[dict[str, str]] = ContextVar("geomir_compiled_texts", default={})
 
 
+_KEEP = 64  # names remembered; the oldest go first
+
+
 def remember_source(source: SourceFile) -> None:
     """Record ``source`` as the text compiled under its name (for :func:`op_span`)."""
-    _COMPILED.set({**_COMPILED.get(), source.name: source.text})
+    texts = {name: text for name, text in _COMPILED.get().items() if name != source.name}
+    texts[source.name] = source.text
+    _COMPILED.set(dict(list(texts.items())[-_KEEP:]))
 
 
 def _text_of(name: str) -> str:
