@@ -141,13 +141,13 @@ def _request(f, kind: str, framework: str, wrt: int, order: int = 1):
 
 
 def _push_builder(model, funcs, inputs, wrt, order, name):
-    from geomir.passes.jet_expand import _Emitter, _expand_body
+    from geomir.passes.jet_expand import _Emitter, expand_to_jet
 
     types = list(inputs)
     types[wrt] = jet.JetType(order, inputs[wrt])
     block = Block(arg_types=types)
     emit = _Emitter(InsertPoint.at_end(block), model.location)
-    result = _expand_body(model.sym_name.data, list(block.args), lambda v: jet.LiftOp(v, order), funcs, emit, [])
+    result = expand_to_jet(model.sym_name.data, list(block.args), lambda v: jet.LiftOp(v, order), funcs, emit)
     emit(func.ReturnOp(result))
     (output,) = model.function_type.outputs.data
     return func.FuncOp(name, (types, [jet.JetType(order, output)]), Region(block), "private")

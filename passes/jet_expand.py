@@ -135,7 +135,7 @@ def _tangent_function(name: str, wrt: int, funcs, module: builtin.ModuleOp, loca
     emit = _Emitter(InsertPoint.at_end(block), location)
     args = list(block.args[:-1])
     args[wrt] = emit(jet.SeedOp(args[wrt], block.args[-1], 1))
-    result = _expand_body(name, args, lambda v: jet.LiftOp(v, 1), funcs, emit, [])
+    result = expand_to_jet(name, args, lambda v: jet.LiftOp(v, 1), funcs, emit)
     emit(func.ReturnOp(emit(jet.CoeffOp(result, 1))))
     tangent = func.FuncOp(symbol, ([*inputs, inputs[wrt].tangent()], [output.tangent()]), Region(block), "private")
     tangent.location = location
@@ -168,7 +168,15 @@ def _is_jet(value: SSAValue) -> bool:
 def _expand_request(request, seed: SSAValue, lift, funcs, emit: _Emitter) -> SSAValue:
     args: list[SSAValue] = list(request.model_inputs)
     args[request.wrt.data] = seed
-    return _expand_body(request.callee_name, args, lift, funcs, emit, [])
+    return expand_to_jet(request.callee_name, args, lift, funcs, emit)
+
+
+def expand_to_jet(name: str, args: list[SSAValue], lift, funcs, emit: _Emitter) -> SSAValue:
+    """Model ``name``'s body on ``args`` (some of them jets), as a jet: a result that does
+    not depend on the jets is lifted by ``lift(value)`` (the op that makes a plain value a
+    constant jet)."""
+    value = _expand_body(name, args, funcs, emit, [])
+    return value if _is_jet(value) else emit(lift(value))
 
 
 NO_RULE = {"geo.holonomy_angle": "its jets need an atan2 rule and the area form on jets"}
@@ -184,9 +192,10 @@ def _no_rule(op: Operation, name: str):
     return SourceError(message, span) if span is not None else IRError(message)
 
 
-def _expand_body(name: str, args: list[SSAValue], lift, funcs, emit: _Emitter, stack: list[str]) -> SSAValue:
-    """Emit model ``name``'s body on ``args`` (some of them jets); return its jet result.
-    ``lift(value)`` makes the op that turns a plain result into a constant jet."""
+def _expand_body(name: str, args: list[SSAValue], funcs, emit: _Emitter, stack: list[str]) -> SSAValue:
+    """Emit model ``name``'s body on ``args`` (some of them jets); return its result: a jet,
+    or a plain value where it does not depend on them (a called model's plain result stays
+    plain in its caller; only the request's result is lifted)."""
     callee = funcs.get(name)
     if callee is None or not callee.body.blocks:
         raise IRError(f"jet-expand: @{name} has no body in this module")
@@ -198,13 +207,13 @@ def _expand_body(name: str, args: list[SSAValue], lift, funcs, emit: _Emitter, s
         operands = [mapping.get(v, v) for v in op.operands]
         if isinstance(op, func.ReturnOp):
             (value,) = operands
-            return value if _is_jet(value) else emit(lift(value))
+            return value
         if not any(_is_jet(v) for v in operands):
             clone = op.clone(value_mapper=mapping)
             emit(clone)
             continue
         if isinstance(op, func.CallOp):
-            value = _expand_body(op.callee.string_value(), operands, lift, funcs, emit, stack + [name])
+            value = _expand_body(op.callee.string_value(), operands, funcs, emit, stack + [name])
         elif isinstance(op, geo.GeoOp) or isinstance(op, geo.HolonomyOp):
             applied = jet.ApplyOp(op.name, operands, dict(op.properties))
             applied.location = op.location

@@ -183,10 +183,10 @@ class ArrayOps:
 
     def sqrt0(self, q: Array) -> Array:
         """sqrt(q) for q >= 0 with a finite gradient everywhere: 0 (value and gradient)
-        where q <= tiny. The inner ``where`` keeps the unused branch finite so its
-        gradient is 0, not NaN (the "double where")."""
+        where q <= tiny; NaN stays NaN (never a silent 0). The inner ``where`` keeps the
+        unused branch finite so its gradient is 0, not NaN (the "double where")."""
         pos = q > self.tiny(q)
-        return self.where(pos, self.sqrt(self.where(pos, q, 1.0)), 0.0)
+        return self.where(pos, self.sqrt(self.where(pos, q, 1.0)), self.where(q <= self.tiny(q), 0.0, q))
 
     def eps(self, x: Array) -> float:
         """finfo(x.dtype).eps."""

@@ -530,8 +530,8 @@ def relu(ops, x):
     """max(x, 0): piecewise linear, so y_k = [x_0 > 0] x_k for every k (mask from
     coefficient 0). At the kink x_0 = 0 the curve's image has no Taylor series; the rule
     returns 0 there (every coefficient), the convention of torch/JAX autodiff (relu'(0) = 0).
-    O(K)."""
-    return ops.where(x[0] > 0, x, 0.0)
+    O(K). A NaN x_0 gives NaN, as torch.relu and jax.nn.relu do (never a silent 0)."""
+    return ops.where(x[0] > 0, x, ops.where(x[0] <= 0, 0.0, x))
 
 
 @_register("clamp")
@@ -551,10 +551,11 @@ def clamp(ops, x, lo=None, hi=None):
 
 @_register("sqrt0")
 def sqrt0(ops, x):
-    """ops.sqrt0: the ``sqrt`` rule where x_0 > tiny, and the zero jet elsewhere (value and
-    every derivative 0, the runtime's convention for norms at 0). O(K^2)."""
+    """ops.sqrt0: the ``sqrt`` rule where x_0 > tiny, and the zero jet where x_0 <= tiny
+    (value and every derivative 0, the runtime's convention for norms at 0); NaN stays
+    NaN. O(K^2)."""
     pos = x[0] > ops.tiny(x[0])
-    return ops.where(pos, sqrt(ops, ops.where(pos, x, 1.0)), 0.0)
+    return ops.where(pos, sqrt(ops, ops.where(pos, x, 1.0)), ops.where(x[0] <= ops.tiny(x[0]), 0.0, x))
 
 
 # --- even ratio functions (Faa di Bruno in q) ---------------------------------------------

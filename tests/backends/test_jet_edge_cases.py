@@ -6,9 +6,10 @@ program without jet-expand: nested jvp, torch.func), float64.
   code meets ``geo.origin`` of a jet (a constant jet of the origin; it had no rule).
 * ``E``: a Laplacian through ``expmap`` on R^n needs the collapsed Euclidean jet manifold
   (its constructor was emitted as ``taylor.Euclidean(, collapsed=True)``).
-* ``C``: an output that does not depend on the differentiated input; its biharmonic is 0
-  (the lifted jet reached the stencil sum, which asserted, or for a batch of n² rows would
-  have summed over the batch).
+* ``C``, ``N``: an output that does not depend on the differentiated input (``N`` through
+  a called model that takes it); its biharmonic is 0 (a lifted jet reached the stencil
+  sum, which asserted, or for a batch of n² rows would have summed over the batch). A
+  called model's result that does not depend on the jets now stays a plain value.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ model E(x: R[3]) -> R[2] {
 model C(x: R[2], y: R[2]) -> R[2] {
   return tanh(linear(y, 2 -> 2))
 }
+model N(x: R[2], y: R[2]) -> R[2] {
+  let h = C(-x, y)
+  return h * 0.5
+}
 derive dt = directional(T, order = 3, wrt = w)
 derive jt = jvp(T, wrt = w)
 derive dq = directional(Q, order = 2, wrt = w)
@@ -48,8 +53,10 @@ derive be = biharmonic(E)
 derive bc = biharmonic(C)
 derive lc = laplacian(C)
 derive dc = directional(C, order = 2)
+derive bn = biharmonic(N)
+derive ln = laplacian(N)
 """
-REQUESTS = ["dt", "jt", "dq", "le", "be", "bc", "lc", "dc"]
+REQUESTS = ["dt", "jt", "dq", "le", "be", "bc", "lc", "dc", "bn", "ln"]
 REFERENCE = "insert-transport,cse,dce"  # the default pipeline without jet-expand and jet-fuse
 
 
@@ -65,8 +72,9 @@ def test_the_edges_are_in_the_jet_code(modules):
     assert "euclidean_lap = taylor.Euclidean(collapsed=True)" in text
     assert ".origin_like(" in text and "taylor.origin(" not in text
     ir = geomir.print_ir(geomir.to_ir(SOURCE))
-    bc = ir[ir.index("func.func @bc("):]
-    assert "jet.stencil" not in bc[:bc.index("func.return")]  # a constant output: no stencil at all
+    for name in ("bc", "bn"):
+        body = ir[ir.index(f"func.func @{name}("):]
+        assert "jet.stencil_sum" not in body[:body.index("func.return")]  # a constant output: no stencil sum
 
 
 @pytest.mark.parametrize("target", ["torch", "jax"])
@@ -83,5 +91,5 @@ def test_jets_match_the_autodiff_reference(modules, name, target):
         a, b = np.asarray(a.detach()), np.asarray(b)
         assert a.shape == b.shape and np.isfinite(b).all(), (name, a.shape, b.shape)
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(a).max()))
-    if name in ("bc", "lc"):  # C does not depend on x
+    if name in ("bc", "lc", "bn", "ln"):  # C and N do not depend on x
         assert not np.asarray(have).any()
