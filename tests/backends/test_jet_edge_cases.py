@@ -93,3 +93,33 @@ def test_jets_match_the_autodiff_reference(modules, name, target):
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(a).max()))
     if name in ("bc", "lc", "bn", "ln"):  # C and N do not depend on x
         assert not np.asarray(have).any()
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_nan_is_never_a_silent_zero(framework):
+    """sqrt0 (norms, dist) and the relu jet rule gave 0 for NaN (a NaN point was at distance
+    0 from anything); NaN stays NaN, and at 0 the value and gradient stay 0."""
+    if framework == "torch":
+        from geomir.backends.torch import runtime, taylor
+
+        arr = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    else:
+        from geomir.backends.jax import runtime, taylor
+
+        arr = lambda v: jnp.asarray(v, dtype=jnp.float64)  # noqa: E731
+    nan = float("nan")
+    x = arr([[nan, 1.0], [0.0, 0.0], [3.0, 4.0]])
+    d = np.asarray(runtime.Euclidean().dist(x, x * 0.0))
+    assert np.isnan(d[0]).all() and d[1, 0] == 0.0 and d[2, 0] == 5.0
+    jet = taylor.seed(arr([nan, -1.0, 2.0]), arr([1.0, 1.0, 1.0]), 2)
+    assert np.isnan(np.asarray(taylor.relu(jet))[0, 0])  # the value: NaN, as torch.relu gives
+    np.testing.assert_array_equal(np.asarray(taylor.relu(jet))[:, 1:], [[0.0, 2.0], [0.0, 1.0], [0.0, 0.0]])
+    root = np.asarray(taylor.sqrt0(taylor.seed(arr([nan, 0.0, 4.0]), arr([1.0, 0.0, 1.0]), 2)))
+    assert np.isnan(root[0, 0]) and (root[:, 1] == 0.0).all() and root[0, 2] == 2.0
+    if framework == "torch":  # the gradient of a norm at 0 is 0, not NaN
+        z = torch.zeros(2, 3, dtype=torch.float64, requires_grad=True)
+        runtime.Euclidean().dist(z, torch.zeros(2, 3, dtype=torch.float64)).sum().backward()
+        assert (z.grad == 0).all()
+    else:
+        g = jax.grad(lambda z: runtime.Euclidean().dist(z, z * 0.0).sum())(jnp.zeros((2, 3)))
+        assert (np.asarray(g) == 0).all()
