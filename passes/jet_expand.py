@@ -90,13 +90,9 @@ def _lower_laplacian(request: jet.LaplacianOp, funcs, module) -> None:
 def _lower_biharmonic(request: jet.BiharmonicOp, funcs, module) -> None:
     emit = _Emitter(InsertPoint.before(request), request.location)
     seed = emit(jet.StencilSeedOp(request.model_inputs[request.wrt.data], "biharmonic"))
-    order = seed.type.order_value
-    result = _expand_request(request, seed, lambda v: jet.LiftOp(v, order), funcs, emit)
-    if isinstance(result.owner, jet.LiftOp):  # the output does not depend on the input: Δ²f = 0
-        plain = result.owner.operands[0]
-        result.owner.detach()
-        result.owner.erase()
-        _replace(request, [emit(geo.OriginOp(plain))])  # the origin of R^n: zeros of the output's shape
+    result = _body_on(request, seed, funcs, emit)
+    if not _is_jet(result):  # the output does not depend on the input: Δ²f = 0, the origin of R^n
+        _replace(request, [emit(geo.OriginOp(result))])
         return
     _replace(request, [emit(jet.StencilSumOp(result, "biharmonic"))])
 
@@ -165,17 +161,26 @@ def _is_jet(value: SSAValue) -> bool:
     return isinstance(value.type, (jet.JetType, jet.CollapsedType))
 
 
-def _expand_request(request, seed: SSAValue, lift, funcs, emit: _Emitter) -> SSAValue:
+def _body_on(request, seed: SSAValue, funcs, emit: _Emitter) -> SSAValue:
+    """The request's model body on its inputs with the seed in place of input ``wrt``: a jet,
+    or a plain value where the output does not depend on that input."""
     args: list[SSAValue] = list(request.model_inputs)
     args[request.wrt.data] = seed
-    return expand_to_jet(request.callee_name, args, lift, funcs, emit)
+    return _expand_body(request.callee_name, args, funcs, emit, [])
+
+
+def _expand_request(request, seed: SSAValue, lift, funcs, emit: _Emitter) -> SSAValue:
+    return _as_jet(_body_on(request, seed, funcs, emit), lift, emit)
 
 
 def expand_to_jet(name: str, args: list[SSAValue], lift, funcs, emit: _Emitter) -> SSAValue:
     """Model ``name``'s body on ``args`` (some of them jets), as a jet: a result that does
     not depend on the jets is lifted by ``lift(value)`` (the op that makes a plain value a
     constant jet)."""
-    value = _expand_body(name, args, funcs, emit, [])
+    return _as_jet(_expand_body(name, args, funcs, emit, []), lift, emit)
+
+
+def _as_jet(value: SSAValue, lift, emit: _Emitter) -> SSAValue:
     return value if _is_jet(value) else emit(lift(value))
 
 

@@ -40,12 +40,16 @@ def run_lines(path: Path) -> list[str]:
     return lines
 
 
+def paths(text: str, path: Path, tmp: Path | None = None, quote=lambda p: p) -> str:
+    """``%examples``, ``%s`` and (with tmp) lit's ``%t``, a path prefix of this test's own,
+    replaced by those paths, passed through ``quote``."""
+    text = text.replace("%examples", quote(str(ROOT / "examples"))).replace("%s", quote(str(path)))
+    return text if tmp is None else text.replace("%t", quote(str(tmp / path.stem)))
+
+
 def substitute(cmd: str, path: Path, tmp: Path | None = None) -> str:
     python = shlex.quote(sys.executable)
-    cmd = cmd.replace("%examples", shlex.quote(str(ROOT / "examples")))
-    cmd = cmd.replace("%s", shlex.quote(str(path)))
-    if tmp is not None:  # lit's %t: a path prefix of this test's own
-        cmd = cmd.replace("%t", shlex.quote(str(tmp / path.stem)))
+    cmd = paths(cmd, path, tmp, shlex.quote)
     cmd = cmd.replace("not filecheck", "! filecheck")
     words = cmd.split(" ")
     words = [f"{python} -m filecheck" if w == "filecheck" else f"{python} -m geomir.driver" if w == "geomc" else w for w in words]
@@ -75,8 +79,7 @@ def run_line(cmd: str, path: Path, tmp: Path) -> subprocess.CompletedProcess:
     from geomir.driver import main
 
     words, with_stderr, expected, rest = shape
-    argv = [w.replace("%examples", str(ROOT / "examples")).replace("%s", str(path)).replace("%t", str(tmp / path.stem))
-            for w in words]
+    argv = [paths(w, path, tmp) for w in words]
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out if with_stderr else err):
         code = main(argv)

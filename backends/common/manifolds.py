@@ -185,8 +185,9 @@ class ArrayOps:
         """sqrt(q) for q >= 0 with a finite gradient everywhere: 0 (value and gradient)
         where q <= tiny; NaN stays NaN (never a silent 0). The inner ``where`` keeps the
         unused branch finite so its gradient is 0, not NaN (the "double where")."""
-        pos = q > self.tiny(q)
-        return self.where(pos, self.sqrt(self.where(pos, q, 1.0)), self.where(q <= self.tiny(q), 0.0, q))
+        tiny = self.tiny(q)
+        pos = q > tiny
+        return self.where(pos, self.sqrt(self.where(pos, q, 1.0)), self.where(q <= tiny, 0.0, q))
 
     def eps(self, x: Array) -> float:
         """finfo(x.dtype).eps."""

@@ -554,8 +554,9 @@ def sqrt0(ops, x):
     """ops.sqrt0: the ``sqrt`` rule where x_0 > tiny, and the zero jet where x_0 <= tiny
     (value and every derivative 0, the runtime's convention for norms at 0); NaN stays
     NaN. O(K^2)."""
-    pos = x[0] > ops.tiny(x[0])
-    return ops.where(pos, sqrt(ops, ops.where(pos, x, 1.0)), ops.where(x[0] <= ops.tiny(x[0]), 0.0, x))
+    tiny = ops.tiny(x[0])
+    pos = x[0] > tiny
+    return ops.where(pos, sqrt(ops, ops.where(pos, x, 1.0)), ops.where(x[0] <= tiny, 0.0, x))
 
 
 # --- even ratio functions (Faa di Bruno in q) ---------------------------------------------
@@ -976,9 +977,9 @@ class JetManifold:
     def proj(self, x):
         return x
 
-    def origin_of(self, x0: Array) -> Array:
-        """The manifold's origin (a plain array) with the shape of the value ``x0``."""
-        return self.ops.zeros_like(x0)
+    # The manifold's origin (a plain array) shaped like a value x0: the runtime's formula,
+    # which reads only self.ops (and self.sqrt_c on the quadrics).
+    origin_of = _m.Manifold.origin_like
 
     def origin_like(self, x):
         """geo.origin of a jet: the constant jet of the origin (it does not move along the

@@ -51,10 +51,7 @@ class _Quadric(JetManifold):
         self.c = _m._check_curvature(c)
         self.sqrt_c = math.sqrt(self.c)
 
-    def origin_of(self, x0):
-        """e0 / sqrt(c), as ``manifolds._Quadric.origin_like``."""
-        o = self.ops
-        return o.concat([o.full_like(x0[..., :1], 1.0 / self.sqrt_c), o.zeros_like(x0[..., 1:])])
+    origin_of = _m._Quadric.origin_like  # e0 / sqrt(c), the runtime's formula
 
     # -- structure: the last axis of either kind of jet ------------------------------------
     @staticmethod

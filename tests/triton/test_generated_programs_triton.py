@@ -13,7 +13,6 @@ import os
 os.environ["TRITON_INTERPRET"] = "1"  # before triton decorates the kernels
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 
-import re  # noqa: E402
 import sys  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -32,7 +31,7 @@ from geomir.diagnostics import UsageError  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared helpers
 from backends.helpers import sample  # noqa: E402
-from unit.geo_programs import well_typed_programs  # noqa: E402
+from unit.geo_programs import listing, well_typed_programs, without_annotations  # noqa: E402
 
 PASSES = "insert-transport,jet-expand,jet-fuse,cse,dce"  # the default pipeline less verify-contracts
 DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32, "f64": torch.float64}
@@ -44,8 +43,8 @@ RUNS = settings(max_examples=int(os.environ.get("GEOMIR_RUN_EXAMPLES", "4")), de
 @RUNS
 @given(well_typed_programs())
 def test_generated_programs_match_the_torch_target(source):
-    source = re.sub(r"(?m)^\s*@[^\n]*\n", "", source)  # no contract annotations
-    numbered = "\n".join(f"{i:3}| {line}" for i, line in enumerate(source.splitlines(), 1))
+    source = without_annotations(source)
+    shown = listing(source)
     if "path " in source:
         with pytest.raises(UsageError, match="not on triton"):
             geomir.compile(source, target="triton", passes=PASSES)
@@ -63,7 +62,7 @@ def test_generated_programs_match_the_torch_target(source):
             got = getattr(mod, name)(mod.init_params(seed=1), *xs)
         want = getattr(ref, name)(ref.init_params(seed=1), *xs)
         for a, b in zip(*((o if isinstance(o, tuple) else (o,)) for o in (want, got)), strict=True):
-            where = f"@{name}\n--- generated.geo ---\n{numbered}"
+            where = f"@{name}\n{shown}"
             assert a.shape == b.shape and a.dtype == b.dtype, f"{b.shape} {b.dtype}, torch {a.shape} {a.dtype}: {where}"
             tol = 2e-2 if a.dtype.itemsize == 2 else 1e-4
             a, b = a.detach().double(), b.detach().double()

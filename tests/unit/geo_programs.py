@@ -31,6 +31,8 @@ from geomir.frontends.dsl.builtins import BUILTINS  # only to keep generated nam
 
 __all__ = [
     "GeneratedProgram",
+    "listing",
+    "without_annotations",
     "generate_program",
     "program_features",
     "well_typed_programs",
@@ -805,3 +807,13 @@ def generated_programs() -> st.SearchStrategy[GeneratedProgram]:
 def well_typed_programs() -> st.SearchStrategy[str]:
     """Strategy of random well-typed .geo programs, as source text."""
     return generated_programs().map(lambda p: p.source)
+
+
+def without_annotations(source: str) -> str:
+    """The program without its contract annotations (the ``@...`` lines)."""
+    return re.sub(r"(?m)^\s*@[^\n]*\n", "", source)
+
+
+def listing(source: str) -> str:
+    """The program with line numbers, for a failure message."""
+    return "--- generated.geo ---\n" + "\n".join(f"{i:3}| {line}" for i, line in enumerate(source.splitlines(), 1))

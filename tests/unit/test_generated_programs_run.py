@@ -14,7 +14,6 @@ frameworks. This found the jet rules missing in test_jet_edge_cases.py.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import geomir  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared backend helpers
 from backends.helpers import sample  # noqa: E402  (tests/backends, as pytest names it)
 
-from .geo_programs import well_typed_programs  # noqa: E402
+from .geo_programs import listing, well_typed_programs, without_annotations  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
@@ -52,8 +51,8 @@ def _arrays(out) -> list[np.ndarray]:
 @RUNS
 @given(well_typed_programs())
 def test_generated_programs_run_and_match_the_autodiff_reference(source):
-    source = re.sub(r"(?m)^\s*@[^\n]*\n", "", source)  # no contract annotations
-    numbered = "\n".join(f"{i:3}| {line}" for i, line in enumerate(source.splitlines(), 1))
+    source = without_annotations(source)
+    shown = listing(source)
     reference = geomir.compile(source, target="torch", passes=REFERENCE)
     others = {"torch jets": geomir.compile(source, target="torch", passes=JETS),
               "jax jets": geomir.compile(source, target="jax", passes=JETS)}
@@ -69,7 +68,7 @@ def test_generated_programs_run_and_match_the_autodiff_reference(source):
             args = [jnp.asarray(x.numpy()) for x in xs] if jax_side else xs
             got = _arrays(getattr(m, name)(params, *args))
             for a, b in zip(want, got, strict=True):
-                where = f"{label}, @{name}\n--- generated.geo ---\n{numbered}"
+                where = f"{label}, @{name}\n{shown}"
                 assert a.shape == b.shape, f"shape {b.shape}, reference {a.shape}: {where}"
                 ok = np.isfinite(a)
                 assert np.isfinite(b[ok]).all(), f"non-finite where the reference is finite: {where}"

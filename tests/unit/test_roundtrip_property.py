@@ -40,7 +40,7 @@ from geomir.frontends.dsl.derive import DERIVATIVES
 from geomir.frontends.dsl.types import MANIFOLD_KINDS, TORUS_UNITS
 from geomir.pipeline import run_pipeline
 
-from .geo_programs import generate_program, program_features, well_typed_programs
+from .geo_programs import generate_program, listing, program_features, well_typed_programs
 
 from geomir.verify import verify_module as _verify_module
 
@@ -60,10 +60,6 @@ PROPERTY = settings(
 )
 
 
-def _numbered(source: str) -> str:
-    return "\n".join(f"{i:3}| {line}" for i, line in enumerate(source.splitlines(), 1))
-
-
 def _compile(source: str):
     """Compile a generated program; a rejection fails with the program and the diagnostic."""
     try:
@@ -71,7 +67,7 @@ def _compile(source: str):
     except geomir.SourceError as err:
         raise AssertionError(
             f"the frontend rejects a generated program (is the generator or the type checker "
-            f"wrong?)\n{err.render()}\n--- generated.geo ---\n{_numbered(source)}"
+            f"wrong?)\n{err.render()}\n{listing(source)}"
         ) from None
 
 
