@@ -244,10 +244,15 @@ def _sqrt_list(ops, x: list) -> list:
 
 
 def _pow_list(ops, x: list, p: float) -> list:
-    """x^p; integer 0 <= p <= 8 by repeated Cauchy squaring (any x_0), otherwise the ODE
-    p x' y = x y' (x_0 > 0, or x_0 != 0 for an integer p)."""
+    """x^p; an integer 0 <= p <= max(8, K) by repeated Cauchy squaring (any x_0), otherwise
+    the ODE p x' y = x y': y_k = sum_(j=1..k) ((p+1) j - k) x_j y_(k-j) / (k x_0).
+
+    At x_0 = 0 (p > 0) the division is by 1 instead of 0 and gives y_k = 0 for k < p, the
+    true coefficients (x^p is flat to order ceil(p) - 1 there), not 0/0. The coefficients
+    with k > p have no finite value there unless the curve rests at 0 (x_1..x_k = 0, the
+    masked side of relu(x)^p: 0); where it moves they are NaN, never a silent 0."""
     K = len(x) - 1
-    if float(p).is_integer() and 0 <= p <= 8:
+    if float(p).is_integer() and 0 <= p <= max(8, K):
         n = int(p)
         result, base = None, x
         while True:
@@ -261,11 +266,17 @@ def _pow_list(ops, x: list, p: float) -> list:
             return [ops.full_like(x[0], 1.0)] + [ops.zeros_like(x[0])] * K
         return result
     y = [x[0] ** p]
+    if not K:
+        return y
+    at_zero = x[0] == 0
+    x0, moving = ops.where(at_zero, 1.0, x[0]), None
     for k in range(1, K + 1):
         s = (p * k) * (x[k] * y[0])  # j = k: (p + 1) k - k
         for j in range(1, k):
             s = s + ((p + 1.0) * j - k) * (x[j] * y[k - j])
-        y.append(s / (k * x[0]))
+        s = s / (k * x0)
+        moving = (x[k] != 0) if moving is None else moving | (x[k] != 0)
+        y.append(ops.where(at_zero & moving, math.nan, s) if 0 < p < k else s)
     return y
 
 
@@ -490,8 +501,9 @@ def sqrt(ops, x):
 @_unary
 def pow(ops, x, exponent):
     """y = x^p, constant real p: p x' y = x y', so
-    y_k = sum_(j=1..k) ((p+1) j - k) x_j y_(k-j) / (k x_0) (x_0 > 0; x_0 != 0 for integer p).
-    Integer 0 <= p <= 8: repeated Cauchy squaring, valid at any x_0. O(K^2)."""
+    y_k = sum_(j=1..k) ((p+1) j - k) x_j y_(k-j) / (k x_0) (x_0 > 0; x_0 != 0 for integer p;
+    at x_0 = 0 see ``_pow_list``). Integer 0 <= p <= max(8, K): repeated Cauchy squaring,
+    valid at any x_0. O(K^2)."""
     return _pow_list(ops, x, float(exponent))
 
 
@@ -950,6 +962,23 @@ _UNARY = ("exp", "tanh", "sigmoid", "softplus", "sin", "cos", "log", "sqrt", "po
           "coshq")
 for _name in _UNARY:
     COLLAPSED_RULES[_name] = _collapse_unary(RULES[_name], _name)
+
+
+@_creg("pow")
+def c_pow(ops, x, exponent):
+    """x^p from the order-2 rule at f0, as for any phi, except where 0 < p < 2 (not 1) and the
+    input rests at 0 (f0, f1, f2 all 0, the masked side of relu(x)^1.5): there phi' or phi''
+    is not finite but the output is the constant 0 (f1 = f2 = 0, not inf * 0). The rule is
+    evaluated at 1 there, so no NaN reaches the gradient through the select. O(D)."""
+    p = float(exponent)
+    sq = ops.sum0(x.f1 * x.f1)
+    if not (0 < p < 2 and p != 1):
+        c = RULES["pow"](ops, seed(ops, x.f0, ops.full_like(x.f0, 1.0), 2), p)
+        return LaplacianJet(c[0], c[1] * x.f1, c[1] * x.f2 + c[2] * sq)
+    rest = (x.f0 == 0) & (sq == 0) & (x.f2 == 0)
+    c = RULES["pow"](ops, seed(ops, ops.where(rest, 1.0, x.f0), ops.full_like(x.f0, 1.0), 2), p)
+    return LaplacianJet(ops.where(rest, 0.0, c[0]), ops.where(rest, 0.0, c[1] * x.f1),
+                        ops.where(rest, 0.0, c[1] * x.f2 + c[2] * sq))
 
 assert set(RULES) == set(COLLAPSED_RULES), set(RULES) ^ set(COLLAPSED_RULES)
 

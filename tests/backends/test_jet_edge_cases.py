@@ -10,6 +10,8 @@ program without jet-expand: nested jvp, torch.func), float64.
   a called model that takes it); its biharmonic is 0 (a lifted jet reached the stencil
   sum, which asserted, or for a batch of n² rows would have summed over the batch). A
   called model's result that does not depend on the jets now stays a plain value.
+* ``P``: ``pow(relu(.), 2.5)`` (a ReLU^p activation) where the ReLU is 0: the pow rule
+  divided by x_0 and gave NaN (0/0) where autodiff gives 0.
 """
 
 from __future__ import annotations
@@ -53,10 +55,15 @@ derive be = biharmonic(E)
 derive bc = biharmonic(C)
 derive lc = laplacian(C)
 derive dc = directional(C, order = 2)
+model P(x: R[3]) -> R[3] {
+  return pow(relu(linear(x, 3 -> 3)), 2.5)
+}
 derive bn = biharmonic(N)
 derive ln = laplacian(N)
+derive dp = directional(P, order = 2)
+derive lp = laplacian(P)
 """
-REQUESTS = ["dt", "jt", "dq", "le", "be", "bc", "lc", "dc", "bn", "ln"]
+REQUESTS = ["dt", "jt", "dq", "le", "be", "bc", "lc", "dc", "bn", "ln", "dp", "lp"]
 REFERENCE = "insert-transport,cse,dce"  # the default pipeline without jet-expand and jet-fuse
 
 
@@ -123,3 +130,57 @@ def test_nan_is_never_a_silent_zero(framework):
     else:
         g = jax.grad(lambda z: runtime.Euclidean().dist(z, z * 0.0).sum())(jnp.zeros((2, 3)))
         assert (np.asarray(g) == 0).all()
+
+
+def _taylor_and_array(framework):
+    if framework == "torch":
+        from geomir.backends.torch import taylor
+
+        return taylor, lambda v: torch.tensor(v, dtype=torch.float64)
+    from geomir.backends.jax import taylor
+
+    return taylor, lambda v: jnp.asarray(v, dtype=jnp.float64)
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_pow_coefficients_match_mpmath_and_are_exact_at_zero(framework):
+    """y = x^p along x(t) = x_0 + t: y_k = binomial(p, k) x_0^(p-k) (mpmath). At x_0 = 0 the
+    coefficients with k < p are 0 (they were 0/0 = NaN) and the others NaN (none is finite);
+    along a curve resting at 0 all are 0."""
+    import mpmath
+
+    taylor, arr = _taylor_and_array(framework)
+    x0 = [0.0, 1e-3, 0.3, 2.0]
+    for p in (2.5, 1.5, 0.5, -0.5, 9.0, 11.0, -3.0):
+        y = np.asarray(taylor.pow(taylor.seed(arr(x0), arr([1.0] * 4), 3), p))
+        for i, a in enumerate(x0):
+            for k in range(4):
+                if a == 0 and k > p:
+                    assert not np.isfinite(y[k, i]), (p, k, y[k, i])
+                    continue
+                want = float(mpmath.binomial(p, k) * mpmath.power(mpmath.mpf(a), p - k)) if a else 0.0
+                np.testing.assert_allclose(y[k, i], want, rtol=1e-13, atol=0, err_msg=f"p={p} x0={a} k={k}")
+        resting = np.asarray(taylor.pow(taylor.seed(arr([0.0]), arr([0.0]), 3), p))
+        assert (resting == 0).all() if p > 0 else np.isinf(resting[0]).all(), (p, resting)
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_collapsed_pow_at_rest_is_zero_and_its_gradient_finite(framework):
+    """The Laplacian rule of x^1.5 reads phi'' = inf at 0; where the input rests at 0 (f0,
+    f1, f2 all 0) the output is the constant 0, and the gradient through it stays finite."""
+    taylor, arr = _taylor_and_array(framework)
+
+    def lap(f0):
+        rules = taylor.COLLAPSED_RULES
+        return taylor.laplacian_of(rules["pow"](rules["relu"](taylor.laplacian_seed(f0)), 1.5))
+
+    x = [[-1.0, 0.5, 2.0]]
+    got = np.asarray(lap(arr(x)))
+    np.testing.assert_allclose(got, [[0.0, 0.75 * 0.5 ** -0.5, 0.75 * 2.0 ** -0.5]], rtol=1e-14)
+    if framework == "torch":
+        t = arr(x).requires_grad_(True)
+        lap(t).sum().backward()
+        g = t.grad
+    else:
+        g = jax.grad(lambda f0: lap(f0).sum())(arr(x))
+    np.testing.assert_allclose(np.asarray(g), [[0.0, -0.375 * 0.5 ** -1.5, -0.375 * 2.0 ** -1.5]], rtol=1e-14)

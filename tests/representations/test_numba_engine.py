@@ -73,15 +73,21 @@ def test_one_batch_matches_the_torch_step(manifold, seed, curvature, scale, lr, 
     if adagrad:  # Lorentz far out: the gradient cancels (4e-8 apart at worst over 4,800 cases)
         np.testing.assert_allclose(acc_np, acc_t[0], rtol=1e-6 if manifold == "lorentz" else 1e-9, atol=0)
     if manifold == "lorentz":
-        # a long step (lr 30) computes cosh(z) x + sinhc(z) v from terms up to ~1e12 times the
-        # result and may then clamp it to the radius bound, so the engines' roundings differ by
-        # up to ~1e-5 of the point's size there: compare each point's spatial part by its
-        # length (1e-6 relative) and direction (cosine 1 - 1e-8, about 1e-4 rad)
+        # Far out (x0 ~ 300) a long step (lr 30) is ill-conditioned: the tangent's Minkowski
+        # norm and the distances' gradients cancel terms ~1e10 times their result, and the
+        # step may clamp to the radius bound. The torch step itself moves by up to ~1e-5 of a
+        # point when its input points move by 1e-15 (seed 0, c 3, batch 3, row 37). So each
+        # row may differ by 1e-8 of its size plus 10 times the torch step's own spread under
+        # relative input perturbations of 1e-15 (three draws).
+        spread = torch.zeros(n, dtype=torch.float64)
+        pgen = torch.Generator().manual_seed(seed + 1)
+        for _ in range(3):
+            noisy = points * (1 + 1e-15 * torch.randn(points.shape, generator=pgen, dtype=torch.float64))
+            again = _torch_step(space, space.clamp_radius(noisy, 1e-5), u, cand, valid, lr, 1e-5, acc)[1]
+            spread = torch.maximum(spread, (again[:, 1:] - expected[:, 1:]).norm(dim=1))
         got, want = torch.as_tensor(table)[:, 1:], expected[:, 1:]
-        torch.testing.assert_close(got.norm(dim=1), want.norm(dim=1), rtol=1e-6, atol=1e-9)
-        cos = torch.nn.functional.cosine_similarity(got, want, dim=1, eps=1e-300)
-        tiny = (got.norm(dim=1) < 1e-6) & (want.norm(dim=1) < 1e-6)  # near the origin a direction means little
-        assert bool(((cos >= 1 - 1e-8) | tiny).all()), cos.min()
+        allowed = 1e-8 * want.norm(dim=1) + 10 * spread + 1e-12
+        assert bool(((got - want).norm(dim=1) <= allowed).all()), ((got - want).norm(dim=1) / allowed).max()
     else:
         scale_ = max(1.0, float(expected.abs().max()))
         np.testing.assert_allclose(table, expected.numpy(), rtol=1e-7, atol=1e-10 * scale_)

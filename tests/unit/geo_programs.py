@@ -480,12 +480,14 @@ class _ModelGen:
     def numbers(self) -> list[Val]:
         return [v for v in self.pool if isinstance(v.type, Num)]
 
-    def number(self, *, nonzero: bool = False) -> Val:
-        """A number for a factor or exponent; ``nonzero``: a divisor (kept away from 0 and inf)."""
-        nums = [v for v in self.numbers() if not nonzero or _safe(v.type.value)]
+    def number(self, *, nonzero: bool = False, extreme: bool = True) -> Val:
+        """A number for a factor or exponent; ``nonzero``: a divisor (kept away from 0 and inf);
+        ``extreme=False``: no f64 extremes (an exponent: x^1e308 has derivatives inf * 0,
+        whose float value depends on the order of the products)."""
+        nums = [v for v in self.numbers() if (not nonzero and extreme) or _safe(v.type.value)]
         if nums and self.rng.random() < 0.3:
             return self.rng.choice(nums)
-        return _number(self.rng, nonzero=nonzero, extreme=not nonzero)
+        return _number(self.rng, nonzero=nonzero, extreme=extreme and not nonzero)
 
     def _out_dim(self, t: VType) -> int:
         """An output dimension for a layer on ``t`` that keeps the type valid.
@@ -585,7 +587,7 @@ class _ModelGen:
             return Val(f"-{_wrap(v, UNARY_PREC)}", v.type, UNARY_PREC, v.refs)
         if kind in ("pow", "scale"):
             v = rng.choice(vectors)
-            return self.call(kind, [v, self.number()], result=v.type)
+            return self.call(kind, [v, self.number(extreme=kind == "scale")], result=v.type)
         if kind == "numop":
             v = rng.choice(vectors)
             form = rng.choice(["k*v", "v*k", "v/k"])
