@@ -184,6 +184,14 @@ def _as_jet(value: SSAValue, lift, emit: _Emitter) -> SSAValue:
     return value if _is_jet(value) else emit(lift(value))
 
 
+FLAT = ("euclidean", "torus")
+"""Manifolds whose parallel transport is the identity (the runtime's ``transp`` returns v)."""
+
+
+def _is_flat_transport(op: Operation) -> bool:
+    return isinstance(op, geo.ParallelTransportOp) and op.x.type.manifold.kind in FLAT
+
+
 NO_RULE = {"geo.holonomy_angle": "its jets need an atan2 rule and the area form on jets"}
 """Geo ops without a Taylor rule yet, and why."""
 
@@ -213,6 +221,9 @@ def _expand_body(name: str, args: list[SSAValue], funcs, emit: _Emitter, stack: 
         if isinstance(op, func.ReturnOp):
             (value,) = operands
             return value
+        if _is_flat_transport(op):  # the identity on its vector: no dependence on the endpoints
+            mapping[op.results[0]] = operands[2]
+            continue
         if not any(_is_jet(v) for v in operands):
             clone = op.clone(value_mapper=mapping)
             emit(clone)
