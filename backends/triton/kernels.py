@@ -148,14 +148,15 @@ def _act012(u, ACTIVATION: tl.constexpr):
         t = tl.where(u >= 0.0, 1.0, e) / (1.0 + e)
         g = e / ((1.0 + e) * (1.0 + e))
         c2 = 0.5 * g * (1.0 - 2.0 * t)
-    elif ACTIVATION == 3:  # relu: max(u, 0), [u > 0], 0 (0 at the kink, as autodiff)
-        pos = u > 0.0
-        t = tl.where(pos, u, 0.0)
-        g = tl.where(pos, 1.0, 0.0)
-        c2 = 0.0 * u
+    elif ACTIVATION == 3:  # relu: max(u, 0), [u > 0], 0 (0 at the kink, as autodiff);
+        # NaN stays NaN (the torch rule's where(u <= 0, 0, u)), never a silent 0
+        neg = u <= 0.0
+        t = tl.where(neg, 0.0, u)
+        g = tl.where(neg, 0.0, 1.0)
+        c2 = 0.0 * g  # 0 also where u is NaN (the torch rule's phi''/2 along (u, 1))
     elif ACTIVATION == 4:  # softplus: max(u,0) + log1p(e), sigmoid, sigmoid'/2 (e = exp(-|u|))
         e = tl.exp(-tl.abs(u))
-        t = tl.maximum(u, 0.0) + _log1p(e)
+        t = tl.maximum(u, 0.0, propagate_nan=tl.PropagateNan.ALL) + _log1p(e)
         g = tl.where(u >= 0.0, 1.0, e) / (1.0 + e)
         c2 = 0.5 * e / ((1.0 + e) * (1.0 + e))
     elif ACTIVATION == 5:  # sin
@@ -216,14 +217,14 @@ def _ode_epilogue(u, K: tl.constexpr, ACTIVATION: tl.constexpr):
     Every ODE rule is y' = g x', so y_k = (1/k) sum_(j=1..k) j u_j g_(k-j):
     tanh/sigmoid g from y (:func:`_quadratic_ode`); exp g = y; sin/cos coupled
     (s' = c x', c' = -s x'); softplus g = the sigmoid jet of u to order K-1;
-    relu y_k = [u_0 > 0] u_k."""
+    relu y_k = [u_0 > 0] u_k (u_k where u_0 is NaN)."""
     if ACTIVATION == 1 or ACTIVATION == 2:
         ys = _quadratic_ode(u, K, ACTIVATION)
     elif ACTIVATION == 3:
-        pos = u[0] > 0.0
+        neg = u[0] <= 0.0  # a NaN u_0 passes u through, as the torch rule does
         ys = ()
         for k in tl.static_range(K + 1):
-            ys = ys + (tl.where(pos, u[k], 0.0),)
+            ys = ys + (tl.where(neg, 0.0, u[k]),)
     elif ACTIVATION == 5 or ACTIVATION == 6:
         ss = (tl.sin(u[0]),)
         cs = (tl.cos(u[0]),)

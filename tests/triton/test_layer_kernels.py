@@ -88,6 +88,35 @@ def test_laplacian_layer_matches_torch(activation, bias):
         _assert_close(y[None], r[None], f"laplacian {activation} bias={bias} {name}")
 
 
+def _same_nans_then_close(y: torch.Tensor, ref: torch.Tensor, what: str) -> None:
+    assert torch.equal(y.isnan(), ref.isnan()), f"{what}: NaN at {y.isnan().nonzero().tolist()}, torch {ref.isnan().nonzero().tolist()}"
+    ok = ~ref.isnan()
+    assert torch.equal(y.isinf() & ok, ref.isinf() & ok), what
+    fin = torch.isfinite(ref)
+    assert float((y[fin] - ref[fin]).abs().max()) <= RTOL * float(ref[fin].abs().max().clamp_min(1.0)), what
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy, on the NaN the interpreter computes
+@pytest.mark.parametrize("activation", ALL_ACTIVATIONS)
+def test_nan_inputs_give_nan_where_torch_does(activation):
+    """A NaN in an input coefficient, weight or direction gives NaN exactly where the torch
+    rules give it (relu kept NaN as 0 in the kernels: u > 0 is false for NaN); the other
+    rows stay as they were."""
+    K, N, n, m = 3, 8, 16, 16
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(K + 1, N, n, generator=g)
+    x[0, 1, 3] = float("nan")  # a value
+    x[2, 4, 0] = float("nan")  # a second-order coefficient
+    w, b = _params(n, m, True, scale=2.0, seed=5)
+    _same_nans_then_close(tl_layer.jet_layer(x, w, b, activation), taylor.layer(x, w, b, activation),
+                          f"jet {activation}")
+    lap = taylor.LaplacianJet(x[0], x[1:3], x[3])
+    lap.f1[1, 6, 2] = float("nan")  # a direction of row 6
+    for name, y, r in zip(("f0", "f1", "f2"), tl_layer.laplacian_layer(lap, w, b, activation),
+                          taylor.layer(lap, w, b, activation)):
+        _same_nans_then_close(y, r, f"laplacian {activation} {name}")
+
+
 @pytest.mark.parametrize("dirs", [1, 2, 4, 8])
 @pytest.mark.parametrize("D, n", [(1, 16), (5, 40), (7, 128)])
 def test_laplacian_direction_groups(monkeypatch, dirs, D, n):

@@ -119,6 +119,22 @@ def test_outputs_stay_inside_the_ball(scale, c, seed, activation):
     assert (c**0.5 * y.norm(dim=-1) <= 1 - 1e-5 + 1e-6).all()
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy, on the NaN the interpreter computes
+@pytest.mark.parametrize("activation", [None, "tanh", "relu"])
+def test_nan_rows_stay_nan_and_alone(activation):
+    """A NaN or inf coordinate, weight or bias gives NaN where torch does, never a finite
+    row (relu and the clamps kept NaN as 0 or as the clamp bound), and no other row moves."""
+    x, w, b = _inputs(1.0, 0.3, n=8, m=6, batch=(6,), seed=3)
+    x[1, 2], x[3, 0] = float("nan"), float("inf")
+    for args in ((x, w, b), (x[:2], torch.where(torch.arange(8) == 1, float("nan"), w), b),
+                 (x[:2], w, torch.where(torch.arange(6) == 0, float("nan"), b))):
+        y = poincare.poincare_layer(*args, c=1.0, activation=activation)
+        ref = _reference(*args, 1.0, activation, torch.float32)
+        assert torch.equal(y.isnan(), ref.isnan()), (activation, y, ref)
+        fin = torch.isfinite(ref)
+        assert torch.isfinite(y[fin]).all() and (not fin.any() or _rel(y[fin], ref[fin]) <= RTOL)
+
+
 def test_results_are_deterministic():
     x, w, b = _inputs(1.0, 0.3, seed=9)
     assert torch.equal(poincare.poincare_layer(x, w, b, activation="tanh"),
