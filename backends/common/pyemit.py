@@ -148,6 +148,13 @@ def _manifold_call(method: str, manifold_of: int = 0):
     return emit
 
 
+def _exponent(p: float) -> float | int:
+    """An integral exponent as a Python int: JAX then uses integer_pow, whose derivatives are
+    exact polynomials (x ** 2.0 has a NaN third derivative at 0: 0 * 0^-1), and torch the
+    same x * x. Others (and |p| >= 2^31) stay floats."""
+    return int(p) if float(p).is_integer() and abs(p) < 2**31 else p
+
+
 def _infix(symbol: str):
     return lambda op, a, f: f"{a[0]} {symbol} {a[1]}"
 
@@ -184,7 +191,7 @@ OP_RULES: dict[str, Callable[[Operation, list[str], Flavor], str]] = {
     "geo.div": _infix("/"),
     "geo.neg": lambda op, a, f: f"-{a[0]}",
     "geo.scale": lambda op, a, f: f"{a[0]} * {op.factor.value.data!r}",
-    "geo.pow": lambda op, a, f: f"{a[0]} ** {op.exponent.value.data!r}",
+    "geo.pow": lambda op, a, f: f"{a[0]} ** {_exponent(op.exponent.value.data)!r}",
     # Jets: the runtime keeps normalized coefficients x^(k)/k!; the IR's (and the user's)
     # convention is derivatives, identical for k <= 1, so only coeff k >= 2 converts.
     "jet.seed": lambda op, a, f: f"taylor.seed({a[0]}, {a[1]}, {op.order.data})",

@@ -220,3 +220,25 @@ def test_transport_on_a_flat_manifold_does_not_depend_on_its_endpoints(target):
         have = np.asarray(getattr(got, name)(got.init_params(seed=1), *args))
         assert np.isneginf(want[0]).all() and not want[1:].any()
         np.testing.assert_array_equal(have, want)
+
+
+INTEGRAL_POW = """
+model P2(x: R[3]) -> R[3] {
+  return pow(x, 2.0) + pow(x, 3)
+}
+derive d4 = directional(P2, order = 4)
+"""
+
+
+@pytest.mark.parametrize("target", ["torch", "jax"])
+@pytest.mark.parametrize("passes", [None, REFERENCE])
+def test_integral_exponents_have_exact_derivatives_at_zero(target, passes):
+    """pow(x, 2.0) is emitted as x ** 2: JAX's x ** 2.0 has a NaN third derivative at 0
+    (0 * 0^-1) where autodiff of x ** 2 (integer_pow) and the jet rule give 0."""
+    m = geomir.compile(INTEGRAL_POW, target=target, passes=passes)
+    assert "x ** 2\n" in geomir.emit_source(INTEGRAL_POW, target, passes=passes)
+    x, v = np.array([[0.0, 1.0, -2.0]]), np.ones((1, 3))
+    arr = (lambda a: torch.tensor(a)) if target == "torch" else jnp.asarray  # noqa: E731
+    got = np.asarray(m.d4({}, arr(x), arr(v)))
+    want = np.stack([x**2 + x**3, 2 * x + 3 * x**2, 2 + 6 * x, np.full_like(x, 6.0), np.zeros_like(x)])
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=0)
