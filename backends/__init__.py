@@ -22,7 +22,7 @@ class Backend:
     target: str
     emitter: str  # module with emit(module, source_name) -> str
     requires: tuple[str, ...]  # frameworks the emitted code imports
-    options: tuple[str, ...] = ()  # keyword options of its emit()
+    options: tuple[str, ...] = ("check_finite",)  # keyword options of its emit()
 
     def check_installed(self) -> None:
         missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
@@ -51,7 +51,7 @@ class Backend:
 _BUILT = {
     "torch": Backend("torch", "geomir.backends.torch.emitter", ("torch",)),
     "jax": Backend("jax", "geomir.backends.jax.emitter", ("jax",)),
-    "triton": Backend("triton", "geomir.backends.triton.emitter", ("torch", "triton"), ("precision",)),
+    "triton": Backend("triton", "geomir.backends.triton.emitter", ("torch", "triton"), ("precision", "check_finite")),
 }
 
 

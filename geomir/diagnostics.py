@@ -123,6 +123,11 @@ class ContractAnnotationError(SourceError):
     """A contract annotation is malformed or does not fit the model it annotates."""
 
 
+class NonFiniteError(SourceError):
+    """A NaN or inf made by an op of a compiled model run with ``check_finite=True``
+    (``geomc --check-finite``), at that op's source location."""
+
+
 class UsageError(GeomirError):
     """The command line or API was used wrongly (bad flag, unknown pass, missing file)."""
 

@@ -6,6 +6,7 @@
     geomc --list-passes
     geomc model.geo --target=torch -o model.py      PyTorch code (also: jax, triton)
     geomc model.geo --target=triton --precision=tf32   Triton kernels with TF32 dot products
+    geomc model.geo --target=torch --check-finite   code that raises at the source line of the first NaN/inf
     geomc model.geo --report=jets [--model M]       per-layer jet health (vanishing/exploding derivatives)
     geomc contract check hyp.yaml                   kernel contract: candidate vs reference kernel, clause by clause
     geomc model.geo --plot=holonomy --model M -o holonomy.png
@@ -45,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("ieee", "tf32", "tf32x3", "bf16"),
                    help="triton: dot-product precision of the kernels (default ieee fp32; tf32x3 is fp32-accurate "
                    "on tensor cores; accumulation is fp32)")
+    p.add_argument("--check-finite", action="store_true",
+                   help="with --target: the generated code checks every input, parameter and op result and raises "
+                   "NonFiniteError at the source line of the first NaN or inf (a debugging mode: a sync per op)")
     p.add_argument("-o", "--output", help="write the result to this file instead of stdout")
     p.add_argument("--passes", help="comma-separated pass pipeline replacing the default ('' runs none)")
     p.add_argument("--quantize", choices=("int8", "bf16"),
@@ -184,7 +188,8 @@ def _plot(args) -> None:
 
     clash = [o for o, on in (("--emit", args.emit), ("--target", args.target), ("--passes", args.passes),
                              ("--quantize", args.quantize), ("--prune", args.prune), ("--report", args.report),
-                             ("--dump-ir-after-all", args.dump_ir_after_all)) if on not in (None, False)]
+                             ("--dump-ir-after-all", args.dump_ir_after_all), ("--check-finite", args.check_finite))
+             if on not in (None, False)]
     if clash:
         raise UsageError(f"--plot draws a picture; drop {', '.join(clash)}")
     if not args.output:
@@ -218,7 +223,8 @@ def _workflow(args) -> int:
 
     used = [o for o, on in (("--target", args.target), ("--passes", args.passes), ("--report", args.report),
                             ("--quantize", args.quantize), ("--prune", args.prune), ("--weights", args.weights),
-                            ("--dump-ir-after-all", args.dump_ir_after_all)) if on not in (None, False)]
+                            ("--dump-ir-after-all", args.dump_ir_after_all), ("--check-finite", args.check_finite))
+            if on not in (None, False)]
     if used:
         raise UsageError(f"{', '.join(used)} do not apply to .apel workflows (use --emit=ir or --check)")
     module, _ = compile_file(args.input)
@@ -369,13 +375,16 @@ def run(argv: list[str] | None = None) -> int:
         weights = args.weights if args.report != "holonomy" else None  # the holonomy report runs trained weights
         clash = [o for o, on in (("--emit", args.emit), ("--target", args.target), ("--passes", args.passes),
                                  ("--quantize", args.quantize), ("--prune", args.prune), ("--weights", weights),
-                                 ("--dump-ir-after-all", args.dump_ir_after_all)) if on not in (None, False)]
+                                 ("--dump-ir-after-all", args.dump_ir_after_all),
+                                 ("--check-finite", args.check_finite)) if on not in (None, False)]
         if clash:
             raise UsageError(f"--report runs its own pipeline; drop {', '.join(clash)}")
         _report(args)
         return 0
     if args.precision is not None and args.target != "triton":
         raise UsageError("--precision applies to --target=triton only")
+    if args.check_finite and args.target is None:
+        raise UsageError("--check-finite applies to generated code: add --target=torch, jax or triton")
     given = [o for o in _REPORT_ONLY if getattr(args, o) not in (None, False)]
     if given:
         raise UsageError(f"--{given[0].replace('_', '-')} needs --report")
@@ -389,6 +398,8 @@ def run(argv: list[str] | None = None) -> int:
         passes = with_weight_transforms(passes, args.quantize, args.prune, args.weights)
     if args.target is not None:
         options = {"precision": args.precision} if args.precision else {}
+        if args.check_finite:
+            options["check_finite"] = True
         text = emit_source(Path(args.input), args.target, passes, _dumper(args), **options)
     else:
         module = to_ir(Path(args.input), passes=passes, dump=_dumper(args))

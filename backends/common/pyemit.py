@@ -292,11 +292,30 @@ _TAP_DEF = [
 ]
 
 
+def _where(op: Operation) -> str | None:
+    loc = op.location
+    return f"{loc.filename.data}:{loc.line.data}:{loc.column.data}" if isinstance(loc, builtin.FileLineColLoc) else None
+
+
+def _check_lines(op: Operation, names: Names, function: str, fallback: str | None) -> list[str]:
+    """``_check_finite(...)`` calls (check_finite=True) for the values ``op`` defines, at the
+    op's location (or its function's, for an op a pass made)."""
+    if isinstance(op, geo.ParamOp):
+        what = f"parameter {op.param_name.data!r}"
+    elif isinstance(op, jet.ApplyOp):
+        what = op.primitive.data
+    elif isinstance(op, func.CallOp):
+        what = f"the call of @{op.callee.string_value()}"
+    else:
+        what = op.name
+    where = _where(op) or fallback
+    return [f"_check_finite({where!r}, {what!r}, {function!r}, {names[r]})" for r in op.results]
+
+
 def _tap_lines(op: Operation, names: Names) -> list[str]:
     """``_tap(...)`` calls for the jets ``op`` defines (runtime jets only, not the reference
     ``derivatives.directional``'s derivative-convention result)."""
-    loc = op.location
-    where = f"{loc.filename.data}:{loc.line.data}:{loc.column.data}" if isinstance(loc, builtin.FileLineColLoc) else None
+    where = _where(op)
     label = op.primitive.data if isinstance(op, jet.ApplyOp) else op.name
     return [
         f"_tap({where!r}, {label!r}, {names[r]})"
@@ -306,7 +325,9 @@ def _tap_lines(op: Operation, names: Names) -> list[str]:
 
 
 class PythonEmitter:
-    def __init__(self, module: builtin.ModuleOp, flavor: Flavor, source_name: str, tap: bool = False):
+    def __init__(self, module: builtin.ModuleOp, flavor: Flavor, source_name: str, tap: bool = False,
+                 check_finite: bool = False):
+        self.check_finite = check_finite
         self.module = module
         self.flavor = flavor
         self.source_name = source_name
@@ -378,6 +399,7 @@ class PythonEmitter:
             '"""',
             "",
             *fl.header(self.source_name),
+            *(["from geomir.backends.common.finite import check_finite as _check_finite"] if self.check_finite else []),
             "",
             "# Manifolds (numerics and their constants: geomir/backends/common/manifolds.py)",
         ]
@@ -445,6 +467,9 @@ class PythonEmitter:
         if proved is not None:
             doc += "\n\n    Proved: " + ", ".join(str(c) for c in proved.data) + "\n    "
         lines = [f"def {f.sym_name.data}(params, {', '.join(args)}):" if args else f"def {f.sym_name.data}(params):", f'    """{doc}"""']
+        fname, at = f.sym_name.data, _where(f)
+        if self.check_finite:
+            lines += [f"    _check_finite({at!r}, {'input ' + repr(a)!r}, {fname!r}, {a})" for a in args]
         roots = {g.ops[-1]: g for g in self.fused[f]}
         absorbed = {op for g in self.fused[f] for op in g.ops[:-1]}
         for op in f.body.block.ops:
@@ -454,8 +479,12 @@ class PythonEmitter:
                 g = roots[op]
                 rhs = g.call([names[v] for v in g.inputs])
                 lines.append(f"    {', '.join(names.define(r) for r in op.results)} = {rhs}")
+                if self.check_finite:
+                    lines += ["    " + line for line in _check_lines(op, names, fname, at)]
                 continue
             lines += ["    " + line for line in self._op(op, names)]
+            if self.check_finite:
+                lines += ["    " + line for line in _check_lines(op, names, fname, at)]
             if self.tap:
                 lines += ["    " + line for line in _tap_lines(op, names)]
         if self.tap and f is self.funcs[0]:  # the hook, once, before the first function
@@ -498,7 +527,10 @@ class PythonEmitter:
         return f"derivatives.{kind}({', '.join(call_args)})"
 
 
-def emit_python(module: builtin.ModuleOp, flavor: Flavor, source_name: str, tap: bool = False) -> str:
+def emit_python(module: builtin.ModuleOp, flavor: Flavor, source_name: str, tap: bool = False,
+                check_finite: bool = False) -> str:
     """The Python source of ``module`` for ``flavor``'s framework; ``tap=True`` adds a no-op
-    module-level ``_tap(where, op, value)`` called after each jet value (geomir.jet_report)."""
-    return PythonEmitter(module, flavor, source_name, tap).emit()
+    module-level ``_tap(where, op, value)`` called after each jet value (geomir.jet_report);
+    ``check_finite=True`` checks every input, parameter and op result and raises
+    NonFiniteError at the first NaN or inf (backends/common/finite.py)."""
+    return PythonEmitter(module, flavor, source_name, tap, check_finite).emit()

@@ -33,6 +33,7 @@ FLAVOR = Flavor(
 )
 
 
-def emit(module: builtin.ModuleOp, source_name: str) -> str:
-    """JAX source for ``module``."""
-    return emit_python(module, FLAVOR, source_name)
+def emit(module: builtin.ModuleOp, source_name: str, check_finite: bool = False) -> str:
+    """JAX source for ``module`` (``check_finite``: see backends/common/finite.py; eager
+    calls only, under jax.jit the values are tracers)."""
+    return emit_python(module, FLAVOR, source_name, check_finite=check_finite)

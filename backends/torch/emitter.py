@@ -45,6 +45,6 @@ FLAVOR = Flavor(
 )
 
 
-def emit(module: builtin.ModuleOp, source_name: str) -> str:
-    """PyTorch source for ``module``."""
-    return emit_python(module, FLAVOR, source_name)
+def emit(module: builtin.ModuleOp, source_name: str, check_finite: bool = False) -> str:
+    """PyTorch source for ``module`` (``check_finite``: see backends/common/finite.py)."""
+    return emit_python(module, FLAVOR, source_name, check_finite=check_finite)

@@ -83,7 +83,8 @@ def _reject_paths(module: builtin.ModuleOp) -> None:
                              "endpoint) are available on the torch and jax targets, not on triton")
 
 
-def emit(module: builtin.ModuleOp, source_name: str, precision: str = "ieee") -> str:
-    """Triton-target source for ``module`` (not for models with paths: torch and jax only)."""
+def emit(module: builtin.ModuleOp, source_name: str, precision: str = "ieee", check_finite: bool = False) -> str:
+    """Triton-target source for ``module`` (not for models with paths: torch and jax only;
+    ``check_finite``: see backends/common/finite.py)."""
     _reject_paths(module)
-    return emit_python(module, flavor(precision), source_name)
+    return emit_python(module, flavor(precision), source_name, check_finite=check_finite)
