@@ -113,3 +113,17 @@ def test_geomc_flag(tmp_path, capsys):
     assert "drop --check-finite" in capsys.readouterr().err
     with pytest.raises(UsageError, match="has no option 'check_finit'"):
         geomir.emit_source(SOURCE, "torch", check_finit=True)
+
+
+def test_a_traced_function_points_at_its_python_line():
+    E = geomir.Euclidean
+
+    @geomir.trace(x=E.point(2))
+    def f(x):
+        return geomir.log(x)
+
+    m = f.compile(target="torch", check_finite=True)
+    with pytest.raises(NonFiniteError) as err:
+        m.f({}, torch.tensor([[-1.0, 2.0]]))
+    where = err.value.span
+    assert where.source.name == __file__ and "return geomir.log(x)" in err.value.render()
