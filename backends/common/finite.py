@@ -4,8 +4,9 @@ The generated code then calls :func:`check_finite` on each function's inputs and
 and on every value an op makes, so the first NaN or inf of a call raises
 :class:`NonFiniteError` at the op's ``file:line:col`` with the source line and a caret,
 instead of flowing silently into the outputs. The checks read the values back (a device
-sync per op): a debugging mode, not for speed. Under ``jax.jit`` the values are tracers
-and are not checked (use ``jax.experimental.checkify`` there); eager JAX calls are.
+sync per op): a debugging mode, not for speed. Inside torch.func and eager JAX transforms
+(the grad, hvp and vjp requests) the checks read the values under the wrappers. Under
+``jax.jit`` the values are abstract and are not checked (use ``jax.experimental.checkify``).
 No torch or jax import here.
 """
 
@@ -23,19 +24,38 @@ def _parts(value) -> list:
     return [] if value is None or isinstance(value, (bool, int, str)) else [value]
 
 
-def _as_numpy(part):
-    """A floating array as numpy (read back from the device); None where nothing can be
-    checked (a tracer under jax.jit, an integer array)."""
-    import numpy as np
-
+def _report(part) -> tuple[int, int, int, list[int], list[int]] | None:
+    """(NaN count, inf count, size, index of the first non-finite entry, shape) of a floating
+    array with a non-finite entry; None where all are finite or nothing can be checked (a
+    tracer under jax.jit, an integer array)."""
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(part, torch.Tensor):
-        return part.detach().float().cpu().numpy() if part.is_floating_point() else None
+        if not part.is_floating_point():
+            return None
+        functorch = torch._C._functorch  # inside torch.func (vjp, hvp, grad): the values underneath
+        while functorch.is_functorch_wrapped_tensor(part):
+            part = functorch.get_unwrapped(part)
+        part = part.detach()  # torch ops only: an unwrapped tensor may have no storage numpy can read
+        bad = ~torch.isfinite(part)
+        if not bool(bad.any()):
+            return None
+        return (int(torch.isnan(part).sum()), int(torch.isinf(part).sum()), part.numel(),
+                bad.nonzero()[0].tolist(), list(part.shape))
     jax = sys.modules.get("jax")
-    if jax is not None and isinstance(part, jax.core.Tracer):
-        return None
+    if jax is not None:  # eager jax.grad/vjp/jvp/vmap: the concrete values under the tracers
+        while isinstance(part, jax.core.Tracer):
+            inner = getattr(part, "primal", None)  # JVPTracer; BatchTracer: val
+            inner = getattr(part, "val", None) if inner is None else inner
+            if inner is None:  # under jax.jit: abstract, nothing to read
+                return None
+            part = inner
+    import numpy as np
+
     a = np.asarray(part)
-    return a if np.issubdtype(a.dtype, np.floating) else None
+    if not np.issubdtype(a.dtype, np.floating) or np.isfinite(a).all():
+        return None
+    first = np.argwhere(~np.isfinite(a))[0]
+    return int(np.isnan(a).sum()), int(np.isinf(a).sum()), a.size, [int(i) for i in first], list(a.shape)
 
 
 def _span(where: str | None) -> Span | None:
@@ -48,16 +68,12 @@ def _span(where: str | None) -> Span | None:
 def check_finite(where: str | None, what: str, function: str, value):
     """``value`` if every entry is finite; else NonFiniteError at ``where`` ("file:line:col"):
     ``what`` (an op, an input, a parameter) in ``@function`` gave so many NaN and inf."""
-    import numpy as np
-
     for part in _parts(value):
-        a = _as_numpy(part)
-        if a is None or np.isfinite(a).all():
+        report = _report(part)
+        if report is None:
             continue
-        nan, inf = int(np.isnan(a).sum()), int(np.isinf(a).sum())
+        nan, inf, size, first, shape = report
         found = " and ".join(f"{n} {kind}" for n, kind in ((nan, "NaN"), (inf, "inf")) if n)
-        first = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
-        raise NonFiniteError(f"{what} in @{function} gave {found} of {a.size} values, the first at index "
-                             f"{list(first)} of shape {list(a.shape)} (the first non-finite value of this call)",
-                             _span(where))
+        raise NonFiniteError(f"{what} in @{function} gave {found} of {size} values, the first at index "
+                             f"{first} of shape {shape} (the first non-finite value of this call)", _span(where))
     return value

@@ -127,3 +127,30 @@ def test_a_traced_function_points_at_its_python_line():
         m.f({}, torch.tensor([[-1.0, 2.0]]))
     where = err.value.span
     assert where.source.name == __file__ and "return geomir.log(x)" in err.value.render()
+
+
+SCALAR = """model S(x: R[2]) -> R[1] {
+  let h = log(tanh(linear(x, 2 -> 3)))
+  return linear(h, 3 -> 1)
+}
+derive g = grad(S)
+derive hv = hvp(S)
+derive w = vjp(S)
+"""
+
+
+@pytest.mark.parametrize("target", ["torch", "jax"])
+def test_autodiff_requests_are_checked(target, tmp_path):
+    """grad, hvp and vjp run the model under torch.func or jax's transforms: the checks read
+    the values under the wrappers (eager JVP and batch tracers), so the op is still named."""
+    m = geomir.compile(SCALAR, target=target, check_finite=True, cache_dir=tmp_path)
+    p = m.init_params(seed=0)
+    p["S.linear0.weight"] = p["S.linear0.weight"] * 0 + 0.1
+    p["S.linear0.bias"] = p["S.linear0.bias"] * 0 + 1.0
+    dt = np.float32
+    x, v, w = (_array(target, np.array(a, dtype=dt)) for a in ([[0.3, -0.2]], [[1.0, 0.5]], [[1.0]]))
+    assert np.isfinite(np.asarray(m.g(p, x))).all() and np.isfinite(np.asarray(m.hv(p, x, v))).all()
+    assert np.isfinite(np.asarray(m.w(p, x, w))).all()
+    bad = _array(target, np.array([[-40.0, -40.0]], dtype=dt))
+    with pytest.raises(NonFiniteError, match=r"<string>:2:11: geo\.log in @S gave 3 NaN"):
+        m.g(p, bad)
