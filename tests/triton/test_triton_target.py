@@ -144,6 +144,23 @@ def test_precision_option_reaches_the_module(cache):
         geomir.compile(path, target="torch", cache_dir=cache, precision="tf32")
 
 
+def test_check_finite_runs_with_the_kernels(cache):
+    """check_finite=True: the fused layers' results are checked like any op's; a finite call
+    gives the unchecked numbers, a NaN input is named at the request's line."""
+    from geomir.diagnostics import NonFiniteError
+
+    path = next(p for p in EXAMPLES if p.stem == "pinn_laplacian")
+    mod = geomir.compile(path, target="triton", cache_dir=cache, check_finite=True)
+    plain = geomir.compile(path, target="triton", cache_dir=cache)
+    params = mod.init_params(seed=0, dtype=torch.float32)
+    x = torch.randn(5, 2, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(mod.lap_u(params, x), plain.lap_u(params, x))
+    x[2, 1] = float("nan")
+    with pytest.raises(NonFiniteError, match=r"pinn_laplacian.geo:11:8: input 'x' in @lap_u gave 1 NaN of 10 values, "
+                                             r"the first at index \[2, 1\]"):
+        mod.lap_u(params, x)
+
+
 def test_too_wide_poincare_layer_falls_back_to_torch(cache):
     source = """manifold H = poincare(c = 1.0)
 model Wide(x: H[4]) -> H[1100] {
