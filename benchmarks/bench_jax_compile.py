@@ -134,6 +134,8 @@ def run_case(manifold: str, K: int, args, cache: str) -> list[dict]:
     fns = {"geomir": lambda x, u: module.d({}, x, u), "jax.jet": with_jet, "nested_jvp": nested}
     rows, reference = [], None
     for method in METHODS:
+        if method != "geomir" and method not in args.methods:
+            continue
         row = {"manifold": manifold, "K": K, "method": method, "n": args.n}
         if method == "nested_jvp" and K > args.nested_max_order:
             row["skipped"] = f"K > --nested-max-order {args.nested_max_order} (2^K evaluations)"
@@ -169,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--manifolds", nargs="+", default=list(MANIFOLDS), choices=list(MANIFOLDS))
     p.add_argument("--orders", nargs="+", type=int, default=[2, 4, 7])
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
+                   help="geomir always runs: the others' differences are against it")
     p.add_argument("--n", type=int, default=256, help="points per call")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--nested-max-order", type=int, default=5)
