@@ -971,14 +971,15 @@ def c_pow(ops, x, exponent):
     is not finite but the output is the constant 0 (f1 = f2 = 0, not inf * 0). The rule is
     evaluated at 1 there, so no NaN reaches the gradient through the select. O(D)."""
     p = float(exponent)
-    sq = ops.sum0(x.f1 * x.f1)
     if not (0 < p < 2 and p != 1):
-        c = RULES["pow"](ops, seed(ops, x.f0, ops.full_like(x.f0, 1.0), 2), p)
-        return LaplacianJet(c[0], c[1] * x.f1, c[1] * x.f2 + c[2] * sq)
-    rest = (x.f0 == 0) & (sq == 0) & (x.f2 == 0)
-    c = RULES["pow"](ops, seed(ops, ops.where(rest, 1.0, x.f0), ops.full_like(x.f0, 1.0), 2), p)
-    return LaplacianJet(ops.where(rest, 0.0, c[0]), ops.where(rest, 0.0, c[1] * x.f1),
-                        ops.where(rest, 0.0, c[1] * x.f2 + c[2] * sq))
+        return _c_pow_anywhere(ops, x, p)
+    rest = (x.f0 == 0) & (ops.sum0(x.f1 * x.f1) == 0) & (x.f2 == 0)
+    y = _c_pow_anywhere(ops, LaplacianJet(ops.where(rest, 1.0, x.f0), x.f1, x.f2), p)
+    return LaplacianJet(*(ops.where(rest, 0.0, part) for part in y))
+
+
+_c_pow_anywhere = _collapse_unary(RULES["pow"], "pow")
+
 
 assert set(RULES) == set(COLLAPSED_RULES), set(RULES) ^ set(COLLAPSED_RULES)
 
