@@ -188,8 +188,12 @@ def op_span(op) -> Span | None:
     loc = op.location
     if not isinstance(loc, builtin.FileLineColLoc):
         return None
-    name = loc.filename.data
-    return Span(SourceFile(name, _text_of(name)), loc.line.data, loc.column.data)
+    return span_at(loc.filename.data, loc.line.data, loc.column.data)
+
+
+def span_at(name: str, line: int, column: int) -> Span:
+    """The span at ``name:line:column``, with the compiled text for the caret line."""
+    return Span(SourceFile(name, _text_of(name)), line, column)
 
 
 def cli_main(run, argv: list[str] | None = None, what: str = "internal error") -> int:

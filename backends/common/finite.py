@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from geomir.diagnostics import NonFiniteError, Span, SourceFile, _text_of
+from geomir.diagnostics import NonFiniteError, Span, span_at
 
 
 def _parts(value) -> list:
@@ -62,7 +62,7 @@ def _span(where: str | None) -> Span | None:
     if not where:
         return None
     name, line, column = where.rsplit(":", 2)
-    return Span(SourceFile(name, _text_of(name)), int(line), int(column))
+    return span_at(name, int(line), int(column))
 
 
 def check_finite(where: str | None, what: str, function: str, value):
