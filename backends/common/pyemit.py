@@ -297,17 +297,20 @@ def _where(op: Operation) -> str | None:
     return f"{loc.filename.data}:{loc.line.data}:{loc.column.data}" if isinstance(loc, builtin.FileLineColLoc) else None
 
 
+def _label(op: Operation) -> str:
+    """The op's name as a user knows it: a jet.apply's primitive (e.g. "geo.tanh")."""
+    return op.primitive.data if isinstance(op, jet.ApplyOp) else op.name
+
+
 def _check_lines(op: Operation, names: Names, function: str, fallback: str | None) -> list[str]:
     """``_check_finite(...)`` calls (check_finite=True) for the values ``op`` defines, at the
     op's location (or its function's, for an op a pass made)."""
     if isinstance(op, geo.ParamOp):
         what = f"parameter {op.param_name.data!r}"
-    elif isinstance(op, jet.ApplyOp):
-        what = op.primitive.data
     elif isinstance(op, func.CallOp):
         what = f"the call of @{op.callee.string_value()}"
     else:
-        what = op.name
+        what = _label(op)
     where = _where(op) or fallback
     return [f"_check_finite({where!r}, {what!r}, {function!r}, {names[r]})" for r in op.results]
 
@@ -316,9 +319,8 @@ def _tap_lines(op: Operation, names: Names) -> list[str]:
     """``_tap(...)`` calls for the jets ``op`` defines (runtime jets only, not the reference
     ``derivatives.directional``'s derivative-convention result)."""
     where = _where(op)
-    label = op.primitive.data if isinstance(op, jet.ApplyOp) else op.name
     return [
-        f"_tap({where!r}, {label!r}, {names[r]})"
+        f"_tap({where!r}, {_label(op)!r}, {names[r]})"
         for r in op.results
         if isinstance(r.type, (jet.JetType, jet.CollapsedType)) and _made_by_jet_ops(r)
     ]
