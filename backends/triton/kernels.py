@@ -65,6 +65,13 @@ because the triton 3.9 interpreter's bf16 ``tl.dot`` returns garbage."""
 
 
 @triton.jit
+def _at_least(x, lo):
+    """max(x, lo) keeping NaN, as torch.clamp does (tl.maximum's default, arith.maxnumf,
+    drops NaN on the GPU and in the 3.9 interpreter)."""
+    return tl.maximum(x, lo, propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
 def _tf32_round(x):
     """x rounded to TF32 (10-bit mantissa), to nearest with ties away from zero, as
     ``cvt.rna.tf32.f32`` does: add half a TF32 ulp to the magnitude bits, then truncate."""
@@ -156,7 +163,7 @@ def _act012(u, ACTIVATION: tl.constexpr):
         c2 = 0.0 * g  # 0 also where u is NaN (the torch rule's phi''/2 along (u, 1))
     elif ACTIVATION == 4:  # softplus: max(u,0) + log1p(e), sigmoid, sigmoid'/2 (e = exp(-|u|))
         e = tl.exp(-tl.abs(u))
-        t = tl.maximum(u, 0.0, propagate_nan=tl.PropagateNan.ALL) + _log1p(e)
+        t = _at_least(u, 0.0) + _log1p(e)
         g = tl.where(u >= 0.0, 1.0, e) / (1.0 + e)
         c2 = 0.5 * e / ((1.0 + e) * (1.0 + e))
     elif ACTIVATION == 5:  # sin

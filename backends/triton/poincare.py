@@ -75,7 +75,7 @@ def _proj(y, max_norm):
 @triton.jit
 def _logmap0_scale(y2, c, min_delta, series_q):
     """s with logmap0(y) = s y, from y2 = |y|^2."""
-    d = tl.maximum(1.0 - c * y2, min_delta, propagate_nan=tl.PropagateNan.ALL)
+    d = _k._at_least(1.0 - c * y2, min_delta)
     return _asinhc(c * y2 / d, series_q) / tl.sqrt(d)
 
 
@@ -116,11 +116,11 @@ def poincare_layer_kernel(
     y = _expmap0(acc * _logmap0_scale(x2, c, min_delta, series_q)[:, None], c, max_norm, series_q)
     if HAS_BIAS:  # y (+) b
         b = tl.load(B + cols, mask=col_ok, other=0.0).to(tl.float32)
-        db = tl.maximum(1.0 - c * tl.sum(b * b, axis=0), min_delta, propagate_nan=tl.PropagateNan.ALL)
-        dy = tl.maximum(1.0 - c * _rowsq(y), min_delta, propagate_nan=tl.PropagateNan.ALL)
+        db = _k._at_least(1.0 - c * tl.sum(b * b, axis=0), min_delta)
+        dy = _k._at_least(1.0 - c * _rowsq(y), min_delta)
         s = y + b[None, :]
         cs2 = c * _rowsq(s)
-        den = tl.maximum(cs2 + dy * db, tiny, propagate_nan=tl.PropagateNan.ALL)
+        den = _k._at_least(cs2 + dy * db, tiny)
         y = _proj((cs2[:, None] * y + dy[:, None] * s) / den[:, None], max_norm)
     if ACTIVATION != 0:  # expmap0(act(logmap0(y)))
         t = y * _logmap0_scale(_rowsq(y), c, min_delta, series_q)[:, None]
