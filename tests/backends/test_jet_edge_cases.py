@@ -105,18 +105,22 @@ def test_jets_match_the_autodiff_reference(modules, name, target):
         assert not np.asarray(have).any()
 
 
+def _framework(framework):
+    """(runtime, taylor, float64 array maker) of the torch or the JAX backend."""
+    if framework == "torch":
+        from geomir.backends.torch import runtime, taylor
+
+        return runtime, taylor, lambda v: torch.tensor(v, dtype=torch.float64)
+    from geomir.backends.jax import runtime, taylor
+
+    return runtime, taylor, lambda v: jnp.asarray(v, dtype=jnp.float64)
+
+
 @pytest.mark.parametrize("framework", ["torch", "jax"])
 def test_nan_is_never_a_silent_zero(framework):
     """sqrt0 (norms, dist) and the relu jet rule gave 0 for NaN (a NaN point was at distance
     0 from anything); NaN stays NaN, and at 0 the value and gradient stay 0."""
-    if framework == "torch":
-        from geomir.backends.torch import runtime, taylor
-
-        arr = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
-    else:
-        from geomir.backends.jax import runtime, taylor
-
-        arr = lambda v: jnp.asarray(v, dtype=jnp.float64)  # noqa: E731
+    runtime, taylor, arr = _framework(framework)
     nan = float("nan")
     x = arr([[nan, 1.0], [0.0, 0.0], [3.0, 4.0]])
     d = np.asarray(runtime.Euclidean().dist(x, x * 0.0))
@@ -135,16 +139,6 @@ def test_nan_is_never_a_silent_zero(framework):
         assert (np.asarray(g) == 0).all()
 
 
-def _taylor_and_array(framework):
-    if framework == "torch":
-        from geomir.backends.torch import taylor
-
-        return taylor, lambda v: torch.tensor(v, dtype=torch.float64)
-    from geomir.backends.jax import taylor
-
-    return taylor, lambda v: jnp.asarray(v, dtype=jnp.float64)
-
-
 @pytest.mark.parametrize("framework", ["torch", "jax"])
 def test_pow_coefficients_match_mpmath_and_are_exact_at_zero(framework):
     """y = x^p along x(t) = x_0 + t: y_k = binomial(p, k) x_0^(p-k) (mpmath). At x_0 = 0 the
@@ -152,7 +146,7 @@ def test_pow_coefficients_match_mpmath_and_are_exact_at_zero(framework):
     along a curve resting at 0 all are 0."""
     import mpmath
 
-    taylor, arr = _taylor_and_array(framework)
+    _, taylor, arr = _framework(framework)
     x0 = [0.0, 1e-3, 0.3, 2.0]
     for p in (2.5, 1.5, 0.5, -0.5, 9.0, 11.0, -3.0):
         y = np.asarray(taylor.pow(taylor.seed(arr(x0), arr([1.0] * 4), 3), p))
@@ -171,7 +165,7 @@ def test_pow_coefficients_match_mpmath_and_are_exact_at_zero(framework):
 def test_collapsed_pow_at_rest_is_zero_and_its_gradient_finite(framework):
     """The Laplacian rule of x^1.5 reads phi'' = inf at 0; where the input rests at 0 (f0,
     f1, f2 all 0) the output is the constant 0, and the gradient through it stays finite."""
-    taylor, arr = _taylor_and_array(framework)
+    _, taylor, arr = _framework(framework)
 
     def lap(f0):
         rules = taylor.COLLAPSED_RULES
