@@ -136,12 +136,8 @@ def _normalize(base: Base | None) -> Base | None:
     return base
 
 
-FLAT = ("euclidean", "torus")
-"""Manifolds whose parallel transport is the identity."""
-
-
 def _flat(value: SSAValue) -> bool:
-    return isinstance(value.type, geo.GeoValueType) and value.type.manifold.kind in FLAT
+    return isinstance(value.type, geo.GeoValueType) and value.type.manifold.kind in geo.FLAT
 
 
 def _need(op: Operation, bases: Bases, conflicts: list, index: int, target: Base) -> None:

@@ -48,7 +48,6 @@ STEPS = 8
 BATCH = 64
 ORTHOGONAL = 1e-6  # max |M^T M - I| of a holonomy matrix that is trusted
 PROBE_PREFIX = "_holonomy_probe_"
-FLAT = (geo.EuclideanAttr, geo.TorusAttr)
 
 
 class HolonomyFlagError(GeomirError):
@@ -155,7 +154,7 @@ def _probe(f: func.FuncOp, index: int) -> func.FuncOp:
 def _recurrent(f: func.FuncOp) -> bool:
     inputs, outputs = f.function_type.inputs.data, f.function_type.outputs.data
     return (len(inputs) >= 1 and len(outputs) == 1 and inputs[0] == outputs[0]
-            and isinstance(outputs[0], geo.PointType) and not isinstance(outputs[0].manifold, FLAT))
+            and isinstance(outputs[0], geo.PointType) and outputs[0].manifold.kind not in geo.FLAT)
 
 
 def _module(text: str, filename: str):
@@ -171,7 +170,7 @@ def _module(text: str, filename: str):
     for f in models:
         loops = [o for o in f.walk() if isinstance(o, geo._LoopOp)]
         for i, op in enumerate(loops):
-            if isinstance(op.loop[0].type.manifold, FLAT):
+            if op.loop[0].type.manifold.kind in geo.FLAT:
                 continue
             probe = _probe(f, i)
             module.body.block.add_op(probe)

@@ -184,12 +184,8 @@ def _as_jet(value: SSAValue, lift, emit: _Emitter) -> SSAValue:
     return value if _is_jet(value) else emit(lift(value))
 
 
-FLAT = ("euclidean", "torus")
-"""Manifolds whose parallel transport is the identity (the runtime's ``transp`` returns v)."""
-
-
 def _is_flat_transport(op: Operation) -> bool:
-    return isinstance(op, geo.ParallelTransportOp) and op.x.type.manifold.kind in FLAT
+    return isinstance(op, geo.ParallelTransportOp) and op.x.type.manifold.kind in geo.FLAT
 
 
 NO_RULE = {"geo.holonomy_angle": "its jets need an atan2 rule and the area form on jets"}

@@ -833,6 +833,9 @@ class OriginOp(GeoOp):
 INTRINSIC_DIM_OFFSET = {"sphere": 1, "lorentz": 1}
 """Manifolds whose points have one more coordinate than the manifold's dimension."""
 
+FLAT = ("euclidean", "torus")
+"""Manifolds whose parallel transport is the identity (the runtime's ``transp`` returns v)."""
+
 
 def intrinsic_dim(t: GeoValueType) -> int:
     """The manifold's dimension (S^(n-1) and the n-coordinate hyperboloid: n - 1)."""
