@@ -83,17 +83,23 @@ def _flat(out):
 
 @pytest.mark.parametrize("name", REQUESTS)
 def test_jet_code_matches_the_autodiff_reference_f64(modules, name) -> None:
+    """Both targets' jet code (plain and fused) against the torch autodiff lowering. JAX's own
+    autodiff lowering runs eagerly through nested jvps (seconds per request); it is checked
+    against torch's where it is cheap (orders <= 2) and by tests/backends/test_derivatives.py."""
     xs = _inputs(name, torch.float64)
-    for target in ("torch", "jax"):
-        ref = modules[(target, "cse,dce")]
-        params = ref.init_params(seed=2, dtype=torch.float64 if target == "torch" else jnp.float64)
+    ref = modules[("torch", "cse,dce")]
+    want = _flat(getattr(ref, name)(ref.init_params(seed=2, dtype=torch.float64), *xs))
+    references = [("torch", passes) for passes in (JETS, FUSED)] + [("jax", passes) for passes in (JETS, FUSED)]
+    if name in ("jb", "gp", "hp", "lu", "lp"):
+        references.append(("jax", "cse,dce"))
+    for target, passes in references:
+        mod = modules[(target, passes)]
+        params = mod.init_params(seed=2, dtype=torch.float64 if target == "torch" else jnp.float64)
         args = xs if target == "torch" else [jnp.asarray(x.numpy()) for x in xs]
-        want = _flat(getattr(ref, name)(params, *args))
-        for passes in (JETS, FUSED):
-            got = _flat(getattr(modules[(target, passes)], name)(params, *args))
-            for a, b in zip(want, got, strict=True):
-                scale = max(np.abs(a).max(), 1e-300)
-                assert np.abs(a - b).max() / scale < 1e-10, f"{target} {passes} {name}"
+        got = _flat(getattr(mod, name)(params, *args))
+        for a, b in zip(want, got, strict=True):
+            scale = max(np.abs(a).max(), 1e-300)
+            assert np.abs(a - b).max() / scale < 1e-10, f"{target} {passes} {name}"
 
 
 @pytest.mark.parametrize("name", REQUESTS)

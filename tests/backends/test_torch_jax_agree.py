@@ -47,28 +47,26 @@ def test_values_and_gradients_agree(compiled, path, name, dtype) -> None:
     tparams = {k: v.requires_grad_() for k, v in tparams.items()}
     tout = getattr(tm, name)(tparams, *xs)
     jxs = [jnp.asarray(x.numpy()) for x in xs]
-    jfun = jax.jit(getattr(jm, name))
-    jout = jfun(jparams, *jxs)
+    jf = getattr(jm, name)
+
+    def summary(out):
+        return sum((o * o).sum() for o in (out if isinstance(out, tuple) else (out,)))
+
+    # One jit for the outputs and the gradient of a scalar summary (XLA compiles once).
+    @jax.jit
+    def value_and_param_grad(params):
+        out = jf(params, *jxs)
+        return out, (jax.grad(lambda p: summary(jf(p, *jxs)))(params) if params else {})
+
+    jout, jgrads = value_and_param_grad(jparams)
     for a, b in zip(_flat(tuple(t.detach() for t in (tout if isinstance(tout, tuple) else (tout,)))), _flat(jout)):
         assert np.all(np.isfinite(a)), f"{name}: non-finite torch output"
         np.testing.assert_allclose(b, a, **TOL[dtype])
 
-    # Gradient of a scalar summary w.r.t. parameters and inputs.
+    # Gradient of the summary w.r.t. the parameters.
     if not tparams:
         return
-    def summary_t(out):
-        outs = out if isinstance(out, tuple) else (out,)
-        return sum((o * o).sum() for o in outs)
-
-    loss = summary_t(getattr(tm, name)(tparams, *xs))
-    tgrads = torch.autograd.grad(loss, list(tparams.values()), allow_unused=True)
-
-    def summary_j(params):
-        out = jfun(params, *jxs)
-        outs = out if isinstance(out, tuple) else (out,)
-        return sum(jnp.sum(o * o) for o in outs)
-
-    jgrads = jax.jit(jax.grad(summary_j))(jparams)
+    tgrads = torch.autograd.grad(summary(tout), list(tparams.values()), allow_unused=True)
     for key, tg in zip(tparams, tgrads):
         tg = np.zeros(tparams[key].shape) if tg is None else tg.numpy()
         assert np.all(np.isfinite(tg)), f"{name}: non-finite gradient for {key}"
