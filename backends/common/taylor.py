@@ -479,13 +479,16 @@ def sincos(ops, x):
 @_register("log")
 @_unary
 def log(ops, x):
-    """y = log x: x y' = x', y_k = (x_k - (1/k) sum_(j=1..k-1) j y_j x_(k-j)) / x_0. O(K^2)."""
+    """y = log x: x y' = x', y_k = (x_k - (1/k) sum_(j=1..k-1) j y_j x_(k-j)) / x_0. O(K^2).
+    Where x_0 < 0 the value is NaN and so is every coefficient (the recurrence alone would
+    give finite derivatives of a function that is not defined there)."""
     y = [ops.log(x[0])]
+    x0 = ops.where(x[0] < 0, math.nan, x[0])
     for k in range(1, len(x)):
         s = x[k]
         for j in range(1, k):
             s = s - (j / k) * (y[j] * x[k - j])
-        y.append(s / x[0])
+        y.append(s / x0)
     return y
 
 
@@ -524,11 +527,13 @@ def asinh(ops, x):
 @_unary
 def atanh(ops, x):
     """y = atanh x: y' = g x' with g = 1/(1 - x^2) (quotient recurrence; g_0 from
-    (1 - x_0)(1 + x_0)), |x_0| < 1. O(K^2)."""
+    (1 - x_0)(1 + x_0)), |x_0| < 1; where |x_0| > 1 the value and every coefficient are NaN
+    (g alone is finite there). O(K^2)."""
     K = len(x) - 1
     if K == 0:
         return [ops.atanh(x[0])]
-    u = [(1.0 - x[0]) * (1.0 + x[0])] + [-_csq(x, k) for k in range(1, K)]
+    u0 = (1.0 - x[0]) * (1.0 + x[0])
+    u = [ops.where(u0 < 0, math.nan, u0)] + [-_csq(x, k) for k in range(1, K)]
     one = [ops.full_like(x[0], 1.0)] + [ops.zeros_like(x[0])] * (K - 1)
     g, dx = _div_list(one, u), _dx(x)
     return [ops.atanh(x[0])] + [_integ(dx, g, k) for k in range(1, K + 1)]

@@ -19,6 +19,8 @@ program without jet-expand: nested jvp, torch.func), float64.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -137,6 +139,24 @@ def test_nan_is_never_a_silent_zero(framework):
     else:
         g = jax.grad(lambda z: runtime.Euclidean().dist(z, z * 0.0).sum())(jnp.zeros((2, 3)))
         assert (np.asarray(g) == 0).all()
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_outside_the_domain_every_coefficient_is_nan(framework):
+    """log at x_0 < 0 and atanh at |x_0| > 1 have NaN values; their recurrences alone gave
+    finite derivatives there (1/x_0, 1/(1 - x_0^2)), so a Laplacian of log(-u) came out finite
+    where the function is not defined. Every coefficient is NaN there, in the full and the
+    collapsed (Laplacian) rules; inside the domain the coefficients are the closed forms."""
+    _, taylor, arr = _framework(framework)
+    for name, x0, fine in (("log", [-0.5, 0.5], [0.5]), ("atanh", [-1.5, 2.0, 0.5], [0.5])):
+        y = np.asarray(taylor.RULES[name](taylor.seed(arr(x0), arr([1.0] * len(x0)), 3)))
+        assert np.isnan(y[:, :-1]).all(), (name, y)
+        a = fine[0]
+        want = [math.log(a), 1 / a, -0.5 / a**2, 1 / (3 * a**3)] if name == "log" else \
+            [math.atanh(a), 1 / (1 - a * a), a / (1 - a * a) ** 2, (1 + 3 * a * a) / (3 * (1 - a * a) ** 3)]
+        np.testing.assert_allclose(y[:, -1], want, rtol=1e-14)
+        lap = np.asarray(taylor.laplacian_of(taylor.COLLAPSED_RULES[name](taylor.laplacian_seed(arr([x0])))))
+        assert np.isnan(lap[0, :-1]).all() and np.isfinite(lap[0, -1]), (name, lap)
 
 
 @pytest.mark.parametrize("framework", ["torch", "jax"])
