@@ -188,15 +188,10 @@ def _is_flat_transport(op: Operation) -> bool:
     return isinstance(op, geo.ParallelTransportOp) and op.x.type.manifold.kind in geo.FLAT
 
 
-NO_RULE = {"geo.holonomy_angle": "its jets need an atan2 rule and the area form on jets"}
-"""Geo ops without a Taylor rule yet, and why."""
-
-
 def _no_rule(op: Operation, name: str):
-    """A located user error: a derivative requested through an op that has no jet rule."""
-    why = NO_RULE.get(op.name)
-    message = (f"jet-expand: no Taylor rule for {op.name} in @{name}" + (f" ({why})" if why else "")
-               + "; derivatives of this model are not available")
+    """A located error: a derivative requested through an op that has no jet rule (every geo
+    op has one; this guards ops from other dialects)."""
+    message = f"jet-expand: no Taylor rule for {op.name} in @{name}; derivatives of this model are not available"
     span = op_span(op)
     return SourceError(message, span) if span is not None else IRError(message)
 
@@ -226,7 +221,7 @@ def _expand_body(name: str, args: list[SSAValue], funcs, emit: _Emitter, stack: 
             continue
         if isinstance(op, func.CallOp):
             value = _expand_body(op.callee.string_value(), operands, funcs, emit, stack + [name])
-        elif isinstance(op, geo.GeoOp) or isinstance(op, geo.HolonomyOp):
+        elif isinstance(op, (geo.GeoOp, geo.HolonomyOp, geo.HolonomyAngleOp)):
             applied = jet.ApplyOp(op.name, operands, dict(op.properties))
             applied.location = op.location
             value = emit(applied)

@@ -214,7 +214,7 @@ _JET_MAPS = {
     "logmap0": ("logmap0", 0), "dist": ("dist", 0), "proj": ("proj", 0),
     "parallel_transport": ("transp", 0), "mobius_add": ("mobius_add", 0),
     "mobius_scalar": ("mobius_scalar", 1), "mobius_matvec": ("mobius_matvec", 1),
-    "holonomy": ("holonomy", 0), "origin": ("origin_like", 0),
+    "holonomy": ("holonomy", 0), "holonomy_angle": ("holonomy_angle", 0), "origin": ("origin_like", 0),
 }
 _PLAIN_OPERANDS = {"linear": {1}, "bias": {1}, "mobius_matvec": {0}}
 _JET_MANIFOLDS = (geo.EuclideanAttr, geo.PoincareAttr, geo.TorusAttr, geo.SphereAttr, geo.LorentzAttr)

@@ -539,6 +539,23 @@ def atanh(ops, x):
     return [ops.atanh(x[0])] + [_integ(dx, g, k) for k in range(1, K + 1)]
 
 
+@_register("atan2")
+def atan2(ops, a, b):
+    """theta = atan2(a, b), the angle of the point (b, a): theta' = (b a' - a b')/r with
+    r = a^2 + b^2, so theta_k = (1/k) sum_(j=1..k) j (a_j p_(k-j) - b_j q_(k-j)) for the
+    quotients p = b/r and q = a/r (order K-1). The branch is the one of coefficient 0;
+    at a_0 = b_0 = 0 no derivative exists (NaN). O(K^2)."""
+    ac, bc = _co(a), _co(b)
+    K = len(ac) - 1
+    theta0 = ops.atan2(ac[0], bc[0])
+    if K == 0:
+        return ops.stack0([theta0])
+    r = [_csq(ac, k) + _csq(bc, k) for k in range(K)]
+    p, q = _div_list(bc[:K], r), _div_list(ac[:K], r)
+    da, db = _dx(ac), _dx(bc)
+    return ops.stack0([theta0] + [_integ(da, p, k) - _integ(db, q, k) for k in range(1, K + 1)])
+
+
 # --- piecewise ------------------------------------------------------------------------------
 
 
@@ -969,6 +986,31 @@ for _name in _UNARY:
     COLLAPSED_RULES[_name] = _collapse_unary(RULES[_name], _name)
 
 
+def _collapse_binary(rule: Callable, name: str) -> Callable:
+    """Collapsed rule of a binary elementwise phi(a, b) from its ordinary rule at order 2,
+    along (1, 0), (0, 1) and (1, 1) from (a0, b0): the partials phi_a, phi_b, phi_aa/2,
+    phi_bb/2 and phi_ab (the third minus the first two). Then f1 = phi_a a1 + phi_b b1 and
+    f2 = phi_a a2 + phi_b b2 + sum_d (phi_aa/2 a1^2 + phi_ab a1 b1 + phi_bb/2 b1^2). O(D)."""
+
+    def c_rule(ops, a, b):
+        a0, b0 = a.f0 + 0.0 * b.f0, b.f0 + 0.0 * a.f0
+        one = ops.full_like(a0, 1.0)
+        ca = rule(ops, seed(ops, a0, one, 2), constant(ops, b0, 2))
+        cb = rule(ops, constant(ops, a0, 2), seed(ops, b0, one, 2))
+        cab = rule(ops, seed(ops, a0, one, 2), seed(ops, b0, one, 2))
+        phi_ab = cab[2] - ca[2] - cb[2]
+        second = ops.sum0(ca[2] * (a.f1 * a.f1) + phi_ab * (a.f1 * b.f1) + cb[2] * (b.f1 * b.f1))
+        return LaplacianJet(ca[0], ca[1] * a.f1 + cb[1] * b.f1, ca[1] * a.f2 + cb[1] * b.f2 + second)
+
+    c_rule.__name__ = f"collapsed_{name}"
+    c_rule.__doc__ = (f"{name}(a, b) (from the order-2 rule at (a0, b0) along three directions): "
+                      "f1 = phi_a a1 + phi_b b1, f2 = phi_a a2 + phi_b b2 + sum_d (second-order form of (a1, b1)). O(D).")
+    return c_rule
+
+
+COLLAPSED_RULES["atan2"] = _collapse_binary(RULES["atan2"], "atan2")
+
+
 @_creg("pow")
 def c_pow(ops, x, exponent):
     """x^p from the order-2 rule at f0, as for any phi, except where 0 < p < 2 (not 1) and the
@@ -1039,6 +1081,36 @@ class JetManifold:
         """|logmap(x, y)| through ``sqrt0`` (zero jet where the curves meet)."""
         J = self.J
         return J.sqrt0(J.sqnorm(self.logmap(x, y)))
+
+    # -- the last axis of either kind of jet -----------------------------------------------
+    @staticmethod
+    def _parts(fn, *xs):
+        """fn on the array of an ordinary jet, or on each part of Laplacian jets."""
+        if isinstance(xs[0], LaplacianJet):
+            return LaplacianJet(*(fn(*p) for p in zip(*xs)))
+        return fn(*xs)
+
+    def _coord(self, x, i: int):
+        """Coordinate i, shape (..., 1)."""
+        return self._parts(lambda a: a[..., i:i + 1], x)
+
+    # -- 2-dimensional geometry (the runtime's formulas) -----------------------------------
+    def inner(self, x, u, v=None):
+        """g_x(u, v), shape (..., 1): the dot product on flat manifolds."""
+        J = self.J
+        return J.sqnorm(u) if v is None else J.sum_last(J.mul(u, v))
+
+    def area_form(self, x, u, w):
+        """omega_x(u, w) of a 2-dimensional manifold: the coordinates' cross product (flat)."""
+        J, c = self.J, self._coord
+        return J.sub(J.mul(c(u, 0), c(w, 1)), J.mul(c(u, 1), c(w, 0)))
+
+    def holonomy_angle(self, *loop_and_v):
+        """The signed angle from ``v`` to its holonomy around the loop (the arguments before
+        it): atan2(omega(v, h), g(v, h)) at the loop's first point, h = holonomy(loop, v)."""
+        *loop, v = loop_and_v
+        h = self.holonomy(*loop, v)
+        return self.J.atan2(self.area_form(loop[0], v, h), self.inner(loop[0], v, h))
 
 
 class Euclidean(JetManifold):
@@ -1121,6 +1193,16 @@ class PoincareBall(JetManifold):
     def lambda_x(self, x):
         """2/delta_x, shape (..., 1)."""
         return self.J.scale(self.J.pow(self._delta(x), -1.0), 2.0)
+
+    def inner(self, x, u, v=None):
+        """lambda_x^2 <u, v> (the metric is conformal)."""
+        lam = self.lambda_x(x)
+        return self.J.mul(self.J.mul(lam, lam), super().inner(x, u, v))
+
+    def area_form(self, x, u, w):
+        """lambda_x^2 times the coordinates' cross product."""
+        lam = self.lambda_x(x)
+        return self.J.mul(self.J.mul(lam, lam), super().area_form(x, u, w))
 
     def expmap0(self, v):
         """proj(tanhc(c|v|^2) v)."""

@@ -35,7 +35,7 @@ import math
 from collections.abc import Callable
 
 from . import manifolds as _m
-from .taylor import RULES, JetManifold, JetOps, LaplacianJet
+from .taylor import RULES, JetManifold, JetOps
 
 
 class _Quadric(JetManifold):
@@ -53,14 +53,7 @@ class _Quadric(JetManifold):
 
     origin_of = _m._Quadric.origin_like  # e0 / sqrt(c), the runtime's formula
 
-    # -- structure: the last axis of either kind of jet ------------------------------------
-    @staticmethod
-    def _parts(fn, *xs):
-        """fn on the array of an ordinary jet, or on each part of Laplacian jets."""
-        if isinstance(xs[0], LaplacianJet):
-            return LaplacianJet(*(fn(*p) for p in zip(*xs)))
-        return fn(*xs)
-
+    # -- structure: the last axis of either kind of jet (JetManifold._parts) ----------------
     def _head(self, x):
         """Coordinate 0, shape (..., 1)."""
         return self._parts(lambda a: a[..., :1], x)
@@ -121,6 +114,16 @@ class _Quadric(JetManifold):
 
     def inner(self, x, u, v=None):
         return self._msq(u) if v is None else self._mdot(u, v)
+
+    def area_form(self, x, u, w):
+        """sqrt(c) det[x, u, w] (2-dimensional quadrics in R^3), as the runtime's."""
+        J, c = self.J, self._coord
+
+        def minor(i, j):
+            return J.sub(J.mul(c(u, i), c(w, j)), J.mul(c(u, j), c(w, i)))
+
+        det = J.add(J.sub(J.mul(c(x, 0), minor(1, 2)), J.mul(c(x, 1), minor(0, 2))), J.mul(c(x, 2), minor(0, 1)))
+        return J.scale(det, self.sqrt_c)
 
     def proju(self, x, u):
         """u - sigma c <x, u>_M x."""

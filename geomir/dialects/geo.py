@@ -901,7 +901,7 @@ class HolonomyAngleOp(_LoopOp):
     name = "geo.holonomy_angle"
 
     @classmethod
-    def infer_result_type(cls, operand_types):
+    def infer_result_type(cls, operand_types, properties=None):
         x = cls._check(operand_types)
         if intrinsic_dim(x) != 2:
             op_error(cls.name, f"a rotation angle needs a 2-dimensional manifold, found {x} "

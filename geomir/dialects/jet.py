@@ -382,7 +382,8 @@ class StencilSumOp(IRDLOperation):
 def _geo_primitives() -> dict[str, type]:
     from geomir.dialects import geo
 
-    return {op.name: op for op in geo.Geo.operations if issubclass(op, geo.GeoOp) or op is geo.HolonomyOp}
+    return {op.name: op for op in geo.Geo.operations
+            if issubclass(op, geo.GeoOp) or op in (geo.HolonomyOp, geo.HolonomyAngleOp)}
 
 
 @irdl_op_definition

@@ -149,6 +149,7 @@ class Plain:
             "relu": torch.relu if self.torch else (lambda x: jnp.maximum(x, 0.0)),
             "asinh": torch.asinh if self.torch else jnp.arcsinh,
             "atanh": torch.atanh if self.torch else jnp.arctanh,
+            "atan2": torch.atan2 if self.torch else jnp.arctan2,
         }
         if name in table:
             return table[name]

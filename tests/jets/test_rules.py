@@ -78,6 +78,7 @@ CASES = {
     "relu": (("any",), lambda A, x: A.relu(x)),
     "asinh": (("any",), lambda A, x: A.asinh(x)),
     "atanh": (("unit",), lambda A, x: A.atanh(x)),
+    "atan2": (("any", "any"), lambda A, a, b: A.atan2(a, b)),
 }
 
 

@@ -146,7 +146,6 @@ class ModelInfo:
     name: str
     params: list[tuple[str, VType]]
     result: VType
-    reverse_only: bool = False  # uses an op without a Taylor rule (holonomy_angle): vjp only
 
     @property
     def has_path(self) -> bool:
@@ -327,9 +326,9 @@ class _ProgramGen:
     def derive(self, model: ModelInfo) -> None:
         rng = self.rng
         out = model.result
-        options = ["jvp", "vjp", "directional"] if not model.reverse_only else ["vjp"]
+        options = ["jvp", "vjp", "directional"]
         euclid_inputs = [i for i, (_, t) in enumerate(model.params) if t.is_rpoint]
-        if euclid_inputs and out.is_rpoint and not model.reverse_only:
+        if euclid_inputs and out.is_rpoint:
             options += ["laplacian", "biharmonic"]
             if out.dim == 1:
                 options += ["hvp", "hvp", "grad"]
@@ -389,7 +388,6 @@ class _ModelGen:
         self.lines: list[str] = []
         self.bound: set[str] = set()
         self.counter = 0
-        self.reverse_only = False
         self.dtype = self.rng.choices(["f32", "f64", "f16", "bf16"], [0.6, 0.3, 0.05, 0.05])[0]
 
     # -- parameters
@@ -642,7 +640,6 @@ class _ModelGen:
                 return None
             intrinsic = x.type.dim - (1 if x.type.geom.kind in ("sphere", "lorentz") else 0)
             if intrinsic == 2 and rng.random() < 0.5:
-                self.reverse_only = True
                 return self.call("holonomy_angle", [v, *loop], result=rtype(1, x.type.dtype))
             return self.call("holonomy", [v, *loop], result=x.type.as_tangent())
         if kind == "expmap0":
@@ -675,7 +672,6 @@ class _ModelGen:
             return self.call(rng.choice(MOBIUS_ACTS), [x], result=x.type)
         if kind == "call":
             m = rng.choice(callees)
-            self.reverse_only |= m.reverse_only
             args = [self.produce(t) for _, t in m.params]
             if any(a is None for a in args):
                 return None
@@ -745,7 +741,7 @@ class _ModelGen:
         head = annotations + [f"model {self.name}({sig}) -> {self.prog.type_text(rt)} {{"]
         body = self.lines + [f"  return {result.text}", "}"]
         self.prog.items.append("\n".join(head + body))
-        return ModelInfo(self.name, params, rt, self.reverse_only)
+        return ModelInfo(self.name, params, rt)
 
     def _finish(self, last: Val, params) -> Val:
         """The returned value: ``last``, or ``last`` converted to a type that fits more
