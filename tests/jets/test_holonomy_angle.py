@@ -111,7 +111,8 @@ def _turn(M, ta, tb, tc, tv, on_jets=True):
 def _curves(rng, K, n, batch=3):
     """Quadratic curves (normalized coefficients >= 3 are 0: nested jvp of a higher-degree
     polynomial costs far more) of tangents at the origin (coordinate 0 is 0 on the quadrics,
-    whose expmap0 ignores it) spread so the loops enclose real area, and a vector."""
+    whose expmap0 ignores it) spread so the loops enclose real area, and a vector of unit
+    norm at t = 0."""
     def j(scale):
         out = rng.normal(size=(K + 1, batch, n)) * scale
         out[3:] = 0.0
@@ -119,16 +120,19 @@ def _curves(rng, K, n, batch=3):
             out[..., 0] = 0.0
         return torch.tensor(out)
 
-    return j(0.5), j(0.5), j(0.5), j(1.0)
+    v = j(1.0)
+    v[0] /= v[0].norm(dim=-1, keepdim=True)  # |v_0| = 1: the angle of a vector near 0 is ill-conditioned
+    return j(0.5), j(0.5), j(0.5), v
 
 
 @pytest.mark.parametrize("which", sorted(MANIFOLDS))
 def test_holonomy_angle_matches_nested_jvp_of_the_runtime(which):
-    """Orders 1..4 against nested torch.func.jvp of the runtime (float64, <= 1e-9 relative),
-    float32 against float64 (<= 1e-4); 0 on the flat manifolds, where transport is the identity."""
+    """Orders 1..3 against nested torch.func.jvp of the runtime (float64, <= 1e-9 relative;
+    order 4 is checked through generated code below), float32 against float64; 0 on the
+    flat manifolds, where transport is the identity."""
     runtime, jets, n = MANIFOLDS[which]
     rng = np.random.default_rng(len(which))
-    K = 4
+    K = 3
     curves = _curves(rng, K, n)
     ref = torch_nested(lambda *xs: _turn(runtime, *xs, on_jets=False), list(curves), K).numpy()
     ours = TT.to_derivatives(_turn(jets(), *curves)).numpy()
@@ -138,12 +142,8 @@ def test_holonomy_angle_matches_nested_jvp_of_the_runtime(which):
         return
     assert np.abs(ref[0]).min() > 1e-3  # every loop turns v
     assert rel_err(ours, ref) <= RTOL, rel_err(ours, ref)
-    # float32: within 1e-4, or as close as float32 autodiff of the runtime gets where the
-    # loop is ill-conditioned (a small angle with large high derivatives on the sphere)
     f32 = TT.to_derivatives(_turn(jets(), *(c.float() for c in curves)))
-    ref32 = torch_nested(lambda *xs: _turn(runtime, *xs, on_jets=False), [c.float() for c in curves], K)
-    assert f32.dtype == torch.float32
-    assert rel_err(f32.double().numpy(), ref) <= max(1e-4, 4 * rel_err(ref32.double().numpy(), ref))
+    assert f32.dtype == torch.float32 and rel_err(f32.double().numpy(), ref) <= 1e-4
     if which in JAX_MANIFOLDS:
         jax_ours = np.asarray(JT.to_derivatives(_turn(JAX_MANIFOLDS[which](), *(jnp.asarray(c.numpy()) for c in curves))))
         assert rel_err(jax_ours, ours) <= 1e-12
