@@ -233,13 +233,21 @@ def _div_list(a: list, b: list) -> list:
 
 
 def _sqrt_list(ops, x: list) -> list:
+    """y^2 = x: y_k = (x_k - sum_(j=1..k-1) y_j y_(k-j)) / (2 y_0). At x_0 = 0, as ``pow`` at
+    p = 1/2: 0 where the curve rests at 0 (x_1..x_k = 0, the masked side of sqrt(relu(x))),
+    NaN where it moves (no finite value); the division is by 1 there, so gradients through
+    the select stay finite."""
     y = [ops.sqrt(x[0])]
-    two_y0 = 2.0 * y[0]
+    if len(x) == 1:
+        return y
+    at_zero = x[0] == 0
+    two_y0, moving = ops.where(at_zero, 1.0, 2.0 * y[0]), None
     for k in range(1, len(x)):
         s = x[k]
         if k > 1:
             s = s - _csq(y, k, lo=1)
-        y.append(s / two_y0)
+        moving = (x[k] != 0) if moving is None else moving | (x[k] != 0)
+        y.append(ops.where(at_zero & moving, math.nan, s / two_y0))
     return y
 
 
@@ -495,8 +503,8 @@ def log(ops, x):
 @_register("sqrt")
 @_unary
 def sqrt(ops, x):
-    """y = sqrt x from y^2 = x: y_k = (x_k - sum_(j=1..k-1) y_j y_(k-j)) / (2 y_0),
-    x_0 > 0. O(K^2)."""
+    """y = sqrt x from y^2 = x: y_k = (x_k - sum_(j=1..k-1) y_j y_(k-j)) / (2 y_0), x_0 > 0;
+    at x_0 = 0 the zero jet where the curve rests there, NaN where it moves. O(K^2)."""
     return _sqrt_list(ops, x)
 
 
@@ -1011,21 +1019,34 @@ def _collapse_binary(rule: Callable, name: str) -> Callable:
 COLLAPSED_RULES["atan2"] = _collapse_binary(RULES["atan2"], "atan2")
 
 
-@_creg("pow")
-def c_pow(ops, x, exponent):
-    """x^p from the order-2 rule at f0, as for any phi, except where 0 < p < 2 (not 1) and the
-    input rests at 0 (f0, f1, f2 all 0, the masked side of relu(x)^1.5): there phi' or phi''
-    is not finite but the output is the constant 0 (f1 = f2 = 0, not inf * 0). The rule is
-    evaluated at 1 there, so no NaN reaches the gradient through the select. O(D)."""
-    p = float(exponent)
-    if not (0 < p < 2 and p != 1):
-        return _c_pow_anywhere(ops, x, p)
-    rest = (x.f0 == 0) & (ops.sum0(x.f1 * x.f1) == 0) & (x.f2 == 0)
-    y = _c_pow_anywhere(ops, LaplacianJet(ops.where(rest, 1.0, x.f0), x.f1, x.f2), p)
-    return LaplacianJet(*(ops.where(rest, 0.0, part) for part in y))
+def _zero_at_rest(c_rule: Callable) -> Callable:
+    """``c_rule`` of an x^p with 0 < p < 2 (not 1), except where the input rests at 0 (f0, f1,
+    f2 all 0, the masked side of relu(x)^1.5): there phi' or phi'' is not finite but the output
+    is the constant 0 (f1 = f2 = 0, not inf * 0). The rule is evaluated at 1 there, so no NaN
+    reaches the gradient through the select."""
+
+    def rule(ops, x, *args):
+        rest = (x.f0 == 0) & (ops.sum0(x.f1 * x.f1) == 0) & (x.f2 == 0)
+        y = c_rule(ops, LaplacianJet(ops.where(rest, 1.0, x.f0), x.f1, x.f2), *args)
+        return LaplacianJet(*(ops.where(rest, 0.0, part) for part in y))
+
+    return rule
 
 
 _c_pow_anywhere = _collapse_unary(RULES["pow"], "pow")
+_c_pow_at_rest = _zero_at_rest(_c_pow_anywhere)
+
+
+@_creg("pow")
+def c_pow(ops, x, exponent):
+    """x^p from the order-2 rule at f0, as for any phi; for 0 < p < 2 (not 1) the constant 0
+    where the input rests at 0 (``_zero_at_rest``). O(D)."""
+    p = float(exponent)
+    return (_c_pow_at_rest if 0 < p < 2 and p != 1 else _c_pow_anywhere)(ops, x, p)
+
+
+COLLAPSED_RULES["sqrt"] = _zero_at_rest(_collapse_unary(RULES["sqrt"], "sqrt"))
+COLLAPSED_RULES["sqrt"].__doc__ = "sqrt from the order-2 rule at f0; the constant 0 where the input rests at 0. O(D)."
 
 
 assert set(RULES) == set(COLLAPSED_RULES), set(RULES) ^ set(COLLAPSED_RULES)

@@ -203,6 +203,36 @@ def test_collapsed_pow_at_rest_is_zero_and_its_gradient_finite(framework):
     np.testing.assert_allclose(np.asarray(g), [[0.0, -0.375 * 0.5 ** -1.5, -0.375 * 2.0 ** -1.5]], rtol=1e-14)
 
 
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_sqrt_at_zero_is_the_zero_jet_at_rest_and_nan_when_moving(framework):
+    """sqrt(relu(x)): on relu's masked side the curve rests at 0 and so does sqrt (every
+    coefficient 0, as pow(x, 0.5) gives; the recurrence gave 0/0 = NaN), full and collapsed,
+    with finite gradients; a curve moving through 0 has no finite derivative (NaN, not a
+    silent 0); elsewhere the closed form."""
+    _, taylor, arr = _framework(framework)
+    x0, v = [-1.0, 0.0, 0.25], [1.0, 1.0, 2.0]
+    y = np.asarray(taylor.sqrt(taylor.relu(taylor.seed(arr(x0), arr(v), 3))))
+    assert (y[:, :2] == 0).all()  # at rest at 0 (relu's kink at 0 is the zero jet too)
+    np.testing.assert_allclose(y[:, 2], [0.5, 2.0, -4.0, 16.0], rtol=1e-14)  # sqrt(0.25 + 2t)
+    np.testing.assert_array_equal(y, np.asarray(taylor.pow(taylor.relu(taylor.seed(arr(x0), arr(v), 3)), 0.5)))
+    moving = np.asarray(taylor.sqrt(taylor.seed(arr([0.0]), arr([1.0]), 3)))  # sqrt(t)
+    assert moving[0, 0] == 0 and np.isnan(moving[1:, 0]).all()
+
+    def lap(f0):
+        rules = taylor.COLLAPSED_RULES
+        return taylor.laplacian_of(rules["sqrt"](rules["relu"](taylor.laplacian_seed(f0))))
+
+    x = [[-1.0, 0.25, 4.0]]
+    np.testing.assert_allclose(np.asarray(lap(arr(x))), [[0.0, -0.25 * 0.25 ** -1.5, -0.25 * 4.0 ** -1.5]], rtol=1e-14)
+    if framework == "torch":
+        t = arr(x).requires_grad_(True)
+        lap(t).sum().backward()
+        g = t.grad
+    else:
+        g = jax.grad(lambda f0: lap(f0).sum())(arr(x))
+    np.testing.assert_allclose(np.asarray(g), [[0.0, 0.375 * 0.25 ** -2.5, 0.375 * 4.0 ** -2.5]], rtol=1e-14)
+
+
 FLAT_TRANSPORT = """
 manifold T = torus(units = turns)
 model L(q: R[2], v: R[2]) -> R[2] {
