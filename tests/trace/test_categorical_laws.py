@@ -122,14 +122,7 @@ def test_jets_match_nested_torch_func_jvp():
     K = 4
     jet = g.push_forward(dec_enc, g.lift_to_jet(x, K, v), params=P)
 
-    def curve(t):
-        return model(P, x + t * v)
-
-    derivative = curve
-    for k in range(1, K + 1):
-        derivative = (lambda d: lambda t: torch.func.jvp(d, (t,), (torch.ones_like(t),))[1])(derivative)
-        expected = derivative(torch.tensor(0.0, dtype=torch.float64))
-        np.testing.assert_allclose(jet[k].numpy(), expected.numpy(), rtol=1e-9, atol=1e-11)
+    _assert_matches_nested_jvp(jet, lambda t: model(P, x + t * v), K)
 
 
 @g.trace(a=H.point(3, "f64"), b=H.point(3, "f64"), c=H.point(3, "f64"))
@@ -145,8 +138,13 @@ def test_jets_through_holonomy_match_nested_torch_func_jvp():
     v = torch.tensor(rng.normal(size=3), dtype=torch.float64)
     jet = g.push_forward(carried, g.lift_to_jet(a, 3, v), b, c)
     model = carried.compile("torch").carried
-    derivative = lambda t: model({}, a + t * v, b, c)  # noqa: E731
-    for k in range(1, 4):
+    _assert_matches_nested_jvp(jet, lambda t: model({}, a + t * v, b, c), 3)
+
+
+def _assert_matches_nested_jvp(jet, curve, K):
+    """Coefficients 1..K of ``jet`` against k nested torch.func.jvp of ``curve`` at t = 0."""
+    derivative = curve
+    for k in range(1, K + 1):
         derivative = (lambda d: lambda t: torch.func.jvp(d, (t,), (torch.ones_like(t),))[1])(derivative)
         expected = derivative(torch.tensor(0.0, dtype=torch.float64))
         np.testing.assert_allclose(jet[k].numpy(), expected.numpy(), rtol=1e-9, atol=1e-11)
@@ -165,12 +163,8 @@ def test_jets_through_holonomy_angle_match_nested_torch_func_jvp():
     v = torch.tensor(rng.normal(size=2), dtype=torch.float64)
     jet = g.push_forward(turn, g.lift_to_jet(a, 3, v), b, c)
     model = turn.compile("torch").turn
-    derivative = lambda t: model({}, a + t * v, b, c)  # noqa: E731
     assert abs(float(jet[0])) > 1e-3  # the loop turns (the angle is not 0 by flatness)
-    for k in range(1, 4):
-        derivative = (lambda d: lambda t: torch.func.jvp(d, (t,), (torch.ones_like(t),))[1])(derivative)
-        expected = derivative(torch.tensor(0.0, dtype=torch.float64))
-        np.testing.assert_allclose(jet[k].numpy(), expected.numpy(), rtol=1e-9, atol=1e-11)
+    _assert_matches_nested_jvp(jet, lambda t: model({}, a + t * v, b, c), 3)
     grad = g.pull_back(turn, a, torch.ones(1, dtype=torch.float64), b, c)
     np.testing.assert_allclose(float(grad @ v), jet[1].numpy()[0], rtol=1e-10)
 
