@@ -29,7 +29,6 @@ class JaxOps(_m.ArrayOps):
     sin = staticmethod(jnp.sin)
     cos = staticmethod(jnp.cos)
     atan = staticmethod(jnp.arctan)
-    atan2 = staticmethod(jnp.arctan2)
     abs = staticmethod(jnp.abs)
     sign = staticmethod(jnp.sign)
     floor = staticmethod(jnp.floor)
@@ -39,6 +38,15 @@ class JaxOps(_m.ArrayOps):
     minimum = staticmethod(jnp.minimum)
     zeros_like = staticmethod(jnp.zeros_like)
     full_like = staticmethod(jnp.full_like)
+
+    @staticmethod
+    def atan2(y, x):
+        """jnp.arctan2 with torch's gradient at (0, 0): 0, not NaN (0/0), so an angle of a zero
+        vector (holonomy_angle of v = 0) differentiates alike on both backends. Values are
+        IEEE atan2's, signed zeros included; no custom_jvp, so jax.experimental.jet traces it."""
+        zero = (x == 0) & (y == 0)
+        at_zero = jnp.where(jnp.signbit(x), jnp.pi, 0.0) * jnp.where(jnp.signbit(y), -1.0, 1.0)
+        return jnp.where(zero, at_zero, jnp.arctan2(y, jnp.where(zero, 1.0, x)))
 
     @staticmethod
     def sum(x):

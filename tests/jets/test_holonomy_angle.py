@@ -176,6 +176,32 @@ def test_collapsed_holonomy_angle_is_the_hessian_trace(which):
     torch.testing.assert_close(TT.laplacian_of(out)[:, 0], hess.diagonal(dim1=-2, dim2=-1).sum(-1), rtol=1e-10, atol=1e-12)
 
 
+def test_runtime_gradient_at_a_zero_vector_is_zero_on_both_backends():
+    """holonomy_angle of v = logmap0(u) at u = the origin is atan2(0, 0) = 0 (and 0 nearby,
+    around a degenerate loop): torch's atan2 gradient is 0 there, jnp.arctan2's was NaN; the
+    JAX runtime's atan2 now agrees (and keeps arctan2's values, signed zeros included, and
+    its derivatives elsewhere)."""
+    import jax
+
+    from geomir.backends.jax import runtime as JR
+
+    def angle(M, u):
+        return M.holonomy_angle([u, u, u], M.logmap0(u)).sum()
+
+    u0 = np.array([[1.0 / np.sqrt(0.01), 0.0, 0.0]])
+    g_jax = jax.grad(lambda u: angle(JR.Lorentz(0.01), u))(jnp.asarray(u0))
+    ut = torch.tensor(u0, requires_grad=True)
+    angle(TR.Lorentz(0.01), ut).backward()
+    assert (np.asarray(g_jax) == 0).all() and (ut.grad.numpy() == 0).all()
+    atan2 = JR.OPS.atan2
+    for y in (0.0, -0.0):
+        for x in (0.0, -0.0, 2.0, -2.0):
+            assert np.array_equal(np.asarray(atan2(jnp.asarray(y), jnp.asarray(x))), np.arctan2(y, x), equal_nan=True)
+    args = (jnp.asarray(0.3), jnp.asarray(-0.5))
+    for ours, ref in zip(jax.hessian(atan2, argnums=(0, 1))(*args), jax.hessian(jnp.arctan2, argnums=(0, 1))(*args)):
+        np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), rtol=1e-15)
+
+
 # --- generated code ----------------------------------------------------------------------------
 
 SOURCE = """
