@@ -551,17 +551,26 @@ def atanh(ops, x):
 def atan2(ops, a, b):
     """theta = atan2(a, b), the angle of the point (b, a): theta' = (b a' - a b')/r with
     r = a^2 + b^2, so theta_k = (1/k) sum_(j=1..k) j (a_j p_(k-j) - b_j q_(k-j)) for the
-    quotients p = b/r and q = a/r (order K-1). The branch is the one of coefficient 0;
-    at a_0 = b_0 = 0 no derivative exists (NaN). O(K^2)."""
+    quotients p = b/r and q = a/r (order K-1). The branch is the one of coefficient 0.
+    At a_0 = b_0 = 0: the zero jet where both curves rest at 0 (the angle of a zero vector
+    stays 0, the runtime's gradient convention), NaN where either moves (no derivative); r_0
+    is 1 there, so gradients through the select stay finite. O(K^2)."""
     ac, bc = _co(a), _co(b)
     K = len(ac) - 1
     theta0 = ops.atan2(ac[0], bc[0])
     if K == 0:
         return ops.stack0([theta0])
+    at_zero = (ac[0] == 0) & (bc[0] == 0)
+    moving = None
+    for k in range(1, K + 1):
+        step = (ac[k] != 0) | (bc[k] != 0)
+        moving = step if moving is None else moving | step
     r = [_csq(ac, k) + _csq(bc, k) for k in range(K)]
+    r[0] = ops.where(at_zero, 1.0, r[0])
     p, q = _div_list(bc[:K], r), _div_list(ac[:K], r)
     da, db = _dx(ac), _dx(bc)
-    return ops.stack0([theta0] + [_integ(da, p, k) - _integ(db, q, k) for k in range(1, K + 1)])
+    return ops.stack0([theta0] + [ops.where(at_zero & moving, math.nan, _integ(da, p, k) - _integ(db, q, k))
+                                  for k in range(1, K + 1)])
 
 
 # --- piecewise ------------------------------------------------------------------------------
@@ -1016,7 +1025,17 @@ def _collapse_binary(rule: Callable, name: str) -> Callable:
     return c_rule
 
 
-COLLAPSED_RULES["atan2"] = _collapse_binary(RULES["atan2"], "atan2")
+_c_atan2_anywhere = _collapse_binary(RULES["atan2"], "atan2")
+
+
+@_creg("atan2")
+def c_atan2(ops, a, b):
+    """atan2 from the order-2 rule (``_collapse_binary``), except where both inputs rest at 0
+    (f0, f1, f2 all 0): the constant atan2(a0, b0) there, f1 = f2 = 0 (the rule, evaluated at
+    b0 = 1 there so no NaN reaches gradients, would give NaN). O(D)."""
+    rest = ((a.f0 == 0) & (b.f0 == 0) & (ops.sum0(a.f1 * a.f1 + b.f1 * b.f1) == 0) & (a.f2 == 0) & (b.f2 == 0))
+    y = _c_atan2_anywhere(ops, a, LaplacianJet(ops.where(rest, 1.0, b.f0), b.f1, b.f2))
+    return LaplacianJet(ops.where(rest, ops.atan2(a.f0, b.f0), y.f0), ops.where(rest, 0.0, y.f1), ops.where(rest, 0.0, y.f2))
 
 
 def _zero_at_rest(c_rule: Callable) -> Callable:

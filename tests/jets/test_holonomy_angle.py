@@ -58,9 +58,26 @@ def test_atan2_matches_mpmath():
             assert err <= tol, (a0, b0, dtype, err)
         jax_got = np.asarray(JT.atan2(jnp.asarray(a[:, None]), jnp.asarray(b[:, None])))[:, 0]
         np.testing.assert_allclose(jax_got, want, rtol=0, atol=1e-12 * np.abs(want).max())
-    at_zero = TT.atan2(TT.seed(torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64), 2),
-                       TT.seed(torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64), 2))
-    assert at_zero[0, 0] == 0.0 and torch.isnan(at_zero[1:]).all()
+    zero, one = torch.zeros(2, dtype=torch.float64), torch.tensor([1.0, 0.0], dtype=torch.float64)
+    at_zero = TT.atan2(TT.seed(zero, one, 2), TT.seed(zero, one, 2))  # moving through (0, 0), and resting there
+    assert (at_zero[0] == 0).all() and torch.isnan(at_zero[1:, 0]).all() and (at_zero[1:, 1] == 0).all()
+
+
+def test_collapsed_atan2_resting_at_zero_is_constant_with_finite_gradients():
+    """Both inputs resting at 0 (the angle of a zero vector): f1 = f2 = 0, not NaN, and the
+    gradient through the rule stays finite; elsewhere the Hessian trace."""
+    x = torch.tensor([[0.0, 0.0], [0.3, -0.4]], dtype=torch.float64, requires_grad=True)
+    C = TT.collapsed
+    s = TT.laplacian_seed(x)
+    mask = torch.tensor([[0.0], [1.0]], dtype=torch.float64)  # row 0: both inputs constant 0
+    a = C.mul(C.sum_last(C.mul(s, s)), TT.laplacian_lift(mask, s))
+    b = C.mul(C.sum_last(C.sin(s)), TT.laplacian_lift(mask, s))
+    out = TT.laplacian_of(C.atan2(a, b))
+    assert out[0, 0] == 0 and torch.isfinite(out).all()
+    f = lambda z: torch.atan2((z * z).sum(-1, keepdim=True), torch.sin(z).sum(-1, keepdim=True))  # noqa: E731
+    torch.testing.assert_close(out[1, 0], torch.func.hessian(f)(x[1].detach())[0].trace(), rtol=1e-12, atol=0)
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all()
 
 
 def test_collapsed_atan2_is_the_hessian_trace():
