@@ -481,13 +481,11 @@ class PythonEmitter:
                 g = roots[op]
                 rhs = g.call([names[v] for v in g.inputs])
                 lines.append(f"    {', '.join(names.define(r) for r in op.results)} = {rhs}")
-                if self.check_finite:
-                    lines += ["    " + line for line in _check_lines(op, names, fname, at)]
-                continue
-            lines += ["    " + line for line in self._op(op, names)]
+            else:
+                lines += ["    " + line for line in self._op(op, names)]
             if self.check_finite:
                 lines += ["    " + line for line in _check_lines(op, names, fname, at)]
-            if self.tap:
+            if self.tap and op not in roots:
                 lines += ["    " + line for line in _tap_lines(op, names)]
         if self.tap and f is self.funcs[0]:  # the hook, once, before the first function
             lines = [*_TAP_DEF, "", "", *lines]

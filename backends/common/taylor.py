@@ -1025,6 +1025,11 @@ def _collapse_binary(rule: Callable, name: str) -> Callable:
     return c_rule
 
 
+def _at_rest(ops, x):
+    """Where the Laplacian jet x rests at 0: f0, every f1_d and f2 are 0."""
+    return (x.f0 == 0) & (ops.sum0(x.f1 * x.f1) == 0) & (x.f2 == 0)
+
+
 _c_atan2_anywhere = _collapse_binary(RULES["atan2"], "atan2")
 
 
@@ -1033,7 +1038,7 @@ def c_atan2(ops, a, b):
     """atan2 from the order-2 rule (``_collapse_binary``), except where both inputs rest at 0
     (f0, f1, f2 all 0): the constant atan2(a0, b0) there, f1 = f2 = 0 (the rule, evaluated at
     b0 = 1 there so no NaN reaches gradients, would give NaN). O(D)."""
-    rest = ((a.f0 == 0) & (b.f0 == 0) & (ops.sum0(a.f1 * a.f1 + b.f1 * b.f1) == 0) & (a.f2 == 0) & (b.f2 == 0))
+    rest = _at_rest(ops, a) & _at_rest(ops, b)
     y = _c_atan2_anywhere(ops, a, LaplacianJet(ops.where(rest, 1.0, b.f0), b.f1, b.f2))
     return LaplacianJet(ops.where(rest, ops.atan2(a.f0, b.f0), y.f0), ops.where(rest, 0.0, y.f1), ops.where(rest, 0.0, y.f2))
 
@@ -1045,7 +1050,7 @@ def _zero_at_rest(c_rule: Callable) -> Callable:
     reaches the gradient through the select."""
 
     def rule(ops, x, *args):
-        rest = (x.f0 == 0) & (ops.sum0(x.f1 * x.f1) == 0) & (x.f2 == 0)
+        rest = _at_rest(ops, x)
         y = c_rule(ops, LaplacianJet(ops.where(rest, 1.0, x.f0), x.f1, x.f2), *args)
         return LaplacianJet(*(ops.where(rest, 0.0, part) for part in y))
 
