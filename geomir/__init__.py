@@ -11,63 +11,60 @@
     def encoder(x):
         return geomir.mobius_tanh(geomir.mobius_linear(x, 32))
     print(encoder.ir)                                     # what geomc --emit=ir prints
+
+The names load on first use (PEP 562): a generated module imports only its runtime, so
+loading it pulls in neither the compiler nor xdsl nor lark.
 """
 
-from geomir.compiler import compile, emit_source, to_ir
-from geomir.diagnostics import GeomirError, SourceError
-from geomir.ir import parse_ir, print_ir
-from geomir.pipeline import DEFAULT_PIPELINE, available_passes
-from geomir.frontends.trace import (Euclidean, Lorentz, Param, PoincareBall, R, Sphere, Torus, TraceError,
-                                    TracedFunction, equivariant, lipschitz, monotone, trace)
-from geomir.frontends.trace.ops import OPS as _OPS
+from importlib import import_module as _import_module
+from importlib.util import find_spec as _find_spec
 
-from geomir import categorical as _categorical
-from geomir.categorical import Jet, hvp, jvp, laplacian, lift_to_jet, pull_back, push_forward, vjp
+__version__ = "0.1.0"
 
-globals().update(_OPS)  # the traced builtins: geomir.linear, geomir.mobius_tanh, ...
+_EXPORTS = {
+    "geomir.compiler": ("compile", "emit_source", "to_ir"),
+    "geomir.diagnostics": ("GeomirError", "SourceError"),
+    "geomir.ir": ("parse_ir", "print_ir"),
+    "geomir.pipeline": ("DEFAULT_PIPELINE", "available_passes"),
+    "geomir.frontends.trace": ("Euclidean", "Lorentz", "Param", "PoincareBall", "R", "Sphere", "Torus",
+                               "TraceError", "TracedFunction", "equivariant", "lipschitz", "monotone", "trace"),
+    "geomir.categorical": ("Jet", "hvp", "jvp", "laplacian", "lift_to_jet", "pull_back", "push_forward", "vjp"),
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def _traced_ops() -> dict:
+    """The traced builtins (geomir.linear, geomir.mobius_tanh, ...), one per .geo builtin."""
+    from geomir.frontends.trace.ops import OPS
+
+    return OPS
 
 
 def parallel_transport(*args, **kwargs):
     """In a traced function, the builtin ``parallel_transport(x, y, v)`` (as in .geo);
     on arrays, ``parallel_transport(v, x, y, space=H)`` (geomir.categorical)."""
+    from geomir import categorical
     from geomir.frontends.trace import Traced
 
     if any(isinstance(a, Traced) for a in (*args, *kwargs.values())):
-        return _OPS["parallel_transport"](*args, **kwargs)
-    return _categorical.parallel_transport(*args, **kwargs)
+        return _traced_ops()["parallel_transport"](*args, **kwargs)
+    return categorical.parallel_transport(*args, **kwargs)
 
-__version__ = "0.1.0"
 
-__all__ = [
-    *sorted(_OPS),
-    "Euclidean",
-    "Lorentz",
-    "Param",
-    "PoincareBall",
-    "R",
-    "Sphere",
-    "Torus",
-    "TraceError",
-    "TracedFunction",
-    "equivariant",
-    "lipschitz",
-    "monotone",
-    "trace",
-    "Jet",
-    "hvp",
-    "jvp",
-    "laplacian",
-    "lift_to_jet",
-    "pull_back",
-    "push_forward",
-    "vjp",
-    "DEFAULT_PIPELINE",
-    "compile",
-    "emit_source",
-    "GeomirError",
-    "SourceError",
-    "available_passes",
-    "parse_ir",
-    "print_ir",
-    "to_ir",
-]
+def __getattr__(name: str):
+    if name == "__all__":
+        value = sorted({*_HOME, *_traced_ops()})
+    elif name in _HOME:
+        value = getattr(_import_module(_HOME[name]), name)
+    elif not name.startswith("_") and name in _traced_ops():
+        value = _traced_ops()[name]
+    elif _find_spec(f"geomir.{name}") is not None:  # a submodule: geomir.memory, ...
+        value = _import_module(f"geomir.{name}")
+    else:
+        raise AttributeError(f"module 'geomir' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOME, *_traced_ops()})
