@@ -9,7 +9,12 @@
 #      python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 #        -d .whl xdsl==0.74.0 'immutabledict<4.3.2' ordered-set==4.1 lark folx==0.2.30
-# 2. Through the device tool: run(command="bash benchmarks/device_run.sh", carry=[".whl"],
+# 2. First the GPU correctness tests: run(command="bash benchmarks/device_run.sh --tests",
+#    carry=[".whl"], timeout_s=300). They run tests/gpu (the kernels compiled for the GPU
+#    against torch on the GPU; an estimate, not yet measured: 2 to 4 minutes, most of it
+#    Triton compiling), print pytest's
+#    report and write it to $OUT/gpu-tests.log, and exit with pytest's status.
+# 3. Through the device tool: run(command="bash benchmarks/device_run.sh", carry=[".whl"],
 #    timeout_s=600). It installs the wheels and geomir into /tmp/site, prints the GPU, runs
 #    setting A (or the --size given) in one process and writes $OUT/bench_jets-cuda.json (fetch it to
 #    benchmarks/results/, then write the README table from it).
@@ -19,8 +24,9 @@
 # interleaved rounds capped by --budget seconds per task. A and B together run past one
 # call's 10 minutes: run A, then `bash benchmarks/device_run.sh --size B` in a second call
 # (a later --size replaces the default), each with timeout_s about 420. A session has 15
-# minutes of device time in all, the machine's start included: give the machine back after
-# the second call. The JSON is rewritten after each setting.
+# minutes of device time in all, the machine's start included: the tests and A fit; run B
+# only if 6 minutes are left, and give the machine back after the last call. The JSON is
+# rewritten after each setting.
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-benchmarks/results}
@@ -29,6 +35,10 @@ python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-d
 export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv
 python3 -c "import torch, triton, jax; print('torch', torch.__version__, 'triton', triton.__version__, 'jax', jax.__version__, jax.devices())"
+if [ "${1:-}" = "--tests" ]; then
+  python3 -m pytest -p no:cacheprovider -q -rfE tests/gpu 2>&1 | tee "$OUT/gpu-tests.log"
+  exit "${PIPESTATUS[0]}"
+fi
 python3 benchmarks/bench_jets.py --device cuda --size A --repeats 30 --warmup 3 --budget 4 \
   --triton-precision ieee tf32x3 \
   --out "$OUT/bench_jets-cuda.json" "$@"

@@ -32,6 +32,11 @@ INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 ACTIVATIONS = _k.ACTIVATIONS
 """Activations with a fused kernel (bare names; None for none)."""
 
+AUTOTUNE = [os.environ.get("GEOMIR_TRITON_AUTOTUNE", "1") not in ("", "0")]
+"""Off the interpreter: autotune each new key (the default), or launch the first fitting
+candidate without timing any (``GEOMIR_TRITON_AUTOTUNE=0`` or :func:`set_autotune`):
+no tuning at start-up, same sums (every candidate has the same BLOCK_K), maybe slower."""
+
 _INTERP_BLOCKS = {"BLOCK_N": 64, "BLOCK_M": 64, "BLOCK_K": 64}
 _INTERP_DIRS = 4
 
@@ -112,12 +117,27 @@ def tuned_configs() -> dict[str, dict]:
     return {" ".join(map(str, key)): dict(launch) for key, launch in _TUNED.items()}
 
 
-def _launch(tuned, kernel, grid, args: tuple, kwargs: dict, key: tuple, n: int | None = None) -> None:
+def _untuned(configs: list) -> list:
+    """The candidates with 64x64 tiles first (the H100's choice at setting A), for AUTOTUNE off."""
+    return sorted(configs, key=lambda c: (c.kwargs["BLOCK_N"], c.kwargs["BLOCK_M"]) != (64, 64))
+
+
+def set_autotune(on: bool = True) -> None:
+    """Autotune new keys (True, the default) or launch the first fitting candidate (see AUTOTUNE)."""
+    AUTOTUNE[0] = bool(on)
+
+
+def _launch(tuned, kernel, grid, args: tuple, kwargs: dict, key: tuple, n: int | None = None,
+            untuned: list | None = None) -> None:
     """Launch ``kernel`` (a jit function) on ``grid``: through ``tuned`` (its autotuner, or
     the heuristics wrapper under the interpreter) the first time ``key`` is seen off the
     interpreter, directly with the chosen config after that (n: the reduction length, for
-    EVEN_K; None for a kernel without it)."""
+    EVEN_K; None for a kernel without it). With autotuning off, the first config of
+    ``untuned`` (the candidates that fit) is chosen without timing."""
     launch = None if INTERPRET else _TUNED.get(key)
+    if launch is None and not INTERPRET and not AUTOTUNE[0] and untuned:
+        chosen = untuned[0].all_kwargs()
+        launch = _TUNED[key] = chosen if n is None else {**chosen, "EVEN_K": _even_k({"n": n, **chosen})}
     if launch is not None:
         kernel[grid](*args, **kwargs, **launch)
         return
@@ -196,7 +216,7 @@ def jet_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None,
                 (xs, wc, bc, y, N, n, m, xs.stride(0), xs.stride(1), wc.stride(0), wc.stride(1),
                  y.stride(0), y.stride(1)),
                 dict(K=K1 - 1, ACTIVATION=act, HAS_BIAS=b is not None, PRECISION=prec, **_blocks()),
-                ("jet", N, n, m, K1 - 1, prec, act, x.dtype), n)
+                ("jet", N, n, m, K1 - 1, prec, act, x.dtype), n, _untuned(_prune_jet(CONFIGS, {}, K=K1 - 1)))
     return y if x.ndim == 3 else y.reshape(K1, *batch, m)
 
 
@@ -227,7 +247,7 @@ def laplacian_layer(lap: LaplacianJet, w: torch.Tensor, b: torch.Tensor | None =
                 (f0c, f1c, f2c, wc, bc, g0, g1, g2, N, n, m, D, f1c.stride(0), f0c.stride(0),
                  wc.stride(0), wc.stride(1), g1.stride(0), g0.stride(0)),
                 dict(ACTIVATION=act, HAS_BIAS=b is not None, PRECISION=prec, **_blocks(DIRS=_INTERP_DIRS)),
-                ("laplacian", N, n, m, prec, act, f0.dtype), n)
+                ("laplacian", N, n, m, prec, act, f0.dtype), n, _untuned(_prune_laplacian(LAPLACIAN_CONFIGS, {})))
     if flat:
         return LaplacianJet(g0, g1, g2)
     return LaplacianJet(g0.reshape(*batch, m), g1.reshape(D, *batch, m), g2.reshape(*batch, m))

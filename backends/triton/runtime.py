@@ -20,6 +20,8 @@ torch code and warns once per reason (:class:`TritonFallbackWarning`):
 
 ``STATS`` counts launches by (path, site kind, reason); ``GEOMIR_TRITON_STRICT=1`` (or
 ``set_strict(True)``) turns every fallback into a :class:`TritonFallbackError`.
+``GEOMIR_TRITON_AUTOTUNE=0`` (or ``set_autotune(False)``) launches a fixed tile per kernel
+instead of autotuning each new shape: no tuning at start-up, the same sums.
 Precision (``geomir.backends.triton.PRECISIONS``): ``"ieee"`` fp32 dot products (default),
 ``"tf32"``, ``"tf32x3"`` or ``"bf16"`` operands, fp32 accumulation always; the emitted module
 passes its ``PRECISION``.
@@ -38,7 +40,7 @@ from geomir.backends.torch import runtime as _torch
 from geomir.backends.torch import taylor as _taylor
 
 __all__ = ["STATS", "TritonFallbackError", "TritonFallbackWarning", "dense", "graphed", "jet_layer",
-           "poincare_layer", "set_strict"]
+           "poincare_layer", "set_autotune", "set_strict"]
 
 STATS: collections.Counter = collections.Counter()
 """(path, kind, reason) -> launches: path "triton" (reason "") or "torch"."""
@@ -59,6 +61,11 @@ class TritonFallbackError(RuntimeError):
 def set_strict(strict: bool = True) -> None:
     """Raise :class:`TritonFallbackError` instead of falling back to torch."""
     _STRICT[0] = bool(strict)
+
+
+def set_autotune(on: bool = True) -> None:
+    """Autotune each new kernel key (the default), or launch a fixed fitting tile (no tuning)."""
+    _layer().set_autotune(on)
 
 
 def graphed(fn):

@@ -259,6 +259,33 @@ def test_tuned_config_is_launched_directly_after_the_first_call(monkeypatch, n, 
     assert len(tuned.calls) == 4 and len(kernel.calls) == 3
 
 
+def test_autotuning_off_launches_the_first_fitting_candidate(monkeypatch):
+    """GEOMIR_TRITON_AUTOTUNE=0 (set_autotune(False)): a new key launches the 64x64 candidate
+    that fits, with EVEN_K, without the autotuner; the choice is recorded like a tuned one."""
+    tuned, kernel = _Recorder(), _Recorder()
+    monkeypatch.setattr(tl_layer, "_TUNED", {})
+    monkeypatch.setattr(tl_layer, "INTERPRET", False)
+    monkeypatch.setattr(tl_layer, "AUTOTUNE", [True])
+    tl_layer.set_autotune(False)
+    args, kwargs = ("X", "W", 7), {"K": 8, "PRECISION": 0}
+    for K, n in [(2, 512), (8, 100)]:
+        untuned = tl_layer._untuned(tl_layer._prune_jet(tl_layer.CONFIGS, {}, K=K))
+        first = untuned[0].all_kwargs()
+        assert (first["BLOCK_N"], first["BLOCK_M"]) == (64, 64)
+        assert first["BLOCK_N"] * first["BLOCK_M"] * (K + 1) <= tl_layer.MAX_ACC_ELEMENTS
+        key = ("jet", 7, n, 3, K, 0, 1, torch.float32)
+        tl_layer._launch(tuned, kernel, "grid", args, kwargs, key, n, untuned)
+        assert tuned.calls == [] and kernel.calls[-1] == ("grid", args, {**kwargs, **first, "EVEN_K": n == 512})
+        assert tl_layer.tuned_configs()[" ".join(map(str, key))] == {**first, "EVEN_K": n == 512}
+    lap = tl_layer._untuned(tl_layer._prune_laplacian(tl_layer.LAPLACIAN_CONFIGS, {}))
+    assert (lap[0].kwargs["BLOCK_N"], lap[0].kwargs["BLOCK_M"]) == (64, 64)
+    tl_layer.set_autotune(True)
+    key = ("jet", 9, 512, 3, 2, 0, 1, torch.float32)
+    tl_layer._launch(_Recorder(triton.Config({"BLOCK_N": 32, "BLOCK_M": 32, "BLOCK_K": 32})), kernel, "grid",
+                     args, kwargs, key, 512, untuned)
+    assert len(kernel.calls) == 2  # autotuning on: the autotuner launched, not the kernel
+
+
 def test_autotuning_keys_on_precision_and_activation():
     """3xTF32 and IEEE dots (and epilogues) favour different tiles: each gets its own tuning."""
     for key in (tl_layer._JET_KEY, tl_layer._LAPLACIAN_KEY):

@@ -95,8 +95,9 @@ def check_jets(source: str) -> None:
                 assert err <= 1e-8, f"differs from the reference by {err:.2e}: {where}"
 
 
-def check_triton(source: str) -> None:
-    """The Triton target against the torch target (same passes); see the module doc."""
+def check_triton(source: str, device: str = "cpu") -> None:
+    """The Triton target against the torch target (same passes); see the module doc.
+    ``device="cuda"``: both run on the GPU (tests/gpu), the kernels compiled for it."""
     from geomir.diagnostics import UsageError
 
     source = without_annotations(source)
@@ -112,7 +113,7 @@ def check_triton(source: str) -> None:
     mod = geomir.compile(source, target="triton", passes=JETS)
     for name, f in _public_functions(source, JETS).items():
         rng = np.random.default_rng(0)
-        xs = [_sample(t, rng, 3, torch.float64).to(TRITON_DTYPES[str(t.element_type)])
+        xs = [_sample(t, rng, 3, torch.float64).to(device, TRITON_DTYPES[str(t.element_type)])
               for t in f.function_type.inputs.data]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # fallbacks (float64, autograd) are reported, not errors
@@ -143,5 +144,6 @@ def _rel(a, b, ok) -> float:
 
 def _outputs(module, name, xs, dtype=None) -> tuple:
     params = module.init_params(seed=1) if dtype is None else module.init_params(seed=1, dtype=dtype)
+    params = {k: v.to(xs[0].device) for k, v in params.items()} if xs else params
     out = getattr(module, name)(params, *xs)
     return out if isinstance(out, tuple) else (out,)
