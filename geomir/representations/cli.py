@@ -144,6 +144,13 @@ def run(argv: list[str] | None = None) -> int:
             if args.json:
                 with open(args.json, "w") as f:
                     json.dump(result, f, indent=2)
+        if args.distributed:
+            # the ranks leave together after rank 0 has evaluated and written: no rank tears
+            # down its gloo connections while a peer still holds them (on an error a rank
+            # leaves at once, and torchrun stops the others)
+            import torch
+
+            torch.distributed.barrier()
     finally:
         if args.distributed:
             import torch
