@@ -128,15 +128,15 @@ def set_autotune(on: bool = True) -> None:
 
 
 def _launch(tuned, kernel, grid, args: tuple, kwargs: dict, key: tuple, n: int | None = None,
-            untuned: list | None = None) -> None:
+            untuned=None) -> None:
     """Launch ``kernel`` (a jit function) on ``grid``: through ``tuned`` (its autotuner, or
     the heuristics wrapper under the interpreter) the first time ``key`` is seen off the
     interpreter, directly with the chosen config after that (n: the reduction length, for
     EVEN_K; None for a kernel without it). With autotuning off, the first config of
-    ``untuned`` (the candidates that fit) is chosen without timing."""
+    ``untuned()`` (the candidates that fit; called only then) is chosen without timing."""
     launch = None if INTERPRET else _TUNED.get(key)
-    if launch is None and not INTERPRET and not AUTOTUNE[0] and untuned:
-        chosen = untuned[0].all_kwargs()
+    if launch is None and not INTERPRET and not AUTOTUNE[0] and untuned is not None:
+        chosen = untuned()[0].all_kwargs()
         launch = _TUNED[key] = chosen if n is None else {**chosen, "EVEN_K": _even_k({"n": n, **chosen})}
     if launch is not None:
         kernel[grid](*args, **kwargs, **launch)
@@ -216,7 +216,8 @@ def jet_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None,
                 (xs, wc, bc, y, N, n, m, xs.stride(0), xs.stride(1), wc.stride(0), wc.stride(1),
                  y.stride(0), y.stride(1)),
                 dict(K=K1 - 1, ACTIVATION=act, HAS_BIAS=b is not None, PRECISION=prec, **_blocks()),
-                ("jet", N, n, m, K1 - 1, prec, act, x.dtype), n, _untuned(_prune_jet(CONFIGS, {}, K=K1 - 1)))
+                ("jet", N, n, m, K1 - 1, prec, act, x.dtype), n,
+                lambda: _untuned(_prune_jet(CONFIGS, {}, K=K1 - 1)))
     return y if x.ndim == 3 else y.reshape(K1, *batch, m)
 
 
@@ -247,7 +248,8 @@ def laplacian_layer(lap: LaplacianJet, w: torch.Tensor, b: torch.Tensor | None =
                 (f0c, f1c, f2c, wc, bc, g0, g1, g2, N, n, m, D, f1c.stride(0), f0c.stride(0),
                  wc.stride(0), wc.stride(1), g1.stride(0), g0.stride(0)),
                 dict(ACTIVATION=act, HAS_BIAS=b is not None, PRECISION=prec, **_blocks(DIRS=_INTERP_DIRS)),
-                ("laplacian", N, n, m, prec, act, f0.dtype), n, _untuned(_prune_laplacian(LAPLACIAN_CONFIGS, {})))
+                ("laplacian", N, n, m, prec, act, f0.dtype), n,
+                lambda: _untuned(_prune_laplacian(LAPLACIAN_CONFIGS, {})))
     if flat:
         return LaplacianJet(g0, g1, g2)
     return LaplacianJet(g0.reshape(*batch, m), g1.reshape(D, *batch, m), g2.reshape(*batch, m))

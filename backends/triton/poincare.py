@@ -197,7 +197,7 @@ def poincare_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = No
             _kernel[(triton.cdiv(N, 16),)](*args, **meta, BLOCK_N=16, BLOCK_K=32)
         else:
             _launch(_kernel, poincare_layer_kernel, lambda cfg: (triton.cdiv(N, cfg["BLOCK_N"]),), args, meta,
-                    ("poincare", N, n, m, code, act, x.dtype), untuned=_prune(_configs(), {}, BLOCK_M=bm))
+                    ("poincare", N, n, m, code, act, x.dtype), untuned=lambda: _prune(_configs(), {}, BLOCK_M=bm))
     return y.reshape(*batch, m)
 
 

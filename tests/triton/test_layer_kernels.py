@@ -274,7 +274,7 @@ def test_autotuning_off_launches_the_first_fitting_candidate(monkeypatch):
         assert (first["BLOCK_N"], first["BLOCK_M"]) == (64, 64)
         assert first["BLOCK_N"] * first["BLOCK_M"] * (K + 1) <= tl_layer.MAX_ACC_ELEMENTS
         key = ("jet", 7, n, 3, K, 0, 1, torch.float32)
-        tl_layer._launch(tuned, kernel, "grid", args, kwargs, key, n, untuned)
+        tl_layer._launch(tuned, kernel, "grid", args, kwargs, key, n, lambda: untuned)
         assert tuned.calls == [] and kernel.calls[-1] == ("grid", args, {**kwargs, **first, "EVEN_K": n == 512})
         assert tl_layer.tuned_configs()[" ".join(map(str, key))] == {**first, "EVEN_K": n == 512}
     lap = tl_layer._untuned(tl_layer._prune_laplacian(tl_layer.LAPLACIAN_CONFIGS, {}))
@@ -282,7 +282,7 @@ def test_autotuning_off_launches_the_first_fitting_candidate(monkeypatch):
     tl_layer.set_autotune(True)
     key = ("jet", 9, 512, 3, 2, 0, 1, torch.float32)
     tl_layer._launch(_Recorder(triton.Config({"BLOCK_N": 32, "BLOCK_M": 32, "BLOCK_K": 32})), kernel, "grid",
-                     args, kwargs, key, 512, untuned)
+                     args, kwargs, key, 512, lambda: untuned)
     assert len(kernel.calls) == 2  # autotuning on: the autotuner launched, not the kernel
 
 
