@@ -610,6 +610,18 @@ def sqrt0(ops, x):
     return ops.where(pos, sqrt(ops, ops.where(pos, x, 1.0)), ops.where(x[0] <= tiny, 0.0, x))
 
 
+@_register("abs0")
+def abs0(ops, x):
+    """|x| of a scalar, the 1-D norm (``dist`` on R^1, a flat circle): y_k = sign(x_0) x_k,
+    exact. ``sqrt0(x^2)`` gives the same numbers in exact arithmetic, but its recurrence
+    divides by |x_0| and cancels terms of size x_1^2 near x_0 = 0: float32 Laplacians lost
+    several digits there (generator seed 10466). The zero jet where x_0^2 <= tiny, as
+    ``sqrt0(x^2)``; a NaN x_0 makes every coefficient NaN, as ``sqrt0(x^2)`` does. O(K)."""
+    x0 = x[0]
+    sign = ops.where(x0 > 0, 1.0, ops.where(x0 < 0, -1.0, x0 - x0))  # NaN at NaN: every coefficient
+    return ops.where(x0 * x0 <= ops.tiny(x0), 0.0, sign * x)
+
+
 # --- even ratio functions (Faa di Bruno in q) ---------------------------------------------
 
 
@@ -997,7 +1009,7 @@ def _collapse_unary(rule: Callable, name: str) -> Callable:
 
 
 _UNARY = ("exp", "tanh", "sigmoid", "softplus", "sin", "cos", "log", "sqrt", "pow", "asinh",
-          "atanh", "relu", "clamp", "sqrt0", "tanhc", "asinhc", "sinc", "sinhc", "atanc", "cosq",
+          "atanh", "relu", "clamp", "sqrt0", "abs0", "tanhc", "asinhc", "sinc", "sinhc", "atanc", "cosq",
           "coshq")
 for _name in _UNARY:
     COLLAPSED_RULES[_name] = _collapse_unary(RULES[_name], _name)
@@ -1123,9 +1135,13 @@ class JetManifold:
         return v
 
     def dist(self, x, y):
-        """|logmap(x, y)| through ``sqrt0`` (zero jet where the curves meet)."""
+        """|logmap(x, y)| through ``sqrt0`` (zero jet where the curves meet); in one
+        dimension through ``abs0``, exact and without sqrt0's cancellation near 0."""
         J = self.J
-        return J.sqrt0(J.sqnorm(self.logmap(x, y)))
+        d = self.logmap(x, y)
+        if (d.f0 if isinstance(d, LaplacianJet) else d).shape[-1] == 1:
+            return J.abs0(d)
+        return J.sqrt0(J.sqnorm(d))
 
     # -- the last axis of either kind of jet -----------------------------------------------
     @staticmethod

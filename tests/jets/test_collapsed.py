@@ -60,6 +60,7 @@ def _close(a, b, what):
 EXTRA = {  # rules outside CASES: name -> (domains, program)
     "clamp": (("any",), lambda A, x: A.clamp(x, lo=-0.5, hi=0.7)),
     "sqrt0": (("pos",), lambda A, x: A.sqrt0(x)),
+    "abs0": (("any",), lambda A, x: A.abs0(x)),
     "tanhc": (("pos",), lambda A, x: A.tanhc(A.scale(x, 0.1))),
     "asinhc": (("pos",), lambda A, x: A.asinhc(x)),
     "tanhc at 0": (("any",), lambda A, x: A.tanhc(A.sqnorm(A.sub(x, x)))),

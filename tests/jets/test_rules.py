@@ -126,7 +126,7 @@ def test_every_rule_is_tested_or_covered():
     covered = {n.split("_")[0] if n.startswith(("pow_", "tanh_", "sigmoid_", "softplus_")) else n for n in CASES}
     # structural and internal rules have their own tests below; the even functions of the
     # sphere and hyperboloid maps are checked in test_quadric_maps.py
-    own = {"primal", "with_primal", "select", "clamp", "sqrt0", "tanhc", "asinhc", "coords",
+    own = {"primal", "with_primal", "select", "clamp", "sqrt0", "abs0", "tanhc", "asinhc", "coords",
            "sinc", "sinhc", "atanc", "cosq", "coshq"}
     assert set(common.RULES) == covered | own, set(common.RULES) ^ (covered | own)
 
@@ -157,6 +157,34 @@ def test_sqrt0_is_sqrt_away_from_zero_and_the_zero_jet_at_zero():
     assert torch.all(out[:, 0] == 0) and torch.isfinite(out).all()
     ref = torch_nested(TR.OPS.sqrt0, [x], 5)  # the runtime's convention at 0: all zero
     assert rel_err(TT.to_derivatives(out), ref) <= RTOL
+
+
+def test_abs0_is_sign_times_the_jet_and_sqrt0_of_the_square():
+    """abs0 (dist on R^1): sign(x_0) x_k; the numbers sqrt0(x^2) gives in float64; the zero
+    jet at 0 (as sqrt0); a NaN value makes every coefficient NaN; the same on JAX."""
+    rng = np.random.default_rng(3)
+    x = torch.tensor(random_jet(rng, 5, SHAPE))
+    out = TT.abs0(x)
+    assert torch.equal(out, torch.sign(x[0]) * x)
+    assert rel_err(out, TT.sqrt0(TT.mul(x, x))) <= 1e-12
+    assert np.array_equal(np.asarray(JT.abs0(jnp.asarray(x.numpy()))), out.numpy())
+    x[0, 0], x[0, 1] = 0.0, float("nan")
+    out = TT.abs0(x)
+    assert torch.all(out[:, 0] == 0) and torch.isnan(out[:, 1]).all() and torch.isfinite(out[:, 2:]).all()
+
+
+def test_abs0_keeps_float32_digits_near_zero():
+    """|cos(z) - 1| near z = 0 in float32, order 4 (generator seed 10466): sqrt0 of the
+    square cancels terms of size x_1^2 and divides by |x_0| ~ 1e-4, losing about 1e-2 of the
+    result; abs0 is exact up to cos's own rounding."""
+    z = TT.seed(torch.tensor([0.0124, -0.02, 0.05], dtype=torch.float64), torch.ones(3, dtype=torch.float64), 4)
+    d = TT.sub(TT.cos(z), TT.constant(torch.ones(3, dtype=torch.float64), 4))
+    exact = TT.to_derivatives(TT.abs0(d))
+    assert torch.allclose(exact, TT.to_derivatives(TT.sqrt0(TT.mul(d, d))), rtol=1e-6, atol=0)
+    d32 = d.float()
+    err = lambda y: float(((TT.to_derivatives(y).double() - exact).abs() / exact.abs().clamp_min(1e-30)).max())  # noqa: E731
+    assert err(TT.abs0(d32)) <= 1e-6
+    assert err(TT.sqrt0(TT.mul(d32, d32))) > 1e-4  # what dist on R^1 did before
 
 
 def test_seed_constant_and_conventions():
