@@ -221,3 +221,31 @@ def test_ratio_helpers_across_the_series_threshold(dtype):
                 z = mp.sqrt(mp.mpf(a))
                 ref = f(z) / z if a > 0 else mp.mpf(1)
                 assert abs(o - ref) / ref <= 2 * eps, f"{helper.__name__}({a}) = {o}, expected {ref}"
+
+
+def test_ratio_helpers_high_order_derivatives_in_the_series_branch():
+    """Autodiff of the runtime (nested jvp, the autodiff lowering of ``directional``) below
+    ``series_q``: the derivatives d^k/dq^k, k <= 8, of f(z)/z match mpmath, not those of a
+    cut series (two terms gave 0 for k >= 3; generator seed 8148, through expmap0 at small
+    c|x|^2). float64, q = 0 and q in the series range."""
+    from torch.func import jvp
+
+    from geomir.backends.common import manifolds as M
+
+    def derivative(fn, q, k):
+        if k == 0:
+            return fn(q)
+        return jvp(lambda s: derivative(fn, s, k - 1), (q,), (torch.ones_like(q),))[1]
+
+    qs_ = CONSTANTS["float64"].series_q
+    q = torch.tensor([0.0, 0.3 * qs_, 0.9 * qs_], dtype=torch.float64)
+    with mp.workdps(40):
+        for helper, f in [(M._tanhc, mp.tanh), (M._sinhc, mp.sinh), (M._sinc, mp.sin),
+                          (M._asinhc, mp.asinh), (M._atanc, mp.atan)]:
+            taylor = mp.taylor(f, 0, 41)  # f(z)/z = sum_j taylor[2j+1] q^j
+            for k in range(9):
+                got = derivative(lambda s: helper(R.OPS, s), q, k).tolist()
+                for a, g in zip(q.tolist(), got):
+                    want = sum(taylor[2 * j + 1] * mp.factorial(j) / mp.factorial(j - k) * mp.mpf(a) ** (j - k)
+                               for j in range(k, 20))
+                    assert abs(g - want) <= 1e-12 * max(abs(want), 1), f"{helper.__name__}^({k})({a}) = {g}, expected {want}"

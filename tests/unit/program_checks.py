@@ -12,11 +12,13 @@ derive requests) on the same sampled inputs (backends/helpers.sample, 3 rows) an
                   finite, the jets must be finite, except in a request's rows where the
                   model's own value is NaN (log of a negative number): the jets are NaN there
                   by design, autodiff may not be. The reference's own rounding grows with
-                  the order (K nested jvps): for order k of a ``directional`` request the
-                  bound adds 4x its estimated error, the difference between the reference
-                  along v and along 3v scaled by 3^-k (different roundings of one number;
+                  the order (K nested jvps, and autodiff of f(z)/z at small z cancels): for
+                  order k of a ``directional`` request the bound adds 8x its estimated
+                  error, the largest difference between the reference along v and along
+                  s v scaled by s^-k, s = 3 and 0.3 (different roundings of one number;
                   seed 7980: 5.6e-8 at order 8 where the exact value is 0 and the jets
-                  give 3e-14).
+                  give 3e-14; seed 8148: 0.028 at order 7 through expmap0 at c|v|^2 ~ 1e-5,
+                  where the jets match mpmath to 1e-16).
 ``check_triton``  the Triton target (kernels under TRITON_INTERPRET=1, set by the caller
                   before triton is imported) against the torch target, at each input's
                   declared element type: relative error <= 1e-4 for float32 and float64,
@@ -82,10 +84,11 @@ def check_jets(source: str) -> None:
         noise = [np.zeros_like(a) for a in want]  # the reference's estimated rounding error
         if name in directional:
             n_in = len(funcs[models[name]].function_type.inputs.data)
-            along3 = _arrays(getattr(reference, name)(params64, *xs[:n_in], *(3 * v for v in xs[n_in:])))
-            for a, a3, e in zip(want, along3, noise):
-                scale = 3.0 ** -np.arange(a.shape[0]).reshape(-1, *[1] * (a.ndim - 1))  # axis 0: the order
-                e[...] = np.abs(a - a3 * scale)
+            for s in (3.0, 0.3):
+                along = _arrays(getattr(reference, name)(params64, *xs[:n_in], *(s * v for v in xs[n_in:])))
+                for a, a_s, e in zip(want, along, noise):
+                    scale = s ** -np.arange(a.shape[0]).reshape(-1, *[1] * (a.ndim - 1))  # axis 0: the order
+                    np.maximum(e, np.abs(a - a_s * scale), out=e)
         # Rows where the model's own value is NaN (log of a negative number, ...): the jets
         # are NaN in every coefficient there, where autodiff may still give finite numbers.
         if name in models:
@@ -106,7 +109,7 @@ def check_jets(source: str) -> None:
                     ok &= defined[:, None]
                 assert np.isfinite(b[ok]).all(), f"non-finite where the reference is finite: {where}"
                 scale = max(np.abs(a[ok]).max(initial=0.0), 1.0)
-                err = np.abs(a[ok] - b[ok]) - 4 * np.nan_to_num(e[ok], nan=0.0, posinf=0.0)
+                err = np.abs(a[ok] - b[ok]) - 8 * np.nan_to_num(e[ok], nan=0.0, posinf=0.0)
                 err = err.max(initial=0.0) / scale
                 assert err <= 1e-8, f"differs from the reference by {err:.2e} (beyond its own rounding): {where}"
 
