@@ -10,7 +10,9 @@ tangents do. This analysis follows them, one rule per op in :data:`RULES`:
   into another space: its result's base is unknown);
 * ``expmap(x, v)`` and ``parallel_transport(x, y, v)`` need ``v`` at ``x``, ``expmap0(v)``
   at the origin;
-* function arguments and call results are at an unknown point: compatible with any;
+* function arguments are at an unknown point: compatible with any; a call's tangent result
+  is where its callee's returned tangent is, in the caller's terms (the origin, or the
+  point passed for one of the callee's arguments), else unknown;
 * on flat manifolds (Euclidean space, the torus) transport is the identity, so tangents at
   different points combine as they are: no conflict.
 
@@ -187,7 +189,42 @@ def _holonomy(op, bases, conflicts):
     return _at(op.operands[0]) if isinstance(op, geo.HolonomyOp) else None
 
 
+def _call(op, bases, conflicts):
+    """The base the callee gives its returned tangent, in the caller's terms: the origin,
+    or the point the call passes for one of the callee's arguments (else unknown). Without
+    this, a tangent returned from a model was 'unknown' here and became known once
+    inline-models inlined the call: an op the insert-transport pass had left alone then
+    failed verification (generator seed 14397)."""
+    callee = _callee(op)
+    if callee is None or not _is_tangent(op.results[0]):
+        return None
+    ret = callee.body.block.last_op
+    if not isinstance(ret, func.ReturnOp) or not ret.operands:
+        return None
+    base = _normalize(analyze(callee)[0].get(ret.operands[0]))
+    if base is None:
+        return None
+    if base.is_origin:
+        return base
+    owner = base.point.owner
+    if isinstance(owner, Block) and owner is callee.body.block:  # an argument of the callee
+        return _at(op.operands[base.point.index])
+    return None
+
+
+def _callee(op: func.CallOp) -> func.FuncOp | None:
+    module = op.parent_op()
+    while module is not None and not isinstance(module, builtin.ModuleOp):
+        module = module.parent_op()
+    if module is None:
+        return None
+    name = op.callee.root_reference.data
+    return next((f for f in module.ops if isinstance(f, func.FuncOp) and f.sym_name.data == name
+                 and f is not op.parent_op()), None)
+
+
 RULES: dict[str, Rule] = {
+    "func.call": _call,
     "geo.logmap": lambda op, bases, conflicts: _at(op.operands[0]),
     "geo.logmap0": lambda op, bases, conflicts: _origin(op.operands[0]),
     "geo.parallel_transport": _transport,

@@ -51,3 +51,22 @@ def test_a_wrong_coefficient_at_a_high_order_is_still_caught(monkeypatch):
     monkeypatch.setattr(taylor, "to_derivatives", off_by_1e_6)
     with pytest.raises(AssertionError, match=r"differs from the reference by .*: torch jets, @d8"):
         check_jets(MLP)
+
+
+def test_a_tangent_returned_by_a_model_is_transported_where_the_caller_uses_it():
+    """Generator seed 14397: ``let g = Step(...)`` returns 0.1 * logmap0(v), a tangent at the
+    origin, and ``expmap(h, g)`` uses it at h. insert-transport took a call's result to be
+    at an unknown point and left it; after jet-expand the pipeline's verification saw the
+    origin and rejected the program, telling the user to run insert-transport (which had
+    run). Now the call's result is at the origin and is carried to h."""
+    import geomir
+    from geomir.dialects import geo
+
+    source = generate_program(random.Random(14397)).source
+    stripped = "".join(line for line in source.splitlines(True) if not line.lstrip().startswith("@"))
+    module = geomir.to_ir(stripped)  # the default pipeline
+    dec = next(op for op in module.ops if getattr(op, "sym_name", None) is not None and op.sym_name.data == "Dec")
+    assert any(isinstance(op, geo.ParallelTransportOp) for op in dec.walk())
+    from .program_checks import JETS
+
+    geomir.to_ir(stripped, passes=JETS)
