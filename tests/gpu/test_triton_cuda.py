@@ -27,10 +27,13 @@ from pathlib import Path
 import pytest
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("triton")
 if not torch.cuda.is_available():
+    # before triton is imported: in a full run this module is collected before
+    # tests/triton/conftest.py sets TRITON_INTERPRET, and importing triton here first made
+    # the kernels decorated there half compiled, half interpreted
     pytest.skip("no CUDA GPU (the Triton kernels are tested under the interpreter in tests/triton)",
                 allow_module_level=True)
+pytest.importorskip("triton")
 
 import geomir  # noqa: E402
 from geomir.backends.torch import runtime as torch_runtime  # noqa: E402
