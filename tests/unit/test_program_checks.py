@@ -1,5 +1,8 @@
 """The differential check of generated programs (program_checks.check_jets) tells the
-reference's own rounding at high orders from a wrong jet."""
+reference's own rounding at high orders from a wrong jet. (Generator seeds 7980 and 8148,
+where the nested-jvp reference is 5.6e-8 and 0.028 off at orders 8 and 7, now pass; they
+take 250 s and 40 s, mostly eager JAX at order 8, so they are not run here:
+``python tools/fuzz_programs.py 7980 7981``.)"""
 
 from __future__ import annotations
 
@@ -23,18 +26,6 @@ MLP = """model U(x: R[3]) -> R[2] {
 }
 derive d8 = directional(U, order = 8)
 """
-
-
-def test_the_references_rounding_at_order_8_is_not_a_mismatch():
-    """Generator seed 7980: a model that is linear along the line, so every coefficient
-    above 1 is 0. Eight nested jvps give 5.6e-8 at order 8; the jets give 3e-14."""
-    check_jets(generate_program(random.Random(7980)).source)
-
-
-def test_the_references_cancellation_at_order_7_is_not_a_mismatch():
-    """Generator seed 8148: order 7 through expmap0 at c|v|^2 ~ 1e-5, where autodiff of
-    tanh(z)/z cancels: the reference is 0.028 off, the jets match mpmath to 1e-16."""
-    check_jets(generate_program(random.Random(8148)).source)
 
 
 def test_a_wrong_coefficient_at_a_high_order_is_still_caught(monkeypatch):
