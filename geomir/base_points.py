@@ -196,8 +196,8 @@ def _call(op, bases, conflicts):
     inline-models inlined the call: an op the insert-transport pass had left alone then
     failed verification (generator seed 14397)."""
     callee = _callee(op)
-    if callee is None or not _is_tangent(op.results[0]):
-        return None
+    if callee is None or callee in _ANALYZING or not _is_tangent(op.results[0]):
+        return None  # (a cycle of calls, rejected by inline-models: unknown here)
     ret = callee.body.block.last_op
     if not isinstance(ret, func.ReturnOp) or not ret.operands:
         return None
@@ -219,8 +219,7 @@ def _callee(op: func.CallOp) -> func.FuncOp | None:
     if module is None:
         return None
     name = op.callee.root_reference.data
-    return next((f for f in module.ops if isinstance(f, func.FuncOp) and f.sym_name.data == name
-                 and f is not op.parent_op()), None)
+    return next((f for f in module.ops if isinstance(f, func.FuncOp) and f.sym_name.data == name), None)
 
 
 RULES: dict[str, Rule] = {
@@ -238,17 +237,25 @@ RULES: dict[str, Rule] = {
 result (None: unknown or not a tangent). Ops without a rule give unknown bases."""
 
 
+_ANALYZING: set[func.FuncOp] = set()
+"""The functions whose analysis is under way (a call into one of them is unknown)."""
+
+
 def analyze(f: func.FuncOp) -> tuple[Bases, list[Conflict]]:
     """The base of every tangent value of ``f`` (None when unknown), and the conflicts."""
     bases: Bases = {}
     conflicts: list[Conflict] = []
-    for op in f.walk():
-        rule = RULES.get(op.name)
-        if rule is None or not op.results:
-            continue
-        base = rule(op, bases, conflicts)
-        if base is not None and _is_tangent(op.results[0]):
-            bases[op.results[0]] = base
+    _ANALYZING.add(f)
+    try:
+        for op in f.walk():
+            rule = RULES.get(op.name)
+            if rule is None or not op.results:
+                continue
+            base = rule(op, bases, conflicts)
+            if base is not None and _is_tangent(op.results[0]):
+                bases[op.results[0]] = base
+    finally:
+        _ANALYZING.discard(f)
     return bases, conflicts
 
 

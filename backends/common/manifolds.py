@@ -27,11 +27,12 @@ Array = Any  # a torch.Tensor or a jax.Array; this module never imports either
 #
 # eps, tiny     finfo(dtype).eps and .tiny (smallest normal number).
 # series_q      q = z**2 below which the even ratio functions f(z)/z (tanh, sinh, sin,
-#               asinh, atan) use their Taylor series 1 + a q + b q**2. The first omitted
-#               term is O(q**3) with a coefficient < 0.06, so the series is exact to
-#               rounding when q**3 < eps, i.e. q < eps**(1/3). Below the threshold the
-#               series gives exact values AND exact first/second derivatives at 0 (no
-#               clamped norm, no 0/0); above it the direct quotient is accurate to ~1 ulp.
+#               asinh, atan) use their Taylor series (ten terms, below). Its values need
+#               only 1 + a q + b q**2: the next term is O(q**3) with a coefficient < 0.06,
+#               exact to rounding when q**3 < eps, i.e. q < eps**(1/3); the other terms
+#               make autodiff's derivatives exact to order 8. Below the threshold the
+#               series gives exact values and derivatives at 0 (no clamped norm, no 0/0);
+#               above it the direct quotient is accurate to ~1 ulp.
 # ball_eps      Poincaré projection keeps sqrt(c)*|x| <= 1 - ball_eps. It bounds
 #               1 - c|x|**2 away from 0 so the conformal factor stays finite. float64: 1e-15
 #               (about 9 ulps of 1) reaches hyperbolic radius 2*artanh(1-1e-15)/sqrt(c)
@@ -219,7 +220,7 @@ class ArrayOps:
 # =========================================================================================
 
 
-def _ratio(ops: ArrayOps, q: Array, fn, coeffs: tuple[float, float]) -> Array:
+def _ratio(ops: ArrayOps, q: Array, fn, coeffs: tuple[float, ...]) -> Array:
     """f(z)/z at z = sqrt(q), q >= 0, for an odd f with f'(0) = 1: Taylor series below
     ``series_q``, direct quotient above (with a safe argument in the unused branch)."""
     qs = ops.consts(q).series_q
