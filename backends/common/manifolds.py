@@ -20,19 +20,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import even_series as _even
+
 Array = Any  # a torch.Tensor or a jax.Array; this module never imports either
 
 # =========================================================================================
 # Numerical constants: the only tuning knobs of the runtime, one row per float dtype.
 #
 # eps, tiny     finfo(dtype).eps and .tiny (smallest normal number).
-# series_q      q = z**2 below which the even ratio functions f(z)/z (tanh, sinh, sin,
-#               asinh, atan) use their Taylor series (ten terms, below). Its values need
-#               only 1 + a q + b q**2: the next term is O(q**3) with a coefficient < 0.06,
-#               exact to rounding when q**3 < eps, i.e. q < eps**(1/3); the other terms
-#               make autodiff's derivatives exact to order 8. Below the threshold the
-#               series gives exact values and derivatives at 0 (no clamped norm, no 0/0);
-#               above it the direct quotient is accurate to ~1 ulp.
+# series_q      q = z**2 below which the forward-only kernels (the Triton Poincaré layer,
+#               the numba engine) use 1 + a q + b q**2 for the even ratio functions f(z)/z:
+#               the next term is O(q**3) with a coefficient < 0.06, exact to rounding when
+#               q**3 < eps, i.e. q < eps**(1/3). The runtime's own series (autodiff-exact
+#               to order 8) switch where ``RatioSeries`` below says, for every dtype.
 # ball_eps      Poincaré projection keeps sqrt(c)*|x| <= 1 - ball_eps. It bounds
 #               1 - c|x|**2 away from 0 so the conformal factor stays finite. float64: 1e-15
 #               (about 9 ulps of 1) reaches hyperbolic radius 2*artanh(1-1e-15)/sqrt(c)
@@ -50,6 +50,10 @@ Array = Any  # a torch.Tensor or a jax.Array; this module never imports either
 # min_den       floor on |x + y|**2 on the sphere, which vanishes only at antipodal
 #               points where logmap and transport are undefined (eps**2: the numerators
 #               there are O(eps), so the quotients stay O(1/eps), finite).
+# max_finite    finfo(dtype).max. The ratio series' switch is capped at
+#               max_finite**(1/(terms + 1)) (float16: sinh and sin at 1.9 instead of 10 and 3):
+#               autodiff of Horner multiplies the cotangent by q once per term, and an
+#               overflow there times an underflowed partial sum was NaN.
 # =========================================================================================
 
 
@@ -64,36 +68,51 @@ class DtypeConstants:
     min_delta: float
     max_hyp_z: float
     min_den: float
+    max_finite: float
 
 
-def _row(eps: float, tiny: float, ball_eps: float, max_hyp_z: float) -> DtypeConstants:
+def _row(eps: float, tiny: float, ball_eps: float, max_hyp_z: float, max_finite: float) -> DtypeConstants:
     return DtypeConstants(
         eps=eps, tiny=tiny, series_q=eps ** (1.0 / 3.0), ball_eps=ball_eps,
-        min_delta=eps, max_hyp_z=max_hyp_z, min_den=eps * eps,
+        min_delta=eps, max_hyp_z=max_hyp_z, min_den=eps * eps, max_finite=max_finite,
     )
 
 
 CONSTANTS: dict[str, DtypeConstants] = {
-    "float64": _row(2.0 ** -52, 2.0 ** -1022, 1e-15, 300.0),
-    "float32": _row(2.0 ** -23, 2.0 ** -126, 1e-5, 40.0),
-    "float16": _row(2.0 ** -10, 2.0 ** -14, 4e-3, 5.0),
-    "bfloat16": _row(2.0 ** -7, 2.0 ** -126, 3e-2, 40.0),
+    "float64": _row(2.0 ** -52, 2.0 ** -1022, 1e-15, 300.0, 1.7976931348623157e308),
+    "float32": _row(2.0 ** -23, 2.0 ** -126, 1e-5, 40.0, 3.4028234663852886e38),
+    "float16": _row(2.0 ** -10, 2.0 ** -14, 4e-3, 5.0, 65504.0),
+    "bfloat16": _row(2.0 ** -7, 2.0 ** -126, 3e-2, 40.0, 3.3895313892515355e38),
 }
 
-# Taylor coefficients (a_1, ..., a_10) of f(z)/z = 1 + a_1 q + ... + a_10 q^10 + O(q^11),
-# q = z^2. Two terms already give the value to rounding below series_q; the ten make the
-# derivatives exact too, to the order autodiff of the runtime may be asked (nested jvp of
-# order 8, the autodiff lowering of `directional`): a derivative of order j in q of a
-# series cut after q^n is 0 for j > n, so two terms made the order-6 derivative along a
-# line O(1) wrong wherever the series ran (small c|x|^2; generator seed 8148).
-_SERIES_TERMS = 10
-_TANH = (-1 / 3, 2 / 15, -17 / 315, 62 / 2835, -1382 / 155925, 21844 / 6081075, -929569 / 638512875,
-         6404582 / 10854718875, -443861162 / 1856156927625, 18888466084 / 194896477400625)
-_SINH = tuple(1.0 / math.factorial(2 * k + 1) for k in range(1, _SERIES_TERMS + 1))
-_SIN = tuple((-1.0) ** k / math.factorial(2 * k + 1) for k in range(1, _SERIES_TERMS + 1))
-_ASINH = tuple((-1.0) ** k * math.factorial(2 * k) / (4 ** k * math.factorial(k) ** 2 * (2 * k + 1))
-               for k in range(1, _SERIES_TERMS + 1))
-_ATAN = tuple((-1.0) ** k / (2 * k + 1) for k in range(1, _SERIES_TERMS + 1))
+# The series branch of the even ratio functions f(z)/z = h(q), q = z^2: (number of terms,
+# switch). Below the switch h is its Taylor series about 0 (Horner), above it the quotient
+# f(sqrt q)/sqrt q. Both branches give values to about 1 ulp; the switch is placed for
+# AUTODIFF of the runtime (torch.func.hessian, nested jvp, the gradient of a Laplacian
+# loss): derivatives of the quotient in q cancel like eps q^-k at order k, those of a cut
+# series lose the tail's C(n, k) a_n q^(n-k). Measured against mpmath (float64, k <= 8,
+# relative to each derivative): the worst on either side of the switch is <= 3e-13 up to
+# order 3, <= 2e-12 at order 4 and <= 1e-8 at order 8, but for sin (2e-6 just above its
+# switch; docs/numerics.md has the table). The switch of sin stays
+# below its first zero q = pi^2, where the alternating series would lose the value's ulps.
+# float32 and narrower use the same places: the series is exact to their rounding there.
+@dataclass(frozen=True)
+class RatioSeries:
+    """Coefficients a_1..a_(n-1) of h(q) = 1 + a_1 q + ... (floats) and the switch in q."""
+
+    coeffs: tuple[float, ...]
+    switch: float
+
+
+def _series(exact, n: int, switch: float) -> RatioSeries:
+    return RatioSeries(tuple(float(a) for a in exact(n)[1:]), switch)
+
+
+TANHC = _series(_even.tanhc_series, 24, 0.3)
+SINHC = _series(_even.sinhc_series, 16, 10.0)
+SINC = _series(_even.sinc_series, 16, 3.0)
+ASINHC = _series(_even.asinhc_series, 24, 0.15)
+ATANC = _series(_even.atanc_series, 24, 0.15)
 
 
 # =========================================================================================
@@ -220,25 +239,25 @@ class ArrayOps:
 # =========================================================================================
 
 
-def _ratio(ops: ArrayOps, q: Array, fn, coeffs: tuple[float, ...]) -> Array:
+def _ratio(ops: ArrayOps, q: Array, fn, spec: RatioSeries) -> Array:
     """f(z)/z at z = sqrt(q), q >= 0, for an odd f with f'(0) = 1: Taylor series below
-    ``series_q``, direct quotient above (with a safe argument in the unused branch)."""
-    qs = ops.consts(q).series_q
-    small = q < qs
+    ``spec.switch``, direct quotient above (with a safe argument in the unused branch)."""
+    small = q < min(spec.switch, ops.consts(q).max_finite ** (1.0 / (len(spec.coeffs) + 2)))
     z = ops.sqrt(ops.where(small, 1.0, q))
     direct = fn(z) / z
-    qq = ops.where(small, q, 0.0)  # a safe argument in the unused branch: no q^10 overflow
+    qq = ops.where(small, q, 0.0)  # a safe argument in the unused branch: no q^n overflow
+    coeffs = spec.coeffs
     series = coeffs[-1]
     for a in reversed(coeffs[:-1]):  # Horner: 1 + q (a_1 + q (a_2 + ...))
         series = a + qq * series
     return ops.where(small, 1.0 + qq * series, direct)
 
 
-def _tanhc(ops, q): return _ratio(ops, q, ops.tanh, _TANH)
-def _sinhc(ops, q): return _ratio(ops, q, ops.sinh, _SINH)
-def _sinc(ops, q): return _ratio(ops, q, ops.sin, _SIN)
-def _asinhc(ops, q): return _ratio(ops, q, ops.asinh, _ASINH)
-def _atanc(ops, q): return _ratio(ops, q, ops.atan, _ATAN)
+def _tanhc(ops, q): return _ratio(ops, q, ops.tanh, TANHC)
+def _sinhc(ops, q): return _ratio(ops, q, ops.sinh, SINHC)
+def _sinc(ops, q): return _ratio(ops, q, ops.sin, SINC)
+def _asinhc(ops, q): return _ratio(ops, q, ops.asinh, ASINHC)
+def _atanc(ops, q): return _ratio(ops, q, ops.atan, ATANC)
 
 
 def _coshq(ops: ArrayOps, q: Array) -> Array:

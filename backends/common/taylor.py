@@ -69,6 +69,11 @@ from functools import cache, partial
 from typing import Any, NamedTuple
 
 from . import manifolds as _m
+from .even_series import asinhc_series as _asinhc_series
+from .even_series import atanc_series as _atanc_series
+from .even_series import sinc_series as _sinc_series
+from .even_series import sinhc_series as _sinhc_series
+from .even_series import tanhc_series as _tanhc_series
 from .manifolds import ArrayOps
 
 Array = Any  # torch.Tensor or jax.Array; never imported here
@@ -641,23 +646,6 @@ class EvenRatio:
     growth: float
 
 
-@cache
-def _tanhc_series(n: int) -> tuple[Fraction, ...]:
-    """h = tanh(z)/z solves 2 q h' + h = 1 - q h^2 (from tanh' = 1 - tanh^2), so
-    (2m + 1) a_m = [m = 0] - sum_(i+j=m-1) a_i a_j."""
-    a: list[Fraction] = []
-    for m in range(n):
-        s = Fraction(1 if m == 0 else 0) - sum((a[i] * a[m - 1 - i] for i in range(m)), Fraction(0))
-        a.append(s / (2 * m + 1))
-    return tuple(a)
-
-
-@cache
-def _asinhc_series(n: int) -> tuple[Fraction, ...]:
-    """asinh(z)/z = sum (-1)^m (2m)! / (4^m (m!)^2 (2m+1)) q^m."""
-    return tuple(Fraction((-1) ** m * math.comb(2 * m, m), 4 ** m * (2 * m + 1)) for m in range(n))
-
-
 TANHC = EvenRatio("tanhc", _tanhc_series, math.pi ** 2 / 4, tanh.list_rule, 0.4)
 ASINHC = EvenRatio("asinhc", _asinhc_series, 1.0, asinh.list_rule, 2.0)
 
@@ -771,24 +759,6 @@ def _atan_list(ops, x: list) -> list:
     one = [ops.full_like(x[0], 1.0)] + [ops.zeros_like(x[0])] * (K - 1)
     g, dx = _div_list(one, u), _dx(x)
     return [ops.atan(x[0])] + [_integ(dx, g, k) for k in range(1, K + 1)]
-
-
-@cache
-def _sinc_series(n: int) -> tuple[Fraction, ...]:
-    """sin(z)/z = sum (-1)^m q^m / (2m+1)!."""
-    return tuple(Fraction((-1) ** m, math.factorial(2 * m + 1)) for m in range(n))
-
-
-@cache
-def _sinhc_series(n: int) -> tuple[Fraction, ...]:
-    """sinh(z)/z = sum q^m / (2m+1)!."""
-    return tuple(Fraction(1, math.factorial(2 * m + 1)) for m in range(n))
-
-
-@cache
-def _atanc_series(n: int) -> tuple[Fraction, ...]:
-    """atan(z)/z = sum (-1)^m q^m / (2m+1)."""
-    return tuple(Fraction((-1) ** m, 2 * m + 1) for m in range(n))
 
 
 # sin(z)/z and sinh(z)/z are entire in q: their ``radius`` is a nominal scale (pi^2, the

@@ -139,15 +139,25 @@ def _log1p(e):
 
 
 @triton.jit
+def _tanh_abs(a, e):
+    """tanh(a) for a >= 0 from e = exp(-2a), as -m/(2 + m) with m = expm1(-2a) by Kahan's
+    trick m = (e - 1) x / log(e), x = -2a (the rounding of e cancels): a few ulps for every
+    a, where the plain (1 - e)/(1 + e) loses eps/(2a) near 0. m = x where e rounds to 1,
+    -1 where e - 1 does."""
+    x = -2.0 * a
+    d = e - 1.0
+    safe = (d == 0.0) | (d == -1.0)
+    m = tl.where(d == 0.0, x, tl.where(d == -1.0, -1.0, d * (x / tl.log(tl.where(safe, 0.5, e)))))
+    return -m / (2.0 + m)
+
+
+@triton.jit
 def _act012(u, ACTIVATION: tl.constexpr):
     """(phi(u), phi'(u), phi''(u)/2) without cancellation when saturated."""
     if ACTIVATION == 1:  # tanh: t, g = sech^2 = 4e/(1+e)^2 (e = exp(-2|u|)), -t g
         e = tl.exp(-2.0 * tl.abs(u))
-        t = (1.0 - e) / (1.0 + e)
+        t = _tanh_abs(tl.abs(u), e)
         t = tl.where(u < 0.0, -t, t)
-        u2 = u * u  # |u| < 0.1: the series (1 - e cancels; truncation < 1e-9 relative)
-        series = u * (1.0 + u2 * (-1.0 / 3.0 + u2 * (2.0 / 15.0 - u2 * (17.0 / 315.0))))
-        t = tl.where(tl.abs(u) < 0.1, series, t)
         g = 4.0 * e / ((1.0 + e) * (1.0 + e))
         c2 = -t * g
     elif ACTIVATION == 2:  # sigmoid: s, g = s(1-s) = e/(1+e)^2 (e = exp(-|u|)), g (1 - 2s)/2

@@ -39,24 +39,26 @@ MAX_WIDTH = 1024
 
 @triton.jit
 def _tanhc(q, series_q):
-    """tanh(z)/z at z = sqrt(q) >= 0: series below series_q, (1 - e)/(1 + e)/z above."""
+    """tanh(z)/z at z = sqrt(q) >= 0: series below series_q, ``kernels._tanh_abs``/z above
+    (a few ulps; the plain (1 - e)/(1 + e) lost eps/(2z) just above the switch)."""
     small = q < series_q
     z = tl.sqrt(tl.where(small, 1.0, q))
-    e = tl.exp(-2.0 * z)
-    direct = (1.0 - e) / (1.0 + e) / z
-    series = 1.0 + q * (-1.0 / 3.0 + q * (2.0 / 15.0))  # manifolds._TANH
+    direct = _k._tanh_abs(z, tl.exp(-2.0 * z)) / z
+    series = 1.0 + q * (-1.0 / 3.0 + q * (2.0 / 15.0))  # manifolds.TANHC
     return tl.where(small, series, direct)
 
 
 @triton.jit
 def _asinhc(q, series_q):
-    """asinh(z)/z at z = sqrt(q) >= 0: series below series_q, log(z + sqrt(z^2 + 1))/z above
-    (log(2z) past z = 1e4, where the dropped 1/(4z^2) is below rounding)."""
+    """asinh(z)/z at z = sqrt(q) >= 0: series below series_q; above, asinh z = log1p(w) with
+    w = z + q/(1 + sqrt(1 + q)) and log1p(w) = log(v) w / (v - 1), v = 1 + w (Kahan's trick):
+    a few ulps for every z (log(z + sqrt(q + 1)) lost eps/z just above the switch)."""
     small = q < series_q
     z = tl.sqrt(tl.where(small, 1.0, q))
-    big = z > 1.0e4
-    direct = tl.where(big, tl.log(2.0 * z), tl.log(z + tl.sqrt(tl.where(big, 1.0, q) + 1.0))) / z
-    series = 1.0 + q * (-1.0 / 6.0 + q * (3.0 / 40.0))  # manifolds._ASINH
+    w = z + tl.where(small, 1.0, q) / (1.0 + tl.sqrt(1.0 + tl.where(small, 1.0, q)))
+    v = 1.0 + w
+    direct = tl.where(v == 1.0, w, tl.log(v) * (w / (v - 1.0))) / z
+    series = 1.0 + q * (-1.0 / 6.0 + q * (3.0 / 40.0))  # manifolds.ASINHC
     return tl.where(small, series, direct)
 
 

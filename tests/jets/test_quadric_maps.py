@@ -106,8 +106,8 @@ def _curves(K, seed, sphere: bool):
     """Ambient curves a, b (points are proj(a), proj(b)), tangent seeds w (tangents are
     proju(proj(a), w)), curves v0, w0 through 0, a curve y0 through the origin, a curve
     af of points with y_0 < 0 on the sphere (every region of atan2) and bf near -a (angles
-    beyond pi/2). Values stay away from (0, series_q), where the runtime's three-term
-    series truncates derivatives >= 3 (docs/jets.md)."""
+    beyond pi/2). Values stay away from (0, 6e-6), where the runtime's autodiff was wrong
+    before 2026-12-07 (docs/jets.md, runtime finding 2)."""
     rng = np.random.default_rng([seed, K, int(sphere)])
     a, b, w, v = (_quad(rng, K) for _ in range(4))
     a[0] = torch.tensor(rng.normal(size=(BATCH, N)))

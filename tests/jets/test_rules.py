@@ -315,7 +315,7 @@ def _curves(K, seed, c, n=5, batch=4):
     """Random quadratic curves (coefficients >= 3 are 0: nested jvp of a higher-degree
     polynomial costs far more): points x, y on the ball, tangents v, a curve v0 through
     the origin, scalars r with |r_0| >= 0.5, a weight w. q_0 = c|.|^2 stays out of
-    (0, series_q), where the runtime's three-term series truncates derivatives >= 3."""
+    (0, 6e-6), where the runtime's autodiff was wrong before 2026-12-07 (docs/jets.md)."""
     rng = np.random.default_rng([seed, K])
     ball = TR.PoincareBall(c)
 

@@ -17,7 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geomir.backends.torch import runtime
-from geomir.backends.triton import poincare
+import triton  # noqa: E402
+import triton.language as tl  # noqa: E402
+
+from geomir.backends.triton import kernels, poincare
 
 RTOL = 1e-4
 
@@ -165,3 +168,45 @@ def test_half_precision_tensors(dtype, tol):
     y = poincare.poincare_layer(x, w, b, activation="tanh")
     assert y.dtype == dtype
     assert _rel(y, _reference(x.double(), w.double(), b.double(), 1.0, "tanh", torch.float64)) < tol
+
+
+@triton.jit
+def _helpers(q_ptr, u_ptr, o_ptr, n, series_q, BLOCK: tl.constexpr):
+    """tanhc(q), asinhc(q) and the tanh epilogue tanh(u), stored one after the other."""
+    i = tl.arange(0, BLOCK)
+    m = i < n
+    q = tl.load(q_ptr + i, mask=m, other=0.0)
+    u = tl.load(u_ptr + i, mask=m, other=0.0)
+    t, _g, _c2 = kernels._act012(u, 1)
+    tl.store(o_ptr + i, poincare._tanhc(q, series_q), mask=m)
+    tl.store(o_ptr + BLOCK + i, poincare._asinhc(q, series_q), mask=m)
+    tl.store(o_ptr + 2 * BLOCK + i, t, mask=m)
+
+
+def test_scalar_helpers_within_three_ulps_of_mpmath():
+    """The kernels' tanh(z)/z, asinh(z)/z and tanh (the activation epilogue) against mpmath
+    in float32, from the series switch to saturation: within 3 ulps (the plain
+    (1 - e)/(1 + e) and log(z + sqrt(q + 1)) were 13 ulps off just above the switch)."""
+    import mpmath as mp
+    import numpy as np
+
+    from geomir.backends.common.manifolds import CONSTANTS
+
+    block = 512
+    q = torch.tensor(np.geomspace(1e-9, 1e4, block), dtype=torch.float32)
+    u = torch.tensor(np.concatenate([-np.geomspace(1e-9, 20, block // 2), np.geomspace(1e-9, 20, block // 2)]),
+                     dtype=torch.float32)
+    out = torch.empty(3 * block)
+    _helpers[(1,)](q, u, out, block, CONSTANTS["float32"].series_q, BLOCK=block)
+    tanhc, asinhc, tanh = out.view(3, block).double().tolist()
+    ulp = CONSTANTS["float32"].eps
+    with mp.workdps(30):
+        for i, (a, x) in enumerate(zip(q.double().tolist(), u.double().tolist())):
+            z = mp.sqrt(a)
+            for got, want, what in [(tanhc[i], mp.tanh(z) / z, f"tanhc({a})"), (asinhc[i], mp.asinh(z) / z, f"asinhc({a})"),
+                                    (tanh[i], mp.tanh(x), f"tanh({x})")]:
+                assert abs(got - want) <= 3 * ulp * abs(want), f"{what} = {got}, expected {want}"
+    special = torch.tensor([0.0, -0.0, float("inf"), -float("inf"), float("nan")] + [0.0] * (block - 5))
+    _helpers[(1,)](q, special, out, block, CONSTANTS["float32"].series_q, BLOCK=block)
+    t = out.view(3, block)[2, :5].tolist()
+    assert t[:4] == [0.0, 0.0, 1.0, -1.0] and t[4] != t[4]
