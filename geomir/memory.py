@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -112,6 +113,16 @@ def _disjoint(a: Channel, b: Channel, dims: int) -> str | None:
     return None if (ca.residue - cb.residue) % g else f"'{ca}' and '{cb}' share classes"
 
 
+def _is_int(x) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _numpy(t):
+    """``t`` as a NumPy array; bfloat16, which NumPy lacks, as float32 (exact; load casts back)."""
+    t = t.detach().cpu()
+    return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
+
+
 _HASH = [int(h) - (1 << 63) for h in np.random.default_rng(20261206).integers(1, 1 << 63, 257, dtype=np.uint64) | 1]
 """Odd 64-bit multipliers for class keys (fixed: the index of a loaded memory is the same)."""
 
@@ -167,8 +178,16 @@ class ToroidalMemory:
             raise ToroidalMemoryError(f"dims must be 1..256 and capacity >= 1, found dims={dims}, capacity={capacity}")
         if on_collision not in ("keep", "replace", "error"):
             raise ToroidalMemoryError(f"on_collision must be 'keep', 'replace' or 'error', found {on_collision!r}")
+        if lattice_size is not None and not (_is_int(lattice_size) and lattice_size >= 1):
+            raise ToroidalMemoryError(f"lattice_size must be an integer >= 1 (or None: min(capacity, 4096)), "
+                                      f"found {lattice_size!r}")
+        if not (math.isfinite(flag_below) and flag_below >= 0):
+            raise ToroidalMemoryError(f"flag_below must be a number >= 0, found {flag_below}")
         self.dims, self.capacity = int(dims), int(capacity)
-        self.period = topology.period_of(period)
+        try:
+            self.period = topology.period_of(period)
+        except topology.WindingError as err:
+            raise ToroidalMemoryError(err.message) from None
         self.lattice_size = int(lattice_size or min(capacity, 4096))
         self.on_collision, self.flag_below = on_collision, float(flag_below)
         self.device = torch.device(device or "cpu")
@@ -212,8 +231,23 @@ class ToroidalMemory:
             why = _disjoint(channel, other, self.dims)
             if why:
                 raise ToroidalMemoryError(f"channel '{name}' is not disjoint from channel '{other.name}': {why}")
+        self._refuse_earlier_entries(channel)
         self.channels[name] = channel
         return channel
+
+    def _refuse_earlier_entries(self, channel: Channel) -> None:
+        """Entries of the channel's classes written before it exists were filed without a
+        channel and their margins never checked against its epsilon: refuse the channel."""
+        if self._n == 0:
+            return
+        held = channel.contains(self._w[: self._n])
+        if bool(held.any()):
+            first = tuple(self._w[int(held.nonzero()[0])].tolist())
+            count = int(held.sum())
+            raise ToroidalMemoryError(f"channel '{channel.name}': the memory already holds {count} "
+                                      f"entr{'y' if count == 1 else 'ies'} of its classes (first: class {first}), "
+                                      "written before the channel "
+                                      "existed; add channels before writing to their classes")
 
     def _owner(self, w) -> tuple[object, object]:
         """(channel index per row, -1 for none; the epsilon that applies per row)."""
@@ -263,9 +297,7 @@ class ToroidalMemory:
             values = values[None]
         if values.shape[0] != batch:
             raise ToroidalMemoryError(f"write: {batch} trajectories but {values.shape[0]} values")
-        if self._values is None:
-            self._values = torch.zeros((self.capacity, *values.shape[1:]), dtype=values.dtype, device=self.device)
-        elif values.shape[1:] != self._values.shape[1:]:
+        if self._values is not None and values.shape[1:] != self._values.shape[1:]:
             raise ToroidalMemoryError(f"write: values have shape {tuple(values.shape[1:])}, "
                                       f"this memory stores {tuple(self._values.shape[1:])}")
         owner, eps = self._owner(w)
@@ -283,17 +315,20 @@ class ToroidalMemory:
                                       f"channel's epsilon {float(eps[i]):.4g}; a perturbation that small could move it "
                                       "to another class")
         slot = self._slots(end)
+        collided = self._collisions(w, owner, slot)
+        if self.on_collision == "error" and bool(collided.any()):
+            i = int(collided.nonzero()[0])
+            raise ToroidalMemoryError(f"write: trajectory {i} collides with an entry of its class "
+                                      f"{tuple(w[i].tolist())} in slot {int(slot[i])}; nothing was written")
+        new = int((~collided).sum()) if self.on_collision == "replace" else batch  # replace: collisions overwrite
+        if self._n + new > self.capacity:
+            raise ToroidalMemoryError(f"write: the memory is full: {self._n} of {self.capacity} entries used, "
+                                      f"{new} more do not fit; nothing was written")
+        if self._values is None:  # the first write that is stored sets the values' shape and dtype
+            self._values = torch.zeros((self.capacity, *values.shape[1:]), dtype=values.dtype, device=self.device)
         if self.on_collision == "replace":
-            index, collided = self._write_replacing(end, w, owner, slot, values)
+            index = self._write_replacing(end, w, owner, slot, values)
         else:
-            collided = self._collisions(w, owner, slot)
-            if self.on_collision == "error" and bool(collided.any()):
-                i = int(collided.nonzero()[0])
-                raise ToroidalMemoryError(f"write: trajectory {i} collides with an entry of its class "
-                                          f"{tuple(w[i].tolist())} in slot {int(slot[i])}; nothing was written")
-            if self._n + batch > self.capacity:
-                raise ToroidalMemoryError(f"write: the memory is full: {self._n} of {self.capacity} entries used, "
-                                          f"{batch} more do not fit; nothing was written")
             index = torch.arange(self._n, self._n + batch, device=self.device)
             self._store(index, end, w, owner, slot, values)
             self._n += batch
@@ -318,23 +353,20 @@ class ToroidalMemory:
         return first[ids[n:]] < pos[n:]
 
     def _write_replacing(self, end, w, owner, slot, values):
-        """Row by row: a row that collides overwrites the entry it collides with."""
+        """Row by row: a row that collides overwrites the entry it collides with (the
+        caller has checked that the new entries fit)."""
         batch = end.shape[0]
         index = torch.empty(batch, dtype=torch.int64, device=self.device)
-        collided = torch.zeros(batch, dtype=torch.bool, device=self.device)
         for i in range(batch):
             n = self._n
             hit = ((self._slot[:n] == slot[i]) & (self._w[:n] == w[i]).all(-1) & (self._chan[:n] == owner[i])).nonzero()
             if hit.numel():
-                collided[i], index[i] = True, hit[0, 0]
-            elif n >= self.capacity:
-                raise ToroidalMemoryError(f"write: the memory is full ({self.capacity} entries); "
-                                          f"rows {i}..{batch - 1} of the batch were not written")
+                index[i] = hit[0, 0]
             else:
                 index[i] = n
                 self._n += 1
             self._store(index[i], end[i], w[i], owner[i], slot[i], values[i])
-        return index, collided
+        return index
 
     def _channel(self, name: str) -> Channel:
         if name not in self.channels:
@@ -361,7 +393,8 @@ class ToroidalMemory:
                 reasons[i] = (f"winds {tuple(w[i].tolist())}, not a class of channel '{channel}' ({c.describe()})")
             allowed &= inside
         threshold = torch.maximum(eps, torch.full_like(eps, self.flag_below if flag_below is None else flag_below))
-        flagged = ~(margin.to(torch.float64) > threshold) & (threshold > 0)
+        checked = (threshold > 0) | bool(self.channels)  # as writes: with channels every margin must be above
+        flagged = ~(margin.to(torch.float64) > threshold) & checked
         for i in (flagged & allowed).nonzero().flatten().tolist():
             reasons[i] = (f"winding margin {float(margin[i]):.4g} is not above {float(threshold[i]):.4g}: "
                           "flagged as a possible adversarial input")
@@ -444,11 +477,12 @@ class ToroidalMemory:
                               if isinstance(c.classes, Residue) else None,
                               "classes": None if isinstance(c.classes, Residue) else sorted(c.classes)}
                              for c in self.channels.values()]}
-        arrays = {"pos": self._pos[:n].cpu().numpy(), "w": self._w[:n].cpu().numpy(),
-                  "chan": self._chan[:n].cpu().numpy(), "slot": self._slot[:n].cpu().numpy()}
+        arrays = {"pos": _numpy(self._pos[:n]), "w": _numpy(self._w[:n]),
+                  "chan": _numpy(self._chan[:n]), "slot": _numpy(self._slot[:n])}
         if self._values is not None:
-            arrays["values"] = self._values[:n].cpu().numpy()
+            arrays["values"] = _numpy(self._values[:n])
             meta["value_shape"] = list(self._values.shape[1:])
+            meta["value_dtype"] = str(self._values.dtype).removeprefix("torch.")
         with open(path, "wb") as f:
             np.savez(f, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
 
@@ -476,6 +510,8 @@ class ToroidalMemory:
         mem._slot[:n] = torch.from_numpy(arrays["slot"]).to(mem.device)
         if "values" in arrays:
             vals = torch.from_numpy(arrays["values"]).to(mem.device)
+            if "value_dtype" in meta:
+                vals = vals.to(getattr(torch, meta["value_dtype"]))
             mem._values = torch.zeros((mem.capacity, *vals.shape[1:]), dtype=vals.dtype, device=mem.device)
             mem._values[:n] = vals
         mem._n, mem.writes, mem.collisions = n, meta["writes"], meta["collisions"]

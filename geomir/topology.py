@@ -74,9 +74,17 @@ def ops_for(x: Array):
     from geomir.backends.common.numpy_runtime import OPS
 
     arr = np.asarray(x)
+    _refuse_complex(arr)
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float64)
     return OPS, arr
+
+
+def _refuse_complex(a) -> None:
+    import numpy as np
+
+    if np.iscomplexobj(a):
+        raise WindingError(f"angles are real numbers, found a {a.dtype} array")
 
 
 def _is_traced(x: Array) -> bool:
@@ -91,7 +99,10 @@ def _to_numpy(x: Array):
     import numpy as np
 
     if type(x).__module__.startswith("torch"):
-        return x.detach().cpu().numpy()
+        import torch
+
+        x = x.detach().cpu()
+        return (x.float() if x.dtype == torch.bfloat16 else x).numpy()  # NumPy has no bfloat16
     return np.asarray(x)
 
 
@@ -105,6 +116,7 @@ def _check(x: Array, period: float, lifted: bool) -> None:
     if _is_traced(x):
         return
     a = _to_numpy(x)
+    _refuse_complex(a)
     if not np.all(np.isfinite(a)):
         where = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
         raise WindingError(f"the trajectory has a non-finite angle at index {where}: {a[where]}")
@@ -127,9 +139,23 @@ def _check(x: Array, period: float, lifted: bool) -> None:
     bad = np.abs(d) >= half - tol
     if bad.any():
         *batch, t, j = (int(i) for i in np.argwhere(bad)[0])
-        raise WindingError(
-            f"{_item(batch)}step {t} -> {t + 1} in coordinate {j} is half a period ({d[(*batch, t, j)]:+.6g}) up to "
-            "rounding: its direction is ambiguous, so the winding is undefined; sample the trajectory more finely")
+        raise WindingError(_ambiguous(a[(*batch, ..., j)], batch, t, j, float(d[(*batch, t, j)]),
+                                      float(tol[(*batch, 0, j)]), period))
+
+
+def _ambiguous(angles, batch: list[int], t: int, j: int, step: float, tol: float, period: float) -> str:
+    """Why step t -> t+1 of coordinate j (``angles``: that coordinate's T values) cannot be
+    unwrapped: it is near half a period, or, for a short step, the rounding allowance is huge."""
+    where = f"{_item(batch)}step {t} -> {t + 1} in coordinate {j}"
+    if abs(step) >= period / 4:
+        return (f"{where} is half a period ({step:+.6g}) up to rounding: its direction is ambiguous, so the winding "
+                "is undefined; sample the trajectory more finely")
+    import numpy as np
+
+    fix = f"wrap the angles to [0, {period:.6g}) first" + (", or use float64" if angles.dtype.itemsize < 8 else "")
+    return (f"{where} moves only {step:+.6g}, but {angles.dtype} rounding on this trajectory (angles up to "
+            f"{float(np.max(np.abs(angles))):.3g}, {angles.shape[-1]} points) allows an error of {tol:.3g}, so the step "
+            f"cannot be told from half a period: {fix}")
 
 
 def _item(batch: list[int]) -> str:
@@ -182,8 +208,8 @@ def require_margin(result: Winding, epsilon: float, what: str = "input") -> None
     import numpy as np
 
     m = _to_numpy(result.margin)
-    low = np.argwhere(~(m > epsilon))
-    if low.size:
+    low = np.argwhere(~(m > epsilon))  # shape (k, m.ndim): k refused, also for a 0-d margin
+    if low.shape[0]:
         first = tuple(int(i) for i in low[0])
         where = f" (item {first[0] if len(first) == 1 else first})" if first else ""
         raise WindingError(f"{what}{where}: winding margin {float(m[first]):.4g} is not above the required "

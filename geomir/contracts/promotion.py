@@ -9,7 +9,7 @@ shadow     the reference answers; the candidate runs beside it on every call and
 canary     the candidate answers a ``fraction`` of the calls, each compared with the reference
 full       the candidate answers; a ``observability.sample_rate`` share of calls is compared,
            and the ``escalation`` policy applies: warn, fall back to the reference for the
-           next window, block the candidate
+           next window, block the candidate (a violation that reaches no step: logged)
 =========  ================================================================================
 
 Each live stage analyses windows of ``stages.<stage>.window`` calls, in the manner of Argo
@@ -123,8 +123,8 @@ class Store:
                 [r[2] for r in rows])
 
     def clear_window(self) -> None:
+        """Empty the window (committed with the next :meth:`save`, so state and window agree)."""
         self.db.execute("DELETE FROM window WHERE contract = ?", (self.contract,))
-        self.db.commit()
 
     def events(self) -> list[dict]:
         rows = self.db.execute("SELECT stage, kind, detail FROM events WHERE contract = ? ORDER BY id",
@@ -195,6 +195,7 @@ class Router:
         if i + 1 < len(stages):
             self.state = State(stages[i + 1], "running", total=self.state.total, started=time.time())
             self.store.clear_window()
+            self.store.save(self.state)  # the new stage and its empty window in one commit
             self.store.event(self.state.stage, "started")
         else:  # the last stage keeps monitoring, window after window
             self._new_window()
@@ -205,6 +206,7 @@ class Router:
         s.window += 1
         s.started = time.time()
         self.store.clear_window()
+        self.store.save(s)
 
     @property
     def stage(self) -> str:
@@ -265,10 +267,10 @@ class Router:
             s.calls += 1
             limit = self.contract.stages[s.stage]
             if s.failures > limit.failure_limit:
-                self._fail(f"{s.failures} failed calls > failure_limit {limit.failure_limit}", action or "block")
+                self._fail(f"{s.failures} failed calls > failure_limit {limit.failure_limit}", action)
             elif s.calls >= limit.window or (limit.seconds is not None and time.time() - s.started >= limit.seconds):
                 self._close_window()
-        self.store.save(s)
+        self.store.save(self.state)  # not ``s``: closing the window may have started a new stage
         return y_cand if who == "candidate" else y_ref
 
     def _metrics(self, xs, y_ref, y_cand, latency) -> dict:
@@ -290,30 +292,32 @@ class Router:
         return {k: out[k] for k in record if k in out}
 
     def _fail(self, why: str, action: str = "block") -> None:
+        """A violation: shadow and canary block; in full, ``action`` (the escalation step the
+        violation reaches, "" for none: logged as ``violated``) decides."""
         s = self.state
         if s.stage != "full" or action == "block":
             s.status = "blocked"
             self.store.event(s.stage, "blocked", why)
-        elif action == "fallback":
+            return
+        if action == "fallback":
             s.fallback = True
-            self.store.event(s.stage, "fallback", why)
-            self._new_window()
-        else:
-            self.store.event(s.stage, "warn", why)
-            self._new_window()
+        self.store.event(s.stage, action or "violated", why)
+        self._new_window()
 
     def _close_window(self) -> None:
         s = self.state
         limit = self.contract.stages[s.stage]
         y_ref, y_cand, latencies = self.store.window_outputs()
-        if s.compared < limit.min_samples or y_ref is None:
+        compared = len(latencies)  # the compared calls stored for this window: what is judged
+        if compared < limit.min_samples:
+            why = f"{compared} compared calls < min_samples {limit.min_samples}"
             if s.stage == "full":  # monitoring continues; nothing to judge this window
-                self.store.event(s.stage, "inconclusive", f"{s.compared} compared calls < min_samples {limit.min_samples}")
+                self.store.event(s.stage, "inconclusive", why)
                 s.fallback = False
                 self._new_window()
                 return
             s.status = "paused"
-            self.store.event(s.stage, "inconclusive", f"{s.compared} compared calls < min_samples {limit.min_samples}")
+            self.store.event(s.stage, "inconclusive", why)
             return
         timing = None
         if self.contract.runtime is not None and latencies:
@@ -333,7 +337,7 @@ class Router:
                 self._advance()
             return
         order = {"": 0, "warn": 1, "fallback": 2, "block": 3}
-        action = max((c.action for c in failed), key=order.__getitem__) or "block"
+        action = max((c.action for c in failed), key=order.__getitem__)
         self._fail(json.dumps({"failed": [c.clause for c in failed], "clauses": detail}), action)
 
     def events(self) -> list[dict]:

@@ -24,10 +24,11 @@ the same model with the same weights. See docs/kernel-contracts.md for every fie
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from geomir.diagnostics import SourceError, SourceFile, Span, UsageError
 
@@ -48,6 +49,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _number(kind: str):
+    """A before-validator: ``kind`` values only, not booleans or text (pydantic's lax mode
+    reads ``true`` as 1 and ``"100"`` as 100), and not NaN."""
+
+    def check(v):
+        if isinstance(v, (bool, str)):
+            raise ValueError(f"must be {kind}, found {str(v).lower() if isinstance(v, bool) else repr(v)}")
+        if isinstance(v, float) and math.isnan(v):
+            raise ValueError(f"must be {kind}, found nan")
+        return v
+
+    return BeforeValidator(check)
+
+
+Number = Annotated[float, _number("a number")]
+Integer = Annotated[int, _number("an integer")]
+
+
 def _positive(name: str):
     def check(cls, v):
         if v is not None and not (v > 0 and math.isfinite(v)):
@@ -64,8 +83,8 @@ class Kernel(_Strict):
     target: Literal["torch", "jax", "triton"]
     dtype: Literal["float64", "float32", "bfloat16", "float16"] = "float32"
     precision: Literal["ieee", "tf32", "tf32x3", "bf16"] | None = None
-    perturb: float = Field(0.0, ge=0.0, description="fault injection for testing: add this much "
-                           "(relative, uniform in [-p, p]) noise to every output")
+    perturb: Number = Field(0.0, ge=0.0, description="fault injection for testing: add uniform noise in "
+                            "[-p, p] (absolute, in output units) to every candidate output")
 
     @model_validator(mode="after")
     def _precision_on_triton(self):
@@ -79,10 +98,10 @@ class Inputs(_Strict):
     (tangent coordinates at the origin, mapped to the manifold for points) with ``scale``."""
 
     distribution: Literal["normal", "uniform"] = "normal"
-    scale: float | None = None
-    samples: int = Field(4096, ge=1, le=10_000_000)
-    seed: int = Field(0, ge=0)
-    batch: int = Field(1024, ge=1, description="rows per kernel call")
+    scale: Number | None = None
+    samples: Integer = Field(4096, ge=1, le=10_000_000)
+    seed: Integer = Field(0, ge=0)
+    batch: Integer = Field(1024, ge=1, description="rows per kernel call")
 
     _scale = _positive("scale")
 
@@ -91,8 +110,8 @@ class Numerical(_Strict):
     """Per-sample error bounds. Left out, each bound is the candidate dtype's default
     (torch.testing.assert_close): error <= atol + rtol |reference|."""
 
-    max_abs: float | None = None
-    max_rel: float | None = None
+    max_abs: Number | None = None
+    max_rel: Number | None = None
     metric: Literal["euclidean", "manifold", "relative"] = "euclidean"
 
     _abs = _positive("max_abs")
@@ -104,10 +123,10 @@ class Statistical(_Strict):
     divergence between the output distributions (softmax of the outputs) at that
     quantile, the top-1 agreement rate."""
 
-    quantile: float = Field(0.999, gt=0.0, le=1.0)
-    max_quantile_error: float | None = None
-    max_kl: float | None = None
-    min_top1: float | None = Field(None, ge=0.0, le=1.0)
+    quantile: Number = Field(0.999, gt=0.0, le=1.0)
+    max_quantile_error: Number | None = None
+    max_kl: Number | None = None
+    min_top1: Annotated[float, Field(ge=0.0, le=1.0), _number("a number")] | None = None
 
     _err = _positive("max_quantile_error")
     _kl = _positive("max_kl")
@@ -116,16 +135,16 @@ class Statistical(_Strict):
 class Runtime(_Strict):
     """Latency (p99 of a kernel call on ``inputs.batch`` rows) and peak memory bounds."""
 
-    max_p99_ms: float | None = None
-    max_memory_mb: float | None = None
-    repeats: int = Field(30, ge=3)
+    max_p99_ms: Number | None = None
+    max_memory_mb: Number | None = None
+    repeats: Integer = Field(30, ge=3)
 
     _p99 = _positive("max_p99_ms")
     _mem = _positive("max_memory_mb")
 
 
 class Observability(_Strict):
-    sample_rate: float = Field(0.01, ge=0.0, le=1.0)
+    sample_rate: Number = Field(0.01, ge=0.0, le=1.0)
     record: tuple[Literal["inputs_hash", "max_error", "mean_error", "latency_ms", "kl", "top1", "pearson",
                           "max_prob_diff", "mean_prob_diff"], ...] = ("inputs_hash", "max_error", "latency_ms")
 
@@ -133,7 +152,7 @@ class Observability(_Strict):
 class Step(_Strict):
     """``above`` a share of a clause's bound (measured / bound), take ``action``."""
 
-    above: float = Field(gt=0.0)
+    above: Number = Field(gt=0.0)
     action: Literal["warn", "fallback", "block"]
 
 
@@ -145,11 +164,19 @@ class Stage(_Strict):
     inconclusive (the promotion pauses); else it passes and the next stage starts.
     ``fraction``: the share of calls the candidate answers (canary)."""
 
-    window: int = Field(200, ge=1)
-    seconds: float | None = Field(None, gt=0.0, description="the window also ends after this long")
-    failure_limit: int = Field(0, ge=0)
-    min_samples: int = Field(20, ge=1)
-    fraction: float = Field(0.1, gt=0.0, le=1.0)
+    window: Integer = Field(200, ge=1)
+    seconds: Annotated[float, Field(gt=0.0), _number("a number")] | None = Field(
+        None, description="the window also ends after this long")
+    failure_limit: Integer = Field(0, ge=0)
+    min_samples: Integer = Field(20, ge=1)
+    fraction: Number = Field(0.1, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _samples_fit_the_window(self):
+        if self.min_samples > self.window:
+            raise ValueError(f"min_samples {self.min_samples} > window {self.window}: a window compares at most "
+                             "window calls, so every window would be inconclusive")
+        return self
 
 
 def _stages() -> dict:
@@ -197,6 +224,46 @@ class Contract(_Strict):
 
 # -- YAML with positions ------------------------------------------------------------------------
 
+_FLOAT = re.compile(r"""^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$""")
+"""YAML 1.2 floats without a dot (``1e-3``), which PyYAML's YAML 1.1 rules read as text."""
+
+
+def _loader():
+    """A safe YAML loader that reads ``1e-3`` as a number and refuses duplicate keys and
+    keys that are not names (built lazily: PyYAML is imported on first use)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, str):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"a key is a field name, found {key!r} ({type(key).__name__})", key_node.start_mark)
+                if key in seen:
+                    first = seen[key]
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key}' (first at line {first.line + 1}, column "
+                        f"{first.column + 1}): a key may appear once in a mapping", key_node.start_mark)
+                seen[key] = key_node.start_mark
+            return super().construct_mapping(node, deep)
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789"))
+    return Loader
+
+
+def _parse(text: str):
+    """(the YAML node tree, the data) of one document; raises yaml.YAMLError."""
+    loader = _loader()(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
 
 def _positions(node, path=(), out=None) -> dict[tuple, tuple[int, int]]:
     """(path of keys/indices) -> (line, column) of every node, 1-based; keys map to the key."""
@@ -228,58 +295,86 @@ def load_contract(source: str | Path) -> tuple[Contract, Path]:
 
     path = Path(source) if not (isinstance(source, str) and "\n" in source) else None
     if path is not None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise UsageError(f"cannot read contract '{source}': {err.strerror or err}") from None
-        name = str(path)
+        text, name = _read(path), str(path)
     else:
         text, name = str(source), "<contract>"
     file = SourceFile(name, text)
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        node, data = _parse(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise ContractSpecError(f"not valid YAML: {getattr(err, 'problem', None) or err}", Span(file, line, col)) from None
+        problem = getattr(err, "problem", None) or str(err)
+        message = problem if problem.startswith(("duplicate key", "a key is")) else f"not valid YAML: {problem}"
+        raise ContractSpecError(message, Span(file, line, col)) from None
     if not isinstance(data, dict):
         raise ContractSpecError("a contract is a YAML mapping (contract: ..., model: ..., reference: ..., ...)",
                                 Span(file, 1, 1))
-    positions = _positions(node)
     try:
         contract = Contract.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith(("function-after", "literal"))))
-        where = positions.get(loc) or positions.get((*loc, "__key__"))
-        if first["type"] == "extra_forbidden":
-            where = positions.get((*loc, "__key__"), where)
-        parent = loc
-        while where is None and parent:
-            parent = parent[:-1]
-            where = positions.get(parent)
-        line, col = where or (1, 1)
-        message = first["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
-        if first["type"] == "extra_forbidden":
-            message = "unknown field" + _known(loc)
-        elif first["type"] == "missing":
-            message = "is required"
-        elif first["type"] == "literal_error":
-            message = f"{message}, found {first.get('input')!r}"
-        raise ContractSpecError(f"{_describe(loc)}: {message}", Span(file, line, col)) from None
+        raise _spec_error(err.errors()[0], _positions(node), file) from None
     return contract, (path.parent if path is not None else Path.cwd())
+
+
+_BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _spec_error(first: dict, positions: dict, file: SourceFile) -> ContractSpecError:
+    """Pydantic's first error as ``path: what was expected, found what`` at its line."""
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal"))))
+    message = first["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+    if "[key]" in loc:  # a mapping key outside a Literal (stages: {offline: ...}): at the key
+        loc = loc[:loc.index("[key]")]
+        return ContractSpecError(f"{_describe(loc)}: unknown key, {message.replace('must be', 'expected')}",
+                                 Span(file, *positions.get((*loc, "__key__"), (1, 1))))
+    where = positions.get(loc) or positions.get((*loc, "__key__"))
+    if first["type"] == "extra_forbidden":
+        where = positions.get((*loc, "__key__"), where)
+    parent = loc
+    while where is None and parent:
+        parent = parent[:-1]
+        where = positions.get(parent)
+    if first["type"] == "extra_forbidden":
+        message = "unknown field" + _known(loc)
+    elif first["type"] == "missing":
+        message = "is required"
+    elif first["type"] == "literal_error" or first["type"] in _BOUNDS:
+        message = f"{message}, found {first.get('input')!r}"
+    return ContractSpecError(f"{_describe(loc)}: {message}", Span(file, *(where or (1, 1))))
+
+
+def _read(path: Path) -> str:
+    """The contract file's text; not UTF-8 is an error at the first bad byte's line and column."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise UsageError(f"cannot read contract '{path}': {err.strerror or err}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = raw[:err.start]
+        line_start = before.rfind(b"\n") + 1
+        line, col = before.count(b"\n") + 1, len(before[line_start:].decode("utf-8", "replace")) + 1
+        file = SourceFile(str(path), raw.decode("utf-8", "replace"))
+        raise ContractSpecError(f"not UTF-8 text: byte 0x{raw[err.start]:02x} at offset {err.start} ({err.reason}); "
+                                "save the contract as UTF-8", Span(file, line, col)) from None
 
 
 def _known(loc: tuple) -> str:
     model = Contract
-    for part in loc[:-1]:
+    parts = list(loc[:-1])
+    while parts:
+        part = parts.pop(0)
         field = model.model_fields.get(part) if isinstance(part, str) else None
         annotation = getattr(field, "annotation", None)
-        candidates = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        args = getattr(annotation, "__args__", (annotation,))
+        candidates = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
         if not candidates:
             return ""
         model = candidates[0]
+        if getattr(annotation, "__origin__", None) in (dict, tuple) and parts:
+            parts.pop(0)  # the key or index under the field
     return f" (expected one of {', '.join(model.model_fields)})"
 
 

@@ -221,3 +221,45 @@ def test_a_triton_candidate_that_fell_back_to_torch_says_so(tmp_path):
     launches, notes = json.loads(proc.stdout.strip().splitlines()[-1])
     if launches["kernel"] == 0:  # no GPU here
         assert launches["torch_fallback"] and any("ran the torch code" in n for n in notes)
+
+
+def test_cli_exit_codes_are_the_documented_ones(tmp_path, capsys):
+    """docs/kernel-contracts.md gave 1 for every wrong file; a non-UTF-8 contract was an
+    internal error (exit 3); unreadable files and an ambiguous entry exit 2, as cli.md's
+    'cannot read' (findings 7 and 12c)."""
+    from geomir.driver import main
+
+    ok = _real(tmp_path, "{target: torch, dtype: float32}", "numerical: {max_abs: 1e-3}").read_text()
+    cases = {
+        "latin1": (ok.replace("contract: real", "contract: r\xe9al").encode("latin-1"), 1, "not UTF-8 text"),
+        "invalid": (ok.replace("max_abs: 1e-3", "max_abs: true").encode(), 1, "must be a number, found true"),
+        "duplicate": ((ok + "\ncontract: other\n").encode(), 1, "duplicate key 'contract'"),
+        "no_model": (ok.replace("hyperbolic_mlp.geo", "nope.geo").encode(), 2, "model file"),
+        "no_weights": (ok.replace("entry:", "weights: nope.npz\nentry:").encode(), 2, "nope.npz"),
+        "ambiguous": (ok.replace("hyperbolic_mlp.geo", "lipschitz_classifier.geo").replace("entry: HyperbolicMLP\n", "")
+                      .encode(), 2, "name one with entry"),
+    }
+    for name, (text, code, message) in cases.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_bytes(text)
+        assert main(["contract", "check", str(path), "-o", str(tmp_path / "r.json")]) == code, name
+        assert message in capsys.readouterr().err, name
+    assert main(["contract", "check", str(tmp_path / "missing.yaml")]) == 2
+    doc = (ROOT / "docs" / "kernel-contracts.md").read_text()
+    assert "1 a clause is violated, or the contract file is wrong" in doc and "2 the check cannot\nrun" in doc
+
+
+def test_perturb_is_absolute_noise_as_the_schema_says():
+    """The schema said 'relative' noise; check.py adds absolute noise in [-p, p] (finding 12b)."""
+    from geomir.contracts import json_schema
+
+    described = json_schema()["$defs"]["Kernel"]["properties"]["perturb"]["description"]
+    assert "absolute" in described and "relative" not in described
+    contract = _contract("inputs: {samples: 64}\nnumerical: {max_abs: 1.0}").model_copy(
+        update={"candidate": load_contract("contract: t\nmodel: m\nreference: {target: torch}\n"
+                                           "candidate: {target: torch, dtype: float64, perturb: 0.25}\n")[0].candidate})
+    from geomir.contracts.check import build_kernels
+
+    k = build_kernels(contract, ROOT)
+    dy = k.candidate(k.inputs) - k.reference(k.inputs)
+    assert np.abs(dy).max() <= 0.25 and np.abs(dy).max() > 0.2  # absolute: whatever the size of y

@@ -251,3 +251,53 @@ def test_every_clause_kind_promotes_exactly_within_its_bound(kernels, tmp_path_f
         assert promoted(router), router.events()
     else:
         assert router.status == "blocked" and router.stage == "offline", router.events()
+
+
+def test_a_stage_transition_is_saved_and_a_rerun_stays_in_it(tmp_path):
+    """The call that closes a window and starts the next stage saved the old stage's state:
+    a rerun went back to canary and paused with '3 compared calls < min_samples 2'
+    (finding 2)."""
+    path = _path(tmp_path)
+    state = tmp_path / "c.state.sqlite"
+    assert promoted(promote(path, calls=200))
+    with sqlite3.connect(state) as db:
+        assert db.execute("SELECT stage, status, calls, compared FROM state").fetchone() == ("full", "running", 0, 0)
+    again = promote(path, calls=200)
+    assert promoted(again) and again.events()[-1]["kind"] == "started"
+    assert not any(e["kind"] == "inconclusive" for e in again.events())
+
+
+def test_an_inconclusive_window_counts_the_compared_calls_it_holds(tmp_path):
+    text = CONTRACT.replace("canary: {window: 20, min_samples: 3, fraction: 0.5}",
+                            "canary: {window: 4, min_samples: 4, fraction: 0.25}")
+    router = promote(_path(tmp_path, text), calls=100)
+    assert router.status == "paused"
+    held = sum(d["compared"] for d in router.decisions() if d["stage"] == "canary")
+    assert router.events()[-1]["detail"] == f"{held} compared calls < min_samples 4" and held < 4
+
+
+def test_in_full_a_violation_below_every_escalation_step_does_not_block(kernels, tmp_path):
+    """Escalation [block above 2]: a drift at 1.5 times the bound reaches no step, so the
+    policy takes no action (it is logged as 'violated'); it used to block (finding 5)."""
+    contract, base = load_contract(CONTRACT.replace(
+        "escalation: [{above: 0.5, action: warn}, {above: 1.0, action: fallback}, {above: 2.0, action: block}]",
+        "escalation: [{above: 2.0, action: block}]"))
+    drift = [0.0]
+
+    def candidate(xs):
+        y = kernels.candidate(xs).copy()
+        y[:, 0] += drift[0]
+        return y
+
+    router = Router(contract, state=tmp_path / "s.sqlite", kernels=build_kernels(contract, base, candidate))
+    i = 0
+    while router.stage != "full" and i < 100:
+        router(*_xs(router, i))
+        i += 1
+    drift[0] = 1.5e-3
+    router(*_xs(router, i))
+    assert router.status == "running" and router.events()[-1]["kind"] == "violated"
+    assert router.decisions()[-1]["answered_by"] == "candidate"
+    drift[0] = 3e-3
+    router(*_xs(router, i + 1))
+    assert router.status == "blocked" and router.events()[-1]["kind"] == "blocked"

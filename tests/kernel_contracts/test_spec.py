@@ -5,6 +5,7 @@ default tolerances are torch.testing.assert_close's; the JSON schema in docs is 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ BAD = [
     ("above: 1.0", "above: 0.2", 10, 15, "escalation: thresholds must increase, found [0.5, 0.2, 2.0]"),
     ("[offline, shadow", "[shadow, offline", 11, 15, "promotion: stages run in the order offline, shadow, canary, full"),
     ("{target: torch, dtype: float64}", "{target: torch, precision: tf32}", 3, 12, "reference: precision applies to target triton only"),
-    ("samples: 4096", "samples: many", 5, 41, "inputs.samples: must be a valid integer"),
+    ("samples: 4096", "samples: many", 5, 41, "inputs.samples: must be an integer, found 'many'"),
     ("target: triton", "target: cuda", 4, 21, "candidate.target: must be 'torch', 'jax' or 'triton', found 'cuda'"),
     ("action: block", "action: panic", 10, 97, "escalation[2].action: must be 'warn', 'fallback' or 'block', found 'panic'"),
     ("promotion:    [offline, shadow, canary, full]", "promotion:    [offline, shadow, canary, full]\nbogus: 1", 12, 1,
@@ -80,3 +81,70 @@ def test_default_tolerances_are_torch_testings():
 def test_the_documented_schema_is_current():
     on_disk = json.loads((ROOT / "docs" / "kernel-contract.schema.json").read_text())
     assert on_disk == json_schema(), "regenerate: geomc contract schema > docs/kernel-contract.schema.json"
+
+
+def test_a_file_that_is_not_utf8_is_an_error_at_the_bad_byte(tmp_path):
+    """It was an internal error (a raw UnicodeDecodeError, exit 3) (finding 7)."""
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(ISSUE_EXAMPLE.replace("hyp-encoder-v1", "t\xe9st").encode("latin-1"))
+    with pytest.raises(ContractSpecError, match=r"not UTF-8 text: byte 0xe9 at offset 11") as info:
+        load_contract(path)
+    assert (info.value.span.line, info.value.span.column) == (1, 12) and info.value.exit_code == 1
+    assert str(path) in info.value.render()
+
+
+DUPLICATES = [
+    ("contract: hyp-encoder-v1\n", "contract: hyp-encoder-v1\ncontract: other\n", 2, 1,
+     "'contract' (first at line 1, column 1)"),
+    ("candidate: {target: triton, dtype: bfloat16}\n",
+     "candidate: {target: triton, dtype: bfloat16}\ncandidate: {target: jax}\n", 5, 1, "'candidate' (first at line 4"),
+    ("max_abs: 1e-2,", "max_abs: 1e-2, max_abs: -1,", 6, 31, "'max_abs' (first at line 6, column 16)"),
+]
+
+
+@pytest.mark.parametrize("old,new,line,col,message", DUPLICATES, ids=["top", "candidate", "nested"])
+def test_a_duplicate_key_is_an_error_at_the_duplicate(old, new, line, col, message):
+    """Duplicate keys were accepted, the last value winning (finding 9)."""
+    with pytest.raises(ContractSpecError, match="duplicate key " + re.escape(message)) as info:
+        load_contract(ISSUE_EXAMPLE.replace(old, new, 1))
+    assert (info.value.span.line, info.value.span.column) == (line, col), info.value.render()
+
+
+COERCIONS = [  # finding 10: values pydantic's lax mode took, and messages that were wrong or oddly placed
+    ("max_abs: 1e-2", "max_abs: true", 6, 25, "numerical.max_abs: must be a number, found true"),
+    ("samples: 4096", "samples: true", 5, 41, "inputs.samples: must be an integer, found true"),
+    ("seed: 0", "seed: false", 5, 53, "inputs.seed: must be an integer, found false"),
+    ("samples: 4096", "samples: '100'", 5, 41, "inputs.samples: must be an integer, found '100'"),
+    ("max_abs: 1e-2", "max_abs: '1e-2'", 6, 25, "numerical.max_abs: must be a number, found '1e-2'"),
+    ("quantile: 0.999", "quantile: .nan", 7, 26, "statistical.quantile: must be a number, found nan"),
+    ("sample_rate: 0.01", "sample_rate: .nan", 9, 30, "observability.sample_rate: must be a number, found nan"),
+    ("quantile: 0.999", "quantile: 2", 7, 26, "statistical.quantile: must be less than or equal to 1, found 2"),
+    ("promotion:    [offline, shadow, canary, full]", "stages: {shadow: {seconds: .nan}}", 11, 28,
+     "stages.shadow.seconds: must be a number, found nan"),
+    ("promotion:    [offline, shadow, canary, full]", "stages: {offline: {window: 3}}", 11, 10,
+     "stages.offline: unknown key, expected 'shadow', 'canary' or 'full'"),
+    ("promotion:    [offline, shadow, canary, full]", "stages: {shadow: {windw: 3}}", 11, 19,
+     "stages.shadow.windw: unknown field (expected one of window, seconds, failure_limit, min_samples, fraction)"),
+    ("promotion:    [offline, shadow, canary, full]", "1: x", 11, 1, "a key is a field name, found 1 (int)"),
+    ("promotion:    [offline, shadow, canary, full]", "stages: {shadow: {window: 10, min_samples: 50}}", 11, 18,
+     "stages.shadow: min_samples 50 > window 10: a window compares at most window calls, so every window would be "
+     "inconclusive"),
+]
+
+
+@pytest.mark.parametrize("old,new,line,col,message", COERCIONS, ids=[c[4].split(",")[0] for c in COERCIONS])
+def test_no_coercion_and_clear_messages(old, new, line, col, message):
+    assert old in ISSUE_EXAMPLE
+    with pytest.raises(ContractSpecError) as info:
+        load_contract(ISSUE_EXAMPLE.replace(old, new, 1))
+    assert info.value.message == message and (info.value.span.line, info.value.span.column) == (line, col), \
+        info.value.render()
+
+
+def test_yaml_12_numbers_and_merge_keys_still_load():
+    c, _ = load_contract(ISSUE_EXAMPLE.replace("max_abs: 1e-2", "max_abs: 1E-2").replace("seed: 0", "seed: 1e3"))
+    assert c.numerical.max_abs == 1e-2 and c.inputs.seed == 1000 and c.statistical.max_kl == 1e-3
+    merged = ISSUE_EXAMPLE.replace("reference: {target: torch, dtype: float64}",
+                                   "base: &k {target: torch, dtype: float64}\nreference: {<<: *k, dtype: float32}")
+    with pytest.raises(ContractSpecError, match="base: unknown field"):  # the anchor's key; the merge itself is fine
+        load_contract(merged)

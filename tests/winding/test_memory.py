@@ -222,3 +222,73 @@ def test_reads_agree_with_a_brute_force_search(dims, turns):
     want = np.where(np.isfinite(dist.min(1)), dist.argmin(1), -1)
     assert got.index.tolist() == want.tolist()
     assert np.allclose(got.distance.numpy(), dist.min(1), atol=1e-9)
+
+
+def _t(*points):
+    return torch.tensor(points, dtype=torch.float64)[:, None]
+
+
+def test_a_channel_over_entries_written_before_it_is_refused():
+    """Entries filed without a channel became unreachable once a channel took their class
+    (finding 3): add_channel now refuses, and the entries stay readable."""
+    mem = ToroidalMemory(1, 10, dtype=torch.float64)
+    mem.write(_t(0.0, 1.0), torch.tensor(7.0))
+    with pytest.raises(ToroidalMemoryError, match=r"channel 'a': the memory already holds 1 entry of its classes "
+                                                  r"\(first: class \(0,\)\).*add channels before writing"):
+        mem.add_channel("a", [(0,)], epsilon=0.05)
+    assert "a" not in mem.channels and mem.read(_t(0.0, 1.0)).value.tolist() == [7.0]
+    mem.add_channel("b", [(1,)])  # no entry of its class: fine
+    assert mem.read(_t(0.0, 1.0)).found.tolist() == [True]
+
+
+def test_replace_mode_a_write_that_does_not_fit_writes_nothing():
+    """on_collision='replace' stored rows 0..i-1 of a batch that did not fit (finding 4)."""
+    mem = ToroidalMemory(1, 2, lattice_size=64, on_collision="replace", dtype=torch.float64)
+    rows = torch.stack([_t(0.0, 0.5), _t(0.0, 1.5), _t(0.0, 2.5)])  # one class, three slots
+    with pytest.raises(ToroidalMemoryError, match="full: 0 of 2 entries used, 3 more do not fit; nothing was written"):
+        mem.write(rows, torch.tensor([1.0, 2.0, 3.0]))
+    assert len(mem) == 0 and mem.stats().writes == 0 and not mem.read(_t(0.0, 0.5)).found.item()
+    res = mem.write(torch.stack([_t(0.0, 0.5), _t(0.0, 0.5), _t(0.0, 1.5)]), torch.tensor([1.0, 2.0, 3.0]))
+    assert res.collided.tolist() == [False, True, False] and len(mem) == 2  # a collision needs no room
+    assert mem.read(_t(0.0, 0.5)).value.tolist() == [2.0]
+
+
+def test_a_zero_margin_read_is_flagged_in_a_zero_epsilon_channel_as_its_write_is_refused():
+    """A read with margin 0 was served in a channel of epsilon 0, where the same write is
+    refused; docs: a read whose margin is not above the channel's epsilon is flagged (finding 6)."""
+    mem = ToroidalMemory(1, 10, dtype=torch.float64)
+    mem.add_channel("a", [(0,)], epsilon=0.0)
+    mem.write(_t(0.0, 1.0), torch.tensor(5.0))
+    half_turn = _t(0.0, TAU / 4, TAU / 2 - 1e-15)  # D on the half-turn boundary: margin 0
+    for channel in (None, "a"):
+        got = mem.read(half_turn, channel=channel)
+        assert got.margin.tolist() == [0.0] and got.flagged.tolist() == [True] and got.found.tolist() == [False]
+    with pytest.raises(ToroidalMemoryError, match="margin 0, not above its channel's epsilon 0"):
+        mem.write(half_turn, torch.tensor(6.0))
+    plain = ToroidalMemory(1, 10, dtype=torch.float64)  # no channels and flag_below 0: flagging is off
+    plain.write(_t(0.0, 1.0), torch.tensor(5.0))
+    assert plain.read(half_turn).flagged.tolist() == [False]
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_save_and_load_low_precision(tmp_path, dtype):
+    """bfloat16 positions or values crashed save with a raw TypeError (finding 8)."""
+    mem = ToroidalMemory(1, 4, dtype=dtype)
+    mem.write(torch.stack([_t(0.0, 1.0), _t(0.0, 2.0)]), torch.tensor([[7.5], [-1.25]], dtype=dtype))
+    mem.save(tmp_path / "m.npz")
+    back = ToroidalMemory.load(tmp_path / "m.npz")
+    assert back.dtype == dtype and back._values.dtype == dtype
+    q = torch.stack([_t(0.0, 1.0), _t(0.0, 2.0)])
+    assert torch.equal(back.read(q).value, mem.read(q).value) and back.read(q).value.tolist() == [[7.5], [-1.25]]
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"lattice_size": -3}, "lattice_size must be an integer >= 1"),
+    ({"lattice_size": 0}, "lattice_size must be an integer >= 1"),
+    ({"flag_below": math.nan}, "flag_below must be a number >= 0, found nan"),
+    ({"period": -1}, "the period must be a positive number"),
+])
+def test_bad_constructor_arguments_are_refused(kw, message):
+    """lattice_size=-3 crashed the first write with a raw IndexError; 0 meant the default (finding 8)."""
+    with pytest.raises(ToroidalMemoryError, match=message):
+        ToroidalMemory(1, 3, **kw)

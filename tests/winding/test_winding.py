@@ -199,3 +199,38 @@ def test_require_margin():
     W.require_margin(W.winding(loop([1], 40)), 0.1)
     with pytest.raises(W.WindingError, match=r"input \(item 1\): winding margin .* not above the required 0.5: .*1 of 2"):
         W.require_margin(r, 0.5)
+
+
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_require_margin_refuses_a_single_trajectory(lib):
+    """A single (T, m) trajectory has a 0-d margin; it was never refused (finding 1)."""
+    path = loop([3, -1], 50) if lib == "numpy" else torch.tensor(loop([3, -1], 50))
+    r = W.winding(path)
+    assert np.ndim(W._to_numpy(r.margin)) == 0
+    W.require_margin(r, 0.1)
+    with pytest.raises(W.WindingError, match=r"^input: winding margin .* not above the required 100: .*1 of 1"):
+        W.require_margin(r, 100.0)
+
+
+def test_a_short_step_refused_for_rounding_says_so():
+    """float32 angles near 1e6: a 0.19 rad step was refused as 'half a period', with advice
+    to sample more finely that cannot help (finding 11)."""
+    huge = (1e6 + np.linspace(0, 3 * TAU, 100))[:, None]
+    with pytest.raises(W.WindingError, match=r"^step 0 -> 1 in coordinate 0 moves only \+0.1875, but float32 rounding "
+                                             r"on this trajectory \(angles up to 1e\+06, 100 points\) allows an error "
+                                             r"of .*: wrap the angles to \[0, 6.28319\) first, or use float64$"):
+        W.winding(huge.astype(np.float32))
+    assert W.winding(np.mod(huge, TAU).astype(np.float32)).winding.tolist() == [3]  # the advice works
+    assert W.winding(huge).winding.tolist() == [3]
+    with pytest.raises(W.WindingError, match=r"is half a period \(-3.14159\) up to rounding.*sample the trajectory"):
+        W.winding(np.array([[0.0], [math.pi]]))  # a real half-period step keeps its message
+
+
+def test_complex_and_bfloat16_inputs():
+    """Complex angles were cast to real (dropping the imaginary part) with only a NumPy
+    warning; a bfloat16 tensor crashed the eager check with a raw TypeError."""
+    for x in (np.array([[0j], [1 + 0j]]), torch.tensor([[0j], [1 + 0j]])):
+        with pytest.raises(W.WindingError, match="angles are real numbers, found a complex"):
+            W.winding(x)
+    r = W.winding(torch.tensor([[0.0], [0.5], [1.0]], dtype=torch.bfloat16))
+    assert r.winding.tolist() == [0] and float(r.margin) > 0.5
