@@ -20,13 +20,15 @@ def compile_file(path: str | Path):
 
     import sys
 
+    from geomir.diagnostics import UsageError
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        from geomir.diagnostics import UsageError
-
         raise UsageError(f"cannot read '{path}': {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read '{path}': not UTF-8 text") from None
     here = str(path.resolve().parent)  # 'import type X from "models:X"' finds models.py next to the file
     sys.path.insert(0, here)
     try:

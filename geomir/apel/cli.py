@@ -171,23 +171,49 @@ def run(argv: list[str] | None = None) -> int:
         if args.command == "resume":
             return _show(_engine(args, store, _file_of(store, args.run_id)).resume(args.run_id))
         if args.command == "send":
-            try:
-                payload = json.loads(args.data)
-            except json.JSONDecodeError as err:
-                raise UsageError(f"--data is not JSON: {err.msg}") from None
-            waiting = [r for r in store.list_runs(status="waiting", correlation_id=args.correlation_id)]
-            if not waiting:
-                from geomir.apel import state_codec
-
-                store.post_event(args.correlation_id, args.event, state_codec.encode(payload))
-                sys.stdout.write(f"event '{args.event}' stored for correlation id {args.correlation_id} "
-                                 "(no run is waiting for it yet)\n")
-                return 0
-            results = _engine(args, store, _file_of(store, waiting[0].run_id)).deliver(args.correlation_id, args.event, payload)
-            return max([_show(r) for r in results], default=0)
+            return _send(args, store)
         if args.command == "worker":
             return _work(args, store)
     return 0
+
+
+def _send(args, store) -> int:
+    """Post the event, then resume the runs waiting for it, each with its own workflow file.
+    The event is posted first, so that a run going to wait meanwhile finds it."""
+    from geomir.apel import state_codec
+
+    try:
+        payload = json.loads(args.data)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"--data is not JSON: {err.msg}") from None
+    store.post_event(args.correlation_id, args.event, state_codec.encode(payload))
+    waiting = store.list_runs(status="waiting", correlation_id=args.correlation_id)
+    targets = [r for r in waiting if args.event in (r.waiting_for or "").split(",")]
+    if not targets:
+        others = "; ".join(f"run {r.run_id} waits for {_quoted(r.waiting_for)}" for r in waiting)
+        sys.stdout.write(f"event '{args.event}' stored for correlation id {args.correlation_id} "
+                         f"(no run is waiting for it yet{': ' + others if others else ''})\n")
+        return 0
+    files: dict[str, list[str]] = {}
+    for r in targets:
+        files.setdefault(_file_of(store, r.run_id), []).append(r.run_id)
+    code = 0
+    for file, run_ids in files.items():
+        try:
+            results = _engine(args, store, file).wake(args.correlation_id, args.event)
+        except GeomirError as err:  # this file is broken: the others' runs still get the event
+            sys.stderr.write("".join(f"run {run_id}: {err.render()}\n" for run_id in run_ids))
+            code = 1
+            continue
+        code = max([code] + [_show(r) for r in results])
+        for run_id in sorted(set(run_ids) - {r.run_id for r in results}):  # another worker resumed it meanwhile
+            sys.stdout.write(f"event '{args.event}' stored for correlation id {args.correlation_id} (run {run_id} "
+                             "is busy; it takes the event when it next waits)\n")
+    return code
+
+
+def _quoted(names: str | None) -> str:
+    return ", ".join(f"'{n}'" for n in (names or "").split(",") if n)
 
 
 def _work(args, store) -> int:

@@ -29,7 +29,7 @@ from pathlib import Path
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Region
 
-from geomir.diagnostics import GeomirError, UsageError, op_span
+from geomir.diagnostics import GeomirError, SourceError, UsageError, op_span
 from geomir.dialects import apel
 
 from . import agents as agents_mod
@@ -88,6 +88,11 @@ class NonDeterminismError(RunError):
 class WorkflowFailed(StepFailed):
     def __init__(self, message: str):
         super().__init__(message, retryable=False)
+
+
+class AgentUnavailable(SourceError):
+    """An agent's implementation cannot be loaded (a deployment error, not a step failure):
+    the run stops where it is, uncompensated, and is retried when its lease expires."""
 
 
 class _Suspend(Exception):
@@ -199,15 +204,22 @@ class _Execution:
         self.channel_cv = threading.Condition(self.lock)
         self.active = 1
         self.blocked: dict[str, str] = {}  # branch -> event it waits for
+        self.suspended = 0  # branches that stopped to wait for an outside event
+        self.event_lock = threading.Lock()
+        self.handed_out: set[int] = set()  # outside events given to a receive in this execution
         self.lost = threading.Event()
 
     # -- journal
-    def next_seq(self) -> int:
+    def next_seq(self, bounded: bool = True) -> int:
+        """The next journal position; past ``Limits.max_steps`` raises unless not ``bounded``."""
         with self.lock:
             self.seq += 1
-            if self.seq > self.limits.max_steps:
-                raise BudgetExceeded(f"the run took more than {self.limits.max_steps} steps (Limits.max_steps)")
+            if bounded and self.seq > self.limits.max_steps:
+                raise self.too_many_steps()
             return self.seq
+
+    def too_many_steps(self) -> BudgetExceeded:
+        return BudgetExceeded(f"the run took more than {self.limits.max_steps} steps (Limits.max_steps)")
 
     def recorded(self, step_id: str, frame: _Frame):
         """The journaled record of ``step_id`` if the run has been here before; checks that
@@ -230,6 +242,12 @@ class _Execution:
     def commit(self, seq: int, step_id: str, kind: str, value) -> None:
         self.store.complete_step(self.run_id, self.owner, seq, step_id, kind, state_codec.encode(value))
         self.replayed.add(step_id)
+
+    def count_calls(self, calls: Mapping[str, int]) -> None:
+        """Add a replayed step's agent calls (attempts and delegations) to the budgets."""
+        with self.lock:
+            for name, n in calls.items():
+                self.calls[name] = self.calls.get(name, 0) + n
 
     # -- the interpreter
     def run_region(self, region: Region, frame: _Frame):
@@ -256,32 +274,35 @@ class _Execution:
         if kind == "call":
             self.count_repeat(agent_name, digest, step_id)
         if rec is not None and rec.status == "completed":
-            with self.lock:  # replayed calls count against the budget as they did when they ran
-                self.calls[agent_name] = self.calls.get(agent_name, 0) + 1
-            return state_codec.decode(rec.result)
+            value, calls = _unwrap_calls(state_codec.decode(rec.result), agent_name, rec.attempt)
+            self.count_calls(calls)  # replayed calls count against the budget as they did when they ran
+            return value
         if rec is not None and rec.status == "failed":
             raise StepFailed(rec.error, retryable=False)
-        seq = rec.seq if rec is not None else self.next_seq()
+        seq = rec.seq if rec is not None else self.next_seq(bounded=False)
         attempt = (rec.attempt if rec is not None else 0)
-        error: StepFailed | None = None
+        # compensations may pass Limits.max_steps: a stopped run must still be undone
+        over = rec is None and kind != "compensation" and seq > self.limits.max_steps
+        error: StepFailed | None = self.too_many_steps() if over else None
+        used: dict[str, int] = {}  # this step's calls per agent (retries, delegations)
         with self.tracer.span(f"{kind} {step_id}", run_id=self.run_id, correlation_id=self.corr,
                               kind="compensation" if kind == "compensation" else "step", step_id=step_id,
                               attributes={"apel.agent": agent_name, "apel.input_hash": digest,
                                           "apel.context_version": frame.context.version},
                               parent=parent_span) as span:
-            for n in range(retries + 1):
+            for n in range(0 if over else retries + 1):
                 attempt += 1
                 self.store.begin_step(self.run_id, self.owner, seq, step_id, kind, attempt)
                 try:
                     if n:
                         span.event("retry", attempt=attempt, error=str(error))
-                    result = self.attempt(agent_op, named, step_id, attempt, frame)
+                    result = self.attempt(agent_op, named, step_id, attempt, frame, used)
                 except StepFailed as err:
                     error = err
                     if not err.retryable:
                         break
                     continue
-                self.commit(seq, step_id, kind, result)
+                self.commit(seq, step_id, kind, {_CALLS: used, "value": result})
                 span.set("apel.output_hash", state_codec.digest(result))
                 span.set("apel.attempts", attempt)
                 return result
@@ -300,29 +321,52 @@ class _Execution:
                     f"loop detected: agent '{agent_name}' called {len(seen)} times with the same input "
                     f"(digest {digest[:12]}) in steps {' → '.join(seen)} (Limits.max_repeats = {self.limits.max_repeats})")
 
-    def attempt(self, agent_op: apel.AgentOp, named: dict, step_id: str, attempt: int, frame: _Frame):
-        """One call of an agent (and the agents it delegates to), checked against contracts."""
+    def attempt(self, agent_op: apel.AgentOp, named: dict, step_id: str, attempt: int, frame: _Frame,
+                used: dict[str, int]):
+        """One call of an agent (and the agents it delegates to), checked against contracts;
+        ``used`` counts the calls per agent."""
         chain: list[tuple[str, str]] = []
         name, args = agent_op.sym_name.data, named
         while True:
             op = self.program.agents[name]
             self.check_call(op, args, chain)
+            used[name] = used.get(name, 0) + 1
             chain.append((name, state_codec.digest(args)))
             call = agents_mod.AgentCall(self.run_id, self.corr, step_id, f"{self.run_id}/{step_id}", attempt,
                                         agents_mod.context_view(frame.context), tuple(n for n, _ in chain),
                                         frame.context.version)
             typed = {k: self.program.schemas.to_agent(v, t) for (k, t), v in zip(op.params(), args.values())}
-            out = self.timed(op, lambda: agents_mod.invoke(self.program.implementation(name), typed, call))
+            impl = self.implementation(op)
+            out = self.timed(op, lambda: agents_mod.invoke(impl, typed, call))
             if not isinstance(out, agents_mod.Delegate):
-                try:
-                    return self.program.schemas.coerce(out, op.result_type, f"the result of agent '{name}'")
-                except agents_mod.ContractViolation as err:
-                    raise StepFailed(err.message) from None
+                return self.checked_result(op, out)
             allowed = [d.data for d in op.delegates.data]
             if out.to not in allowed:
                 raise StepFailed(f"agent '{name}' delegated to '{out.to}', which its contract does not allow "
                                  f"(delegates: {', '.join(allowed) or 'none'})", retryable=False)
             name, args = out.to, dict(out.args)
+
+    def implementation(self, op: apel.AgentOp) -> Callable:
+        """The agent's callable; :class:`AgentUnavailable` (at its declaration) if it cannot be loaded."""
+        name = op.sym_name.data
+        try:
+            return self.program.implementation(name)
+        except GeomirError as err:
+            raise AgentUnavailable(f"agent '{name}' cannot be loaded: {err.message} (the run is left as it is, "
+                                   "to be resumed once the agent loads)", op_span(op)) from None
+
+    def checked_result(self, op: apel.AgentOp, out):
+        """An agent's result, coerced to its declared type and known to be storable."""
+        what = f"the result of agent '{op.sym_name.data}'"
+        try:
+            value = self.program.schemas.coerce(out, op.result_type, what)
+        except agents_mod.ContractViolation as err:
+            raise StepFailed(err.message) from None
+        try:
+            state_codec.digest(value)
+        except (state_codec.StateCodecError, ValueError) as err:
+            raise StepFailed(f"{what} cannot be stored: {getattr(err, 'message', err)}") from None
+        return value
 
     def check_call(self, op: apel.AgentOp, args: dict, chain: list[tuple[str, str]]) -> None:
         name = op.sym_name.data
@@ -394,6 +438,18 @@ class _Execution:
 @dataclass
 class _Returned:
     value: object
+
+
+_CALLS = "apel.calls"
+"""Key of a call step's journaled result: the step's calls per agent, next to its ``value``."""
+
+
+def _unwrap_calls(recorded, agent_name: str, attempts: int) -> tuple[object, dict[str, int]]:
+    """A call step's ``(value, calls per agent)``; a journal written before calls were
+    recorded counts its attempts against the agent called."""
+    if isinstance(recorded, dict) and set(recorded) == {_CALLS, "value"}:
+        return recorded["value"], recorded[_CALLS]
+    return recorded, {agent_name: max(attempts, 1)}
 
 
 def _branch_of(step_id: str) -> str:
@@ -525,9 +581,11 @@ def _receive(ex: _Execution, op: apel.ReceiveOp, frame: _Frame):
     step_id = frame.prefix + op.step.data
     event = op.event.data
     rec = ex.recorded(step_id, frame)
+    internal = event in ex.program.sent_events
     if rec is not None and rec.status == "completed":
-        if event in ex.program.sent_events:  # consume what the replayed send put in the channel
-            _wait_internal(ex, event, frame.branch, ex.limits.internal_wait_s)
+        if internal:  # consume what the replayed send put in the channel
+            if _wait_internal(ex, event, frame.branch, ex.limits.internal_wait_s) is _SUSPENDED:
+                raise _Suspend([], None)
             frame.values[op.result] = state_codec.decode(rec.result)
         else:
             frame.values[op.result] = state_codec.decode(rec.result)["value"]
@@ -546,8 +604,9 @@ def _receive(ex: _Execution, op: apel.ReceiveOp, frame: _Frame):
         value = _receive_value(ex, op, step_id, seq, started, timeout, span)
         if value is _SUSPENDED:
             span.event("suspended", event=event)
-    if value is _SUSPENDED:
-        raise _Suspend([event], started + timeout if timeout is not None else None)
+    if value is _SUSPENDED:  # an internal receive waits for a branch that waits outside: no timer of its own
+        external = not internal
+        raise _Suspend([event] if external else [], started + timeout if external and timeout is not None else None)
     frame.values[op.result] = value
 
 
@@ -561,8 +620,10 @@ def _receive_value(ex: _Execution, op: apel.ReceiveOp, step_id: str, seq: int, s
     event_id = None
     if internal:
         value = _wait_internal(ex, event, _branch_of(step_id), timeout if timeout is not None else ex.limits.internal_wait_s)
+        if value is _SUSPENDED:
+            return _SUSPENDED
     else:
-        taken = _orphan_event(ex, event) or ex.store.take_event(ex.corr, event, ex.run_id)
+        taken = _take_event(ex, event)
         if taken is None:
             if timeout is not None and time.time() - started >= timeout:
                 message = f"step '{step_id}' failed: no event '{event}' for correlation id {ex.corr} within {timeout:g} s"
@@ -581,10 +642,21 @@ def _receive_value(ex: _Execution, op: apel.ReceiveOp, step_id: str, seq: int, s
     return value
 
 
+def _take_event(ex: _Execution, event: str):
+    """The outside event for a receive: an orphan of this run, else the oldest untaken one;
+    each goes to one receive of this execution (None: none has come)."""
+    with ex.event_lock:
+        taken = _orphan_event(ex, event) or ex.store.take_event(ex.corr, event, ex.run_id)
+        if taken is not None:
+            ex.handed_out.add(taken.event_id)
+        return taken
+
+
 def _orphan_event(ex: _Execution, event: str):
     """An event this run took but did not journal (the worker died in between): it is this
-    receive's, so it is not lost."""
-    mine = [e for e in ex.store.events(ex.corr) if e.consumed_by == ex.run_id and e.name == event]
+    receive's, so it is not lost. Events already given to a receive of this execution are not orphans."""
+    mine = [e for e in ex.store.events(ex.corr) if e.consumed_by == ex.run_id and e.name == event
+            and e.event_id not in ex.handed_out]
     if not mine:
         return None
     used = {state_codec.decode(s.result).get("event_id") for s in ex.store.journal(ex.run_id)
@@ -594,11 +666,15 @@ def _orphan_event(ex: _Execution, event: str):
 
 
 def _wait_internal(ex: _Execution, event: str, branch: str, timeout: float):
+    """The next value another branch sent as ``event``; ``_SUSPENDED`` when every running
+    branch waits but some branch stopped to wait for an outside event (it may send later)."""
     deadline = time.monotonic() + timeout
     with ex.channel_cv:
         while not ex.channels.get(event):
             ex.blocked[branch] = event
             try:
+                if len(ex.blocked) >= ex.active and ex.suspended:
+                    return _SUSPENDED
                 if len(ex.blocked) >= ex.active:
                     waits = "; ".join(f"branch '{b.rpartition('@')[2] or 'main'}' waits for '{e}'"
                                       for b, e in sorted(ex.blocked.items()))
@@ -630,6 +706,7 @@ def _parallel(ex: _Execution, op: apel.ParallelOp, frame: _Frame):
         except BaseException as err:  # noqa: BLE001 - collected and re-raised below
             with ex.channel_cv:
                 errors.append(err)
+                ex.suspended += isinstance(err, _Suspend)
                 if not isinstance(err, (_Suspend, _Cancelled)):
                     ex.cancelled.set()
                 ex.channel_cv.notify_all()
@@ -760,7 +837,7 @@ class Engine:
         run_id = run_id or uuid.uuid4().hex[:12]
         corr = correlation_id or run_id
         payload = state_codec.encode({"workflow": wf.sym_name.data, "inputs": checked,
-                                      "file": file or self.program.filename})
+                                      "file": _absolute(file or self.program.filename)})
         return self.store.create_run(run_id, wf.sym_name.data, self.program.source_hash, payload, corr,
                                      owner, self.limits.lease_s)
 
@@ -771,6 +848,9 @@ class Engine:
             raise UsageError(f"no run '{run_id}' in the store")
         if record.status in ("completed", "compensated", "failed"):
             return self._result(record)
+        if not self.owns(record):
+            raise UsageError(f"run {run_id} is a run of {_file(record)}, not of this program ({self.program.filename}); "
+                             "resume it with its own program ('apel resume' finds it)")
         if not self.store.acquire(run_id, self.worker, self.limits.lease_s):
             owner, until = self.store.holder(run_id) or ("?", 0.0)
             raise RunError(f"run {run_id} is owned by worker {owner} for {max(0.0, until - time.time()):.1f} s more "
@@ -778,14 +858,27 @@ class Engine:
         return self._execute(self.store.get_run(run_id))
 
     def deliver(self, correlation_id: str, event: str, payload) -> list[RunResult]:
-        """Post an event for a correlation id and resume the runs waiting for it."""
+        """Post an event for a correlation id and resume this program's runs waiting for it."""
         self.store.post_event(correlation_id, event, state_codec.encode(payload))
+        return self.wake(correlation_id, event)
+
+    def wake(self, correlation_id: str, event: str) -> list[RunResult]:
+        """Resume this program's runs of a correlation id that wait for ``event`` (already
+        posted); runs of other programs are left to theirs."""
         results = []
         for record in self.store.list_runs(status="waiting", correlation_id=correlation_id):
             waits = (record.waiting_for or "").split(",")
-            if event in waits and self.store.acquire(record.run_id, self.worker, self.limits.lease_s):
+            if event in waits and self.owns(record) and self.store.acquire(record.run_id, self.worker,
+                                                                             self.limits.lease_s):
                 results.append(self._execute(self.store.get_run(record.run_id)))
         return results
+
+    def owns(self, record: RunRecord) -> bool:
+        """Whether a run is of this engine's program: the same source, or started from its file
+        (an edited file still owns its runs; replay then reports any difference)."""
+        if record.source_hash == self.program.source_hash:
+            return True
+        return self.program.filename != "<string>" and _file(record) == _absolute(self.program.filename)
 
     def submit(self, inputs: Mapping, workflow: str | None = None, run_id: str | None = None,
                correlation_id: str | None = None, file: str | None = None) -> str:
@@ -793,13 +886,28 @@ class Engine:
         return self._create(inputs, workflow, run_id, correlation_id, file, owner=None).run_id
 
     def recover(self, limit: int = 100) -> list[RunResult]:
-        """Take over runs nobody owns (queued, or their worker died: lease expired) and
-        waiting runs whose receive timed out, and finish them (or leave them waiting)."""
-        results = []
-        for claim in (self.store.claim_expired, self.store.claim_due):
-            for run_id in claim(self.worker, self.limits.lease_s, limit):
-                results.append(self._execute(self.store.get_run(run_id)))
+        """Take over this program's runs nobody owns (queued, or their worker died: lease
+        expired) and its waiting runs whose receive timed out, and finish them (or leave
+        them waiting). Runs of other programs are not touched."""
+        results: list[RunResult] = []
+        for record in self._claimable():
+            if len(results) >= limit:
+                break
+            if not self.owns(record) or not self.store.acquire(record.run_id, self.worker, self.limits.lease_s):
+                continue
+            current = self.store.get_run(record.run_id)
+            if current.status == "waiting" and not _due(current, time.time()):  # resumed by its event meanwhile
+                self.store.release(record.run_id, self.worker)
+                continue
+            results.append(self._execute(current))
         return results
+
+    def _claimable(self) -> list[RunRecord]:
+        """Unowned or expired running runs, oldest first, then due waiting runs, earliest first."""
+        now = time.time()
+        free = [r for r in self.store.list_runs(status="running") if _unowned(r, now)]
+        due = [r for r in self.store.list_runs(status="waiting") if _due(r, now) and _unowned(r, now)]
+        return free + sorted(due, key=lambda r: r.wake_at)
 
     # -- internals
     def _result(self, record: RunRecord) -> RunResult:
@@ -807,6 +915,19 @@ class Engine:
         return RunResult(record.run_id, record.status, output, record.error, record.correlation_id, record.waiting_for)
 
     def _execute(self, record: RunRecord) -> RunResult:
+        """Run ``record`` (leased to this worker). A run that goes to wait while an event it
+        waits for is already stored (it came while the run was busy) goes on at once."""
+        result = self._execute_once(record)
+        while (result.status == "waiting" and self._has_event(record.correlation_id, result.waiting_for)
+               and self.store.acquire(record.run_id, self.worker, self.limits.lease_s)):
+            result = self._execute_once(self.store.get_run(record.run_id))
+        return result
+
+    def _has_event(self, correlation_id: str, waiting_for: str | None) -> bool:
+        names = set((waiting_for or "").split(","))
+        return any(e.consumed_by is None and e.name in names for e in self.store.events(correlation_id))
+
+    def _execute_once(self, record: RunRecord) -> RunResult:
         spec = state_codec.decode(record.input)
         wf = self.program.workflow(spec["workflow"])
         if record.status == "waiting":  # resumed by its event: running again, so a crash now is recovered
@@ -821,9 +942,13 @@ class Engine:
                                   kind="run", attributes={"apel.workflow": wf.sym_name.data,
                                                           "apel.worker": self.worker}) as span:
                 ex.run_span = span
-                return self._drive(ex, wf, spec["inputs"], span)
-        except LeaseLost:
-            return RunResult(record.run_id, "lost", None, "another worker took over this run", record.correlation_id)
+                try:
+                    return self._drive(ex, wf, spec["inputs"], span)
+                except LeaseLost:
+                    span.set("apel.status", "lost")
+                    span.fail("another worker took over this run")
+                    return RunResult(record.run_id, "lost", None, "another worker took over this run",
+                                     record.correlation_id)
         finally:
             stop.set()
             beat.join()
@@ -851,9 +976,7 @@ class Engine:
             span.set("apel.status", "waiting")
             return RunResult(ex.run_id, "waiting", None, None, ex.corr, waiting_for)
         except NonDeterminismError as err:
-            self.store.set_status(ex.run_id, ex.owner, "failed", error=err.message)
-            span.fail(err.message)
-            return RunResult(ex.run_id, "failed", None, err.message, ex.corr)
+            return self._failed(ex, err.message, span)
         except StepFailed as err:
             ex.cancelled.clear()
             cause = err.message
@@ -861,14 +984,18 @@ class Engine:
             try:
                 ex.compensate()
             except StepFailed as comp:
-                message = f"{cause}; compensation failed: {comp.message}"
-                self.store.set_status(ex.run_id, ex.owner, "failed", error=message)
-                span.fail(message)
-                return RunResult(ex.run_id, "failed", None, message, ex.corr)
+                return self._failed(ex, f"{cause}; compensation failed: {comp.message}", span)
             self.store.set_status(ex.run_id, ex.owner, "compensated", error=cause)
             span.set("apel.status", "compensated")
             span.set("apel.cause", cause)
             return RunResult(ex.run_id, "compensated", None, cause, ex.corr)
+
+    def _failed(self, ex: _Execution, message: str, span) -> RunResult:
+        self.store.set_status(ex.run_id, ex.owner, "failed", error=message)
+        span.set("apel.status", "failed")
+        span.set("apel.cause", message)
+        span.fail(message)
+        return RunResult(ex.run_id, "failed", None, message, ex.corr)
 
     def _heartbeat(self, ex: _Execution, stop: threading.Event) -> None:
         period = self.limits.lease_s / 3
@@ -880,3 +1007,21 @@ class Engine:
             except GeomirError:
                 ex.lost.set()
                 return
+
+
+def _absolute(file: str) -> str:
+    """A workflow file's absolute path (``<string>`` for a program not read from a file)."""
+    return file if file == "<string>" else str(Path(file).resolve())
+
+
+def _file(record: RunRecord) -> str:
+    """The workflow file a run was started from."""
+    return _absolute(state_codec.decode(record.input).get("file") or "<string>")
+
+
+def _unowned(record: RunRecord, now: float) -> bool:
+    return record.owner is None or record.lease_until is None or record.lease_until <= now
+
+
+def _due(record: RunRecord, now: float) -> bool:
+    return record.wake_at is not None and record.wake_at <= now

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from xdsl.dialects.builtin import FloatAttr, IntAttr, ModuleOp
 from xdsl.ir import Attribute, Block, Region, SSAValue
 
-from geomir.diagnostics import GeoNameError, GeoTypeError, Note, Span
+from geomir.diagnostics import GeoNameError, GeoSyntaxError, GeoTypeError, Note, Span
 from geomir.dialects import apel
 from geomir.frontends.dsl import ast as geo_ast
 from geomir.frontends.dsl.common import suggest
@@ -31,6 +31,8 @@ BUDGET_KEYS = {"calls": int, "seconds": float, "depth": int}
 """Keys of an agent's ``budget``: calls per run, seconds per call, delegation depth."""
 
 BUILTINS = ("len", "abs", "str", "int", "float")
+MAX_NESTING = 200
+"""How deeply expressions may nest (other than chains of one operator level, which may be any length)."""
 _PRIMS = {"str": STR, "int": INT, "float": FLOAT, "bool": BOOL, "json": JSON, "none": NONE}
 
 
@@ -61,6 +63,7 @@ class Lowering:
         self.block: Block | None = None
         self.wf: _Workflow | None = None
         self.locals: dict[str, SSAValue] = {}  # block arguments: agent parameters, a compensated result
+        self.depth = 0  # expressions being lowered, one inside the next
 
     # -- helpers
     def emit(self, op, span: Span):
@@ -385,7 +388,16 @@ class Lowering:
             raise GeoTypeError(f"{what} must be a bool, found {describe(expr.type)}", expr.span)
 
     def expr(self, e: ast.Expr) -> SSAValue:
-        value = getattr(self, "expr_" + type(e).__name__.lower())(e)
+        """Lower an expression. Chains of one operator level (``a + b + c ...``, ``not not x``)
+        are lowered without recursion; other nesting is limited to ``MAX_NESTING`` levels."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                raise GeoSyntaxError(f"expression nested more than {MAX_NESTING} levels deep; split it with 'let'",
+                                     e.span)
+            value = getattr(self, "expr_" + type(e).__name__.lower())(e)
+        finally:
+            self.depth -= 1
         e.type = value.type
         return value
 
@@ -415,7 +427,16 @@ class Lowering:
         return self.emit(apel.FieldOp(value, e.name, fields[e.name]), e.name_span)
 
     def expr_binop(self, e: ast.BinOp) -> SSAValue:
-        lhs, rhs = self.expr(e.lhs), self.expr(e.rhs)
+        spine = [e]  # a left-nested chain, outermost first
+        while isinstance(spine[-1].lhs, ast.BinOp):
+            spine.append(spine[-1].lhs)
+        value = self.expr(spine[-1].lhs)
+        for node in reversed(spine):
+            value = self.binop(node, value, self.expr(node.rhs))
+            node.type = value.type
+        return value
+
+    def binop(self, e: ast.BinOp, lhs: SSAValue, rhs: SSAValue) -> SSAValue:
         a, b, op = lhs.type, rhs.type, e.op
         numbers = (INT, FLOAT, JSON)
         if op in ("and", "or"):
@@ -434,11 +455,17 @@ class Lowering:
         return self.emit(apel.BinaryOp(op, lhs, rhs, t), e.span)
 
     def expr_unop(self, e: ast.UnOp) -> SSAValue:
-        value = self.expr(e.operand)
-        want = (BOOL, JSON) if e.op == "not" else (INT, FLOAT, JSON)
-        if value.type not in want:
-            raise GeoTypeError(f"'{e.op}' does not apply to {describe(value.type)}", e.span)
-        return self.emit(apel.UnaryOp(e.op, value, BOOL if e.op == "not" else value.type), e.span)
+        chain = [e]  # ``not not x``, ``- - x``: outermost first
+        while isinstance(chain[-1].operand, ast.UnOp):
+            chain.append(chain[-1].operand)
+        value = self.expr(chain[-1].operand)
+        for node in reversed(chain):
+            want = (BOOL, JSON) if node.op == "not" else (INT, FLOAT, JSON)
+            if value.type not in want:
+                raise GeoTypeError(f"'{node.op}' does not apply to {describe(value.type)}", node.span)
+            value = self.emit(apel.UnaryOp(node.op, value, BOOL if node.op == "not" else value.type), node.span)
+            node.type = value.type
+        return value
 
     def expr_listlit(self, e: ast.ListLit) -> SSAValue:
         items = [self.expr(i) for i in e.items]

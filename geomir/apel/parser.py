@@ -7,7 +7,7 @@ import ast as pyast
 from functools import lru_cache
 from importlib import resources
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 
 from geomir.diagnostics import GeoSyntaxError, SourceError, SourceFile, Span
@@ -22,7 +22,7 @@ def _lark() -> Lark:
     return Lark(grammar, start="module", parser="lalr", propagate_positions=True)
 
 
-class _ToAst(Transformer):
+class _ToAst(Transformer_NonRecursive):  # no recursion: long expressions are deep trees
     def __init__(self, source: SourceFile):
         super().__init__()
         self.source = source
