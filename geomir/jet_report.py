@@ -12,7 +12,7 @@ NaN/inf. How it works:
 
 1. IR: the frontend's module (derive functions dropped) gets a private function
    ``@_jet_report_<M>(inputs..., v)`` returning ``jet.directional @M(...) along v wrt k
-   order 2``; the passes ``jet-expand,cse,dce`` turn it into Taylor-mode code.
+   order 2``; the passes ``insert-transport,jet-expand,cse,dce`` turn it into Taylor-mode code.
 2. Code: the torch emitter with ``tap=True`` calls ``_tap("file:line:col", op, jet)``
    after each jet value; the report replaces the module's no-op ``_tap`` by a recorder.
 3. Run: parameters from ``init_params(seed)``, inputs drawn from ``seed`` (below), all in
@@ -64,7 +64,7 @@ from geomir.diagnostics import GeomirError, UsageError
 from geomir.dialects import geo, jet
 
 ORDER = 2
-PASSES = ("jet-expand", "cse", "dce")
+PASSES = ("insert-transport", "jet-expand", "cse", "dce")
 VANISH = 1e-6
 EXPLODE = 1e6
 FLAGS = ("NaN", "EXPLODING", "VANISHING")
@@ -182,7 +182,7 @@ def _wrt_index(f: func.FuncOp, wrt: str | None) -> int:
 
 def request_module(text: str, filename: str, model: str, wrt: int) -> builtin.ModuleOp:
     """The program's models plus ``@_jet_report_<model>(inputs..., v)`` = the order-2
-    directional jet of ``model`` along v wrt input ``wrt``, after jet-expand,cse,dce."""
+    directional jet of ``model`` along v wrt input ``wrt``, after insert-transport,jet-expand,cse,dce."""
     from geomir.compiler import frontend
     from geomir.pipeline import run_pipeline
 

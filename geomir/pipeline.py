@@ -149,6 +149,8 @@ def run_pipeline(module: ModuleOp, names: Sequence[str], dump: DumpCallback | No
     _load_passes()
     ctx = make_context()
     _verify(module, "the frontend")
+    if not names or _arg_specs(names[0])[0].name != "inline-models":  # that pass names a cycle itself
+        check_no_recursion(module)
     if dump:
         dump(0, "input", module)
     for index, name in enumerate(names, start=1):
@@ -160,6 +162,37 @@ def run_pipeline(module: ModuleOp, names: Sequence[str], dump: DumpCallback | No
     if names:  # a pipeline's output never mixes base points; no passes = the raw dump
         verify_base_points(module)
     return module
+
+
+def check_no_recursion(module: ModuleOp) -> None:
+    """Models cannot call themselves, directly or through others (the .geo front end says so;
+    hand-written IR is checked here, before any pass or code generator sees it): an error at
+    the call that closes the cycle, naming it."""
+    from xdsl.dialects import func
+
+    from geomir.diagnostics import IRError, SourceError, op_span
+
+    calls = {f.sym_name.data: [o for o in f.walk() if isinstance(o, func.CallOp)]
+             for f in module.ops if isinstance(f, func.FuncOp)}
+    done: set[str] = set()
+
+    def visit(name: str, stack: list[str]) -> None:
+        if name in done or name not in calls:
+            return
+        stack.append(name)
+        for call in calls[name]:
+            callee = call.callee.string_value()
+            if callee in stack:
+                cycle = " -> ".join("@" + n for n in stack[stack.index(callee):] + [callee])
+                message = f"models call each other in a cycle: {cycle} (recursive models are not supported)"
+                span = op_span(call)
+                raise SourceError(message, span) if span else IRError(message)
+            visit(callee, stack)
+        stack.pop()
+        done.add(name)
+
+    for name in calls:
+        visit(name, [])
 
 
 def _verify(module: ModuleOp, after: str) -> None:

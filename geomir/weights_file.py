@@ -33,6 +33,20 @@ def save_weights(params, path: str | Path) -> Path:
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
+def _file_kind(path: Path) -> str | None:
+    """"npz" (a zip of .npy arrays), "torch" (a torch.save zip, or any .pt/.pth) or None,
+    from the file's contents: NumPy would read any other file as a pickle and say so."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return "torch" if path.suffix in (".pt", ".pth") else None
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+    if any(n.endswith("data.pkl") for n in names):
+        return "torch"
+    return "npz" if all(n.endswith(".npy") for n in names) else None
+
+
 class WeightFile:
     """The parameters of one weights file, by IR name, as float64 arrays."""
 
@@ -46,8 +60,11 @@ class WeightFile:
     def _load(self) -> dict[str, np.ndarray]:
         if not self.path.is_file():
             raise UsageError(f"weights file '{self.path}' does not exist")
+        kind = _file_kind(self.path)
+        if kind is None:
+            raise UsageError(f"cannot read weights file '{self.path}': not a .npz archive or a .pt state dict")
         try:
-            if self.path.suffix in (".pt", ".pth"):
+            if kind == "torch":
                 import torch
 
                 data = torch.load(self.path, map_location="cpu", weights_only=True)

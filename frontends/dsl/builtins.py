@@ -17,7 +17,7 @@ from geomir.backends.common import weights
 from geomir.dialects import geo
 
 from . import ast
-from .types import ValueType, WeightType
+from .types import ValueType, WeightType, check_dim
 
 if TYPE_CHECKING:  # pragma: no cover
     from .irgen import Lowerer
@@ -344,6 +344,7 @@ def _check_param(s: "CallSite") -> WeightType:
         value = s.number(i)
         if value != int(value) or value < 1:
             raise s.error(f"param sizes must be positive integers, found {value:g}", s.args[i][0].span)
+        check_dim(int(value), "a param size", s.args[i][0].span)
         dims.append(int(value))
     if len(dims) > 2:
         raise s.error(f"param declares a vector or a matrix (1 or 2 sizes), found {len(dims)}", s.args[2][0].span)

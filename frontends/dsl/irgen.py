@@ -26,7 +26,8 @@ from geomir.diagnostics import GeoTypeError, Span
 from . import ast
 from .contracts import Equivariant, Lipschitz, Monotone
 from .derive import DerivedSignature, JetValue
-from .types import ScalarType, ValueType
+from .typecheck import weight_misuse
+from .types import ScalarType, ValueType, WeightType
 
 _DTYPES = {"f32": builtin.f32, "f64": builtin.f64, "f16": builtin.f16, "bf16": builtin.bf16}
 
@@ -145,7 +146,16 @@ class Lowerer:
         return self.emit(op(*operands))
 
 
+def _check_result(model: ast.ModelDef) -> None:
+    """A traced function may return a declared parameter: a located error, as in .geo."""
+    if not isinstance(model.result_type, WeightType):
+        return
+    ret = next(s for s in model.body if isinstance(s, ast.Return))
+    raise weight_misuse(model.result_type, f"model {model.name} must return a point or vector", ret.value.span)
+
+
 def _model_func(model: ast.ModelDef) -> func.FuncOp:
+    _check_result(model)
     f = func.FuncOp(model.name, ([ir_type(p.type) for p in model.params], [ir_type(model.result_type)]))
     f.location = location(model.name_span)
     block = f.body.block

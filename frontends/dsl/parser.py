@@ -47,6 +47,12 @@ _TERMINAL_NAMES = {
 }
 
 
+KEYWORDS = ("manifold", "model", "let", "return", "derive")
+"""Reserved: never a name. ``tangent`` and ``path`` start a type; they cannot name a
+manifold (``tangent tangent[2]`` would be ambiguous) but may name a value."""
+TYPE_PREFIXES = ("tangent", "path")
+
+
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
     grammar = resources.files(__package__).joinpath("geo.lark").read_text()
@@ -91,6 +97,20 @@ class _ToAst(Transformer):
     def meta(self, meta) -> Span:
         return Span(self.source, meta.line, meta.column, meta.end_line, meta.end_column)
 
+    def int(self, token: Token) -> int:
+        """An integer token's value (a located error past the digits Python converts)."""
+        if len(token) > 4000:
+            raise GeoSyntaxError(f"integer literal too large ({len(token)} digits)", self.tok(token))
+        return int(token)
+
+    def NAME(self, token: Token) -> Token:
+        """Every name: the keywords are reserved."""
+        if token in KEYWORDS:
+            raise GeoSyntaxError(
+                f"'{token}' is a keyword and cannot be used as a name (keywords: {', '.join(KEYWORDS)})", self.tok(token)
+            )
+        return token
+
     # -- items
     @v_args(meta=True)
     def module(self, meta, items):
@@ -99,6 +119,9 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def manifold_decl(self, meta, children):
         name, kind, args = children
+        if name in TYPE_PREFIXES:
+            example = {"tangent": "tangent H[n]", "path": "path T[n]"}[str(name)]
+            raise GeoSyntaxError(f"'{name}' starts a type ({example}) and cannot name a manifold", self.tok(name))
         return ast.ManifoldDecl(
             self.meta(meta), str(name), self.tok(name), str(kind), self.tok(kind), args or []
         )
@@ -132,7 +155,7 @@ class _ToAst(Transformer):
         return ast.TypeExpr(
             self.meta(meta),
             str(manifold),
-            int(dim),
+            self.int(dim),
             str(dtype) if dtype is not None else None,
             prefix is not None and prefix.type == "TANGENT",
             self.tok(manifold),
@@ -175,7 +198,7 @@ class _ToAst(Transformer):
     def int_lit(self, children):
         (tok,) = children
         try:
-            value = float(int(tok))
+            value = float(self.int(tok))
         except OverflowError:
             raise GeoSyntaxError(f"integer literal too large ({len(tok)} digits)", self.tok(tok)) from None
         return ast.Number(self.tok(tok), value, True)
@@ -204,11 +227,12 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def dims(self, meta, children):
         a, b = children
-        return ast.Dims(self.meta(meta), int(a), int(b), self.tok(a), self.tok(b))
+        return ast.Dims(self.meta(meta), self.int(a), self.int(b), self.tok(a), self.tok(b))
 
 
 def parse_program(text: str, filename: str = "<string>") -> ast.Program:
     """Parse .geo source text. Raises GeoSyntaxError on malformed input."""
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark, as Windows editors write
     source = SourceFile(filename, text)
     remember_source(source)
     try:

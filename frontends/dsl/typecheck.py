@@ -21,7 +21,7 @@ from .common import constant, fold, source_text, suggest
 from .contracts import check_annotation
 from .derive import check_derive
 from .types import (DTYPES, EUCLIDEAN, MANIFOLD_KINDS, PATH_MANIFOLDS, TORUS_UNITS, Manifold, ScalarType, ValueType,
-                    WeightType)
+                    WeightType, check_dim)
 
 
 # --- manifold declarations ---------------------------------------------------------
@@ -228,6 +228,7 @@ class CallSite:
         minimum = x.manifold.min_dim  # tangents of the sphere and hyperboloid too
         if dims.out_dim < minimum:
             raise self.error(f"{x.manifold.geometry()} needs dimension at least {minimum}, found {dims.out_dim}", dims.out_span)
+        check_dim(dims.out_dim, f"the output dimension of {self.name}", dims.out_span)
         self.checked["dims"] = (dims.in_dim, dims.out_dim)
         return dims.in_dim, dims.out_dim
 
@@ -257,6 +258,21 @@ def type_mismatch(what: str, want: ValueType, got: ValueType, span: Span) -> Geo
     else:
         detail = f"element type mismatch ({want.dtype} vs {got.dtype})"
     return GeoTypeError(f"{detail} for {what}: expected {want.describe()}, found {got.describe()}", span)
+
+
+def weight_misuse(ty: WeightType, needs: str, span: Span) -> GeoTypeError:
+    """The error for a declared parameter used as a value (``needs``: what was expected)."""
+    return GeoTypeError(
+        f"{needs}, found {ty.describe()}; a declared parameter is used only as the matrix of "
+        "linear(x, W) or mobius_matvec(W, x)", span
+    )
+
+
+def _no_weight_operand(expr: ast.BinOp, lhs, rhs) -> None:
+    """``x + W``, ``W * W``: an arithmetic operand that is a declared parameter is an error."""
+    for ty, side in ((lhs, expr.lhs), (rhs, expr.rhs)):
+        if isinstance(ty, WeightType):
+            raise weight_misuse(ty, f"'{expr.op}' needs vectors (Euclidean points or tangent vectors)", side.span)
 
 
 @dataclass
@@ -315,6 +331,7 @@ class TypeChecker:
                 f"dimension of {t.manifold} must be at least {manifold.min_dim} ({manifold.geometry()}), found {t.dim}",
                 t.dim_span,
             )
+        check_dim(t.dim, f"the dimension of {t.manifold}", t.dim_span)
         dtype = t.dtype or "f32"
         if dtype not in DTYPES:
             raise GeoTypeError(
@@ -432,6 +449,7 @@ class TypeChecker:
                     vec_expr.span,
                 )
             return vec
+        _no_weight_operand(expr, lhs, rhs)
         if not lhs.is_vector or not rhs.is_vector:
             bad, bad_expr = (lhs, expr.lhs) if not lhs.is_vector else (rhs, expr.rhs)
             if lhs.manifold != rhs.manifold:

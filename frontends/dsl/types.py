@@ -12,9 +12,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from geomir.diagnostics import GeoTypeError, Span
+
 MANIFOLD_KINDS = ("euclidean", "poincare", "lorentz", "sphere", "torus")
 DTYPES = ("f32", "f64", "f16", "bf16")
 TORUS_UNITS = ("radians", "turns")
+MAX_DIM = 2**31 - 1
+"""The largest dimension (or parameter size) a program may declare: an int32 size, which
+every backend can index (a model that large still needs the memory for its weights)."""
+
+
+def dim_text(n: int) -> str:
+    """``n`` for a message: its digits, or how many there are when they would not fit a line."""
+    return str(n) if n < 10**20 else f"a {len(str(n))}-digit number"
+
+
+def check_dim(n: int, what: str, span: Span) -> int:
+    """``n`` if it is at most :data:`MAX_DIM`; else a located error naming ``what``."""
+    if n > MAX_DIM:
+        raise GeoTypeError(f"{what} is too large: the largest dimension is {MAX_DIM} (2**31 - 1), found {dim_text(n)}", span)
+    return n
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ Every op except ``geo.param`` is ``Pure``. Op syntax is uniform::
 from __future__ import annotations
 
 import math
+import re
+import struct
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -471,6 +473,53 @@ def _weight(op: str, role: str, w: Attribute, rank: int, elt: Attribute) -> tupl
 # --------------------------------------------------------------------------------------
 
 
+def parse_f64_literal(parser: Parser) -> float:
+    """A finite f64 written as MLIR writes one: a decimal (``-2.5``, ``1.0e-3``, ``3``) or a
+    hexadecimal integer holding its bits (``0x3FF0000000000000`` is 1.0). A located error
+    for a value out of range, not finite, or an exponent without a '.' (``1e3``)."""
+    from xdsl.utils.mlir_lexer import MLIRTokenKind
+
+    start = parser.pos
+    negative = parser._parse_optional_token(MLIRTokenKind.MINUS) is not None
+    token = parser._current_token
+    if token.kind == MLIRTokenKind.INTEGER_LIT and token.text[:2] in ("0x", "0X"):
+        if negative:
+            parser.raise_error("a hexadecimal float literal (the bits of an f64) takes no '-'", start, token.span.end)
+        parser._consume_token()
+        bits = int(token.text, 16)
+        if bits >= 2**64:
+            parser.raise_error(f"hexadecimal float literal {token.text} does not fit an f64 (at most 16 hex digits)", token.span)
+        value = struct.unpack("<d", bits.to_bytes(8, "little"))[0]
+    else:
+        number = parser.parse_optional_integer(allow_boolean=False, allow_negative=False)
+        if number is None:
+            number = parser.parse_optional_float(allow_negative=False)
+        if number is None:
+            parser.raise_error("expected a float literal (like 2.0, -1.5e-3 or 0x3FF0000000000000)")
+        _no_bare_exponent(parser, token)
+        value = float(number) if abs(number) < 2**1024 else math.inf
+        if not math.isfinite(value):
+            text = token.text if len(token.text) <= 24 else f"{token.text[:12]}... ({len(token.text)} characters)"
+            parser.raise_error(f"float literal {text} is out of range for f64", token.span)
+    if not math.isfinite(value):
+        parser.raise_error(f"expected a finite f64, found {value} ({token.text})", token.span)
+    return -value if negative else value
+
+
+def _no_bare_exponent(parser: Parser, number) -> None:
+    """``1e3`` lexes as the integer 1 and the name ``e3``: say what MLIR's float syntax needs."""
+    from xdsl.utils.mlir_lexer import MLIRTokenKind
+
+    token = parser._current_token
+    if token.kind == MLIRTokenKind.BARE_IDENT and token.span.start == number.span.end and token.text[:1] in "eE":
+        written = re.match(r"[0-9]+[eE][-+]?[0-9]+", parser.lexer.input.content[number.span.start:])
+        if written is None:
+            return
+        mantissa, exponent = number.text, written.group()[len(number.text):]
+        parser.raise_error(f"a float literal needs a '.' before its exponent: write {mantissa}.0{exponent}",
+                           number.span.start, number.span.start + written.end())
+
+
 @irdl_custom_directive
 class FloatLiteral(CustomDirective):
     """Assembly-format directive printing an f64 ``FloatAttr`` property as a bare ``2.0``."""
@@ -478,7 +527,7 @@ class FloatLiteral(CustomDirective):
     attr: AttributeVariable
 
     def parse(self, parser: Parser, state: ParsingState) -> None:
-        self.attr.set(state, FloatAttr(float(parser.parse_number()), f64))
+        self.attr.set(state, FloatAttr(parse_f64_literal(parser), f64))
 
     def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
         state.print_whitespace(printer)

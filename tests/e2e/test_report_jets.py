@@ -159,6 +159,18 @@ def test_poincare_model(capsys) -> None:
     assert [x.line for x in report.layers] == [None, 14]  # only the dist depends on the prototype
 
 
+def test_tangents_at_different_points_are_transported_as_in_the_default_pipeline(tmp_path: Path, capsys) -> None:
+    """A program geomc compiles (its tangents carried to one point by insert-transport) is
+    one the report accepts: the shipped example and the smallest such model."""
+    path = write(tmp_path, "manifold H = poincare()\nmodel A(x: H[2], y: H[2]) -> tangent H[2] {\n"
+                 "  return logmap0(x) + logmap(x, y)\n}\n")
+    assert main([path, "--report=jets", "--batch=16"]) == 0
+    out = capsys.readouterr().out
+    (row,) = rows(out, f"{path}:3")
+    assert "parallel_transport" in row[2] and row[-1] == "ok"
+    assert main(["examples/hyperbolic_residual.geo", "--report=jets", "--batch=16"]) == 0
+
+
 def test_a_model_called_twice_gives_one_layer_per_run(tmp_path: Path) -> None:
     path = write(tmp_path, "model B(x: R[2]) -> R[2] {\n  return tanh(linear(x, 2 -> 2))\n}\n"
                  "model A(x: R[2]) -> R[2] {\n  let h = B(x)\n  let h = B(h)\n  return h + x\n}\n")

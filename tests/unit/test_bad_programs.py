@@ -599,6 +599,62 @@ CASES = [
         5, 18, ("unknown model 'du'",), GeoNameError,
     ),
     Bad(
+        "vector-plus-declared-weight",
+        src("model A(x: R[2]) -> R[2] {", "  let W = param(2, 2)", "  return x + W", "}"),
+        3, 14, ("'+' needs vectors", "found param[2, 2] (a learned tensor)", "linear(x, W)"), GeoTypeError,
+    ),
+    Bad(
+        "declared-weight-times-vector-weight",
+        src("model A(x: R[2]) -> R[2] {", "  let W = param(2, 2)", "  let b = param(2)", "  return linear(x, W * b)", "}"),
+        4, 20, ("'*' needs vectors", "found param[2, 2] (a learned tensor)"), GeoTypeError,
+    ),
+    Bad(
+        "dimension-above-int32",
+        src("@lipschitz(2.0)", "model A(x: R[1000000000000]) -> R[1] {", "  return linear(x, 1000000000000 -> 1)", "}"),
+        2, 14, ("dimension of R is too large", "largest dimension is 2147483647", "found 1000000000000"), GeoTypeError,
+    ),
+    Bad(
+        "dimension-above-int64",
+        src("model A(x: R[2]) -> R[99999999999999999999999] {", "  return linear(x, 2 -> 1)", "}"),
+        1, 23, ("dimension of R is too large", "found a 23-digit number"), GeoTypeError,
+    ),
+    Bad(
+        "layer-output-dimension-too-large",
+        src("model A(x: R[2]) -> R[2] {", "  return linear(x, 2 -> 2147483648)", "}"),
+        2, 25, ("output dimension of linear is too large", "found 2147483648"), GeoTypeError,
+    ),
+    Bad(
+        "param-size-too-large",
+        src("model A(x: R[2]) -> R[2] {", "  let W = param(2, 1e12)", "  return linear(x, W)", "}"),
+        2, 20, ("a param size is too large", "found 1000000000000"), GeoTypeError,
+    ),
+    Bad(
+        "integer-literal-beyond-conversion",
+        src("model A(x: R[2]) -> R[" + "9" * 5000 + "] {", "  return x", "}"),
+        1, 23, ("integer literal too large (5000 digits)",), GeoSyntaxError,
+    ),
+    Bad(
+        "keyword-as-let-name",
+        src("model A(x: R[2]) -> R[2] {", "  let model = x", "  return model", "}"),
+        2, 7, ("'model' is a keyword and cannot be used as a name", "keywords: manifold, model, let, return, derive"),
+        GeoSyntaxError,
+    ),
+    Bad(
+        "keyword-as-model-name",
+        src("model derive(x: R[2]) -> R[2] {", "  return x", "}"),
+        1, 7, ("'derive' is a keyword",), GeoSyntaxError,
+    ),
+    Bad(
+        "keyword-as-value",
+        src("model A(x: R[2]) -> R[2] {", "  return return", "}"),
+        2, 10, ("'return' is a keyword",), GeoSyntaxError,
+    ),
+    Bad(
+        "type-prefix-as-manifold-name",
+        src("manifold tangent = torus()", "model A(x: tangent tangent[2]) -> R[2] {", "  return coords(x)", "}"),
+        1, 10, ("'tangent' starts a type (tangent H[n]) and cannot name a manifold",), GeoSyntaxError,
+    ),
+    Bad(
         "layer-output-below-sphere-dimension",
         src("manifold S = sphere()", "model F(v: tangent S[3]) -> tangent S[3] {", "  return linear(linear(v, 3 -> 1), 1 -> 3)", "}"),
         3, 32, ("sphere needs dimension at least 2, found 1",), GeoTypeError,
