@@ -71,6 +71,9 @@ class Proof:
     blocker: Bound | None = None
 
 
+MAX_PROVED_VALUES = 2**26
+"""The most values of one parameter the prover draws (512 MiB of float64): beyond, a clear error."""
+
 Weights = int | WeightFile  # the seed whose init is proved, or a trained weights file
 
 
@@ -85,6 +88,9 @@ def _weight(value: SSAValue, source: Weights, transformed: bool = True):
     shape = tuple(t.get_shape()) if isinstance(t, builtin.TensorType) else (t.dim_value,)
     transforms = weight_transforms(owner) if transformed else ()
     name = owner.param_name.data
+    if math.prod(shape) > MAX_PROVED_VALUES:
+        raise ContractError(f"parameter '{name}' has {math.prod(shape)} values, more than the contract prover "
+                            f"draws ({MAX_PROVED_VALUES}); a contract needs smaller layers", op_span(owner))
     if not isinstance(source, WeightFile):
         return draw(name, ParamSpec(shape, owner.init.data, transforms=transforms), source)
     value = source.get(name, shape)

@@ -111,6 +111,16 @@ def test_a_contract_the_weights_break_fails_at_the_model(tmp_path):
     assert "note: the layer that contributes most: spectral norm" in proc.stderr
 
 
+def test_a_layer_too_large_for_the_prover_is_a_located_error(tmp_path):
+    """A 200000 x 200000 layer (4e10 weights, 320 GB in float64) under a contract: the
+    prover refuses at the layer instead of drawing the weights (MemoryError, exit 3)."""
+    path = tmp_path / "huge.geo"
+    path.write_text("@lipschitz(2.0)\nmodel F(x: R[200000]) -> R[200000] {\n  return linear(x, 200000 -> 200000)\n}\n")
+    proc = _geomc(str(path), "--passes=verify-contracts")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"{path}:3:" in proc.stderr and "more than the contract prover draws" in proc.stderr
+
+
 def test_an_op_without_a_rule_is_named(tmp_path):
     path = tmp_path / "energy.geo"
     path.write_text("@lipschitz(4.0)\nmodel Energy(p: R[2], q: R[2]) -> R[1] {\n  let d = dist(p, q)\n  return d * d\n}\n")
