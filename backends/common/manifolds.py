@@ -454,8 +454,10 @@ class Torus(Euclidean):
         return o.where(r >= p, r - p, r)
 
     def _shortest(self, d):
-        """d - P*round(d/P) in [-P/2, P/2); exact (no P/2 round trip) when |d| < P/2."""
-        return d - self.period * self.ops.floor(d / self.period + 0.5)
+        """d - P*round(d/P) in [-P/2, P/2) (to rounding); exactly d when |d| < P/2, where
+        d/P + 1/2 may round up to 1 one ulp below P/2 (which flipped the sign)."""
+        o, p = self.ops, self.period
+        return o.where(o.abs(d) < 0.5 * p, d, d - p * o.floor(d / p + 0.5))
 
     def proj(self, x):
         return self._wrap(x)

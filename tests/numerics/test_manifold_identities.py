@@ -310,6 +310,21 @@ def test_torus_takes_the_shortest_way_round(period, dtype, seed, k):
     assert (m.proj(torch.full((1, DIM), -1e-30, dtype=TORCH[dtype])) < P).all()
 
 
+@pytest.mark.parametrize("period", ["radians", "turns"])
+@DT
+def test_torus_logmap_is_exact_one_ulp_inside_half_a_period(period, dtype):
+    """|d| < P/2 gives d itself: one ulp below P/2, d/P + 1/2 rounds up to 1 and the
+    floor formula alone returned d - P (turns, float64: 0.49999999999999994 -> -0.5)."""
+    m = R.Torus(period)
+    np_dtype = np.float64 if dtype == "float64" else np.float32
+    half = np_dtype(m.period / 2)
+    below = np.nextafter(half, np_dtype(0))
+    for d in (below, -below, np.nextafter(below, np_dtype(0))) + ((half,) if half < m.period / 2 else ()):
+        x = torch.zeros(1, 1, dtype=TORCH[dtype])
+        y = torch.full((1, 1), float(d), dtype=TORCH[dtype])
+        assert m.logmap(x, y).item() == float(d), (period, dtype, float(d))
+
+
 # ---------------------------------------------------------------------------------------
 # finite values and gradients at the hard points, torch and jax
 # ---------------------------------------------------------------------------------------
