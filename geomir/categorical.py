@@ -42,9 +42,14 @@ from xdsl.ir import Block, Region
 from xdsl.rewriter import InsertPoint
 
 from geomir.diagnostics import UsageError
-from geomir.dialects import geo, jet
+from geomir.dialects import jet
 
-PASSES = ("insert-transport", "jet-expand", "jet-fuse", "cse", "dce")
+class JetError(UsageError, ValueError):
+    """A jet that the API cannot use (its coefficients' shape, its order)."""
+
+
+PREPARE = ("insert-transport",)  # the model as the default pipeline runs it: base points agree
+PASSES = ("jet-expand", "jet-fuse", "cse", "dce")  # then the request is lowered
 
 
 @dataclass
@@ -52,6 +57,12 @@ class Jet:
     """A K-jet of a curve: ``coefficients[k] = d^k/dt^k gamma(0)``, shape (K+1, *batch, n)."""
 
     coefficients: object
+
+    def __post_init__(self):
+        shape = getattr(self.coefficients, "shape", None)
+        if shape is None or len(shape) < 2:
+            found = f"shape {tuple(shape)}" if shape is not None else f"a {type(self.coefficients).__name__}"
+            raise JetError(f"a Jet's coefficients are an array of shape (K+1, *batch, n); found {found}")
 
     @property
     def order(self) -> int:
@@ -122,22 +133,29 @@ def _request(f, kind: str, framework: str, wrt: int, order: int = 1):
     cache = f.__dict__.setdefault("_geomir_requests", {})
     key = (kind, framework, wrt, order)
     if key not in cache:
-        module = f.module
-        funcs = {o.sym_name.data: o for o in module.ops if isinstance(o, func.FuncOp)}
-        model = funcs[f.name]
-        inputs = list(model.function_type.inputs.data)
+        inputs = [p.type for p in f.model.params]  # the frontend's ValueTypes
         if not 0 <= wrt < len(inputs):
             raise UsageError(f"wrt={wrt}: {f.name} has {len(inputs)} input(s)")
-        if any(isinstance(t, geo.PathType) for t in inputs):
+        if any(t.path for t in inputs):
             raise UsageError(f"{kind} of {f.name}: derivatives of models with path inputs (!geo.path) are not "
                              "supported (winding numbers are locally constant)")
         name = f"{f.name}__{kind}_wrt{wrt}" + (f"_order{order}" if kind == "push" else "")
-        module.body.block.add_op(_BUILDERS[kind](model, funcs, inputs, wrt, order, name))
-        from geomir.compiler import compile_module
-        from geomir.pipeline import run_pipeline
-
-        cache[key] = compile_module(run_pipeline(module, PASSES), framework, f.model.span.source.name), name
+        cache[key] = _compile_request(f, kind, wrt, order, name, framework), name
     return cache[key]
+
+
+def _compile_request(f, kind, wrt, order, name, framework):
+    """Every request is built on the model after insert-transport (as ``derive`` is in
+    .geo), then lowered by the jet passes: push_forward sees the same body as jvp."""
+    from geomir.compiler import compile_module
+    from geomir.pipeline import run_pipeline
+
+    module = run_pipeline(f.module, PREPARE)
+    funcs = {o.sym_name.data: o for o in module.ops if isinstance(o, func.FuncOp)}
+    model = funcs[f.name]
+    inputs = list(model.function_type.inputs.data)
+    module.body.block.add_op(_BUILDERS[kind](model, funcs, inputs, wrt, order, name))
+    return compile_module(run_pipeline(module, PASSES), framework, f.model.span.source.name)
 
 
 def _push_builder(model, funcs, inputs, wrt, order, name):
@@ -179,12 +197,26 @@ def _params(module, params, like):
     return module.init_params(0, like.dtype)
 
 
+def _check_arrays(f, kind, x, params, trailing) -> None:
+    """The direction has x's shape and x a dtype of the parameters (else a clear error,
+    not the framework's from inside the generated code)."""
+    if kind in ("jvp", "hvp") and tuple(trailing[0].shape) != tuple(x.shape):
+        raise UsageError(f"{kind} of {f.name}: the direction has shape {tuple(trailing[0].shape)}, "
+                         f"the point {tuple(x.shape)}")
+    dtypes = {getattr(v, "dtype", None) for v in params.values()}
+    if dtypes and x.dtype not in dtypes:
+        found = ", ".join(sorted(str(d) for d in dtypes))
+        raise UsageError(f"{kind} of {f.name}: x is {x.dtype}, the parameters {found}; give both the same dtype "
+                         "(params=m.init_params(seed, dtype))")
+
+
 def _call(f, kind, x, others, params, wrt, order=1, trailing=(), value=False):
     """Run ``f``'s request ``kind``; with ``value``, also ``f`` itself: (f(x), result)."""
     framework = _framework(x)
     module, name = _request(_model(f), kind, framework, wrt, order)
     args = [*others[:wrt], x, *others[wrt:]]
     p = _params(module, params, x if kind != "push" else x[0])
+    _check_arrays(f, kind, x, p, trailing)
     result = getattr(module, name)(p, *args, *trailing)
     return (getattr(module, f.name)(p, *args), result) if value else result
 
@@ -207,6 +239,9 @@ def push_forward(f, jet_in: Jet, *others, params=None, wrt: int = 0) -> Jet:
     """The jet of f o gamma for the jet of gamma (any coefficients, not only a line)."""
     if not isinstance(jet_in, Jet):
         raise UsageError(f"push_forward takes a Jet (see lift_to_jet), found {type(jet_in).__name__}")
+    if jet_in.order < 1:
+        raise JetError(f"push_forward needs a jet of order >= 1 (coefficients of shape (K+1, *batch, n), K >= 1); "
+                       f"found order {jet_in.order} (shape {tuple(jet_in.coefficients.shape)})")
     framework = _framework(jet_in.coefficients)
     taylor = _taylor(framework)
     normalized = taylor.from_derivatives(jet_in.coefficients)
@@ -231,6 +266,9 @@ def vjp(f, x, w, *others, params=None, wrt: int = 0):
 
 def hvp(f, x, v, *others, params=None, wrt: int = 0):
     """The Hessian of a scalar model (output R[1]) at x times v."""
+    out = _model(f).model.result_type
+    if out.dim != 1:  # the check (and words) of .geo's derive hvp
+        raise UsageError(f"hvp needs a scalar model (output R[1]); {f.name} returns {out.describe()}")
     return _call(f, "hvp", x, others, params, wrt, trailing=(v,))
 
 
@@ -255,4 +293,4 @@ def parallel_transport(v, x, y, space):
     return manifold.transp(x, y, v)
 
 
-__all__ = ["Jet", "hvp", "jvp", "laplacian", "lift_to_jet", "parallel_transport", "pull_back", "push_forward", "vjp"]
+__all__ = ["Jet", "JetError", "hvp", "jvp", "laplacian", "lift_to_jet", "parallel_transport", "pull_back", "push_forward", "vjp"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import keyword
 import os
+import re
 import sys
 import types
 from collections.abc import Sequence
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from xdsl.dialects.builtin import ModuleOp
 
-from geomir.base_points import verify_base_points
+from geomir.base_points import location, verify_base_points
 from geomir.diagnostics import UsageError
 from geomir.ir import parse_ir
 from geomir.pipeline import DEFAULT_PIPELINE, DumpCallback, parse_pipeline, run_pipeline
@@ -72,7 +74,7 @@ def emit_source(
     backend.check_options(options)
     module, filename = _lower(source, passes, dump)
     verify_base_points(module)  # code is never generated from IR that mixes base points
-    return backend.emit(module, filename, **options)
+    return backend.emit(hygienic(module, target), filename, **options)
 
 
 def compile_module(
@@ -87,7 +89,65 @@ def compile_module(
     backend.check_installed()
     backend.check_options(options)
     verify_base_points(module)
-    return _import(backend.emit(module, filename, **options), target, cache_dir)
+    return _import(backend.emit(hygienic(module, target), filename, **options), target, cache_dir)
+
+
+# -- names in generated modules ----------------------------------------------------------------
+
+MODULE_NAMES = frozenset({
+    "math", "torch", "jax", "jnp", "derivatives", "model", "runtime", "taylor", "params", "staticmethod",
+    "PARAMS", "FUNCTION_PARAMS", "CONTRACTS", "KERNELS", "PRECISION", "init_params", "transform_params",
+    "_tap", "_check_finite",
+})
+"""The globals a generated module defines or imports (backends/common/pyemit.py and the flavors)."""
+
+_MANIFOLD_VAR = re.compile(r"(euclidean|sphere|torus_radians|torus_turns|(poincare|lorentz)_c[0-9][0-9a-z_]*)(_jet|_lap)?")
+
+
+def module_name_clash(name: str) -> str | None:
+    """Why ``name`` cannot be a model's name in a generated module (None if it can)."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        return f"'{name}' is not a Python identifier"
+    if name in MODULE_NAMES or _MANIFOLD_VAR.fullmatch(name):
+        return f"the generated module already defines '{name}'"
+    return None
+
+
+def hygienic(module: ModuleOp, target: str) -> ModuleOp:
+    """``module`` ready for the Python emitters: a model named like a generated module's
+    global is an error; a value named like one (a local ``sphere`` or ``torch``) is renamed
+    ``v_<name>`` in a copy (a local would hide the global in its function)."""
+    from xdsl.dialects import func
+
+    funcs = [op for op in module.ops if isinstance(op, func.FuncOp)]
+    names = {f.sym_name.data for f in funcs}
+    for f in funcs:
+        name = f.sym_name.data
+        why = module_name_clash(name) or (f"the model {name[:-6]} has a class '{name}'"
+                                          if name.endswith("Module") and name[:-6] in names else None)
+        if why:
+            where = location(f)
+            raise UsageError(f"{where + ': ' if where else ''}a model cannot be named '{name}' on the {target} "
+                             f"target: {why}; rename the model")
+    if not any(_hides_global(v.name_hint) for v in _values(module)):
+        return module
+    module = module.clone()
+    for v in _values(module):
+        if _hides_global(v.name_hint):
+            v.name_hint = f"v_{v.name_hint}"
+    return module
+
+
+def _hides_global(hint: str | None) -> bool:
+    return bool(hint) and (hint in MODULE_NAMES or _MANIFOLD_VAR.fullmatch(hint) is not None)
+
+
+def _values(module: ModuleOp):
+    for op in module.walk():
+        yield from op.results
+        for region in op.regions:
+            for block in region.blocks:
+                yield from block.args
 
 
 def default_cache_dir() -> Path:
@@ -105,7 +165,9 @@ def compile(
     """Compile a .geo program (path or text) and import the generated module.
 
     The source is written to ``cache_dir`` under a name derived from its hash (generated
-    kernels must live in a real file, and a file makes tracebacks readable), then imported.
+    kernels must live in a real file, and a file makes tracebacks readable), then imported:
+    each call returns a new module object, so state set on one (``m.PRECISION``,
+    ``m.PARAMS``) does not reach another.
     The module has one function per model (``Model(params, *inputs)``), ``init_params``,
     and for torch and triton an ``nn.Module`` class per model (``ModelModule(seed=0)``).
     ``options`` are the target's: triton takes ``precision`` ("ieee" default, "tf32", "tf32x3", "bf16").
@@ -118,21 +180,34 @@ def compile(
 
 
 def _import(code: str, target: str, cache_dir: str | Path | None) -> types.ModuleType:
-    """Write generated ``code`` under a name derived from its hash and import it."""
+    """Write generated ``code`` under a name derived from its hash and import it: a new
+    module object on every call (its PRECISION, PARAMS and other globals are its own)."""
     digest = hashlib.sha256(code.encode()).hexdigest()[:16]
-    name = f"geomir_generated_{target}_{digest}"
-    if name in sys.modules:
-        return sys.modules[name]
+    base = f"geomir_generated_{target}_{digest}"
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{name}.py"
+        path = directory / f"{base}.py"
         if not path.exists() or path.read_text() != code:
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(code)
             os.replace(tmp, path)
     except OSError as err:
         raise UsageError(f"cannot write the generated module to '{directory}': {err.strerror or err}") from None
+    return _load(path, _fresh_name(base))
+
+
+def _fresh_name(base: str) -> str:
+    """``base``, or ``base_<n>`` when a module of that code is already loaded (each loaded
+    module stays in sys.modules under its own name, so its classes pickle)."""
+    name, n = base, 1
+    while name in sys.modules:
+        n += 1
+        name = f"{base}_{n}"
+    return name
+
+
+def _load(path: Path, name: str) -> types.ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

@@ -12,6 +12,8 @@ independent and basis directions broadcast over the batch.
 
 from __future__ import annotations
 
+import functools
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -102,3 +104,76 @@ class Derivatives:
         """Δ²f = Δ(Δf), per output component."""
         g = _along(f, params, inputs, wrt)
         return self._laplacian(lambda x: self._laplacian(g, x), inputs[wrt])
+
+
+# -- call-time checks of a generated model's arguments (one per argument per call) --------------
+
+
+class ModelInputError(ValueError):
+    """A generated model was called with an argument that does not fit its signature."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One declared input of a generated model: its name, last-axis size, element type
+    (a framework dtype), whether it is a path (shape (..., T, n)) and its IR type text."""
+
+    name: str
+    dim: int
+    dtype: object
+    path: bool
+    text: str
+
+
+def checked_function(function, check: Callable):
+    """``function`` calling ``check(params, args)`` first. The wrapper keeps ``function``'s
+    globals (the generated module's: backends/triton/graphs.py reads PRECISION there)."""
+
+    def call(params, *args):
+        check(params, args)
+        return function(params, *args)
+
+    wrapper = types.FunctionType(call.__code__, function.__globals__, function.__name__, None, call.__closure__)
+    return functools.update_wrapper(wrapper, function)
+
+
+def check_call(model: str, param_names: Sequence[str], inputs: Sequence[InputSpec], is_array: Callable,
+               is_float: Callable, array: str, params, args) -> None:
+    """Raise :class:`ModelInputError` naming ``model``, the argument, what it declares and
+    what was found, for a params dict that lacks a parameter, a wrong number of inputs, or
+    an input that is not a floating ``array`` with the declared last axis. An input may have
+    another dtype than declared if a parameter has it (``init_params(seed, dtype)``)."""
+    if not hasattr(params, "keys") or not hasattr(params, "__getitem__"):
+        raise ModelInputError(f"{model}(params, ...): params must be a dict of parameters (init_params(seed)), "
+                              f"found {type(params).__name__}")
+    missing = [n for n in param_names if n not in params]
+    if missing:
+        raise ModelInputError(f"{model}: params lacks {len(missing)} parameter(s) the model reads: "
+                              f"{', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}")
+    if len(args) != len(inputs):
+        names = ", ".join(s.name for s in inputs)
+        raise ModelInputError(f"{model} takes {len(inputs)} input(s) after params ({names}), found {len(args)}")
+    run = {getattr(params[n], "dtype", None) for n in param_names}
+    for spec, x in zip(inputs, args):
+        _check_input(model, spec, x, run, is_array, is_float, array)
+
+
+def _check_input(model: str, spec: InputSpec, x, run: set, is_array: Callable, is_float: Callable,
+                 array: str) -> None:
+    what = f"{model}: input '{spec.name}' ({spec.text})"
+    if not is_array(x):
+        raise ModelInputError(f"{what} must be a {array}, found {type(x).__name__}")
+    shape, need = tuple(x.shape), 2 if spec.path else 1
+    if len(shape) < need or shape[-1] != spec.dim:
+        expected = f"(..., T, {spec.dim})" if spec.path else f"(..., {spec.dim})"
+        raise ModelInputError(f"{what} needs shape {expected}, found {shape}")
+    if not is_float(x.dtype):
+        raise ModelInputError(f"{what} needs a floating dtype ({_dtype(spec.dtype)}), found {_dtype(x.dtype)}")
+    if x.dtype != spec.dtype and run and x.dtype not in run:
+        found = ", ".join(sorted(_dtype(d) for d in run))
+        raise ModelInputError(f"{what} is {_dtype(x.dtype)}, the parameters {found}: give both the same dtype "
+                              f"(init_params(seed, dtype) builds the parameters in another one)")
+
+
+def _dtype(dtype) -> str:
+    return str(getattr(dtype, "__name__", dtype)).removeprefix("torch.")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax.numpy as jnp
 
 import numpy as np
 
+from geomir.backends.common.autodiff import InputSpec, ModelInputError, check_call, checked_function
 from geomir.backends.common.init import ParamSpec, draw, select
 from geomir.backends.common.weights import apply, deployed
 
-__all__ = ["ParamSpec", "init_params", "transform_params"]
+__all__ = ["InputSpec", "ModelInputError", "ParamSpec", "checked", "init_params", "transform_params"]
 
 
 def _value(name: str, spec: ParamSpec, seed: int, dtype):
@@ -22,7 +25,29 @@ def _value(name: str, spec: ParamSpec, seed: int, dtype):
 
 def init_params(specs: dict[str, ParamSpec], seed: int = 0, dtype=None, names=None) -> dict:
     """Initial parameters as a dict pytree that jax.jit and jax.grad accept."""
+    if dtype is not None and not _is_float(dtype):
+        raise ModelInputError(f"init_params: dtype must be a floating dtype (jnp.float32, ...), found {dtype}")
+    if isinstance(names, str):
+        raise ModelInputError(f"init_params: names must be a list of parameter names, found the string {names!r}")
     return {name: _value(name, spec, seed, dtype) for name, spec in select(specs, names).items()}
+
+
+def checked(function, param_names: list[str], inputs: tuple[InputSpec, ...]):
+    """``function`` (a generated model) checking its params and inputs at each call
+    (under jax.jit at trace time: shapes and dtypes are static)."""
+    return checked_function(function, functools.partial(check_call, function.__name__, param_names, inputs,
+                                                         _is_array, _is_float, "JAX array"))
+
+
+def _is_array(x) -> bool:
+    return hasattr(x, "shape") and hasattr(x, "dtype")
+
+
+def _is_float(dtype) -> bool:
+    try:
+        return jnp.issubdtype(dtype, jnp.floating)
+    except TypeError:
+        return False
 
 
 def transform_params(specs: dict[str, ParamSpec], params: dict) -> dict:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import re
+
 import torch
 
+from geomir.backends.common.autodiff import InputSpec, ModelInputError, check_call, checked_function
 from geomir.backends.common.init import ParamSpec, draw, select
 from geomir.backends.common.weights import NONNEGATIVE, apply, deployed
 
-__all__ = ["CompiledModel", "ParamSpec", "init_params", "transform_params"]
+__all__ = ["CompiledModel", "InputSpec", "ModelInputError", "ParamSpec", "checked", "init_params", "transform_params"]
 
 
 def _value(name: str, spec: ParamSpec, seed: int, dtype: torch.dtype | None) -> torch.Tensor:
@@ -20,7 +24,25 @@ def _value(name: str, spec: ParamSpec, seed: int, dtype: torch.dtype | None) -> 
 
 def init_params(specs: dict[str, ParamSpec], seed: int = 0, dtype: torch.dtype | None = None, names=None) -> dict[str, torch.Tensor]:
     """Initial parameter tensors: float64 draws cast to ``dtype`` (points mapped on the manifold)."""
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ModelInputError(f"init_params: dtype must be a floating torch dtype (torch.float32, ...), found {dtype}")
+    if isinstance(names, str):
+        raise ModelInputError(f"init_params: names must be a list of parameter names, found the string {names!r}")
     return {name: _value(name, spec, seed, dtype) for name, spec in select(specs, names).items()}
+
+
+def checked(function, param_names: list[str], inputs: tuple[InputSpec, ...]):
+    """``function`` (a generated model) checking its params and inputs at each call."""
+    return checked_function(function, functools.partial(check_call, function.__name__, param_names, inputs,
+                                                         _is_tensor, _is_float, "torch tensor"))
+
+
+def _is_tensor(x) -> bool:
+    return isinstance(x, torch.Tensor)
+
+
+def _is_float(dtype) -> bool:
+    return dtype.is_floating_point
 
 
 def transform_params(specs: dict[str, ParamSpec], params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -33,6 +55,23 @@ def transform_params(specs: dict[str, ParamSpec], params: dict[str, torch.Tensor
             value = params[name]
             out[name] = torch.as_tensor(apply(value.detach().cpu().double().numpy(), ts), dtype=value.dtype, device=value.device)
     return out
+
+
+_SEGMENT = re.compile(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*")  # no leading, trailing or double '_'
+
+
+def param_key(name: str) -> str:
+    """The ``ParameterDict`` key of an IR parameter name (keys cannot hold '.'); injective.
+
+    ``Model.linear0.weight`` -> ``Model__linear0__weight``: '__' joins segments that have
+    no '__' and no '_' at an end, so it splits back one way. Any other name (a ``let``
+    named ``linear0__weight``) is escaped instead: '%' then each byte that is not a
+    letter, digit or '_' as %XX (``%A%2Elinear0__weight``), never one of the joined keys."""
+    segments = name.split(".")
+    if all(_SEGMENT.fullmatch(s) for s in segments):
+        return "__".join(segments)
+    return "%" + "".join(chr(b) if chr(b).isascii() and (chr(b).isalnum() or b == 95) else f"%{b:02X}"
+                         for b in name.encode())
 
 
 class CompiledModel(torch.nn.Module):
@@ -59,7 +98,7 @@ class CompiledModel(torch.nn.Module):
 
     @staticmethod
     def _key(name: str) -> str:
-        return name.replace(".", "__")
+        return param_key(name)
 
     def named_geo_parameters(self) -> dict[str, torch.nn.Parameter]:
         """Parameters under their IR names (``Model.layer0.weight``)."""

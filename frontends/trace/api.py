@@ -27,7 +27,7 @@ from geomir.frontends.dsl.irgen import build_module
 from geomir.frontends.dsl.types import DTYPES, EUCLIDEAN, PATH_MANIFOLDS, TORUS_UNITS, Manifold, ValueType
 
 from . import source as src
-from .tracer import TraceError, _current, _STACK, signature_types, trace_model
+from .tracer import TraceError, _current, _STACK, number, signature_types, trace_model
 
 # -- spaces ------------------------------------------------------------------------------------
 
@@ -137,7 +137,7 @@ def _annotation(name: str, args: tuple, kwargs: dict) -> ast.Annotation:
 
 def _literal(value, span: Span) -> ast.Expr:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return ast.Number(span, float(value), isinstance(value, int))
+        return number(value, span)
     if isinstance(value, str):
         return ast.Var(span, value)
     raise TraceError(f"a contract argument must be a number or a name (a string), found {type(value).__name__}", span)
@@ -179,8 +179,10 @@ class TracedFunction:
         if isinstance(fn, _WithContracts):
             annotations = [*(annotations or []), *fn.annotations]
             fn = fn.fn
+        _check_traceable(fn)
         self.fn = fn
         self.name = fn.__name__
+        self._busy = False  # being traced: a call of itself is recursion
         self._given = dict(inputs)
         frame = src.user_frame()
         self._scope = dict(frame.f_locals) if frame is not None and frame.f_locals is not frame.f_globals else None
@@ -198,9 +200,16 @@ class TracedFunction:
     def model(self) -> ast.ModelDef:
         """The checked model (traced on first use)."""
         if self._model is None:
+            if self._busy:
+                raise TraceError(f"{self.name} calls itself: a traced model cannot be recursive (a model calls "
+                                 "other models, as in .geo; unroll with a Python loop)", src.site().span)
             inputs = signature_types(self.fn, self._given, self._scope)
             deps: dict[str, ast.ModelDef] = {}
-            self._model = trace_model(self.fn, inputs, deps, self._annotations)
+            self._busy = True
+            try:
+                self._model = trace_model(self.fn, inputs, deps, self._annotations)
+            finally:
+                self._busy = False
             self._deps = deps
         return self._model
 
@@ -239,14 +248,14 @@ class TracedFunction:
 
         return compile_module(self.lowered(passes), target, self.model.span.source.name, cache_dir, **options)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         if not _STACK:
             raise TraceError(f"{self.name} is a traced model; to run it, compile it: "
                              f"m = {self.name}.compile(target=\"torch\"); m.{self.name}(params, ...)", src.site().span)
         tracing = _current()
         callee = self.model
         s = src.site()
-        nodes = [ast.Positional(s.arg(i), tracing.operand(a, s.arg(i))) for i, a in enumerate(args)]
+        nodes = [ast.Positional(span, tracing.operand(a, span)) for a, span in self._bind(callee, args, kwargs, s)]
         for name, m in {**self._deps, callee.name: callee}.items():
             known = tracing.deps.get(name)
             if name == tracing.model.name or (known is not None and known is not m):
@@ -256,8 +265,38 @@ class TracedFunction:
             tracing.deps[name] = m
         return tracing.record(ast.Call(s.span, callee.name, s.callee, nodes))
 
+    def _bind(self, callee: ast.ModelDef, args: tuple, kwargs: dict, s) -> list[tuple[object, object]]:
+        """The call's arguments in the callee's input order, (value, span) each; keyword
+        arguments name the callee's inputs."""
+        inputs = [p.name for p in callee.params]
+        slots = {i: (a, s.arg(i)) for i, a in enumerate(args)}
+        for name, value in kwargs.items():
+            span = s.keywords.get(name, (s.span, s.span))[1]
+            if name not in inputs:
+                raise TraceError(f"{self.name} has no input '{name}' (its inputs: {', '.join(inputs) or 'none'})", span)
+            if inputs.index(name) in slots:
+                raise TraceError(f"input '{name}' of {self.name} is given twice", span)
+            slots[inputs.index(name)] = (value, span)
+        missing = [n for i, n in enumerate(inputs) if i not in slots]
+        if kwargs and missing:
+            raise TraceError(f"the call of {self.name} lacks input(s) {', '.join(missing)}", s.span)
+        return [slots[i] for i in sorted(slots)]
+
     def __repr__(self) -> str:
         return f"<geomir.trace {self.name}>"
+
+
+def _check_traceable(fn) -> None:
+    """A Python function with a name (the model's); a clear error for the rest."""
+    span = src.site().span
+    if isinstance(fn, functools.partial):
+        raise TraceError("a functools.partial cannot be traced; trace a def function and give the fixed values "
+                         "as parameters with defaults (def f(x, k=2.0): ...)", span)
+    if not hasattr(fn, "__code__") or not hasattr(fn, "__name__"):
+        raise TraceError(f"@trace takes a Python function (def), found {type(fn).__name__}", span)
+    if fn.__name__ == "<lambda>":
+        raise TraceError("a lambda cannot be traced: the model is named after its function; write def name(x): ...",
+                         span)
 
 
 def trace(fn=None, /, **inputs):

@@ -62,7 +62,8 @@ class Traced:
 
     Supports ``+ - * /`` (vectors; a Python number scales), unary ``-``, and the
     attributes ``type``, ``dim``, ``manifold``, ``tangent``. Its value exists only when
-    the compiled model runs, so it cannot be converted to a bool, a number or an array."""
+    the compiled model runs, so it cannot be converted to a bool, a number or an array,
+    nor compared (``==``, ``<``, ...: a condition on it would be decided while tracing)."""
 
     __slots__ = ("name", "type", "_tracing")
     __array_priority__ = 1000  # numpy defers to our operators
@@ -101,6 +102,26 @@ class Traced:
 
     def __bool__(self):
         self._fail("cannot branch on")
+
+    def __eq__(self, other):
+        self._fail("cannot compare (==) with")
+
+    def __ne__(self, other):
+        self._fail("cannot compare (!=) with")
+
+    def __lt__(self, other):
+        self._fail("cannot compare (<) with")
+
+    def __le__(self, other):
+        self._fail("cannot compare (<=) with")
+
+    def __gt__(self, other):
+        self._fail("cannot compare (>) with")
+
+    def __ge__(self, other):
+        self._fail("cannot compare (>=) with")
+
+    __hash__ = object.__hash__  # still usable as a dict key (identity)
 
     def __float__(self):
         self._fail("cannot convert to a number")
@@ -165,8 +186,7 @@ class _Tracing:
             node = ast.Var(span, "true" if value else "false")
             return node
         if isinstance(value, (int, float)):
-            node = ast.Number(span, float(value), isinstance(value, int))
-            return node
+            return number(value, span)
         kind = type(value).__module__.split(".")[0]
         hint = (" (an array or tensor: inside a traced function every input must be an argument of the function, "
                 "and constants Python numbers)" if kind in ("numpy", "torch", "jax", "jaxlib") else "")
@@ -186,6 +206,15 @@ class _Tracing:
         value = Traced(name, ty, self)
         self.values.append((value, let))
         return value
+
+
+def number(value: int | float, span: Span) -> ast.Number:
+    """A Python number as a literal; an int past what a float holds is the .geo error."""
+    try:
+        return ast.Number(span, float(value), isinstance(value, int))
+    except OverflowError:
+        digits = int(abs(value).bit_length() * 0.30103) + 1
+        raise TraceError(f"integer literal too large ({digits} digits)", span) from None
 
 
 _STACK: list[_Tracing] = []
@@ -232,7 +261,7 @@ class TraceRun:
         self.return_locals: dict = {}
         self.return_line: int | None = None
 
-    def __call__(self, **kwargs):
+    def __call__(self, *args, **kwargs):
         code = self.fn.__code__
 
         def hook(frame, event, arg):
@@ -243,7 +272,7 @@ class TraceRun:
         previous = sys.getprofile()
         sys.setprofile(hook)
         try:
-            return self.fn(**kwargs)
+            return self.fn(*args, **kwargs)
         finally:
             sys.setprofile(previous)
 
@@ -309,9 +338,10 @@ def trace_model(fn, inputs: list[tuple[str, ValueType]], models: dict[str, ast.M
         else:
             args[name] = Traced(name, ty, tracing)
     run = TraceRun(fn)
+    positional = _positional_only(fn, args, span)
     _STACK.append(tracing)
     try:
-        result = run(**args)
+        result = run(*[args.pop(name) for name in positional], **args)
     except GeomirError:
         raise
     finally:
@@ -336,6 +366,17 @@ def trace_model(fn, inputs: list[tuple[str, ValueType]], models: dict[str, ast.M
         annotation.contract = check_annotation(annotation, model)
     _rename(model, tracing)
     return model
+
+
+def _positional_only(fn, args: dict, span: Span) -> list[str]:
+    """The positional-only parameters of ``fn`` (``def f(x, /)``), passed by position."""
+    names = [p.name for p in inspect.signature(fn).parameters.values() if p.kind == p.POSITIONAL_ONLY]
+    passed = [n for n in names if n in args]
+    if passed != names[:len(passed)]:
+        skipped = next(n for n in names if n not in args)
+        raise TraceError(f"the positional-only parameter '{skipped}' of {fn.__name__} is a Python constant but a "
+                         "traced one follows it; give it a type or make the parameters keyword-capable", span)
+    return passed
 
 
 def _rename(model: ast.ModelDef, tracing: _Tracing) -> None:

@@ -141,6 +141,34 @@ def test_jets_through_holonomy_match_nested_torch_func_jvp():
     _assert_matches_nested_jvp(jet, lambda t: model({}, a + t * v, b, c), 3)
 
 
+@g.trace(x=H.point(3, "f64"))
+def residual(x):
+    return g.expmap(x, g.tanh(g.linear(g.logmap0(x), 3)))  # a tangent at the origin used at x
+
+
+@g.trace(x=g.Sphere().point(3, "f64"))
+def on_sphere(x):
+    return g.dist(x, g.expmap(x, g.sigmoid(g.linear(g.logmap0(x), 3))))
+
+
+@pytest.mark.parametrize("model", [residual, on_sphere], ids=["ball_residual", "sphere"])
+def test_push_forward_transports_as_the_model_does(model):
+    """push_forward is built on the model after insert-transport (a tangent at the origin
+    is carried to x before expmap(x, .)), as jvp is: every coefficient matches the model's."""
+    rng = np.random.default_rng(7)
+    mod = model.compile("torch")
+    P = mod.init_params(0, torch.float64)
+    x = torch.tensor(_ball_points(rng, (2, 3)), dtype=torch.float64)
+    if model is on_sphere:
+        x = torch.nn.functional.normalize(x, dim=-1)
+    v = torch.tensor(rng.normal(size=(2, 3)), dtype=torch.float64)
+    jet = g.push_forward(model, g.lift_to_jet(x, 3, v), params=P)
+    fn = getattr(mod, model.name)
+    np.testing.assert_allclose(jet[0].numpy(), fn(P, x).numpy(), rtol=1e-12)
+    _assert_matches_nested_jvp(jet, lambda t: fn(P, x + t * v), 3)
+    np.testing.assert_allclose(jet[1].numpy(), g.jvp(model, x, v, params=P)[1].numpy(), rtol=1e-12, atol=1e-14)
+
+
 def _assert_matches_nested_jvp(jet, curve, K):
     """Coefficients 1..K of ``jet`` against k nested torch.func.jvp of ``curve`` at t = 0."""
     derivative = curve
@@ -234,3 +262,27 @@ def test_misuse_is_a_clear_error():
         g.jvp(enc, np.zeros(3), np.zeros(3))
     with pytest.raises(UsageError, match="space must be a geomir space"):
         g.parallel_transport(x, x, x, space="ball")
+
+
+def test_hvp_of_a_non_scalar_model_is_the_geo_error():
+    @g.trace(x=g.R(3))
+    def wide(x):
+        return g.tanh(g.linear(x, 2))
+
+    x = torch.randn(4, 3)
+    with pytest.raises(UsageError, match=r"hvp needs a scalar model \(output R\[1\]\); wide returns R\[2\]"):
+        g.hvp(wide, x, x)
+
+
+def test_bad_jets_and_arrays_are_clear_errors():
+    x = torch.zeros(4, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="push_forward needs a jet of order >= 1.*found order 0"):
+        g.push_forward(energy, g.Jet(x[None]))
+    with pytest.raises(ValueError, match=r"coefficients are an array of shape \(K\+1, \*batch, n\); found shape \(\)"):
+        g.Jet(torch.tensor(1.0))
+    assert repr(g.Jet(torch.zeros(3, 4, 2))) == "Jet(order=2, shape=(4, 2))"
+    with pytest.raises(UsageError, match=r"jvp of energy: the direction has shape \(4, 4\), the point \(4, 3\)"):
+        g.jvp(energy, x, torch.zeros(4, 4, dtype=torch.float64))
+    p32 = energy.compile("torch").init_params(0, torch.float32)
+    with pytest.raises(UsageError, match="laplacian of energy: x is torch.float64, the parameters torch.float32"):
+        g.laplacian(energy, x, params=p32)

@@ -202,3 +202,92 @@ def test_parameters_with_defaults_are_python_constants():
 
     ir = g.trace(x=g.R(4))(f).ir
     assert ir.count("geo.linear") == 2 and "factor 0.5" in ir and "func.func @f(%x: !geo.point<euclidean, 4, f32>)" in ir
+
+
+def test_comparing_traced_values_is_the_branching_error():
+    """``==`` and ``!=`` would be decided by identity while tracing (a branch silently
+    taken): they are the documented error at their line, like ``if x:``."""
+    def f(x, y):
+        if x == y:  # compare
+            return g.tanh(x)
+        return g.sigmoid(y)
+
+    err = _error(g.trace(x=g.R(3), y=g.R(3))(f))
+    assert "cannot compare (==) with a traced value" in err.message
+    assert (err.span.line, err.span.column) == _where(f, "x == y")
+
+    def h(x):
+        return g.tanh(x) if x != 0.5 else x
+
+    assert "cannot compare (!=)" in _error(g.trace(x=g.R(3))(h)).message
+    assert "cannot compare (<)" in _error(g.trace(x=g.R(3))(lambda_free_lt)).message
+
+
+def lambda_free_lt(x):
+    return x if x < 1.0 else g.tanh(x)
+
+
+def test_recursion_is_an_error_at_the_call():
+    @g.trace(x=g.R(3))
+    def f(x):
+        return f(g.tanh(x))  # recursion
+
+    err = _error(f)
+    assert "f calls itself: a traced model cannot be recursive" in err.message
+    assert err.span.line == _where(f.fn, "return f(")[0]
+
+
+def test_positional_only_parameters_and_keyword_calls_are_traced():
+    def inner(x, y):
+        return g.tanh(x) - y
+
+    inner_t = g.trace(x=g.R(3), y=g.R(3))(inner)
+
+    def outer(x, y, /):
+        return inner_t(x, y=y)
+
+    def swapped(x, y):
+        return inner_t(y=y, x=x)
+
+    for f in (outer, swapped):
+        assert "func.call @inner(%x, %y)" in g.trace(x=g.R(3), y=g.R(3))(f).ir
+
+    def partial_call(x):
+        return inner_t(y=x)
+
+    assert "the call of inner lacks input(s) x" in _error(g.trace(x=g.R(3))(partial_call)).message
+
+    def twice(x):
+        return inner_t(x, x=x)
+
+    assert "input 'x' of inner is given twice" in _error(g.trace(x=g.R(3))(twice)).message
+
+    def unknown(x):
+        return inner_t(x, z=x)
+
+    assert "inner has no input 'z' (its inputs: x, y)" in _error(g.trace(x=g.R(3))(unknown)).message
+
+
+def test_lambdas_and_partials_are_clear_errors():
+    import functools
+
+    with pytest.raises(g.TraceError, match="a lambda cannot be traced"):
+        g.trace(x=g.R(3))(lambda x: g.tanh(x))
+    with pytest.raises(g.TraceError, match="a functools.partial cannot be traced"):
+        g.trace(x=g.R(3))(functools.partial(lambda x, k: g.tanh(x) * k, k=2.0))
+
+
+@pytest.mark.parametrize("where", ["operand", "pow", "contract"])
+def test_huge_integer_constants_are_the_geo_error(where):
+    def operand(x):
+        return x * 10**400
+
+    def power(x):
+        return g.pow(x, 10**400)
+
+    if where == "contract":
+        with pytest.raises(g.TraceError, match=r"integer literal too large \(401 digits\)"):
+            g.lipschitz(10**400)
+        return
+    err = _error(g.trace(x=g.R(3))(operand if where == "operand" else power))
+    assert "integer literal too large (401 digits)" in err.message
