@@ -237,23 +237,24 @@ RATIO_DERIVATIVE_BOUND = [1e-13, 1e-12, 1e-12, 1e-12, 1e-11, 1e-10, 1e-8, 1e-7, 
 
 
 def test_ratio_helpers_high_order_derivatives_across_the_switch():
-    """Autodiff of the runtime (torch.func.hessian, nested jvp, the gradient of a Laplacian
-    loss) of f(z)/z in q: d^k/dq^k, k <= 8, match mpmath at 0, in the series range, on both
+    """Autodiff of the runtime (torch.func.hessian, nested jvp or grad, the gradient of a
+    Laplacian loss) of f(z)/z in q: d^k/dq^k, k <= 8, match mpmath at 0, in the series range, on both
     sides of the switch and above it (float64). With the switch at eps^(1/3) the quotient's
     third derivative was 100 % off just above it (tanh at q = 6e-6), the second 2e-4 (sinh);
     two series terms gave 0 for k >= 3 below it (generator seed 8148)."""
-    from torch.func import jvp
-
-    def derivative(fn, q, k):
-        if k == 0:
-            return fn(q)
-        return jvp(lambda s: derivative(fn, s, k - 1), (q,), (torch.ones_like(q),))[1]
+    def derivatives(fn, q, K):  # nested reverse mode (elementwise: grad of the sum); linear in K, not 2^K as nested jvp
+        q = q.clone().requires_grad_(True)
+        out = [fn(q)]
+        for _ in range(K):
+            (g,) = torch.autograd.grad(out[-1].sum(), q, create_graph=True)
+            out.append(g)
+        return [o.detach().tolist() for o in out]
 
     with mp.workdps(50):
         for helper, f, spec in _ratio_helpers():
             points = _ratio_points(spec.switch) + [1.0, 30.0]
             q = torch.tensor(points, dtype=torch.float64)
-            got = [derivative(lambda s: helper(R.OPS, s), q, k).tolist() for k in range(9)]
+            got = derivatives(lambda s: helper(R.OPS, s), q, 8)
             h = lambda s: f(mp.sqrt(s)) / mp.sqrt(s)  # noqa: E731
             taylor = mp.taylor(f, 0, 41)  # f(z)/z = sum_j taylor[2j+1] q^j near 0
             for i, a in enumerate(q.tolist()):
