@@ -27,11 +27,16 @@ def read_source(source: str | Path) -> tuple[str, str]:
     ):
         path = Path(source)
         try:
-            return path.read_text(encoding="utf-8"), str(source)
+            data = path.read_bytes()
         except OSError as err:
             raise UsageError(f"cannot read '{source}': {err.strerror or err}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"cannot read '{source}': not UTF-8 text") from None
+        try:
+            return data.decode("utf-8-sig"), str(source)  # a byte-order mark is dropped
+        except UnicodeDecodeError as err:
+            line = data.count(b"\n", 0, err.start) + 1
+            col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+            raise UsageError(f"cannot read '{source}': not UTF-8 text: byte 0x{data[err.start]:02x} "
+                             f"at line {line}, column {col}") from None
     return source, "<string>"
 
 

@@ -24,7 +24,8 @@ from xdsl.dialects import builtin
 from geomir.diagnostics import Span, UsageError
 from geomir.frontends.dsl import ast
 from geomir.frontends.dsl.irgen import build_module
-from geomir.frontends.dsl.types import DTYPES, EUCLIDEAN, PATH_MANIFOLDS, TORUS_UNITS, Manifold, ValueType
+from geomir.frontends.dsl.types import (DTYPES, EUCLIDEAN, PATH_MANIFOLDS, TORUS_UNITS, Manifold, ValueType,
+                                        check_dim)
 
 from . import source as src
 from .tracer import TraceError, _current, _STACK, number, signature_types, trace_model
@@ -63,6 +64,7 @@ class Space:
                              f"{self.manifold.min_dim}, found {dim!r}", span)
         if dtype not in DTYPES:
             raise TraceError(f"unknown element type '{dtype}' (expected one of {', '.join(DTYPES)})", span)
+        check_dim(dim, f"the dimension of {self.manifold.geometry()}", span)
         return ValueType(self.manifold, dim, dtype, tangent, path)
 
     def __repr__(self) -> str:

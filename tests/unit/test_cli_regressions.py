@@ -245,3 +245,25 @@ def test_docs_name_the_default_pipeline(doc: str) -> None:
     text = (ROOT / doc).read_text()
     assert f"`{','.join(DEFAULT_PIPELINE)}`" in text
     assert "(`verify-contracts,jet-expand" not in text
+
+
+# -- file reading: a byte-order mark in .mlir, where a non-UTF-8 byte is, huge traced inputs ------
+
+
+def test_mlir_file_with_a_byte_order_mark_parses(tmp_path: Path) -> None:
+    text = geomc("examples/hyperbolic_mlp.geo", "--passes=").stdout
+    path = tmp_path / "bom.mlir"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    proc = geomc(str(path), "--passes=")
+    assert proc.returncode == 0 and proc.stdout == text, proc.stderr
+
+
+def test_a_file_that_is_not_utf8_names_the_byte_and_where(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.geo"
+    path.write_bytes("model A(x: R[2]) -> R[2] {\n  // caf\xe9\n  return x\n}\n".encode("latin-1"))
+    failed(geomc(str(path)), 2, "not UTF-8 text: byte 0xe9 at line 2, column 9")
+
+
+def test_a_traced_input_of_huge_dimension_is_located() -> None:
+    with pytest.raises(GeoTypeError, match=r"test_cli_regressions.py:\d+:\d+: the dimension of euclidean is too large"):
+        g.R(10**12)
