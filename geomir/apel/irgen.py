@@ -43,11 +43,23 @@ class _Workflow:
         self.decl = decl
         self.slots: dict[str, tuple[Attribute, Span]] = {}
         self.steps: dict[str, int] = {}
+        self.parallel = 0  # depth of parallel branches around the statement being lowered
 
     def step_name(self, base: str) -> str:
         n = self.steps.get(base, 0) + 1
         self.steps[base] = n
         return base if n == 1 else f"{base}#{n}"
+
+
+def _always_ends(stmts: list) -> bool:
+    """Every path through ``stmts`` ends in ``return`` or ``fail`` (an ``if`` counts when
+    both its branches do; a loop body may not run, a parallel branch cannot return)."""
+    for stmt in stmts:
+        if isinstance(stmt, (ast.Return, ast.Fail)):
+            return True
+        if isinstance(stmt, ast.If) and stmt.orelse and _always_ends(stmt.then) and _always_ends(stmt.orelse):
+            return True
+    return False
 
 
 class Lowering:
@@ -190,6 +202,8 @@ class Lowering:
         params = self.params(decl.params, f"agent '{decl.name}'")
         budget: dict[str, Attribute] = {}
         for option in decl.budget:
+            if option.name in budget:
+                raise GeoTypeError(f"budget '{option.name}' given twice for agent '{decl.name}'", option.name_span)
             kind = BUDGET_KEYS.get(option.name)
             if kind is None:
                 raise GeoTypeError(f"unknown budget '{option.name}'{suggest(option.name, BUDGET_KEYS)} "
@@ -239,6 +253,10 @@ class Lowering:
         for (name, t), p in zip(params, decl.params):
             self.wf.slots[name] = (t, p.name_span)
         body = self.nested(lambda: self.stmts(decl.body))
+        if not _always_ends(decl.body):
+            raise GeoTypeError(f"workflow '{decl.name}' can reach its end without 'return' (it returns "
+                               f"{describe(self.resolve(decl.result))}): end every path with 'return' or 'fail'",
+                               decl.end_span)
         op = apel.WorkflowOp(decl.name, params, self.resolve(decl.result), body)
         op.location = location(decl.name_span)
         self.wf = None
@@ -270,7 +288,11 @@ class Lowering:
             if name in names:
                 raise GeoNameError(f"branch '{name}' given twice", branch.span)
             names.append(name)
-            regions.append(self.nested(lambda b=branch: self.stmts(b.body)))
+            self.wf.parallel += 1
+            try:
+                regions.append(self.nested(lambda b=branch: self.stmts(b.body)))
+            finally:
+                self.wf.parallel -= 1
         self.emit(apel.ParallelOp(self.wf.step_name("parallel"), names, regions), stmt.span)
 
     def stmt_while(self, stmt: ast.While) -> None:
@@ -302,6 +324,9 @@ class Lowering:
         self.emit(apel.SendOp(stmt.event, self.wf.step_name(f"send:{stmt.event}"), value), stmt.span)
 
     def stmt_return(self, stmt: ast.Return) -> None:
+        if self.wf.parallel:
+            raise GeoTypeError("'return' inside a parallel branch: a branch cannot end the workflow; "
+                               "'let' a slot in the branch and return it after the parallel", stmt.span)
         value = self.expr(stmt.value)
         want = self.resolve(self.wf.decl.result)
         if not assignable(value.type, want):
