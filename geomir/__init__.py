@@ -56,10 +56,10 @@ def __getattr__(name: str):
         value = sorted({*_HOME, *_traced_ops()})
     elif name in _HOME:
         value = getattr(_import_module(_HOME[name]), name)
+    elif not name.startswith("_") and _find_spec(f"geomir.{name}") is not None:  # a submodule: geomir.memory, ...
+        value = _import_module(f"geomir.{name}")  # before the traced ops, which import xdsl and lark
     elif not name.startswith("_") and name in _traced_ops():
         value = _traced_ops()[name]
-    elif _find_spec(f"geomir.{name}") is not None:  # a submodule: geomir.memory, ...
-        value = _import_module(f"geomir.{name}")
     else:
         raise AttributeError(f"module 'geomir' has no attribute {name!r}")
     globals()[name] = value

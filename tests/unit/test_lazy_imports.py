@@ -37,6 +37,8 @@ def test_a_generated_module_runs_without_loading_the_compiler(tmp_path, target):
 def test_import_geomir_defers_the_compiler_until_a_name_is_used(tmp_path):
     assert _loaded_after("import geomir", tmp_path) == set()
     assert {"xdsl", "geomir.compiler"} <= _loaded_after("import geomir\ngeomir.to_ir", tmp_path)
+    # a submodule by attribute loads that submodule only (the traced ops import the compiler)
+    assert _loaded_after("import geomir\ngeomir.topology.winding", tmp_path) == set()
 
 
 def test_the_public_names():
