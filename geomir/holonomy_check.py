@@ -21,7 +21,9 @@ absolute holonomy angle; by Gauss-Bonnet the enclosed curvature). A loop is flag
 the largest angle over the batch exceeds the threshold (default 0.1 rad). A row whose
 matrix is not orthogonal (to 1e-6) is lost, not measured: its loop reached where float64
 cannot follow the manifold (a trajectory running to the ball's boundary, |x| = 1 - 1e-15);
-a loop with lost rows is flagged, as nothing below the threshold is certified there. Flat
+a loop with lost rows is flagged, as nothing below the threshold is certified there. A row
+whose loop points the model itself computes as NaN/inf is lost too, and the note says so
+(not the boundary). Flat
 manifolds (Euclidean space, the torus) have no holonomy and are not listed.
 
 How the points of a ``holonomy`` op are found: the model's function (after
@@ -65,10 +67,12 @@ class LoopReport:
     points: int
     angles: np.ndarray  # rotation angle per batch row (radians); NaN for lost rows
     threshold: float
+    nonfinite: int = 0  # rows (among the lost) whose loop points the model computed as NaN/inf
 
     @property
     def lost(self) -> int:
-        """Rows whose transport lost orthogonality (points at the edge of float64)."""
+        """Rows not measured: loop points that are NaN/inf (``nonfinite``), or transport that
+        lost orthogonality (points at the edge of float64)."""
         return int(np.isnan(self.angles).sum())
 
     @property
@@ -89,8 +93,15 @@ class LoopReport:
     def summary(self) -> str:
         text = f"@{self.model} ({self.kind} at {self.where}): "
         if self.lost:
-            text += (f"{self.lost} of {self.angles.size} rows lost (transport is no longer an isometry there: "
-                     f"the loop runs to where float64 cannot resolve the manifold, e.g. the ball's boundary)")
+            parts = []
+            if self.nonfinite:
+                parts.append(f"{self.nonfinite} of {self.angles.size} rows have NaN/inf loop points "
+                             f"(the model computes non-finite points there)")
+            if self.lost > self.nonfinite:
+                parts.append(f"{self.lost - self.nonfinite} of {self.angles.size} rows lost (transport is no longer "
+                             f"an isometry there: the loop runs to where float64 cannot resolve the manifold, "
+                             f"e.g. the ball's boundary)")
+            text += "; ".join(parts)
             if not math.isnan(self.max):
                 text += f"; the others rotate up to {self.max:.4g} rad"
             return text
@@ -105,9 +116,14 @@ def rotation_angles(manifold, loop, tol: float = 1e-9):
     the holonomy map as a d x d matrix in a g-orthonormal basis of the tangent space at
     loop[0] (d the manifold's dimension), and the largest |arg| of its eigenvalues. Rows
     whose matrix is not orthogonal to ``ORTHOGONAL`` (transport broke down numerically)
-    get NaN. Returns (angles, matrices)."""
+    get NaN, and so do rows where a loop point is NaN/inf (their matrix is computed on a
+    stand-in loop, so that they cannot spoil the others' basis). Returns (angles, matrices)."""
     import torch
 
+    finite = torch.stack([torch.isfinite(p).all(-1) for p in loop]).all(0)  # (B,)
+    if not bool(finite.all()):
+        stand_in = manifold.origin_like(loop[0][:1].nan_to_num(0.0)).expand_as(loop[0])
+        loop = [torch.where(finite[:, None], p, stand_in) for p in loop]
     x0 = loop[0]
     n = x0.shape[-1]
     eye = torch.eye(n, dtype=x0.dtype).expand(x0.shape[0], n, n)
@@ -127,7 +143,7 @@ def rotation_angles(manifold, loop, tol: float = 1e-9):
     lost = ~(defect <= ORTHOGONAL)  # NaN too
     safe = torch.where(lost[:, None, None], torch.eye(d, dtype=matrix.dtype), matrix)
     angles = torch.linalg.eigvals(safe).angle().abs().max(-1).values
-    return torch.where(lost, torch.nan, angles), matrix
+    return torch.where(lost | ~finite, torch.nan, angles), matrix
 
 
 # -- finding and running the loops ----------------------------------------------------------------
@@ -221,20 +237,20 @@ def check_holonomy(
                 loop = list(loop) if isinstance(loop, (tuple, list)) else [loop]
                 m = runtime_manifold(op.loop[0].type.manifold)
                 angles, _ = rotation_angles(m, loop)
+                nonfinite = int((~torch.stack([torch.isfinite(p).all(-1) for p in loop]).all(0)).sum())
                 reports.append(LoopReport(name, "holonomy op", location(op) or "?", geo_type(op.loop[0].type),
-                                          len(loop), angles.numpy(), threshold))
+                                          len(loop), angles.numpy(), threshold, nonfinite))
             if _recurrent(f):
                 fn = getattr(generated, name)
                 xs = [inputs[0]]
                 for _ in range(steps):
                     xs.append(fn(params, xs[-1], *inputs[1:]))
-                if not all(torch.isfinite(x).all() for x in xs):
-                    raise UsageError(f"--report=holonomy: iterating @{name} {steps} times gives non-finite points; "
-                                     "lower --steps")
+                # rows whose trajectory reaches NaN/inf are lost (and counted), as for a holonomy op
                 m = runtime_manifold(f.function_type.outputs.data[0].manifold)
                 angles, _ = rotation_angles(m, xs)
+                nonfinite = int((~torch.stack([torch.isfinite(x).all(-1) for x in xs]).all(0)).sum())
                 reports.append(LoopReport(name, "recurrent block", location(f) or "?", geo_type(f.function_type.outputs.data[0]),
-                                          len(xs), angles.numpy(), threshold))
+                                          len(xs), angles.numpy(), threshold, nonfinite))
     return reports
 
 

@@ -79,3 +79,60 @@ def test_misuse_is_one_clear_line(source, argv, message, capsys):
     assert main([str(source), *argv]) == 2  # geomc's main, in this process: an exception would escape
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) <= 3, err
+
+
+NAN_POINTS = """\
+manifold H = poincare(c = 1.0)
+model Tri(x: H[2], y: H[2]) -> tangent H[2] {
+  let z = expmap0(sqrt(logmap0(y)))
+  return holonomy(logmap(x, y), x, y, z)
+}
+"""
+
+
+def test_loop_points_the_model_makes_nan_are_reported_as_nan_not_as_the_boundary(tmp_path, capsys):
+    """sqrt of a negative coordinate makes the loop point z NaN in some rows: those rows are
+    lost, and the note says the model computes NaN/inf points there (before, it blamed the
+    ball's boundary); the other rows keep their angles, and a batch of one NaN row does not
+    break the computation."""
+    import numpy as np
+
+    from geomir import holonomy_check as hc
+
+    src = tmp_path / "nan.geo"
+    src.write_text(NAN_POINTS)
+    (r,) = hc.check_holonomy(src, batch=64)
+    assert 0 < r.nonfinite == r.lost < 64 and r.flagged
+    assert np.isfinite(r.angles).sum() == 64 - r.nonfinite and r.max > 0
+    assert f"{r.nonfinite} of 64 rows have NaN/inf loop points" in r.summary()
+    assert "boundary" not in r.summary()
+    assert main([str(src), "--report=holonomy", "--fail-on-flags"]) == 1
+    assert "NaN/inf loop points" in capsys.readouterr().err
+
+
+NAN_STEP = """\
+manifold H = poincare(c = 1.0)
+model Step(x: H[2]) -> H[2] {
+  return expmap0(sqrt(logmap0(x)))
+}
+model Good(x: H[2]) -> H[2] {
+  return mobius_tanh(mobius_linear(x, 2 -> 2))
+}
+"""
+
+
+def test_a_recurrent_block_that_makes_nan_loses_those_rows_and_the_other_models_are_reported(tmp_path, capsys):
+    """@Step is NaN after one step in the rows with a negative coordinate: those rows are
+    lost as NaN points (before: one error for the whole program, 'lower --steps', which
+    cannot help at step 1, and no line for @Good)."""
+    from geomir import holonomy_check as hc
+
+    src = tmp_path / "nanstep.geo"
+    src.write_text(NAN_STEP)
+    step, good = hc.check_holonomy(src, batch=32)
+    assert (step.model, good.model) == ("Step", "Good")
+    assert 0 < step.nonfinite == step.lost < 32 and step.flagged and "NaN/inf loop points" in step.summary()
+    assert good.lost == 0 and good.nonfinite == 0
+    assert main([str(src), "--report=holonomy"]) == 0
+    out = capsys.readouterr().out
+    assert "@Good" in out and "lower --steps" not in out

@@ -62,3 +62,20 @@ def test_gradients_through_the_fused_kernels():
     ref = torch.autograd.grad(losses(GENERIC), (w1, b1, w2))
     for a, r in zip(ours, ref, strict=True):
         assert np.isfinite(a.numpy()).all() and _rel(a, r) < 1e-12
+
+
+def test_laplacian_of_sqrt_layer_at_rest_is_the_rules_zero_not_nan():
+    """sqrt(linear(relu(x))) where relu masks every input (and the bias is 0): the layer's
+    input rests at 0, where the collapsed sqrt rule gives the constant 0 (docs/jets.md). The
+    default pipeline (jet-fuse) must give the same as the unfused rules and as JAX; the fused
+    torch kernel used the generic (phi, phi', phi''/2), infinite there: NaN."""
+    import geomir
+
+    src = "model U(x: R[2]) -> R[2] {\n  return sqrt(linear(relu(x), 2 -> 2))\n}\nderive lap = laplacian(U)\n"
+    x = torch.tensor([[-1.0, -2.0], [-0.5, -0.25]], dtype=torch.float64)
+    fused = geomir.compile(src, target="torch")
+    unfused = geomir.compile(src, target="torch", passes="insert-transport,jet-expand,cse,dce")
+    params = fused.init_params(seed=1, dtype=torch.float64)
+    got = fused.lap(params, x)
+    assert torch.equal(got, torch.zeros_like(got))
+    assert torch.equal(got, unfused.lap(params, x))
