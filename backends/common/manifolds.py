@@ -572,12 +572,16 @@ class PoincareBall(Manifold):
 
     def expmap(self, x, v):
         """x (+) tanh(sqrt(c)|v|/delta_x) v/(sqrt(c)|v|); the second point's delta is
-        passed as sech^2 (exact) instead of being recomputed from its coordinates."""
+        passed as sech^2 z = 1 - q tanhc(q)^2 (exact, analytic in q: autodiff through
+        v = 0 is exact to every order) below q = 1, as 4e/(1+e)^2 above (no cancellation),
+        instead of being recomputed from its coordinates."""
         o = self.ops
         dx = self._delta(x)
         q = self.c * o.sqnorm(v) / (dx * dx)
-        y = _tanhc(o, q) * v / dx
-        return self.proj(self._add(x, y, dx, _sech2(o, o.sqrt0(q))))
+        t = _tanhc(o, q)
+        small = q < 1.0
+        dy = o.where(small, 1.0 - q * t * t, _sech2(o, o.sqrt(o.where(small, 1.0, q))))
+        return self.proj(self._add(x, t * v / dx, dx, dy))
 
     def logmap(self, x, y):
         """(2/(sqrt(c) lambda_x)) artanh(sqrt(c)|m|) m/|m|, m = (-x) (+) y, written as

@@ -194,6 +194,39 @@ def test_second_derivatives_at_zero_are_exact():
     close(hess(lambda v: sph.expmap0(v)[0], z), ref, 1e-12, "sphere x0(expmap0) = cos|v|")
 
 
+def test_ball_expmap_through_zero_tangent_is_exact_to_order_four():
+    """Nested jvp of PoincareBall.expmap(x, t w) at t = 0 (v = 0) matches Ganea et al.'s
+    form x (+) tanh(sqrt(c) lambda_x |v| / 2) v / (sqrt(c)|v|) with the second point's
+    delta recomputed from its coordinates. The delta passed as sech^2(sqrt0(q)) had zero
+    derivatives at q = 0: orders 2 to 4 were 0.4 to 1.4 off (docs/jets.md, finding 1)."""
+    from torch.func import jvp
+
+    from geomir.backends.common import manifolds as M
+
+    def derivatives(f, K):
+        def d(t, k):
+            return f(t) if k == 0 else jvp(lambda s: d(s, k - 1), (t,), (torch.ones_like(t),))[1]
+        t0 = torch.zeros((), dtype=torch.float64)
+        return [d(t0, k) for k in range(K + 1)]
+
+    rng = np.random.default_rng(5)
+    for c in (1.0, 0.3):
+        ball = R.PoincareBall(c)
+        x = ball.expmap0(torch.tensor(rng.normal(size=(3, DIM)) * 0.4))
+        w = torch.tensor(rng.normal(size=(3, DIM)))
+
+        def ganea(t, b=ball):
+            v = t * w
+            dx = b._delta(x)
+            y = M._tanhc(R.OPS, b.c * R.OPS.sqnorm(v) / (dx * dx)) * v / dx
+            return b.mobius_add(x, y)
+
+        got = derivatives(lambda t, b=ball: b.expmap(x, t * w), 4)
+        want = derivatives(ganea, 4)
+        for k, (a, b) in enumerate(zip(got, want)):
+            close(a, b, 1e-10, f"c={c} order {k}")
+
+
 # ---------------------------------------------------------------------------------------
 # projections
 # ---------------------------------------------------------------------------------------
