@@ -125,6 +125,12 @@ def run(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         if args.stop_after is not None and args.stop_after < 1:
             raise UsageError(f"--stop-after must be positive, found {args.stop_after}")
+        # refuse unwritable outputs before the run, not after it
+        from .train import _check_writable
+
+        for flag, path in (("--out", args.out), ("--json", args.json)):
+            if path:
+                _check_writable(path, f"{flag} file")
         emb = train(data, config, progress=not args.quiet, resume=args.resume, device=device,
                     stop_after=args.stop_after, warm_start=args.warm_start)
         seconds = time.perf_counter() - t0
@@ -142,8 +148,11 @@ def run(argv: list[str] | None = None) -> int:
                 result.update(mean_rank=rec.mean_rank, map=rec.map, eval_seconds=time.perf_counter() - t1)
             print(json.dumps(result))
             if args.json:
-                with open(args.json, "w") as f:
-                    json.dump(result, f, indent=2)
+                try:
+                    with open(args.json, "w") as f:
+                        json.dump(result, f, indent=2)
+                except OSError as err:
+                    raise UsageError(f"cannot write --json {args.json}: {err.strerror or err}") from None
         if args.distributed:
             # the ranks leave together after rank 0 has evaluated and written: no rank tears
             # down its gloo connections while a peer still holds them (on an error a rank

@@ -147,7 +147,7 @@ class Hierarchy(NamedNodes):
         """
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first name
         except OSError as e:
             raise HierarchyError(f"{path}: cannot read: {e.strerror or e}") from None
         except UnicodeDecodeError as e:
@@ -158,6 +158,7 @@ class Hierarchy(NamedNodes):
         first = next((ln for ln in lines if ln.strip()), "")
         sep = "\t" if "\t" in first else ","
         pairs: list[tuple[str, str]] = []
+        where: dict[tuple[str, str], int] = {}  # each pair's first line, for a cycle's message
         for lineno, raw in enumerate(lines, 1):
             line = raw.removesuffix("\r")
             if not line.strip():
@@ -186,10 +187,13 @@ class Hierarchy(NamedNodes):
             if fields[0] == fields[1]:
                 raise HierarchyError(f"{path}:{lineno}: self loop on {fields[0]!r} (a hierarchy must be a DAG)")
             pairs.append((fields[0], fields[1]))
+            where.setdefault(pairs[-1], lineno)
         try:
             return cls.from_pairs(pairs, closure=closure)
         except HierarchyError as e:
-            raise HierarchyError(f"{path}: {e.message}") from None
+            cycle = getattr(e, "cycle", None)
+            at = f":{where[cycle[0], cycle[1]]}" if cycle and (cycle[0], cycle[1]) in where else ""
+            raise HierarchyError(f"{path}{at}: {e.message}") from None
 
     # ----------------------------------------------------------------- output
 
@@ -305,11 +309,14 @@ def _topological_order(n: int, child: np.ndarray, parent: np.ndarray, names: Seq
             if remaining[c] == 0:
                 order.append(c)
     if len(order) < n:
-        raise HierarchyError(_cycle_message(n, child, parent, np.asarray(remaining), names))
+        message, cycle = _cycle_message(n, child, parent, np.asarray(remaining), names)
+        err = HierarchyError(message)
+        err.cycle = [names[i] for i in cycle]  # the nodes on it, the first repeated last
+        raise err
     return np.asarray(order, dtype=np.int64)
 
 
-def _cycle_message(n, child, parent, remaining, names) -> str:
+def _cycle_message(n, child, parent, remaining, names) -> tuple[str, list[int]]:
     """A cycle among the nodes Kahn's algorithm could not place (each has an unplaced
     parent, so walking to unplaced parents must revisit a node)."""
     stuck = remaining > 0
@@ -326,7 +333,8 @@ def _cycle_message(n, child, parent, remaining, names) -> str:
         u = up[u]
     cycle = path[seen[u]:] + [u]
     shown = " -> ".join(repr(names[i]) for i in cycle[:12]) + (" -> ..." if len(cycle) > 12 else "")
-    return f"the child -> parent pairs have a cycle through {names[u]!r}: {shown} (a hierarchy must be a DAG)"
+    return (f"the child -> parent pairs have a cycle through {names[u]!r}: {shown} (a hierarchy must be a DAG)",
+            cycle)
 
 
 def _closure(n: int, child: np.ndarray, parent: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -91,6 +91,11 @@ def reconstruction(points, hierarchy: Hierarchy, distance: Callable | str, *, ba
     x = torch.as_tensor(points)
     if x.ndim != 2 or x.shape[0] != hierarchy.num_nodes:
         raise EvaluationError(f"points must be ({hierarchy.num_nodes}, D), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        x = x.to(torch.float64)  # integer points: exact in float64
+    elif x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()  # torch.cdist and friends have no half kernels on the CPU
+    _check_points(x, distance)
     n, dim = x.shape
     pairwise = getattr(distance, "pairwise", None)
     if pairwise is not None:
@@ -106,6 +111,25 @@ def reconstruction(points, hierarchy: Hierarchy, distance: Callable | str, *, ba
     if batch_size is None:
         batch_size = max(1, default)
     return _evaluate(rows, hierarchy, batch_size, sample, seed, x.device, owned=True)
+
+
+def _check_points(x: "torch.Tensor", distance) -> None:
+    """NaN points, and points outside the ball for the built-in Poincaré distance (whose
+    keys would silently rank them as if at the boundary), are errors naming a node."""
+    import torch
+
+    bad = torch.isnan(x).any(dim=1)
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0, 0])
+        raise EvaluationError(f"the points contain NaN ({int(bad.sum())} rows; the first is node {i})")
+    if isinstance(distance, _Distance) and distance.name == "poincare":
+        c = distance.curvature
+        outside = c * x.double().pow(2).sum(-1) >= 1.0
+        if bool(outside.any()):
+            i = int(outside.nonzero()[0, 0])
+            norm = float(x[i].double().norm())
+            raise EvaluationError(f"{int(outside.sum())} points are not inside the Poincaré ball of curvature "
+                                  f"-{c:g} (norm < {1 / math.sqrt(c):g}): node {i} has norm {norm:.6g}")
 
 
 def reconstruction_from_distances(distances, hierarchy: Hierarchy, *, batch_size: int | None = None,
@@ -132,6 +156,8 @@ def _evaluate(rows: Callable, hierarchy: Hierarchy, batch_size: int, sample: int
               device, owned: bool) -> Reconstruction:
     import torch
 
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise EvaluationError(f"batch_size must be a positive integer, got {batch_size!r}")
     n = hierarchy.num_nodes
     counts_np = np.diff(np.asarray(hierarchy.offsets))
     sources = np.flatnonzero(counts_np > 0)
@@ -175,8 +201,6 @@ def _block(d: "torch.Tensor", src: "torch.Tensor", offsets: "torch.Tensor", targ
         d, owned = d.float(), True
     if not d.is_contiguous():
         d, owned = d.contiguous(), True
-    if torch.isnan(d.sum()) and torch.isnan(d).any():  # the sum is NaN for NaN (or inf - inf)
-        raise EvaluationError("the distances contain NaN")
     b, n = d.shape
     dev = d.device
     inf = torch.tensor(math.inf, dtype=d.dtype, device=dev)
@@ -190,6 +214,11 @@ def _block(d: "torch.Tensor", src: "torch.Tensor", offsets: "torch.Tensor", targ
     t = torch.where(valid, d.gather(1, pos[:, :k]), inf).sort(dim=1).values
     # the negatives: the ancestors and u moved to +inf, where they never count below
     neg = d.scatter_(1, pos, inf.expand(b, k + 1)) if owned else d.scatter(1, pos, inf.expand(b, k + 1))
+    # NaN among the ancestors' or the other nodes' distances is an error; d(u, u) is ignored
+    # (it is +inf in neg now): the sum is NaN for NaN (or inf - inf)
+    for part in (t, neg):
+        if torch.isnan(part.sum()) and torch.isnan(part).any():
+            raise EvaluationError("the distances contain NaN")
     # Only negatives at most as far as the farthest ancestor count; when they are few (their
     # share estimated on a slice of columns, then counted), locate just those.
     farthest = t.gather(1, (count - 1)[:, None])

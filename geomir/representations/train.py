@@ -150,6 +150,12 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 problems.append(f"{name} must be a positive number, found {value}")
+        if self.manifold == "poincare" and not problems and \
+                self.init_scale * math.sqrt(self.dim * self.curvature) >= 1.0 - self.boundary_eps:
+            # the initial points are uniform in [-init_scale, init_scale]^dim: a corner must be in the ball
+            problems.append(f"init_scale must be below (1 - boundary_eps) / sqrt(dim * curvature) = "
+                            f"{(1.0 - self.boundary_eps) / math.sqrt(self.dim * self.curvature):.6g} on the Poincaré "
+                            f"ball (the initial points must be inside it), found {self.init_scale}")
         if problems:
             raise UsageError("invalid training configuration: " + "; ".join(problems))
 
@@ -270,17 +276,23 @@ class EmbeddingLoss(torch.nn.Module):
             self.points.manifold = space.manifold
         self.space = space
 
-    def forward(self, u: torch.Tensor, candidates: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        return batch_loss(self.space, self.points, u, candidates, valid)
+    def forward(self, u: torch.Tensor, candidates: torch.Tensor, valid: torch.Tensor,
+                scale: float | None = None) -> torch.Tensor:
+        return batch_loss(self.space, self.points, u, candidates, valid, scale)
 
 
 def batch_loss(space: Space, table: torch.Tensor, u: torch.Tensor, candidates: torch.Tensor,
-               valid: torch.Tensor) -> torch.Tensor:
+               valid: torch.Tensor, scale: float | None = None) -> torch.Tensor:
     """The mean softmax loss of sources ``table[u]`` (B,) against ``table[candidates]``
-    (B, 1 + K; the true ancestor first), ``valid`` masking the negatives that are edges."""
+    (B, 1 + K; the true ancestor first), ``valid`` masking the negatives that are edges.
+    ``scale``: the sum over the rows times ``scale`` instead of their mean (a rank's share
+    of a distributed batch: finite, 0, when the share is empty)."""
     d = space.distance(table[u][:, None, :], table[candidates])
     logits = torch.where(valid, -d, torch.full_like(d, -math.inf))
-    return torch.nn.functional.cross_entropy(logits, torch.zeros(u.shape[0], dtype=torch.long, device=u.device))
+    target = torch.zeros(u.shape[0], dtype=torch.long, device=u.device)
+    if scale is None:
+        return torch.nn.functional.cross_entropy(logits, target)
+    return torch.nn.functional.cross_entropy(logits, target, reduction="sum") * scale
 
 
 # --- results --------------------------------------------------------------------------------------
@@ -312,20 +324,30 @@ class Embedding:
             raise KeyError(f"no node {name!r} in this embedding") from None
 
     def save(self, path: str | Path) -> None:
-        torch.save({"format": _EMBEDDING, "points": self.points.detach().cpu(), "names": self.names,
-                    "config": asdict(self.config), "history": self.history}, path)
+        try:
+            torch.save({"format": _EMBEDDING, "points": self.points.detach().cpu(), "names": self.names,
+                        "config": asdict(self.config), "history": self.history}, path)
+        except (OSError, RuntimeError) as err:
+            raise TrainingError(f"cannot write the embedding {path}: {err}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> Embedding:
-        try:
-            data = torch.load(path, weights_only=True)
-        except Exception as err:  # noqa: BLE001 - any unreadable file
-            raise TrainingError(f"cannot read an embedding from {path}: {err}") from None
+        data = _load_file(path, "embedding")
         if not isinstance(data, dict) or data.get("format") != _EMBEDDING:
             raise TrainingError(f"{path} is not a saved geomir embedding")
-        config = TrainConfig(**data["config"])
-        return cls(data["points"], data["names"], make_space(config.manifold, config.dim, config.curvature), config,
-                   data["history"])
+        missing = [k for k in ("points", "names", "config", "history") if k not in data]
+        if missing:
+            raise TrainingError(f"embedding {path} is damaged: it has no {', '.join(missing)}")
+        config = _saved_config(path, "embedding", data["config"])
+        space = make_space(config.manifold, config.dim, config.curvature)
+        points, names = data["points"], data["names"]
+        if not isinstance(points, torch.Tensor) or points.ndim != 2 or points.shape[1] != space.coords:
+            raise TrainingError(f"embedding {path} is damaged: its points are not ({len(names)}, {space.coords})")
+        if not isinstance(names, (list, tuple)) or len(names) != points.shape[0] or \
+                not all(isinstance(x, str) for x in names):
+            raise TrainingError(f"embedding {path} is damaged: it has {points.shape[0]} points but "
+                                f"{len(names) if isinstance(names, (list, tuple)) else 'no list of'} names")
+        return cls(points, list(names), space, config, data["history"])
 
 
 # --- training --------------------------------------------------------------------------------------
@@ -417,30 +439,76 @@ def _checkpoint(path: str, module: EmbeddingLoss, opt, epoch: int, gen: torch.Ge
             "epoch": epoch, "rng": gen.get_state(), "config": asdict(config), "history": history}
     if intruders is not None:
         data["intruders"] = intruders.state_dict()
-    torch.save(data, tmp)
-    tmp.replace(path)  # atomic: a crash leaves the previous checkpoint
+    try:
+        torch.save(data, tmp)
+        tmp.replace(path)  # atomic: a crash leaves the previous checkpoint
+    except (OSError, RuntimeError) as err:
+        raise TrainingError(f"epoch {epoch}: cannot write the checkpoint {path}: {err}") from None
 
 
 def _read_saved(path: str | Path, formats: tuple[str, ...], what: str, config: TrainConfig, keys: tuple[str, ...],
-                num_nodes: int) -> dict:
+                num_nodes: int, names: tuple[str, ...] | None = None) -> dict:
     """A saved file of one of ``formats`` whose configuration agrees with ``config`` on ``keys``
-    and whose points fit the hierarchy; ``what`` names it in the errors."""
-    try:
-        data = torch.load(path, weights_only=True)
-    except FileNotFoundError:
-        raise TrainingError(f"no {what} at {path}") from None
-    except Exception as err:  # noqa: BLE001
-        raise TrainingError(f"cannot read {what} {path}: {err}") from None
+    and whose points fit the hierarchy (``num_nodes`` rows of the space's coordinates, finite;
+    the same node ``names`` when the file has names); ``what`` names it in the errors."""
+    data = _load_file(path, what)
     if not isinstance(data, dict) or data.get("format") not in formats:
         raise TrainingError(f"{path} is not a geomir {what}")
-    saved = TrainConfig(**data["config"])
+    need = ("points", "config") + (("optimizer", "epoch", "rng", "history") if data["format"] == _CHECKPOINT else ())
+    missing = [k for k in need if k not in data]
+    if missing:
+        raise TrainingError(f"{what} {path} is damaged: it has no {', '.join(missing)}")
+    saved = _saved_config(path, what, data["config"])
     diff = [f"{k}: {getattr(saved, k)!r} there, {getattr(config, k)!r} here" for k in keys
             if getattr(saved, k) != getattr(config, k)]
     if diff:
         raise TrainingError(f"{what} {path} is of another run ({'; '.join(diff)})")
-    if data["points"].shape[0] != num_nodes:
-        raise TrainingError(f"{what} {path} has {data['points'].shape[0]} points, the hierarchy {num_nodes} nodes")
+    points = data["points"]
+    coords = make_space(saved.manifold, saved.dim, saved.curvature).coords
+    if not isinstance(points, torch.Tensor) or not points.is_floating_point() or points.ndim != 2:
+        raise TrainingError(f"{what} {path} is damaged: its points are not a 2-D float tensor")
+    if points.shape[0] != num_nodes:
+        raise TrainingError(f"{what} {path} has {points.shape[0]} points, the hierarchy {num_nodes} nodes")
+    if points.shape[1] != coords:
+        raise TrainingError(f"{what} {path} is damaged: its points have {points.shape[1]} coordinates, "
+                            f"not the {coords} of {saved.manifold} dimension {saved.dim}")
+    if not bool(torch.isfinite(points).all()):
+        raise TrainingError(f"{what} {path} is damaged: its points are not all finite")
+    if names is not None and "names" in data and list(data["names"]) != list(names):
+        raise TrainingError(f"{what} {path} embeds other nodes than the hierarchy (or in another order)")
+    if data["format"] == _CHECKPOINT:
+        epoch = data["epoch"]
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise TrainingError(f"{what} {path} is damaged: its epoch is {epoch!r}")
     return data
+
+
+def _load_file(path: str | Path, what: str):
+    try:
+        return torch.load(path, weights_only=True)
+    except FileNotFoundError:
+        raise TrainingError(f"no {what} at {path}") from None
+    except IsADirectoryError:
+        raise TrainingError(f"{path} is a directory, not a {what}") from None
+    except Exception as err:  # noqa: BLE001 - any unreadable file
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reading = "an embedding from" if what == "embedding" else what
+        raise TrainingError(f"cannot read {reading} {path} (not a complete file torch.save wrote: {first})") from None
+
+
+def _saved_config(path, what: str, config) -> TrainConfig:
+    """The TrainConfig a saved file records (a clear error for one of another version)."""
+    if not isinstance(config, dict):
+        raise TrainingError(f"{what} {path} is damaged: its configuration is not a dict")
+    known = {f for f in TrainConfig.__dataclass_fields__}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise TrainingError(f"{what} {path} has settings this geomir does not know: {', '.join(map(str, unknown))} "
+                            "(written by another version?)")
+    try:
+        return TrainConfig(**config)
+    except Exception as err:  # noqa: BLE001
+        raise TrainingError(f"{what} {path} is damaged: its configuration does not load ({err})") from None
 
 
 def _load_checkpoint(path: str | Path, config: TrainConfig, num_nodes: int) -> dict:
@@ -451,11 +519,13 @@ def _load_checkpoint(path: str | Path, config: TrainConfig, num_nodes: int) -> d
     return _read_saved(path, (_CHECKPOINT,), "checkpoint", config, same, num_nodes)
 
 
-def warm_start_points(path: str | Path, config: TrainConfig, num_nodes: int) -> torch.Tensor:
+def warm_start_points(path: str | Path, config: TrainConfig, num_nodes: int,
+                      names: tuple[str, ...] | None = None) -> torch.Tensor:
     """The points of a saved embedding or checkpoint (``path``) to start another run from: the
-    same manifold, dimension, curvature and number of nodes as ``config`` and the hierarchy."""
+    same manifold, dimension, curvature and number of nodes as ``config`` and the hierarchy
+    (and, for an embedding, which records them, the same node ``names``)."""
     data = _read_saved(path, (_EMBEDDING, _CHECKPOINT), "embedding or checkpoint", config,
-                       ("manifold", "dim", "curvature"), num_nodes)
+                       ("manifold", "dim", "curvature"), num_nodes, names)
     return data["points"]
 
 
@@ -473,7 +543,9 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
     initialised with more than one process (see the module docstring)."""
     config = config or TrainConfig()
     config.validate()
-    device = torch.device(device)
+    device = _device(device)
+    if config.checkpoint:
+        _check_writable(config.checkpoint, "checkpoint")
     dtype = DTYPES[config.dtype]
     dist = torch.distributed
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
@@ -487,13 +559,20 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
     if warm_start is not None:
         if resume is not None:
             raise UsageError("resume continues a run, warm_start begins one: give one of them")
-        points = space.clamp_radius(warm_start_points(warm_start, config, n).to(dtype), config.boundary_eps)
+        points = space.clamp_radius(warm_start_points(warm_start, config, n, tuple(hierarchy.names)).to(dtype),
+                                    config.boundary_eps)
     start, history = 0, []
     state = None
     if resume is not None:
         state = _load_checkpoint(resume, config, n)
         points, start, history = state["points"].to(dtype), state["epoch"], list(state["history"])
-        gen.set_state(state["rng"])
+        if start > config.epochs:
+            raise TrainingError(f"checkpoint {resume} is at epoch {start}, past this run's {config.epochs} epochs "
+                                "(give at least as many epochs to resume it)")
+        try:
+            gen.set_state(state["rng"])
+        except (RuntimeError, TypeError) as err:
+            raise TrainingError(f"checkpoint {resume} is damaged: its random state does not load ({err})") from None
     module = EmbeddingLoss(points.to(device), space)
     opt = _optimizer(config, module.points)
     engine = _engine(config, device, world)
@@ -504,7 +583,10 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
         table = module.points.data.numpy()  # the engine updates the points in place
         acc = opt.acc.numpy() if isinstance(opt, RowwiseRAdagrad) else None  # and Adagrad's sums
     if state is not None:
-        opt.load_state_dict(state["optimizer"])
+        try:
+            opt.load_state_dict(state["optimizer"])
+        except Exception as err:  # noqa: BLE001 - a damaged or foreign optimizer state
+            raise TrainingError(f"checkpoint {resume} is damaged: its optimizer state does not load ({err})") from None
     model = module
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
@@ -569,6 +651,34 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
     return Embedding(module.points.detach().to("cpu"), list(hierarchy.names), space, config, history)
 
 
+def _device(device) -> torch.device:
+    """``device`` as a torch.device that this torch can use (a UsageError otherwise)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise UsageError(f"unknown device {device!r}: {str(err).splitlines()[0]}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"device {device!r}: this torch has no usable CUDA device (use cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UsageError(f"device {device!r}: there are {torch.cuda.device_count()} CUDA devices")
+    elif dev.type != "cpu":
+        try:
+            torch.empty(0, device=dev)
+        except Exception as err:  # noqa: BLE001
+            raise UsageError(f"device {device!r} is not usable here: {str(err).splitlines()[0]}") from None
+    return dev
+
+
+def _check_writable(path: str | Path, what: str) -> None:
+    """Refuse, before any work, a file path whose directory does not exist (or is not one)."""
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise UsageError(f"cannot write the {what} {path}: the directory {parent} does not exist")
+    if Path(path).is_dir():
+        raise UsageError(f"cannot write the {what} {path}: it is a directory")
+
+
 def _not_finite(config: TrainConfig, epoch: int, step: int, loss: float) -> TrainingError:
     hint = f"lower lr ({config.lr})" + (" or use float64" if config.dtype != "float64" else "")
     return TrainingError(f"epoch {epoch + 1}, step {step + 1}: the loss or an updated point is not finite "
@@ -596,6 +706,11 @@ def _torch_step(model, module: EmbeddingLoss, opt, space: Space, config: TrainCo
                 rank: int, world: int) -> tuple[float, torch.Tensor]:
     """One batch on the torch engine: (its loss, the rows it moved)."""
     mine = slice(rank, None, world)
+    # DistributedDataParallel averages the ranks' gradients: each rank's loss is its share's sum
+    # times world / (global batch), so the average is the gradient of the global batch's mean
+    # whatever the shares' sizes (a share may be empty: the last batch of an epoch can have
+    # fewer edges than there are ranks; its mean would be NaN)
+    scale = world / u.shape[0] if world > 1 else None
     if isinstance(opt, RowwiseRSGD) and world == 1:
         # the loss on the batch's own rows: the step costs O(batch), not O(table)
         rows, inv = torch.unique(torch.cat([u, cand.flatten()]).to(device), return_inverse=True)
@@ -608,7 +723,7 @@ def _torch_step(model, module: EmbeddingLoss, opt, space: Space, config: TrainCo
         with torch.no_grad():
             module.points[rows] = moved
     elif isinstance(opt, RowwiseRSGD):
-        loss = model(u[mine].to(device), cand[mine].to(device), ok[mine].to(device))
+        loss = model(u[mine].to(device), cand[mine].to(device), ok[mine].to(device), scale)
         rows = torch.unique(torch.cat([u, cand.flatten()])).to(device)
         loss.backward()  # the gradient is zero outside the batch's rows (kept zeroed by the step)
         opt.step(rows)
@@ -616,7 +731,7 @@ def _torch_step(model, module: EmbeddingLoss, opt, space: Space, config: TrainCo
             module.points[rows] = space.clamp_radius(module.points[rows], config.boundary_eps)
         moved = module.points[rows]
     else:
-        loss = model(u[mine].to(device), cand[mine].to(device), ok[mine].to(device))
+        loss = model(u[mine].to(device), cand[mine].to(device), ok[mine].to(device), scale)
         opt.zero_grad(set_to_none=False)
         loss.backward()
         opt.step()

@@ -7,7 +7,8 @@ itself) are masked with -inf, the first ``burnin`` epochs use ``lr * burnin_fact
 unigram^(3/4) negatives, and the optimizer is Riemannian SGD (Euclidean gradient ->
 ``egrad2rgrad`` -> ``proj(expmap(x, -lr * rgrad))``) or Riemannian Adam (as
 ``geomir.backends.torch.optim.RiemannianAdam``: betas (0.9, 0.999), eps 1e-8, the second
-moment from ``component_inner``, the first moment parallel-transported). The manifold math
+moment from ``component_inner``, the first moment parallel-transported), each step followed
+by the radius bound of ``boundary_eps`` (``train.Space.clamp_radius``). The manifold math
 is ``geomir.backends.jax.runtime`` (the formulas the torch runtime runs).
 
 Sharding: a 1-D :class:`jax.sharding.Mesh` over ``devices`` (default ``jax.devices()``)
@@ -46,6 +47,7 @@ resuming (``config.checkpoint``); use the torch trainer for resumable runs.
 from __future__ import annotations
 
 import functools
+import math
 import time
 import warnings
 from typing import Callable
@@ -113,11 +115,33 @@ def batch_loss(manifold, points, index, valid, weight):
     return jnp.sum(ce * weight)
 
 
+def clamp_radius(x, manifold_name: str, curvature: float, eps: float):
+    """``train.Space.clamp_radius`` in jax.numpy: every point pulled back to hyperbolic radius
+    at most 2 artanh(1 - eps)/sqrt(c) (the trainers' ``boundary_eps`` bound)."""
+    import jax.numpy as jnp
+
+    if manifold_name == "euclidean":
+        return x
+    sc = math.sqrt(curvature)
+    if manifold_name == "poincare":
+        limit = (1.0 - eps) / sc
+        norm = jnp.linalg.norm(x, axis=-1, keepdims=True)
+        return jnp.where(norm > limit, x * (limit / jnp.where(norm > limit, norm, 1.0)), x)
+    limit = math.sinh(2.0 * math.atanh(1.0 - eps)) / sc
+    spatial = x[..., 1:]
+    norm = jnp.linalg.norm(spatial, axis=-1, keepdims=True)
+    spatial = jnp.where(norm > limit, spatial * (limit / jnp.where(norm > limit, norm, 1.0)), spatial)
+    time_ = jnp.sqrt(1.0 / curvature + jnp.sum(spatial * spatial, axis=-1, keepdims=True))
+    return jnp.concatenate([time_.astype(x.dtype), spatial], axis=-1)
+
+
 @functools.lru_cache(maxsize=16)
-def _compiled_step(manifold_name: str, curvature: float, radam: bool, mesh):
+def _compiled_step(manifold_name: str, curvature: float, radam: bool, mesh, boundary_eps: float = 1e-5):
     """The jitted, sharded step for a manifold, optimizer and mesh; cached, so runs with the
     same ones (sweeps, tests) reuse the compiled executable (XLA specialises on shapes and
-    dtype under the same jit)."""
+    dtype under the same jit). After every step the points are pulled back within the radius
+    bound of ``boundary_eps``, as the torch trainer does (without it RAdam's transported
+    moments overflow at the ball's boundary)."""
     import jax
     import jax.numpy as jnp
     from jax.sharding import NamedSharding
@@ -129,6 +153,9 @@ def _compiled_step(manifold_name: str, curvature: float, radam: bool, mesh):
     def retract(x, v):
         return m.proj(m.expmap(x, v))
 
+    def bound(x):
+        return clamp_radius(x, manifold_name, curvature, boundary_eps)
+
     def step(points, state, index, valid, weight, lr):
         loss, grad = jax.value_and_grad(lambda p: batch_loss(m, p, index, valid, weight))(points)
         rgrad = m.egrad2rgrad(points, grad)
@@ -138,11 +165,14 @@ def _compiled_step(manifold_name: str, curvature: float, radam: bool, mesh):
             exp_avg = beta1 * exp_avg + (1 - beta1) * rgrad
             exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * m.component_inner(points, rgrad)
             denom = jnp.sqrt(exp_avg_sq / (1 - beta2 ** t)) + _ADAM_EPS
-            new = retract(points, -(lr / (1 - beta1 ** t)) * (exp_avg / denom))
+            moved = retract(points, -(lr / (1 - beta1 ** t)) * (exp_avg / denom))
+            new = bound(moved)
             state = (m.transp(points, new, exp_avg), exp_avg_sq, t)
         else:
-            new = retract(points, -lr * rgrad)
-        ok = jnp.isfinite(loss) & jnp.all(jnp.isfinite(new))
+            moved = retract(points, -lr * rgrad)
+            new = bound(moved)
+        # checked before the bound, which would turn an overflowed point into a finite one
+        ok = jnp.isfinite(loss) & jnp.all(jnp.isfinite(moved)) & jnp.all(jnp.isfinite(new))
         return new, state, loss, ok
 
     rep, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
@@ -227,7 +257,8 @@ class JaxTrainer:
             self.state = (jax.device_put(zeros, self.replicated), jax.device_put(zeros, self.replicated),
                           jax.device_put(np.zeros((), dtype=jdtype), self.replicated))
         self.last_batch = None
-        self._step = _compiled_step(config.manifold, float(config.curvature), config.optimizer == "radam", self.mesh)
+        self._step = _compiled_step(config.manifold, float(config.curvature), config.optimizer == "radam", self.mesh,
+                                    float(config.boundary_eps))
 
     # the jitted step ------------------------------------------------------------------------
 

@@ -186,7 +186,7 @@ def test_file_errors(tmp_path) -> None:
         Hierarchy.read_tsv(tmp_path / "missing.tsv")
     cyc = tmp_path / "cycle.tsv"
     cyc.write_text("a\tb\nb\ta\n")
-    with pytest.raises(HierarchyError, match=r"cycle\.tsv: .*cycle"):
+    with pytest.raises(HierarchyError, match=r"cycle\.tsv:1: .*cycle"):
         Hierarchy.read_tsv(cyc)
     (tmp_path / "bin.tsv").write_bytes(b"a\tb\n\xff\tc\n")
     with pytest.raises(HierarchyError, match="not UTF-8"):
