@@ -138,7 +138,21 @@ def layered_lipschitz_bound(weights: list, slopes: list[tuple[float, float]]) ->
     m = len(weights)
     if len(slopes) != m - 1:
         raise ValueError(f"layered_lipschitz_bound: {m} layers need {m - 1} slope ranges, found {len(slopes)}")
-    mats = [np.asarray(w, dtype=np.float64) for w in weights]
+    # Every term of the expansion holds each W_i exactly once, so the bound is homogeneous in
+    # each layer: run the recursion on W_i / 2^e_i (largest entry in [1/2, 1); exact scaling)
+    # and multiply by 2^(sum e_i) at the end, so that products of large or small layers
+    # neither overflow nor underflow (an overflowing block would have no certified norm).
+    mats, exponent = [], 0
+    for w in weights:
+        a = np.asarray(w, dtype=np.float64)
+        if not np.all(np.isfinite(a)):
+            raise ValueError("layered_lipschitz_bound: a weight matrix has non-finite entries")
+        top = float(np.max(np.abs(a))) if a.size else 0.0
+        if top == 0.0:
+            return 0.0  # a zero layer: every term vanishes, the network is constant
+        e = math.frexp(top)[1]
+        mats.append(np.ldexp(a, -e))
+        exponent += e
     cs = [(a + b) / 2.0 for a, b in slopes]
     rs = [(b - a) / 2.0 for a, b in slopes]
     best = [1.0] + [0.0] * m  # best[j]: the bound for layers 1..j with a split after j
@@ -154,4 +168,7 @@ def layered_lipschitz_bound(weights: list, slopes: list[tuple[float, float]]) ->
             if best[i] and split and merged:
                 total += best[i] * split * abs(merged) * spectral_norm_bound(block)
         best[j] = total
-    return best[m] * _SCALAR_SLACK
+    try:
+        return math.ldexp(best[m] * _SCALAR_SLACK, exponent)
+    except OverflowError:
+        return math.inf

@@ -166,17 +166,27 @@ class EquivarianceAnalysis:
         key = (f.sym_name.data, tuple(args))
         if key in self.memo:
             return self.memo[key]
-        self.memo[key] = (None, Broken(f, f"@{key[0]} calls itself; recursion has no equivariance rule"))
+        labels, broken = self.run_all(f, args)
+        result = (None, broken) if labels is None else ((labels[0] if labels else INV), None)
+        self.memo[key] = result
+        return result
+
+    def run_all(self, f: func.FuncOp, args: Sequence[Label]) -> tuple[list[Label] | None, Broken | None]:
+        """The labels of each of ``f``'s results (None and where it broke)."""
+        key = ("*" + f.sym_name.data, tuple(args))
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = (None, Broken(f, f"@{f.sym_name.data} calls itself; recursion has no equivariance rule"))
         labels = dict(zip(f.body.block.args, args))
-        result: tuple[Label | None, Broken | None] = (INV, None)
+        result: tuple[list[Label] | None, Broken | None] = ([], None)
         for op in f.body.block.ops:
             if isinstance(op, func.ReturnOp):
-                result = (labels[op.operands[0]], None) if op.operands else (INV, None)
+                result = ([labels[v] for v in op.operands], None)
                 break
             ins = [labels[v] for v in op.operands]
             if isinstance(op, func.CallOp) and any(label == EQUI for label in ins):
-                out, broken = self.run(self.funcs[op.callee.string_value()], ins)
-                if out is None:
+                outs, broken = self.run_all(self.funcs[op.callee.string_value()], ins)
+                if outs is None:
                     result = (None, broken)
                     break
             else:
@@ -184,7 +194,8 @@ class EquivarianceAnalysis:
                 if out not in (INV, EQUI):
                     result = (None, Broken(op, out))
                     break
-            for r in op.results:
+                outs = [out] * len(op.results)
+            for r, out in zip(op.results, outs):  # a call: each result its own callee result's label
                 labels[r] = out
         self.memo[key] = result
         return result

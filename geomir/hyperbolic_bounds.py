@@ -41,6 +41,11 @@ def _sinhc(t: float) -> float:
         return INF
 
 
+def _unknown(radius: float) -> bool:
+    """A radius that bounds nothing: inf, or NaN (never a finite bound from it)."""
+    return not radius < INF
+
+
 def logmap0_factor(c: float) -> float:
     """Lipschitz factor of logmap0: geodesic distance -> Euclidean tangent coordinates."""
     return 0.5
@@ -48,7 +53,7 @@ def logmap0_factor(c: float) -> float:
 
 def expmap0_factor(c: float, radius: float) -> float:
     """Lipschitz factor of expmap0 on tangent vectors with |v| <= radius."""
-    if math.isinf(radius):
+    if _unknown(radius):
         return INF
     return 2.0 * _sinhc(2.0 * math.sqrt(c) * radius)
 
@@ -56,14 +61,42 @@ def expmap0_factor(c: float, radius: float) -> float:
 def mobius_add_factors(c: float, radius_x: float, radius_y: float) -> tuple[float, float]:
     """Lipschitz factors of (x, y) -> x ⊕ y in x and in y, for d(0, x) <= radius_x and
     d(0, y) <= radius_y (geodesic distances on both sides)."""
-    if math.isinf(radius_y):
+    if _unknown(radius_y):
         return INF, 1.0
+    if _unknown(radius_x):
+        radius_x = INF
     s = math.sqrt(c)
     try:
         in_x = math.cosh(s * radius_y) + math.tanh(s * radius_x / 2.0) * math.sinh(s * radius_y)
     except OverflowError:
         in_x = INF
     return in_x, 1.0
+
+
+def ball_coords_norm(c: float, radius: float) -> float:
+    """|x| (Euclidean, of the coordinates) for d(0, x) <= radius: tanh(sqrt(c) R / 2) / sqrt(c)."""
+    s = math.sqrt(c)
+    return (1.0 if _unknown(radius) else math.tanh(s * radius / 2.0)) / s
+
+
+def lorentz_coords_factor(c: float, radius: float) -> float:
+    """Lipschitz factor of the ambient coordinates of hyperboloid points (geodesic distance ->
+    Euclidean distance in R^(n+1)) for d(o, x) <= radius: sqrt(cosh(2 sqrt(c) R)). A unit
+    tangent v at x (<v, v>_L = 1) has |v|^2 = 1 + 2 v_0^2 and v_0^2 <= c |x_s|^2 =
+    sinh^2(sqrt(c) d(o, x)); geodesic balls are convex, so the path keeps the bound.
+    Unbounded without a radius: the coordinates grow like e^(sqrt(c) d(o, x))."""
+    if _unknown(radius):
+        return INF
+    try:
+        return math.sqrt(math.cosh(2.0 * math.sqrt(c) * radius))
+    except OverflowError:
+        return INF
+
+
+def lorentz_coords_norm(c: float, radius: float) -> float:
+    """|x| (Euclidean, ambient) for d(o, x) <= radius: sqrt(cosh(2 sqrt(c) R) / c)."""
+    factor = lorentz_coords_factor(c, radius)
+    return factor / math.sqrt(c) if factor < INF else INF
 
 
 def ball_radius_of_tangent(radius: float) -> float:

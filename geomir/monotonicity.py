@@ -74,8 +74,9 @@ class SignAnalysis:
             if rule is None and op.name.startswith("geo.") and op.name.removeprefix("geo.") in geo.UNARY_OPS:
                 rule = _unary
             out = rule(self, op, ins) if rule is not None else _opaque(self, op, ins)
-            for r in op.results:
-                signs[r] = out if out.shape == (_width(r),) else np.full(_width(r), np.nan)
+            outs = out if isinstance(out, list) else [out] * len(op.results)  # a call: one per result
+            for r, o in zip(op.results, outs):
+                signs[r] = o if o.shape == (_width(r),) else np.full(_width(r), np.nan)
         return []
 
     def lose(self, op: Operation, why: str, out: np.ndarray) -> np.ndarray:
@@ -127,22 +128,34 @@ def _linear_rule(a: SignAnalysis, op, ins) -> np.ndarray:
     return out
 
 
-def _call(a: SignAnalysis, op, ins) -> np.ndarray:
+def _call(a: SignAnalysis, op, ins) -> list[np.ndarray]:
+    """The callee's result signs, each for its own result (not the first for all)."""
     callee = a.funcs[op.callee.string_value()]
     outs = a.run(callee, ins)
-    return outs[0] if outs else np.zeros(0)
+    return outs if len(outs) == len(op.results) else [np.full(_width(r), np.nan) for r in op.results]
 
 
 def _scale(a: SignAnalysis, op, ins) -> np.ndarray:
     return np.sign(op.factor.value.data) * ins[0] if op.factor.value.data else np.zeros_like(ins[0])
 
 
+def _sum(a: SignAnalysis, op, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    out = _combine(lhs, rhs)
+    lost = np.isnan(out) & ~np.isnan(lhs) & ~np.isnan(rhs)
+    if lost.any():
+        i = int(np.flatnonzero(lost)[0])
+        what = "difference" if op.name == "geo.sub" else "sum"
+        return a.lose(op, f"the {what} combines a term that increases with the input and one that decreases "
+                      f"(coordinate {i}): its direction is unknown", out)
+    return out
+
+
 RULES = {
     "geo.param": _param,
     "geo.linear": _linear_rule,
-    "geo.bias": lambda a, op, ins: _combine(ins[0], np.broadcast_to(ins[1], ins[0].shape)),
-    "geo.add": lambda a, op, ins: _combine(ins[0], ins[1]),
-    "geo.sub": lambda a, op, ins: _combine(ins[0], -ins[1]),
+    "geo.bias": lambda a, op, ins: _sum(a, op, ins[0], np.broadcast_to(ins[1], ins[0].shape)),
+    "geo.add": lambda a, op, ins: _sum(a, op, ins[0], ins[1]),
+    "geo.sub": lambda a, op, ins: _sum(a, op, ins[0], -ins[1]),
     "geo.scale": _scale,
     "geo.coords": lambda a, op, ins: ins[0],
     "func.call": _call,

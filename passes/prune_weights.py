@@ -31,6 +31,8 @@ class PruneWeights(ModulePass):
     fraction: float = 0.5
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
-        transform = f"prune:{self.method}:{self.fraction:g}"
+        # repr: the exact fraction (":g" rounds to 6 digits: 0.4999999 became 0.5, which zeroes
+        # floor(0.5 * size) entries instead of floor(0.4999999 * size), and 0.9999999 became 1)
+        transform = f"prune:{self.method}:{float(self.fraction)!r}"
         check(transform, self.name)
         record(op, transform, lambda t: len(t.get_shape()) == 2)

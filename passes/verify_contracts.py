@@ -39,7 +39,7 @@ from geomir import hyperbolic_bounds as hb
 from geomir.backends.common import weights
 from geomir.backends.common.init import ParamSpec, draw
 from geomir.backends.common.pyemit import weight_transforms
-from geomir.diagnostics import Note, SourceError, op_span
+from geomir.diagnostics import Note, SourceError, UsageError, op_span
 from geomir.dialects import contract, geo
 from geomir.pipeline import register_pass
 from geomir.weights_file import WeightFile
@@ -92,13 +92,22 @@ def _weight(value: SSAValue, source: Weights, transformed: bool = True):
         raise ContractError(f"parameter '{name}' has {math.prod(shape)} values, more than the contract prover "
                             f"draws ({MAX_PROVED_VALUES}); a contract needs smaller layers", op_span(owner))
     if not isinstance(source, WeightFile):
-        return draw(name, ParamSpec(shape, owner.init.data, transforms=transforms), source)
-    value = source.get(name, shape)
-    c = _curvature(t) if isinstance(t, geo.PointType) else None
-    if c is not None:  # a point on the ball -> logmap0
-        norm = np.linalg.norm(value)
-        value = value * (math.atanh(min(math.sqrt(c) * norm, 1 - 1e-15)) / (math.sqrt(c) * norm)) if norm > 0 else value
-    return weights.apply(value, weights.deployed(transforms))
+        value = draw(name, ParamSpec(shape, owner.init.data, transforms=transforms), source)
+    else:
+        value = source.get(name, shape)
+        c = _curvature(t) if isinstance(t, geo.PointType) else None
+        if c is not None:  # a point on the ball -> logmap0
+            norm = float(np.linalg.norm(value))
+            if not math.sqrt(c) * norm < 1.0:  # off the ball: no distance from the origin, no bound
+                raise UsageError(f"weights file '{source}': '{name}' is not a point of the Poincaré ball "
+                                 f"(|x| = {norm:.6g} >= 1/sqrt(c) = {1 / math.sqrt(c):.6g})")
+            value = value * (math.atanh(math.sqrt(c) * norm) / (math.sqrt(c) * norm)) if norm > 0 else value
+        value = weights.apply(value, weights.deployed(transforms))
+    if not np.all(np.isfinite(value)):  # e.g. bf16 rounding of values beyond its range: inf
+        raise ContractError(f"parameter '{name}' ({_source_text(source)}) has non-finite values after "
+                            f"{', '.join(transforms) or 'loading'}, so no contract can be proved",
+                            op_span(owner))
+    return value
 
 
 def _source_text(source: Weights) -> str:
@@ -148,7 +157,7 @@ class _Prover:
             elif rule is None:
                 out = Bound(math.inf, f"no Lipschitz rule for {op.name} yet", op)
             else:
-                out = rule(self, op, ins)
+                out = _checked(rule(self, op, ins), op)
             if isinstance(op, geo.LinearOp) and self.norm(op.operands[1]) is not None:
                 layers.append((self.norm(op.operands[1]), op))
             for r in op.results:
@@ -163,6 +172,23 @@ class _Prover:
 # --- rules ------------------------------------------------------------------------------------
 
 
+def _times(a: float, b: float) -> float:
+    """a * b where 0 * inf = 0: a zero bound or radius is an exact zero (a constant, the
+    zero vector, a zero weight), which any factor keeps zero. NaN would compare false with
+    everything and slip through the checks below."""
+    return 0.0 if a == 0.0 or b == 0.0 else a * b
+
+
+def _checked(out: Bound, op: Operation) -> Bound:
+    """``out`` with an unknown (NaN) radius made inf, and a NaN or overflowed bound made an
+    infinite one that says where: a bound must never be a NaN, which no comparison rejects."""
+    radius = out.radius if out.radius == out.radius else math.inf
+    if math.isnan(out.value) or (math.isinf(out.value) and not out.why):
+        return Bound(math.inf, f"the bound at {op.name} overflows the float64 range (weights or scales too "
+                     "large)", op, radius)
+    return out if radius is out.radius else Bound(out.value, out.why, out.where, radius)
+
+
 def _norm(v) -> float:
     return float(np.linalg.norm(v)) if v is not None else math.inf
 
@@ -171,7 +197,7 @@ def _linear(p: _Prover, op, ins):
     norm = p.norm(op.operands[1])
     if norm is None:
         return Bound(math.inf, "a linear map whose weight is not a parameter", op)
-    return Bound(ins[0].value * norm, radius=ins[0].radius * norm)
+    return Bound(_times(ins[0].value, norm), radius=_times(ins[0].radius, norm))
 
 
 _RANGE = {  # activation, input radius, dimension -> output radius
@@ -259,12 +285,41 @@ def _mobius_matvec(p: _Prover, op, ins):
     c = _curvature(op.results[0].type)
     if norm is None:
         return Bound(math.inf, "a Möbius matvec whose weight is not a parameter", op)
-    tangent = norm * hb.tangent_radius_of_ball(x.radius)
+    tangent = _times(norm, hb.tangent_radius_of_ball(x.radius))
     factor = hb.expmap0_factor(c, tangent)
     if math.isinf(factor):
         return Bound(math.inf, "mobius_matvec of an input at unbounded distance from the origin: distances on the "
                      "ball grow like exp(sqrt(c) |W| d(0, x)); declare @lipschitz(L, radius = R)", op)
-    return Bound(x.value * hb.logmap0_factor(c) * norm * factor, radius=hb.ball_radius_of_tangent(tangent))
+    return Bound(_times(x.value * hb.logmap0_factor(c), _times(norm, factor)), radius=hb.ball_radius_of_tangent(tangent))
+
+
+def _coords(p: _Prover, op, ins):
+    """The representation coordinates (Euclidean distances) of a value: the identity for
+    vectors and tangents; on the ball, sphere and hyperboloid, the embedding's stretch of
+    geodesic distances; none on the torus, whose angles jump where they wrap."""
+    t = op.operands[0].type
+    x = ins[0]
+    m = getattr(t, "manifold", None)
+    if isinstance(t, geo.TangentType) or isinstance(m, geo.EuclideanAttr):
+        return Bound(x.value, radius=x.radius)
+    if isinstance(m, geo.PoincareAttr):  # |x - y| <= d(x, y) / 2: the conformal factor is >= 2
+        return Bound(x.value, radius=hb.ball_coords_norm(m.curvature, x.radius))
+    if isinstance(m, geo.SphereAttr):  # a chord is never longer than its arc; unit vectors
+        return Bound(x.value, radius=1.0)
+    if isinstance(m, geo.LorentzAttr):
+        c = m.curvature
+        factor = hb.lorentz_coords_factor(c, x.radius)
+        if x.value > 0 and math.isinf(factor):
+            return Bound(math.inf, "coords of a hyperboloid point at unbounded distance from the origin: the "
+                         "ambient coordinates stretch geodesic distances by sqrt(cosh(2 sqrt(c) d(o, x))); "
+                         "declare @lipschitz(L, radius = R)", op)
+        return Bound(_times(x.value, factor), radius=hb.lorentz_coords_norm(c, x.radius))
+    if isinstance(m, geo.TorusAttr):
+        if x.value == 0:  # a fixed point: constant coordinates
+            return Bound(0.0)
+        return Bound(math.inf, "coords of a torus point jump by the period where an angle wraps around: not "
+                     "continuous, so not Lipschitz (read torus points through dist or logmap)", op)
+    return Bound(math.inf, f"no Lipschitz rule for coords on {m} yet", op)
 
 
 def _sum(p, op, ins):
@@ -277,9 +332,9 @@ RULES = {
     "geo.bias": _sum,
     "geo.add": _sum,
     "geo.sub": _sum,
-    "geo.scale": lambda p, op, ins: Bound(abs(op.factor.value.data) * ins[0].value,
-                                          radius=abs(op.factor.value.data) * ins[0].radius),
-    "geo.coords": lambda p, op, ins: Bound(ins[0].value, radius=ins[0].radius),
+    "geo.scale": lambda p, op, ins: Bound(_times(abs(op.factor.value.data), ins[0].value),
+                                          radius=_times(abs(op.factor.value.data), ins[0].radius)),
+    "geo.coords": _coords,
     # the triangle inequality: |d(a,b) - d(a',b')| <= d(a,a') + d(b,b'), on any manifold
     "geo.dist": _sum,
     "geo.logmap0": _logmap0,
