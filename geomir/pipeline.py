@@ -94,9 +94,21 @@ def _make(arg) -> ModulePass:
         known = ", ".join(sorted(PASSES))
         raise UsageError(f"unknown pass '{arg.name}' (available: {known}; see geomc --list-passes)")
     try:
-        return PASSES[arg.name].from_pass_spec(arg)
+        return PASSES[arg.name].from_pass_spec(_ints_as_floats(PASSES[arg.name], arg))
     except Exception as err:
         raise UsageError(f"bad options for pass '{arg.name}': {err}") from None
+
+
+def _ints_as_floats(cls, arg):
+    """``arg`` with integer values given to float options as floats: xDSL's spec parser reads
+    ``fraction=0`` as an int, which its type check then refuses for a ``float`` field."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for key, values in list(arg.parameters.items()):
+        if hints.get(key) is float:
+            arg.parameters[key] = tuple(float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values)
+    return arg
 
 
 def _value_text(v) -> str:

@@ -267,3 +267,11 @@ def test_a_file_that_is_not_utf8_names_the_byte_and_where(tmp_path: Path) -> Non
 def test_a_traced_input_of_huge_dimension_is_located() -> None:
     with pytest.raises(GeoTypeError, match=r"test_cli_regressions.py:\d+:\d+: the dimension of euclidean is too large"):
         g.R(10**12)
+
+
+def test_an_integer_given_to_a_float_pass_option_is_read_as_a_float() -> None:
+    """xDSL's spec parser reads fraction=0 as an int, which its type check refused."""
+    proc = geomc("examples/lipschitz_classifier.geo", "--passes=prune-weights{fraction=0}")
+    assert proc.returncode == 0 and "prune:magnitude:0.0" in proc.stdout, proc.stderr
+    failed(geomc("examples/lipschitz_classifier.geo", "--passes=prune-weights{fraction=1}"), 2,
+           "the pruning fraction must be in [0, 1), found 1")
