@@ -16,7 +16,9 @@ torch code and warns once per reason (:class:`TritonFallbackWarning`):
 * ``autograd`` -- a gradient is being taken (an input requires grad, or a torch.func
   transform is active): the kernels are forward-only, so the differentiable torch code
   runs, with the same numbers. No warning: this is the training path by design.
-* ``device``, ``dtype`` (float64), ``activation``, ``width``, ``triton`` (not installed).
+* ``device``, ``dtype`` (float64, or tensors of several dtypes: the torch code then raises
+  what the torch target raises), ``activation``, ``width``, ``size`` (a tensor of 2^31
+  elements or more: the kernels' offsets are int32), ``triton`` (not installed).
 
 ``STATS`` counts launches by (path, site kind, reason); ``GEOMIR_TRITON_STRICT=1`` (or
 ``set_strict(True)``) turns every fallback into a :class:`TritonFallbackError`.
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import math
 import os
 import warnings
 
@@ -48,6 +51,10 @@ STATS: collections.Counter = collections.Counter()
 _STRICT = [os.environ.get("GEOMIR_TRITON_STRICT", "0") not in ("", "0")]
 _WARNED: set[tuple[str, str]] = set()
 _KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+MAX_ELEMENTS = 2**31 - 1
+"""The most elements a tensor a kernel reads or writes may have: the kernels compute element
+offsets (row * stride, k * stride) in int32, which wrap past this (a wrong address, not an
+error), so larger launches run the torch code (reason ``size``)."""
 
 
 class TritonFallbackWarning(UserWarning):
@@ -100,8 +107,10 @@ def _poincare():
     return poincare
 
 
-def _blocker(kind: str, module, tensors, activation: str | None, width: int | None) -> tuple[str, str] | None:
-    """(reason, message) why a kernel cannot run, or None."""
+def _blocker(kind: str, module, tensors, activation: str | None, width: int | None,
+             elements: int = 0) -> tuple[str, str] | None:
+    """(reason, message) why a kernel cannot run, or None (``elements``: the most elements of
+    a tensor the kernel reads or writes, outputs and materialized broadcasts included)."""
     # Inside a torch.func transform (vjp, grad, jvp, vmap) every tensor made in the function
     # is wrapped, the kernels' outputs too, even when no input is: Triton cannot take those.
     if torch._C._are_functorch_transforms_active() or (
@@ -120,18 +129,36 @@ def _blocker(kind: str, module, tensors, activation: str | None, width: int | No
                           "(or TRITON_INTERPRET=1 set before the first import)")
     if x.dtype not in _KERNEL_DTYPES:
         return "dtype", f"{x.dtype}: the kernels take float32, bfloat16 or float16"
+    if any(t.dtype != x.dtype for t in tensors):  # the torch code raises (or promotes) as torch does
+        return "dtype", f"tensors of several dtypes ({', '.join(sorted({str(t.dtype) for t in tensors}))})"
     name = activation.removeprefix("geo.") if activation else None
     if name not in host.ACTIVATIONS:
         return "activation", f"activation {activation} has no {kind} kernel"
     if width is not None and width > host.MAX_WIDTH:  # the Poincaré kernel holds whole rows
         return "width", f"output width {width} > {host.MAX_WIDTH}"
+    largest = max([elements, *(t.numel() for t in tensors)])
+    if largest > MAX_ELEMENTS:
+        return "size", f"a tensor of {largest} elements > 2^31 - 1 (the kernels' offsets are int32)"
     return None
 
 
-def _launch(kind: str, module, tensors, activation, kernel, reference, width=None):
+def _check_precision(precision: str) -> None:
+    """Every call checks ``precision`` (the module's PRECISION), whether a kernel runs or not."""
+    from geomir.backends.triton import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"geomir triton: precision {precision!r} (expected one of {', '.join(PRECISIONS)})")
+
+
+def _rows(x: torch.Tensor) -> int:
+    """The number of rows of x (*batch, n): the product of its batch axes."""
+    return math.prod(x.shape[:-1])
+
+
+def _launch(kind: str, module, tensors, activation, kernel, reference, width=None, elements: int = 0):
     """``kernel()`` if the kernel can run on ``tensors``, else ``reference()`` (see module)."""
     tensors = [t for t in tensors if t is not None]
-    why = _blocker(kind, module, tensors, activation, width)
+    why = _blocker(kind, module, tensors, activation, width, elements)
     if why is None:
         STATS["triton", kind, ""] += 1
         return kernel()
@@ -168,7 +195,8 @@ def dense(x, w, b=None, activation=None, precision="ieee"):
     def kernel():
         return _layer().jet_layer(x[None], w, b, activation, precision=precision)[0]
 
-    return _launch("dense", _layer, (x, w, b), activation, kernel, reference)
+    _check_precision(precision)
+    return _launch("dense", _layer, (x, w, b), activation, kernel, reference, elements=_rows(x) * w.shape[0])
 
 
 @functools.cache
@@ -190,7 +218,9 @@ def poincare_layer(x, w, b=None, c=1.0, activation=None, precision="ieee"):
     def kernel():
         return _poincare().poincare_layer(x, w, b, c=c, activation=activation, precision=precision)
 
-    return _launch("poincare", _poincare, (x, w, b), activation, kernel, reference, width=w.shape[0])
+    _check_precision(precision)
+    return _launch("poincare", _poincare, (x, w, b), activation, kernel, reference, width=w.shape[0],
+                   elements=_rows(x) * w.shape[0])
 
 
 def jet_layer(x, w, b=None, activation=None, precision="ieee"):
@@ -205,4 +235,9 @@ def jet_layer(x, w, b=None, activation=None, precision="ieee"):
         return layer.jet_layer(x, w, b, activation, precision=precision)
 
     tensors = (*x, w, b) if collapsed else (x, w, b)
-    return _launch(kind, _layer, tensors, activation, kernel, lambda: _taylor.layer(x, w, b, activation))
+    # the largest kernel tensor: the output jet, or the directions (f1 is materialized to D rows)
+    rows = _rows(x.f0) * x.f1.shape[0] if collapsed else _rows(x)
+    elements = rows * max(w.shape[0], x.f0.shape[-1] if collapsed else 0)
+    _check_precision(precision)
+    return _launch(kind, _layer, tensors, activation, kernel, lambda: _taylor.layer(x, w, b, activation),
+                   elements=elements)

@@ -23,7 +23,10 @@ from xdsl.ir import Operation, SSAValue
 from geomir.backends.common.pyemit import Fused
 from geomir.dialects import geo, jet
 
-_UNARY = frozenset(f"geo.{name}" for name in geo.UNARY_OPS)
+_UNARY = frozenset(f"geo.{name}" for name in ("tanh", "sigmoid", "relu", "softplus", "sin", "cos", "exp"))
+"""The activations a dense or Poincaré group absorbs: those with a kernel epilogue
+(``kernels.ACTIVATIONS``; this module does not import triton). Another unary op (neg, log,
+sqrt) after a layer stays a torch op, so the layer itself still runs its kernel."""
 
 
 def _only_user(value: SSAValue) -> Operation | None:
