@@ -1,6 +1,6 @@
 """Bounded reward drift: a contextual bandit whose rollouts run on an inference kernel.
 
-    python examples/rl_bandit.py [--steps 300] [--candidate float16] [--eps 0.1]
+    python examples/rl_bandit.py [--steps 300] [--candidate float16] [--eps 0.1] [--seed 0]
 
 The policy (examples/bandit_policy.geo) is trained by REINFORCE with the *reference*
 kernel (torch float64, autograd) while the *rollouts* sample actions from the
@@ -41,6 +41,7 @@ from geomir.weights_file import save_weights
 
 HERE = Path(__file__).resolve().parent
 ARMS, DIM = 4, 6
+EVAL_CONTEXTS = 4096  # the fixed contexts of the exact expected returns
 
 
 def reward_means(x: np.ndarray) -> np.ndarray:
@@ -102,22 +103,34 @@ def contract_text(weights: Path, candidate: str, eps: float) -> str:
             "full: {window: 50, min_samples: 5}}\n")
 
 
-def run(steps: int = 300, candidate: str = "float16", eps: float = 0.1, workdir: Path | None = None) -> dict:
-    """Train, check the contract, measure the drift of a good and a broken kernel."""
+CANDIDATES = ("float32", "bfloat16", "float16")
+
+
+def run(steps: int = 300, candidate: str = "float16", eps: float = 0.1, workdir: Path | None = None,
+        seed: int = 0) -> dict:
+    """Train, check the contract, measure the drift of a good and a broken kernel. The same
+    ``seed`` gives the same numbers. Bad arguments raise ValueError before any work."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a whole number >= 1, found {steps!r}")
+    if candidate not in CANDIDATES:
+        raise ValueError(f"candidate must be one of {', '.join(CANDIDATES)}, found {candidate!r}")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (math.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps (the contract's bound on the logit error) must be a finite number > 0, found {eps!r}")
     workdir = Path(workdir or tempfile.mkdtemp(prefix="rl_bandit_"))
-    params = train(steps, getattr(torch, candidate))
+    workdir.mkdir(parents=True, exist_ok=True)  # a new folder: save_weights does not make it
+    params = train(steps, getattr(torch, candidate), seed=seed)
     weights = save_weights(params, workdir / "policy.npz")
     path = workdir / "bandit.yaml"
     path.write_text(contract_text(weights, candidate, eps))
     report = check_contract(path)
     contract, base = load_contract(path)
     kernels = build_kernels(contract, base)
-    x = np.random.default_rng(3).normal(size=(4096, DIM))
+    x = np.random.default_rng(3).normal(size=(EVAL_CONTEXTS, DIM))
     z_ref, z_cand = kernels.reference([x]), kernels.candidate([x])
     p_ref, p_cand = _softmax(z_ref), _softmax(z_cand)
     bound = 1.0 - math.exp(-2 * eps)  # horizon 1, rewards in [0, 1]
     good = {"drift": abs(expected_return(p_cand, x) - expected_return(p_ref, x)), "bound": bound,
-            "contract_passed": report.passed, "logit_error_max": float(np.linalg.norm(z_cand - z_ref, axis=-1).max()),
+            "contract_passed": report.passed, "contract_failed": _failed(report), "contract_samples": report.samples, "logit_error_max": float(np.linalg.norm(z_cand - z_ref, axis=-1).max()),
             **mismatch_metrics(p_ref, p_cand)}
 
     def broken_kernel(xs):  # a kernel with a sign bug: it returns -logits (the worst arm wins)
@@ -136,17 +149,45 @@ def run(steps: int = 300, candidate: str = "float16", eps: float = 0.1, workdir:
     return {"return_reference": expected_return(p_ref, x), "good": good, "broken": broken, "eps": eps}
 
 
+def _failed(report) -> list[str]:
+    """The contract's clauses that failed, as 'clause: measured > bound'."""
+    out = []
+    for c in report.clauses:
+        if c.bound is None:
+            continue
+        if (c.measured < c.bound) if c.higher_is_better else (c.measured > c.bound):
+            out.append(f"{c.clause}: {c.measured:.3g} {'<' if c.higher_is_better else '>'} {c.bound:.3g}")
+    return out
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, found {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, found {text}")
+    return value
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--candidate", default="float16", choices=("float32", "bfloat16", "float16"))
-    p.add_argument("--eps", type=float, default=0.1, help="the contract's bound on the logit error")
+    p.add_argument("--steps", type=_positive_int, default=300)
+    p.add_argument("--candidate", default="float16", choices=CANDIDATES)
+    p.add_argument("--eps", type=_positive_float, default=0.1, help="the contract's bound on the logit error")
+    p.add_argument("--seed", type=int, default=0, help="the training seed (the same seed, the same numbers)")
     args = p.parse_args(argv)
-    out = run(args.steps, args.candidate, args.eps)
+    out = run(args.steps, args.candidate, args.eps, seed=args.seed)
     g, b = out["good"], out["broken"]
     print(f"expected return of the trained policy (reference kernel): {out['return_reference']:.4f}")
     print(f"contract: logit error <= {out['eps']} => return drift <= 1 - exp(-2 eps) = {g['bound']:.4f}")
-    print(f"{args.candidate} kernel: contract {'holds' if g['contract_passed'] else 'VIOLATED'} (max logit error "
+    verdict = "holds" if g["contract_passed"] else (
+        f"VIOLATED on its {g['contract_samples']} samples: {'; '.join(g['contract_failed']) or 'see the report'}")
+    print(f"{args.candidate} kernel: contract {verdict} (max logit error on the {EVAL_CONTEXTS} evaluation contexts "
           f"{g['logit_error_max']:.3g}); drift {g['drift']:.2e} <= {g['bound']:.3g}; KL mean {g['kl_mean']:.2e}, "
           f"max |dp| {g['max_prob_diff']:.2e}, Pearson {g['pearson']:.6f}")
     print(f"broken kernel: contract {'holds' if b['contract_passed'] else 'VIOLATED'}; drift {b['drift']:.3g} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import jax
 import jax.numpy as jnp
 
 import numpy as np
@@ -29,6 +30,11 @@ def init_params(specs: dict[str, ParamSpec], seed: int = 0, dtype=None, names=No
         raise ModelInputError(f"init_params: dtype must be a floating dtype (jnp.float32, ...), found {dtype}")
     if isinstance(names, str):
         raise ModelInputError(f"init_params: names must be a list of parameter names, found the string {names!r}")
+    if dtype is not None and jax.dtypes.canonicalize_dtype(dtype) != jnp.dtype(dtype):
+        # jnp.asarray would truncate float64 to float32 with only a warning
+        raise ModelInputError(f"init_params: dtype {jnp.dtype(dtype).name} needs 64-bit JAX "
+                              "(jax.config.update('jax_enable_x64', True) before creating arrays); "
+                              f"without it JAX would give {jax.dtypes.canonicalize_dtype(dtype).name}")
     return {name: _value(name, spec, seed, dtype) for name, spec in select(specs, names).items()}
 
 

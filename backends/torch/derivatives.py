@@ -14,7 +14,9 @@ def _vjp(f, x, w):
 
 
 def _basis(x, i):
-    return torch.nn.functional.one_hot(torch.tensor(i), x.shape[-1]).to(x.dtype).expand_as(x)
+    """e_i broadcast to ``x``'s shape, on ``x``'s device and in its dtype (a CPU basis
+    vector made every derivative request on a CUDA input fail with a device mismatch)."""
+    return (torch.arange(x.shape[-1], device=x.device) == i).to(x.dtype).expand_as(x)
 
 
 _D = Derivatives(

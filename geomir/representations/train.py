@@ -429,7 +429,7 @@ def _optimizer(config: TrainConfig, points):
         return RowwiseRSGD(points, config.lr)
     if config.optimizer == "radagrad":
         return RowwiseRAdagrad(points, config.lr, config.adagrad_init)
-    return RiemannianAdam([points], lr=config.lr)
+    return RiemannianAdam([points], lr=config.lr, check_finite=False)  # each step is checked by the trainer (_not_finite)
 
 
 def _checkpoint(path: str, module: EmbeddingLoss, opt, epoch: int, gen: torch.Generator, config: TrainConfig,

@@ -103,3 +103,23 @@ def test_directional_matches_jax_experimental_jet(mods, data) -> None:
     np.testing.assert_allclose(ours, expected, rtol=1e-9, atol=1e-10)
     # and the JAX backend gives the same jet
     np.testing.assert_allclose(np.asarray(jm.d5(jparams, jnp.asarray(x), jnp.asarray(v))), ours, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("request_name", ["laplacian", "biharmonic"])
+def test_torch_basis_directions_follow_the_input_device(request_name) -> None:
+    """laplacian/biharmonic build the basis vectors e_i on the input's device: a CPU e_i made
+    every such request on a CUDA input fail with a device mismatch. Checked without a GPU
+    under FakeTensorMode (fake CUDA tensors)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from geomir.backends.torch import derivatives
+
+    def f(params, z):
+        return (z ** 3).sum(-1, keepdim=True)
+
+    with FakeTensorMode():
+        x = torch.empty(5, 3, dtype=torch.float64, device="cuda")
+        out = getattr(derivatives, request_name)(f, {}, (x,))
+        assert out.device == x.device and out.dtype == x.dtype and out.shape == (5, 1)
+    x = torch.tensor(np.random.default_rng(0).normal(size=(4, 3)))
+    torch.testing.assert_close(derivatives.laplacian(f, {}, (x,)), 6.0 * x.sum(-1, keepdim=True))

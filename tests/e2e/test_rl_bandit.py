@@ -50,3 +50,36 @@ def test_the_drift_stays_under_the_contract_bound_and_a_broken_kernel_is_blocked
     assert good["pearson"] > 0.999
     assert not broken["contract_passed"] and broken["drift"] > broken["bound"]
     assert broken["router_status"] == "blocked" and broken["answered_by"] == ["reference"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--steps", "0"], "--steps: must be >= 1"),  # trained nothing and reported success
+    (["--steps", "-5"], "--steps: must be >= 1"),
+    (["--eps", "0"], "--eps: must be a finite number > 0"),  # was a ContractSpecError traceback
+    (["--eps", "-1"], "--eps: must be a finite number > 0"),
+    (["--eps", "nan"], "--eps: must be a finite number > 0"),
+])
+def test_bad_options_are_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _example().main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kwargs,message", [(dict(steps=0), "steps"), (dict(eps=float("inf")), "eps"),
+                                            (dict(candidate="float8"), "candidate")])
+def test_run_refuses_bad_arguments_before_any_work(kwargs, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        _example().run(**{"steps": 1, "workdir": tmp_path, **kwargs})
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_same_seed_gives_the_same_numbers_and_a_violation_names_its_clause(tmp_path):
+    example = _example()
+    a = example.run(steps=5, eps=0.001, seed=4, workdir=tmp_path / "a")
+    b = example.run(steps=5, eps=0.001, seed=4, workdir=tmp_path / "b")
+    assert a["return_reference"] == b["return_reference"] and a["good"]["drift"] == b["good"]["drift"]
+    c = example.run(steps=5, eps=0.001, seed=5, workdir=tmp_path / "c")
+    assert c["return_reference"] != a["return_reference"]
+    # eps = 0.001 is below float16's error: the report says which clause failed, measured where
+    assert not a["good"]["contract_passed"] and a["good"]["contract_samples"] == 2048
+    assert any(f.startswith("numerical.max_abs: ") for f in a["good"]["contract_failed"])

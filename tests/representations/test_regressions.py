@@ -265,3 +265,15 @@ def test_initial_points_outside_the_ball_are_refused(small):
         train(small, TrainConfig(**TINY, init_scale=10.0), progress=False)
     TrainConfig(**TINY, init_scale=10.0, manifold="lorentz").validate()  # expmap0: anywhere is fine
     TrainConfig(**TINY, init_scale=0.7).validate()
+
+
+def test_radam_that_diverges_says_lower_lr():
+    """The trainer checks each step itself (one host read); its RiemannianAdam runs with
+    check_finite=False, so a diverging radam run still ends with the trainer's advice, not
+    the optimizer's NonFiniteStepError."""
+    from geomir.representations.train import TrainingError, train
+
+    tree = generated_tree(depth=2, branching=3, seed=0)
+    with pytest.raises(TrainingError, match="not finite .*lower lr"):
+        train(tree, TrainConfig(manifold="lorentz", dim=3, optimizer="radam", lr=1e30, epochs=2, burnin=0,
+                                dtype="float32"), progress=False)
