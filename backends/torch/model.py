@@ -74,6 +74,21 @@ def param_key(name: str) -> str:
                          for b in name.encode())
 
 
+class GeoParameter(torch.nn.Parameter):
+    """An ``nn.Parameter`` whose ``.manifold`` and ``.constraint`` survive ``copy.deepcopy``
+    (``nn.Parameter.__deepcopy__`` keeps only the data: a deep-copied module's ball biases
+    were then trained as Euclidean vectors and W >= 0 no longer projected)."""
+
+    def __deepcopy__(self, memo):
+        if id(self) in memo:
+            return memo[id(self)]
+        result = super().__deepcopy__(memo)
+        for attr in ("manifold", "constraint"):
+            if attr in self.__dict__:
+                setattr(result, attr, self.__dict__[attr])  # the runtime's manifold object is shared, as in the module
+        return result
+
+
 class CompiledModel(torch.nn.Module):
     """A generated function with its parameters as ``nn.Parameter``s.
 
@@ -90,7 +105,7 @@ class CompiledModel(torch.nn.Module):
         super().__init__()
         self.params = torch.nn.ParameterDict()
         for name, value in init_params(self.specs, seed, dtype, self.param_names).items():
-            p = torch.nn.Parameter(value)
+            p = GeoParameter(value)
             p.manifold = self.specs[name].manifold
             if NONNEGATIVE in self.specs[name].transforms:
                 p.constraint = "nonnegative"  # geomir's optimizers project onto W >= 0

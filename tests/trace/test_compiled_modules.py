@@ -97,3 +97,20 @@ def test_init_params_needs_a_floating_dtype_and_a_list_of_names(target):
         m.init_params(0, integer)
     with pytest.raises(ModelInputError, match="names must be a list of parameter names, found the string 'W'"):
         m.init_params(0, names="W")
+
+
+def test_a_deep_copied_module_keeps_its_parameters_manifolds(tmp_path):
+    """copy.deepcopy of an nn.Module form keeps each parameter's .manifold and .constraint
+    (nn.Parameter.__deepcopy__ dropped them: the copy's ball biases trained as Euclidean)."""
+    import copy
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    m = g.compile(root / "examples" / "hyperbolic_classifier.geo", target="torch", cache_dir=tmp_path)
+    net = m.ClassifierModule(seed=0)
+    twin = copy.deepcopy(net)
+    for (name, p), q in zip(net.params.items(), twin.params.values()):
+        assert getattr(q, "manifold", None) is getattr(p, "manifold", None), name
+        assert getattr(q, "constraint", None) == getattr(p, "constraint", None), name
+        assert q is not p and torch.equal(q, p)
+    assert any(getattr(q, "manifold", None) is not None for q in twin.params.values())
