@@ -142,6 +142,10 @@ class IRError(GeomirError):
     """Textual IR given by the user fails to parse or verify."""
 
 
+class IRSourceError(SourceError, IRError):
+    """Textual IR that fails to verify, at the op that is wrong (file:line:col and caret)."""
+
+
 class InternalCompilerError(GeomirError):
     """A pass produced IR that fails verification: a compiler bug, not a user error."""
 

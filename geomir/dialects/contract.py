@@ -19,7 +19,7 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-from geomir.dialects.geo import format_float_literal
+from geomir.dialects.geo import format_float_literal, parse_number_as_f64
 
 CONTRACT_ATTR_NAME = "contracts"
 """Name of the ``func.func`` attribute holding the ArrayAttr of contracts."""
@@ -81,13 +81,13 @@ class LipschitzAttr(ParametrizedAttribute):
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
         with parser.in_angle_brackets():
-            value = parser.parse_number(context_msg=" (the Lipschitz bound)")
+            value = parse_number_as_f64(parser, "the Lipschitz bound")
             radius: Attribute = NoneAttr()
             if parser.parse_optional_punctuation(",") is not None:
                 parser.parse_keyword("radius", " (the input radius: radius = R)")
                 parser.parse_punctuation("=")
-                radius = FloatAttr(float(parser.parse_number(context_msg=" (the input radius)")), f64)
-        return (FloatAttr(float(value), f64), radius)
+                radius = FloatAttr(parse_number_as_f64(parser, "the input radius"), f64)
+        return (FloatAttr(value, f64), radius)
 
     def print_parameters(self, printer: Printer) -> None:
         radius = "" if isinstance(self.radius, NoneAttr) else f", radius = {format_float_literal(self.radius_value)}"
@@ -266,8 +266,22 @@ def signature_problem(contract: Attribute, inputs: Sequence[Attribute], outputs:
     return None
 
 
+PROVED_ATTR_NAME = "proved"
+"""Name of the ``func.func`` attribute where ``verify-contracts`` records what it proved
+(an ArrayAttr of #contract attributes; passes/verify_contracts.py writes it, the backends
+print it)."""
+
+
 def verify_function_contracts(op: Operation) -> None:
-    """Check a ``func.func``'s contracts are well formed and fit its signature."""
+    """Check a ``func.func``'s contracts are well formed and fit its signature, and that
+    its ``proved`` attribute, if any, is an array of #contract attributes."""
+    proved = op.attributes.get(PROVED_ATTR_NAME)
+    if proved is not None and (
+        not isinstance(proved, ArrayAttr) or not all(isinstance(a, CONTRACT_ATTRS) for a in proved)
+    ):
+        raise VerifyException(
+            f"{op.name}: '{PROVED_ATTR_NAME}' must be an array of #contract attributes, found {proved}"
+        )
     contracts = get_contracts(op)
     if not contracts:
         return

@@ -34,6 +34,8 @@ from xdsl.dialects.builtin import (
     IntAttr,
     StringAttr,
     TensorType,
+    bf16,
+    f16,
     f32,
     f64,
 )
@@ -89,6 +91,17 @@ def _f64_attr(value: float | FloatAttr) -> FloatAttr:
     return FloatAttr(float(value), f64)
 
 
+def parse_number_as_f64(parser: AttrParser, what: str) -> float:
+    """An integer or float literal as a float; an integer beyond the range of f64 (which
+    ``float()`` cannot convert) is a parse error at the literal, naming ``what``."""
+    start = parser.pos
+    value = parser.parse_number(context_msg=f" ({what})")
+    try:
+        return float(value)
+    except OverflowError:
+        parser.raise_error(f"{what} is out of the range of f64", start, parser.pos)
+
+
 def op_error(op_name: str, message: str) -> NoReturn:
     """Raise the uniform ``<op>: <message>`` verification error."""
     raise VerifyException(f"{op_name}: {message}")
@@ -119,6 +132,15 @@ class ManifoldAttr(ParametrizedAttribute, ABC):
         printer.print_string(self.kind)
         self.print_parameters(printer)
         return stream.getvalue()
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        """A manifold without parameters (``euclidean``, ``sphere``); the curved ones and
+        the torus override this. A ``<`` after the keyword is an error at the ``<``."""
+        start = parser.pos
+        if parser.parse_optional_punctuation("<") is not None:
+            parser.raise_error(f"{cls.name} takes no parameters", start, parser.pos)
+        return ()
 
 
 @irdl_attr_definition
@@ -161,8 +183,8 @@ class CurvedManifoldAttr(ManifoldAttr, ABC):
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
         with parser.in_angle_brackets():
-            value = parser.parse_number(context_msg=f" (the curvature c of {cls.name})")
-        return (FloatAttr(float(value), f64),)
+            value = parse_number_as_f64(parser, f"the curvature c of {cls.name}")
+        return (FloatAttr(value, f64),)
 
     def print_parameters(self, printer: Printer) -> None:
         printer.print_string(f"<{format_float_literal(self.c.value.data)}>")
@@ -224,6 +246,18 @@ MANIFOLDS: dict[str, type[ManifoldAttr]] = {
     for cls in (EuclideanAttr, PoincareAttr, LorentzAttr, SphereAttr, TorusAttr)
 }
 """Manifold keyword -> attribute class."""
+
+ELEMENT_TYPES: tuple[Attribute, ...] = (f16, bf16, f32, f64)
+"""The float types a geo value (point, tangent, path) or a parameter tensor may hold: the
+ones every backend has (f8 formats, f80, f128 and tf32 are rejected)."""
+
+
+def element_type_problem(t: Attribute) -> str | None:
+    """Why ``t`` is not an element type of geo values, or None when it is one."""
+    if t in ELEMENT_TYPES:
+        return None
+    return f"element type must be one of {', '.join(str(e) for e in ELEMENT_TYPES)}, found {t}"
+
 
 _MIN_DIM = {"sphere": 2, "lorentz": 2}
 """Manifolds whose ``dim`` counts ambient coordinates need at least two."""
@@ -292,6 +326,8 @@ class GeoValueType(ParametrizedAttribute, TypeAttribute, ABC):
         )
 
     def verify(self) -> None:
+        if (problem := element_type_problem(self.element_type)) is not None:
+            raise VerifyException(f"{self.name}: {problem}")
         minimum = _MIN_DIM.get(self.manifold.kind, 1)
         if self.dim.data < minimum:
             raise VerifyException(
@@ -371,6 +407,8 @@ class PathType(ParametrizedAttribute, TypeAttribute):
             )
         if self.dim.data < 1:
             raise VerifyException(f"{self.name}: dimension must be >= 1, found {self.dim.data}")
+        if (problem := element_type_problem(self.element_type)) is not None:
+            raise VerifyException(f"{self.name}: {problem}")
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
@@ -1092,7 +1130,7 @@ class ParamOp(IRDLOperation):
         if isinstance(t, TensorType):
             shape = t.get_shape()
             static = DYNAMIC_INDEX not in shape
-            if len(shape) in (1, 2) and static and isinstance(t.element_type, AnyFloat):
+            if len(shape) in (1, 2) and static and t.element_type in ELEMENT_TYPES:
                 return
         op_error(
             self.name,

@@ -377,6 +377,42 @@ class StencilSumOp(IRDLOperation):
                 f"stencil '{self.stencil.data}' needs a jet of order {order}, found {self.jet.type}",
             )
         _expect_result(self, self.jet.type.base)
+        wanted = f'jet.stencil_seed stencil "{self.stencil.data}"'
+        sources = _jet_sources(self.jet)
+        if sources != {wanted}:
+            others = sorted(sources - {wanted})
+            found = ", ".join(others) if others else "no jet.stencil_seed"
+            op_error(
+                self.name,
+                f"its jet must be computed from a {wanted} (the stencil's directions are a "
+                f"leading batch axis), found {found}",
+            )
+
+
+def _jet_sources(value: SSAValue) -> set[str]:
+    """Where the varying part of the jet ``value`` comes from, following ``jet.apply`` and
+    ``jet.layer`` back: ``jet.stencil_seed stencil "NAME"``, ``jet.seed``, a block argument,
+    ... (``jet.lift`` constants vary along no direction and count as nothing)."""
+    sources: set[str] = set()
+    seen: set[SSAValue] = set()
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        owner = v.owner
+        if isinstance(owner, StencilSeedOp):
+            sources.add(f'jet.stencil_seed stencil "{owner.stencil.data}"')
+        elif isinstance(owner, LiftOp):
+            continue
+        elif isinstance(owner, (ApplyOp, LayerOp)):
+            todo.extend(o for o in owner.operands if isinstance(o.type, JetType))
+        elif isinstance(owner, Operation):
+            sources.add(owner.name)
+        else:
+            sources.add("a block argument")
+    return sources
 
 
 def _geo_primitives() -> dict[str, type]:
@@ -384,6 +420,35 @@ def _geo_primitives() -> dict[str, type]:
 
     return {op.name: op for op in geo.Geo.operations
             if issubclass(op, geo.GeoOp) or op in (geo.HolonomyOp, geo.HolonomyAngleOp)}
+
+
+def _check_primitive_signature(op_name: str, primitive: str, op_class: type, n_args: int, params) -> None:
+    """``n_args`` operands and the properties ``params`` fit the primitive's definition:
+    its operand count (at least the fixed ones when it has a variadic operand), every
+    required property present, no unknown one, each of the property's kind."""
+    from xdsl.irdl import OptPropertyDef, VarOperandDef
+    from xdsl.irdl.constraints import VerificationContext
+
+    definition = op_class.get_irdl_definition()
+    fixed = sum(1 for _, d in definition.operands if not isinstance(d, VarOperandDef))
+    variadic = any(isinstance(d, VarOperandDef) for _, d in definition.operands)
+    if n_args < fixed or (n_args > fixed and not variadic):
+        expected = f"at least {fixed}" if variadic else str(fixed)
+        op_error(op_name, f"'{primitive}' takes {expected} operand(s), found {n_args}")
+    params = dict(params)
+    unknown = sorted(set(params) - set(definition.properties))
+    if unknown:
+        allowed = ", ".join(definition.properties) or "none"
+        op_error(op_name, f"'{primitive}' has no property '{unknown[0]}' (its properties: {allowed})")
+    for name, prop in definition.properties.items():
+        if name not in params:
+            if not isinstance(prop, OptPropertyDef) and prop.default_value is None:
+                op_error(op_name, f"'{primitive}' needs the property '{name}' in params")
+            continue
+        try:
+            prop.constr.verify(params[name], VerificationContext())
+        except VerifyException as err:
+            op_error(op_name, f"'{primitive}' property '{name}' is invalid: {err}")
 
 
 @irdl_op_definition
@@ -426,6 +491,7 @@ class ApplyOp(IRDLOperation):
         op_class = _geo_primitives().get(primitive)
         if op_class is None:
             op_error(cls.name, f"unknown primitive '{primitive}' (expected a pure geo op such as \"geo.tanh\")")
+        _check_primitive_signature(cls.name, primitive, op_class, len(arg_types), params)
         kinds = {type(t) for t in arg_types if isinstance(t, (JetType, CollapsedType))}
         if not kinds:
             op_error(cls.name, f"'{primitive}' has no jet operand; apply the primitive itself")

@@ -141,7 +141,8 @@ SEED_COEFF_CASES = [
         id="layer-collapsed-no-bias",
     ),
     pytest.param(lambda m, x: jet.StencilSeedOp(x, "biharmonic"), [E2], [jet.JetType(4, E2)], id="stencil_seed"),
-    pytest.param(lambda m, j: jet.StencilSumOp(j, "biharmonic"), [jet.JetType(4, E1)], [E1], id="stencil_sum"),
+    pytest.param(lambda m, x: jet.StencilSumOp(jet.StencilSeedOp(x, "biharmonic"), "biharmonic"), [E1], [E1],
+                 id="stencil_sum"),
 ]
 
 
@@ -409,6 +410,26 @@ INVALID_OPS = [
     pytest.param(
         [jet_of(3, S_E2)], f'jet.stencil_sum %a0 stencil "biharmonic" : {jet_of(3, S_E2)} -> {S_E2}',
         f"jet.stencil_sum: stencil 'biharmonic' needs a jet of order 4, found {jet_of(3, S_E2)}", id="stencil_sum-order",
+    ),
+    pytest.param(  # a plain jet has no stencil batch axis: the runtime's stencil_sum cannot use it
+        [S_E2, f"!geo.tangent<euclidean, 2, f32>"],
+        f"%j = jet.seed %a0, %a1 order 4 : {S_E2}, !geo.tangent<euclidean, 2, f32> -> {jet_of(4, S_E2)}\n  "
+        f'%t = jet.apply "geo.tanh"(%j) : ({jet_of(4, S_E2)}) -> {jet_of(4, S_E2)}\n  '
+        f'%s = jet.stencil_sum %t stencil "biharmonic" : {jet_of(4, S_E2)} -> {S_E2}',
+        'jet.stencil_sum: its jet must be computed from a jet.stencil_seed stencil "biharmonic" (the stencil\'s '
+        "directions are a leading batch axis), found jet.seed", id="stencil_sum-plain-seed",
+    ),
+    pytest.param(
+        [jet_of(4, S_E2)], f'jet.stencil_sum %a0 stencil "biharmonic" : {jet_of(4, S_E2)} -> {S_E2}',
+        "jet.stencil_sum: its jet must be computed from a jet.stencil_seed", id="stencil_sum-argument",
+    ),
+    pytest.param(
+        [jet_of(2, S_E2)], f'%y = jet.apply "geo.add"(%a0) : ({jet_of(2, S_E2)}) -> {jet_of(2, S_E2)}',
+        "jet.apply: 'geo.add' takes 2 operand(s), found 1", id="apply-arity",
+    ),
+    pytest.param(
+        [jet_of(2, S_E2)], f'%y = jet.apply "geo.pow"(%a0) params {{factor = 2.0 : f64}} : ({jet_of(2, S_E2)}) -> {jet_of(2, S_E2)}',
+        "jet.apply: 'geo.pow' has no property 'factor' (its properties: exponent)", id="apply-params",
     ),
     pytest.param(
         [S_E2], f"jet.lift %a0 order 2 : {S_E2} -> {jet_of(3, S_E2)}",
