@@ -226,8 +226,10 @@ def _call(f, kind, x, others, params, wrt, order=1, trailing=(), value=False):
 
 def lift_to_jet(x, order: int, direction) -> Jet:
     """The ``order``-jet of t -> x + t v: coefficients (x, v, 0, ..., 0)."""
-    if not isinstance(order, int) or order < 1:
-        raise UsageError(f"order must be an integer >= 1, found {order!r}")
+    from geomir.dialects.jet import MAX_ORDER
+
+    if not isinstance(order, int) or isinstance(order, bool) or not 1 <= order <= MAX_ORDER:
+        raise UsageError(f"order must be an integer from 1 to {MAX_ORDER}, found {order!r}")
     framework = _framework(x)
     if tuple(direction.shape) != tuple(x.shape):
         raise UsageError(f"the direction has shape {tuple(direction.shape)}, the point {tuple(x.shape)}")
@@ -239,8 +241,10 @@ def push_forward(f, jet_in: Jet, *others, params=None, wrt: int = 0) -> Jet:
     """The jet of f o gamma for the jet of gamma (any coefficients, not only a line)."""
     if not isinstance(jet_in, Jet):
         raise UsageError(f"push_forward takes a Jet (see lift_to_jet), found {type(jet_in).__name__}")
-    if jet_in.order < 1:
-        raise JetError(f"push_forward needs a jet of order >= 1 (coefficients of shape (K+1, *batch, n), K >= 1); "
+    from geomir.dialects.jet import MAX_ORDER
+
+    if not 1 <= jet_in.order <= MAX_ORDER:
+        raise JetError(f"push_forward needs a jet of order 1 to {MAX_ORDER} (coefficients of shape (K+1, *batch, n)); "
                        f"found order {jet_in.order} (shape {tuple(jet_in.coefficients.shape)})")
     framework = _framework(jet_in.coefficients)
     taylor = _taylor(framework)

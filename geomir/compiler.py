@@ -128,6 +128,10 @@ def hygienic(module: ModuleOp, target: str) -> ModuleOp:
     names = {f.sym_name.data for f in funcs}
     for f in funcs:
         name = f.sym_name.data
+        if f.is_declaration:
+            where = location(f)
+            raise UsageError(f"{where + ': ' if where else ''}@{name} is declared without a body: the {target} "
+                             "target emits code for every function; give it a body or remove it")
         why = module_name_clash(name) or (f"the model {name[:-6]} has a class '{name}'"
                                           if name.endswith("Module") and name[:-6] in names else None)
         if why:

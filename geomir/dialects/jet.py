@@ -57,6 +57,11 @@ from geomir.dialects.geo import GeoValue, GeoValueType, IntLiteral, TangentType,
 # Type
 # --------------------------------------------------------------------------------------
 
+MAX_ORDER = 64
+"""The highest jet order the IR accepts: the emitted rules unroll their recurrences (order K
+costs O(K^2) ops per primitive and O(K) lines of code), so 10^5 hung code generation and
+10^20 overflowed it. The .geo front end stops at 8 (``derive ... order``)."""
+
 
 @irdl_attr_definition
 class JetType(ParametrizedAttribute, TypeAttribute):
@@ -86,8 +91,8 @@ class JetType(ParametrizedAttribute, TypeAttribute):
         return self.base if index == 0 else self.tangent_type
 
     def verify(self) -> None:
-        if self.order.data < 1:
-            raise VerifyException(f"{self.name}: order must be >= 1, found {self.order.data}")
+        if not 1 <= self.order.data <= MAX_ORDER:
+            raise VerifyException(f"{self.name}: order must be from 1 to {MAX_ORDER}, found {self.order.data}")
         if not isinstance(self.base, GeoValueType):
             raise VerifyException(
                 f"{self.name}: base must be a !geo.point or !geo.tangent, found {self.base}"
@@ -178,8 +183,8 @@ class SeedOp(IRDLOperation):
 
     def verify_(self) -> None:
         order = self.order.data
-        if order < 1:
-            op_error(self.name, f"order must be >= 1, found {order}")
+        if not 1 <= order <= MAX_ORDER:
+            op_error(self.name, f"order must be from 1 to {MAX_ORDER}, found {order}")
         primal = self.primal.type
         if not isinstance(primal, GeoValueType):
             op_error(self.name, f"primal must be a !geo.point or !geo.tangent, found {primal}")
@@ -715,8 +720,8 @@ class DerivativeOp(IRDLOperation, ABC):
                 f"found {wrt_type}",
             )
         order = self._order()
-        if order is not None and order < 1:
-            op_error(self.name, f"order must be >= 1, found {order}")
+        if order is not None and not 1 <= order <= MAX_ORDER:
+            op_error(self.name, f"order must be from 1 to {MAX_ORDER}, found {order}")
         self._check_types(self._output_from_results(), "")
         self._verify_local()
         self._verify_callee()

@@ -214,3 +214,21 @@ def test_verifier_errors_are_reported_at_the_op(tmp_path, text, where):
     assert first.split("mutant.mlir", 1)[1].startswith(where), err
     assert "mutant.mlir: invalid IR: geo.tanh: " in first, err
     assert "^" in err.splitlines()[2], err
+
+
+@pytest.mark.parametrize("order", [65, 10**5, 10**20])
+def test_jet_orders_beyond_the_cap_are_rejected(order, tmp_path):
+    """A jet order above jet.MAX_ORDER (64) is a verifier error: 10^5 hung code generation
+    and 10^20 overflowed it."""
+    text = function("    func.return %x : " + T, args=f"%x: {T}, %j: !jet.jet<{order}, {T}>")
+    rc, err = geomc(tmp_path, text, "--target=torch")
+    assert rc == 1 and "order must be from 1 to 64" in err, err
+
+
+@pytest.mark.parametrize("target", ["torch", "jax"])
+def test_a_function_without_a_body_is_a_clear_error_on_a_target(target, tmp_path):
+    """A declaration reached code generation, which read its (missing) block: exit 3."""
+    text = (f"func.func private @External({T}) -> {T}\n"
+            f"func.func @Model(%x: {T}) -> {T} {{\n  func.return %x : {T}\n}}\n")
+    rc, err = geomc(tmp_path, text, f"--target={target}")
+    assert rc == 2 and "@External is declared without a body" in err and "internal" not in err, err

@@ -60,11 +60,11 @@ def test_jet_type():
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: jet.JetType(0, E1), "jet.jet: order must be >= 1, found 0"),
+        (lambda: jet.JetType(0, E1), "jet.jet: order must be from 1 to 64, found 0"),
         (lambda: jet.JetType(2, f32), "jet.jet: base must be a !geo.point or !geo.tangent, found f32"),
         (
             lambda: Parser(make_context(), "!jet.jet<0, !geo.point<euclidean, 1, f32>>").parse_type(),
-            "jet.jet: order must be >= 1, found 0",
+            "jet.jet: order must be from 1 to 64, found 0",
         ),
     ],
     ids=["order", "base", "parsed"],
@@ -259,7 +259,7 @@ INVALID_OPS = [
     ),
     pytest.param(
         [S_E2, S_TE2], f"jet.seed %a0, %a1 order 0 : {S_E2}, {S_TE2} -> {jet_of(1, S_E2)}",
-        "jet.seed: order must be >= 1, found 0", id="seed-order0",
+        "jet.seed: order must be from 1 to 64, found 0", id="seed-order0",
     ),
     pytest.param(
         [jet_of(4, S_E2)], f"jet.coeff %a0 index 5 : {jet_of(4, S_E2)} -> {S_TE2}",
@@ -364,7 +364,7 @@ INVALID_OPS = [
     pytest.param(
         [S_E2, S_TE2],
         f"jet.directional @U(%a0) along %a1 wrt 0 order 0 : ({S_E2}), {S_TE2} -> {jet_of(1, S_E1)}",
-        "jet.directional: order must be >= 1, found 0", id="directional-order0",
+        "jet.directional: order must be from 1 to 64, found 0", id="directional-order0",
     ),
     pytest.param(
         [S_E2], f"jet.grad @Two(%a0) wrt 0 : ({S_E2}) -> {S_TE2}",
