@@ -59,10 +59,14 @@ def _value_name(value: SSAValue) -> str:
 
 
 def _verify_structure(module: ModuleOp) -> None:
-    """Only functions at module level, each a declaration or a single block."""
+    """Only functions (and an APEL program's records, agents and workflows) at module level,
+    each function a declaration or a single block."""
     for op in module.body.ops:
+        if not isinstance(op, func.FuncOp) and not op.name.startswith("apel."):
+            raise _error(op, f"{op.name}: only func.func (or apel.* declarations) may appear at module level, "
+                             f"found {op.name}")
         if not isinstance(op, func.FuncOp):
-            raise _error(op, f"{op.name}: only func.func may appear at module level, found {op.name}")
+            continue
         blocks = list(op.body.blocks)
         # A declaration (no body) parses: inline-models reports calls of it by name.
         if len(blocks) > 1:

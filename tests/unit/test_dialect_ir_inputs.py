@@ -75,12 +75,12 @@ def test_use_before_definition_is_rejected(tmp_path, text, message):
 def test_op_at_module_level_is_rejected(tmp_path):
     text = function(f"    func.return %x : {T}").replace(
         "builtin.module {\n", 'builtin.module {\n  %w = geo.param "a.w" init "zeros" : tensor<2xf32>\n')
-    assert_rejected(tmp_path, text, "only func.func may appear at module level, found geo.param")
+    assert_rejected(tmp_path, text, "only func.func (or apel.* declarations) may appear at module level, found geo.param")
 
 
 def test_nested_module_is_rejected(tmp_path):
     text = "builtin.module {\n" + function(f"    func.return %x : {T}") + "}\n"
-    assert_rejected(tmp_path, text, "only func.func may appear at module level, found builtin.module")
+    assert_rejected(tmp_path, text, "only func.func (or apel.* declarations) may appear at module level, found builtin.module")
 
 
 def test_function_with_two_blocks_is_rejected(tmp_path):
