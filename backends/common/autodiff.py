@@ -142,9 +142,7 @@ def check_call(model: str, param_names: Sequence[str], inputs: Sequence[InputSpe
     """Raise :class:`ModelInputError` naming ``model``, the argument, what it declares and
     what was found, for a params dict that lacks a parameter, a wrong number of inputs, or
     an input that is not a floating ``array`` with the declared last axis. An input may have
-    another dtype than declared if a parameter has it (``init_params(seed, dtype)``), and
-    must have one the parameters have (float32 inputs with float64 parameters made torch
-    raise inside a matmul, or promote silently where there is none)."""
+    another dtype than declared if a parameter has it (``init_params(seed, dtype)``)."""
     if not hasattr(params, "keys") or not hasattr(params, "__getitem__"):
         raise ModelInputError(f"{model}(params, ...): params must be a dict of parameters (init_params(seed)), "
                               f"found {type(params).__name__}")
@@ -171,7 +169,7 @@ def _check_input(model: str, spec: InputSpec, x, run: set, is_array: Callable, i
         raise ModelInputError(f"{what} needs shape {expected}, found {shape}")
     if not is_float(x.dtype):
         raise ModelInputError(f"{what} needs a floating dtype ({_dtype(spec.dtype)}), found {_dtype(x.dtype)}")
-    if run and x.dtype not in run:  # torch would raise deep in a matmul, or promote silently
+    if x.dtype != spec.dtype and run and x.dtype not in run:
         found = ", ".join(sorted(_dtype(d) for d in run))
         raise ModelInputError(f"{what} is {_dtype(x.dtype)}, the parameters {found}: give both the same dtype "
                               f"(init_params(seed, dtype) builds the parameters in another one)")

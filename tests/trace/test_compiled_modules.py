@@ -114,16 +114,3 @@ def test_a_deep_copied_module_keeps_its_parameters_manifolds(tmp_path):
         assert getattr(q, "constraint", None) == getattr(p, "constraint", None), name
         assert q is not p and torch.equal(q, p)
     assert any(getattr(q, "manifold", None) is not None for q in twin.params.values())
-
-
-def test_an_input_in_another_dtype_than_the_parameters_is_named():
-    """A float32 input with float64 parameters: a ModelInputError naming both, not torch's
-    dtype error from inside a matmul (or a silent promotion where there is no matmul)."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    m = g.compile(root / "examples" / "hyperbolic_mlp.geo", target="torch")
-    params = m.init_params(seed=0, dtype=torch.float64)
-    with pytest.raises(ModelInputError, match="is float32, the parameters float64"):
-        m.HyperbolicMLP(params, torch.zeros(2, 16))
-    assert m.HyperbolicMLP(params, torch.zeros(2, 16, dtype=torch.float64)).dtype == torch.float64
