@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from geomir.backends.common import weights
+from geomir.backends.common.autodiff import ModelInputError
 
 INITIALISERS = ("glorot_uniform", "zeros", "uniform_small", "normal")
 UNIFORM_SMALL = 1e-3
@@ -64,9 +65,12 @@ def _draw(name: str, spec: ParamSpec, seed: int) -> np.ndarray:
 
 
 def select(specs: dict[str, ParamSpec], names) -> dict[str, ParamSpec]:
-    """The specs of ``names`` (all when None), with a clear error for an unknown name."""
+    """The specs of ``names`` (all when None), with a clear error for an unknown name or a
+    string where the list of names belongs."""
     if names is None:
         return dict(specs)
+    if isinstance(names, str):
+        raise ModelInputError(f"init_params: names must be a list of parameter names, found the string {names!r}")
     unknown = [n for n in names if n not in specs]
     if unknown:
         raise KeyError(f"unknown parameter(s) {unknown}; this program has {sorted(specs)}")

@@ -104,6 +104,21 @@ class Names:
 # --- flavors ---------------------------------------------------------------------------
 
 
+def checked_model(name: str, f: func.FuncOp, dtype_name: Callable[[Attribute], str]) -> list[str]:
+    """``name = model.checked(name, ...)``: the model checks its params and inputs per call
+    (shape, dtype, missing parameters; backends/common/autodiff.check_call)."""
+    specs = []
+    for a in f.body.block.args:
+        t = a.type
+        if isinstance(t, (geo.GeoValueType, geo.PathType)):
+            path = isinstance(t, geo.PathType)
+            specs.append(f"model.InputSpec({a.name_hint or 'arg'!r}, {t.dim_value}, {dtype_name(t.element_type)}, "
+                         f"{path}, {str(t)!r})")
+    if len(specs) != len(f.body.block.args):  # inputs of other types (.mlir tensors): not checked
+        return []
+    return [f"{name} = model.checked({name}, FUNCTION_PARAMS[{name!r}], ({''.join(s + ', ' for s in specs)}))"]
+
+
 @dataclass
 class Fused:
     """A group of ops emitted as ONE call (a kernel launch): the results of ``ops[-1]`` are
@@ -389,8 +404,12 @@ class PythonEmitter:
         body: list[str] = []
         for f in self.funcs:
             body += ["", "", *self._function(f)]
-            if fl.model_class is not None and f.sym_visibility is None:  # not for pass-made helpers
-                body += ["", "", *fl.model_class(f.sym_name.data, f)]
+            if f.sym_visibility is None:  # not for pass-made helpers
+                checked = checked_model(f.sym_name.data, f, fl.dtype_name)
+                if checked:
+                    body += ["", "", *checked]
+                if fl.model_class is not None:
+                    body += ["", "", *fl.model_class(f.sym_name.data, f)]
         specs = [f"    {name!r}: {self._param_spec(op)}," for name, op in self.params().items()]
         used = "\n".join(body + specs)
         lines = [

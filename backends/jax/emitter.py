@@ -5,7 +5,6 @@ from __future__ import annotations
 from xdsl.dialects import builtin
 
 from geomir.backends.common.pyemit import Flavor, emit_python
-from geomir.backends.torch.emitter import checked_model
 
 _DTYPES = {"f32": "jnp.float32", "f64": "jnp.float64", "f16": "jnp.float16", "bf16": "jnp.bfloat16"}
 
@@ -31,7 +30,6 @@ FLAVOR = Flavor(
         "from geomir.backends.jax import derivatives, model, runtime, taylor",
     ],
     dtype_name=lambda t: _DTYPES[str(t)],
-    model_class=lambda name, f: checked_model(name, f, _DTYPES),  # no class: the checked function
 )
 
 

@@ -28,8 +28,6 @@ def init_params(specs: dict[str, ParamSpec], seed: int = 0, dtype=None, names=No
     """Initial parameters as a dict pytree that jax.jit and jax.grad accept."""
     if dtype is not None and not _is_float(dtype):
         raise ModelInputError(f"init_params: dtype must be a floating dtype (jnp.float32, ...), found {dtype}")
-    if isinstance(names, str):
-        raise ModelInputError(f"init_params: names must be a list of parameter names, found the string {names!r}")
     if dtype is not None and jax.dtypes.canonicalize_dtype(dtype) != jnp.dtype(dtype):
         # jnp.asarray would truncate float64 to float32 with only a warning
         raise ModelInputError(f"init_params: dtype {jnp.dtype(dtype).name} needs 64-bit JAX "

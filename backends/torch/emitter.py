@@ -5,31 +5,12 @@ from __future__ import annotations
 from xdsl.dialects import builtin
 
 from geomir.backends.common.pyemit import Flavor, emit_python
-from geomir.dialects import geo
 
 _DTYPES = {"f32": "torch.float32", "f64": "torch.float64", "f16": "torch.float16", "bf16": "torch.bfloat16"}
 
 
-def checked_model(name: str, f, dtypes: dict[str, str]) -> list[str]:
-    """``name = model.checked(name, ...)``: the model checks its params and inputs per call
-    (shape, dtype, missing parameters; backends/common/autodiff.check_call)."""
-    specs = []
-    for a in f.body.block.args:
-        t = a.type
-        if isinstance(t, (geo.GeoValueType, geo.PathType)):
-            path = isinstance(t, geo.PathType)
-            specs.append(f"model.InputSpec({a.name_hint or 'arg'!r}, {t.dim_value}, {dtypes[str(t.element_type)]}, "
-                         f"{path}, {str(t)!r})")
-    if len(specs) != len(f.body.block.args):  # inputs of other types (.mlir tensors): not checked
-        return []
-    return [f"{name} = model.checked({name}, FUNCTION_PARAMS[{name!r}], ({''.join(s + ', ' for s in specs)}))"]
-
-
 def _model_class(name: str, f) -> list[str]:
     return [
-        *checked_model(name, f, _DTYPES),
-        "",
-        "",
         f"class {name}Module(model.CompiledModel):",
         f'    """nn.Module form of {name}: its parameters as nn.Parameters, initialised from `seed`."""',
         "",

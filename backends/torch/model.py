@@ -26,8 +26,6 @@ def init_params(specs: dict[str, ParamSpec], seed: int = 0, dtype: torch.dtype |
     """Initial parameter tensors: float64 draws cast to ``dtype`` (points mapped on the manifold)."""
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ModelInputError(f"init_params: dtype must be a floating torch dtype (torch.float32, ...), found {dtype}")
-    if isinstance(names, str):
-        raise ModelInputError(f"init_params: names must be a list of parameter names, found the string {names!r}")
     return {name: _value(name, spec, seed, dtype) for name, spec in select(specs, names).items()}
 
 
