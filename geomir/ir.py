@@ -89,12 +89,10 @@ def _invalid_ir(err: VerifyException, module: ModuleOp, starts: dict[Operation, 
     start = starts.get(op) if op is not None else None
     if start is None:
         return IRError(message)
-    line = text.count("\n", 0, start) + 1
-    column = start - (text.rfind("\n", 0, start) + 1) + 1
     end = text.find("\n", start)
     name = text.find(op.name, start, end if end != -1 else len(text))  # underline up to the op name
     width = name + len(op.name) - start if name != -1 else 1
-    return IRSourceError(message, Span(SourceFile(filename, text), line, column, line, column + width))
+    return IRSourceError(message, _span_at(text, filename, start, width))
 
 
 _INTEGER = re.compile(r"(?<![\w.])[-+]?\d+")
@@ -105,10 +103,13 @@ def _overflow_error(text: str, filename: str, pos: int) -> SourceError:
     literal before ``pos`` (where the parser stopped)."""
     literals = list(_INTEGER.finditer(text, 0, pos))
     start, end = (literals[-1].start(), literals[-1].end()) if literals else (pos, pos + 1)
+    shown = text[start:end] if end - start <= 24 else f"{text[start:start + 12]}... ({end - start} characters)"
+    return SourceError(f"integer literal {shown} is out of range for its float type",
+                       _span_at(text, filename, start, end - start))
+
+
+def _span_at(text: str, filename: str, start: int, width: int) -> Span:
+    """The span of ``width`` characters at offset ``start`` of ``text`` (on one line)."""
     line = text.count("\n", 0, start) + 1
     column = start - (text.rfind("\n", 0, start) + 1) + 1
-    shown = text[start:end] if end - start <= 24 else f"{text[start:start + 12]}... ({end - start} characters)"
-    return SourceError(
-        f"integer literal {shown} is out of range for its float type",
-        Span(SourceFile(filename, text), line, column, line, column + (end - start)),
-    )
+    return Span(SourceFile(filename, text), line, column, line, column + width)
