@@ -75,6 +75,15 @@ def _all_finite(tensors) -> bool:
     return bool(torch.stack([f.to(dev) for f in flags]).all())
 
 
+def _first_non_finite(items):
+    """The first ``(tag, tensor)`` of ``items`` whose tensor holds a NaN or inf, or None: one
+    host read when all are finite (the common case), then one per tensor to find it."""
+    items = list(items)
+    if _all_finite([t for _, t in items]):
+        return None
+    return next(item for item in items if not _all_finite([item[1]]))
+
+
 class _RiemannianOptimizer(torch.optim.Optimizer):
     """The loop both optimizers share: closure, checks, weight decay, Riemannian gradient;
     the subclass's ``_update(p, manifold, rgrad, group)`` returns the new point and the new
@@ -104,13 +113,12 @@ class _RiemannianOptimizer(torch.optim.Optimizer):
                            "a point on a curved manifold moves along a dense Riemannian gradient")
                         + " (use a dense embedding/gradient, e.g. nn.Embedding(..., sparse=False))")
                 todo.append((gi, pi, group, p, m))
-        grads = [p.grad for *_, p, _ in todo]
-        if self.check_finite and not _all_finite(grads):
-            for (gi, pi, _, p, m), g in zip(todo, grads):
-                if not _all_finite([g]):
-                    raise NonFiniteStepError(
-                        f"{type(self).__name__}: the gradient of {_where(gi, pi, p, m)} has {_count(g)}; "
-                        "no parameter or optimizer state was changed (zero the gradients or skip this step)")
+        bad = self.check_finite and _first_non_finite(((gi, pi, p, m), p.grad) for gi, pi, _, p, m in todo)
+        if bad:
+            (gi, pi, p, m), g = bad
+            raise NonFiniteStepError(
+                f"{type(self).__name__}: the gradient of {_where(gi, pi, p, m)} has {_count(g)}; "
+                "no parameter or optimizer state was changed (zero the gradients or skip this step)")
         steps = []
         for gi, pi, group, p, m in todo:
             grad = p.grad
@@ -118,15 +126,15 @@ class _RiemannianOptimizer(torch.optim.Optimizer):
                 grad = grad.add(p, alpha=group["weight_decay"])
             new, state = self._update(p, m, m.egrad2rgrad(p, grad), group)
             steps.append((gi, pi, p, m, new, state))
-        if self.check_finite and not _all_finite(
-                [t for *_, new, state in steps for t in (new, *state.values()) if torch.is_tensor(t)]):
-            for gi, pi, p, m, new, state in steps:
-                for name, t in (("the new point", new), *state.items()):
-                    if torch.is_tensor(t) and not _all_finite([t]):
-                        raise NonFiniteStepError(
-                            f"{type(self).__name__}: the step of {_where(gi, pi, p, m)} made {name} non-finite "
-                            f"({_count(t)}) from a finite gradient (lr too large for the manifold?); "
-                            "no parameter or optimizer state was changed")
+        bad = self.check_finite and _first_non_finite(
+            ((gi, pi, p, m, name), t) for gi, pi, p, m, new, state in steps
+            for name, t in (("the new point", new), *state.items()) if torch.is_tensor(t))
+        if bad:
+            (gi, pi, p, m, name), t = bad
+            raise NonFiniteStepError(
+                f"{type(self).__name__}: the step of {_where(gi, pi, p, m)} made {name} non-finite "
+                f"({_count(t)}) from a finite gradient (lr too large for the manifold?); "
+                "no parameter or optimizer state was changed")
         for _, _, p, _, new, state in steps:
             p.copy_(new)
             if state:
