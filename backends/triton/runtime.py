@@ -41,6 +41,7 @@ import torch
 
 from geomir.backends.torch import runtime as _torch
 from geomir.backends.torch import taylor as _taylor
+from geomir.backends.triton import PRECISIONS
 
 __all__ = ["STATS", "TritonFallbackError", "TritonFallbackWarning", "dense", "graphed", "jet_layer",
            "poincare_layer", "set_autotune", "set_strict"]
@@ -144,8 +145,6 @@ def _blocker(kind: str, module, tensors, activation: str | None, width: int | No
 
 def _check_precision(precision: str) -> None:
     """Every call checks ``precision`` (the module's PRECISION), whether a kernel runs or not."""
-    from geomir.backends.triton import PRECISIONS
-
     if precision not in PRECISIONS:
         raise ValueError(f"geomir triton: precision {precision!r} (expected one of {', '.join(PRECISIONS)})")
 
