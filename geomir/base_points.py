@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from xdsl.dialects import builtin, func
 from xdsl.ir import Block, Operation, SSAValue
+from xdsl.traits import SymbolTable
 
 from geomir.diagnostics import SourceError, UsageError, op_span
 from geomir.dialects import geo
@@ -213,13 +214,12 @@ def _call(op, bases, conflicts):
 
 
 def _callee(op: func.CallOp) -> func.FuncOp | None:
-    module = op.parent_op()
-    while module is not None and not isinstance(module, builtin.ModuleOp):
-        module = module.parent_op()
-    if module is None:
+    """The function ``op`` calls, by xDSL's symbol lookup (None outside a module)."""
+    try:
+        callee = SymbolTable.lookup_symbol(op, op.callee)
+    except ValueError:  # no symbol table around the call
         return None
-    name = op.callee.root_reference.data
-    return next((f for f in module.ops if isinstance(f, func.FuncOp) and f.sym_name.data == name), None)
+    return callee if isinstance(callee, func.FuncOp) else None
 
 
 RULES: dict[str, Rule] = {
