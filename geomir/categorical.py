@@ -197,17 +197,22 @@ def _params(module, params, like):
     return module.init_params(0, like.dtype)
 
 
-def _check_arrays(f, kind, x, params, trailing) -> None:
-    """The direction has x's shape and x a dtype of the parameters (else a clear error,
-    not the framework's from inside the generated code)."""
+def _check_arrays(f, kind, module, params, x, args, trailing) -> None:
+    """The direction has x's shape, and the model's own per-call check (the generated
+    module's: parameters, shapes, dtypes) accepts params and args, else a clear error, not
+    the framework's from inside the generated code. A request function is private, so not
+    checked itself."""
+    from geomir.backends.common.autodiff import ModelInputError
+
     if kind in ("jvp", "hvp") and tuple(trailing[0].shape) != tuple(x.shape):
         raise UsageError(f"{kind} of {f.name}: the direction has shape {tuple(trailing[0].shape)}, "
                          f"the point {tuple(x.shape)}")
-    dtypes = {getattr(v, "dtype", None) for v in params.values()}
-    if dtypes and x.dtype not in dtypes:
-        found = ", ".join(sorted(str(d) for d in dtypes))
-        raise UsageError(f"{kind} of {f.name}: x is {x.dtype}, the parameters {found}; give both the same dtype "
-                         "(params=m.init_params(seed, dtype))")
+    check = getattr(getattr(module, f.name, None), "check", None)
+    if check is not None:
+        try:
+            check(params, args)
+        except ModelInputError as e:
+            raise UsageError(f"{kind} of {e}") from None
 
 
 def _call(f, kind, x, others, params, wrt, order=1, trailing=(), value=False):
@@ -215,8 +220,9 @@ def _call(f, kind, x, others, params, wrt, order=1, trailing=(), value=False):
     framework = _framework(x)
     module, name = _request(_model(f), kind, framework, wrt, order)
     args = [*others[:wrt], x, *others[wrt:]]
-    p = _params(module, params, x if kind != "push" else x[0])
-    _check_arrays(f, kind, x, p, trailing)
+    point = x if kind != "push" else x[0]  # a jet's coefficients: the point is the first
+    p = _params(module, params, point)
+    _check_arrays(f, kind, module, p, x, [*others[:wrt], point, *others[wrt:]], trailing)
     result = getattr(module, name)(p, *args, *trailing)
     return (getattr(module, f.name)(p, *args), result) if value else result
 

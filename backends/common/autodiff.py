@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -126,40 +126,48 @@ class InputSpec:
 
 
 def checked_function(function, check: Callable):
-    """``function`` calling ``check(params, args)`` first. The wrapper keeps ``function``'s
-    globals (the generated module's: backends/triton/graphs.py reads PRECISION there)."""
+    """``function`` calling ``check(params, args)`` first; the wrapper's ``check`` attribute is
+    ``check`` (geomir.categorical checks a request's arguments with it). The wrapper keeps
+    ``function``'s globals (the generated module's: backends/triton/graphs.py reads PRECISION
+    there)."""
 
     def call(params, *args):
         check(params, args)
         return function(params, *args)
 
     wrapper = types.FunctionType(call.__code__, function.__globals__, function.__name__, None, call.__closure__)
-    return functools.update_wrapper(wrapper, function)
+    wrapper = functools.update_wrapper(wrapper, function)
+    wrapper.check = check
+    return wrapper
 
 
-def check_call(model: str, param_names: Sequence[str], inputs: Sequence[InputSpec], is_array: Callable,
+def check_call(model: str, declared: Mapping[str, object], inputs: Sequence[InputSpec], is_array: Callable,
                is_float: Callable, array: str, params, args) -> None:
     """Raise :class:`ModelInputError` naming ``model``, the argument, what it declares and
     what was found, for a params dict that lacks a parameter, a wrong number of inputs, or
-    an input that is not a floating ``array`` with the declared last axis. An input may have
-    another dtype than declared if a parameter has it (``init_params(seed, dtype)``)."""
+    an input that is not a floating ``array`` with the declared last axis. ``declared``
+    maps the model's parameters to their declared dtypes (None: unknown).
+
+    An input may have another dtype than declared if the parameters do
+    (``init_params(seed, dtype)``): the parameters declared in the input's element type
+    give the dtype it must have, and where none is, the input has its declared dtype or
+    one of the parameters'."""
     if not hasattr(params, "keys") or not hasattr(params, "__getitem__"):
         raise ModelInputError(f"{model}(params, ...): params must be a dict of parameters (init_params(seed)), "
                               f"found {type(params).__name__}")
-    missing = [n for n in param_names if n not in params]
+    missing = [n for n in declared if n not in params]
     if missing:
         raise ModelInputError(f"{model}: params lacks {len(missing)} parameter(s) the model reads: "
                               f"{', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}")
     if len(args) != len(inputs):
         names = ", ".join(s.name for s in inputs)
         raise ModelInputError(f"{model} takes {len(inputs)} input(s) after params ({names}), found {len(args)}")
-    run = {getattr(params[n], "dtype", None) for n in param_names}
     for spec, x in zip(inputs, args):
-        _check_input(model, spec, x, run, is_array, is_float, array)
+        _check_input(model, spec, x, is_array, is_float, array)
+        _check_input_dtype(model, spec, x, declared, params)
 
 
-def _check_input(model: str, spec: InputSpec, x, run: set, is_array: Callable, is_float: Callable,
-                 array: str) -> None:
+def _check_input(model: str, spec: InputSpec, x, is_array: Callable, is_float: Callable, array: str) -> None:
     what = f"{model}: input '{spec.name}' ({spec.text})"
     if not is_array(x):
         raise ModelInputError(f"{what} must be a {array}, found {type(x).__name__}")
@@ -169,10 +177,18 @@ def _check_input(model: str, spec: InputSpec, x, run: set, is_array: Callable, i
         raise ModelInputError(f"{what} needs shape {expected}, found {shape}")
     if not is_float(x.dtype):
         raise ModelInputError(f"{what} needs a floating dtype ({_dtype(spec.dtype)}), found {_dtype(x.dtype)}")
-    if x.dtype != spec.dtype and run and x.dtype not in run:
-        found = ", ".join(sorted(_dtype(d) for d in run))
-        raise ModelInputError(f"{what} is {_dtype(x.dtype)}, the parameters {found}: give both the same dtype "
-                              f"(init_params(seed, dtype) builds the parameters in another one)")
+
+
+def _check_input_dtype(model: str, spec: InputSpec, x, declared: Mapping[str, object], params) -> None:
+    if not declared:  # no parameters: any floating dtype
+        return
+    alike = {getattr(params[n], "dtype", None) for n, d in declared.items() if d is not None and d == spec.dtype}
+    every = {getattr(params[n], "dtype", None) for n in declared}
+    if not any(x.dtype == d for d in (alike or every | {spec.dtype})):  # ==: a JAX array's dtype is numpy's
+        found = ", ".join(sorted(_dtype(d) for d in alike or every))
+        raise ModelInputError(f"{model}: input '{spec.name}' ({spec.text}) is {_dtype(x.dtype)}, the parameters "
+                              f"{found}: give both the same dtype (init_params(seed, dtype) builds the parameters "
+                              "in another one)")
 
 
 def _dtype(dtype) -> str:

@@ -37,9 +37,12 @@ def init_params(specs: dict[str, ParamSpec], seed: int = 0, dtype=None, names=No
 
 
 def checked(function, param_names: list[str], inputs: tuple[InputSpec, ...]):
-    """``function`` (a generated model) checking its params and inputs at each call
-    (under jax.jit at trace time: shapes and dtypes are static)."""
-    return checked_function(function, functools.partial(check_call, function.__name__, param_names, inputs,
+    """``function`` (a generated model) checking its params and inputs at each call (under
+    jax.jit at trace time: shapes and dtypes are static). The parameters' declared dtypes
+    are read from the module's PARAMS."""
+    specs = function.__globals__.get("PARAMS", {})
+    declared = {n: getattr(specs.get(n), "dtype", None) for n in param_names}
+    return checked_function(function, functools.partial(check_call, function.__name__, declared, inputs,
                                                          _is_array, _is_float, "JAX array"))
 
 

@@ -284,5 +284,25 @@ def test_bad_jets_and_arrays_are_clear_errors():
     with pytest.raises(UsageError, match=r"jvp of energy: the direction has shape \(4, 4\), the point \(4, 3\)"):
         g.jvp(energy, x, torch.zeros(4, 4, dtype=torch.float64))
     p32 = energy.compile("torch").init_params(0, torch.float32)
-    with pytest.raises(UsageError, match="laplacian of energy: x is torch.float64, the parameters torch.float32"):
+    with pytest.raises(UsageError, match="laplacian of energy: input .x. .* is float64, the parameters float32"):
         g.laplacian(energy, x, params=p32)
+
+
+def test_requests_accept_what_the_model_accepts_for_mixed_element_types():
+    """The request checks with the model's own rule: x in its declared f32 beside f64
+    parameters (declared so) is accepted; x in f32 with parameters built in f64 is not."""
+
+    @g.trace(x=g.R(3), y=g.R(3, "f64"))
+    def mixed(x, y):
+        return g.tanh(g.linear(y, 2))
+
+    p = mixed.compile("torch").init_params(0)  # f64, as declared
+    x, y = torch.randn(4, 3), torch.randn(4, 3, dtype=torch.float64)
+    value, tangent = g.jvp(mixed, x, torch.randn(4, 3), y, params=p)
+    assert torch.equal(tangent, torch.zeros_like(value))  # y alone reaches the output
+    _, ty = g.jvp(mixed, y, y, x, params=p, wrt=1)
+    expected = torch.func.jvp(lambda v: mixed.compile("torch").mixed(p, x, v), (y,), (y,))[1]
+    torch.testing.assert_close(ty, expected)
+    p64 = energy.compile("torch").init_params(0, torch.float64)
+    with pytest.raises(UsageError, match="jvp of energy: input 'x' .* is float32, the parameters float64"):
+        g.jvp(energy, torch.randn(4, 3), torch.randn(4, 3), params=p64)
