@@ -64,8 +64,9 @@ def test_tensors_past_int32_offsets_take_the_torch_code():
 
 
 def test_tensors_of_several_dtypes_fail_as_on_the_torch_target():
-    """float32 inputs with bfloat16 (or float64) parameters: the torch target's matmul
-    refuses them; the kernels used to cast the weights to the input's dtype and answer."""
+    """float32 inputs with bfloat16 (or float64) parameters: both targets' models refuse
+    them with the same message; the launch sites, called so, raise what torch's matmul
+    raises (the kernels used to cast the weights to the input's dtype and answer)."""
     source = """model M(x: R[5]) -> R[3] {
   return tanh(linear(x, 5 -> 3))
 }
@@ -78,12 +79,18 @@ derive lap = laplacian(M)
     for dtype in (torch.bfloat16, torch.float64):
         params = mod.init_params(seed=0, dtype=dtype)
         for name, args in (("M", (x,)), ("d2", (x, v)), ("lap", (x,))):
-            with pytest.raises(RuntimeError) as want:
+            with pytest.raises(ValueError, match="input 'x' .* is float32, the parameters") as want:
                 getattr(ref, name)(params, *args)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", runtime.TritonFallbackWarning)
-                with pytest.raises(type(want.value)):
-                    getattr(mod, name)(params, *args)
+            with pytest.raises(ValueError) as got:
+                getattr(mod, name)(params, *args)
+            assert str(got.value) == str(want.value)
+        w, b = params["M.linear0.weight"], params["M.linear0.bias"]
+        with pytest.raises(RuntimeError) as want:
+            torch.tanh(x @ w.T + b)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", runtime.TritonFallbackWarning)
+            with pytest.raises(type(want.value)):
+                runtime.dense(x, w, b, "geo.tanh")
     assert not any(key[0] == "triton" for key in runtime.STATS)
     assert runtime.STATS["torch", "dense", "dtype"] == 2
     # a float64 bias on float32 points: torch promotes the result to float64
