@@ -6,6 +6,11 @@ recorded results without calling anything, so completed side effects are never r
 the first step not in the journal runs for real. A replay that reaches steps in a
 different order than recorded stops with :class:`NonDeterminismError`.
 
+Attempts are journaled before they run, so attempts a crash cut short count against the
+step's ``retry`` budget (and its agent's ``budget calls``) when the run is resumed; a step
+whose attempts keep crashing the worker fails at ``max(retry + 1, Limits.crash_attempts)``
+attempts instead of being retried forever.
+
 Failure semantics: a step that fails (after its retries) makes the run unwind: the
 compensations of the completed steps run in reverse completion order, each exactly once
 (journaled under ``compensate:<step>``), and the run ends ``compensated`` with the cause
@@ -54,6 +59,13 @@ class Limits:
     """How long a worker's ownership of a run lasts without a heartbeat."""
     internal_wait_s: float = 60.0
     """How long a branch waits for an event another branch sends, unless the receive has a timeout."""
+    crash_attempts: int = 10
+    """Attempts a step may make in all when a crash cut its last attempt short, if its ``retry``
+    allows fewer (1: a cut-short attempt counts like a failed one, with no allowance). A
+    resumed run redoes the cut-short step first, so a crash loop of the workers (an OOM
+    killer, a rolling restart) lands on that step again and again: the allowance keeps such
+    crashes from failing a step that did nothing wrong, and still ends a step that crashes
+    its worker every time."""
 
 
 class RunError(GeomirError):
@@ -280,28 +292,49 @@ class _Execution:
         if rec is not None and rec.status == "failed":
             raise StepFailed(rec.error, retryable=False)
         seq = rec.seq if rec is not None else self.next_seq(bounded=False)
-        attempt = (rec.attempt if rec is not None else 0)
+        # Attempts are journaled (begin_step) before the agent is called, so a step found
+        # "started" made `before` attempts already, the last cut short (the worker crashed or
+        # lost its lease during it): they count against the budgets as if they had failed.
+        before = rec.attempt if rec is not None else 0
+        attempt = before
+        allowed = retries + 1  # attempts in all, whichever process made them
         # compensations may pass Limits.max_steps: a stopped run must still be undone
         over = rec is None and kind != "compensation" and seq > self.limits.max_steps
         error: StepFailed | None = self.too_many_steps() if over else None
         used: dict[str, int] = {}  # this step's calls per agent (retries, delegations)
+        if before:
+            used[agent_name] = before  # each cut-short attempt called the agent (its delegations are unknown)
+            self.count_calls(used)
+            after_crash = max(allowed, self.limits.crash_attempts)
+            if before >= after_crash:
+                error = StepFailed(
+                    f"attempt budget exhausted: {before} of {after_crash} attempts made, the last cut short by a "
+                    f"crash (the worker stopped during it); the step's retry allows {allowed} attempt"
+                    f"{'s' if allowed != 1 else ''}, Limits.crash_attempts = {self.limits.crash_attempts} "
+                    "after a crash", retryable=False)
+            elif before >= allowed:
+                allowed = before + 1  # one more attempt for the crash; if it fails, it is not retried
         with self.tracer.span(f"{kind} {step_id}", run_id=self.run_id, correlation_id=self.corr,
                               kind="compensation" if kind == "compensation" else "step", step_id=step_id,
                               attributes={"apel.agent": agent_name, "apel.input_hash": digest,
                                           "apel.context_version": frame.context.version},
                               parent=parent_span) as span:
-            for n in range(0 if over else retries + 1):
+            while error is None or (error.retryable and attempt < allowed):
                 attempt += 1
                 self.store.begin_step(self.run_id, self.owner, seq, step_id, kind, attempt)
                 try:
-                    if n:
-                        span.event("retry", attempt=attempt, error=str(error))
+                    if attempt > 1:
+                        span.event("retry", attempt=attempt, error=str(error) if error is not None
+                                   else "the previous attempt was cut short by a crash")
                     result = self.attempt(agent_op, named, step_id, attempt, frame, used)
                 except StepFailed as err:
                     error = err
-                    if not err.retryable:
-                        break
                     continue
+                except AgentUnavailable:
+                    # a deployment error, not the step's: the attempt is not counted (the run
+                    # stops here and is tried again when its lease expires)
+                    self.store.begin_step(self.run_id, self.owner, seq, step_id, kind, attempt - 1)
+                    raise
                 self.commit(seq, step_id, kind, {_CALLS: used, "value": result})
                 span.set("apel.output_hash", state_codec.digest(result))
                 span.set("apel.attempts", attempt)

@@ -134,6 +134,10 @@ class Store(ABC):
     def begin_step(self, run_id: str, owner: str, seq: int, step_id: str, kind: str, attempt: int = 1) -> None:
         """Record step ``step_id`` at position ``seq`` as "started" (a retry restarts it).
 
+        ``attempt`` is the number of the attempt about to run, written before it runs: a
+        crash during it leaves the count in the journal, and the engine's attempt budget
+        reads it when the run is resumed (docs/apel.md, Attempts across crashes).
+
         Raises LeaseLost unless ``owner`` holds a live lease, and StoreError if the step
         is already completed or ``seq`` holds another step."""
 

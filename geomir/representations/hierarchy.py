@@ -16,6 +16,7 @@ that already holds a closure); the graph must still be acyclic.
 from __future__ import annotations
 
 import csv
+import math
 import os
 from dataclasses import dataclass
 from functools import cached_property
@@ -70,7 +71,7 @@ class Hierarchy(NamedNodes):
 
     def __post_init__(self) -> None:
         names = tuple(self.names)
-        edges = np.ascontiguousarray(np.asarray(self.edges, dtype=np.int64).reshape(-1, 2))
+        edges = np.ascontiguousarray(_id_pairs(self.edges, "edge", ("child", "ancestor")))
         n = len(names)
         if len(set(names)) != n:
             raise HierarchyError("node names are not unique")
@@ -97,10 +98,14 @@ class Hierarchy(NamedNodes):
         ``closure=False`` the pairs themselves (deduplicated and sorted). Either way the
         pairs must form a DAG: a cycle (or a self loop) raises :class:`HierarchyError`
         naming the nodes on it.
+
+        Ids are node indices: integers (Python or NumPy), or floats with no fractional part
+        (``2.0``, as NumPy reads numbers from text). Anything else (``1.7``, NaN, a bool, a
+        string) raises :class:`HierarchyError` naming the value and its pair, never truncated.
         """
         names = tuple(names)
         n = len(names)
-        p = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        p = _id_pairs(pairs, "pair", ("child", "parent"))
         if p.size and (p.min() < 0 or p.max() >= n):
             raise HierarchyError(f"pair ids out of range 0..{n - 1}")
         p = np.unique(p[:, 0] * max(n, 1) + p[:, 1]) if p.size else np.zeros(0, np.int64)
@@ -291,6 +296,65 @@ class Hierarchy(NamedNodes):
 
     def __repr__(self) -> str:
         return f"Hierarchy({self.num_nodes} nodes, {self.num_edges} edges)"
+
+
+# --------------------------------------------------------------------------- ids
+
+
+def _id_pairs(values, what: str, roles: tuple[str, str]) -> np.ndarray:
+    """``values`` as an ``(k, 2)`` int64 array of node ids. Integers pass; floats pass only if
+    finite and integral; any other value (1.7, NaN, a bool, a string) is a HierarchyError
+    naming it and its position (``what`` k, the ``roles`` of the two columns), not truncated."""
+    try:
+        a = np.asarray(values)
+    except (TypeError, ValueError) as e:  # ragged rows
+        raise HierarchyError(f"{what}s must be (id, id) pairs: {e}") from None
+    if a.size % 2:
+        raise HierarchyError(f"{what}s must be ({roles[0]} id, {roles[1]} id) pairs, got {a.size} ids "
+                             f"(shape {a.shape})")
+    a = a.reshape(-1, 2)
+    if a.dtype.kind in "iuf" and not isinstance(values, np.ndarray) and a.size:
+        # a Python bool among numbers became 0 or 1: look at the values as given
+        given = np.asarray(values, dtype=object).reshape(-1, 2)
+        bools = _is_bool(given).astype(bool)
+        if bools.any():
+            _not_an_id(given, np.argwhere(bools)[0], what, roles)
+    if a.dtype.kind in "iu":
+        if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
+            bad = np.argwhere(a > np.iinfo(np.int64).max)[0]
+            raise HierarchyError(f"{what} {bad[0]}: the {roles[bad[1]]} id {a[tuple(bad)]} is out of range")
+        return a.astype(np.int64, copy=False)
+    if a.dtype.kind == "f":
+        ok = np.isfinite(a)
+        ok[ok] = (a[ok] == np.floor(a[ok])) & (np.abs(a[ok]) < 2.0 ** 63)
+        if not ok.all():
+            _not_an_id(a, np.argwhere(~ok)[0], what, roles)
+        return a.astype(np.int64)
+    out = np.empty(a.shape, dtype=np.int64)
+    for k, row in enumerate(a.tolist()):  # bools, strings, objects: value by value
+        for j, x in enumerate(row):
+            if isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)):
+                if not -2 ** 63 <= x < 2 ** 63:
+                    raise HierarchyError(f"{what} {k}: the {roles[j]} id {x} is out of range")
+                out[k, j] = int(x)
+            elif isinstance(x, (float, np.floating)) and math.isfinite(x) and x == math.floor(x) \
+                    and abs(x) < 2.0 ** 63:
+                out[k, j] = int(x)
+            else:
+                _not_an_id(a, (k, j), what, roles)
+    return out
+
+
+_is_bool = np.frompyfunc(lambda x: isinstance(x, (bool, np.bool_)), 1, 1)
+
+
+def _not_an_id(a: np.ndarray, at, what: str, roles: tuple[str, str]):
+    k, j = int(at[0]), int(at[1])
+    x = a[k, j]
+    x = x.item() if isinstance(x, np.generic) else x
+    kind = type(x).__name__
+    raise HierarchyError(f"{what} {k}: the {roles[j]} id {x!r} ({kind}) is not an integer node id "
+                         f"(ids must be integers, or floats with no fractional part)")
 
 
 # --------------------------------------------------------------------------- closure

@@ -13,6 +13,8 @@ d(u, w) to all nodes w, with d(u, u) = +inf (u never counts):
   (ties grouped as sklearn groups equal scores).
 
 Mean rank is the mean over all (u, v) pairs; MAP the mean over u of its average precision.
+Both are undefined for a hierarchy with no edges (no pair, no source): evaluating one raises
+:class:`EvaluationError` rather than returning NaN.
 The reference sorts each row and subtracts N(N-1)/2 from the summed positions of the
 ancestors, which equals the rank above when no non-ancestor ties an ancestor (with a tie
 its result depends on the sort order); it sets d(u, u) = 1e12 where we use +inf.
@@ -52,7 +54,8 @@ _COMPACT = 0.5
 
 
 class EvaluationError(GeomirError):
-    """Bad input to a metric: NaN distances, mismatched shapes, an unknown distance."""
+    """Bad input to a metric: NaN distances, mismatched shapes, an unknown distance, a
+    hierarchy without edges (nothing to rank)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ def reconstruction(points, hierarchy: Hierarchy, distance: Callable | str, *, ba
 
     Computes in the dtype and on the device of ``points`` (pass float64 to avoid float32
     ties). ``sample``: evaluate a random subset of that many source nodes (``seed``), as
-    the reference's ``-sample``. ``batch_size``: source rows per block (default: about
+    the reference's ``-sample``. A hierarchy without edges raises :class:`EvaluationError`
+    (the metrics are undefined). ``batch_size``: source rows per block (default: about
     4M distances, or 16M elements of (B, N, D) for a broadcast callable).
     """
     import torch
@@ -165,8 +169,9 @@ def _evaluate(rows: Callable, hierarchy: Hierarchy, batch_size: int, sample: int
         if sample < 1:
             raise EvaluationError(f"sample must be >= 1, got {sample}")
         sources = np.sort(np.random.default_rng(seed).choice(sources, size=sample, replace=False))
-    if sources.size == 0:
-        return Reconstruction(math.nan, math.nan, 0, 0)
+    if sources.size == 0:  # sample >= 1 keeps a source when there is one
+        raise EvaluationError(f"the hierarchy has no edges ({n} nodes): mean rank and MAP are undefined (they "
+                              "average over (child, ancestor) pairs, and there are none)")
     # blocks of sources with similar ancestor counts pad little
     sources = sources[np.argsort(counts_np[sources], kind="stable")]
     offsets = torch.tensor(np.asarray(hierarchy.offsets))

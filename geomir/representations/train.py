@@ -36,8 +36,10 @@ up to the order of floating-point sums.
 from __future__ import annotations
 
 import math
+import os
 import time
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -61,6 +63,11 @@ _EMBEDDING = "geomir.Embedding/1"
 
 class TrainingError(GeomirError):
     """Training produced a non-finite value, or a checkpoint does not fit the run."""
+
+
+class UnnamedCheckpointWarning(UserWarning):
+    """A checkpoint written before checkpoints recorded their node names was loaded: nothing
+    shows that its points belong to the hierarchy's nodes beyond their number."""
 
 
 @dataclass
@@ -102,7 +109,21 @@ class TrainConfig:
     engine: str = "auto"
 
     def __post_init__(self) -> None:
-        self.lr_milestones = tuple(self.lr_milestones)
+        self.validate()  # types and ranges, at construction (from Python as from the command line)
+
+    def _check_types(self) -> list[str]:
+        """Check each field's type against its annotation, normalising what passes (NumPy
+        scalars to int/float, a path to str, a list of milestones to a tuple); the problems."""
+        problems = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            check, expected = _FIELD_TYPES[f.type]
+            try:
+                setattr(self, f.name, check(value))
+            except (TypeError, ValueError):
+                shown = f"{value!r} ({type(value).__name__})"
+                problems.append(f"{f.name} must be {expected}, found {shown}")
+        return problems
 
     def restarts_adagrad(self, epoch: int) -> bool:
         """Whether Riemannian Adagrad's accumulators start again at epoch ``epoch`` (0-based):
@@ -122,7 +143,11 @@ class TrainConfig:
         return self.lr * self.lr_gamma ** sum(1 for m in self.lr_milestones if m <= epoch)
 
     def validate(self) -> None:
-        problems = []
+        """Raise a UsageError naming every field that has the wrong type or is out of range
+        (run at construction, and again by the trainers: the fields may have been set since)."""
+        problems = self._check_types()
+        if problems:
+            raise UsageError("invalid training configuration: " + "; ".join(problems))
         if self.manifold not in MANIFOLDS:
             problems.append(f"manifold must be one of {', '.join(MANIFOLDS)}, found {self.manifold!r}")
         if self.optimizer not in OPTIMIZERS:
@@ -131,8 +156,12 @@ class TrainConfig:
             problems.append(f"engine must be one of {', '.join(ENGINES)}, found {self.engine!r}")
         if self.dtype not in DTYPES:
             problems.append(f"dtype must be one of {', '.join(DTYPES)}, found {self.dtype!r}")
-        for name in ("dim", "epochs", "negatives", "batch_size", "checkpoint_every", "adagrad_restart", "mine_every"):
-            if getattr(self, name) < (0 if name in ("epochs", "adagrad_restart") else 1):
+        for name in ("dim", "epochs", "negatives", "batch_size", "checkpoint_every", "adagrad_restart", "mine_every",
+                     "eval_every"):
+            if name in ("epochs", "adagrad_restart", "eval_every"):
+                if getattr(self, name) < 0:
+                    problems.append(f"{name} must be >= 0, found {getattr(self, name)}")
+            elif getattr(self, name) < 1:
                 problems.append(f"{name} must be positive, found {getattr(self, name)}")
         if not 0 <= self.hard_negatives <= self.negatives:
             problems.append(f"hard_negatives must be between 0 and negatives ({self.negatives}), "
@@ -141,7 +170,7 @@ class TrainConfig:
             problems.append(f"burnin must be between 0 and epochs ({self.epochs}), found {self.burnin}")
         if not 0 < self.boundary_eps < 1:
             problems.append(f"boundary_eps must be in (0, 1), found {self.boundary_eps}")
-        if any(not isinstance(m, int) or m < 1 for m in self.lr_milestones) or \
+        if any(m < 1 for m in self.lr_milestones) or \
                 list(self.lr_milestones) != sorted(set(self.lr_milestones)):
             problems.append(f"lr_milestones must be increasing positive epochs, found {list(self.lr_milestones)}")
         if not (math.isfinite(self.adagrad_init) and self.adagrad_init >= 0):
@@ -158,6 +187,48 @@ class TrainConfig:
                             f"ball (the initial points must be inside it), found {self.init_scale}")
         if problems:
             raise UsageError("invalid training configuration: " + "; ".join(problems))
+
+
+def _integer(value) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError
+    return int(value)
+
+
+def _number(value) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError
+    return float(value)
+
+
+def _string(value) -> str:
+    if not isinstance(value, str):
+        raise TypeError
+    return value
+
+
+def _optional_path(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    return _string(value)
+
+
+def _integers(value) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        raise TypeError
+    return tuple(_integer(v) for v in value)
+
+
+# each TrainConfig annotation: the check (returns the value to keep, raises TypeError) and what it expects
+_FIELD_TYPES = {
+    "int": (_integer, "an integer"),
+    "float": (_number, "a number (int or float)"),
+    "str": (_string, "a string"),
+    "str | None": (_optional_path, "a path (str or os.PathLike) or None"),
+    "tuple[int, ...]": (_integers, "a tuple (or list) of integers"),
+}
 
 
 # --- the spaces ----------------------------------------------------------------------------
@@ -433,10 +504,11 @@ def _optimizer(config: TrainConfig, points):
 
 
 def _checkpoint(path: str, module: EmbeddingLoss, opt, epoch: int, gen: torch.Generator, config: TrainConfig,
-                history: list[dict], intruders: Intruders | None) -> None:
+                history: list[dict], intruders: Intruders | None, names: list[str]) -> None:
     tmp = Path(f"{path}.tmp")
     data = {"format": _CHECKPOINT, "points": module.points.detach().cpu(), "optimizer": opt.state_dict(),
-            "epoch": epoch, "rng": gen.get_state(), "config": asdict(config), "history": history}
+            "epoch": epoch, "rng": gen.get_state(), "config": asdict(config), "history": history,
+            "names": names}
     if intruders is not None:
         data["intruders"] = intruders.state_dict()
     try:
@@ -474,13 +546,34 @@ def _read_saved(path: str | Path, formats: tuple[str, ...], what: str, config: T
                             f"not the {coords} of {saved.manifold} dimension {saved.dim}")
     if not bool(torch.isfinite(points).all()):
         raise TrainingError(f"{what} {path} is damaged: its points are not all finite")
-    if names is not None and "names" in data and list(data["names"]) != list(names):
-        raise TrainingError(f"{what} {path} embeds other nodes than the hierarchy (or in another order)")
+    if "names" in data:
+        saved_names = data["names"]
+        if not isinstance(saved_names, (list, tuple)) or len(saved_names) != points.shape[0] or \
+                not all(isinstance(x, str) for x in saved_names):
+            raise TrainingError(f"{what} {path} is damaged: its node names are not {points.shape[0]} strings")
+        if names is not None and list(saved_names) != list(names):
+            raise TrainingError(f"{what} {path} embeds other nodes than the hierarchy: "
+                                f"{_names_differ(saved_names, names)}")
+    elif names is not None:  # a checkpoint written before checkpoints recorded their nodes
+        warnings.warn(f"{what} {path} does not record its node names (written by an older geomir): its "
+                      f"{points.shape[0]} points are taken to be the hierarchy's nodes in the hierarchy's order; "
+                      "only their number is checked", UnnamedCheckpointWarning, stacklevel=4)
     if data["format"] == _CHECKPOINT:
         epoch = data["epoch"]
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise TrainingError(f"{what} {path} is damaged: its epoch is {epoch!r}")
     return data
+
+
+def _names_differ(saved, names) -> str:
+    """How the node names of a saved file (``saved``) differ from the hierarchy's (same count)."""
+    i = next(i for i, (a, b) in enumerate(zip(saved, names)) if a != b)
+    if set(saved) == set(names):
+        how = "the same nodes in another order"
+    else:
+        absent = len(set(saved) - set(names))
+        how = f"{absent} of its {len(saved)} nodes are not in the hierarchy"
+    return f"node {i} is {saved[i]!r} there, {names[i]!r} here ({how})"
 
 
 def _load_file(path: str | Path, what: str):
@@ -511,19 +604,22 @@ def _saved_config(path, what: str, config) -> TrainConfig:
         raise TrainingError(f"{what} {path} is damaged: its configuration does not load ({err})") from None
 
 
-def _load_checkpoint(path: str | Path, config: TrainConfig, num_nodes: int) -> dict:
-    """A checkpoint of the run ``config`` describes (everything that shapes its steps must agree)."""
+def _load_checkpoint(path: str | Path, config: TrainConfig, num_nodes: int,
+                     names: tuple[str, ...] | None = None) -> dict:
+    """A checkpoint of the run ``config`` describes (everything that shapes its steps must agree)
+    and of the hierarchy's nodes (``names``, when given and the checkpoint records them)."""
     same = ("manifold", "dim", "curvature", "optimizer", "negatives", "hard_negatives", "mine_every", "batch_size",
             "seed", "dtype", "burnin", "burnin_factor", "lr", "lr_milestones", "lr_gamma", "adagrad_init",
             "adagrad_restart")
-    return _read_saved(path, (_CHECKPOINT,), "checkpoint", config, same, num_nodes)
+    return _read_saved(path, (_CHECKPOINT,), "checkpoint", config, same, num_nodes, names)
 
 
 def warm_start_points(path: str | Path, config: TrainConfig, num_nodes: int,
                       names: tuple[str, ...] | None = None) -> torch.Tensor:
     """The points of a saved embedding or checkpoint (``path``) to start another run from: the
-    same manifold, dimension, curvature and number of nodes as ``config`` and the hierarchy
-    (and, for an embedding, which records them, the same node ``names``)."""
+    same manifold, dimension, curvature and number of nodes as ``config`` and the hierarchy,
+    and the same node ``names`` in the same order (a checkpoint written before checkpoints
+    recorded names is taken on trust, with an :class:`UnnamedCheckpointWarning`)."""
     data = _read_saved(path, (_EMBEDDING, _CHECKPOINT), "embedding or checkpoint", config,
                        ("manifold", "dim", "curvature"), num_nodes, names)
     return data["points"]
@@ -553,7 +649,7 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
     n = hierarchy.num_nodes
     edges = torch.tensor(np.asarray(hierarchy.edges), dtype=torch.long)
     if edges.numel() == 0:
-        raise UsageError("the hierarchy has no edges to train on")
+        raise UsageError(f"the hierarchy has no edges to train on ({n} nodes, 0 edges)")
     gen = torch.Generator().manual_seed(config.seed)
     points = space.init(n, config.init_scale, gen, dtype)
     if warm_start is not None:
@@ -564,7 +660,7 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
     start, history = 0, []
     state = None
     if resume is not None:
-        state = _load_checkpoint(resume, config, n)
+        state = _load_checkpoint(resume, config, n, tuple(hierarchy.names))
         points, start, history = state["points"].to(dtype), state["epoch"], list(state["history"])
         if start > config.epochs:
             raise TrainingError(f"checkpoint {resume} is at epoch {start}, past this run's {config.epochs} epochs "
@@ -642,7 +738,8 @@ def train(hierarchy, config: TrainConfig | None = None, *, progress: bool = True
             if bar is not None:
                 bar.advance(record)
             if config.checkpoint and rank == 0 and ((epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == end):
-                _checkpoint(config.checkpoint, module, opt, epoch + 1, gen, config, history, intruders)
+                _checkpoint(config.checkpoint, module, opt, epoch + 1, gen, config, history, intruders,
+                            list(hierarchy.names))
     finally:
         if bar is not None:
             bar.close()
