@@ -2,42 +2,44 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import keyword
 import os
-import re
 import sys
+import threading
 import types
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xdsl.dialects.builtin import ModuleOp
 
 from geomir.base_points import location, verify_base_points
-from geomir.diagnostics import UsageError
+from geomir.diagnostics import UsageError, read_text_file
 from geomir.ir import parse_ir
 from geomir.pipeline import DEFAULT_PIPELINE, DumpCallback, parse_pipeline, run_pipeline
 
+if TYPE_CHECKING:
+    from geomir.frontends.trace import TracedFunction
+
 
 def read_source(source: str | Path) -> tuple[str, str]:
-    """``(text, filename)`` from a path to a .geo/.mlir file, or from source text itself."""
-    if isinstance(source, Path) or (
-        "\n" not in source and "{" not in source and source.endswith((".geo", ".mlir"))
+    """``(text, filename)`` from a path to a .geo/.mlir file, or from source text itself.
+    A file is read by :func:`geomir.diagnostics.read_text_file`, as by every geomir tool."""
+    if isinstance(source, os.PathLike) or (
+        isinstance(source, str) and "\n" not in source and "{" not in source and source.endswith((".geo", ".mlir"))
     ):
-        path = Path(source)
-        try:
-            data = path.read_bytes()
-        except OSError as err:
-            raise UsageError(f"cannot read '{source}': {err.strerror or err}") from None
-        try:
-            return data.decode("utf-8-sig"), str(source)  # a byte-order mark is dropped
-        except UnicodeDecodeError as err:
-            line = data.count(b"\n", 0, err.start) + 1
-            col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-            raise UsageError(f"cannot read '{source}': not UTF-8 text: byte 0x{data[err.start]:02x} "
-                             f"at line {line}, column {col}") from None
+        return read_text_file(source), os.fspath(source)
+    if not isinstance(source, str):
+        raise UsageError(f"expected a .geo or .mlir path or .geo source text, found {_kind(source)}")
     return source, "<string>"
+
+
+def _kind(value) -> str:
+    return f"{type(value).__name__} {value!r}" if len(repr(value)) <= 60 else f"a {type(value).__name__}"
 
 
 def frontend(text: str, filename: str) -> ModuleOp:
@@ -50,22 +52,40 @@ def frontend(text: str, filename: str) -> ModuleOp:
 
 
 def to_ir(
-    source: str | Path,
+    source: str | Path | TracedFunction,
     passes: str | Sequence[str] | None = None,
     dump: DumpCallback | None = None,
 ) -> ModuleOp:
-    """Compile a .geo program (path or text) to IR and run ``passes`` (default pipeline if None)."""
+    """Compile a .geo program (path or text) or a ``@geomir.trace``d function to IR and run
+    ``passes`` (default pipeline if None)."""
     return _lower(source, passes, dump)[0]
 
 
 def _lower(source, passes, dump) -> tuple[ModuleOp, str]:
-    text, filename = read_source(source)
+    """``(IR after passes, source name)`` of a path, .geo text or a traced function (whose
+    ``.module`` is its frontend IR: the same as its ``.lowered(passes)``)."""
+    if isinstance(source, (str, os.PathLike)):
+        text, filename = read_source(source)
+        module = None
+    else:
+        traced = _traced(source)
+        module, filename = traced.module, traced.model.span.source.name
     names = list(DEFAULT_PIPELINE) if passes is None else parse_pipeline(passes)
-    return run_pipeline(frontend(text, filename), names, dump), filename
+    return run_pipeline(frontend(text, filename) if module is None else module, names, dump), filename
+
+
+def _traced(source) -> TracedFunction:
+    """``source`` if it is a traced function; else a UsageError saying what is accepted."""
+    from geomir.frontends.trace import TracedFunction
+
+    if isinstance(source, TracedFunction):
+        return source
+    raise UsageError(f"expected a .geo or .mlir path, .geo source text or a @geomir.trace function, "
+                     f"found {_kind(source)}")
 
 
 def emit_source(
-    source: str | Path,
+    source: str | Path | TracedFunction,
     target: str,
     passes: str | Sequence[str] | None = None,
     dump: DumpCallback | None = None,
@@ -99,21 +119,44 @@ def compile_module(
 
 # -- names in generated modules ----------------------------------------------------------------
 
-MODULE_NAMES = frozenset({
-    "math", "torch", "jax", "jnp", "derivatives", "model", "runtime", "taylor", "params", "staticmethod",
-    "PARAMS", "FUNCTION_PARAMS", "CONTRACTS", "KERNELS", "PRECISION", "init_params", "transform_params",
-    "_tap", "_check_finite",
-})
-"""The globals a generated module defines or imports (backends/common/pyemit.py and the flavors)."""
+@functools.cache
+def module_names() -> frozenset[str]:
+    """The globals a generated module defines or reads besides its models and manifold
+    objects, on any target (a model that compiles for one target compiles for all): read
+    off the emitter's own output for each target (backends/common/pyemit.module_globals)."""
+    from geomir.backends.common.pyemit import module_globals
 
-_MANIFOLD_VAR = re.compile(r"(euclidean|sphere|torus_radians|torus_turns|(poincare|lorentz)_c[0-9][0-9a-z_]*)(_jet|_lap)?")
+    return frozenset().union(*(module_globals(flavor) for flavor in _flavors()))
+
+
+def _flavors():
+    """The Python emitters' flavors, one per target."""
+    from geomir.backends.jax.emitter import FLAVOR as JAX
+    from geomir.backends.torch.emitter import FLAVOR as TORCH
+    from geomir.backends.triton.emitter import flavor as triton
+
+    return TORCH, JAX, triton()
+
+
+def __getattr__(name: str):
+    if name == "MODULE_NAMES":  # the former hand-written list, now module_names()
+        return module_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _is_manifold_var(name: str) -> bool:
+    from geomir.backends.common.pyemit import MANIFOLD_VAR
+
+    return MANIFOLD_VAR.fullmatch(name) is not None
 
 
 def module_name_clash(name: str) -> str | None:
     """Why ``name`` cannot be a model's name in a generated module (None if it can)."""
     if not name.isidentifier() or keyword.iskeyword(name):
         return f"'{name}' is not a Python identifier"
-    if name in MODULE_NAMES or _MANIFOLD_VAR.fullmatch(name):
+    if name.startswith("__") and name.endswith("__"):
+        return f"'{name}' has the form of Python's own module attributes (__name__, __doc__, ...)"
+    if name in module_names() or _is_manifold_var(name):
         return f"the generated module already defines '{name}'"
     return None
 
@@ -148,7 +191,7 @@ def hygienic(module: ModuleOp, target: str) -> ModuleOp:
 
 
 def _hides_global(hint: str | None) -> bool:
-    return bool(hint) and (hint in MODULE_NAMES or _MANIFOLD_VAR.fullmatch(hint) is not None)
+    return bool(hint) and (hint in module_names() or _is_manifold_var(hint))
 
 
 def _values(module: ModuleOp):
@@ -165,13 +208,14 @@ def default_cache_dir() -> Path:
 
 
 def compile(
-    source: str | Path,
+    source: str | Path | TracedFunction,
     target: str = "torch",
     passes: str | Sequence[str] | None = None,
     cache_dir: str | Path | None = None,
     **options,
 ) -> types.ModuleType:
-    """Compile a .geo program (path or text) and import the generated module.
+    """Compile a .geo program (path or text), or a ``@geomir.trace``d function (as its
+    ``.compile(target, passes, cache_dir, **options)`` does), and import the generated module.
 
     The source is written to ``cache_dir`` under a name derived from its hash (generated
     kernels must live in a real file, and a file makes tracebacks readable), then imported:
@@ -197,18 +241,21 @@ def _import(code: str, target: str, cache_dir: str | Path | None) -> types.Modul
     try:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{base}.py"
-        if not path.exists() or path.read_text() != code:
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(code)
+        if not path.exists() or path.read_text(encoding="utf-8") != code:
+            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(code, encoding="utf-8")  # Python reads source as UTF-8, whatever the locale
             os.replace(tmp, path)
     except OSError as err:
         raise UsageError(f"cannot write the generated module to '{directory}': {err.strerror or err}") from None
-    return _load(path, _fresh_name(base))
+    return _load(path, base)
+
+
+_NAMING = threading.Lock()
 
 
 def _fresh_name(base: str) -> str:
-    """``base``, or ``base_<n>`` when a module of that code is already loaded (each loaded
-    module stays in sys.modules under its own name, so its classes pickle)."""
+    """``base``, or ``base_<n>`` while a module of that code is still in use (registered in
+    sys.modules under its own name, so that its classes pickle). Call with _NAMING held."""
     name, n = base, 1
     while name in sys.modules:
         n += 1
@@ -216,13 +263,82 @@ def _fresh_name(base: str) -> str:
     return name
 
 
-def _load(path: Path, name: str) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+def _load(path: Path, base: str) -> types.ModuleType:
+    """Run the generated file as a new module named ``base`` (``base_<n>`` while an earlier
+    one is in use), registered in sys.modules for as long as anything defined in it is
+    alive, and no longer (geomir.compile in a loop must not grow sys.modules).
+
+    While it runs, sys.modules holds the module itself (dataclasses and typing look the
+    defining module up there). Afterwards it holds a :class:`_Registration`, which reads
+    every attribute from the module through a weak reference: pickle (of an ``nn.Module``
+    instance: its class by name), ``inspect.getsource`` of a class and torch.compile's
+    guards find the module's classes and functions there, under the module's name and file.
+    The module's globals hold the module (``__geomir_self__``), so it lives as long as its
+    functions, its classes or their instances do, even when the module object itself is
+    dropped (``net = geomir.compile(...).ModelModule()``); when it is collected, its
+    registration leaves sys.modules. Tracebacks and ``inspect.getsource`` of a function
+    read the file, which stays in the cache directory."""
+    with _NAMING:  # two threads compiling the same code get two names
+        name = _fresh_name(base)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
     except BaseException:
         del sys.modules[name]
         raise
+    vars(module)["__geomir_self__"] = module
+    registration = _Registration(module)
+    sys.modules[name] = registration
+    weakref.finalize(module, _unregister, name, registration).atexit = False
     return module
+
+
+def _unregister(name: str, registration: types.ModuleType) -> None:
+    if sys.modules.get(name) is registration:
+        del sys.modules[name]
+
+
+class _Registration(types.ModuleType):
+    """sys.modules' entry for a generated module (see :func:`_load`): the module's name,
+    file, spec and loader; every other attribute is read from (and written to) the module
+    itself while it is alive. (No attribute of its own but dunders: any other name is the
+    module's.)"""
+
+    def __init__(self, module: types.ModuleType):
+        super().__init__(module.__name__, module.__doc__)
+        own = vars(self)
+        for key in ("__file__", "__cached__", "__spec__", "__loader__", "__package__"):
+            if key in vars(module):
+                own[key] = vars(module)[key]
+        own["__geomir_ref__"] = weakref.ref(module)
+
+    def __getattr__(self, name: str):
+        module = _registered(self)
+        if module is None:
+            raise AttributeError(f"generated module {self.__name__!r} is no longer loaded (nothing uses it)")
+        return getattr(module, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        module = _registered(self)
+        if module is None:
+            super().__setattr__(name, value)
+        else:
+            setattr(module, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        module = _registered(self)
+        if module is None:
+            super().__delattr__(name)
+        else:
+            delattr(module, name)
+
+    def __dir__(self) -> list[str]:
+        module = _registered(self)
+        return dir(module) if module is not None else super().__dir__()
+
+
+def _registered(registration: _Registration) -> types.ModuleType | None:
+    """The module behind ``registration`` (None once it is collected)."""
+    return vars(registration)["__geomir_ref__"]()

@@ -134,6 +134,11 @@ class UsageError(GeomirError):
     exit_code = 2
 
 
+class EncodingError(SourceError):
+    """A file that is not UTF-8 text, reported at its first bad byte (exit 1, as any other
+    error in the file's contents)."""
+
+
 class TargetNotBuiltError(UsageError):
     """A code-generation target that exists in the interface but is not built yet."""
 
@@ -179,8 +184,8 @@ def _text_of(name: str) -> str:
     if (text := _COMPILED.get().get(name)) is not None:
         return text
     try:
-        return Path(name).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return decode_text(Path(name).read_bytes(), name)
+    except (OSError, EncodingError):
         return "".join(linecache.getlines(name))
 
 
@@ -220,3 +225,40 @@ def cli_main(run, argv: list[str] | None = None, what: str = "internal error") -
         sys.stderr.write(f"{what}: {type(err).__name__}: {err}\n(this is a bug in geomir; rerun with --debug for a "
                          "traceback)\n")
         return 3
+
+
+# -- reading files -----------------------------------------------------------------------------
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """``data`` as UTF-8 text, a leading byte-order mark dropped. Bytes that are not UTF-8
+    are an :class:`EncodingError` at the first bad one, ``name:line:col`` with the column a
+    text editor shows (characters, not bytes, from the start of the line; the byte-order
+    mark not counted) and the line, its bad bytes shown as U+FFFD, under a caret."""
+    skip = len(_BOM) if data.startswith(_BOM) else 0
+    body = data[skip:]
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = body[:err.start].decode("utf-8")  # valid: the error is at the first bad byte
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
+        source = SourceFile(name, body.decode("utf-8", "replace"))
+        raise EncodingError(f"the file is not UTF-8 (byte 0x{body[err.start]:02x} at offset {skip + err.start}: "
+                            f"{err.reason}); save it as UTF-8", Span(source, line, column)) from None
+
+
+def read_text_file(path, what: str = "") -> str:
+    """The text of the file at ``path`` (see :func:`decode_text`), the one reader of every
+    geomir tool (geomc, apel, kernel contracts): a file that cannot be read is a
+    :class:`UsageError`, ``cannot read <what>'path': reason`` (exit 2); one that is not
+    UTF-8 an :class:`EncodingError` at its first bad byte (exit 1)."""
+    from pathlib import Path
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise UsageError(f"cannot read {what}'{path}': {err.strerror or err}") from None
+    return decode_text(data, str(path))

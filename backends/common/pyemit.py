@@ -36,6 +36,10 @@ from geomir.dialects.geo import ManifoldAttr
 # --- naming ------------------------------------------------------------------------
 
 
+MANIFOLD_VAR = re.compile(r"(euclidean|sphere|torus_radians|torus_turns|(poincare|lorentz)_c[0-9][0-9a-z_]*)(_jet|_lap)?")
+"""Every name :func:`manifold_var` and :func:`jet_manifold_var` give a manifold object."""
+
+
 def manifold_var(m: ManifoldAttr) -> str:
     """A readable, deterministic Python name for a manifold object."""
     if isinstance(m, geo.EuclideanAttr):
@@ -553,3 +557,36 @@ def emit_python(module: builtin.ModuleOp, flavor: Flavor, source_name: str, tap:
     ``check_finite=True`` checks every input, parameter and op result and raises
     NonFiniteError at the first NaN or inf (backends/common/finite.py)."""
     return PythonEmitter(module, flavor, source_name, tap, check_finite).emit()
+
+
+# --- the names an emitted module uses ----------------------------------------------------
+
+_PROBE = "GeomirProbe"
+
+
+def module_globals(flavor: Flavor) -> frozenset[str]:
+    """The names a module emitted for ``flavor`` binds or reads as globals, besides its
+    models, their ``<Model>Module`` classes and its manifold objects (:data:`MANIFOLD_VAR`):
+    its imports and tables (``PARAMS``, ``FUNCTION_PARAMS``, ``CONTRACTS``, a flavor's
+    ``KERNELS`` and ``PRECISION``), ``init_params``, ``transform_params``, the hooks
+    (``_tap``, ``_check_finite``), the builtins it calls (``staticmethod``), and ``params``,
+    the first parameter of every model function. A model or a value named like one of them
+    would hide it. Read off what the emitter writes for a one-model probe (with every hook
+    on), so the list cannot drift from the emitter."""
+    import symtable
+
+    probe = func.FuncOp(_PROBE, ((), ()))
+    probe.body.block.add_op(func.ReturnOp())
+    code = emit_python(builtin.ModuleOp([probe]), flavor, "<probe>", tap=True, check_finite=True)
+    top = symtable.symtable(code, "<probe>", "exec")
+    names = {sym.get_name() for sym in top.get_symbols()}  # bound, imported or read at module level
+
+    def nested(table: symtable.SymbolTable) -> None:
+        for child in table.get_children():
+            names.update(sym.get_name() for sym in child.get_symbols() if sym.is_global())  # read as globals
+            if child.get_name() == _PROBE:
+                names.update(child.get_parameters())  # params
+            nested(child)
+
+    nested(top)
+    return frozenset(names - {_PROBE, f"{_PROBE}Module"})

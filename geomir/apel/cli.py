@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from geomir.diagnostics import GeomirError, UsageError, cli_main
+from geomir.diagnostics import GeomirError, UsageError, cli_main, read_text_file
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,6 +90,7 @@ def _engine(args, store, file: str, worker: str | None = None):
 
     if args.lease <= 0:
         raise UsageError("--lease must be positive")
+    read_text_file(file)  # a file that is not UTF-8 is an error at its first bad byte, as in every geomir tool
     sys.path.insert(0, str(Path(file).resolve().parent))  # impl "module:function" next to the workflow file
     return Engine(load(file), store, tracer=Tracer(_trace_path(args)), limits=Limits(lease_s=args.lease),
                   worker=worker)
@@ -125,10 +126,7 @@ def _jsonable(value):
 def _read_input(spec: str | None) -> dict:
     if spec is None:
         return {}
-    try:
-        text = sys.stdin.read() if spec == "-" else Path(spec).read_text(encoding="utf-8")
-    except OSError as err:
-        raise UsageError(f"cannot read '{spec}': {err.strerror}") from None
+    text = sys.stdin.read() if spec == "-" else read_text_file(spec)  # not UTF-8: an error at the byte
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:

@@ -10,7 +10,7 @@ from importlib import resources
 from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 
-from geomir.diagnostics import GeoSyntaxError, SourceError, SourceFile, Span
+from geomir.diagnostics import GeoSyntaxError, SourceError, SourceFile, Span, remember_source
 from geomir.frontends.dsl.parser import _syntax_error
 
 from . import ast
@@ -296,8 +296,11 @@ class _ToAst(Transformer_NonRecursive):  # no recursion: long expressions are de
 
 
 def parse_workflow_file(text: str, filename: str = "<string>") -> ast.Program:
-    """Parse .apel source text. Raises :class:`GeoSyntaxError` on malformed input."""
+    """Parse .apel source text. Raises :class:`GeoSyntaxError` on malformed input. A leading
+    byte-order mark is dropped (as geomir's file reader, diagnostics.read_text_file, does)."""
+    text = text.removeprefix("\ufeff")
     source = SourceFile(filename, text)
+    remember_source(source)  # located errors after lowering show this text's lines (as .geo and .mlir)
     try:
         tree = _lark().parse(text)
     except UnexpectedInput as err:

@@ -30,7 +30,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from geomir.diagnostics import SourceError, SourceFile, Span, UsageError
+from geomir.diagnostics import EncodingError, SourceError, SourceFile, Span, read_text_file
 
 TARGETS = ("torch", "jax", "triton")
 DTYPES = ("float64", "float32", "bfloat16", "float16")
@@ -345,20 +345,13 @@ def _spec_error(first: dict, positions: dict, file: SourceFile) -> ContractSpecE
 
 
 def _read(path: Path) -> str:
-    """The contract file's text; not UTF-8 is an error at the first bad byte's line and column."""
+    """The contract file's text, read as every geomir tool reads a file
+    (:func:`geomir.diagnostics.read_text_file`): not UTF-8 is an error at the first bad
+    byte's line and column, a :class:`ContractSpecError` as any other wrong contract file."""
     try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise UsageError(f"cannot read contract '{path}': {err.strerror or err}") from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        before = raw[:err.start]
-        line_start = before.rfind(b"\n") + 1
-        line, col = before.count(b"\n") + 1, len(before[line_start:].decode("utf-8", "replace")) + 1
-        file = SourceFile(str(path), raw.decode("utf-8", "replace"))
-        raise ContractSpecError(f"not UTF-8 text: byte 0x{raw[err.start]:02x} at offset {err.start} ({err.reason}); "
-                                "save the contract as UTF-8", Span(file, line, col)) from None
+        return read_text_file(path, "contract ")
+    except EncodingError as err:
+        raise ContractSpecError(err.message, err.span) from None
 
 
 def _known(loc: tuple) -> str:

@@ -325,10 +325,11 @@ def test_a_file_that_is_not_utf8_is_a_clean_error(here, capsys):
     with pytest.raises(UsageError, match="cannot read '.*bin.apel': not UTF-8 text"):
         compile_file(here / "bin.apel")
     capsys.readouterr()
-    assert driver.main(["bin.apel", "--check"]) == 2
-    assert "cannot read 'bin.apel': not UTF-8 text" in capsys.readouterr().err
+    # the CLIs read files as every geomir tool does (docs/cli.md): an error at the byte, exit 1
+    assert driver.main(["bin.apel", "--check"]) == 1
+    assert "bin.apel:1:1: error: the file is not UTF-8 (byte 0xff at offset 0" in capsys.readouterr().err
     code, _, err = cli(capsys, "run", "bin.apel")
-    assert code == 2 and "not UTF-8 text" in err
+    assert code == 1 and "bin.apel:1:1: error: the file is not UTF-8" in err
 
 
 # --- 10. long expressions ------------------------------------------------------------------------------

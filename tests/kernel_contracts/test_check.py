@@ -231,7 +231,7 @@ def test_cli_exit_codes_are_the_documented_ones(tmp_path, capsys):
 
     ok = _real(tmp_path, "{target: torch, dtype: float32}", "numerical: {max_abs: 1e-3}").read_text()
     cases = {
-        "latin1": (ok.replace("contract: real", "contract: r\xe9al").encode("latin-1"), 1, "not UTF-8 text"),
+        "latin1": (ok.replace("contract: real", "contract: r\xe9al").encode("latin-1"), 1, "the file is not UTF-8"),
         "invalid": (ok.replace("max_abs: 1e-3", "max_abs: true").encode(), 1, "must be a number, found true"),
         "duplicate": ((ok + "\ncontract: other\n").encode(), 1, "duplicate key 'contract'"),
         "no_model": (ok.replace("hyperbolic_mlp.geo", "nope.geo").encode(), 2, "model file"),

@@ -87,7 +87,7 @@ def test_a_file_that_is_not_utf8_is_an_error_at_the_bad_byte(tmp_path):
     """It was an internal error (a raw UnicodeDecodeError, exit 3) (finding 7)."""
     path = tmp_path / "latin1.yaml"
     path.write_bytes(ISSUE_EXAMPLE.replace("hyp-encoder-v1", "t\xe9st").encode("latin-1"))
-    with pytest.raises(ContractSpecError, match=r"not UTF-8 text: byte 0xe9 at offset 11") as info:
+    with pytest.raises(ContractSpecError, match=r"the file is not UTF-8 \(byte 0xe9 at offset 11") as info:
         load_contract(path)
     assert (info.value.span.line, info.value.span.column) == (1, 12) and info.value.exit_code == 1
     assert str(path) in info.value.render()
