@@ -369,6 +369,18 @@ class PythonEmitter:
                         found.setdefault(manifold_var(t.manifold), manifold_ctor(t.manifold))
         return dict(sorted(found.items()))
 
+    def signature_manifolds(self) -> set[str]:
+        """The curved manifolds of the public models' inputs and outputs: their objects are
+        in the module on every target (``m.poincare_c1.expmap0(v)`` makes an input), even
+        where a fused kernel does all the work."""
+        found = set()
+        for f in self.funcs:
+            if f.sym_visibility is None:
+                for t in (*f.function_type.inputs.data, *f.function_type.outputs.data):
+                    if isinstance(t, (geo.GeoValueType, geo.PathType)) and not isinstance(t.manifold, geo.EuclideanAttr):
+                        found.add(manifold_var(t.manifold))
+        return found
+
     def params(self) -> dict[str, geo.ParamOp]:
         found: dict[str, geo.ParamOp] = {}
         for op in self.module.walk():
@@ -428,7 +440,9 @@ class PythonEmitter:
             "",
             "# Manifolds (numerics and their constants: geomir/backends/common/manifolds.py)",
         ]
-        lines += [f"{var} = {ctor}" for var, ctor in self.manifolds().items() if re.search(rf"(?<![<\w]){var}(?=[.,])", used)]
+        signature = self.signature_manifolds()
+        lines += [f"{var} = {ctor}" for var, ctor in self.manifolds().items()
+                  if var in signature or re.search(rf"(?<![<\w]){var}(?=[.,])", used)]
         for suffix, extra in (("_jet", ""), ("_lap", "collapsed=True")):
             for var, ctor in self.manifolds().items():
                 if re.search(rf"(?<![<\w]){var}{suffix}(?=[.,])", used):

@@ -44,3 +44,18 @@ def test_traced_models_run_on_the_triton_target_like_torch(traced, tmp_path):
     want = getattr(ref, traced.name)(params, x)
     got = getattr(tri, traced.name)(params, x)
     assert torch.allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_the_signature_manifolds_are_in_the_module_on_every_target(tmp_path):
+    """``m.poincare_c1.expmap0(v)`` makes inputs on every target (the docs' recipe): the
+    Triton module lacked the object when one fused kernel did all the model's work."""
+    x = None
+    for target in ("torch", "jax", "triton"):
+        if target == "jax":
+            pytest.importorskip("jax")
+        m = encoder.compile(target, cache_dir=tmp_path)
+        assert m.poincare_c1.c == 1.0, target
+        if target != "jax":
+            y = m.poincare_c1.expmap0(0.1 * torch.ones(2, 16))
+            x = y if x is None else x
+            torch.testing.assert_close(y, x)
