@@ -27,7 +27,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from geomir.diagnostics import UsageError, cli_main, read_text_file
+from geomir.diagnostics import UsageError, cli_main
 
 EMITS = ("ir", "ir-generic")
 REPORTS = ("jets", "contracts", "holonomy")  # --report kinds
@@ -227,7 +227,6 @@ def _workflow(args) -> int:
             if on not in (None, False)]
     if used:
         raise UsageError(f"{', '.join(used)} do not apply to .apel workflows (use --emit=ir or --check)")
-    read_text_file(args.input)  # a file that is not UTF-8 is an error at its first bad byte, as for .geo
     module, _ = compile_file(args.input)
     if args.check:
         problems = run_checks(module)

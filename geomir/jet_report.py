@@ -60,7 +60,7 @@ from pathlib import Path
 from xdsl.dialects import builtin, func
 from xdsl.ir import Block, Region
 
-from geomir.diagnostics import GeomirError, UsageError
+from geomir.diagnostics import EncodingError, GeomirError, UsageError, decode_text
 from geomir.dialects import geo, jet
 
 ORDER = 2
@@ -296,8 +296,8 @@ def _source_line(texts: dict[str, list[str]], filename: str, line: int | None) -
         return ""
     if filename not in texts:
         try:
-            texts[filename] = Path(filename).read_text(encoding="utf-8").split("\n")
-        except (OSError, UnicodeDecodeError):
+            texts[filename] = decode_text(Path(filename).read_bytes(), filename).split("\n")  # no byte-order mark
+        except (OSError, EncodingError):
             texts[filename] = []
     lines = texts[filename]
     return lines[line - 1].strip() if 1 <= line <= len(lines) else ""

@@ -20,15 +20,10 @@ def compile_file(path: str | Path):
 
     import sys
 
-    from geomir.diagnostics import UsageError
+    from geomir.diagnostics import read_text_file
 
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise UsageError(f"cannot read '{path}': {err.strerror or err}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"cannot read '{path}': not UTF-8 text") from None
+    text = read_text_file(path)  # as every geomir tool: not UTF-8 is an error at the first bad byte
     here = str(path.resolve().parent)  # 'import type X from "models:X"' finds models.py next to the file
     sys.path.insert(0, here)
     try:

@@ -90,7 +90,6 @@ def _engine(args, store, file: str, worker: str | None = None):
 
     if args.lease <= 0:
         raise UsageError("--lease must be positive")
-    read_text_file(file)  # a file that is not UTF-8 is an error at its first bad byte, as in every geomir tool
     sys.path.insert(0, str(Path(file).resolve().parent))  # impl "module:function" next to the workflow file
     return Engine(load(file), store, tracer=Tracer(_trace_path(args)), limits=Limits(lease_s=args.lease),
                   worker=worker)

@@ -150,13 +150,17 @@ class Hierarchy(NamedNodes):
         first line has no tab) and blank lines. Fields are stripped of surrounding spaces. A
         malformed line raises :class:`HierarchyError` as ``file:line: ...``.
         """
+        from geomir.diagnostics import EncodingError, decode_text
+
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first name
+            data = path.read_bytes()
         except OSError as e:
             raise HierarchyError(f"{path}: cannot read: {e.strerror or e}") from None
-        except UnicodeDecodeError as e:
-            raise HierarchyError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        try:
+            text = decode_text(data, str(path))  # as every geomir tool; a byte-order mark is dropped
+        except EncodingError as e:
+            raise HierarchyError(str(e)) from None
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()

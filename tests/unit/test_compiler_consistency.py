@@ -246,3 +246,21 @@ def test_a_generated_module_is_registered_while_it_runs(tmp_path):
             "@dataclasses.dataclass\nclass D:\n    x: int = 0\n    n: typing.ClassVar[int] = 3\n")
     m = compiler._import(code, "torch", tmp_path)
     assert [f.name for f in dataclasses.fields(m.D)] == ["x"]
+
+
+def test_the_other_readers_read_alike(tmp_path):
+    """geomir.apel.load, the hierarchy reader and the jet report's source column read files
+    as the CLIs do: a located 'not UTF-8' error, a byte-order mark dropped."""
+    from geomir.apel import compile_file
+    from geomir.diagnostics import EncodingError
+    from geomir.jet_report import _source_line
+    from geomir.representations.hierarchy import Hierarchy, HierarchyError
+
+    (tmp_path / "w.apel").write_bytes(APEL)
+    with pytest.raises(EncodingError, match=r"w.apel:2:8: the file is not UTF-8 \(byte 0xe9"):
+        compile_file(tmp_path / "w.apel")
+    (tmp_path / "h.tsv").write_bytes(b"a\tb\n" + "\u00e9t".encode() + b"\xe9\tc\n")
+    with pytest.raises(HierarchyError, match=r"h.tsv:2:3: the file is not UTF-8 \(byte 0xe9 at offset 7"):
+        Hierarchy.read_tsv(tmp_path / "h.tsv")
+    (tmp_path / "bom.geo").write_bytes(b"\xef\xbb\xbfmodel A(x: R[2]) -> R[2] {\n  return x\n}\n")
+    assert _source_line({}, str(tmp_path / "bom.geo"), 1) == "model A(x: R[2]) -> R[2] {"
