@@ -161,8 +161,7 @@ def run_pipeline(module: ModuleOp, names: Sequence[str], dump: DumpCallback | No
     _load_passes()
     ctx = make_context()
     _verify(module, "the frontend")
-    if not names or _arg_specs(names[0])[0].name != "inline-models":  # that pass names a cycle itself
-        check_no_recursion(module)
+    check_no_recursion(module)
     if dump:
         dump(0, "input", module)
     for index, name in enumerate(names, start=1):

@@ -17,7 +17,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from geomir.diagnostics import IRError
-from geomir.pipeline import register_pass
+from geomir.pipeline import check_no_recursion, register_pass
 
 
 @register_pass
@@ -28,28 +28,24 @@ class InlineModels(ModulePass):
     name = "inline-models"
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
+        check_no_recursion(op)  # run_pipeline checks too; this pass may also be applied alone
         funcs = {f.sym_name.data: f for f in op.ops if isinstance(f, func.FuncOp)}
         done: set[str] = set()
         for name in funcs:
-            _inline_into(name, funcs, done, [])
+            _inline_into(name, funcs, done)
 
 
-def _inline_into(name: str, funcs: dict[str, func.FuncOp], done: set[str], stack: list[str]) -> None:
+def _inline_into(name: str, funcs: dict[str, func.FuncOp], done: set[str]) -> None:
     if name in done:
         return
-    if name in stack:
-        cycle = " -> ".join("@" + n for n in stack[stack.index(name):] + [name])
-        raise IRError(f"inline-models: models call each other in a cycle: {cycle}")
-    stack.append(name)
     f = funcs[name]
     for call in [o for o in f.walk() if isinstance(o, func.CallOp)]:
         callee_name = call.callee.string_value()
         callee = funcs.get(callee_name)
         if callee is None or not callee.body.blocks:
             raise IRError(f"inline-models: @{name} calls @{callee_name}, which has no body in this module")
-        _inline_into(callee_name, funcs, done, stack)
+        _inline_into(callee_name, funcs, done)
         _inline_call(call, callee)
-    stack.pop()
     done.add(name)
 
 

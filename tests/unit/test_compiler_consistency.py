@@ -264,3 +264,23 @@ def test_the_other_readers_read_alike(tmp_path):
         Hierarchy.read_tsv(tmp_path / "h.tsv")
     (tmp_path / "bom.geo").write_bytes(b"\xef\xbb\xbfmodel A(x: R[2]) -> R[2] {\n  return x\n}\n")
     assert _source_line({}, str(tmp_path / "bom.geo"), 1) == "model A(x: R[2]) -> R[2] {"
+
+
+def test_one_cycle_check_for_the_pipeline_and_inline_models_alone():
+    """run_pipeline and the inline-models pass applied by itself name a cycle alike (the
+    pass had its own search and message, and run_pipeline skipped its check before it)."""
+    from xdsl.context import Context
+
+    from geomir.diagnostics import IRError
+    from geomir.ir import parse_ir
+    from geomir.pipeline import run_pipeline
+    from geomir.passes.inline_models import InlineModels
+
+    t = "!geo.point<euclidean, 2, f32>"
+    text = (f"builtin.module {{\n  func.func @A(%x: {t}) -> {t} {{\n    %y = func.call @A(%x) : ({t}) -> {t}\n"
+            f"    func.return %y : {t}\n  }}\n}}\n")
+    message = r"models call each other in a cycle: @A -> @A \(recursive models are not supported\)"
+    with pytest.raises(IRError, match=message):
+        run_pipeline(parse_ir(text), ["inline-models"])
+    with pytest.raises(IRError, match=message):
+        InlineModels().apply(Context(), parse_ir(text))

@@ -2,7 +2,7 @@
 // the program, not a compiler bug) and a message naming the cycle.
 // RUN: ( geomc %s --passes=inline-models; test $? -eq 1 ) 2>&1 | filecheck %s
 
-// CHECK: error: inline-models: models call each other in a cycle: @A -> @B -> @A
+// CHECK: error: models call each other in a cycle: @A -> @B -> @A (recursive models are not supported)
 // CHECK-NOT: Traceback
 
 builtin.module {
