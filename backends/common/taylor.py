@@ -48,6 +48,20 @@ is written once). ``laplacian_seed(x)`` uses the identity directions;
 ``laplacian_of(jet) = 2 f2`` (the factor 2 = 2! turns the normalized coefficient into the
 sum of second derivatives).
 
+Overflow
+--------
+Where ``exp`` overflows, e^(x_0) stands for a finite real beyond the dtype's range. Its rules
+apply the factor last, to an exact bracket: ordinary jets y_k = e^(x_0) z_k with
+z = exp(x - x_0), the collapsed rule f1 = e f1 and f2 = e (f2 + sum_d f1_d^2 / 2)
+(``exp_times``). A derivative coefficient is then +-inf by the sign of its bracket and 0
+where the bracket is exactly 0 (a unit that does not depend on the input), not the NaN of
+inf * 0 in phi' f2 + phi''/2 sum_d f1_d^2 (f2 is 0 after a linear map of the seed). NaN is
+left only where the result is undefined in floating point: overflowed terms of opposite
+signs meeting in a later sum (the model's value is NaN there too), or an underflowed exp
+times an overflowed bracket. torch's and Triton's fused layers compute the same
+(tests/triton/test_laplacian_overflow.py); ``check_finite=True`` reports the first inf at
+the exp layer's source line.
+
 Manifold maps
 -------------
 :class:`PoincareBall`, :class:`Euclidean` and :class:`Torus` compose the rules into the
@@ -422,12 +436,27 @@ def _softplus0(ops, x):
     return ops.where(x > 0, x, 0.0) + ops.log1p(ops.exp(-ops.abs(x)))
 
 
+def exp_times(ops, e, z):
+    """e z for a factor e = exp(u) that may have overflowed to inf: e^u is a finite real,
+    so e^u 0 = 0 where z is exactly 0 (IEEE gives NaN there); elsewhere e z, +-inf by the
+    sign of z where e overflowed, NaN where e or z is NaN. Used by the ``exp`` rules: an
+    overflowing exp makes each derivative coefficient +-inf by the sign of its exact bracket
+    (module docstring, "Overflow"), not NaN."""
+    return ops.where((z == 0) & (e == math.inf), 0.0, e * z)
+
+
 @_register("exp")
 @_unary
 def exp(ops, x):
-    """y = e^x: y' = y x', k y_k = sum_(j=1..k) j x_j y_(k-j). O(K^2)."""
+    """y = e^x = e^(x_0) z with z = e^(x - x_0): z' = z x', k z_k = sum_(j=1..k) j x_j z_(k-j),
+    z_0 = 1 (finite), y_k = e^(x_0) z_k (``exp_times``: +-inf, not NaN, where e^(x_0)
+    overflows; 0 where z_k = 0). O(K^2)."""
     y0 = ops.exp(x[0])
-    return _ode(x, [y0], [y0], lambda ys, m: [ys[0][m]])[0]
+    if len(x) == 1:
+        return [y0]
+    one = ops.full_like(x[0], 1.0)
+    z = _ode(x, [one], [one], lambda ys, m: [ys[0][m]])[0]
+    return [y0] + [exp_times(ops, y0, zk) for zk in z[1:]]
 
 
 @_register("tanh")
@@ -978,11 +1007,21 @@ def _collapse_unary(rule: Callable, name: str) -> Callable:
     return c_rule
 
 
-_UNARY = ("exp", "tanh", "sigmoid", "softplus", "sin", "cos", "log", "sqrt", "pow", "asinh",
+_UNARY = ("tanh", "sigmoid", "softplus", "sin", "cos", "log", "sqrt", "pow", "asinh",
           "atanh", "relu", "clamp", "sqrt0", "abs0", "tanhc", "asinhc", "sinc", "sinhc", "atanc", "cosq",
           "coshq")
 for _name in _UNARY:
     COLLAPSED_RULES[_name] = _collapse_unary(RULES[_name], _name)
+
+
+@_creg("exp")
+def c_exp(ops, x):
+    """e = exp(f0): f1 = e f1, f2 = e (f2 + sum_d f1_d^2 / 2), the factor e applied last
+    (``exp_times``): where e overflows, +-inf by the sign of the exact bracket (0 where it
+    is 0), not the NaN of inf * 0 + inf in phi' f2 + phi''/2 sum_d f1_d^2 (f2 = 0 after a
+    linear map of the seed). The fused kernels (torch, Triton) compute the same. O(D)."""
+    e = ops.exp(x.f0)
+    return LaplacianJet(e, exp_times(ops, e, x.f1), exp_times(ops, e, x.f2 + 0.5 * ops.sum0(x.f1 * x.f1)))
 
 
 def _collapse_binary(rule: Callable, name: str) -> Callable:

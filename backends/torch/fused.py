@@ -6,7 +6,11 @@
 * tanh, the PINN activation, has a hand-scheduled recurrence (fused multiply-adds,
   ``addcmul_``, into fresh buffers), the same numbers as the rule up to rounding;
 * the Laplacian's sum over directions of f1² accumulates one direction at a time
-  instead of materializing f1² (D times the activation's size).
+  instead of materializing f1² (D times the activation's size);
+* the Laplacian layer makes the collapsed rules' special cases: ``exp`` as
+  e (f2 + sum_d f1_d²/2) with the factor applied last (``taylor.exp_times``: +-inf, not NaN,
+  where exp overflows), and ``sqrt``'s constant 0 where its input rests at 0 (f0, f1, f2
+  all 0: the rule's ``_zero_at_rest``), so the layer equals the unfused rules there too.
 
 In-place updates only touch tensors made here whose old values autograd does not save
 (matmul outputs, sums), so reverse mode (``derivatives.grad``, hvp) still works; torch's
@@ -78,14 +82,24 @@ def _laplacian_layer(ops, x: _t.LaplacianJet, wt, b, act):
         return _t.LaplacianJet(y0, y1, y2)
     if y1.shape[1:] != y0.shape:  # broadcast parts (a constant's f1): no in-place update
         return _t.COLLAPSED_RULES[act](ops, _t.LaplacianJet(y0, y1, y2))
+    sq = y1[0] * y1[0]
+    for d in range(1, y1.shape[0]):
+        sq.addcmul_(y1[d], y1[d])
+    if act == "exp":  # e (f2 + sum_d f1_d^2 / 2): the collapsed exp rule (taylor.c_exp)
+        e = torch.exp(y0)
+        return _t.LaplacianJet(e, _t.exp_times(ops, e, y1), _t.exp_times(ops, e, y2 + 0.5 * sq))
+    rest = None
+    if act == "sqrt":  # the collapsed rule's zero-at-rest case (taylor._zero_at_rest)
+        rest = (y0 == 0) & (sq == 0) & (y2 == 0)
+        y0 = torch.where(rest, 1.0, y0)  # the rule at 1 there: no NaN reaches the gradient
     if act == "tanh":
         c0, c1, c2 = _tanh012(ops, y0)
     else:  # (phi, phi', phi''/2) from the ordinary order-2 rule, as COLLAPSED_RULES does
         c = _t.RULES[act](ops, _t.seed(ops, y0, torch.ones_like(y0), 2))
         c0, c1, c2 = c[0], c[1], c[2]
-    sq = y1[0] * y1[0]
-    for d in range(1, y1.shape[0]):
-        sq.addcmul_(y1[d], y1[d])
     y2 = y2 * c1
     y2.addcmul_(c2, sq)
-    return _t.LaplacianJet(c0, y1 * c1, y2)
+    out = _t.LaplacianJet(c0, y1 * c1, y2)
+    if rest is not None:  # the constant 0 where the input rests at 0 (phi', phi'' infinite)
+        out = _t.LaplacianJet(*(torch.where(rest, 0.0, part) for part in out))
+    return out

@@ -12,14 +12,16 @@ output tile once: no intermediate global store/load between the matmul and the a
   coefficient, K+1 accumulators), bias on coefficient 0, then the ODE recurrence of the
   activation (``y' = g x'``: ``y_k = (1/k) sum_(j=1..k) j x_j g_(k-j)``):
   tanh (g = 1 - y^2, g_0 = sech^2 x_0 = 4e/(1+e)^2, e = exp(-2|x_0|)),
-  sigmoid (g = y (1 - y), g_0 = e/(1+e)^2, e = exp(-|x_0|)), exp (g = y),
+  sigmoid (g = y (1 - y), g_0 = e/(1+e)^2, e = exp(-|x_0|)), exp (y_k = e^(x_0) z_k with
+  z = exp(x - x_0): z' = z x', z_0 = 1, so an overflowed e^(x_0) gives +-inf, not NaN),
   sin/cos (coupled: s' = c x', c' = -s x'), softplus (g = the sigmoid jet to order K-1;
   y_0 = max(x_0, 0) + log1p(exp(-|x_0|))) and relu (y_k = [x_0 > 0] x_k).
 * :func:`laplacian_layer_kernel`: the collapsed (forward-Laplacian) jet f0 (N, n),
   f1 (D, N, n), f2 (N, n) -> g0 (N, m), g1 (D, N, m), g2 (N, m): one n-loop of the f0 and
   f2 dots (+ b on f0) gives (c0, c1, c2) = (phi, phi', phi''/2) and y2 = W f2; then the
   directions DIRS at a time (DIRS dots per n-step on one W tile): y1 = W f1_d,
-  sq += y1^2, store c1 y1; then store c1 y2 + c2 sq.
+  sq += y1^2, store c1 y1; then store c1 y2 + c2 sq (exp: e (y2 + sq/2), and e y1, with
+  e^u 0 = 0 where e overflowed: the collapsed exp rule of backends/common/taylor.py).
 
 Tensors may be float32, bfloat16 or float16: tiles are widened to fp32 as they are loaded,
 PRECISION alone decides the dot's operand precision, and results are rounded to the
@@ -192,6 +194,13 @@ def _act012(u, ACTIVATION: tl.constexpr):
 
 
 @triton.jit
+def _exp_times(e, z):
+    """e z for e = exp(u) that may have overflowed (``taylor.exp_times``): 0 where z is
+    exactly 0 and e is inf (e^u 0 = 0, not IEEE's NaN), +-inf by z's sign elsewhere."""
+    return tl.where((z == 0.0) & (e == float("inf")), 0.0, e * z)
+
+
+@triton.jit
 def _integ(u, gs, k: tl.constexpr):
     """(1/k) sum_(j=1..k) j u_j g_(k-j): coefficient k of y from y' = g x'."""
     s = u[1] * gs[k - 1]
@@ -254,17 +263,20 @@ def _ode_epilogue(u, K: tl.constexpr, ACTIVATION: tl.constexpr):
             ys = ss
         else:
             ys = cs
-    else:  # softplus (4): g = sigmoid jet (order K-1); exp (7): g = y
+    elif ACTIVATION == 4:  # softplus: g = sigmoid jet (order K-1)
         y0, _g, _c2 = _act012(u[0], ACTIVATION)
         ys = (y0,)
-        if ACTIVATION == 4:
-            gs = _quadratic_ode(u, K - 1, 2)
-        else:
-            gs = ys
+        gs = _quadratic_ode(u, K - 1, 2)
         for k in tl.static_range(1, K + 1):
             ys = ys + (_integ(u, gs, k),)
-            if ACTIVATION == 7:
-                gs = ys
+    else:  # exp (7): y_k = e^(u_0) z_k, z = exp(u - u_0) (z' = z u', z_0 = 1), as the rule
+        e = tl.exp(u[0])
+        zs = (tl.zeros_like(e) + 1.0,)
+        for k in tl.static_range(1, K + 1):
+            zs = zs + (_integ(u, zs, k),)
+        ys = (e,)
+        for k in tl.static_range(1, K + 1):
+            ys = ys + (_exp_times(e, zs[k]),)
     return ys
 
 
@@ -405,10 +417,15 @@ def laplacian_layer_kernel(
             y1 = accs[j]
             if ACTIVATION != 0:
                 sq += y1 * y1
-                y1 = c1 * y1
+                if ACTIVATION == 7:
+                    y1 = _exp_times(c1, y1)
+                else:
+                    y1 = c1 * y1
             tl.store(G1 + (d0 + j) * stride_g1d + out_off, y1.to(G1.dtype.element_ty),
                      mask=out_ok & d_oks[j])
 
-    if ACTIVATION != 0:
+    if ACTIVATION == 7:  # exp: e (y2 + sq/2), e applied last (+-inf where e overflows, not NaN)
+        y2 = _exp_times(c1, y2 + 0.5 * sq)
+    elif ACTIVATION != 0:
         y2 = c1 * y2 + c2 * sq
     tl.store(G2 + out_off, y2.to(G2.dtype.element_ty), mask=out_ok)
