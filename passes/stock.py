@@ -4,15 +4,77 @@
   Needs nothing; guarantees no two pure ops with equal operands and attributes remain.
   A parameter's identity is its name: ``geo.param`` ops with the same name (and so the
   same init and type, which the module verifier enforces) merge, as after inlining a
-  model called twice; parameters with different names never merge.
+  model called twice; parameters with different names never merge. Two ``func.call`` ops
+  of the same model with the same operands in one block merge too when the model is pure
+  (every op of its body, and of the models it calls, has no side effects, as every model
+  written in .geo): ``let a = F(x)`` and ``let b = F(x)`` run F once.
 - ``dce``: dead-code elimination (xdsl.transforms.dead_code_elimination).
   Guarantees no unused op without side effects remains (unused lets and their params).
+  An unused ``func.call`` stays (until ``inline-models`` replaces it).
 """
 
-from xdsl.transforms.common_subexpression_elimination import CommonSubexpressionElimination
+from xdsl.context import Context
+from xdsl.dialects import builtin, func
+from xdsl.ir import Operation
+from xdsl.traits import is_side_effect_free
+from xdsl.transforms.common_subexpression_elimination import CommonSubexpressionElimination, cse
 from xdsl.transforms.dead_code_elimination import DeadCodeElimination
 
 from geomir.pipeline import register_pass
+
+
+def pure_functions(module: builtin.ModuleOp) -> set[str]:
+    """The functions of ``module`` whose calls have no side effects: defined here (not a
+    declaration), every op of the body side-effect free, and every function it calls or
+    differentiates (``func.call``, the ``jet`` requests' callees) pure as well. A cycle of
+    calls is not pure (the pipeline rejects it anyway)."""
+    funcs = {op.sym_name.data: op for op in module.ops if isinstance(op, func.FuncOp)}
+    memo: dict[str, bool] = {}
+
+    def pure(name: str, visiting: frozenset[str]) -> bool:
+        if name in memo:
+            return memo[name]
+        f = funcs.get(name)
+        if f is None or f.is_declaration or name in visiting:
+            return False
+        ok = all(_pure_op(op, lambda callee: pure(callee, visiting | {name})) for op in f.body.walk())
+        memo[name] = ok
+        return ok
+
+    return {name for name in funcs if pure(name, frozenset())}
+
+
+def _pure_op(op: Operation, pure_callee) -> bool:
+    if isinstance(op, func.ReturnOp):
+        return True
+    callee = getattr(op, "callee", None)  # func.call and the jet requests name a function
+    if isinstance(callee, builtin.SymbolRefAttr) and not pure_callee(callee.string_value()):
+        return False
+    return isinstance(op, func.CallOp) or is_side_effect_free(op)
+
+
+def merge_pure_calls(module: builtin.ModuleOp) -> bool:
+    """Replace each call of a pure function by an equal earlier call in the same block (same
+    callee, operands and result types); True if any call went."""
+    pure = pure_functions(module)
+    changed = False
+    for f in module.ops:
+        if not isinstance(f, func.FuncOp):
+            continue
+        for block in (b for region in f.regions for b in region.blocks):
+            seen: dict[tuple, func.CallOp] = {}
+            for op in list(block.ops):
+                if not isinstance(op, func.CallOp) or op.callee.string_value() not in pure:
+                    continue
+                key = (op.callee.string_value(), tuple(op.operands), tuple(op.result_types))
+                first = seen.setdefault(key, op)
+                if first is not op:
+                    for old, new in zip(op.results, first.results, strict=True):
+                        old.replace_all_uses_with(new)
+                    op.detach()
+                    op.erase()
+                    changed = True
+    return changed
 
 
 @register_pass
@@ -20,6 +82,11 @@ class CSE(CommonSubexpressionElimination):
     """Common-subexpression elimination of pure ops (xDSL's cse)."""
 
     name = "cse"
+
+    def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
+        cse(op)
+        while merge_pure_calls(op):  # merged calls make equal operands for later ops
+            cse(op)
 
 
 @register_pass

@@ -21,6 +21,7 @@ lower them.
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,12 +98,20 @@ class Names:
             base = py_name(value.name_hint, "")
         else:
             base, self.counter = f"v{self.counter}", self.counter + 1
+        self.names[value] = self.fresh(base)
+        return self.names[value]
+
+    def fresh(self, base: str) -> str:
+        """A new local name from ``base`` (a value the IR does not name, e.g. a lifted jet)."""
         name, k = base, 1
         while name in self.taken:
             name, k = f"{base}_{k}", k + 1
         self.taken.add(name)
-        self.names[value] = name
         return name
+
+    def alias(self, value: SSAValue, of: SSAValue) -> None:
+        """``value`` is spelled as ``of`` (an op that returns its operand unchanged)."""
+        self.names[value] = self.names[of]
 
 
 # --- flavors ---------------------------------------------------------------------------
@@ -174,6 +183,17 @@ def _exponent(p: float) -> float | int:
     return int(p) if float(p).is_integer() and abs(p) < 2**31 else p
 
 
+def _jet_coeff(op: Operation, jet_name: str) -> str:
+    """Coefficient k of a jet in the derivative convention: ``x[k] * k!`` for a runtime jet
+    (normalized coefficients), only the one coefficient scaled (``to_derivatives(x)[k]``
+    would scale all K+1); ``x[k]`` for a jet made by the autodiff reference
+    (``derivatives.directional``), which is in the derivative convention already."""
+    k = op.index.data
+    if k <= 1 or not _made_by_jet_ops(op.operands[0]):
+        return f"{jet_name}[{k}]"
+    return f"{jet_name}[{k}] * {float(math.factorial(k))!r}"
+
+
 def _infix(symbol: str):
     return lambda op, a, f: f"{a[0]} {symbol} {a[1]}"
 
@@ -215,7 +235,7 @@ OP_RULES: dict[str, Callable[[Operation, list[str], Flavor], str]] = {
     # convention is derivatives, identical for k <= 1, so only coeff k >= 2 converts.
     "jet.seed": lambda op, a, f: f"taylor.seed({a[0]}, {a[1]}, {op.order.data})",
     "jet.lift": lambda op, a, f: f"taylor.constant({a[0]}, {op.order.data})",
-    "jet.coeff": lambda op, a, f: f"{a[0]}[{op.index.data}]" if op.index.data <= 1 else f"taylor.to_derivatives({a[0]})[{op.index.data}]",
+    "jet.coeff": lambda op, a, f: _jet_coeff(op, a[0]),
     "jet.apply": lambda op, a, f: _jet_apply(op, a),
     "jet.layer": lambda op, a, f: f"taylor.layer({', '.join(a)}"
     + (f", activation={op.activation.data!r})" if op.activation is not None else ")"),
@@ -245,16 +265,26 @@ def jet_manifold_var(m: ManifoldAttr, collapsed: bool = False) -> str:
     return manifold_var(m) + ("_lap" if collapsed else "_jet")
 
 
-def _jet_apply(op: Operation, args: list[str]) -> str:
+def _lift_call(op: Operation, plain: str, like: str) -> str:
+    """The runtime call making a constant jet of the plain value ``plain`` shaped like the
+    jet ``like`` (for an operand of the jet.apply ``op``)."""
+    collapsed = isinstance(op.result.type, jet.CollapsedType)
+    return f"{'taylor.laplacian_lift' if collapsed else 'taylor.lift'}({plain}, {like})"
+
+
+def _jet_apply(op: Operation, args: list[str], lifted: Callable[[int, str], str] | None = None) -> str:
+    """The runtime call of a ``jet.apply``. Plain operands (a point the curve does not move)
+    are lifted to constant jets: ``lifted(i, like)`` spells operand i's lifted value (the
+    emitter names a lift needed more than once and shares it); by default the lift call is
+    written inline."""
     prim = op.primitive.data.removeprefix("geo.")
     collapsed = isinstance(op.result.type, jet.CollapsedType)
     jets = [i for i, v in enumerate(op.args) if isinstance(v.type, (jet.JetType, jet.CollapsedType))]
     like = args[jets[0]]
     plain = _PLAIN_OPERANDS.get(prim, set())
-    lift = "taylor.laplacian_lift" if collapsed else "taylor.lift"
-    operands = [
-        a if i in jets or i in plain else f"{lift}({a}, {like})" for i, a in enumerate(args)
-    ]
+    if lifted is None:
+        lifted = lambda i, like: _lift_call(op, args[i], like)  # noqa: E731
+    operands = [a if i in jets or i in plain else lifted(i, like) for i, a in enumerate(args)]
     kwargs = [f"{k}={v.value.data!r}" for k, v in sorted(op.params.data.items())]
     if prim in _JET_MAPS:
         method, which = _JET_MAPS[prim]
@@ -345,10 +375,38 @@ def _tap_lines(op: Operation, names: Names) -> list[str]:
     ]
 
 
+OPTIONAL_IMPORTS = ("math", "taylor")
+"""Names a flavor's header imports that a module needs only when its code reads them:
+``math`` (``2 * math.pi``, the radians torus) and ``taylor`` (the jet runtime, about 15 ms to
+import). The other imports stay: ``model`` and ``runtime`` are read by every module or from
+outside (``mod.runtime.graphed``), and ``derivatives`` costs about 0.4 ms to import."""
+
+
+def _used_imports(imports: list[str], code: str) -> list[str]:
+    """``imports`` (a flavor's header lines) without the :data:`OPTIONAL_IMPORTS` that
+    ``code`` (the rest of the module) never reads."""
+    unused = {n for n in OPTIONAL_IMPORTS if not re.search(rf"(?<![\w.]){n}\.", code)}
+    out: list[str] = []
+    for line in imports:
+        if line.startswith("import ") and line.split()[1] in unused and " as " not in line:
+            continue
+        m = re.fullmatch(r"(from \S+ import )(.+)", line)
+        if m and "#" not in line:
+            kept = [n for n in (w.strip() for w in m[2].split(",")) if n not in unused]
+            if not kept:
+                continue
+            line = m[1] + ", ".join(kept)
+        if line == "" and (not out or out[-1] == ""):
+            continue  # no double blank line where an import went
+        out.append(line)
+    return out
+
+
 class PythonEmitter:
     def __init__(self, module: builtin.ModuleOp, flavor: Flavor, source_name: str, tap: bool = False,
-                 check_finite: bool = False):
+                 check_finite: bool = False, prune_imports: bool = True):
         self.check_finite = check_finite
+        self.prune_imports = prune_imports  # drop the optional imports the module does not use
         self.module = module
         self.flavor = flavor
         self.source_name = source_name
@@ -428,21 +486,23 @@ class PythonEmitter:
                     body += ["", "", *fl.model_class(f.sym_name.data, f)]
         specs = [f"    {name!r}: {self._param_spec(op)}," for name, op in self.params().items()]
         used = "\n".join(body + specs)
-        lines = [
+        frame = ("Build the parameters with init_params(seed, dtype); the *Module classes hold their own."
+                 if fl.model_class is not None else "Build the parameters with init_params(seed, dtype).")
+        docstring = [
             f'"""Generated by geomc from {self.source_name} (target {fl.target}). Do not edit.',
             "",
-            "Functions take the parameter dict first: Model(params, *inputs). Build the",
-            "parameters with init_params(seed, dtype); the *Module classes hold their own.",
+            "Functions take the parameter dict first: Model(params, *inputs).",
+            frame,
             '"""',
             "",
+        ]
+        imports = [
             *fl.header(self.source_name),
             *(["from geomir.backends.common.finite import check_finite as _check_finite"] if self.check_finite else []),
-            "",
-            "# Manifolds (numerics and their constants: geomir/backends/common/manifolds.py)",
         ]
         signature = self.signature_manifolds()
-        lines += [f"{var} = {ctor}" for var, ctor in self.manifolds().items()
-                  if var in signature or re.search(rf"(?<![<\w]){var}(?=[.,])", used)]
+        lines = [f"{var} = {ctor}" for var, ctor in self.manifolds().items()
+                 if var in signature or re.search(rf"(?<![<\w]){var}(?=[.,])", used)]
         for suffix, extra in (("_jet", ""), ("_lap", "collapsed=True")):
             for var, ctor in self.manifolds().items():
                 if re.search(rf"(?<![<\w]){var}{suffix}(?=[.,])", used):
@@ -451,11 +511,13 @@ class PythonEmitter:
                         head = call[:-1]  # up to the closing parenthesis
                         call = head + ("" if head.endswith("(") else ", ") + extra + ")"
                     lines.append(f"{var}{suffix} = {call}")
+        if lines:
+            lines = ["", "# Manifolds (numerics and their constants: geomir/backends/common/manifolds.py)", *lines]
         lines += ["", "# Parameters: shape, initialiser, manifold (None: Euclidean), dtype[, weight transforms]", "PARAMS = {", *specs, "}"]
         lines += ["", "FUNCTION_PARAMS = {"]
         lines += [f"    {fname!r}: {names!r}," for fname, names in self.function_params().items()]
         lines += ["}"]
-        lines += ["", "# Contracts: declared in the source; proved by verify-contracts (weights of seed 0", "# after their weight transforms). Empty when the pipeline did not run it.", "CONTRACTS = {"]
+        lines += ["", "# Contracts: declared in the source; proved by verify-contracts (weights of seed 0", "# after their weight transforms; 'proved' is empty when the pipeline did not run it).", "CONTRACTS = {"]
         lines += [f"    {fname!r}: {entry!r}," for fname, entry in self.contracts().items()]
         lines += ["}"]
         if fl.fused_table is not None:
@@ -474,7 +536,9 @@ class PythonEmitter:
             *body,
             *fl.footer,
         ]
-        return "\n".join(lines) + "\n"
+        if self.prune_imports:
+            imports = _used_imports(imports, "\n".join(lines))
+        return "\n".join([*docstring, *imports, *lines]) + "\n"
 
     def _param_spec(self, op: geo.ParamOp) -> str:
         t = op.result.type
@@ -511,6 +575,7 @@ class PythonEmitter:
             lines += [f"    _check_finite({at!r}, {'input ' + repr(a)!r}, {fname!r}, {a})" for a in args]
         roots = {g.ops[-1]: g for g in self.fused[f]}
         absorbed = {op for g in self.fused[f] for op in g.ops[:-1]}
+        state = _FunctionState(names, _sincos_pairs(f, set(roots) | absorbed), _shared_lifts(f))
         for op in f.body.block.ops:
             if op in absorbed:
                 continue
@@ -519,7 +584,7 @@ class PythonEmitter:
                 rhs = g.call([names[v] for v in g.inputs])
                 lines.append(f"    {', '.join(names.define(r) for r in op.results)} = {rhs}")
             else:
-                lines += ["    " + line for line in self._op(op, names)]
+                lines += ["    " + line for line in self._op(op, state)]
             if self.check_finite:
                 lines += ["    " + line for line in _check_lines(op, names, fname, at)]
             if self.tap and op not in roots:
@@ -528,8 +593,34 @@ class PythonEmitter:
             lines = [*_TAP_DEF, "", "", *lines]
         return lines
 
-    def _op(self, op: Operation, names: Names) -> list[str]:
+    def _op(self, op: Operation, state: _FunctionState) -> list[str]:
+        names = state.names
         args = [names[v] for v in op.operands]
+        if _is_coords(op):  # the identity: no call, no copy
+            if not op.result.name_hint:
+                names.alias(op.result, op.operands[0])
+                return []
+            return [f"{names.define(op.result)} = {args[0]}"]
+        if op in state.sincos:  # sin and cos of one jet: one coupled recurrence for both
+            first, s, c = state.sincos[op]
+            if op is not first:
+                return []  # made with its partner
+            return [f"{names.define(s.result)}, {names.define(c.result)} = taylor.sincos({args[0]})"]
+        if isinstance(op, jet.ApplyOp):
+            before: list[str] = []
+
+            def lifted(i: int, like: str) -> str:
+                key = _lift_key(op, i)
+                if key not in state.shared:  # lifted once: written inline
+                    return _lift_call(op, args[i], like)
+                if key not in state.lifted:
+                    name = names.fresh(f"{args[i]}_lifted")
+                    before.append(f"{name} = {_lift_call(op, args[i], like)}")
+                    state.lifted[key] = name
+                return state.lifted[key]
+
+            rhs = _jet_apply(op, args, lifted)
+            return [*before, f"{names.define(op.result)} = {rhs}"]
         if isinstance(op, func.ReturnOp):
             # a returned jet leaves the runtime's normalized form: derivatives (IR convention)
             outs = [f"taylor.to_derivatives({a})" if isinstance(v.type, jet.JetType) and _made_by_jet_ops(v) else a
@@ -564,13 +655,86 @@ class PythonEmitter:
         return f"derivatives.{kind}({', '.join(call_args)})"
 
 
+@dataclass
+class _FunctionState:
+    """What the emitter remembers while writing one function: local names, the sin/cos pairs
+    emitted as one ``taylor.sincos``, the lifts of plain values needed more than once and
+    the locals already holding them ((value, like) -> local name)."""
+
+    names: Names
+    sincos: dict[Operation, tuple[Operation, Operation, Operation]]
+    shared: set[tuple[SSAValue, SSAValue]]  # the lifts made more than once (_shared_lifts)
+    lifted: dict[tuple[SSAValue, SSAValue], str] = field(default_factory=dict)
+
+
+def _is_coords(op: Operation) -> bool:
+    """``geo.coords`` and its jet: the identity on the representation's coordinates."""
+    return op.name == "geo.coords" or (isinstance(op, jet.ApplyOp) and op.primitive.data == "geo.coords")
+
+
+def _same_object(value: SSAValue) -> SSAValue:
+    """The value whose runtime object ``value`` is (``coords`` returns its operand)."""
+    while isinstance(value.owner, Operation) and _is_coords(value.owner):
+        value = value.owner.operands[0]
+    return value
+
+
+def _lifted_operands(op: Operation) -> list[int]:
+    """The operands of a ``jet.apply`` that the runtime takes as jets but the IR has plain
+    (a point the curve does not move): the emitter lifts them to constant jets."""
+    if not isinstance(op, jet.ApplyOp):
+        return []
+    plain = _PLAIN_OPERANDS.get(op.primitive.data.removeprefix("geo."), set())
+    return [i for i, v in enumerate(op.args)
+            if not isinstance(v.type, (jet.JetType, jet.CollapsedType)) and i not in plain]
+
+
+def _lift_key(op: Operation, i: int) -> tuple[SSAValue, SSAValue]:
+    """What a lift of operand ``i`` of the jet.apply ``op`` makes: the constant jet of that
+    value shaped like the op's first jet operand (``taylor.lift(x, like)``)."""
+    like = next(v for v in op.args if isinstance(v.type, (jet.JetType, jet.CollapsedType)))
+    return _same_object(op.operands[i]), _same_object(like)
+
+
+def _shared_lifts(f: func.FuncOp) -> set[tuple[SSAValue, SSAValue]]:
+    """The lifts ``f`` needs more than once (a plain point used by several jet ops along the
+    same jet): each is made once, into a local, and shared."""
+    seen: set[tuple[SSAValue, SSAValue]] = set()
+    shared = set()
+    for op in f.body.block.ops:
+        for i in _lifted_operands(op):
+            key = _lift_key(op, i)
+            (shared if key in seen else seen).add(key)
+    return shared
+
+
+def _sincos_pairs(f: func.FuncOp, skip: set[Operation]) -> dict[Operation, tuple[Operation, Operation, Operation]]:
+    """``jet.apply "geo.sin"`` and ``"geo.cos"`` of the same ordinary jet: each op -> (the
+    first of the two, the sin op, the cos op). The rules ``taylor.sin`` and ``taylor.cos``
+    each run the coupled recurrence of both (O(K²)); ``taylor.sincos`` returns both from one
+    run (the same numbers). Ops in ``skip`` (a fused kernel's) are left alone."""
+    found: dict[tuple[SSAValue, str], Operation] = {}
+    for op in f.body.block.ops:
+        if (isinstance(op, jet.ApplyOp) and op.primitive.data in ("geo.sin", "geo.cos") and op not in skip
+                and isinstance(op.result.type, jet.JetType) and not op.params.data):
+            found.setdefault((op.operands[0], op.primitive.data), op)
+    pairs = {}
+    for (x, prim), s in found.items():
+        c = found.get((x, "geo.cos"))
+        if prim == "geo.sin" and c is not None:
+            first = s if s.is_before_in_block(c) else c
+            pairs[s] = pairs[c] = (first, s, c)
+    return pairs
+
+
 def emit_python(module: builtin.ModuleOp, flavor: Flavor, source_name: str, tap: bool = False,
-                check_finite: bool = False) -> str:
+                check_finite: bool = False, prune_imports: bool = True) -> str:
     """The Python source of ``module`` for ``flavor``'s framework; ``tap=True`` adds a no-op
     module-level ``_tap(where, op, value)`` called after each jet value (geomir.jet_report);
     ``check_finite=True`` checks every input, parameter and op result and raises
-    NonFiniteError at the first NaN or inf (backends/common/finite.py)."""
-    return PythonEmitter(module, flavor, source_name, tap, check_finite).emit()
+    NonFiniteError at the first NaN or inf (backends/common/finite.py);
+    ``prune_imports=False`` keeps every import of the flavor's header, used or not."""
+    return PythonEmitter(module, flavor, source_name, tap, check_finite, prune_imports).emit()
 
 
 # --- the names an emitted module uses ----------------------------------------------------
@@ -591,7 +755,7 @@ def module_globals(flavor: Flavor) -> frozenset[str]:
 
     probe = func.FuncOp(_PROBE, ((), ()))
     probe.body.block.add_op(func.ReturnOp())
-    code = emit_python(builtin.ModuleOp([probe]), flavor, "<probe>", tap=True, check_finite=True)
+    code = emit_python(builtin.ModuleOp([probe]), flavor, "<probe>", tap=True, check_finite=True, prune_imports=False)
     top = symtable.symtable(code, "<probe>", "exec")
     names = {sym.get_name() for sym in top.get_symbols()}  # bound, imported or read at module level
 
