@@ -15,6 +15,7 @@ retraction and transport. docs/numerics.md derives the stable forms used below.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -287,7 +288,32 @@ def _atan2c(ops: ArrayOps, a2: Array, b: Array) -> Array:
 def _sech2(ops: ArrayOps, z: Array) -> Array:
     """1/cosh(z)**2 = 4e/(1+e)**2 with e = exp(-2z), z >= 0: underflows to 0, no inf/inf."""
     e = ops.exp(-2.0 * z)
-    return 4.0 * e / ((1.0 + e) * (1.0 + e))
+    d = 1.0 + e
+    return 4.0 * e / (d * d)
+
+
+# -- huge but finite inputs --------------------------------------------------------------------
+# |v|^2 overflows for |v| > sqrt(max_finite) (1.8e19 in float32, 1.3e154 in float64), and the
+# ball's ratios (c|v|^2/delta^2, c|y|^2/delta) overflow earlier where delta is small. The ball
+# maps that gave a wrong finite answer or NaN there flag such rows by comparing a squared
+# norm they compute anyway, and give the flagged rows the map's limit or the formula of a
+# scaled copy sigma x (sigma a power of two): a few (..., 1) ops, and one more reduction
+# where a squared norm itself overflows (proj, expmap). The plain rows keep their values.
+# docs/numerics.md ("Huge inputs") lists what is covered, and what is left, per dtype.
+
+
+@functools.lru_cache(maxsize=None)
+def _down_scale(max_finite: float, n: int, k: float = 1.0) -> float:
+    """The largest power of two sigma with 4 n k (sigma max_finite)^2 <= max_finite: for every
+    finite x with n entries, k |sigma x|^2 is finite, with a factor 4 to spare."""
+    return 2.0 ** math.floor(-0.5 * (math.log2(4.0 * n * k) + math.log2(max_finite)))
+
+
+@functools.lru_cache(maxsize=None)
+def _add_limit(max_finite: float, c: float) -> float:
+    """M = (max_finite sqrt(c)/4)^(2/3): where c|x+y|^2 <= M and y is in the ball, the Möbius
+    numerator c|x+y|^2 x cannot overflow (|x| <= |x+y| + |y|, M^1.5/sqrt(c) = max_finite/4)."""
+    return (max_finite / 4.0) ** (2.0 / 3.0) * c ** (1.0 / 3.0)  # no overflow in between
 
 
 def _check_curvature(c: float) -> float:
@@ -523,21 +549,42 @@ class PoincareBall(Manifold):
     def __repr__(self) -> str:
         return f"PoincareBall(c={self.c!r})"
 
-    def _delta(self, x):
-        """1 - c|x|^2, floored at min_delta."""
+    def _delta(self, x, cq=None):
+        """1 - c|x|^2 (``cq``: c|x|^2 if already computed), floored at min_delta."""
         o = self.ops
-        return o.clamp(1.0 - self.c * o.sqnorm(x), lo=o.consts(x).min_delta)
+        if cq is None:
+            cq = self.c * o.sqnorm(x)
+        return o.clamp(1.0 - cq, lo=o.consts(x).min_delta)
 
     def lambda_x(self, x):
         """Conformal factor 2/(1 - c|x|^2), shape (..., 1)."""
         return 2.0 / self._delta(x)
 
-    def proj(self, x):
+    def _proj(self, x, force=None):
+        """``proj`` of an x whose squared norm is finite. Rows in ``force`` ((..., 1), bool)
+        hold a scaled copy of a point beyond the range: they go to the sphere of radius
+        maxnorm whatever their norm. The comparison takes a plain sqrt, the factor the sqrt
+        of a safe argument: the values and derivatives of the former sqrt0 form, in 9 ops
+        instead of 15."""
         o = self.ops
         maxnorm = (1.0 - o.consts(x).ball_eps) / self.sqrt_c
-        n = o.norm(x)
-        out = n > maxnorm
-        return x * o.where(out, maxnorm / o.where(out, n, 1.0), 1.0)
+        q = o.sqnorm(x)
+        out = o.sqrt(q) > maxnorm
+        if force is not None:
+            out = out | force
+        return x * o.where(out, maxnorm / o.sqrt(o.where(out, q, 1.0)), 1.0)
+
+    def proj(self, x):
+        """x, or maxnorm x/|x| (maxnorm = (1 - ball_eps)/sqrt(c)) where |x| > maxnorm. Where
+        |x|^2 overflows (not a point near the ball: |x| > 1.8e19 in float32) the row is NaN,
+        reported by ``check_finite`` (it was a silent 0): the exact value would need a second
+        reduction on every call, and proj runs in every optimizer step."""
+        o = self.ops
+        maxnorm = (1.0 - o.consts(x).ball_eps) / self.sqrt_c
+        q = o.sqnorm(x)
+        out = o.sqrt(q) > maxnorm
+        factor = o.where(out, maxnorm / o.sqrt(o.where(out, q, 1.0)), 1.0)
+        return x * o.where(q > o.consts(x).max_finite, math.nan, factor)
 
     def inner(self, x, u, v=None):
         lam = self.lambda_x(x)
@@ -550,38 +597,77 @@ class PoincareBall(Manifold):
         h = 0.5 * self._delta(x)
         return g * (h * h)
 
-    def _add(self, x, y, dx, dy):
-        """x (+) y = (c|x+y|^2 x + delta_x (x+y)) / (c|x+y|^2 + delta_x delta_y), unprojected."""
+    def _add(self, x, y, dx, dy, cqx=None):
+        """x (+) y = (c|x+y|^2 x + delta_x (x+y)) / (c|x+y|^2 + delta_x delta_y), unprojected.
+        Given ``cqx`` (c|x|^2), a row with c|x+y|^2 > M (``_add_limit``) gives x, the limit:
+        the rest, delta_x (x+y - delta_y x)/den, is below 1/(c|x+y|) + |x| delta_y/(c|x+y|^2);
+        and NaN where c|x|^2 overflowed (projecting x would need |x|)."""
         o = self.ops
         s = x + y
         cs2 = self.c * o.sqnorm(s)
+        if cqx is not None:
+            big = cs2 > _add_limit(o.consts(x).max_finite, self.c)
+            cs2 = o.where(big, 1.0 + 0.0 * cqx, cs2)  # NaN where c|x|^2 overflowed
+            dx = o.where(big, 0.0, dx)
         den = o.clamp(cs2 + dx * dy, lo=o.consts(x).tiny)
         return (cs2 * x + dx * s) / den
 
     def mobius_add(self, x, y):
-        """Möbius addition x (+) y."""
-        return self.proj(self._add(x, y, self._delta(x), self._delta(y)))
+        """Möbius addition x (+) y; the limit x where x + y is huge (``_add``; float16: not
+        guarded, its M would be 645)."""
+        o = self.ops
+        cqx = self.c * o.sqnorm(x)
+        guard = cqx if o.consts(x).max_finite > 1e5 else None
+        return self._proj(self._add(x, y, self._delta(x, cqx), self._delta(y), guard))
 
     def expmap0(self, v):
-        return self.proj(_tanhc(self.ops, self.c * self.ops.sqnorm(v)) * v)
+        """proj(tanhc(c|v|^2) v). Where c|v|^2 overflows: proj of sigma v (``_down_scale``),
+        forced to the boundary, i.e. maxnorm v/|v| (tanhc(inf) = 0 gave 0)."""
+        o = self.ops
+        k = o.consts(v)
+        q = self.c * o.sqnorm(v)
+        huge = q > k.max_finite
+        f = o.where(huge, _down_scale(k.max_finite, v.shape[-1]), _tanhc(o, q))
+        return self._proj(f * v, huge)
 
     def logmap0(self, y):
+        """asinhc(w^2)/sqrt(delta_y) y with w^2 = c|y|^2/delta_y. Where w^2 overflows (and
+        c|y|^2 does not), delta_y = min_delta and asinh(w) = log(2w) to rounding, so
+        logmap0(y) = (log 2 - log(min_delta)/2 + log r)/r * y with r = sqrt(c)|y| (it was
+        NaN); the other branch gets w^2 = 0 there, so gradients stay finite. |y|^2 is
+        computed once (it was twice: the gradient's two terms now meet before the
+        reduction's backward, a rounding-level change). Where c|y|^2 overflows: NaN."""
         o = self.ops
-        d = self._delta(y)
-        return _asinhc(o, self.c * o.sqnorm(y) / d) / o.sqrt(d) * y
+        k = o.consts(y)
+        cq = self.c * o.sqnorm(y)
+        d = self._delta(y, cq)
+        w2 = cq / d
+        far = w2 > k.max_finite
+        r = o.sqrt(cq + d)  # sqrt(c)|y| where far (cq >= max_finite d there), > 0 elsewhere
+        g = (math.log(2.0) - 0.5 * math.log(k.min_delta) + o.log(r)) / r
+        return o.where(far, g, _asinhc(o, o.where(far, 0.0, w2)) / o.sqrt(d)) * y
 
     def expmap(self, x, v):
         """x (+) tanh(sqrt(c)|v|/delta_x) v/(sqrt(c)|v|); the second point's delta is
         passed as sech^2 z = 1 - q tanhc(q)^2 (exact, analytic in q: autodiff through
         v = 0 is exact to every order) below q = 1, as 4e/(1+e)^2 above (no cancellation),
-        instead of being recomputed from its coordinates."""
+        instead of being recomputed from its coordinates. Where q = c|v|^2/delta_x^2
+        overflows, the second point is its limit v/(sqrt(c)|v|) = sigma v/(sqrt(c)|sigma v|)
+        (sigma from ``_down_scale`` takes tanhc's place in t v, and sqrt(c)|sigma v| that of
+        delta_x in t v/delta_x), with delta 0; tanhc(inf) = 0 went along x."""
         o = self.ops
+        k = o.consts(x)
         dx = self._delta(x)
         q = self.c * o.sqnorm(v) / (dx * dx)
         t = _tanhc(o, q)
         small = q < 1.0
         dy = o.where(small, 1.0 - q * t * t, _sech2(o, o.sqrt(o.where(small, 1.0, q))))
-        return self.proj(self._add(x, t * v / dx, dx, dy))
+        huge = q > k.max_finite
+        tv = o.where(huge, _down_scale(k.max_finite, v.shape[-1], self.c), t) * v  # sigma v there
+        cqs = o.sqnorm(tv) if self.c == 1.0 else self.c * o.sqnorm(tv)
+        y = tv / o.where(huge, o.sqrt(o.where(huge, cqs, 1.0)), dx)
+        del tv  # freed as early as t * v was: no more (n, d) memory live than before
+        return self._proj(self._add(x, y, dx, dy))
 
     def logmap(self, x, y):
         """(2/(sqrt(c) lambda_x)) artanh(sqrt(c)|m|) m/|m|, m = (-x) (+) y, written as

@@ -9,7 +9,7 @@ the torch target's. Per row, with delta(x) = max(1 - c|x|^2, min_delta):
 
     logmap0(x)  = asinhc(c|x|^2 / delta) / sqrt(delta) * x      a per-row scale s(x) of x
     W logmap0(x) = s(x) (x W^T)                                 ONE tiled tl.dot, |x|^2 alongside
-    expmap0(v)  = proj(tanhc(c|v|^2) v)
+    expmap0(v)  = proj(tanhc(c|v|^2) v)                  (c|v|^2 = inf: maxnorm v/|v|, from 2^-70 v)
     x (+) b     = proj((c|x+b|^2 x + delta_x (x+b)) / max(c|x+b|^2 + delta_x delta_b, tiny))
     proj(y)     = y * min(1, (1 - ball_eps) / (sqrt(c) |y|))
 
@@ -83,7 +83,17 @@ def _logmap0_scale(y2, c, min_delta, series_q):
 
 @triton.jit
 def _expmap0(v, c, max_norm, series_q):
-    return _proj(v * _tanhc(c * _rowsq(v), series_q)[:, None], max_norm)
+    """proj(tanhc(c|v|^2) v). Where c|v|^2 overflows (weights so large that |W x|^2 does),
+    the row is scaled by 2^-70 instead (|2^-70 v|^2 < 2^126 for the m <= 1024 fp32 entries)
+    and taken to the sphere of radius max_norm: the runtime's maxnorm v/|v|
+    (backends/common/manifolds.py, PoincareBall.expmap0). tanhc(inf) = 0 gave 0. One compare,
+    one select and one or per row; the NaN of a NaN row stays (the compare is false)."""
+    q = c * _rowsq(v)
+    huge = q > 3.4028234663852886e38  # q = inf
+    y = v * tl.where(huge, 8.470329472543003e-22, _tanhc(q, series_q))[:, None]
+    n = tl.sqrt(_rowsq(y))
+    out = (n > max_norm) | huge
+    return y * tl.where(out, max_norm / tl.where(out, n, 1.0), 1.0)[:, None]
 
 
 @triton.jit
