@@ -67,6 +67,24 @@ class Limits:
     crashes from failing a step that did nothing wrong, and still ends a step that crashes
     its worker every time."""
 
+    def __post_init__(self) -> None:
+        least = {"max_repeats": 1, "max_delegation_depth": 0, "max_steps": 1, "crash_attempts": 1}
+        bad = [f"{name} must be an integer >= {low}, found {getattr(self, name)!r}" for name, low in least.items()
+               if not _is_int(getattr(self, name)) or getattr(self, name) < low]
+        bad += [f"{name} must be a number of seconds > 0, found {getattr(self, name)!r}"
+                for name in ("lease_s", "internal_wait_s")
+                if not _is_number(getattr(self, name)) or not 0 < getattr(self, name) < float("inf")]
+        if bad:
+            raise UsageError("Limits: " + "; ".join(bad))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
 
 class RunError(GeomirError):
     """A run stopped with an error (the cause recorded on the run)."""

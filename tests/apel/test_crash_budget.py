@@ -8,6 +8,7 @@ one test kills a real worker process."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -233,3 +234,19 @@ def test_a_worker_process_killed_by_its_step_stops_retrying_it(tmp_path):
     assert [code for code, _ in outs] == [137, 137, 0], outs
     assert outs[-1][1].startswith("compensated step 'x' failed: attempt budget exhausted: 2 of 2 attempts made")
     assert (tmp_path / "attempts").read_text().split() == ["1", "2"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"crash_attempts": 0}, "crash_attempts must be an integer >= 1, found 0"),
+    ({"max_steps": 2.5}, "max_steps must be an integer >= 1, found 2.5"),
+    ({"max_repeats": True}, "max_repeats must be an integer >= 1, found True"),
+    ({"lease_s": 0}, "lease_s must be a number of seconds > 0, found 0"),
+    ({"internal_wait_s": "5"}, "internal_wait_s must be a number of seconds > 0, found '5'"),
+])
+def test_limits_refuse_values_that_mean_nothing(kwargs, message):
+    """Limits(crash_attempts=0) behaved like 1, a string wait failed deep in a run."""
+    from geomir.diagnostics import UsageError
+
+    with pytest.raises(UsageError, match=re.escape(message)):
+        Limits(**kwargs)
+    assert Limits(max_delegation_depth=0, lease_s=0.5).lease_s == 0.5
