@@ -560,31 +560,31 @@ class PoincareBall(Manifold):
         """Conformal factor 2/(1 - c|x|^2), shape (..., 1)."""
         return 2.0 / self._delta(x)
 
-    def _proj(self, x, force=None):
-        """``proj`` of an x whose squared norm is finite. Rows in ``force`` ((..., 1), bool)
-        hold a scaled copy of a point beyond the range: they go to the sphere of radius
-        maxnorm whatever their norm. The comparison takes a plain sqrt, the factor the sqrt
-        of a safe argument: the values and derivatives of the former sqrt0 form, in 9 ops
-        instead of 15."""
+    def _proj_factor(self, x, force=None):
+        """(|x|^2, the factor ``proj`` multiplies x by): maxnorm/|x| where |x| > maxnorm or
+        in ``force`` ((..., 1), bool: rows holding a scaled copy of a point beyond the
+        range, sent to the sphere of radius maxnorm whatever their norm), else 1. The
+        comparison takes a plain sqrt, the factor the sqrt of a safe argument: the values
+        and derivatives of the former sqrt0 form, in 9 ops instead of 15."""
         o = self.ops
         maxnorm = (1.0 - o.consts(x).ball_eps) / self.sqrt_c
         q = o.sqnorm(x)
         out = o.sqrt(q) > maxnorm
         if force is not None:
             out = out | force
-        return x * o.where(out, maxnorm / o.sqrt(o.where(out, q, 1.0)), 1.0)
+        return q, o.where(out, maxnorm / o.sqrt(o.where(out, q, 1.0)), 1.0)
+
+    def _proj(self, x, force=None):
+        """``proj`` of an x whose squared norm is finite (see :meth:`_proj_factor`)."""
+        return x * self._proj_factor(x, force)[1]
 
     def proj(self, x):
         """x, or maxnorm x/|x| (maxnorm = (1 - ball_eps)/sqrt(c)) where |x| > maxnorm. Where
         |x|^2 overflows (not a point near the ball: |x| > 1.8e19 in float32) the row is NaN,
         reported by ``check_finite`` (it was a silent 0): the exact value would need a second
         reduction on every call, and proj runs in every optimizer step."""
-        o = self.ops
-        maxnorm = (1.0 - o.consts(x).ball_eps) / self.sqrt_c
-        q = o.sqnorm(x)
-        out = o.sqrt(q) > maxnorm
-        factor = o.where(out, maxnorm / o.sqrt(o.where(out, q, 1.0)), 1.0)
-        return x * o.where(q > o.consts(x).max_finite, math.nan, factor)
+        q, factor = self._proj_factor(x)
+        return x * self.ops.where(q > self.ops.consts(x).max_finite, math.nan, factor)
 
     def inner(self, x, u, v=None):
         lam = self.lambda_x(x)
