@@ -5,9 +5,9 @@ Needs: jet-expanded IR (``jet.apply`` ops, from ``jet-expand``). Guarantees: eve
 "<activation>"(·)`` on a jet (or collapsed jet) x, with a plain weight and bias, whose
 intermediate values have no other use, is one ``jet.layer %x, %W, %b activation
 "<activation>"``. The bias and the activation are each optional, but a lone linear map is
-left alone. The activation is any unary elementwise geo op without properties (on a collapsed jet,
-not ``sqrt``: see ``NOT_FUSED_COLLAPSED``). The
-result keeps the last op's name and the linear op's source location (the layer's line).
+left alone. The activation is any unary elementwise geo op without properties: every
+backend's fused layer makes its rules' special cases (exp's overflow, sqrt's constant 0
+where a collapsed input rests at 0). The result keeps the last op's name and the linear op's source location (the layer's line).
 Backends emit a ``jet.layer`` as one block (torch/JAX: ``taylor.layer``) or one kernel.
 """
 
@@ -48,14 +48,6 @@ def _apply_of(op: Operation | None, primitives) -> jet.ApplyOp | None:
 ACTIVATIONS = frozenset(f"geo.{name}" for name in geo.UNARY_OPS)
 """The activations a layer may end with: the unary elementwise geo ops."""
 
-NOT_FUSED_COLLAPSED = frozenset({"geo.sqrt"})
-"""Activations whose collapsed (Laplacian) rule is not the generic one of an elementwise
-phi, so a layer on a ``!jet.collapsed`` jet stops before them: ``sqrt`` is the constant 0
-where its input rests at 0 (``_zero_at_rest``: the masked side of ``sqrt(linear(relu(x)))``
-with a zero bias), where the generic (φ, φ', φ''/2) is infinite and the fused kernels
-(torch's ``_laplacian_layer``) gave NaN instead of the rule's 0."""
-
-
 class FuseLayer(RewritePattern):
     """linear (→ bias) (→ activation) on a jet: one ``jet.layer``."""
 
@@ -70,8 +62,6 @@ class FuseLayer(RewritePattern):
             chain.append(nxt)
             bias = nxt.args[1]
         act = _apply_of(_only_user(chain[-1].result), ACTIVATIONS)
-        if act is not None and isinstance(op.args[0].type, jet.CollapsedType) and act.primitive.data in NOT_FUSED_COLLAPSED:
-            act = None  # the collapsed rule has a special case the fused kernels do not make
         if act is not None:
             chain.append(act)
         if len(chain) == 1:

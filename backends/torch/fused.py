@@ -80,6 +80,8 @@ def _laplacian_layer(ops, x: _t.LaplacianJet, wt, b, act):
     y1, y2 = torch.matmul(x.f1, wt), torch.matmul(x.f2, wt)
     if act is None:
         return _t.LaplacianJet(y0, y1, y2)
+    if act == "neg":  # linear: each part negated (the collapsed rule; no sum of f1^2)
+        return _t.LaplacianJet(y0.neg_(), y1.neg_(), y2.neg_())
     if y1.shape[1:] != y0.shape:  # broadcast parts (a constant's f1): no in-place update
         return _t.COLLAPSED_RULES[act](ops, _t.LaplacianJet(y0, y1, y2))
     sq = y1[0] * y1[0]

@@ -15,13 +15,16 @@ output tile once: no intermediate global store/load between the matmul and the a
   sigmoid (g = y (1 - y), g_0 = e/(1+e)^2, e = exp(-|x_0|)), exp (y_k = e^(x_0) z_k with
   z = exp(x - x_0): z' = z x', z_0 = 1, so an overflowed e^(x_0) gives +-inf, not NaN),
   sin/cos (coupled: s' = c x', c' = -s x'), softplus (g = the sigmoid jet to order K-1;
-  y_0 = max(x_0, 0) + log1p(exp(-|x_0|))) and relu (y_k = [x_0 > 0] x_k).
+  y_0 = max(x_0, 0) + log1p(exp(-|x_0|))), relu (y_k = [x_0 > 0] x_k), and the implicit
+  recurrences of log (x y' = x') and sqrt (y^2 = x), with the rules' NaN where they have no
+  value (log of x_0 < 0; sqrt at x_0 = 0 unless the jet rests there), and neg.
 * :func:`laplacian_layer_kernel`: the collapsed (forward-Laplacian) jet f0 (N, n),
   f1 (D, N, n), f2 (N, n) -> g0 (N, m), g1 (D, N, m), g2 (N, m): one n-loop of the f0 and
   f2 dots (+ b on f0) gives (c0, c1, c2) = (phi, phi', phi''/2) and y2 = W f2; then the
   directions DIRS at a time (DIRS dots per n-step on one W tile): y1 = W f1_d,
   sq += y1^2, store c1 y1; then store c1 y2 + c2 sq (exp: e (y2 + sq/2), and e y1, with
-  e^u 0 = 0 where e overflowed: the collapsed exp rule of backends/common/taylor.py).
+  e^u 0 = 0 where e overflowed: the collapsed exp rule of backends/common/taylor.py; sqrt:
+  the constant 0 where the input rests at 0, the rule's ``_zero_at_rest``).
 
 Tensors may be float32, bfloat16 or float16: tiles are widened to fp32 as they are loaded,
 PRECISION alone decides the dot's operand precision, and results are rounded to the
@@ -51,9 +54,13 @@ ACT_SOFTPLUS: int = 4
 ACT_SIN: int = 5
 ACT_COS: int = 6
 ACT_EXP: int = 7
+ACT_LOG: int = 8
+ACT_SQRT: int = 9
+ACT_NEG: int = 10
 
 ACTIVATIONS = {None: ACT_NONE, "tanh": ACT_TANH, "sigmoid": ACT_SIGMOID, "relu": ACT_RELU,
-               "softplus": ACT_SOFTPLUS, "sin": ACT_SIN, "cos": ACT_COS, "exp": ACT_EXP}
+               "softplus": ACT_SOFTPLUS, "sin": ACT_SIN, "cos": ACT_COS, "exp": ACT_EXP,
+               "log": ACT_LOG, "sqrt": ACT_SQRT, "neg": ACT_NEG}
 """IR activation name (without the ``geo.`` prefix) -> the ACTIVATION constexpr."""
 
 
@@ -186,6 +193,21 @@ def _act012(u, ACTIVATION: tl.constexpr):
         t = tl.cos(u)
         g = -tl.sin(u)
         c2 = -0.5 * t
+    elif ACTIVATION == 8:  # log: log u, 1/u, -1/(2u^2); NaN all three where u < 0 (the rule)
+        t = tl.log(u)
+        u0 = tl.where(u < 0.0, float("nan"), u)
+        g = 1.0 / u0
+        c2 = (-0.5 * g) / u0
+    elif ACTIVATION == 9:  # sqrt: s, 1/(2s), -(1/(2s))^2/(2s); NaN phi', phi'' at u = 0 (the
+        # rule: no finite value where the input moves; the Laplacian kernel zeroes rest)
+        t = tl.sqrt(u)
+        two_t = tl.where(u == 0.0, 1.0, 2.0 * t)
+        g = tl.where(u == 0.0, float("nan"), 1.0 / two_t)
+        c2 = (-g * g) / two_t
+    elif ACTIVATION == 10:  # neg
+        t = -u
+        g = tl.zeros_like(u) - 1.0
+        c2 = 0.0 * u
     else:  # exp
         t = tl.exp(u)
         g = t
@@ -198,6 +220,25 @@ def _exp_times(e, z):
     """e z for e = exp(u) that may have overflowed (``taylor.exp_times``): 0 where z is
     exactly 0 and e is inf (e^u 0 = 0, not IEEE's NaN), +-inf by z's sign elsewhere."""
     return tl.where((z == 0.0) & (e == float("inf")), 0.0, e * z)
+
+
+@triton.jit
+def _cauchy_square(ys, k: tl.constexpr):
+    """sum_(j=1..k-1) y_j y_(k-j) (k >= 2), by symmetry 2 sum_(1<=j<k/2) y_j y_(k-j) (+ y_(k/2)^2):
+    ``taylor._csq(y, k, lo=1)``."""
+    if k % 2 == 0:
+        s = ys[k // 2] * ys[k // 2]
+        if k > 2:
+            q = ys[1] * ys[k - 1]
+            for j in tl.static_range(2, (k + 1) // 2):
+                q += ys[j] * ys[k - j]
+            s = 2.0 * q + s
+    else:
+        q = ys[1] * ys[k - 1]
+        for j in tl.static_range(2, (k + 1) // 2):
+            q += ys[j] * ys[k - j]
+        s = 2.0 * q
+    return s
 
 
 @triton.jit
@@ -269,6 +310,32 @@ def _ode_epilogue(u, K: tl.constexpr, ACTIVATION: tl.constexpr):
         gs = _quadratic_ode(u, K - 1, 2)
         for k in tl.static_range(1, K + 1):
             ys = ys + (_integ(u, gs, k),)
+    elif ACTIVATION == 8:  # log: y_k = (u_k - sum_(j=1..k-1) (j/k) y_j u_(k-j)) / u_0, NaN u_0 < 0
+        u0 = tl.where(u[0] < 0.0, float("nan"), u[0])
+        ys = (tl.log(u[0]),)
+        for k in tl.static_range(1, K + 1):
+            s = u[k]
+            for j in tl.static_range(1, k):
+                s = s - (j / k) * (ys[j] * u[k - j])
+            ys = ys + (s / u0,)
+    elif ACTIVATION == 9:  # sqrt: y_k = (u_k - sum_(j=1..k-1) y_j y_(k-j)) / (2 y_0); at u_0 = 0
+        # the zero jet where u rests there (u_1..u_k = 0), NaN where it moves (the rule)
+        y0 = tl.sqrt(u[0])
+        at_zero = u[0] == 0.0
+        two_y0 = tl.where(at_zero, 1.0, 2.0 * y0)
+        ys = (y0,)
+        for k in tl.static_range(1, K + 1):
+            s = u[k]
+            if k == 1:
+                moving = u[1] != 0.0
+            else:
+                s = s - _cauchy_square(ys, k)
+                moving = moving | (u[k] != 0.0)
+            ys = ys + (tl.where(at_zero & moving, float("nan"), s / two_y0),)
+    elif ACTIVATION == 10:  # neg
+        ys = ()
+        for k in tl.static_range(K + 1):
+            ys = ys + (-u[k],)
     else:  # exp (7): y_k = e^(u_0) z_k, z = exp(u - u_0) (z' = z u', z_0 = 1), as the rule
         e = tl.exp(u[0])
         zs = (tl.zeros_like(e) + 1.0,)
@@ -415,7 +482,9 @@ def laplacian_layer_kernel(
             accs = new
         for j in tl.static_range(DIRS):
             y1 = accs[j]
-            if ACTIVATION != 0:
+            if ACTIVATION == 10:  # neg: linear, -y1 and -y2 (no sq: the rule maps each part)
+                y1 = -y1
+            elif ACTIVATION != 0:
                 sq += y1 * y1
                 if ACTIVATION == 7:
                     y1 = _exp_times(c1, y1)
@@ -425,7 +494,20 @@ def laplacian_layer_kernel(
                      mask=out_ok & d_oks[j])
 
     if ACTIVATION == 7:  # exp: e (y2 + sq/2), e applied last (+-inf where e overflows, not NaN)
-        y2 = _exp_times(c1, y2 + 0.5 * sq)
+        g2 = _exp_times(c1, y2 + 0.5 * sq)
+    elif ACTIVATION == 10:
+        g2 = -y2
     elif ACTIVATION != 0:
-        y2 = c1 * y2 + c2 * sq
-    tl.store(G2 + out_off, y2.to(G2.dtype.element_ty), mask=out_ok)
+        g2 = c1 * y2 + c2 * sq
+    else:
+        g2 = y2
+    if ACTIVATION == 9:  # sqrt: the constant 0 where the input rests at 0 (f0, f1, f2 all 0;
+        # the collapsed rule's _zero_at_rest): g2 here, and G1 (stored above with phi' = NaN
+        # there) overwritten by the same program after a barrier. Rest is rare: few lanes store.
+        rest = (y0 == 0.0) & (sq == 0.0) & (y2 == 0.0)
+        g2 = tl.where(rest, 0.0, g2)
+        tl.debug_barrier()
+        zero = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32).to(G1.dtype.element_ty)
+        for d in range(0, D):
+            tl.store(G1 + d * stride_g1d + out_off, zero, mask=out_ok & rest)
+    tl.store(G2 + out_off, g2.to(G2.dtype.element_ty), mask=out_ok)

@@ -23,10 +23,10 @@ from xdsl.ir import Operation, SSAValue
 from geomir.backends.common.pyemit import Fused
 from geomir.dialects import geo, jet
 
-_UNARY = frozenset(f"geo.{name}" for name in ("tanh", "sigmoid", "relu", "softplus", "sin", "cos", "exp"))
+_UNARY = frozenset(f"geo.{name}" for name in ("tanh", "sigmoid", "relu", "softplus", "sin", "cos", "exp",
+                                                "log", "sqrt", "neg"))
 """The activations a dense or Poincaré group absorbs: those with a kernel epilogue
-(``kernels.ACTIVATIONS``; this module does not import triton). Another unary op (neg, log,
-sqrt) after a layer stays a torch op, so the layer itself still runs its kernel."""
+(``kernels.ACTIVATIONS``; this module does not import triton): every unary geo op."""
 
 
 def _only_user(value: SSAValue) -> Operation | None:

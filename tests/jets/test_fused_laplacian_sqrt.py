@@ -3,8 +3,9 @@
 ``COLLAPSED_RULES["sqrt"]`` = ``_zero_at_rest(...)``). Where the layer's input rests at 0
 (f0, every f1_d and f2 are 0: the masked side of ``sqrt(linear(relu(x)))`` with a zero
 bias) the output is the constant 0; the generic (phi, phi', phi''/2) is infinite there, and
-the fused layer gave NaN. This is why ``jet-fuse`` stopped a collapsed layer before a sqrt
-(``NOT_FUSED_COLLAPSED`` in passes/jet_fuse.py); with the case in the fused layer it can fuse.
+the fused layer gave NaN, which is why ``jet-fuse`` once stopped a collapsed layer before a
+sqrt. Every fused layer (torch, JAX, the Triton kernel: tests/triton) now makes the case, and
+the default pipeline fuses it.
 
 Oracles: the unfused rule chain (``common.layer``), ``torch.func.hessian``'s trace, JAX.
 """
@@ -98,17 +99,11 @@ SRC = "model U(x: R[3]) -> R[4] {\n  return sqrt(linear(relu(x), 3 -> 4, bias = 
 
 
 @pytest.mark.usefixtures("x64")
-@pytest.mark.parametrize("fuse_sqrt", [False, True])
-def test_compiled_laplacian_of_sqrt_layer_fused_or_not(monkeypatch, fuse_sqrt):
-    """The default pipeline with jet-fuse fusing a collapsed layer into its sqrt (what
-    passes/jet_fuse.py does once NOT_FUSED_COLLAPSED no longer holds geo.sqrt) gives the
-    unfused program's Laplacian, at rest too, on torch and JAX."""
-    from geomir.passes import jet_fuse
-
-    if fuse_sqrt:
-        monkeypatch.setattr(jet_fuse, "NOT_FUSED_COLLAPSED", frozenset())
+def test_compiled_laplacian_of_sqrt_layer_fused():
+    """The default pipeline fuses the collapsed layer into its sqrt (one ``taylor.layer``)
+    and gives the unfused program's Laplacian, at rest too, on torch and JAX."""
     code = geomir.compiler.emit_source(SRC, "torch")
-    assert ("activation='geo.sqrt'" in code) == (fuse_sqrt or "geo.sqrt" not in jet_fuse.NOT_FUSED_COLLAPSED)
+    assert "activation='geo.sqrt'" in code and "taylor.collapsed.sqrt" not in code
     fused = geomir.compile(SRC, target="torch")
     unfused = geomir.compile(SRC, target="torch", passes="insert-transport,jet-expand,cse,dce")
     x, _, _ = _inputs()

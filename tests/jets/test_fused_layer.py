@@ -79,3 +79,20 @@ def test_laplacian_of_sqrt_layer_at_rest_is_the_rules_zero_not_nan():
     got = fused.lap(params, x)
     assert torch.equal(got, torch.zeros_like(got))
     assert torch.equal(got, unfused.lap(params, x))
+
+
+def test_laplacian_layer_neg_is_linear_like_the_collapsed_rule():
+    """neg on a Laplacian jet negates each part (the collapsed rule maps -u over f0, f1, f2):
+    no sum of f1^2 enters, so directions whose squares overflow give -f2, not the NaN of
+    phi''/2 = -0 times inf; gradients flow as through the rule."""
+    g = torch.Generator().manual_seed(4)
+    x = taylor.LaplacianJet(torch.randn(3, 4, dtype=torch.float64, generator=g),
+                            1e160 * torch.randn(2, 3, 4, dtype=torch.float64, generator=g),
+                            torch.randn(3, 4, dtype=torch.float64, generator=g))
+    w = (torch.randn(5, 4, dtype=torch.float64, generator=g) / 2).requires_grad_()
+    ours, ref = taylor.layer(x, w, None, "geo.neg"), GENERIC(x, w, None, "geo.neg")
+    for a, r in zip(ours, ref, strict=True):
+        assert torch.isfinite(a).all() and torch.equal(a, r)
+    ga = torch.autograd.grad(sum(p.sum() for p in ours), w)[0]
+    gr = torch.autograd.grad(sum(p.sum() for p in ref), w)[0]
+    assert torch.equal(ga, gr)

@@ -49,7 +49,18 @@ def _params(n: int, m: int, bias: bool, scale: float = 1.0, seed: int = 0):
 
 
 ALL_ACTIVATIONS = [None, "geo.tanh", "geo.sigmoid", "geo.relu", "geo.softplus", "geo.sin",
-                   "geo.cos", "geo.exp"]
+                   "geo.cos", "geo.exp", "geo.log", "geo.sqrt", "geo.neg"]
+
+
+POSITIVE = {"geo.log", "geo.sqrt"}
+"""Activations defined for positive pre-activations only (NaN elsewhere: the NaN tests)."""
+
+
+def _in_domain(activation, x0: torch.Tensor, w: torch.Tensor, b):
+    """(x0, w, b) with W x0 + b > 0 for log and sqrt (x0, W, b positive); unchanged otherwise."""
+    if activation not in POSITIVE:
+        return x0, w, b
+    return x0.abs() + 0.1, w.abs(), None if b is None else b.abs()
 
 
 @pytest.mark.parametrize("K", [0, 1, 2, 4])
@@ -60,6 +71,7 @@ def test_jet_layer_matches_torch(K, activation, bias):
     g = torch.Generator().manual_seed(K)
     x = torch.randn(K + 1, N, n, generator=g)
     w, b = _params(n, m, bias, scale=2.0)
+    x[0], w, b = _in_domain(activation, x[0], w, b)
     y = tl_layer.jet_layer(x, w, b, activation)
     _assert_close(y, taylor.layer(x, w, b, activation), f"jet K={K} {activation} bias={bias}")
 
@@ -79,9 +91,11 @@ def test_jet_layer_batch_axes_and_ragged_tiles():
 def test_laplacian_layer_matches_torch(activation, bias):
     D, N, n, m = 4, 32, 16, 16
     g = torch.Generator().manual_seed(3)
-    lap = taylor.LaplacianJet(torch.randn(N, n, generator=g), torch.randn(D, N, n, generator=g),
-                              torch.randn(N, n, generator=g))
+    f0 = torch.randn(N, n, generator=g)
+    f1, f2 = torch.randn(D, N, n, generator=g), torch.randn(N, n, generator=g)
     w, b = _params(n, m, bias, scale=2.0, seed=3)
+    f0, w, b = _in_domain(activation, f0, w, b)
+    lap = taylor.LaplacianJet(f0, f1, f2)
     out = tl_layer.laplacian_layer(lap, w, b, activation)
     ref = taylor.layer(lap, w, b, activation)
     for name, y, r in zip(("f0", "f1", "f2"), out, ref):
@@ -190,6 +204,57 @@ def test_saturated_and_large_preactivations(activation):
     y = tl_layer.jet_layer(x, w, b, activation)
     assert torch.isfinite(y).all()
     _assert_close(y, taylor.layer(x, w, b, activation), f"large {activation}")
+
+
+def test_sqrt_layers_at_rest_give_zero_and_moving_at_zero_nan():
+    """sqrt(W relu(x)) with W > 0 and no bias: rows of x that are all negative rest at 0 (the
+    jet and the Laplacian jet are 0 there) and give exactly 0, as the torch rules do (the
+    Laplacian kernel overwrites the NaN phi' it stored for the directions, D = 16 > DIRS);
+    a jet at 0 that moves gives NaN in both; the other rows match."""
+    g = torch.Generator().manual_seed(13)
+    x = torch.randn(24, 16, generator=g)
+    x[:5] = -x[:5].abs()
+    x[20:] = x[20:].abs() + 0.1
+    w = torch.rand(16, 16, generator=g) + 0.1
+    lap = taylor.collapsed.relu(taylor.laplacian_seed(x))
+    out, ref = tl_layer.laplacian_layer(lap, w, None, "sqrt"), taylor.layer(lap, w, None, "geo.sqrt")
+    for name, y, r in zip(("f0", "f1", "f2"), out, ref):
+        rows = y[..., :5, :]
+        assert torch.equal(rows, torch.zeros_like(rows)), name
+        assert torch.isfinite(y).all(), name
+        _assert_close(y[None], r[None], f"sqrt at rest {name}")
+    moving = taylor.laplacian_seed(torch.zeros(3, 16))
+    out, ref = tl_layer.laplacian_layer(moving, w, None, "sqrt"), taylor.layer(moving, w, None, "geo.sqrt")
+    assert torch.equal(out.f0, ref.f0) and out.f1.isnan().all() and out.f2.isnan().all()
+    assert ref.f1.isnan().all() and ref.f2.isnan().all()
+    jet = torch.randn(4, 24, 16, generator=g)
+    jet[:, :5] = 0.0  # rows resting at 0
+    jet[:, 5:8, :] = 0.0
+    jet[2, 5:8, :] = 1.0  # rows at 0 that move at order 2: NaN from y_2 on
+    jet[0, 8:] = jet[0, 8:].abs() + 0.1
+    y, r = tl_layer.jet_layer(jet, w, None, "sqrt"), taylor.layer(jet, w, None, "geo.sqrt")
+    assert torch.equal(y[:, :5], torch.zeros_like(y[:, :5]))
+    assert torch.equal(y[:2, 5:8], torch.zeros_like(y[:2, 5:8])) and y[2:, 5:8].isnan().all()
+    assert torch.equal(y.isnan(), r.isnan())
+    _assert_close(y[:, 8:], r[:, 8:], "sqrt jet")
+
+
+def test_log_of_a_negative_or_zero_preactivation_matches_torch():
+    """log: NaN in every coefficient where W x + b < 0 (the rule, not finite derivatives of
+    an undefined function), -inf value and infinite derivatives at 0, as torch."""
+    w = torch.eye(4)
+    x = torch.tensor([[-1.0, 0.0, 2.0, 0.5]]).expand(3, 1, 4).clone()
+    x[1:] = torch.tensor([0.3, -0.2, 1.0, 0.0])
+    y, r = tl_layer.jet_layer(x, w, None, "log"), taylor.layer(x, w, None, "geo.log")
+    assert torch.equal(y.isnan(), r.isnan()) and y[:, 0, 0].isnan().all()
+    assert torch.equal(y.isinf(), r.isinf()) and y[0, 0, 1] == -float("inf")
+    fin = torch.isfinite(r)
+    assert torch.allclose(y[fin], r[fin], rtol=1e-6)
+    lap = taylor.LaplacianJet(x[0], x[1:2], x[2])
+    for name, a, b in zip(("f0", "f1", "f2"), tl_layer.laplacian_layer(lap, w, None, "log"),
+                          taylor.layer(lap, w, None, "geo.log")):
+        assert torch.equal(a.isnan(), b.isnan()) and torch.equal(a.isinf(), b.isinf()), name
+        assert torch.allclose(a[torch.isfinite(b)], b[torch.isfinite(b)], rtol=1e-6), name
 
 
 def test_relu_at_its_kink_is_zero_like_autodiff():
@@ -364,10 +429,10 @@ def test_tf32x3_split():
 def test_unsupported_activation_raises():
     x = torch.randn(2, 4, 16)
     w, _ = _params(16, 16, False)
-    with pytest.raises(NotImplementedError, match="geo.log"):
-        tl_layer.jet_layer(x, w, None, "geo.log")
-    with pytest.raises(NotImplementedError, match="geo.sqrt"):
-        tl_layer.laplacian_layer(taylor.laplacian_seed(torch.randn(4, 16)), w, None, "geo.sqrt")
+    with pytest.raises(NotImplementedError, match=r"'geo.atanh' has no fused Triton kernel \(supported: .*geo.sqrt"):
+        tl_layer.jet_layer(x, w, None, "geo.atanh")
+    with pytest.raises(NotImplementedError, match="geo.atanh"):
+        tl_layer.laplacian_layer(taylor.laplacian_seed(torch.randn(4, 16)), w, None, "geo.atanh")
 
 
 # -- TTIR ---------------------------------------------------------------------------------
@@ -483,7 +548,8 @@ def test_ttir_laplacian_kernel(ttir, tmp_path):
     assert "tf32" not in body
 
 
-@pytest.mark.parametrize("section, marker", [("jet-sin", "math.sin"), ("jet-softplus", "math.log")])
+@pytest.mark.parametrize("section, marker", [("jet-sin", "math.sin"), ("jet-softplus", "math.log"),
+                                             ("jet-log", "math.log"), ("jet-sqrt", "math.sqrt")])
 def test_ttir_other_activations_keep_one_kernel(ttir, section, marker, tmp_path):
     """Other epilogues: still K+1 dots in the loop, the recurrence after it, K+1 stores."""
     body = _section(ttir, section)
@@ -491,6 +557,25 @@ def test_ttir_other_activations_keep_one_kernel(ttir, section, marker, tmp_path)
     assert body.count("tt.func ") == 1 and "tt.call" not in body
     loop_end = body.index("scf.yield")
     assert marker in body[loop_end:] and "tt.load" not in body[body.index(marker, loop_end):]
+
+
+def test_ttir_laplacian_sqrt_zeroes_rest_in_the_same_kernel(ttir):
+    """sqrt: after the direction loop, a barrier and one masked g1 store per direction (the
+    rest case, in a runtime loop over D), then g2: still one kernel, 4 dots, no reload."""
+    body = _section(ttir, "laplacian-sqrt")
+    assert body.count("tt.func ") == 1 and "tt.call" not in body
+    assert body.count("tt.dot ") == 4 and body.count("tt.store ") == 5
+    assert body.count("ttg.barrier ") == 1 and body.count("math.sqrt ") == 1
+    tail = body[body.index("ttg.barrier "):]
+    assert "tt.dot" not in tail and "tt.load" not in tail and tail.count("tt.store ") == 2
+    assert "barrier" not in _section(ttir, "laplacian")  # the other epilogues: none
+
+
+def test_ttir_laplacian_neg_is_linear(ttir):
+    """neg: -y1 and -y2, no sum of squares over the directions (no mulf in the epilogue)."""
+    body = _section(ttir, "laplacian-neg")
+    assert body.count("tt.dot ") == 4 and body.count("tt.store ") == 4
+    assert "math." not in body and "arith.mulf" not in body and "barrier" not in body
 
 
 def test_ttir_precision_options(ttir):

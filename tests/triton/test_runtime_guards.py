@@ -119,10 +119,11 @@ def test_a_bad_precision_fails_on_every_call():
         assert runtime.dense(torch.randn(0, 5), w, precision=precision).shape == (0, 3)
 
 
-def test_an_activation_without_a_kernel_leaves_the_layer_to_its_kernel():
-    """log, sqrt and neg have no epilogue: selection absorbed them into the dense and
-    Poincaré groups anyway, so the whole layer fell back to torch (an error in strict mode)
-    where the matmul could run its kernel and the op run in torch after it."""
+def test_every_unary_op_after_a_layer_runs_in_its_kernel():
+    """Every unary op has a kernel epilogue (log, sqrt and neg too): selection absorbs the
+    first one after a dense or Poincaré layer, the kernel runs it (strict mode: no torch
+    fallback), and a second unary op (log after softplus) runs in torch after the kernel,
+    with the torch target's numbers and NaNs."""
     from geomir.backends.triton import kernels
     from geomir.backends.triton.select import _UNARY
 
@@ -140,7 +141,7 @@ model B(x: H[4]) -> H[3] {
     ref = geomir.compile(source, target="torch")
     mod = geomir.compile(source, target="triton")
     assert [(e["kernel"], e["activation"]) for e in mod.KERNELS] == [
-        ("dense", None), ("dense", "geo.softplus"), ("dense", None), ("poincare", None)]
+        ("dense", "geo.neg"), ("dense", "geo.softplus"), ("dense", "geo.sqrt"), ("poincare", "geo.neg")]
     params = mod.init_params(seed=0, dtype=torch.float32)
     x = torch.randn(7, 5, generator=torch.Generator().manual_seed(0))
     p = mod.poincare_c1.expmap0(0.3 * torch.randn(7, 4, generator=torch.Generator().manual_seed(1)))
@@ -151,3 +152,37 @@ model B(x: H[4]) -> H[3] {
         ok = ~want.isnan()
         assert float((got[ok] - want[ok]).abs().max()) <= 1e-4 * float(want[ok].abs().max())
     assert runtime.STATS == {("triton", "dense", ""): 3, ("triton", "poincare", ""): 1}
+
+
+def test_fused_sqrt_and_log_layers_run_their_kernels_in_compiled_derivatives():
+    """The collapsed layer fused into its sqrt (jet-fuse) and K-jets through log layers run
+    as Triton kernels (strict: no torch fallback) with the torch target's numbers; rows where
+    relu masks every input rest at 0 and give the Laplacian's exact 0 there too."""
+    source = """model U(x: R[3]) -> R[4] {
+  return sqrt(linear(relu(x), 3 -> 4, bias = false))
+}
+model L(x: R[3]) -> R[2] {
+  return linear(log(linear(x, 3 -> 5)), 5 -> 2)
+}
+derive lap = laplacian(U)
+derive d3 = directional(L, order = 3)
+"""
+    ref = geomir.compile(source, target="torch")
+    mod = geomir.compile(source, target="triton")
+    assert {(e["function"], e["kernel"], e["activation"]) for e in mod.KERNELS} >= {
+        ("lap", "laplacian", "geo.sqrt"), ("d3", "jet_layer", "geo.log")}
+    g = torch.Generator().manual_seed(2)
+    params = {k: p.abs() + 0.1 for k, p in mod.init_params(seed=2, dtype=torch.float32).items()}
+    x = torch.randn(9, 3, generator=g)
+    x[:3] = -x[:3].abs()  # relu masks every input: U is 0 near these rows
+    x[3:] = x[3:].abs() + 0.1  # positive: log is defined (W, b > 0)
+    v = torch.randn(9, 3, generator=g)
+    runtime.set_strict(True)
+    lap, want = mod.lap(params, x), ref.lap(params, x)
+    assert torch.isfinite(lap).all() and torch.equal(lap[:3], torch.zeros_like(lap[:3]))
+    assert float((lap - want).abs().max()) <= 1e-4 * float(want.abs().max())
+    got, want = mod.d3(params, x[3:], v[3:]), ref.d3(params, x[3:], v[3:])
+    for a, b in zip(got, want, strict=True):
+        assert float((a - b).abs().max()) <= 1e-4 * float(b.abs().max())
+    assert runtime.STATS["triton", "laplacian", ""] >= 1 and runtime.STATS["triton", "jet_layer", ""] >= 1
+    assert not any(key[0] == "torch" for key in runtime.STATS)

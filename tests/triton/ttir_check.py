@@ -3,8 +3,8 @@
 Run as a script, in a process where ``TRITON_INTERPRET`` is unset (a kernel decorated under
 the interpreter cannot be compiled): ``python tests/triton/ttir_check.py [SECTION ...]``.
 Prints ``// ==== <section>`` and the TTIR for each of :data:`SECTIONS`: the jet kernel at
-K=4 with tanh and bias (and with sin, softplus; at K=2 with TF32, bf16 and 3xTF32 dots),
-the Laplacian kernel with tanh and bias (D is a runtime argument). The first two run the
+K=4 with tanh and bias (and with sin, softplus, log, sqrt; at K=2 with TF32, bf16 and 3xTF32 dots),
+the Laplacian kernel with tanh and bias (D is a runtime argument; also sqrt and neg). The first two run the
 whole ``triton.compile`` down to a cubin, the others its first stage only (the same TTIR:
 tests/triton/test_ttir_sites.py checks that).
 tests/triton/test_layer_kernels.py runs FileCheck on the output.
@@ -35,6 +35,10 @@ SECTIONS = {
     "laplacian": lambda: laplacian_ttir(full=True),
     "jet-sin": lambda: jet_ttir(4, "sin"),
     "jet-softplus": lambda: jet_ttir(4, "softplus"),
+    "jet-log": lambda: jet_ttir(4, "log"),
+    "jet-sqrt": lambda: jet_ttir(4, "sqrt"),
+    "laplacian-sqrt": lambda: laplacian_ttir("sqrt"),
+    "laplacian-neg": lambda: laplacian_ttir("neg"),
     "jet-tf32": lambda: jet_ttir(2, "tanh", "tf32"),
     "jet-bf16": lambda: jet_ttir(2, "tanh", "bf16"),
     "jet-tf32x3": lambda: jet_ttir(2, "tanh", "tf32x3"),
