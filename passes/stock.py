@@ -9,8 +9,9 @@
   (every op of its body, and of the models it calls, has no side effects, as every model
   written in .geo): ``let a = F(x)`` and ``let b = F(x)`` run F once.
 - ``dce``: dead-code elimination (xdsl.transforms.dead_code_elimination).
-  Guarantees no unused op without side effects remains (unused lets and their params).
-  An unused ``func.call`` stays (until ``inline-models`` replaces it).
+  Guarantees no unused op without side effects remains (unused lets and their params),
+  unused calls of pure models included (``let a = F(x)`` with a unused); a call of a
+  function that may have effects (a declaration, say) stays.
 """
 
 from xdsl.context import Context
@@ -77,6 +78,18 @@ def merge_pure_calls(module: builtin.ModuleOp) -> bool:
     return changed
 
 
+def erase_unused_pure_calls(module: builtin.ModuleOp) -> bool:
+    """Erase each call of a pure function none of whose results is used; True if any went."""
+    pure = pure_functions(module)
+    dead = [op for op in module.walk()
+            if isinstance(op, func.CallOp) and op.callee.string_value() in pure
+            and not any(result.uses for result in op.results)]
+    for op in dead:
+        op.detach()
+        op.erase()
+    return bool(dead)
+
+
 @register_pass
 class CSE(CommonSubexpressionElimination):
     """Common-subexpression elimination of pure ops (xDSL's cse)."""
@@ -91,6 +104,11 @@ class CSE(CommonSubexpressionElimination):
 
 @register_pass
 class DCE(DeadCodeElimination):
-    """Dead-code elimination of unused side-effect-free ops (xDSL's dce)."""
+    """Dead-code elimination of unused side-effect-free ops and model calls (xDSL's dce)."""
 
     name = "dce"
+
+    def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
+        super().apply(ctx, op)
+        while erase_unused_pure_calls(op):  # a call's operands may be dead now
+            super().apply(ctx, op)

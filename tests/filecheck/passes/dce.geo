@@ -1,6 +1,6 @@
 // dce removes ops whose results are unused and that have no side effects: an unused let,
-// the layer ops computing it and its geo.param ops. A func.call is kept (its callee might
-// have effects) until inline-models has replaced it.
+// the layer ops computing it and its geo.param ops, and an unused call of a model (every
+// model written in .geo is pure), with what only it used.
 // RUN: geomc %s --passes=dce | filecheck %s
 // RUN: geomc %s --passes=dce | filecheck %s --check-prefix=DEAD
 // RUN: geomc %s --passes=inline-models,dce | filecheck %s --check-prefix=INLINED
@@ -12,14 +12,13 @@ model Enc(x: R[4]) -> R[4] {
 model M(x: R[4]) -> R[4] {
   let dead = linear(x, 4 -> 8)
   let dead2 = sin(dead)
-  let unused_call = Enc(x)
+  let unused_call = Enc(sin(x))
   let live = linear(x, 4 -> 4, bias = false)
   return cos(live)
 }
 
 // CHECK-LABEL: func.func @M(
 // CHECK-SAME:    %[[X:.*]]: !geo.point<euclidean, 4, f32>)
-// CHECK-NEXT:  func.call @Enc(%[[X]])
 // CHECK-NEXT:  %[[W:.*]] = geo.param "M.linear1.weight" init "glorot_uniform" : tensor<4x4xf32>
 // CHECK-NEXT:  %[[L:.*]] = geo.linear %[[X]], %[[W]] :
 // CHECK-NEXT:  %[[C:.*]] = geo.cos %[[L]] :
@@ -29,6 +28,7 @@ model M(x: R[4]) -> R[4] {
 // Nothing of the dead lets is left anywhere.
 // DEAD-NOT: "M.linear0.
 // DEAD-NOT: geo.sin
+// DEAD-NOT: func.call
 
 // INLINED-LABEL: func.func @M(
 // INLINED-SAME:    %[[X:.*]]: !geo.point<euclidean, 4, f32>)
