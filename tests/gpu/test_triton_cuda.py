@@ -47,7 +47,8 @@ from unit.program_checks import check_triton  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 CUDA = torch.device("cuda")
 RTOL = 1e-4
-ACTIVATIONS = [None, "tanh", "sigmoid", "relu", "softplus", "sin", "cos", "exp"]
+ACTIVATIONS = [None, "tanh", "sigmoid", "relu", "softplus", "sin", "cos", "exp", "log", "sqrt", "neg"]
+POSITIVE = {"log", "sqrt"}  # defined where W x + b > 0: the numbers tests make inputs positive
 # (N, n, m): ragged tiles with every activation; EVEN_K and setting A's layer with two
 CASES = [((37, 23, 45), act) for act in ACTIVATIONS] + [
     (shape, act) for shape in [(300, 64, 128), (4096, 512, 512)] for act in ("tanh", "relu")]
@@ -77,6 +78,13 @@ def _randn(*shape, seed=0):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)).to(CUDA)
 
 
+def _in_domain(activation, x0, w, b):
+    """(x0, w, b) with W x0 + b > 0 for log and sqrt (all positive); unchanged otherwise."""
+    if activation not in POSITIVE:
+        return x0, w, b
+    return x0.abs() + 0.1, w.abs(), None if b is None else b.abs()
+
+
 def _close(y, ref, what, rtol=RTOL):
     assert y.shape == ref.shape and y.dtype == ref.dtype, (what, y.shape, ref.shape, y.dtype, ref.dtype)
     for k in range(ref.shape[0]):
@@ -99,6 +107,7 @@ def test_jet_layer(shape, activation, K):
     N, n, m = shape
     x = _randn(K + 1, N, n, seed=K)
     w, b = _params(n, m, seed=n)
+    x[0], w, b = _in_domain(activation, x[0], w, b)
     _close(layer.jet_layer(x, w, b, activation), taylor.layer(x, w, b, activation), f"jet K={K} {activation}")
 
 
@@ -106,8 +115,9 @@ def test_jet_layer(shape, activation, K):
 @pytest.mark.parametrize("D", [1, 5, 16])
 def test_laplacian_layer(shape, activation, D):
     N, n, m = shape
-    lap = taylor.LaplacianJet(_randn(N, n, seed=1), _randn(D, N, n, seed=2), _randn(N, n, seed=3))
     w, b = _params(n, m, seed=D)
+    f0, w, b = _in_domain(activation, _randn(N, n, seed=1), w, b)
+    lap = taylor.LaplacianJet(f0, _randn(D, N, n, seed=2), _randn(N, n, seed=3))
     for name, y, r in zip(("f0", "f1", "f2"), layer.laplacian_layer(lap, w, b, activation),
                           taylor.layer(lap, w, b, activation)):
         _close(y[None], r[None], f"laplacian D={D} {activation} {name}")
@@ -152,6 +162,23 @@ def test_saturated_pre_activations(activation):
     w, b = _params(n, m, scale=8.0, seed=11)
     _same_nans_then_close(layer.jet_layer(x, w, b, activation), taylor.layer(x, w, b, activation),
                           f"saturated {activation}")
+
+
+@pytest.mark.parametrize("D", [3, 16])
+def test_sqrt_laplacian_at_rest_is_zero(D):
+    """sqrt(W relu(x)), W > 0, no bias: rows with every entry of x negative rest at 0. The
+    kernel stored phi' = NaN times W f1 for their directions, then (after a barrier) the
+    same program overwrites them with 0: on the GPU the second store must win everywhere."""
+    N, n, m = 4096, D, 256
+    x = _randn(N, n, seed=14)
+    x[::3] = -x[::3].abs()  # a third of the rows at rest
+    w = torch.rand(m, n, generator=torch.Generator().manual_seed(14)).to(CUDA) + 0.1
+    lap = taylor.collapsed.relu(taylor.laplacian_seed(x))
+    out, ref = layer.laplacian_layer(lap, w, None, "sqrt"), taylor.layer(lap, w, None, "sqrt")
+    for name, y, r in zip(("f0", "f1", "f2"), out, ref):
+        assert torch.isfinite(y).all(), name
+        assert torch.equal(y[..., ::3, :], torch.zeros_like(y[..., ::3, :])), name
+        _close(y[None], r[None], f"sqrt at rest D={D} {name}")
 
 
 def test_relu_at_its_kink_is_zero_like_autodiff():
