@@ -30,7 +30,7 @@ from xdsl.dialects import builtin, func
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.traits import SymbolTable
 
-from geomir.diagnostics import SourceError, UsageError, op_span
+from geomir.diagnostics import SourceError, UsageError, location_text, op_span
 from geomir.dialects import geo
 
 
@@ -68,10 +68,7 @@ def describe_value(value: SSAValue) -> str:
 
 
 def location(op: Operation) -> str | None:
-    loc = op.location
-    if isinstance(loc, builtin.FileLineColLoc):
-        return f"{loc.filename.data}:{loc.line.data}:{loc.column.data}"
-    return None
+    return location_text(op.location)
 
 
 @dataclass(frozen=True)

@@ -189,13 +189,31 @@ def _text_of(name: str) -> str:
         return "".join(linecache.getlines(name))
 
 
-def op_span(op) -> Span | None:
-    """The source span of an IR op (its ``FileLineColLoc``), with the compiled text for the
-    caret line; None for an op without a file location."""
+def file_location(loc, last: bool = False):
+    """The ``FileLineColLoc`` of an IR location: itself, or for a ``FusedLoc`` (the location
+    of an op that passes fused from several, e.g. ``jet.layer`` from a linear map and its
+    activation) the first of its file locations (``last``: the last one); None if it has none."""
     from xdsl.dialects import builtin
 
-    loc = op.location
-    if not isinstance(loc, builtin.FileLineColLoc):
+    if isinstance(loc, builtin.FileLineColLoc):
+        return loc
+    if isinstance(loc, builtin.FusedLoc):
+        found = [f for f in (file_location(inner) for inner in loc.locations.data) if f is not None]
+        return (found[-1] if last else found[0]) if found else None
+    return None
+
+
+def location_text(loc, last: bool = False) -> str | None:
+    """``file:line:col`` of :func:`file_location`, or None."""
+    loc = file_location(loc, last)
+    return None if loc is None else f"{loc.filename.data}:{loc.line.data}:{loc.column.data}"
+
+
+def op_span(op) -> Span | None:
+    """The source span of an IR op (its ``FileLineColLoc``, the first of a fused location),
+    with the compiled text for the caret line; None for an op without a file location."""
+    loc = file_location(op.location)
+    if loc is None:
         return None
     return span_at(loc.filename.data, loc.line.data, loc.column.data)
 

@@ -7,7 +7,9 @@ intermediate values have no other use, is one ``jet.layer %x, %W, %b activation
 "<activation>"``. The bias and the activation are each optional, but a lone linear map is
 left alone. The activation is any unary elementwise geo op without properties: every
 backend's fused layer makes its rules' special cases (exp's overflow, sqrt's constant 0
-where a collapsed input rests at 0). The result keeps the last op's name and the linear op's source location (the layer's line).
+where a collapsed input rests at 0). The result keeps the last op's name; its location is the linear op's (the layer's
+line) or, with an activation on another line, ``loc(fused[linear, activation])`` (MLIR's
+fused location: reports name the layer by the first, a NaN check blames the second).
 Backends emit a ``jet.layer`` as one block (torch/JAX: ``taylor.layer``) or one kernel.
 """
 
@@ -69,6 +71,9 @@ class FuseLayer(RewritePattern):
         last = chain[-1]
         layer = jet.LayerOp(op.args[0], op.args[1], bias, act.primitive.data if act else None)
         layer.location = op.location
+        if act is not None and act.location != op.location and all(
+                isinstance(loc, builtin.FileLineColLoc) for loc in (op.location, act.location)):
+            layer.location = builtin.FusedLoc([op.location, act.location], builtin.NoneAttr())
         layer.result.name_hint = last.result.name_hint
         rewriter.replace(last, layer)
         for dead in reversed(chain[:-1]):

@@ -17,6 +17,8 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class AutodiffOps:
@@ -126,14 +128,14 @@ class InputSpec:
 
 
 def checked_function(function, check: Callable):
-    """``function`` calling ``check(params, args)`` first; the wrapper's ``check`` attribute is
+    """``function`` calling ``check(params, args)`` first, on the inputs it returns (the
+    same, or broadcast to one batch shape); the wrapper's ``check`` attribute is
     ``check`` (geomir.categorical checks a request's arguments with it). The wrapper keeps
     ``function``'s globals (the generated module's: backends/triton/graphs.py reads PRECISION
     there)."""
 
     def call(params, *args):
-        check(params, args)
-        return function(params, *args)
+        return function(params, *check(params, args))
 
     wrapper = types.FunctionType(call.__code__, function.__globals__, function.__name__, None, call.__closure__)
     wrapper = functools.update_wrapper(wrapper, function)
@@ -142,11 +144,16 @@ def checked_function(function, check: Callable):
 
 
 def check_call(model: str, declared: Mapping[str, object], inputs: Sequence[InputSpec], is_array: Callable,
-               is_float: Callable, array: str, params, args) -> None:
-    """Raise :class:`ModelInputError` naming ``model``, the argument, what it declares and
-    what was found, for a params dict that lacks a parameter, a wrong number of inputs, or
-    an input that is not a floating ``array`` with the declared last axis. ``declared``
-    maps the model's parameters to their declared dtypes (None: unknown).
+               is_float: Callable, array: str, broadcast_to: Callable, params, args) -> tuple:
+    """The inputs ``args``, checked: raise :class:`ModelInputError` naming ``model``, the
+    argument, what it declares and what was found, for a params dict that lacks a parameter,
+    a wrong number of inputs, an input that is not a floating ``array`` with the declared
+    last axis, or inputs whose batch axes (all but the last; a path's last two) do not
+    broadcast. Inputs with different batch shapes that broadcast are returned broadcast to
+    one (``broadcast_to(x, shape)``: views in torch), so that every function sees each row
+    as one point: a derivative's jets and directions then line up as the forward model's
+    elementwise broadcasting does. ``declared`` maps the model's parameters to their
+    declared dtypes (None: unknown).
 
     An input may have another dtype than declared if the parameters do
     (``init_params(seed, dtype)``): the parameters declared in the input's element type
@@ -159,12 +166,34 @@ def check_call(model: str, declared: Mapping[str, object], inputs: Sequence[Inpu
     if missing:
         raise ModelInputError(f"{model}: params lacks {len(missing)} parameter(s) the model reads: "
                               f"{', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}")
+    for name in declared:
+        if not is_array(params[name]):
+            raise ModelInputError(f"{model}: parameter '{name}' must be a {array}, found {type(params[name]).__name__} "
+                                  "(init_params of this module makes them)")
     if len(args) != len(inputs):
         names = ", ".join(s.name for s in inputs)
         raise ModelInputError(f"{model} takes {len(inputs)} input(s) after params ({names}), found {len(args)}")
     for spec, x in zip(inputs, args):
         _check_input(model, spec, x, is_array, is_float, array)
         _check_input_dtype(model, spec, x, declared, params)
+    return _common_batch(model, inputs, args, broadcast_to)
+
+
+def _common_batch(model: str, inputs: Sequence[InputSpec], args: tuple, broadcast_to: Callable) -> tuple:
+    """``args`` with their batch axes broadcast to one shape (``args`` itself when they
+    already share it: no work on the usual call)."""
+    cut = [len(x.shape) - (2 if spec.path else 1) for spec, x in zip(inputs, args)]
+    batches = [tuple(x.shape[:n]) for x, n in zip(args, cut)]
+    if len(set(batches)) <= 1:
+        return args
+    try:
+        batch = np.broadcast_shapes(*batches)
+    except ValueError:
+        found = ", ".join(f"'{spec.name}' {b}" for spec, b in zip(inputs, batches))
+        raise ModelInputError(f"{model}: the inputs' batch axes do not broadcast ({found}); "
+                              "each row is one point, so give every input the same rows (or one row, or none)") from None
+    return tuple(x if b == batch else broadcast_to(x, (*batch, *x.shape[n:]))
+                 for x, b, n in zip(args, batches, cut))
 
 
 def _check_input(model: str, spec: InputSpec, x, is_array: Callable, is_float: Callable, array: str) -> None:

@@ -30,7 +30,7 @@ from xdsl.dialects import builtin, func
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from geomir.backends.common import weights
-from geomir.diagnostics import UsageError
+from geomir.diagnostics import UsageError, file_location, location_text
 from geomir.dialects import contract, geo, jet
 from geomir.dialects.geo import ManifoldAttr
 
@@ -256,6 +256,9 @@ _JET_MAPS = {
     "holonomy": ("holonomy", 0), "holonomy_angle": ("holonomy_angle", 0), "origin": ("origin_like", 0),
 }
 _PLAIN_OPERANDS = {"linear": {1}, "bias": {1}, "mobius_matvec": {0}}
+_PLAIN_FORMS = {"add": ("add_plain", "add_plain"), "mul": ("mul_plain", "mul_plain"),
+                "sub": ("sub_plain", "rsub_plain"), "div": ("div_plain", None)}
+"""``taylor.PLAIN_FORMS`` (backends/common/taylor.py; this module does not import the runtime)."""
 _JET_MANIFOLDS = (geo.EuclideanAttr, geo.PoincareAttr, geo.TorusAttr, geo.SphereAttr, geo.LorentzAttr)
 
 
@@ -272,11 +275,31 @@ def _lift_call(op: Operation, plain: str, like: str) -> str:
     return f"{'taylor.laplacian_lift' if collapsed else 'taylor.lift'}({plain}, {like})"
 
 
+def _plain_form(op: Operation) -> tuple[str, int, int] | None:
+    """(helper, jet operand, plain operand) when the ``jet.apply`` ``op`` is add, sub, mul or
+    div of one jet and one plain value that a helper of the runtime takes as it is
+    (``taylor.PLAIN_FORMS``: O(K), no constant jet); None otherwise."""
+    if not isinstance(op, jet.ApplyOp) or op.params.data or len(op.args) != 2:
+        return None
+    forms = _PLAIN_FORMS.get(op.primitive.data.removeprefix("geo."))
+    is_jet = [isinstance(v.type, (jet.JetType, jet.CollapsedType)) for v in op.args]
+    if forms is None or is_jet[0] == is_jet[1]:
+        return None
+    j = 0 if is_jet[0] else 1
+    helper = forms[j]
+    return (helper, j, 1 - j) if helper is not None else None
+
+
 def _jet_apply(op: Operation, args: list[str], lifted: Callable[[int, str], str] | None = None) -> str:
     """The runtime call of a ``jet.apply``. Plain operands (a point the curve does not move)
     are lifted to constant jets: ``lifted(i, like)`` spells operand i's lifted value (the
     emitter names a lift needed more than once and shares it); by default the lift call is
-    written inline."""
+    written inline. A jet plus, minus, times or over a plain value calls the runtime's
+    plain-operand helper instead (:func:`_plain_form`)."""
+    form = _plain_form(op)
+    if form is not None:
+        helper, j, p = form
+        return f"taylor.{helper}({args[j]}, {args[p]})"
     prim = op.primitive.data.removeprefix("geo.")
     collapsed = isinstance(op.result.type, jet.CollapsedType)
     jets = [i for i, v in enumerate(op.args) if isinstance(v.type, (jet.JetType, jet.CollapsedType))]
@@ -325,10 +348,8 @@ def _signature_doc(f: func.FuncOp) -> str:
 
 
 def _location(op: Operation) -> str | None:
-    loc = op.location
-    if isinstance(loc, builtin.FileLineColLoc):
-        return f"{loc.filename.data}:{loc.line.data}"
-    return None
+    loc = file_location(op.location)
+    return None if loc is None else f"{loc.filename.data}:{loc.line.data}"
 
 
 # -- instrumentation (tap=True): ``_tap(where, op, value)`` after each jet value ---------------
@@ -342,8 +363,7 @@ _TAP_DEF = [
 
 
 def _where(op: Operation) -> str | None:
-    loc = op.location
-    return f"{loc.filename.data}:{loc.line.data}:{loc.column.data}" if isinstance(loc, builtin.FileLineColLoc) else None
+    return location_text(op.location)
 
 
 def _label(op: Operation) -> str:
@@ -361,6 +381,11 @@ def _check_lines(op: Operation, names: Names, function: str, fallback: str | Non
     else:
         what = _label(op)
     where = _where(op) or fallback
+    first, last = location_text(op.location), location_text(op.location, last=True)
+    if isinstance(op, jet.LayerOp) and op.activation is not None and first != last:
+        # a fused layer: blame the activation's line (a NaN from finite inputs is its),
+        # naming the linear map's too
+        where, what = last, f"jet.layer ({op.activation.data}, after the linear map at {first})"
     return [f"_check_finite({where!r}, {what!r}, {function!r}, {names[r]})" for r in op.results]
 
 
@@ -682,7 +707,7 @@ def _same_object(value: SSAValue) -> SSAValue:
 def _lifted_operands(op: Operation) -> list[int]:
     """The operands of a ``jet.apply`` that the runtime takes as jets but the IR has plain
     (a point the curve does not move): the emitter lifts them to constant jets."""
-    if not isinstance(op, jet.ApplyOp):
+    if not isinstance(op, jet.ApplyOp) or _plain_form(op) is not None:
         return []
     plain = _PLAIN_OPERANDS.get(op.primitive.data.removeprefix("geo."), set())
     return [i for i, v in enumerate(op.args)

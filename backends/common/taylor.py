@@ -870,6 +870,84 @@ def laplacian_lift(ops: JetOps, x: Array, like: LaplacianJet) -> LaplacianJet:
     return laplacian_constant(ops, x[(None,) * extra] if extra > 0 else x)
 
 
+# -- a jet and a plain value: the linear cases without lifting ----------------------------
+# ``jet.apply "geo.mul"(jet, y)`` with y plain (an input not differentiated, a parameter)
+# would lift y to the constant jet (y, 0, ..., 0) and run the O(K^2) Cauchy product (the
+# collapsed product: a sum over the D directions) on zeros. These compute the same in O(K)
+# (O(1) per part), and a non-finite coefficient of the jet stays where it is instead of
+# spreading NaN through inf * 0 terms. The emitter calls them (backends/common/pyemit.py).
+
+
+def _plain_like(x: Array, batch_ndim: int) -> Array:
+    """x with size-1 axes in front up to ``batch_ndim`` axes (as :func:`lift` pads)."""
+    extra = batch_ndim - x.ndim
+    return x[(None,) * extra] if extra > 0 else x
+
+
+def _lead_like(a: Array, ndim: int) -> Array:
+    """a (L, *batch, n) with size-1 axes after its leading axis (the coefficients, or f1's
+    directions) up to ``ndim`` axes after it: a plain value with more batch axes than the
+    jet then broadcasts against each coefficient, not against the coefficient axis."""
+    extra = ndim - (a.ndim - 1)
+    return a[(slice(None),) + (None,) * extra] if extra > 0 else a
+
+
+def _neg(x):
+    return LaplacianJet(-x.f0, -x.f1, -x.f2) if isinstance(x, LaplacianJet) else -x
+
+
+def _apply_plain(a, y: Array, fn: Callable):
+    """fn(part, y) on every coefficient (every part of a Laplacian jet), y broadcast per point."""
+    if isinstance(a, LaplacianJet):
+        nd = max(a.f0.ndim, y.ndim)
+        return LaplacianJet(fn(a.f0, y), fn(_lead_like(a.f1, nd), y), fn(a.f2, y))
+    nd = max(a.ndim - 1, y.ndim)
+    return fn(_lead_like(a, nd), _plain_like(y, nd)[None])
+
+
+def mul_plain(ops: JetOps, a, y: Array):
+    """a y for a jet (or Laplacian jet) a and a plain y: every coefficient (part) times y."""
+    return _apply_plain(a, y, lambda part, c: part * c)
+
+
+def div_plain(ops: JetOps, a, y: Array):
+    """a / y for a jet (or Laplacian jet) a and a plain y: every coefficient (part) over y."""
+    return _apply_plain(a, y, lambda part, c: part / c)
+
+
+def add_plain(ops: JetOps, a, y: Array):
+    """a + y for a jet (or Laplacian jet) a and a plain y: y added to the value only. Where
+    y widens the value (a batch axis the jet lacks), the other coefficients broadcast too."""
+    if isinstance(a, LaplacianJet):
+        f0 = a.f0 + y
+        if f0.shape == a.f0.shape:
+            return LaplacianJet(f0, a.f1, a.f2)
+        z = ops.zeros_like(f0)
+        return LaplacianJet(f0, _lead_like(a.f1, f0.ndim) + z, a.f2 + z)
+    a = _lead_like(a, y.ndim)
+    y0 = a[0] + y
+    rest = a[1:]
+    if y0.shape != rest.shape[1:]:
+        rest = rest + ops.zeros_like(y0)[None]
+    return ops.cat0([y0[None], rest])
+
+
+def sub_plain(ops: JetOps, a, y: Array):
+    """a - y for a jet (or Laplacian jet) a and a plain y."""
+    return add_plain(ops, a, -y)
+
+
+def rsub_plain(ops: JetOps, a, y: Array):
+    """y - a for a jet (or Laplacian jet) a and a plain y."""
+    return add_plain(ops, _neg(a), y)
+
+
+PLAIN_FORMS = {"add": ("add_plain", "add_plain"), "mul": ("mul_plain", "mul_plain"),
+               "sub": ("sub_plain", "rsub_plain"), "div": ("div_plain", None)}
+"""Binary primitive -> (helper when the jet is operand 0, helper when it is operand 1; None:
+lift the plain operand, as for y / jet)."""
+
+
 # -- fused layers ---------------------------------------------------------------------------
 
 
@@ -1373,7 +1451,8 @@ def bound_manifold(cls: type, ops: JetOps) -> type:
 
 HELPERS = ("cauchy", "seed", "constant", "lift", "to_derivatives", "from_derivatives", "sincos",
            "laplacian_seed", "laplacian_constant", "laplacian_of", "laplacian_lift",
-           "stencil_seed", "stencil_sum", "layer")
+           "stencil_seed", "stencil_sum", "layer", "add_plain", "sub_plain", "rsub_plain", "mul_plain",
+           "div_plain")
 
 
 def bind(ops: JetOps) -> dict[str, Any]:

@@ -24,16 +24,27 @@ def _value(name: str, spec: ParamSpec, seed: int, dtype):
     return value
 
 
+def _needs_x64(dtype, what: str) -> None:
+    """Refuse a dtype this JAX would truncate (float64 without x64: jnp.asarray gives float32
+    with only a warning)."""
+    if jax.dtypes.canonicalize_dtype(dtype) != jnp.dtype(dtype):
+        raise ModelInputError(f"init_params: {what} {jnp.dtype(dtype).name} needs 64-bit JAX "
+                              "(jax.config.update('jax_enable_x64', True) before creating arrays); "
+                              f"without it JAX would give {jax.dtypes.canonicalize_dtype(dtype).name}")
+
+
 def init_params(specs: dict[str, ParamSpec], seed: int = 0, dtype=None, names=None) -> dict:
     """Initial parameters as a dict pytree that jax.jit and jax.grad accept."""
     if dtype is not None and not _is_float(dtype):
         raise ModelInputError(f"init_params: dtype must be a floating dtype (jnp.float32, ...), found {dtype}")
-    if dtype is not None and jax.dtypes.canonicalize_dtype(dtype) != jnp.dtype(dtype):
-        # jnp.asarray would truncate float64 to float32 with only a warning
-        raise ModelInputError(f"init_params: dtype {jnp.dtype(dtype).name} needs 64-bit JAX "
-                              "(jax.config.update('jax_enable_x64', True) before creating arrays); "
-                              f"without it JAX would give {jax.dtypes.canonicalize_dtype(dtype).name}")
-    return {name: _value(name, spec, seed, dtype) for name, spec in select(specs, names).items()}
+    chosen = select(specs, names)
+    if dtype is not None:
+        _needs_x64(dtype, "dtype")
+    else:  # the declared dtypes: a model declared in f64 is refused as init_params(dtype=f64) is
+        for name, spec in chosen.items():
+            if spec.dtype is not None:
+                _needs_x64(spec.dtype, f"parameter {name!r} is declared")
+    return {name: _value(name, spec, seed, dtype) for name, spec in chosen.items()}
 
 
 def checked(function, param_names: list[str], inputs: tuple[InputSpec, ...]):
@@ -43,11 +54,12 @@ def checked(function, param_names: list[str], inputs: tuple[InputSpec, ...]):
     specs = function.__globals__.get("PARAMS", {})
     declared = {n: getattr(specs.get(n), "dtype", None) for n in param_names}
     return checked_function(function, functools.partial(check_call, function.__name__, declared, inputs,
-                                                         _is_array, _is_float, "JAX array"))
+                                                         _is_array, _is_float, "JAX array", _broadcast_to))
 
 
 def _is_array(x) -> bool:
-    return hasattr(x, "shape") and hasattr(x, "dtype")
+    """A JAX array (or tracer) or a numpy array; not a torch tensor (which has shape and dtype too)."""
+    return hasattr(x, "shape") and hasattr(x, "dtype") and not type(x).__module__.startswith("torch")
 
 
 def _is_float(dtype) -> bool:
@@ -55,6 +67,10 @@ def _is_float(dtype) -> bool:
         return jnp.issubdtype(dtype, jnp.floating)
     except TypeError:
         return False
+
+
+def _broadcast_to(x, shape: tuple):
+    return jnp.broadcast_to(x, shape)
 
 
 def transform_params(specs: dict[str, ParamSpec], params: dict) -> dict:

@@ -35,7 +35,7 @@ def checked(function, param_names: list[str], inputs: tuple[InputSpec, ...]):
     specs = function.__globals__.get("PARAMS", {})
     declared = {n: getattr(specs.get(n), "dtype", None) for n in param_names}
     return checked_function(function, functools.partial(check_call, function.__name__, declared, inputs,
-                                                         _is_tensor, _is_float, "torch tensor"))
+                                                         _is_tensor, _is_float, "torch tensor", _broadcast_to))
 
 
 def _is_tensor(x) -> bool:
@@ -44,6 +44,10 @@ def _is_tensor(x) -> bool:
 
 def _is_float(dtype) -> bool:
     return dtype.is_floating_point
+
+
+def _broadcast_to(x: torch.Tensor, shape: tuple) -> torch.Tensor:
+    return x.expand(shape)  # a view: no copy
 
 
 def transform_params(specs: dict[str, ParamSpec], params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -17,10 +17,11 @@ the backend's instruction selection: passes stay backend-agnostic (docs/backends
 
 from __future__ import annotations
 
-from xdsl.dialects import builtin, func
+from xdsl.dialects import func
 from xdsl.ir import Operation, SSAValue
 
 from geomir.backends.common.pyemit import Fused
+from geomir.diagnostics import location_text
 from geomir.dialects import geo, jet
 
 _UNARY = frozenset(f"geo.{name}" for name in ("tanh", "sigmoid", "relu", "softplus", "sin", "cos", "exp",
@@ -42,10 +43,7 @@ def _dims(t) -> tuple[int, str]:
 
 
 def _where(op: Operation) -> str | None:
-    loc = op.location
-    if isinstance(loc, builtin.FileLineColLoc):
-        return f"{loc.filename.data}:{loc.line.data}:{loc.column.data}"
-    return None
+    return location_text(op.location)  # a fused jet.layer: its linear map's (the layer's line)
 
 
 def _kwargs(activation: str | None, extra: str = "") -> str:

@@ -72,6 +72,35 @@ def test_the_op_that_makes_the_first_nan_is_named_with_its_line(compiled):
         assert "    3 |   let g = log(h)\n      |           ^" in text
 
 
+FUSED = """model A(x: R[2]) -> R[2] {
+  let h = linear(x, 2 -> 2)
+  let y = log(h)
+  return y
+}
+derive dA = directional(A, order = 2)
+derive lA = laplacian(A)
+"""
+
+
+@pytest.mark.parametrize("target", ["torch", "jax"])
+def test_a_fused_layer_blames_its_activation_and_names_its_linear_map(target, tmp_path):
+    """jet-fuse makes linear (line 2) + log (line 3) one jet.layer; its NaN was reported at
+    line 2 (the linear map, which cannot make one from finite values). Now at the log,
+    with the caret there, naming the linear map's line."""
+    if target == "jax":
+        jax.config.update("jax_enable_x64", True)
+    m = geomir.compile(FUSED, target=target, check_finite=True, cache_dir=tmp_path)
+    p = m.init_params(seed=0, dtype=jnp.float64 if target == "jax" else torch.float64)
+    x = _array(target, np.array([[1.0, -2.0], [0.5, 0.3]]))
+    for name, args in (("dA", (x, x)), ("lA", (x,))):
+        with pytest.raises(NonFiniteError) as err:
+            getattr(m, name)(p, *args)
+        text = err.value.render()
+        assert text.startswith(f"<string>:3:11: error: jet.layer (geo.log, after the linear map at <string>:2:11) "
+                               f"in @{name} gave "), text
+        assert "    3 |   let y = log(h)\n      |           ^" in text
+
+
 def test_inputs_and_parameters_are_checked_first(compiled):
     target, checked, _ = compiled
     p = _params(checked, target)

@@ -44,6 +44,18 @@ def test_float64_parameters_without_x64_are_refused(mods) -> None:
     assert all(v.dtype == jnp.float64 for v in jm.init_params(seed=0, dtype=jnp.float64).values())
 
 
+def test_a_model_declared_float64_without_x64_is_refused(tmp_path) -> None:
+    """init_params() of a model declared in f64 read the declared dtype and JAX truncated it
+    to float32 with only its own warning; it is refused as init_params(dtype=float64) is."""
+    jm = geomir.compile("model F(x: R[3, f64]) -> R[1, f64] { return linear(x, 3 -> 1) }", target="jax",
+                        cache_dir=tmp_path)
+    with jax.enable_x64(False):
+        with pytest.raises(jm.model.ModelInputError, match="'F.linear0.weight' is declared float64 needs 64-bit JAX"):
+            jm.init_params(seed=0)
+        assert all(v.dtype == jnp.float32 for v in jm.init_params(seed=0, dtype=jnp.float32).values())
+    assert all(v.dtype == jnp.float64 for v in jm.init_params(seed=0).values())
+
+
 def test_jit_vmap_grad_of_the_derivative_entry_points_equal_torch(mods) -> None:
     tm, jm = mods
     rng = np.random.default_rng(0)

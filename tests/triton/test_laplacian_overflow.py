@@ -142,10 +142,11 @@ def test_a_second_exp_layer_agrees_across_targets(modules, tmp_path):
 
 @pytest.mark.parametrize("target", ["torch", "jax", "triton"])
 def test_check_finite_reports_the_overflowing_exp(tmp_path, target):
-    """The inf is reported at the exp layer's line on every target (docs/backends.md,
-    Checked execution), before it reaches the Laplacian."""
+    """The inf is reported at the exp of the fused layer on every target (docs/backends.md,
+    Checked execution), naming its linear map, before it reaches the Laplacian."""
     mod = geomir.compile(SRC, target=target, cache_dir=tmp_path, check_finite=True)
-    with pytest.raises(NonFiniteError, match=r":2:.*jet\.layer in @lap_f gave 1 inf"):
+    with pytest.raises(NonFiniteError, match=r":2:17: jet\.layer \(geo\.exp, after the linear map at "
+                                             r".*:2:21\) in @lap_f gave 1 inf"):
         _call(mod, target, "lap_f", _params(), np.float32, X[1:2])
 
 
