@@ -22,6 +22,12 @@ through the torch backend, JAX arrays through the JAX backend): each request is 
 ``jet.*`` request or, for ``push_forward``, the model's body evaluated on a jet argument)
 lowered by the passes and compiled once per model, kind and order.
 
+Each request fits the model by the rules of .geo's ``derive`` (frontends/dsl/derive.py),
+in its words: ``hvp`` and ``laplacian`` need a Euclidean input ``wrt`` and a Euclidean
+output (the Hessian of a curved input's coordinates is not the manifold's), ``hvp`` a
+scalar output; else a UsageError. No request takes a model with path inputs (a
+UsageError that names the request: ``jvp of f: derivatives of models with path inputs``).
+
 ``params`` is the model's parameter dict (``f.compile(target).init_params(seed)``, or
 trained ones); by default the seed-0 parameters in the inputs' dtype. Other model inputs
 than the differentiated one (``wrt``) are passed after it, in order: ``push_forward(f,
@@ -35,6 +41,7 @@ along a geodesic and keeps the metric.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 from xdsl.dialects import func
@@ -134,14 +141,47 @@ def _request(f, kind: str, framework: str, wrt: int, order: int = 1):
     key = (kind, framework, wrt, order)
     if key not in cache:
         inputs = [p.type for p in f.model.params]  # the frontend's ValueTypes
-        if not 0 <= wrt < len(inputs):
-            raise UsageError(f"wrt={wrt}: {f.name} has {len(inputs)} input(s)")
-        if any(t.path for t in inputs):
-            raise UsageError(f"{kind} of {f.name}: derivatives of models with path inputs (!geo.path) are not "
-                             "supported (winding numbers are locally constant)")
+        if isinstance(wrt, bool) or not isinstance(wrt, numbers.Integral) or not 0 <= wrt < len(inputs):
+            raise UsageError(f"wrt={wrt!r}: {f.name} has {len(inputs)} input(s)")
+        if any(t.path for t in inputs):  # derive's rule too, in words that name the API's request
+            raise UsageError(f"{_API_NAME.get(kind, kind)} of {f.name}: derivatives of models with path inputs "
+                             "(!geo.path) are not supported (winding numbers are locally constant)")
+        _check_fits(f, kind, wrt)
         name = f"{f.name}__{kind}_wrt{wrt}" + (f"_order{order}" if kind == "push" else "")
         cache[key] = _compile_request(f, kind, wrt, order, name, framework), name
     return cache[key]
+
+
+# Each request as the .geo ``derive`` op whose rule it follows, and the name the API shows.
+_DERIVE_OP = {"push": "directional", "jvp": "jvp", "vjp": "vjp", "hvp": "hvp", "laplacian": "laplacian"}
+_API_NAME = {"push": "push_forward"}
+
+
+def _check_fits(f, kind: str, wrt: int) -> None:
+    """The model fits request ``kind`` by the rules of .geo's ``derive`` (the type checker's
+    frontends/dsl/derive.py ``check_derive``, run on the request as a ``derive`` line would
+    state it), else a UsageError in its words: a laplacian or hvp needs a Euclidean input
+    and output (not the coordinate Hessian of a curved input), hvp a scalar output (and no
+    request takes a model with path inputs, refused before in the API's own words). The jet order is the API's own (1 to
+    jet.MAX_ORDER, checked by push_forward), so the rule is asked with order 1."""
+    from geomir.diagnostics import SourceError
+    from geomir.frontends.dsl import ast
+    from geomir.frontends.dsl.derive import check_derive
+
+    op = _DERIVE_OP[kind]
+    span = f.model.span
+    args = [ast.Positional(span, ast.Var(span, f.model.name)),
+            ast.Keyword(span, "wrt", ast.Var(span, f.model.params[wrt].name), span)]
+    if op == "directional":
+        args.append(ast.Keyword(span, "order", ast.Number(span, 1.0, True), span))
+    try:
+        check_derive(ast.DeriveDecl(span, f"{f.name}__{kind}", span, op, span, args), {f.model.name: f.model}, {})
+    except SourceError as e:
+        message = e.message
+        shown = _API_NAME.get(kind, op)
+        if shown != op and message.startswith(op):
+            message = shown + message[len(op):]
+        raise UsageError(message) from None
 
 
 def _compile_request(f, kind, wrt, order, name, framework):
@@ -191,10 +231,27 @@ _BUILDERS = {
 }
 
 
-def _params(module, params, like):
+def _floating(x) -> bool:
+    if _framework(x) == "torch":
+        return x.dtype.is_floating_point
+    import jax.numpy as jnp
+
+    return bool(jnp.issubdtype(x.dtype, jnp.floating))  # bfloat16 included
+
+
+def _params(f, kind, module, params, like):
+    """``params``, else the seed-0 parameters in ``like``'s dtype; in the model's declared
+    dtypes where ``like`` is not floating, so that the model's own check then names the
+    input and says it needs a floating dtype. init_params' own refusals (a float64
+    parameter on JAX without x64) are UsageErrors too."""
+    from geomir.backends.common.autodiff import ModelInputError
+
     if params is not None:
         return params
-    return module.init_params(0, like.dtype)
+    try:
+        return module.init_params(0, like.dtype) if _floating(like) else module.init_params(0)
+    except ModelInputError as e:
+        raise UsageError(f"{kind} of {f.name}: {e}") from None
 
 
 def _check_arrays(f, kind, module, params, x, args, trailing) -> None:
@@ -221,7 +278,7 @@ def _call(f, kind, x, others, params, wrt, order=1, trailing=(), value=False):
     module, name = _request(_model(f), kind, framework, wrt, order)
     args = [*others[:wrt], x, *others[wrt:]]
     point = x if kind != "push" else x[0]  # a jet's coefficients: the point is the first
-    p = _params(module, params, point)
+    p = _params(f, kind, module, params, point)
     _check_arrays(f, kind, module, p, x, [*others[:wrt], point, *others[wrt:]], trailing)
     result = getattr(module, name)(p, *args, *trailing)
     return (getattr(module, f.name)(p, *args), result) if value else result
@@ -276,9 +333,6 @@ def vjp(f, x, w, *others, params=None, wrt: int = 0):
 
 def hvp(f, x, v, *others, params=None, wrt: int = 0):
     """The Hessian of a scalar model (output R[1]) at x times v."""
-    out = _model(f).model.result_type
-    if out.dim != 1:  # the check (and words) of .geo's derive hvp
-        raise UsageError(f"hvp needs a scalar model (output R[1]); {f.name} returns {out.describe()}")
     return _call(f, "hvp", x, others, params, wrt, trailing=(v,))
 
 

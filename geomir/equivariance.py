@@ -42,14 +42,46 @@ Rule = Callable[[Operation, Sequence[Label]], "Label | str"]  # a str other than
 
 
 def acted_inputs(group: str, types: Sequence[Attribute]) -> list[bool]:
-    """Which inputs the group acts on: those of a space it acts on; for perm, ball_rotation
-    and torus_translation also of the first such input's dimension (one group element acts
-    on them all; so2 rotates every pair of any even-dimensional Euclidean input)."""
-    acts = [bool(GROUP_ACTS_ON[group](t)) for t in types]
-    if group != "so2" and any(acts):
-        dim = types[acts.index(True)].dim_value
-        acts = [a and t.dim_value == dim for a, t in zip(acts, types)]
-    return acts
+    """Which inputs the group acts on: every input of a space it acts on
+    (geomir.dialects.contract.GROUP_ACTS_ON: so2 the even-dimensional Euclidean points, perm
+    the Euclidean points, torus_translation the torus points, ball_rotation the Poincaré
+    points), all by one and the same group element, as docs/language.md states. None is
+    held fixed for its dimension: where one element cannot act on them all,
+    :func:`inputs_problem` refuses the model."""
+    return [bool(GROUP_ACTS_ON[group](t)) for t in types]
+
+
+ONE_DIMENSION = ("perm", "ball_rotation", "torus_translation")
+"""Groups whose element acts on one dimension n (a permutation of n coordinates, a rotation
+of R^n, a shift of n angles), so every input they act on needs that dimension. so2 is one
+angle, which rotates every coordinate pair of an even-dimensional input of any size."""
+
+_ELEMENT = {"perm": ("permutation of the coordinates", "every Euclidean input"),
+            "ball_rotation": ("rotation", "every input on the Poincaré ball"),
+            "torus_translation": ("shift of the angles", "every input on a torus")}
+
+
+def _type_text(t: Attribute) -> str:
+    m = t.manifold
+    return f"R[{t.dim_value}]" if isinstance(m, geo.EuclideanAttr) else f"{m.short()}[{t.dim_value}]"
+
+
+def inputs_problem(group: str, types: Sequence[Attribute], names: Sequence[str] | None = None) -> str | None:
+    """Why one element of ``group`` cannot act on all the inputs it acts on (None if it can):
+    for perm, ball_rotation and torus_translation they need one dimension. A model with
+    ``x: R[3], y: R[2]`` under perm is refused, not proved with y held fixed (a tester
+    permuting both inputs, as the contract reads, would find it broken). Shared by the prover
+    (:func:`equivariant`) and the numeric check (geomir.equivariance_check)."""
+    if group not in ONE_DIMENSION:
+        return None
+    acted = [i for i, a in enumerate(acted_inputs(group, types)) if a]
+    if len({types[i].dim_value for i in acted}) <= 1:
+        return None
+    names = list(names) if names is not None else [f"input {i}" for i in range(len(types))]
+    found = ", ".join(f"{names[i]} is {_type_text(types[i])}" for i in acted)
+    element, inputs = _ELEMENT[group]
+    return (f"{group} acts by one and the same {element} on {inputs}, so they need one "
+            f"dimension; {found}")
 
 
 def output_label(group: str, out: Attribute) -> Label:
@@ -203,8 +235,13 @@ class EquivarianceAnalysis:
 
 def equivariant(f: func.FuncOp, funcs: dict[str, func.FuncOp], group: str) -> tuple[bool, Label | None, Broken | None]:
     """Whether ``f`` commutes with ``group`` by construction: (holds, output label, where
-    the proof broke or None)."""
+    the proof broke or None). A model whose inputs one group element cannot all act on
+    (:func:`inputs_problem`) does not hold, broken at ``f`` itself with that reason."""
     ftype = f.function_type
+    names = [a.name_hint or f"input {i}" for i, a in enumerate(f.body.block.args)]
+    problem = inputs_problem(group, ftype.inputs.data, names)
+    if problem is not None:
+        return False, None, Broken(f, problem)
     acts = acted_inputs(group, ftype.inputs.data)
     label, broken = EquivarianceAnalysis(funcs, group).run(f, [EQUI if a else INV for a in acts])
     if label is None:

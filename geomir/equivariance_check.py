@@ -5,11 +5,15 @@ random group elements and random inputs, on the compiled torch model (needs torc
     err = equivariance_error("examples/equivariant_ball.geo", "Geodesic", "ball_rotation")
     assert err < 1e-10   # float64; about 1e-6 in float32
 
-The group acts as ``verify-contracts`` assumes (geomir.equivariance.acted_inputs): so2
-rotates every coordinate pair of the even-dimensional Euclidean inputs by one angle; perm
-permutes the coordinates; torus_translation shifts the angles (outputs on the torus are
-compared modulo the period); ball_rotation applies one rotation Q in SO(n) to the ball
-points. Invariance outputs (R[1], or R^n for the torus) are compared with f(x) itself.
+The group acts as ``verify-contracts`` assumes (geomir.equivariance.acted_inputs), by one
+element on every input it acts on: so2 rotates every coordinate pair of the
+even-dimensional Euclidean inputs by one angle; perm permutes the coordinates of every
+Euclidean input; torus_translation shifts the angles of every torus point (outputs on the
+torus are compared modulo the period); ball_rotation applies one rotation Q in SO(n) to
+every ball point. Invariance outputs (R[1], or R^n for the torus) are compared with f(x)
+itself. A model whose acted inputs one element cannot all act on (perm, ball_rotation,
+torus_translation with inputs of different dimensions) is refused with the prover's words
+(geomir.equivariance.inputs_problem), a UsageError.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import numpy as np
 from xdsl.dialects import func
 
 from geomir.dialects import contract, geo
-from geomir.equivariance import EQUI, acted_inputs, output_label
+from geomir.diagnostics import UsageError
+from geomir.equivariance import EQUI, acted_inputs, inputs_problem, output_label
 from geomir.pipeline import UNCHECKED_PIPELINE
 
 
@@ -103,6 +108,10 @@ def equivariance_error(source: str | Path, model: str, group: str | None = None,
         group = declared[0]
     types = f.function_type.inputs.data
     out_type = f.function_type.outputs.data[0]
+    names = [a.name_hint or f"input {i}" for i, a in enumerate(f.body.block.args)]
+    problem = inputs_problem(group, types, names)
+    if problem is not None:
+        raise UsageError(f"@equivariant({group}) of model {model}: {problem}")
     acts = acted_inputs(group, types)
     if not any(acts):
         raise ValueError(f"{group} acts on no input of model {model}")

@@ -148,8 +148,8 @@ model Mixer(x: R[4]) -> R[4] {
   return linear(h, 4 -> 4)
 }""", "a learned weight matrix mixes coordinates", 4),
     ("perm", """@equivariant(perm)
-model Offset(x: R[4], b: R[3]) -> R[4] {
-  return x + linear(b, 3 -> 4)
+model Offset(x: R[4], b: R[4]) -> R[4] {
+  return x + linear(exp(dist(x, b)), 1 -> 4)
 }""", "combines a value that moves with the group and one that does not", 3),
     ("torus_translation", """manifold T = torus(units = radians)
 @equivariant(torus_translation)
@@ -196,12 +196,12 @@ def test_the_cli_rejects_with_file_line_col(tmp_path):
 
 _PERM_STEPS = ["tanh({v})", "sigmoid({v})", "softplus({v})", "relu({v})", "sin({v})", "2.5 * {v}",
                "{v} * {u}", "{v} + {u}", "{v} - x", "{v} / exp({u})", "pow({v}, 2.0)",
-               "linear({v}, 4 -> 4)", "{v} + linear(z, 2 -> 4)"]
+               "linear({v}, 4 -> 4)", "{v} + linear(z, 4 -> 4)"]
 _BALL_STEPS = ["mobius_add({v}, {u})", "mobius_scalar(t, {v})", "expmap0(0.5 * logmap0({v}))",
                "expmap({v}, logmap({v}, {u}))", "proj({v})", "mobius_add({v}, expmap0(-logmap0({u})))",
                "mobius_tanh({v})", "mobius_matvec({v}, 4 -> 4)", "mobius_add({v}, mobius_linear({u}, 4 -> 4))"]
 _PROGRAMS = {
-    "perm": ("", "model F(x: R[4], y: R[4], z: R[2]) -> R[4]", "x", "y"),
+    "perm": ("", "model F(x: R[4], y: R[4], z: R[4]) -> R[4]", "x", "y"),
     "ball_rotation": ("manifold H = poincare(c = 1.0)\n", "model F(x: H[4], y: H[4], t: R[1], z: R[2]) -> H[4]", "x", "y"),
 }
 
