@@ -231,7 +231,9 @@ def signature_problem(contract: Attribute, inputs: Sequence[Attribute], outputs:
     by the .geo type checker. Lipschitz fits any model (the metrics are the manifolds').
     An equivariance group acts on the inputs it can act on (so2: Euclidean inputs of even
     dimension; perm: Euclidean inputs; torus_translation: torus points; ball_rotation:
-    Poincaré points), all by the same group element, and leaves the other inputs fixed.
+    Poincaré points), all by the same group element, and leaves the other inputs fixed; a
+    permutation, rotation of R^n or shift of n angles acts in one dimension, so for perm,
+    ball_rotation and torus_translation the inputs it acts on need one dimension.
     """
     if len(outputs) != 1:
         return f"a contract needs a model with one result, found {len(outputs)}"
@@ -254,6 +256,12 @@ def signature_problem(contract: Attribute, inputs: Sequence[Attribute], outputs:
         acted = [t for t in inputs if GROUP_ACTS_ON[group](t)]
         if not acted:
             return f"equivariant({group}) needs an input it acts on: {_GROUP_INPUTS[group]}"
+        if group in ("perm", "ball_rotation", "torus_translation") and len({t.dim_value for t in acted}) > 1:
+            dims = ", ".join(str(t.dim_value) for t in acted)
+            acts_on = {"perm": "Euclidean inputs", "ball_rotation": "inputs on the Poincaré ball",
+                       "torus_translation": "inputs on a torus"}[group]
+            return (f"equivariant({group}) acts by one group element on all its {acts_on}, "
+                    f"so they need one dimension; found dimensions {dims}")
         dim = getattr(out, "dim_value", None)
         if group == "so2" and not (_euclidean_point(out) and (dim % 2 == 0 or dim == 1)):
             return "equivariant(so2) needs a Euclidean output of even dimension (or dimension 1: invariance)"

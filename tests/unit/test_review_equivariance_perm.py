@@ -1,9 +1,11 @@
 """@equivariant(G) acts by one and the same group element on every input the group acts on
 (docs/language.md). A model whose acted inputs have different dimensions cannot be acted on
-by one permutation / rotation / shift, so it is refused at the model (it used to be proved
-with the differently sized inputs silently held fixed, which a tester permuting every
-Euclidean input found broken). The numeric checker (geomir.equivariance_check) applies the
-same rule. so2 is one angle for every coordinate pair, so mixed even sizes stay proved."""
+by one permutation / rotation / shift, so the type checker refuses the annotation
+(geomir.dialects.contract.signature_problem, also the IR verifier's rule); it used to be
+proved with the differently sized inputs silently held fixed, which a tester permuting every
+Euclidean input found broken. The prover (geomir.equivariance.inputs_problem) and the
+numeric checker keep the same rule as a backstop. so2 is one angle for every coordinate
+pair, so mixed even sizes stay proved."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from xdsl.dialects import func
 
 import geomir
 from geomir import equivariance
-from geomir.diagnostics import UsageError
+from geomir.diagnostics import ContractAnnotationError, UsageError
 from geomir.dialects import contract
 from geomir.passes.verify_contracts import ContractError
 from geomir.pipeline import UNCHECKED_PIPELINE
@@ -101,19 +103,30 @@ def _proved(source: str) -> dict[str, list]:
 
 
 def _refusal(source: str) -> str:
-    with pytest.raises(ContractError) as info:
+    with pytest.raises(ContractAnnotationError) as info:
         geomir.to_ir(source, passes=["verify-contracts"])
     return info.value.render()
 
 
-def test_equivariant_perm_with_inputs_of_different_sizes_is_refused_at_the_model():
+def _plain(source: str) -> str:
+    """The source without its @equivariant line: the model itself, to run it."""
+    return "\n".join(line for line in source.splitlines() if not line.startswith("@equivariant"))
+
+
+def _model_types(source: str, name: str):
+    f = _funcs(_plain(source))[name]
+    return f.function_type.inputs.data, [a.name_hint for a in f.body.block.args]
+
+
+def test_equivariant_perm_with_inputs_of_different_sizes_is_refused_at_the_annotation():
     text = _refusal(PERM_MIXED)
-    assert "<string>:2:7: error: cannot prove @equivariant(perm) for model A" in text
-    assert ("perm acts by one and the same permutation of the coordinates on every Euclidean input, "
-            "so they need one dimension; x is R[3], y is R[2]") in text
-    f = _funcs(PERM_MIXED)["A"]
-    holds, label, broken = equivariance.equivariant(f, {"A": f}, "perm")
-    assert not holds and label is None and broken.op is f
+    assert text.startswith("<string>:1:14: error: @equivariant(perm) acts by one group element on all its "
+                           "Euclidean inputs, so they need one dimension; found dimensions 3, 2"), text
+    # the prover's backstop, on the model's types: the same rule
+    types, names = _model_types(PERM_MIXED, "A")
+    assert equivariance.inputs_problem("perm", types, names) == (
+        "perm acts by one and the same permutation of the coordinates on every Euclidean input, "
+        "so they need one dimension; x is R[3], y is R[2]")
 
 
 def test_equivariant_perm_mixed_sizes_cli_exits_with_a_located_error(tmp_path):
@@ -121,8 +134,8 @@ def test_equivariant_perm_mixed_sizes_cli_exits_with_a_located_error(tmp_path):
     path.write_text(PERM_MIXED)
     run = subprocess.run([sys.executable, "-m", "geomir.driver", str(path)], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 1, run.stdout
-    assert f"{path}:2:7: error: cannot prove @equivariant(perm) for model A" in run.stderr
-    assert "x is R[3], y is R[2]" in run.stderr
+    assert f"{path}:1:14: error: @equivariant(perm) acts by one group element" in run.stderr
+    assert "found dimensions 3, 2" in run.stderr
     assert "proved" not in run.stdout and "Traceback" not in run.stderr
 
 
@@ -130,7 +143,7 @@ def test_equivariant_perm_mixed_model_is_not_invariant_when_every_input_is_permu
     """Why the old 'proved' was wrong: permuting both inputs, as the contract reads, moves
     the output (the tester's f(x, y) = -f(Px, Py))."""
     torch = pytest.importorskip("torch")
-    m = geomir.compile(PERM_MIXED, target="torch", passes=UNCHECKED_PIPELINE)
+    m = geomir.compile(_plain(PERM_MIXED), target="torch", passes=UNCHECKED_PIPELINE)
     p = m.init_params(seed=0, dtype=torch.float64)
     x = torch.tensor([[0.3, -1.2, 0.7]], dtype=torch.float64)
     y = torch.tensor([[1.0, -1.0]], dtype=torch.float64)
@@ -139,27 +152,25 @@ def test_equivariant_perm_mixed_model_is_not_invariant_when_every_input_is_permu
     assert float((before - after).abs().max()) > 1e-3
 
 
-@pytest.mark.parametrize("source,name,group,found", [
+@pytest.mark.parametrize("source,name,group,found,annotation", [
     (BALL_MIXED, "Ball", "ball_rotation",
      "one and the same rotation on every input on the Poincaré ball, so they "
-     "need one dimension; x is poincare<1.0>[3], y is poincare<1.0>[2]"),
+     "need one dimension; x is poincare<1.0>[3], y is poincare<1.0>[2]", "inputs on the Poincaré ball"),
     (TORUS_MIXED, "Torus", "torus_translation",
      "one and the same shift of the angles on every input on a torus, so "
-     "they need one dimension; a is torus<radians>[3], b is torus<radians>[2]"),
+     "they need one dimension; a is torus<radians>[3], b is torus<radians>[2]", "inputs on a torus"),
 ], ids=["ball", "torus"])
-def test_equivariant_ball_and_torus_with_inputs_of_different_dimensions_are_refused(source, name, group, found):
-    f = _funcs(source)[name]
-    holds, _, broken = equivariance.equivariant(f, _funcs(source), group)
-    assert not holds and broken.op is f
-    assert found in broken.why
+def test_equivariant_ball_and_torus_with_inputs_of_different_dimensions_are_refused(source, name, group, found,
+                                                                                     annotation):
+    types, names = _model_types(source, name)
+    assert found in equivariance.inputs_problem(group, types, names)
     text = _refusal(source)
-    assert f"<string>:4:7: error: cannot prove @equivariant({group}) for model {name}" in text
-    assert found in text
+    assert f"<string>:3:14: error: @equivariant({group}) acts by one group element on all its {annotation}" in text
 
 
 def test_equivariant_ball_mixed_model_is_not_invariant_when_both_points_rotate():
     torch = pytest.importorskip("torch")
-    m = geomir.compile(BALL_MIXED, target="torch", passes=UNCHECKED_PIPELINE)
+    m = geomir.compile(_plain(BALL_MIXED), target="torch", passes=UNCHECKED_PIPELINE)
     p = m.init_params(seed=0, dtype=torch.float64)
     ball = m.poincare_c1
     x = ball.expmap0(torch.tensor([[0.2, -0.1, 0.3]], dtype=torch.float64))
@@ -170,24 +181,26 @@ def test_equivariant_ball_mixed_model_is_not_invariant_when_both_points_rotate()
 
 
 def test_equivariant_the_checker_refuses_with_the_provers_rule():
+    """equivariance_error on a model without the annotation, asked for the group: the
+    prover's words, a UsageError."""
     pytest.importorskip("torch")
     from geomir.equivariance_check import equivariance_error
 
     for source, name, group in [(PERM_MIXED, "A", "perm"), (BALL_MIXED, "Ball", "ball_rotation"),
                                 (TORUS_MIXED, "Torus", "torus_translation")]:
-        f = _funcs(source)[name]
-        why = equivariance.equivariant(f, _funcs(source), group)[2].why
+        types, names = _model_types(source, name)
+        why = equivariance.inputs_problem(group, types, names)
         with pytest.raises(UsageError) as info:
-            equivariance_error(source, name, group)
+            equivariance_error(_plain(source), name, group)
         assert why in info.value.message
 
 
 def test_equivariant_a_genuinely_invariant_mixed_model_is_refused_by_the_same_rule():
     torch = pytest.importorskip("torch")
     text = _refusal(PERM_MIXED_INVARIANT)
-    assert "x is R[3], y is R[2]" in text
+    assert "found dimensions 3, 2" in text
     # it is invariant under separate permutations of x and y: the refusal is conservative, not wrong
-    m = geomir.compile(PERM_MIXED_INVARIANT, target="torch", passes=UNCHECKED_PIPELINE)
+    m = geomir.compile(_plain(PERM_MIXED_INVARIANT), target="torch", passes=UNCHECKED_PIPELINE)
     p = m.init_params(seed=0, dtype=torch.float64)
     rng = np.random.default_rng(1)
     x, y = (torch.tensor(rng.normal(size=(8, n))) for n in (3, 2))
@@ -216,7 +229,9 @@ def test_equivariant_perm_fixed_offset_of_one_size_breaks_where_it_combines():
     pytest.importorskip("torch")
     from geomir.equivariance_check import equivariance_error
 
-    text = _refusal(OFFSET)
+    with pytest.raises(ContractError) as info:
+        geomir.to_ir(OFFSET, passes=["verify-contracts"])
+    text = info.value.render()
     assert "combines a value that moves with the group and one that does not" in text
     assert "<string>:3:" in text
     assert equivariance_error(OFFSET, "Offset", "perm") > 1e-3
