@@ -141,6 +141,8 @@ class Traced:
     def _binop(self, op: str, other, reflected: bool = False):
         tracing = _current(self)
         s = src.site()
+        if isinstance(other, bool):  # arithmetic takes a bool as the int it is (True * x is x), as Python does
+            other = int(other)
         mine = tracing.operand(self, s.arg(1 if reflected else 0))
         theirs = tracing.operand(other, s.arg(0 if reflected else 1))
         lhs, rhs = (theirs, mine) if reflected else (mine, theirs)

@@ -291,3 +291,17 @@ def test_huge_integer_constants_are_the_geo_error(where):
         return
     err = _error(g.trace(x=g.R(3))(operand if where == "operand" else power))
     assert "integer literal too large (401 digits)" in err.message
+
+
+def test_a_bool_in_arithmetic_is_the_int_it_is():
+    """True * x is x, as in Python, numpy and torch (it was "unknown name 'true'": the bool
+    went in as the .geo keyword a call argument like bias=False takes)."""
+    torch = pytest.importorskip("torch")
+
+    @g.trace(x=g.R(3))
+    def f(x):
+        return True * x + x * False - x / True
+
+    m = f.compile("torch")
+    x = torch.randn(2, 3, dtype=torch.float64)
+    assert torch.allclose(m.f(m.init_params(0, dtype=torch.float64), x), torch.zeros_like(x))
