@@ -773,13 +773,16 @@ class _ModelGen:
         euclid_in = all(t.is_rpoint for t in inputs)
         if euclid_in and all(t.dim % 2 == 0 for t in inputs) and out.is_rpoint and (out.dim % 2 == 0 or out.dim == 1):
             groups.append("so2")
-        if euclid_in and out.is_rpoint and (out.dim == inputs[0].dim or out.dim == 1):
+        # perm, torus_translation and ball_rotation act by one element on all the inputs
+        # they act on, which then need one dimension
+        one_dim = lambda ts: len({t.dim for t in ts}) <= 1  # noqa: E731
+        if euclid_in and one_dim(inputs) and out.is_rpoint and (out.dim == inputs[0].dim or out.dim == 1):
             groups.append("perm")
-        if any(t.geom.kind == "torus" and t.is_point for t in inputs) and (
-            (out.geom.kind == "torus" and out.is_point) or out.is_rpoint
-        ):
+        tori = [t for t in inputs if t.geom.kind == "torus" and t.is_point]
+        if tori and one_dim(tori) and ((out.geom.kind == "torus" and out.is_point) or out.is_rpoint):
             groups.append("torus_translation")
-        if all(t.is_ball_point for t in inputs) and (out.is_ball_point or (out.is_rpoint and out.dim == 1)):
+        if all(t.is_ball_point for t in inputs) and one_dim(inputs) and (
+                out.is_ball_point or (out.is_rpoint and out.dim == 1)):
             groups.append("ball_rotation")
         for g in groups:
             if rng.random() < 0.6:
