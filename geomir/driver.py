@@ -24,6 +24,7 @@ built, 3 internal compiler error. User errors never print a Python traceback
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--check-finite", action="store_true",
                    help="with --target: the generated code checks every input, parameter and op result and raises "
                    "NonFiniteError at the source line of the first NaN or inf (a debugging mode: a sync per op)")
-    p.add_argument("-o", "--output", help="write the result to this file instead of stdout")
+    p.add_argument("-o", "--output", help="write the result to this file instead of stdout (not the input file)")
     p.add_argument("--passes", help="comma-separated pass pipeline replacing the default ('' runs none)")
     p.add_argument("--quantize", choices=("int8", "bf16"),
                    help="quantize the weights (int8: per-row symmetric; bf16) and re-prove the contracts")
@@ -85,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--plot-axes", metavar="A,B", help="the two input coordinates spanning the slice (default 0,1; "
                    "1,2 on the sphere and hyperboloid)")
     g.add_argument("--plot-extent", type=float, metavar="R", help="the slice is [-R, R]^2 around the origin "
-                   "(default 1; 0.7/sqrt(c) for ball points)")
+                   "(default 1; 0.7/sqrt(c) for ball points, where cells outside the ball are left blank)")
     g.add_argument("--plot-grid", type=int, metavar="N", help="N x N cells (default 32)")
     return p
 
@@ -245,6 +246,32 @@ def _workflow(args) -> int:
     return 0
 
 
+def _same_file(a: str, b: str) -> bool:
+    """Whether paths ``a`` and ``b`` name one existing file (another spelling, a symlink or
+    a hard link of it included)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+def _check_paths(args) -> None:
+    """Usage errors for an empty path, and for an output that would overwrite an input:
+    ``-o`` naming the program (or the --weights file) is refused before anything is
+    compiled or written."""
+    for option, value in (("input", args.input), ("-o", args.output), ("--dump-dir", args.dump_dir),
+                          ("--weights", args.weights)):
+        if value == "":
+            what = "input path" if option == "input" else f"path given to {option}"
+            raise UsageError(f"empty {what}" + (" (try: geomc examples/hyperbolic_mlp.geo --emit=ir)"
+                                                  if option == "input" else ""))
+    if args.output is not None:
+        for what, source in (("the input file", args.input), ("the --weights file", args.weights)):
+            if source is not None and _same_file(args.output, source):
+                raise UsageError(f"-o {args.output} is {what} ('{source}'); it would be overwritten: "
+                                 "write the output to another file")
+
+
 def _write(path: str, text: str) -> None:
     try:
         Path(path).write_text(text)
@@ -262,14 +289,27 @@ def _list_passes() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _dumper(args):
+def _dumper(args, passes=None):
+    """The ``--dump-ir-after-all`` callback (None without it); ``passes``: the pipeline, whose
+    dump files (``NN-<pass>.mlir`` under --dump-dir) are checked not to be an input first."""
     if not args.dump_ir_after_all:
         return None
     from geomir.ir import print_ir
+    from geomir.pipeline import DEFAULT_PIPELINE, parse_pipeline
 
     generic = args.emit == "ir-generic"
     directory = Path(args.dump_dir) if args.dump_dir else None
+
+    def check(target: Path) -> None:
+        for what, source in (("the input file", args.input), ("the --weights file", args.weights)):
+            if source is not None and _same_file(target, source):
+                raise UsageError(f"--dump-dir {args.dump_dir}: the dump '{target}' is {what} ('{source}'); "
+                                 "it would be overwritten: dump to another directory")
+
     if directory is not None:
+        names = ["input", *(DEFAULT_PIPELINE if passes is None else parse_pipeline(passes))]
+        for index, name in enumerate(names):  # before anything is written
+            check(directory / f"{index:02d}-{name}.mlir")
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -281,7 +321,12 @@ def _dumper(args):
             label = "IR Dump Before Any Pass" if index == 0 else f"IR Dump After {name}"
             sys.stderr.write(f"// -----// {label} //----- //\n{text}\n")
         else:
-            (directory / f"{index:02d}-{name}.mlir").write_text(text)
+            target = directory / f"{index:02d}-{name}.mlir"
+            check(target)
+            try:
+                target.write_text(text)
+            except OSError as err:
+                raise UsageError(f"cannot write '{target}': {err.strerror}") from None
 
     return dump
 
@@ -314,6 +359,16 @@ def run_contract(argv: list[str]) -> int:
     """``geomc contract check FILE`` / ``geomc contract schema``."""
     args = _contract_parser().parse_args(argv)
     import json
+
+    if getattr(args, "contract", None) == "":
+        raise UsageError("empty contract path")
+    for option in ("output", "state"):
+        value = getattr(args, option, None)
+        if value == "":
+            raise UsageError(f"empty path given to --{option}")
+        if value is not None and _same_file(value, args.contract):
+            raise UsageError(f"--{option} {value} is the contract file ('{args.contract}'); it would be overwritten: "
+                             "give another file")
 
     from geomir.contracts import check, spec
 
@@ -357,6 +412,7 @@ def run(argv: list[str] | None = None) -> int:
         return 0
     if args.input is None:
         raise UsageError("no input file (try: geomc examples/hyperbolic_mlp.geo --emit=ir)")
+    _check_paths(args)
     if args.dump_dir and not args.dump_ir_after_all:
         raise UsageError("--dump-dir needs --dump-ir-after-all")
     if args.input.endswith(".apel"):
@@ -400,9 +456,9 @@ def run(argv: list[str] | None = None) -> int:
         options = {"precision": args.precision} if args.precision else {}
         if args.check_finite:
             options["check_finite"] = True
-        text = emit_source(Path(args.input), args.target, passes, _dumper(args), **options)
+        text = emit_source(Path(args.input), args.target, passes, _dumper(args, passes), **options)
     else:
-        module = to_ir(Path(args.input), passes=passes, dump=_dumper(args))
+        module = to_ir(Path(args.input), passes=passes, dump=_dumper(args, passes))
         text = print_ir(module, generic=args.emit == "ir-generic", debug_info=args.debug_info)
     if args.output:
         _write(args.output, text)

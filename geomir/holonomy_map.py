@@ -42,7 +42,10 @@ the origin). The output's geometry: its manifold for points; a tangent vector (o
 Euclidean point) is a vector in flat coordinates. Other model inputs are held at the
 values ``--report=jets`` draws for ``seed`` (first row). Cells where the image plane is
 degenerate (the Jacobian has rank < 2 there: ``det g`` below ``1e-12`` of the grid's
-median) are left blank and counted. Tests check closed forms (hyperbolic and spherical
+median, or the metric is singular somewhere on a cell's loop) are left blank and counted,
+and so are, for ball points, cells whose loop reaches the ball's boundary
+(``|q| >= 1/sqrt(c)``: not points of the manifold; an extent that leaves no cell inside is
+a usage error). Tests check closed forms (hyperbolic and spherical
 images: ``K = -c`` and ``+1``; graphs of functions in R^3 by the second fundamental form;
 flat maps: 0).
 """
@@ -79,7 +82,9 @@ class HolonomyMap:
     holonomy angle around each cell's loop (radians); ``area``: the loop's area in the
     pull-back metric; ``curvature``: ``angle / area`` (NaN where ``degenerate``);
     ``stretch``: the area element ``sqrt(det g)`` at the cell centre; ``unresolved``:
-    cells whose loops never settled (NaN too); ``loop_half_side``: the loop used per cell.
+    cells whose loops never settled (NaN too); ``loop_half_side``: the loop used per cell;
+    ``outside``: cells whose loop reaches outside the Poincaré ball the input lives on (NaN
+    too; all False for other inputs).
     """
 
     model: str
@@ -96,14 +101,22 @@ class HolonomyMap:
     degenerate: np.ndarray
     unresolved: np.ndarray
     loop_half_side: np.ndarray
+    outside: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.outside is None:
+            self.outside = np.zeros_like(self.degenerate, dtype=bool)
 
     @property
     def blank(self) -> int:
-        return int(self.degenerate.sum() + self.unresolved.sum())
+        return int(self.degenerate.sum() + self.unresolved.sum() + self.outside.sum())
 
     def summary(self) -> str:
         k = self.curvature[np.isfinite(self.curvature)]
         if k.size == 0:
+            if self.outside.any():
+                return (f"@{self.model}: no cell has a curvature ({int(self.outside.sum())} outside the ball, "
+                        f"{int(self.degenerate.sum())} degenerate, {int(self.unresolved.sum())} unsettled)")
             return f"@{self.model}: every cell is degenerate (the Jacobian has rank < 2 on the whole slice)"
         text = (f"@{self.model} ({self.wrt}: {self.input_type} -> {self.output_type}), axes {self.axes}, "
                 f"{self.s.size}x{self.t.size} cells: curvature min {k.min():.4g}, median {np.median(k):.4g}, "
@@ -113,6 +126,9 @@ class HolonomyMap:
         if self.unresolved.any():
             text += (f"; {int(self.unresolved.sum())} cell(s) left blank where the holonomy did not settle "
                      f"as the loop shrank (the map bends faster than the grid resolves)")
+        if self.outside.any():
+            text += (f"; {int(self.outside.sum())} cell(s) outside the Poincaré ball left blank (their loops reach "
+                     f"|x| >= 1/sqrt(c))")
         return text
 
 
@@ -252,7 +268,20 @@ def _christoffel(g, q):
     dg = torch.stack([mat(ds), mat(dt)], 1)  # dg[:, k, i, j] = d_k g_ij
     # Gamma_{m i j} = (d_i g_mj + d_j g_mi - d_m g_ij) / 2, then raise m with g^-1
     first = 0.5 * (dg.permute(0, 2, 1, 3) + dg.permute(0, 2, 3, 1) - dg)
-    return torch.einsum("plm,pmij->plij", torch.linalg.inv(mat(metric)), first), mat(metric)
+    return torch.einsum("plm,pmij->plij", _inverse(metric), first), mat(metric)
+
+
+def _inverse(metric):
+    """The inverse of the 2x2 metrics (E, F, G) (P, 3) as (P, 2, 2), NaN where a metric is
+    singular (det <= 0: the Jacobian has rank < 2 there) or not finite, so that a loop
+    through such a point gives a NaN angle (the cell is blank) rather than an error."""
+    import torch
+
+    e, f, g = metric[:, 0], metric[:, 1], metric[:, 2]
+    det = e * g - f * f
+    ok = (det > 0) & torch.isfinite(det)
+    inv = torch.stack([torch.stack([g, -f], -1), torch.stack([-f, e], -1)], -2) / torch.where(ok, det, 1.0)[:, None, None]
+    return torch.where(ok[:, None, None], inv, torch.nan)
 
 
 def _loop_holonomy(g, centres, h, sides: int):
@@ -309,6 +338,7 @@ class Slice:
     axes: tuple[int, int]
     extent: float
     out_attr: object  # the output's IR type
+    radius: float | None = None  # ball points: the ball's radius 1/sqrt(c) (the chart is valid inside it)
 
 
 def model_slice(
@@ -350,8 +380,11 @@ def model_slice(
         args[k] = chart(q)
         return fn(params, *args)
 
+    radius = None
+    if isinstance(t_in, geo.PointType) and isinstance(t_in.manifold, geo.PoincareAttr):
+        radius = 1.0 / math.sqrt(float(t_in.manifold.c.value.data))
     return Slice(F, name, wrt_name, geo_type(t_in), geo_type(t_out), axes,
-                 extent if extent is not None else _default_extent(t_in), t_out)
+                 extent if extent is not None else _default_extent(t_in), t_out, radius)
 
 
 def holonomy_map(
@@ -372,26 +405,35 @@ def holonomy_map(
     centres_1d = -extent + spacing * (torch.arange(grid, dtype=torch.float64) + 0.5)
     tt, ss = torch.meshgrid(centres_1d, centres_1d, indexing="ij")
     cells = torch.stack([ss.reshape(-1), tt.reshape(-1)], -1)  # (B, 2)
+    outside = _outside(cells, loop * spacing / 2, sl.radius)
+    if outside.all():
+        raise UsageError(f"--plot-extent {extent:g}: every cell of the {grid}x{grid} grid reaches outside the "
+                         f"Poincaré ball that @{name}'s input '{sl.wrt}' lives on (radius 1/sqrt(c) = "
+                         f"{sl.radius:g}); give an extent below {sl.radius:g} (the default is {0.7 * sl.radius:.4g})")
     with torch.no_grad():
         p, ja, jb = _jets(F, cells)
     for what, value in (("value", p), ("Jacobian", ja), ("Jacobian", jb)):
-        if not torch.isfinite(value).all():
+        if not torch.isfinite(value[~outside]).all():
             raise UsageError(f"--plot=holonomy: @{name} gives a non-finite {what} on the slice "
                              f"(extent {extent:g}); shrink --plot-extent")
     m = _output_geometry(t_out)
     gaa, gab, gbb = _gram(m, p, ja, jb)
-    det = (gaa * gbb - gab * gab)[..., 0]
-    scale = torch.median(det[det > 0]) if (det > 0).any() else torch.tensor(1.0, dtype=torch.float64)
-    degenerate = det <= DEGENERATE * scale
-    stretch = torch.sqrt(torch.clamp(det, min=0.0))
+    det = torch.where(outside, torch.nan, (gaa * gbb - gab * gab)[..., 0])
+    valid = det > 0  # False for NaN (outside the ball)
+    scale = torch.median(det[valid]) if valid.any() else torch.tensor(1.0, dtype=torch.float64)
+    degenerate = ~outside & ~(det > DEGENERATE * scale)
+    stretch = torch.sqrt(torch.clamp(det, min=0.0))  # NaN outside the ball
     g = _metric(F, m)
 
     # Shrink each loop until its angle is small and the Richardson extrapolations from
-    # loops of half-side (h, h/2) and (h/2, h/4) agree.
+    # loops of half-side (h, h/2) and (h/2, h/4) agree. A loop through a point where the
+    # metric is singular has a NaN angle: it never settles; if it still does not at the
+    # last try, the cell counts as degenerate.
     half = torch.full_like(det, loop * spacing / 2)
     curvature = torch.full_like(det, torch.nan)
     angle = torch.full_like(det, torch.nan)
-    todo = ~degenerate
+    singular = torch.zeros_like(degenerate)
+    todo = ~degenerate & ~outside
     for _ in range(REFINE):
         if not todo.any():
             break
@@ -400,12 +442,14 @@ def holonomy_map(
         area = stretch[idx] * (2 * half[idx]) ** 2
         coarse, fine = (16 * a2 - a1) / 3, (64 * a4 - 4 * a2) / 3  # K * area(h), two estimates
         settled = (a1.abs() <= MAX_ANGLE) & ((coarse - fine).abs() <= SETTLE * fine.abs() + 1e-12)
+        singular[idx] = ~(torch.isfinite(a1) & torch.isfinite(a2) & torch.isfinite(a4))
         done = idx[settled]
         curvature[done] = (fine / area)[settled]
         angle[done] = a1[settled]
         todo[done] = False
         half[todo] /= 4
-    unresolved = todo
+    degenerate = degenerate | (todo & singular)
+    unresolved = todo & ~singular
     shape = (grid, grid)
     return HolonomyMap(
         model=name, wrt=sl.wrt, input_type=sl.input_type, output_type=sl.output_type, axes=sl.axes,
@@ -413,7 +457,20 @@ def holonomy_map(
         area=(stretch * (2 * half) ** 2).reshape(shape).numpy(), curvature=curvature.reshape(shape).numpy(),
         stretch=stretch.reshape(shape).numpy(), degenerate=degenerate.reshape(shape).numpy(),
         unresolved=unresolved.reshape(shape).numpy(), loop_half_side=half.reshape(shape).numpy(),
+        outside=outside.reshape(shape).numpy(),
     )
+
+
+def _outside(cells, half: float, radius: float | None):
+    """(B,) bool: the cells whose loop (half-side ``half`` around the centre; its farthest
+    corner from the origin) reaches the boundary of a ball of ``radius`` (None: no ball, no
+    cell is outside). The chart of a ball point is the identity on its coordinates."""
+    import torch
+
+    if radius is None:
+        return torch.zeros(cells.shape[0], dtype=torch.bool)
+    corner = cells.abs() + half
+    return torch.sqrt((corner * corner).sum(-1)) >= radius
 
 
 # -- the picture -----------------------------------------------------------------------------------
@@ -441,7 +498,7 @@ def plot(hmap: HolonomyMap, path: str | Path | None = None):
                         norm=TwoSlopeNorm(vcenter=0.0, vmin=-span, vmax=span), interpolation="nearest")
     fig.colorbar(image, ax=left, label="Gaussian curvature K of the pull-back metric")
     left.set_title("holonomy angle / area (red: K > 0, blue: K < 0)")
-    stretch = np.ma.masked_where(hmap.degenerate, hmap.stretch)
+    stretch = np.ma.masked_where(hmap.degenerate | hmap.outside | ~np.isfinite(hmap.stretch), hmap.stretch)
     positive = stretch.count() and stretch.min() > 0
     image = right.imshow(stretch, origin="lower", extent=box, cmap="viridis", interpolation="nearest",
                          norm=LogNorm() if positive else None)
@@ -452,7 +509,10 @@ def plot(hmap: HolonomyMap, path: str | Path | None = None):
         ax.set_xlabel(f"{hmap.wrt}[{a}]")
         ax.set_ylabel(f"{hmap.wrt}[{b}]")
     if hmap.blank:
-        left.text(0.01, 0.01, f"{hmap.blank} degenerate cell(s) blank", transform=left.transAxes, fontsize=8)
+        outside = int(hmap.outside.sum())
+        note = f"{hmap.blank - outside} degenerate cell(s) blank" if not outside else \
+            f"{hmap.blank} cell(s) blank ({outside} outside the ball)"
+        left.text(0.01, 0.01, note, transform=left.transAxes, fontsize=8)
     fig.suptitle(f"@{hmap.model}: {hmap.wrt}: {hmap.input_type} -> {hmap.output_type}")
     if path is not None:
         try:

@@ -18,7 +18,10 @@ One lowering per request (``LOWERINGS``):
   D² directions), then ``jet.stencil_sum``.
 * ``jet.hvp``: reverse over forward. A private function ``@<model>__jvp_wrt<k>`` (the
   model's inputs and v; it returns coefficient 1 of the order-1 jet, ∂_v f) is added, and
-  the request becomes ``jet.grad`` of it: H v = ∇_x (∇f · v).
+  the request becomes ``jet.grad`` of it: H v = ∇_x (∇f · v). The helper's name is fresh:
+  where a function of the module already has that name (a user's model may), a suffix
+  ``_1``, ``_2``... is added, and only the helpers this pass made are reused (by model
+  and input), never a function that merely has the name.
 
 ``jet.vjp`` and ``jet.grad`` stay: they are reverse mode, emitted as the framework's
 reverse pass over the generated code (no per-primitive derivative code either way).
@@ -49,8 +52,9 @@ class JetExpand(ModulePass):
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
         funcs = {f.sym_name.data: f for f in op.ops if isinstance(f, func.FuncOp)}
+        helpers: dict[tuple[str, int], func.FuncOp] = {}  # (model, wrt) -> the jvp function made here
         for request in [o for o in op.walk() if type(o) in LOWERINGS]:
-            LOWERINGS[type(request)](request, funcs, op)
+            LOWERINGS[type(request)](request, funcs, op, helpers)
             request.detach()
             request.erase()
 
@@ -63,11 +67,11 @@ def _replace(request: Operation, values: list[SSAValue]) -> None:
         old.replace_all_uses_with(value)
 
 
-def _lower_directional(request: jet.DirectionalOp, funcs, module) -> None:
+def _lower_directional(request: jet.DirectionalOp, funcs, module, helpers) -> None:
     _lower_along(request, request.order.data, funcs, lambda emit, result: [result])
 
 
-def _lower_jvp(request: jet.JvpOp, funcs, module) -> None:
+def _lower_jvp(request: jet.JvpOp, funcs, module, helpers) -> None:
     _lower_along(
         request, 1, funcs, lambda emit, result: [emit(jet.CoeffOp(result, 0)), emit(jet.CoeffOp(result, 1))]
     )
@@ -80,14 +84,14 @@ def _lower_along(request, order: int, funcs, finish) -> None:
     _replace(request, finish(emit, result))
 
 
-def _lower_laplacian(request: jet.LaplacianOp, funcs, module) -> None:
+def _lower_laplacian(request: jet.LaplacianOp, funcs, module, helpers) -> None:
     emit = _Emitter(InsertPoint.before(request), request.location)
     seed = emit(jet.CollapsedSeedOp(request.model_inputs[request.wrt.data]))
     result = _expand_request(request, seed, jet.CollapsedLiftOp, funcs, emit)
     _replace(request, [emit(jet.TraceOp(result))])
 
 
-def _lower_biharmonic(request: jet.BiharmonicOp, funcs, module) -> None:
+def _lower_biharmonic(request: jet.BiharmonicOp, funcs, module, helpers) -> None:
     emit = _Emitter(InsertPoint.before(request), request.location)
     seed = emit(jet.StencilSeedOp(request.model_inputs[request.wrt.data], "biharmonic"))
     result = _body_on(request, seed, funcs, emit)
@@ -97,8 +101,8 @@ def _lower_biharmonic(request: jet.BiharmonicOp, funcs, module) -> None:
     _replace(request, [emit(jet.StencilSumOp(result, "biharmonic"))])
 
 
-def _lower_hvp(request: jet.HvpOp, funcs, module: builtin.ModuleOp) -> None:
-    tangent = _tangent_function(request.callee_name, request.wrt.data, funcs, module, request.location)
+def _lower_hvp(request: jet.HvpOp, funcs, module: builtin.ModuleOp, helpers) -> None:
+    tangent = _tangent_function(request.callee_name, request.wrt.data, funcs, module, request.location, helpers)
     emit = _Emitter(InsertPoint.before(request), request.location)
     grad = jet.GradOp.for_model(tangent, list(request.inputs), wrt=request.wrt.data)
     _replace(request, [emit(grad)])
@@ -111,14 +115,18 @@ LOWERINGS: dict[type, Callable] = {
     jet.BiharmonicOp: _lower_biharmonic,
     jet.HvpOp: _lower_hvp,
 }
-"""Request op -> its lowering (request, functions by name, module)."""
+"""Request op -> its lowering (request, functions by name, module, the jvp helpers made so far
+by (model, wrt))."""
 
 
-def _tangent_function(name: str, wrt: int, funcs, module: builtin.ModuleOp, location) -> func.FuncOp:
-    """``@<name>__jvp_wrt<wrt>(inputs..., v) = ∂_v <name>`` (private), made once."""
-    symbol = f"{name}__jvp_wrt{wrt}"
-    if symbol in funcs:
-        return funcs[symbol]
+def _tangent_function(name: str, wrt: int, funcs, module: builtin.ModuleOp, location, helpers) -> func.FuncOp:
+    """``@<name>__jvp_wrt<wrt>(inputs..., v) = ∂_v <name>`` (private), made once per (model,
+    input) and reused only from ``helpers``: a function of the module that merely has the
+    name (a user's model called ``U__jvp_wrt0``) is never taken for it; the helper then gets
+    a fresh name (``U__jvp_wrt0_1``...)."""
+    if (name, wrt) in helpers:
+        return helpers[(name, wrt)]
+    symbol = _fresh_symbol(f"{name}__jvp_wrt{wrt}", funcs, module)
     model = funcs.get(name)
     if model is None or not model.body.blocks:
         raise IRError(f"jet-expand: @{name} has no body in this module")
@@ -137,7 +145,23 @@ def _tangent_function(name: str, wrt: int, funcs, module: builtin.ModuleOp, loca
     tangent.location = location
     module.body.block.add_op(tangent)
     funcs[symbol] = tangent
+    helpers[(name, wrt)] = tangent
     return tangent
+
+
+def _fresh_symbol(base: str, funcs, module: builtin.ModuleOp) -> str:
+    """``base``, or ``base_1``, ``base_2``... : the first that names no function and no other
+    symbol of the module."""
+    taken = set(funcs)
+    for op in module.ops:
+        sym = op.attributes.get("sym_name") or op.properties.get("sym_name")
+        if isinstance(sym, builtin.StringAttr):
+            taken.add(sym.data)
+    symbol, k = base, 0
+    while symbol in taken:
+        k += 1
+        symbol = f"{base}_{k}"
+    return symbol
 
 
 # -- evaluating a model body on jets --------------------------------------------------------

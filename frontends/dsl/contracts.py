@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from geomir.diagnostics import ContractAnnotationError
+from geomir.diagnostics import ContractAnnotationError, Note
 
 from geomir.dialects.contract import EquivariantAttr, signature_problem
 
@@ -157,3 +157,33 @@ def check_annotation(a: ast.Annotation, model: ast.ModelDef):
         raise _err(f"contracts are not checked on models with path inputs; input '{paths[0].name}' of model "
                    f"{model.name} is {paths[0].type.describe()}", a.name_span)
     return rule(a, model)
+
+
+def check_no_repeats(model: ast.ModelDef) -> None:
+    """One contract of a kind per model, for a checked model's annotations: two ``@lipschitz``
+    (a second bound, or the same again: the language gives no meaning to two), the same
+    ``@equivariant`` group twice, or an input named by two ``@monotone`` are located errors
+    at the second annotation, with a note at the first."""
+    seen: dict[object, ast.Annotation] = {}
+    for a in model.annotations:
+        c = a.contract
+        if isinstance(c, Lipschitz):
+            keys, what, hint = ["lipschitz"], "two @lipschitz contracts", "give one: @lipschitz(L) or @lipschitz(L, radius = R)"
+        elif isinstance(c, Equivariant):
+            keys, what, hint = [("equivariant", c.group)], f"@equivariant({c.group}) twice", "drop one"
+        elif isinstance(c, Monotone):
+            keys, what, hint = [("monotone", i) for i in c.inputs], None, "name each input in one @monotone"
+        else:
+            continue
+        for key in keys:
+            first = seen.get(key)
+            if first is None:
+                continue
+            if what is None:
+                what = f"two @monotone contracts naming input '{model.params[key[1]].name}'"
+            raise ContractAnnotationError(
+                f"model {model.name} has {what} (the first at {first.name_span.location}); {hint}", a.name_span,
+                [Note(f"the first @{first.name} of model {model.name}", first.name_span)],
+            )
+        for key in keys:
+            seen[key] = a

@@ -24,6 +24,7 @@ from geomir.dialects import contract, geo, jet
 from geomir.diagnostics import GeoTypeError, Span
 
 from . import ast
+from .common import program_depth, room_for
 from .contracts import Equivariant, Lipschitz, Monotone
 from .derive import DerivedSignature, JetValue
 from .typecheck import weight_misuse
@@ -218,9 +219,10 @@ def _derived_func(decl: ast.DeriveDecl) -> func.FuncOp:
 def build_module(program: ast.Program) -> builtin.ModuleOp:
     """The IR of a type-checked program, models then derived functions in source order."""
     ops = []
-    for item in program.items:
-        if isinstance(item, ast.ModelDef):
-            ops.append(_model_func(item))
-        elif isinstance(item, ast.DeriveDecl):
-            ops.append(_derived_func(item))
+    with room_for(program_depth(program)):  # Lowerer.expr recurses once per level
+        for item in program.items:
+            if isinstance(item, ast.ModelDef):
+                ops.append(_model_func(item))
+            elif isinstance(item, ast.DeriveDecl):
+                ops.append(_derived_func(item))
     return builtin.ModuleOp(ops)

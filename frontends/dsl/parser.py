@@ -6,15 +6,17 @@ and a readable list of what was expected there.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer_NonRecursive, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from geomir.diagnostics import GeoSyntaxError, SourceError, SourceFile, Span, remember_source
 
 from . import ast
+from .common import MAX_NESTING
 
 # How terminals read in "expected ..." messages.
 _TERMINAL_NAMES = {
@@ -46,6 +48,8 @@ _TERMINAL_NAMES = {
     "$END": "end of file",
 }
 
+
+_LONE_CR = re.compile(r"\r(?!\n)")
 
 KEYWORDS = ("manifold", "model", "let", "return", "derive")
 """Reserved: never a name. ``tangent`` and ``path`` start a type; they cannot name a
@@ -83,8 +87,9 @@ def _found_text(token: Token) -> str:
     return f"'{token.value}'"
 
 
-class _ToAst(Transformer):
-    """lark tree -> ast nodes. Spans come from tokens and propagated rule positions."""
+class _ToAst(Transformer_NonRecursive):
+    """lark tree -> ast nodes. Spans come from tokens and propagated rule positions.
+    Non-recursive: an expression nested :data:`MAX_NESTING` deep is no deeper a Python stack."""
 
     def __init__(self, source: SourceFile):
         super().__init__()
@@ -231,20 +236,59 @@ class _ToAst(Transformer):
 
 
 def parse_program(text: str, filename: str = "<string>") -> ast.Program:
-    """Parse .geo source text. Raises GeoSyntaxError on malformed input."""
+    """Parse .geo source text. Raises GeoSyntaxError on malformed input.
+
+    Lines end at ``\n``, ``\r\n`` or a lone ``\r`` (old Mac files): a lone ``\r`` becomes
+    ``\n`` before lexing (one character for one, so columns stay), so that comments end at it
+    and diagnostics count its lines."""
     text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark, as Windows editors write
+    text = _LONE_CR.sub("\n", text)
     source = SourceFile(filename, text)
     remember_source(source)
     try:
         tree = _lark().parse(text)
     except UnexpectedInput as err:
         raise _syntax_error(err, source) from None
+    _check_nesting(tree, source)
     try:
         return _ToAst(source).transform(tree)
     except VisitError as err:  # an int literal too large, etc.
         if isinstance(err.orig_exc, SourceError):
             raise err.orig_exc from None
         raise
+
+
+_NESTING = frozenset({"binop", "neg", "call"})  # the rules that nest expressions: one level each
+
+
+def _check_nesting(tree: Tree, source: SourceFile) -> None:
+    """A located error for an expression nested more than :data:`MAX_NESTING` levels deep
+    (operators and calls in one another), at the first operator or call past the limit; the
+    message gives the depth of the whole expression. Iterative: any depth is measured."""
+    first_too_deep = None  # (the outermost expression, the first node past the limit)
+    deepest: dict[int, int] = {}  # id(outermost expression) -> its depth
+    stack: list[tuple[Tree, int, Tree | None]] = [(tree, 0, None)]
+    while stack:
+        node, depth, root = stack.pop()
+        if node.data in _NESTING:
+            depth += 1
+            root = root if root is not None else node
+            deepest[id(root)] = max(deepest.get(id(root), 0), depth)
+            if depth == MAX_NESTING + 1 and first_too_deep is None:
+                first_too_deep = (root, node)
+        # Children in reverse: popped left to right, so "first" is first in the source.
+        stack += [(c, depth, root) for c in reversed(node.children) if isinstance(c, Tree)]
+    if first_too_deep is None:
+        return
+    root, node = first_too_deep
+    line, column = node.meta.line, node.meta.column
+    name = node.children[0] if node.data == "call" else None  # a call: its name; else the first character
+    end = column + (len(name) if isinstance(name, Token) else 1)
+    raise GeoSyntaxError(
+        f"expression nested too deeply ({deepest[id(root)]} levels of operators and calls); at most {MAX_NESTING}: "
+        "split it with 'let' bindings",
+        Span(source, line, column, line, end),
+    )
 
 
 def _syntax_error(err: UnexpectedInput, source: SourceFile, lark: Lark | None = None) -> GeoSyntaxError:

@@ -17,8 +17,8 @@ from geomir.diagnostics import GeoNameError, GeoTypeError, Note, Span
 
 from . import ast
 from .builtins import BUILTINS, EXPLICIT_WEIGHT, PATH_BUILTINS, Builtin
-from .common import constant, fold, source_text, suggest
-from .contracts import check_annotation
+from .common import constant, fold, program_depth, room_for, source_text, suggest
+from .contracts import check_annotation, check_no_repeats
 from .derive import check_derive
 from .types import (DTYPES, EUCLIDEAN, MANIFOLD_KINDS, PATH_MANIFOLDS, TORUS_UNITS, Manifold, ScalarType, ValueType,
                     WeightType, check_dim)
@@ -292,6 +292,10 @@ class TypeChecker:
         self.defined_at: dict[str, Span] = {}
 
     def run(self) -> ast.Program:
+        with room_for(program_depth(self.program)):  # check_expr recurses once per level
+            return self._run()
+
+    def _run(self) -> ast.Program:
         for item in self.program.items:
             if isinstance(item, ast.ManifoldDecl):
                 self._declare(item.name, item.name_span, "manifold")
@@ -384,6 +388,7 @@ class TypeChecker:
             )
         for annotation in model.annotations:
             annotation.contract = check_annotation(annotation, model)
+        check_no_repeats(model)
 
     def check_expr(self, expr: ast.Expr, scope: _Scope):
         ty = self._infer(expr, scope)
