@@ -19,8 +19,10 @@ the loop's first point as a matrix in a g-orthonormal basis of its tangent space
 orthogonal) and takes its rotation angle: the largest |arg| of its eigenvalues (in 2-D the
 absolute holonomy angle; by Gauss-Bonnet the enclosed curvature). A loop is flagged when
 the largest angle over the batch exceeds the threshold (default 0.1 rad). A row whose
-matrix is not orthogonal (to 1e-6) is lost, not measured: its loop reached where float64
-cannot follow the manifold (a trajectory running to the ball's boundary, |x| = 1 - 1e-15);
+matrix is not orthogonal (to 1e-6), or whose loop comes so near the ball's boundary that
+transport is not accurate to 1e-6 there (1 - c|x|^2 < eps/1e-6), is lost, not measured: its
+loop reached where float64 cannot follow the manifold (a trajectory running to the
+boundary, |x| = 1 - 1e-15);
 a loop with lost rows is flagged, as nothing below the threshold is certified there. A row
 whose loop points the model itself computes as NaN/inf is lost too, and the note says so
 (not the boundary). Flat
@@ -111,6 +113,22 @@ class LoopReport:
 # -- the rotation angle of a holonomy map ---------------------------------------------------------
 
 
+def _unresolved(manifold, loop):
+    """(B,) rows whose loop comes so close to the Poincaré ball's boundary that transport
+    there is not accurate to ORTHOGONAL: its relative error is about eps/delta (delta =
+    1 - c|x|^2, docs/numerics.md), and it stays an exact rotation, so the orthogonality
+    defect no longer shows it."""
+    import torch
+
+    from geomir.backends.common.manifolds import PoincareBall
+
+    x0 = loop[0]
+    if not isinstance(manifold, PoincareBall):
+        return torch.zeros(x0.shape[0], dtype=torch.bool)
+    floor = torch.finfo(x0.dtype).eps / ORTHOGONAL
+    return torch.stack([(1.0 - manifold.c * (p * p).sum(-1)) < floor for p in loop]).any(0)
+
+
 def rotation_angles(manifold, loop, tol: float = 1e-9):
     """The rotation angle (B,) of the holonomy around ``loop`` (points of shape (B, n)):
     the holonomy map as a d x d matrix in a g-orthonormal basis of the tangent space at
@@ -140,7 +158,7 @@ def rotation_angles(manifold, loop, tol: float = 1e-9):
     r = q[:, :, -d:] / torch.sqrt(lam[:, None, -d:])  # b = u^T r is g-orthonormal
     matrix = r.transpose(1, 2) @ gram(u, w) @ r
     defect = (matrix.transpose(1, 2) @ matrix - torch.eye(d, dtype=matrix.dtype)).abs().amax((-2, -1))
-    lost = ~(defect <= ORTHOGONAL)  # NaN too
+    lost = ~(defect <= ORTHOGONAL) | _unresolved(manifold, loop)  # NaN too
     safe = torch.where(lost[:, None, None], torch.eye(d, dtype=matrix.dtype), matrix)
     angles = torch.linalg.eigvals(safe).angle().abs().max(-1).values
     return torch.where(lost | ~finite, torch.nan, angles), matrix

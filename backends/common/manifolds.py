@@ -687,22 +687,56 @@ class PoincareBall(Manifold):
         w2 = self.c * o.sqnorm(x - y) / (self._delta(x) * self._delta(y))
         return (2.0 / self.sqrt_c) * o.asinh(o.sqrt0(w2))
 
-    def gyration(self, u, v, w):
-        """gyr[u, v] w = (-(u (+) v)) (+) (u (+) (v (+) w)), closed form (Ungar 2008; geoopt)
-        with the denominator 1 + 2c<u,v> + c^2|u|^2|v|^2 written cancellation-free."""
+    def _gyr(self, u, t, w, h, uu, tt, ut):
+        """gyr[u, v] w from u, t = v or t = s = u + v (the rows' choice: u ^ v = u ^ s),
+        h = 1 + c<u, v>, |u|^2, |t|^2 and <u, t>.
+
+        gyr[u, v] is the rotation of the plane span{u, v} by the argument of
+        (1 + c u conj(v))^2 in a complex coordinate of that plane (Ungar 2008), the identity
+        on its orthogonal complement. With A w = u<t, w> - t<u, w> (the bivector u ^ v) and
+        q^2 = c^2 |u ^ t|^2 = c^2 (|u|^2|t|^2 - <u, t>^2) (Gram, >= 0):
+            gyr[u, v] w = w + (2c/d) (c A^2 w + h A w),   d = h^2 + q^2,
+        which is Ungar's w + 2(a u + b v)/d term by term (d = |1 + c u conj(v)|^2 =
+        1 + 2c<u,v> + c^2|u|^2|v|^2). A is formed from the shorter of v and s, so its
+        rounding is eps |u| min(|v|, |s|): with v ~ -u (nearby points near the boundary in
+        ``transp``) the closed form's a u + b v cancelled terms of order |w| down to d |w|;
+        here the error stays about eps |w|. d = h^2 + q^2 (not c|s|^2 + delta_u delta_v, its
+        equal) keeps the map a rotation to rounding where the deltas are rounded."""
         o, c = self.ops, self.c
-        u2, v2 = o.sqnorm(u), o.sqnorm(v)
-        uv, uw, vw = o.dot(u, v), o.dot(u, w), o.dot(v, w)
-        a = -c * c * uw * v2 + c * vw + 2.0 * c * c * uv * vw
-        b = -c * c * vw * u2 - c * uw
-        du = o.clamp(1.0 - c * u2, lo=o.consts(u).min_delta)
-        dv = o.clamp(1.0 - c * v2, lo=o.consts(v).min_delta)
-        d = c * o.sqnorm(u + v) + du * dv
-        return w + 2.0 * (a * u + b * v) / d
+        uw, tw = o.dot(u, w), o.dot(t, w)
+        q2 = o.clamp((c * c) * (uu * tt - ut * ut), lo=0.0)
+        k = (2.0 * c) / o.clamp(h * h + q2, lo=o.consts(u).tiny)
+        alpha = k * (c * (ut * tw - tt * uw) + h * tw)
+        beta = k * (c * (uu * tw - ut * uw) + h * uw)
+        return w + alpha * u - beta * t
+
+    def _gyr_plane(self, u, v, s, uu, vv, du, dv):
+        """(t, h, |t|^2) for ``_gyr``: t = s = u + v where |s| < |v|, else v (a 0/1 factor
+        picks it exactly), and h = 1 + c<u, v> = (delta_u + delta_v + c|s|^2)/2, a sum of
+        positive terms."""
+        o = self.ops
+        ss = o.sqnorm(s)
+        use_s = ss < vv
+        m = o.where(use_s, 1.0, o.zeros_like(ss))
+        t = m * s + (1.0 - m) * v
+        return t, 0.5 * (du + dv + self.c * ss), o.where(use_s, ss, vv)
+
+    def gyration(self, u, v, w):
+        """gyr[u, v] w = (-(u (+) v)) (+) (u (+) (v (+) w)), as the rotation in span{u, v}
+        it is (``_gyr``)."""
+        o, c = self.ops, self.c
+        uu, vv = o.sqnorm(u), o.sqnorm(v)
+        t, h, tt = self._gyr_plane(u, v, u + v, uu, vv, self._delta(u, c * uu), self._delta(v, c * vv))
+        return self._gyr(u, t, w, h, uu, tt, o.dot(u, t))
 
     def transp(self, x, y, v):
-        """(lambda_x/lambda_y) gyr[y, -x] v (Ganea et al. 2018, eq. 23)."""
-        return self.gyration(y, -x, v) * (self._delta(y) / self._delta(x))
+        """(lambda_x/lambda_y) gyr[y, -x] v (Ganea et al. 2018, eq. 23), the gyration
+        written as a rotation with s = y - x (``_gyr``)."""
+        o, c = self.ops, self.c
+        xx, yy = o.sqnorm(x), o.sqnorm(y)
+        dx, dy = self._delta(x, c * xx), self._delta(y, c * yy)
+        t, h, tt = self._gyr_plane(y, -x, y - x, yy, xx, dy, dx)
+        return self._gyr(y, t, v, h, yy, tt, o.dot(y, t)) * (dy / dx)
 
     def area_form(self, x, u, w):
         """lambda_x^2 times the coordinates' cross product (the metric is conformal)."""
@@ -866,7 +900,8 @@ class Lorentz(_Quadric):
     """Hyperboloid <x, x>_L = -1/c (x0 > 0) with <u, v>_L = -u0 v0 + sum u_i v_i, origin
     (1/sqrt(c), 0, ...) (Nickel & Kiela 2018; geoopt's Lorentz(k) with k = 1/c).
     Distances use the Minkowski chord: d = 2/sqrt(c) asinh(sqrt(c) |x - y|_L / 2),
-    exact at coincident points where arccosh(-c<x, y>_L) loses all digits."""
+    exact at coincident points where arccosh(-c<x, y>_L) loses all digits; far from the
+    origin the chord is taken in the Poincaré ball (``dist``)."""
 
     name = "lorentz"
     sigma = -1.0
@@ -899,10 +934,47 @@ class Lorentz(_Quadric):
         # d(o, y) = asinh(sqrt(c)|y_s|)/sqrt(c): well conditioned at any radius.
         return _asinhc(self.ops, self.c * r2)
 
+    # sqrt(c) x0 up to which ``dist`` keeps the plain chord: its relative error grows like
+    # eps (sqrt(c) x0)^2 (near-radial close pairs), 256 eps at the switch
+    CHORD_MAX_X0 = 16.0
+
     def dist(self, x, y):
-        o = self.ops
-        _, l2 = self._chord(x, y)
-        return (2.0 / self.sqrt_c) * o.asinh(0.5 * self.sqrt_c * o.sqrt0(l2))
+        """(2/sqrt(c)) asinh(sqrt(c) l/2) for the Minkowski chord l = |y - x|_L.
+
+        Where both sqrt(c) x0, sqrt(c) y0 <= 16 (radius <= 3.47/sqrt(c)): l^2 = |ys - xs|^2 -
+        (y0 - x0)^2, the same function of the coordinates as before (values and gradients
+        bit for bit, and as the jets in taylor_quadric). Beyond, that form cancels squares of
+        the coordinates (~e^(2 sqrt(c) r)/c; the distance to the origin was 0 at
+        sqrt(c) r ~ 40 in float64), and l is the chord of the images xs/a, ys/b of the
+        points in the Poincaré ball (a = 1 + sqrt(c) x0, b = 1 + sqrt(c) y0):
+            l = |n|,  n = (b xs - a ys)/sqrt(a b) = (sqrt(c)(y0 - x0) xs - a (ys - xs))/sqrt(a b),
+        equal on the hyperboloid. The first form is used where x0 and y0 differ by more than
+        a factor 2 (exact from the origin and between far apart points), the second, with
+        y0 - x0 = <us, xs + ys>/(x0 + y0) taken from the spatial coordinates (as ``proj``
+        does: the rounding of a far x0, eps x0, would swamp a short chord) and us = ys - xs
+        exact for close points, elsewhere. Relative error about eps (1 + sqrt(c) min(x0, y0))
+        (near-radial close pairs far out are the worst), where the chord lost eps c x0^2/d^2.
+        Off the hyperboloid these forms are other extensions of the distance than the chord:
+        derivatives along non-tangent directions differ there (``egrad2rgrad`` removes that
+        part)."""
+        o, sc = self.ops, self.sqrt_c
+        x0, y0 = x[..., :1], y[..., :1]
+        xs, ys = x[..., 1:], y[..., 1:]
+        u0 = y0 - x0
+        small = o.maximum(x0, y0) <= self.CHORD_MAX_X0 / sc
+        near = o.abs(u0) <= o.minimum(x0, y0)  # x0/2 <= y0 <= 2 x0
+        # q = ys - m xs with m = 0 or 1 (exact): us for the chord and the near form, else ys
+        q = ys - o.where(small | near, 1.0, o.zeros_like(x0)) * xs
+        qq = o.sqnorm(q)
+        a = o.clamp(1.0 + sc * x0, lo=1.0)  # >= 2 on the hyperboloid; the clamps keep the
+        b = o.clamp(1.0 + sc * y0, lo=1.0)  # unused branch finite for non-points (x0 < 0)
+        ra, rb = o.sqrt(a), o.sqrt(b)
+        # near: y0 - x0 = <us, xs + ys>/(x0 + y0) = (2<us, xs> + |us|^2)/(x0 + y0)
+        u0s = (2.0 * o.dot(q, xs) + qq) / o.clamp(x0 + y0, lo=1.0 / sc)  # >= 2/sqrt(c) on it
+        theta = o.where(near, sc * u0s / (ra * rb), rb / ra)  # sqrt(a b): no a b (overflow)
+        # the chord: sqrt0 maps its negative rounding to 0 (value and gradient, as a clamp)
+        l2 = o.where(small, qq - u0 * u0, o.sqnorm(theta * xs - (ra / rb) * q))
+        return (2.0 / sc) * o.asinh(0.5 * sc * o.sqrt0(l2))
 
     def proj(self, x):
         """Keep the spatial coordinates, recompute x0 = sqrt(1/c + |x_s|^2)."""
