@@ -35,6 +35,7 @@ from geomir.backends.jax import runtime as J
 from geomir.backends.torch import runtime as R
 
 from . import unit
+from .test_manifold_accuracy import mp_dot, mp_sq, mpv
 from . import x64  # noqa: F401  (fixture: jax float64 in this module)
 
 pytestmark = pytest.mark.usefixtures("x64")
@@ -64,18 +65,6 @@ def to_np(a) -> np.ndarray:
     if isinstance(a, torch.Tensor):
         a = a.detach()
     return np.asarray(a, dtype=np.float64)
-
-
-def mpv(row) -> list:
-    return [mp.mpf(float(t)) for t in row]
-
-
-def mp_sq(a) -> mp.mpf:
-    return mp.fsum(t * t for t in a)
-
-
-def mp_dot(a, b) -> mp.mpf:
-    return mp.fsum(s * t for s, t in zip(a, b))
 
 
 def rel_err(out_row, ref: list) -> float:
