@@ -23,7 +23,7 @@ from xdsl.dialects import func
 from xdsl.ir import Attribute, Operation
 
 from geomir.dialects import geo
-from geomir.dialects.contract import GROUP_ACTS_ON
+from geomir.dialects.contract import GROUP_ACTS_ON, ONE_DIMENSION
 
 INV = "invariant"
 EQUI = "equivariant"
@@ -50,11 +50,6 @@ def acted_inputs(group: str, types: Sequence[Attribute]) -> list[bool]:
     :func:`inputs_problem` refuses the model."""
     return [bool(GROUP_ACTS_ON[group](t)) for t in types]
 
-
-ONE_DIMENSION = ("perm", "ball_rotation", "torus_translation")
-"""Groups whose element acts on one dimension n (a permutation of n coordinates, a rotation
-of R^n, a shift of n angles), so every input they act on needs that dimension. so2 is one
-angle, which rotates every coordinate pair of an even-dimensional input of any size."""
 
 _ELEMENT = {"perm": ("permutation of the coordinates", "every Euclidean input"),
             "ball_rotation": ("rotation", "every input on the Poincaré ball"),

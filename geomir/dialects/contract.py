@@ -216,6 +216,11 @@ GROUP_ACTS_ON = {  # group -> does it act on values of this type
     "torus_translation": lambda t: _point_on(t, "torus"),
     "ball_rotation": lambda t: _point_on(t, "poincare"),
 }
+ONE_DIMENSION = ("perm", "ball_rotation", "torus_translation")
+"""Groups whose element acts in one dimension n (a permutation of n coordinates, a rotation
+of R^n, a shift of n angles), so every input they act on needs that dimension. so2 is one
+angle, which rotates every coordinate pair of an even-dimensional input of any size."""
+
 _GROUP_INPUTS = {
     "so2": "a Euclidean input of even dimension",
     "perm": "a Euclidean input",
@@ -256,7 +261,7 @@ def signature_problem(contract: Attribute, inputs: Sequence[Attribute], outputs:
         acted = [t for t in inputs if GROUP_ACTS_ON[group](t)]
         if not acted:
             return f"equivariant({group}) needs an input it acts on: {_GROUP_INPUTS[group]}"
-        if group in ("perm", "ball_rotation", "torus_translation") and len({t.dim_value for t in acted}) > 1:
+        if group in ONE_DIMENSION and len({t.dim_value for t in acted}) > 1:
             dims = ", ".join(str(t.dim_value) for t in acted)
             acts_on = {"perm": "Euclidean inputs", "ball_rotation": "inputs on the Poincaré ball",
                        "torus_translation": "inputs on a torus"}[group]
