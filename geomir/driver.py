@@ -255,6 +255,14 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
+def _overwritten_input(args, target) -> str | None:
+    """What input ``target`` would overwrite ("the input file ('x.geo')"), or None."""
+    for what, source in (("the input file", args.input), ("the --weights file", args.weights)):
+        if source is not None and _same_file(target, source):
+            return f"{what} ('{source}')"
+    return None
+
+
 def _check_paths(args) -> None:
     """Usage errors for an empty path, and for an output that would overwrite an input:
     ``-o`` naming the program (or the --weights file) is refused before anything is
@@ -265,11 +273,10 @@ def _check_paths(args) -> None:
             what = "input path" if option == "input" else f"path given to {option}"
             raise UsageError(f"empty {what}" + (" (try: geomc examples/hyperbolic_mlp.geo --emit=ir)"
                                                   if option == "input" else ""))
-    if args.output is not None:
-        for what, source in (("the input file", args.input), ("the --weights file", args.weights)):
-            if source is not None and _same_file(args.output, source):
-                raise UsageError(f"-o {args.output} is {what} ('{source}'); it would be overwritten: "
-                                 "write the output to another file")
+    overwritten = None if args.output is None else _overwritten_input(args, args.output)
+    if overwritten is not None:
+        raise UsageError(f"-o {args.output} is {overwritten}; it would be overwritten: "
+                         "write the output to another file")
 
 
 def _write(path: str, text: str) -> None:
@@ -301,10 +308,10 @@ def _dumper(args, passes=None):
     directory = Path(args.dump_dir) if args.dump_dir else None
 
     def check(target: Path) -> None:
-        for what, source in (("the input file", args.input), ("the --weights file", args.weights)):
-            if source is not None and _same_file(target, source):
-                raise UsageError(f"--dump-dir {args.dump_dir}: the dump '{target}' is {what} ('{source}'); "
-                                 "it would be overwritten: dump to another directory")
+        overwritten = _overwritten_input(args, target)
+        if overwritten is not None:
+            raise UsageError(f"--dump-dir {args.dump_dir}: the dump '{target}' is {overwritten}; "
+                             "it would be overwritten: dump to another directory")
 
     if directory is not None:
         names = ["input", *(DEFAULT_PIPELINE if passes is None else parse_pipeline(passes))]
@@ -323,10 +330,7 @@ def _dumper(args, passes=None):
         else:
             target = directory / f"{index:02d}-{name}.mlir"
             check(target)
-            try:
-                target.write_text(text)
-            except OSError as err:
-                raise UsageError(f"cannot write '{target}': {err.strerror}") from None
+            _write(target, text)
 
     return dump
 
