@@ -701,10 +701,13 @@ class PoincareBall(Manifold):
         rounding is eps |u| min(|v|, |s|): with v ~ -u (nearby points near the boundary in
         ``transp``) the closed form's a u + b v cancelled terms of order |w| down to d |w|;
         here the error stays about eps |w|. d = h^2 + q^2 (not c|s|^2 + delta_u delta_v, its
-        equal) keeps the map a rotation to rounding where the deltas are rounded."""
+        equal) keeps the map a rotation to rounding where the deltas are rounded. q^2 is not
+        clamped at 0 (only d at tiny): on parallel u, t it rounds to either sign, and a clamp
+        there zeroed its derivatives, which reach third-order ones (its rounding is far below
+        h^2 >= (delta_u + delta_v)^2/4)."""
         o, c = self.ops, self.c
         uw, tw = o.dot(u, w), o.dot(t, w)
-        q2 = o.clamp((c * c) * (uu * tt - ut * ut), lo=0.0)
+        q2 = (c * c) * (uu * tt - ut * ut)
         k = (2.0 * c) / o.clamp(h * h + q2, lo=o.consts(u).tiny)
         alpha = k * (c * (ut * tw - tt * uw) + h * tw)
         beta = k * (c * (uu * tw - ut * uw) + h * uw)

@@ -1323,10 +1323,13 @@ class PoincareBall(JetManifold):
         self.ball = _m.PoincareBall(ops, c)
         self.c, self.sqrt_c = self.ball.c, self.ball.sqrt_c
 
-    def _delta(self, x):
+    def _delta(self, x, cq=None):
+        """1 - c|x|^2 floored at min_delta; ``cq`` is c|x|^2 where the caller has it (as
+        in the runtime)."""
         J = self.J
         k = self.ops.consts(J.primal(x))
-        return J.clamp(J.bias(J.scale(J.sqnorm(x), -self.c), 1.0), lo=k.min_delta)
+        cq = J.scale(J.sqnorm(x), self.c) if cq is None else cq
+        return J.clamp(J.bias(J.neg(cq), 1.0), lo=k.min_delta)
 
     def proj(self, x):
         """x, or (1 - ball_eps)/sqrt(c) x/|x| where |x_0| exceeds that radius."""
@@ -1406,26 +1409,44 @@ class PoincareBall(JetManifold):
         f = J.div(J.mul(dx, J.asinhc(J.div(cu2, s2))), J.sqrt(J.mul(s2, J.add(cu2, s2))))
         return J.mul(f, n)
 
-    def gyration(self, u, v, w):
-        """gyr[u, v] w = w + 2 (a u + b v)/d with the runtime's closed form (Ungar 2008):
-        a = -c^2 <u,w>|v|^2 + c <v,w> + 2 c^2 <u,v><v,w>, b = -c^2 <v,w>|u|^2 - c <u,w>,
-        d = c|u+v|^2 + delta_u delta_v."""
+    def _gyr(self, u, t, w, h, uu, tt, ut):
+        """The runtime's ``_gyr`` (the rotation of span{u, t}) on jets:
+        w + alpha u - beta t with k = 2c/(h^2 + q^2), q^2 = c^2 (|u|^2|t|^2 - <u, t>^2)."""
         J, c = self.J, self.c
+        uw, tw = J.sum_last(J.mul(u, w)), J.sum_last(J.mul(t, w))
+        q2 = J.scale(J.sub(J.mul(uu, tt), J.mul(ut, ut)), c * c)
+        tiny = self.ops.consts(J.primal(h)).tiny
+        k = J.scale(J.pow(J.clamp(J.add(J.mul(h, h), q2), lo=tiny), -1.0), 2.0 * c)
+        alpha = J.mul(k, J.add(J.scale(J.sub(J.mul(ut, tw), J.mul(tt, uw)), c), J.mul(h, tw)))
+        beta = J.mul(k, J.add(J.scale(J.sub(J.mul(uu, tw), J.mul(ut, uw)), c), J.mul(h, uw)))
+        return J.sub(J.add(w, J.mul(alpha, u)), J.mul(beta, t))
 
-        def dot(p, q):
-            return J.sum_last(J.mul(p, q))
+    def _gyr_plane(self, u, v, s, uu, vv, du, dv):
+        """The runtime's ``_gyr_plane``: (t, h, |t|^2), t = s where |s_0| < |v_0| else v
+        (mask from coefficient 0), h = (delta_u + delta_v + c|s|^2)/2."""
+        J = self.J
+        ss = J.sqnorm(s)
+        use_s = J.primal(ss) < J.primal(vv)
+        h = J.scale(J.add(J.add(du, dv), J.scale(ss, self.c)), 0.5)
+        return J.select(use_s, s, v), h, J.select(use_s, ss, vv)
 
-        u2, v2 = J.sqnorm(u), J.sqnorm(v)
-        uv, uw, vw = dot(u, v), dot(u, w), dot(v, w)
-        a = J.add(J.sub(J.scale(vw, c), J.scale(J.mul(uw, v2), c * c)), J.scale(J.mul(uv, vw), 2.0 * c * c))
-        b = J.neg(J.add(J.scale(J.mul(vw, u2), c * c), J.scale(uw, c)))
-        d = J.add(J.scale(J.sqnorm(J.add(u, v)), c), J.mul(self._delta(u), self._delta(v)))
-        return J.add(w, J.scale(J.div(J.add(J.mul(a, u), J.mul(b, v)), d), 2.0))
+    def gyration(self, u, v, w):
+        """gyr[u, v] w as the runtime computes it: the rotation in span{u, v} (``_gyr``),
+        accurate where v ~ -u near the boundary, where Ungar's closed form cancels."""
+        J, c = self.J, self.c
+        uu, vv = J.sqnorm(u), J.sqnorm(v)
+        t, h, tt = self._gyr_plane(u, v, J.add(u, v), uu, vv, self._delta(u, J.scale(uu, c)), self._delta(v, J.scale(vv, c)))
+        return self._gyr(u, t, w, h, uu, tt, J.sum_last(J.mul(u, t)))
 
     def transp(self, x, y, v):
-        """(lambda_x/lambda_y) gyr[y, -x] v = gyr[y, -x] v delta_y/delta_x."""
-        J = self.J
-        return J.mul(self.gyration(y, J.neg(x), v), J.div(self._delta(y), self._delta(x)))
+        """(lambda_x/lambda_y) gyr[y, -x] v = gyr[y, -x] v delta_y/delta_x, the gyration
+        with s = y - x (the runtime's form)."""
+        J, c = self.J, self.c
+        xx, yy = J.sqnorm(x), J.sqnorm(y)
+        dx, dy = self._delta(x, J.scale(xx, c)), self._delta(y, J.scale(yy, c))
+        t, h, tt = self._gyr_plane(y, J.neg(x), J.sub(y, x), yy, xx, dy, dx)
+        rot = self._gyr(y, t, v, h, yy, tt, J.sum_last(J.mul(y, t)))
+        return J.mul(rot, J.div(dy, dx))
 
     def dist(self, x, y):
         """(2/sqrt(c)) asinh(sqrt0(c|x-y|^2/(delta_x delta_y)))."""

@@ -368,7 +368,19 @@ def _ball_cases(c, K):
         "lambda_x": (ball.lambda_x, (x,), jball.lambda_x),
         "transp": (ball.transp, (x, y, v), jball.transp),
         "transp from 0": (ball.transp, (0.5 * v0, y, v), jball.transp),
+        "transp along a ray": (ball.transp, (x, _on_ray(x, y, -0.7), v), jball.transp),
+        "gyration": (ball.gyration, (x, y, v), jball.gyration),
+        "gyration, parallel": (ball.gyration, (x, _on_ray(x, y, 0.6), v), jball.gyration),
+        "gyration, nearly opposite": (ball.gyration, (x, _on_ray(x, y, -0.999), v), jball.gyration),
     }
+
+
+def _on_ray(x, y, a):
+    """y's curve moved so that it starts at a x_0 (parallel to x_0, opposite for a < 0):
+    where the gyration's plane degenerates (q^2 = 0 at coefficient 0)."""
+    out = y.clone()
+    out[0] = a * x[0]
+    return out
 
 
 @pytest.mark.parametrize("c", [1.0, 2.5])

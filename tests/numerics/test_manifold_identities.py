@@ -290,6 +290,40 @@ def test_gyration_matches_its_definition(c):
     close(m.gyration(u, v, w), ref, 1e-10, "gyration")
 
 
+def _ungar_gyration(c, u, v, w):
+    """Ungar's closed form (a polynomial over a positive denominator: smooth everywhere)."""
+    dot = lambda p, q: (p * q).sum(-1, keepdim=True)  # noqa: E731
+    u2, v2, uv, uw, vw = dot(u, u), dot(v, v), dot(u, v), dot(u, w), dot(v, w)
+    a = c * vw - c * c * uw * v2 + 2 * c * c * uv * vw
+    b = -(c * c * vw * u2 + c * uw)
+    d = c * dot(u + v, u + v) + (1 - c * u2) * (1 - c * v2)
+    return w + 2 * (a * u + b * v) / d
+
+
+@BALLS
+def test_gyration_third_derivatives_on_parallel_points(c):
+    """On parallel u, v the plane of the rotation degenerates: q^2 = c^2 |u ^ v|^2 is 0 and
+    rounds to either sign. It was clamped at 0, which zeroed its derivatives where it rounded
+    below (a third of the rows), and third derivatives came out wrong (second ones survive:
+    they meet A = u ^ v = 0). Against the closed form's, float64, both orders of arguments."""
+    rng = np.random.default_rng(7)
+    m = R.PoincareBall(c)
+    for _ in range(12):
+        e = rng.standard_normal(3)
+        e /= np.linalg.norm(e) * math.sqrt(c)
+        a, b = rng.uniform(0.05, 0.9, 2) * rng.choice([-1.0, 1.0], 2)
+        u, v, w = (torch.tensor(z) for z in (a * e, b * e, rng.standard_normal(3)))
+        d3 = lambda f: torch.func.jacfwd(torch.func.jacfwd(torch.func.jacfwd(f)))(u)  # noqa: E731
+        for first in (True, False):
+            def ours(p, g=m.gyration):
+                return (g(p, v, w) if first else g(v, p, w)).sum()
+
+            def ref(p):
+                return ours(p, lambda *a: _ungar_gyration(c, *a))
+
+            close(d3(ours), d3(ref), 1e-9, f"third derivative of the gyration (first={first})")
+
+
 @BALLS
 @DT
 def test_mobius_scalar_and_matvec(c, dtype):
