@@ -903,8 +903,8 @@ class Lorentz(_Quadric):
     """Hyperboloid <x, x>_L = -1/c (x0 > 0) with <u, v>_L = -u0 v0 + sum u_i v_i, origin
     (1/sqrt(c), 0, ...) (Nickel & Kiela 2018; geoopt's Lorentz(k) with k = 1/c).
     Distances use the Minkowski chord: d = 2/sqrt(c) asinh(sqrt(c) |x - y|_L / 2),
-    exact at coincident points where arccosh(-c<x, y>_L) loses all digits; far from the
-    origin the chord is taken in the Poincaré ball (``dist``)."""
+    exact at coincident points where arccosh(-c<x, y>_L) loses all digits, the chord taken
+    in the Poincaré ball (``dist``)."""
 
     name = "lorentz"
     sigma = -1.0
@@ -937,37 +937,31 @@ class Lorentz(_Quadric):
         # d(o, y) = asinh(sqrt(c)|y_s|)/sqrt(c): well conditioned at any radius.
         return _asinhc(self.ops, self.c * r2)
 
-    # sqrt(c) x0 up to which ``dist`` keeps the plain chord: its relative error grows like
-    # eps (sqrt(c) x0)^2 (near-radial close pairs), 256 eps at the switch
-    CHORD_MAX_X0 = 16.0
-
     def dist(self, x, y):
         """(2/sqrt(c)) asinh(sqrt(c) l/2) for the Minkowski chord l = |y - x|_L.
 
-        Where both sqrt(c) x0, sqrt(c) y0 <= 16 (radius <= 3.47/sqrt(c)): l^2 = |ys - xs|^2 -
-        (y0 - x0)^2, the same function of the coordinates as before (values and gradients
-        bit for bit, and as the jets in taylor_quadric). Beyond, that form cancels squares of
-        the coordinates (~e^(2 sqrt(c) r)/c; the distance to the origin was 0 at
-        sqrt(c) r ~ 40 in float64), and l is the chord of the images xs/a, ys/b of the
-        points in the Poincaré ball (a = 1 + sqrt(c) x0, b = 1 + sqrt(c) y0):
+        l is taken as the chord of the points' images xs/a, ys/b in the Poincaré ball
+        (a = 1 + sqrt(c) x0, b = 1 + sqrt(c) y0):
             l = |n|,  n = (b xs - a ys)/sqrt(a b) = (sqrt(c)(y0 - x0) xs - a (ys - xs))/sqrt(a b),
         equal on the hyperboloid. The first form is used where x0 and y0 differ by more than
         a factor 2 (exact from the origin and between far apart points), the second, with
         y0 - x0 = <us, xs + ys>/(x0 + y0) taken from the spatial coordinates (as ``proj``
-        does: the rounding of a far x0, eps x0, would swamp a short chord) and us = ys - xs
+        does: the rounding of a given x0, eps x0, would swamp a short chord) and us = ys - xs
         exact for close points, elsewhere. Relative error about eps (1 + sqrt(c) min(x0, y0))
-        (near-radial close pairs far out are the worst), where the chord lost eps c x0^2/d^2.
-        Off the hyperboloid these forms are other extensions of the distance than the chord:
+        at any radius (near-radial close pairs far out are the worst). The plain form
+        l^2 = |ys - xs|^2 - (y0 - x0)^2 cancelled squares of the coordinates: relative error
+        eps c x0^2/d^2 (the distance to the origin was 0 at sqrt(c) r ~ 40 in float64), and
+        it carried the rounding of the given x0 into short chords (0.3 in float32 at
+        d = 1e-4, sqrt(c) x0 = 13). The jets (taylor_quadric) form the same function.
+        Off the hyperboloid this is another extension of the distance than the plain chord:
         derivatives along non-tangent directions differ there (``egrad2rgrad`` removes that
         part)."""
         o, sc = self.ops, self.sqrt_c
         x0, y0 = x[..., :1], y[..., :1]
         xs, ys = x[..., 1:], y[..., 1:]
-        u0 = y0 - x0
-        small = o.maximum(x0, y0) <= self.CHORD_MAX_X0 / sc
-        near = o.abs(u0) <= o.minimum(x0, y0)  # x0/2 <= y0 <= 2 x0
-        # q = ys - m xs with m = 0 or 1 (exact): us for the chord and the near form, else ys
-        q = ys - o.where(small | near, 1.0, o.zeros_like(x0)) * xs
+        near = o.abs(y0 - x0) <= o.minimum(x0, y0)  # x0/2 <= y0 <= 2 x0
+        # q = ys - m xs with m = 0 or 1 (exact): us for the near form, else ys
+        q = ys - o.where(near, 1.0, o.zeros_like(x0)) * xs
         qq = o.sqnorm(q)
         a = o.clamp(1.0 + sc * x0, lo=1.0)  # >= 2 on the hyperboloid; the clamps keep the
         b = o.clamp(1.0 + sc * y0, lo=1.0)  # unused branch finite for non-points (x0 < 0)
@@ -975,8 +969,7 @@ class Lorentz(_Quadric):
         # near: y0 - x0 = <us, xs + ys>/(x0 + y0) = (2<us, xs> + |us|^2)/(x0 + y0)
         u0s = (2.0 * o.dot(q, xs) + qq) / o.clamp(x0 + y0, lo=1.0 / sc)  # >= 2/sqrt(c) on it
         theta = o.where(near, sc * u0s / (ra * rb), rb / ra)  # sqrt(a b): no a b (overflow)
-        # the chord: sqrt0 maps its negative rounding to 0 (value and gradient, as a clamp)
-        l2 = o.where(small, qq - u0 * u0, o.sqnorm(theta * xs - (ra / rb) * q))
+        l2 = o.sqnorm(theta * xs - (ra / rb) * q)
         return (2.0 / sc) * o.asinh(0.5 * sc * o.sqrt0(l2))
 
     def proj(self, x):
