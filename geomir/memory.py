@@ -64,6 +64,10 @@ class Residue:
     residue: int
 
     def __post_init__(self):
+        for name in ("axis", "modulus", "residue"):
+            value = getattr(self, name)
+            if not _is_int(value):
+                raise ToroidalMemoryError(f"residue rule: {name} must be an integer, found {value!r}")
         if self.modulus < 1:
             raise ToroidalMemoryError(f"residue rule: modulus must be >= 1, found {self.modulus}")
 
@@ -115,6 +119,10 @@ def _disjoint(a: Channel, b: Channel, dims: int) -> str | None:
 
 def _is_int(x) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _is_real(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def _numpy(t):
@@ -174,15 +182,16 @@ class ToroidalMemory:
 
     def __init__(self, dims: int, capacity: int, *, period: float | str = "radians", lattice_size: int | None = None,
                  on_collision: str = "keep", flag_below: float = 0.0, device=None, dtype=None):
-        if not (1 <= dims <= 256 and capacity >= 1):
-            raise ToroidalMemoryError(f"dims must be 1..256 and capacity >= 1, found dims={dims}, capacity={capacity}")
+        if not (_is_int(dims) and _is_int(capacity) and 1 <= dims <= 256 and capacity >= 1):
+            raise ToroidalMemoryError(f"dims must be an integer 1..256 and capacity an integer >= 1, "
+                                      f"found dims={dims!r}, capacity={capacity!r}")
         if on_collision not in ("keep", "replace", "error"):
             raise ToroidalMemoryError(f"on_collision must be 'keep', 'replace' or 'error', found {on_collision!r}")
         if lattice_size is not None and not (_is_int(lattice_size) and lattice_size >= 1):
             raise ToroidalMemoryError(f"lattice_size must be an integer >= 1 (or None: min(capacity, 4096)), "
                                       f"found {lattice_size!r}")
-        if not (math.isfinite(flag_below) and flag_below >= 0):
-            raise ToroidalMemoryError(f"flag_below must be a number >= 0, found {flag_below}")
+        if not (_is_real(flag_below) and math.isfinite(flag_below) and flag_below >= 0):
+            raise ToroidalMemoryError(f"flag_below must be a number >= 0, found {flag_below!r}")
         self.dims, self.capacity = int(dims), int(capacity)
         try:
             self.period = topology.period_of(period)
@@ -489,6 +498,14 @@ class ToroidalMemory:
     @classmethod
     def load(cls, path: str | Path, device=None) -> ToroidalMemory:
         """A memory saved with :meth:`save`, on ``device``."""
+        try:
+            with open(path, "rb") as f:
+                magic = f.read(4)
+        except OSError as err:
+            raise ToroidalMemoryError(f"cannot load a toroidal memory from {path}: {err}") from None
+        if magic not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip archive (.npz), possibly empty
+            raise ToroidalMemoryError(f"cannot load a toroidal memory from {path}: not a memory file (ToroidalMemory.save "
+                                      "writes an .npz archive; this file is not one)")
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(data["meta"].tobytes().decode())

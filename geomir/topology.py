@@ -10,7 +10,9 @@ user guide.
 
 Eager calls check their input and refuse, with a :class:`WindingError` that says where,
 what cannot be unwrapped: non-finite angles, a step within rounding of half a period
-(its direction is ambiguous) and, for ``lifted=True`` trajectories (continuous angles such
+(its direction is ambiguous; the rounding bound is local to the step, 5·eps·(|x_t| +
+|x_{t+1}| + P), so it does not grow with the trajectory's length: docs/winding.md derives
+it) and, for ``lifted=True`` trajectories (continuous angles such
 as cumulative phases, not wrapped), a step of half a period or more (unwrapping would
 silently drop whole turns: sample more finely). Under ``jax.jit`` the checks cannot run;
 an ambiguous step then shows as a margin of 0.
@@ -52,7 +54,14 @@ def period_of(period: float | str) -> float:
         if period not in PERIODS:
             raise WindingError(f"unknown period {period!r} (expected 'radians', 'turns' or a positive number)")
         return PERIODS[period]
-    p = float(period)
+    import numpy as np
+
+    if isinstance(period, (bool, np.bool_)):
+        raise WindingError(f"the period must be a positive number, found {period!r}")
+    try:
+        p = float(period)
+    except (TypeError, ValueError):
+        raise WindingError(f"the period must be a positive number, found {period!r}") from None
     if not (math.isfinite(p) and p > 0):
         raise WindingError(f"the period must be a positive number, found {period!r}")
     return p
@@ -135,27 +144,73 @@ def _check(x: Array, period: float, lifted: bool) -> None:
     from geomir.backends.common.numpy_runtime import OPS as NUMPY
 
     d = _w.steps(NUMPY, a, period)
-    tol = _w.rounding_allowance(NUMPY, a, period)[..., None, :]
+    tol = step_rounding(a, period, _eps(x))
     bad = np.abs(d) >= half - tol
     if bad.any():
         *batch, t, j = (int(i) for i in np.argwhere(bad)[0])
         raise WindingError(_ambiguous(a[(*batch, ..., j)], batch, t, j, float(d[(*batch, t, j)]),
-                                      float(tol[(*batch, 0, j)]), period))
+                                      float(tol[(*batch, t, j)]), period, _dtype_name(x)))
 
 
-def _ambiguous(angles, batch: list[int], t: int, j: int, step: float, tol: float, period: float) -> str:
-    """Why step t -> t+1 of coordinate j (``angles``: that coordinate's T values) cannot be
-    unwrapped: it is near half a period, or, for a short step, the rounding allowance is huge."""
-    where = f"{_item(batch)}step {t} -> {t + 1} in coordinate {j}"
-    if abs(step) >= period / 4:
-        return (f"{where} is half a period ({step:+.6g}) up to rounding: its direction is ambiguous, so the winding "
-                "is undefined; sample the trajectory more finely")
+STEP_ROUNDING = 5.0
+"""c in the per-step rounding bound c·eps·(|x_t| + |x_{t+1}| + P): docs/winding.md shows that
+eps·(4S + 2.25P) suffices (S = |x_t| + |x_{t+1}|, a runtime dividing by a rounded 1/P
+included); 5 leaves room."""
+
+
+def step_rounding(a, period: float, eps: float):
+    """For each step t of ``a`` (..., T, m), a bound on the floating-point error of the
+    computed shortest step d_t when its branch is right; a step whose |d_t| is below
+    P/2 minus it has the branch of exact arithmetic (docs/winding.md), shape (..., T-1, m)."""
     import numpy as np
 
-    fix = f"wrap the angles to [0, {period:.6g}) first" + (", or use float64" if angles.dtype.itemsize < 8 else "")
-    return (f"{where} moves only {step:+.6g}, but {angles.dtype} rounding on this trajectory (angles up to "
-            f"{float(np.max(np.abs(angles))):.3g}, {angles.shape[-1]} points) allows an error of {tol:.3g}, so the step "
-            f"cannot be told from half a period: {fix}")
+    size = np.abs(a[..., :-1, :]).astype(np.float64) + np.abs(a[..., 1:, :])
+    return STEP_ROUNDING * eps * (size + period)
+
+
+def _eps(x: Array) -> float:
+    """finfo(dtype).eps of ``x`` as given (bfloat16 included, not of its float32 NumPy copy)."""
+    import numpy as np
+
+    try:
+        if type(x).__module__.startswith("torch"):
+            import torch
+
+            return float(torch.finfo(x.dtype).eps)
+        if type(x).__module__.startswith(("jax", "jaxlib")):
+            import jax.numpy as jnp
+
+            return float(jnp.finfo(x.dtype).eps)
+        return float(np.finfo(x.dtype).eps)
+    except (TypeError, ValueError):
+        raise WindingError(f"angles are floating-point numbers, found a {_dtype_name(x)} array "
+                           "(convert it to float32 or float64)") from None
+
+
+def _dtype_name(x: Array) -> str:
+    return str(x.dtype).removeprefix("torch.")
+
+
+def _ambiguous(angles, batch: list[int], t: int, j: int, step: float, tol: float, period: float,
+               dtype: str) -> str:
+    """Why step t -> t+1 of coordinate j (``angles``: that coordinate's T values) cannot be
+    unwrapped: it is near half a period, or its angles are so large that the rounding error
+    of the step (``tol``, which depends on this step's two angles only) reaches half a period."""
+    where = f"{_item(batch)}step {t} -> {t + 1} in coordinate {j}"
+    a, b = float(angles[t]), float(angles[t + 1])
+    if tol < period / 8:
+        return (f"{where} is half a period ({step:+.6g}) up to rounding (the {dtype} error of this step, between "
+                f"angles {a:.6g} and {b:.6g}, can reach {tol:.3g}): its direction is ambiguous, so the winding is "
+                "undefined; sample the trajectory more finely")
+    fixes = []
+    if max(abs(a), abs(b)) > period:
+        fixes.append(f"wrap the angles to [0, {period:.6g}) first")
+    if dtype != "float64":
+        fixes.append("use float64")
+    fix = " or ".join(fixes) or "use smaller angles"
+    return (f"{where} moves {step:+.6g}, but its angles ({a:.6g} and {b:.6g}) are so large that the {dtype} "
+            f"rounding error of the step can reach {tol:.3g}, so it cannot be told from half a period "
+            f"({period / 2:.6g}): {fix}")
 
 
 def _item(batch: list[int]) -> str:

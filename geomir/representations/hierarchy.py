@@ -73,8 +73,7 @@ class Hierarchy(NamedNodes):
         names = tuple(self.names)
         edges = np.ascontiguousarray(_id_pairs(self.edges, "edge", ("child", "ancestor")))
         n = len(names)
-        if len(set(names)) != n:
-            raise HierarchyError("node names are not unique")
+        _check_names(names)
         if edges.size:
             if edges.min() < 0 or edges.max() >= n:
                 raise HierarchyError(f"edge ids out of range 0..{n - 1}")
@@ -84,6 +83,7 @@ class Hierarchy(NamedNodes):
             key = edges[:, 0] * n + edges[:, 1]
             if np.any(np.diff(key) <= 0):
                 raise HierarchyError("edges must be sorted by (child, ancestor) and unique")
+            _topological_order(n, edges[:, 0], edges[:, 1], names, "child -> ancestor edges")
         object.__setattr__(self, "names", names)
         object.__setattr__(self, "edges", _readonly(edges))
 
@@ -126,14 +126,13 @@ class Hierarchy(NamedNodes):
         """
         pairs = [tuple(p) for p in pairs]
         for p in pairs:
-            if len(p) != 2 or not all(isinstance(x, str) for x in p):
-                raise HierarchyError(f"a pair must be two names (str), got {p!r}")
+            if len(p) != 2 or not all(isinstance(x, str) and x for x in p):
+                raise HierarchyError(f"a pair must be two names (non-empty str), got {p!r}")
         if names is None:
             names = sorted({x for p in pairs for x in p})
         names = tuple(names)
+        _check_names(names)
         index = {x: i for i, x in enumerate(names)}
-        if len(index) != len(names):
-            raise HierarchyError("names are not unique")
         try:
             ids = np.array([(index[a], index[b]) for a, b in pairs], dtype=np.int64).reshape(-1, 2)
         except KeyError as e:
@@ -364,8 +363,23 @@ def _not_an_id(a: np.ndarray, at, what: str, roles: tuple[str, str]):
 # --------------------------------------------------------------------------- closure
 
 
-def _topological_order(n: int, child: np.ndarray, parent: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    """Node ids with every parent before its children (Kahn, iterative); a cycle raises."""
+def _check_names(names: tuple) -> None:
+    """Node names are non-empty strings (as in an edge-list file), each used once."""
+    for i, x in enumerate(names):
+        if not isinstance(x, str) or not x:
+            raise HierarchyError(f"node {i}: a node name must be a non-empty string, got {x!r}")
+    if len(set(names)) != len(names):
+        seen: dict[str, int] = {}
+        for i, x in enumerate(names):
+            if x in seen:
+                raise HierarchyError(f"node names are not unique: {x!r} is node {seen[x]} and node {i}")
+            seen[x] = i
+
+
+def _topological_order(n: int, child: np.ndarray, parent: np.ndarray, names: Sequence[str],
+                       what: str = "child -> parent pairs") -> np.ndarray:
+    """Node ids with every parent before its children (Kahn, iterative, O(N + E)); a cycle
+    raises, naming the nodes on it (``what`` names the input in the message)."""
     by_parent = np.argsort(parent, kind="stable")
     starts = np.searchsorted(parent[by_parent], np.arange(n + 1)).tolist()
     kids = child[by_parent].tolist()
@@ -377,14 +391,14 @@ def _topological_order(n: int, child: np.ndarray, parent: np.ndarray, names: Seq
             if remaining[c] == 0:
                 order.append(c)
     if len(order) < n:
-        message, cycle = _cycle_message(n, child, parent, np.asarray(remaining), names)
+        message, cycle = _cycle_message(n, child, parent, np.asarray(remaining), names, what)
         err = HierarchyError(message)
         err.cycle = [names[i] for i in cycle]  # the nodes on it, the first repeated last
         raise err
     return np.asarray(order, dtype=np.int64)
 
 
-def _cycle_message(n, child, parent, remaining, names) -> tuple[str, list[int]]:
+def _cycle_message(n, child, parent, remaining, names, what) -> tuple[str, list[int]]:
     """A cycle among the nodes Kahn's algorithm could not place (each has an unplaced
     parent, so walking to unplaced parents must revisit a node)."""
     stuck = remaining > 0
@@ -401,7 +415,7 @@ def _cycle_message(n, child, parent, remaining, names) -> tuple[str, list[int]]:
         u = up[u]
     cycle = path[seen[u]:] + [u]
     shown = " -> ".join(repr(names[i]) for i in cycle[:12]) + (" -> ..." if len(cycle) > 12 else "")
-    return (f"the child -> parent pairs have a cycle through {names[u]!r}: {shown} (a hierarchy must be a DAG)",
+    return (f"the {what} have a cycle through {names[u]!r}: {shown} (a hierarchy must be a DAG)",
             cycle)
 
 

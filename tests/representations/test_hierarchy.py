@@ -222,3 +222,31 @@ def test_restrict_keeps_order() -> None:
     sub = h.restrict(keep)
     assert sub.names == tuple(keep)
     assert sub.num_edges == sum(1 for u, a in h.edges.tolist() if h.names[u] in keep and h.names[a] in keep)
+
+
+def test_the_constructor_refuses_a_cycle() -> None:
+    """Hierarchy(names, edges) accepted sorted, unique edges that form a cycle, though the
+    docs say it checks its edges as from_ids does."""
+    with pytest.raises(HierarchyError, match=r"^the child -> ancestor edges have a cycle through 'a': 'a' -> 'b' -> 'a' "
+                                             r"\(a hierarchy must be a DAG\)$"):
+        Hierarchy(("a", "b"), np.array([[0, 1], [1, 0]]))
+    with pytest.raises(HierarchyError, match=r"cycle through '(b|c|d)': .*'(b|c|d)'.*'(b|c|d)'") as e:
+        Hierarchy(("a", "b", "c", "d"), np.array([[0, 1], [1, 2], [2, 3], [3, 1]]))  # 'a' hangs below it
+    assert "'a'" not in e.value.message
+    chain = np.array([[i + 1, i] for i in range(50_000)])  # long acyclic: linear time, no recursion
+    assert Hierarchy(tuple(f"n{i}" for i in range(50_001)), chain).num_edges == 50_000
+
+
+def test_names_are_non_empty_and_a_duplicate_is_named() -> None:
+    """from_pairs accepted an empty name that read_tsv refuses; "names are not unique" did
+    not say which."""
+    with pytest.raises(HierarchyError, match=r"a pair must be two names \(non-empty str\), got \('', 'a'\)"):
+        Hierarchy.from_pairs([("", "a")])
+    with pytest.raises(HierarchyError, match=r"node 1: a node name must be a non-empty string, got ''"):
+        Hierarchy.from_pairs([("a", "b")], names=["a", "", "b"])
+    with pytest.raises(HierarchyError, match=r"node 0: a node name must be a non-empty string, got ''"):
+        Hierarchy(("", "a"), np.zeros((0, 2), np.int64))
+    with pytest.raises(HierarchyError, match=r"^node names are not unique: 'b' is node 1 and node 3$"):
+        Hierarchy.from_pairs([("a", "b")], names=["a", "b", "c", "b"])
+    with pytest.raises(HierarchyError, match=r"^node names are not unique: 'x' is node 0 and node 1$"):
+        Hierarchy(("x", "x"), np.zeros((0, 2), np.int64))

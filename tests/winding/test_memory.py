@@ -286,9 +286,45 @@ def test_save_and_load_low_precision(tmp_path, dtype):
     ({"lattice_size": -3}, "lattice_size must be an integer >= 1"),
     ({"lattice_size": 0}, "lattice_size must be an integer >= 1"),
     ({"flag_below": math.nan}, "flag_below must be a number >= 0, found nan"),
+    ({"flag_below": None}, "flag_below must be a number >= 0, found None"),  # was a bare TypeError
+    ({"flag_below": "0.1"}, "flag_below must be a number >= 0, found '0.1'"),
     ({"period": -1}, "the period must be a positive number"),
 ])
 def test_bad_constructor_arguments_are_refused(kw, message):
     """lattice_size=-3 crashed the first write with a raw IndexError; 0 meant the default (finding 8)."""
     with pytest.raises(ToroidalMemoryError, match=message):
         ToroidalMemory(1, 3, **kw)
+
+
+@pytest.mark.parametrize("dims, capacity", [(2.5, 10), (2, 10.5), (True, 10), ("2", 10), (0, 10), (2, 0)])
+def test_dims_and_capacity_must_be_integers(dims, capacity):
+    """ToroidalMemory(2.5, 10) silently became dims=2."""
+    with pytest.raises(ToroidalMemoryError, match=r"^dims must be an integer 1..256 and capacity an integer >= 1, "
+                                                  rf"found dims={dims!r}, capacity={capacity!r}$"):
+        ToroidalMemory(dims, capacity)
+    assert ToroidalMemory(np.int64(2), np.int32(10)).dims == 2
+
+
+@pytest.mark.parametrize("args, field", [((0, 3.5, 2), "modulus"), ((0.0, 3, 2), "axis"), ((0, 3, "1"), "residue"),
+                                         ((0, True, 0), "modulus")])
+def test_a_residue_rule_takes_integers(args, field):
+    """Residue(0, 3.5, 2) failed later with a TypeError from math.gcd."""
+    with pytest.raises(ToroidalMemoryError, match=rf"^residue rule: {field} must be an integer, found "):
+        Residue(*args)
+
+
+def test_loading_a_file_that_is_not_a_memory(tmp_path):
+    """A non-.npz file got NumPy's advice to load it with allow_pickle=True."""
+    for name, data in [("notes.txt", b"not a memory"), ("pickled.bin", b"\x80\x04K\x01."), ("empty.npz", b"")]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ToroidalMemoryError, match=r"cannot load a toroidal memory from .*: not a memory file") as e:
+            ToroidalMemory.load(tmp_path / name)
+        assert "allow_pickle" not in e.value.message
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    with pytest.raises(ToroidalMemoryError, match="not a memory file"):
+        ToroidalMemory.load(tmp_path / "array.npy")
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))  # an .npz, but not one of ours
+    with pytest.raises(ToroidalMemoryError, match="cannot load a toroidal memory"):
+        ToroidalMemory.load(tmp_path / "other.npz")
+    with pytest.raises(ToroidalMemoryError, match="cannot load a toroidal memory from .*missing.npz"):
+        ToroidalMemory.load(tmp_path / "missing.npz")

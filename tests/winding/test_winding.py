@@ -213,17 +213,88 @@ def test_require_margin_refuses_a_single_trajectory(lib):
 
 
 def test_a_short_step_refused_for_rounding_says_so():
-    """float32 angles near 1e6: a 0.19 rad step was refused as 'half a period', with advice
-    to sample more finely that cannot help (finding 11)."""
-    huge = (1e6 + np.linspace(0, 3 * TAU, 100))[:, None]
-    with pytest.raises(W.WindingError, match=r"^step 0 -> 1 in coordinate 0 moves only \+0.1875, but float32 rounding "
-                                             r"on this trajectory \(angles up to 1e\+06, 100 points\) allows an error "
-                                             r"of .*: wrap the angles to \[0, 6.28319\) first, or use float64$"):
+    """float32 angles near 1e7: a short step was refused as 'half a period', with advice
+    to sample more finely that cannot help (finding 11). The rounding bound is now the
+    step's own: near 1e6 (ulp 0.0625) the steps are accepted, near 1e7 (ulp 1) refused."""
+    huge = (1e7 + np.arange(0.0, 40.0))[:, None]
+    with pytest.raises(W.WindingError, match=r"^step 0 -> 1 in coordinate 0 moves \+1, but its angles \(1e\+07 and "
+                                             r"1e\+07\) are so large that the float32 rounding error of the step can "
+                                             r"reach 11.9, so it cannot be told from half a period \(3.14159\): wrap the "
+                                             r"angles to \[0, 6.28319\) first or use float64$"):
         W.winding(huge.astype(np.float32))
-    assert W.winding(np.mod(huge, TAU).astype(np.float32)).winding.tolist() == [3]  # the advice works
-    assert W.winding(huge).winding.tolist() == [3]
-    with pytest.raises(W.WindingError, match=r"is half a period \(-3.14159\) up to rounding.*sample the trajectory"):
+    assert W.winding(np.mod(huge, TAU).astype(np.float32)).winding.tolist() == [6]  # the advice works
+    assert W.winding(huge).winding.tolist() == [6]
+    with pytest.raises(W.WindingError, match=r"float64 rounding error of the step can reach 22.2, .*: wrap the angles "
+                                             r"to \[0, 6.28319\) first$"):  # float64 already: no advice to use it
+        W.winding((1e16 + 4 * np.arange(4.0))[:, None])
+    near = (1e6 + np.linspace(0, 3 * TAU, 100))[:, None].astype(np.float32)  # steps of 3 ulps: unambiguous
+    r = W.winding(near)
+    assert r.winding.tolist() == [3] and float(r.margin) == 0.0  # w returned, but not certified
+    with pytest.raises(W.WindingError, match=r"^step 0 -> 1 in coordinate 0 is half a period \(-3.14159\) up to "
+                                             r"rounding \(the float64 error of this step, between angles 0 and "
+                                             r"3.14159, can reach 1.05e-14\): .*sample the trajectory more finely$"):
         W.winding(np.array([[0.0], [math.pi]]))  # a real half-period step keeps its message
+
+
+def test_long_float32_trajectories_are_unwrapped():
+    """A 3001-point float32 trajectory of exact P/3 steps was refused as 'half a period'
+    and an 8000-point float32 random walk of steps below 1 rad with advice to wrap angles
+    that were wrapped: the check used the margin's rounding allowance, which grows like T^2.
+    Each step's branch depends on its two angles only; the margin still says 0 (uncertified)."""
+    thirds = np.mod(np.arange(3001) * (TAU / 3) + 0.1, TAU)[:, None].astype(np.float32)
+    for x in (thirds, torch.from_numpy(thirds)):
+        r = W.winding(x)
+        assert np.asarray(r.winding).tolist() == [1000] and float(r.margin) == 0.0
+    walk = np.mod(np.cumsum(np.random.default_rng(0).uniform(-1, 1, (8000, 2)), 0), TAU).astype(np.float32)
+    want = np.round((np.unwrap(walk.astype(np.float64), axis=0)[-1] - walk[0]) / TAU)
+    assert W.winding(torch.from_numpy(walk)).winding.tolist() == want.astype(int).tolist()
+    lifted = W.unwrap(walk)
+    assert np.allclose(np.diff(lifted, axis=0), np.diff(np.unwrap(walk.astype(np.float64), axis=0), axis=0), atol=1e-5)
+
+
+def ulp_neighbours(b: np.ndarray, reach: int, stride: int) -> np.ndarray:
+    """b and every ``stride``-th of its ``reach`` float neighbours on each side."""
+    out = [b]
+    up, down = b.copy(), b.copy()
+    for i in range(1, reach + 1):
+        up, down = np.nextafter(up, np.inf), np.nextafter(down, -np.inf)
+        if i % stride == 0:
+            out += [up, down]
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("dtype, scales", [("float32", [1.0, 30.0, 1e3, 1e5]), ("float16", [1.0, 30.0, 1e3])])
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_an_accepted_step_has_the_branch_of_exact_arithmetic(dtype, scales, lib):
+    """The per-step rounding bound (docs/winding.md) against adversarial pairs: x_{t+1}
+    within a few ulps of x_t + (n + 1/2) P, compared with exact rational arithmetic. An
+    accepted step is exactly below half a period and is unwrapped on its exact branch; a
+    refused one is within the bound of half a period; both happen."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(7)
+    period = Fraction(TAU)
+    accepted = refused = 0
+    for scale in scales:
+        a = rng.uniform(-scale, scale, 30).astype(dtype)
+        n = rng.integers(-3, 3, 30)
+        for b in ulp_neighbours((a + (n + 0.5) * TAU).astype(dtype), 60, 3):  # the bound is 5 to 40 ulps
+            for x0, x1 in zip(a.tolist(), b.tolist()):
+                delta = Fraction(x1) - Fraction(x0)
+                d = delta - math.floor(delta / period + Fraction(1, 2)) * period  # the exact step
+                path = np.array([[x0], [x1]], dtype=dtype)
+                try:
+                    lifted = W.unwrap(path if lib == "numpy" else torch.from_numpy(path))
+                except W.WindingError as e:
+                    assert "half a period" in str(e)
+                    tol = 5 * np.finfo(dtype).eps * (abs(x0) + abs(x1) + TAU)
+                    assert abs(float(d)) > TAU / 2 - 3 * tol  # within (a few times) the bound of P/2
+                    refused += 1
+                    continue
+                assert abs(d) < period / 2
+                assert abs(float(np.asarray(lifted)[1, 0]) - float(Fraction(x0) + d)) < TAU / 8  # its branch
+                accepted += 1
+    assert accepted > 100 and refused > 100
 
 
 def test_complex_and_bfloat16_inputs():
@@ -234,3 +305,10 @@ def test_complex_and_bfloat16_inputs():
             W.winding(x)
     r = W.winding(torch.tensor([[0.0], [0.5], [1.0]], dtype=torch.bfloat16))
     assert r.winding.tolist() == [0] and float(r.margin) > 0.5
+
+
+@pytest.mark.parametrize("period", [True, False, np.bool_(True), None, "2"])
+def test_a_period_must_be_a_number(period):
+    """period=True was taken as a period of 1."""
+    with pytest.raises(W.WindingError, match=r"the period must be a positive number, found|unknown period"):
+        W.winding(np.zeros((3, 1)), period=period)
