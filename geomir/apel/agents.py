@@ -189,7 +189,7 @@ class Schemas:
         from typing import Any
 
         if isinstance(t, apel.ValueType):
-            return {"str": str, "int": int, "float": float, "bool": bool, "json": Any, "none": type(None)}[t.kind.data]
+            return _STRICT[t.kind.data] if t.kind.data in _STRICT else {"json": Any, "none": type(None)}[t.kind.data]
         if isinstance(t, apel.ListType):
             return list[self.python(t.elem)]
         if isinstance(t, apel.RecordType):
@@ -198,7 +198,10 @@ class Schemas:
 
     def coerce(self, value, t: Attribute, what: str):
         """``value`` as the runtime stores a value of type ``t`` (records: dicts; manifold
-        values: float arrays), or :class:`ContractViolation` naming ``what`` broke it."""
+        values: float arrays), or :class:`ContractViolation` naming ``what`` broke it.
+        APEL's own types are strict, as JSON types are: no string for a number, no bool for
+        an int (an int fits a float); an imported pydantic model validates as its own
+        config says."""
         if isinstance(t, geo.PointType):
             return check_point(value, t, what)
         if isinstance(t, apel.ValueType) and t.kind.data == "json":
@@ -226,11 +229,20 @@ def _plain(value):
     return value
 
 
+# str, int, float, bool as pydantic validates them strictly (pydantic's strict float takes an int)
+_STRICT = {"str": pydantic.StrictStr, "int": pydantic.StrictInt, "float": pydantic.StrictFloat,
+           "bool": pydantic.StrictBool}
+
+
 def check_point(value, t: geo.PointType, what: str) -> np.ndarray:
     """A manifold value: float coordinates whose last axis is the declared dimension,
     finite, and on the manifold (to 1e-4 relative)."""
+    raw = value.detach().cpu().numpy() if hasattr(value, "detach") else value
+    found = _not_numeric(raw)
+    if found is not None:
+        raise ContractViolation(f"{what} is not {describe(t)}: found {found} coordinates") from None
     try:
-        x = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value, dtype=np.float64)
+        x = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError):
         raise ContractViolation(f"{what} is not {describe(t)}: found {type(value).__name__}") from None
     dim = t.dim.data
@@ -257,6 +269,21 @@ def check_point(value, t: geo.PointType, what: str) -> np.ndarray:
     if np.any(bad):
         raise ContractViolation(f"{what} is not {describe(t)}: a point is not {rule}")
     return x
+
+
+def _not_numeric(value) -> str | None:
+    """The type name of a coordinate that is not a number (a bool, a string, ...), or None."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "iuf":
+            return None
+        if value.dtype.kind != "O":
+            return value.dtype.name
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return next((found for found in map(_not_numeric, value) if found is not None), None)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return type(value).__name__
+    return None
 
 
 class Context(dict):

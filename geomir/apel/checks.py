@@ -7,7 +7,7 @@ in :data:`CHECKS`. Each returns every problem it finds as a located :class:`Sour
   ``receive`` expects the type its ``send`` gives, and an agent bound to a geomir model
   declares the model's signature.
 - ``compensation``: every call of an agent with side effects has a compensation, unless
-  the agent is declared ``idempotent`` (or ``pure``).
+  the agent is declared ``idempotent`` (or ``pure``) and delegates to no agent that has them.
 - ``loops``: every ``while`` has a bound; no workflow runs itself through sub-workflows;
   no delegation cycle between agents without a ``depth`` budget on each.
 - ``deadlock``: within a ``parallel``, no cycle in the waits-for graph of sends and
@@ -159,14 +159,48 @@ def check_compensation(module: ModuleOp) -> list[SourceError]:
         for op in wf.walk():
             if not isinstance(op, apel.CallOp):
                 continue
-            agent = agents.get(op.agent.root_reference.data)
-            if agent is None or agent.effect.data != "effectful" or op.compensation.blocks:
+            chain = _effect_chain(agents, op.agent.root_reference.data)
+            if chain is None or op.compensation.blocks:
+                continue
+            name, effectful = chain[0], agents[chain[-1]]
+            if len(chain) == 1:
+                errors.append(_error(
+                    f"step '{op.step.data}' calls agent '{name}', which has side effects, without a "
+                    f"compensation: add 'compensate AGENT(...)' to undo it, or declare the agent 'idempotent' or 'pure'",
+                    op, [_note(f"agent '{name}' is declared here", effectful)]))
                 continue
             errors.append(_error(
-                f"step '{op.step.data}' calls agent '{agent.sym_name.data}', which has side effects, without a "
-                f"compensation: add 'compensate AGENT(...)' to undo it, or declare the agent 'idempotent' or 'pure'",
-                op, [_note(f"agent '{agent.sym_name.data}' is declared here", agent)]))
+                f"step '{op.step.data}' calls agent '{name}', which may delegate to '{chain[-1]}' "
+                f"({' → '.join(chain)}), which has side effects, without a compensation: add 'compensate "
+                f"AGENT(...)' to undo it, or declare '{chain[-1]}' 'idempotent' or 'pure'",
+                op, [_note(f"agent '{a}' delegates to '{b}'", agents[a]) for a, b in zip(chain, chain[1:])]
+                + [_note(f"agent '{chain[-1]}' is declared here", effectful)]))
     return errors
+
+
+def _effect_chain(agents: dict[str, apel.AgentOp], start: str) -> list[str] | None:
+    """The shortest delegation chain from agent ``start`` to an agent with side effects
+    (``[start]`` when it has them itself), or None: a call may have the side effects of
+    any agent it delegates to, whatever its own declaration says."""
+    parent: dict[str, str | None] = {start: None}
+    frontier = [start]
+    while frontier:
+        nxt = []
+        for name in frontier:
+            agent = agents.get(name)
+            if agent is None:
+                continue
+            if agent.effect.data == "effectful":
+                chain = [name]
+                while parent[chain[-1]] is not None:
+                    chain.append(parent[chain[-1]])
+                return chain[::-1]
+            for d in agent.delegates.data:
+                if d.data not in parent:
+                    parent[d.data] = name
+                    nxt.append(d.data)
+        frontier = nxt
+    return None
 
 
 # --- loops --------------------------------------------------------------------------------------

@@ -11,13 +11,15 @@
 
 The store is ``--store`` (a SQLite path, or ``postgresql://...``), else $APEL_STORE, else
 ``.apel/runs.sqlite``; traces go to ``--trace``, $APEL_TRACE, else ``.apel/traces.jsonl``.
-Exit codes: 0 completed (or waiting), 1 compensated or failed or a user error, 2 usage.
+Exit codes: 0 completed (or waiting), 1 compensated or failed or a user error, 2 usage,
+3 an internal error.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -29,7 +31,7 @@ from geomir.diagnostics import GeomirError, UsageError, cli_main, read_text_file
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="apel", description="Durable agent workflows (APEL).",
                                 epilog="Exit codes: 0 completed or waiting, 1 compensated, failed or an error in the "
-                                "workflow, 2 usage error.")
+                                "workflow, 2 usage error, 3 internal error.")
     p.add_argument("--store", help="SQLite file or postgresql:// URL (default $APEL_STORE or .apel/runs.sqlite)")
     p.add_argument("--trace", help="span file, JSON lines (default $APEL_TRACE or .apel/traces.jsonl)")
     p.add_argument("--lease", type=float, default=30.0, help="seconds a worker owns a run between heartbeats (default 30)")
@@ -88,8 +90,8 @@ def _engine(args, store, file: str, worker: str | None = None):
     from geomir.apel.engine import Engine, Limits
     from geomir.apel.tracing import Tracer
 
-    if args.lease <= 0:
-        raise UsageError("--lease must be positive")
+    if not 0 < args.lease < math.inf:
+        raise UsageError(f"--lease must be a positive number of seconds, found {args.lease:g}")
     sys.path.insert(0, str(Path(file).resolve().parent))  # impl "module:function" next to the workflow file
     return Engine(load(file), store, tracer=Tracer(_trace_path(args)), limits=Limits(lease_s=args.lease),
                   worker=worker)
@@ -217,16 +219,17 @@ def _work(args, store) -> int:
     """Claim one run at a time (so that workers sharing the store share the runs) and run it."""
     from geomir.apel.engine import worker_name
 
-    if args.poll <= 0:
-        raise UsageError("--poll must be positive")
+    if not 0 < args.poll < math.inf:
+        raise UsageError(f"--poll must be a positive number of seconds, found {args.poll:g}")
     me = worker_name()
     engines: dict[str, object] = {}
     broken: set[str] = set()
+    internal = False  # a run hit a bug in the runtime (exit 3 with --once)
     while True:
         claimed = store.claim_expired(me, args.lease, 1) or store.claim_due(me, args.lease, 1)
         if not claimed:
             if args.once:
-                return 1 if broken else 0
+                return 3 if internal else 1 if broken else 0
             time.sleep(args.poll)
             continue
         run_id = claimed[0]
@@ -241,6 +244,10 @@ def _work(args, store) -> int:
         except GeomirError as err:  # its file or agents are broken: say so and serve the others
             sys.stderr.write(f"run {run_id}: {err.render()}\n")
             broken.add(run_id)  # the lease is left to expire: it is tried again after --lease seconds
+        except Exception as err:  # noqa: BLE001 - a bug in the runtime: one run must not stop every worker
+            sys.stderr.write(f"run {run_id}: internal error: {type(err).__name__}: {err}\n")
+            broken.add(run_id)
+            internal = True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,8 @@ Every step's outcome is committed to the store (journal) before the next step st
 Resuming a run replays the workflow from the top: steps found in the journal return their
 recorded results without calling anything, so completed side effects are never redone;
 the first step not in the journal runs for real. A replay that reaches steps in a
-different order than recorded stops with :class:`NonDeterminismError`.
+different order than recorded, or calls an agent with other arguments, stops with
+:class:`NonDeterminismError`.
 
 Attempts are journaled before they run, so attempts a crash cut short count against the
 step's ``retry`` budget (and its agent's ``budget calls``) when the run is resumed; a step
@@ -12,15 +13,17 @@ whose attempts keep crashing the worker fails at ``max(retry + 1, Limits.crash_a
 attempts instead of being retried forever.
 
 Failure semantics: a step that fails (after its retries) makes the run unwind: the
-compensations of the completed steps run in reverse completion order, each exactly once
-(journaled under ``compensate:<step>``), and the run ends ``compensated`` with the cause
-recorded. Runs are owned by one worker at a time through a lease renewed by a heartbeat;
+failure is journaled (``unwind:run``), then the compensations of the completed steps run in
+reverse completion order, each exactly once (journaled under ``compensate:<step>``), and
+the run ends ``compensated`` with the cause recorded. A run resumed while unwinding replays
+only its completed steps and goes on unwinding. Runs are owned by one worker at a time through a lease renewed by a heartbeat;
 a lost lease stops the worker without committing anything more.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import collections
 import hashlib
 import os
 import socket
@@ -31,6 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Region
 
@@ -39,7 +43,7 @@ from geomir.dialects import apel
 
 from . import agents as agents_mod
 from . import state_codec
-from .store import LeaseLost, RunRecord, Store
+from .store import LeaseLost, RunExists, RunRecord, Store
 from .tracing import Tracer
 
 # --- limits and errors ----------------------------------------------------------------------
@@ -55,6 +59,9 @@ class Limits:
     """Delegations in one step's chain (an agent's ``budget depth`` may lower it)."""
     max_steps: int = 10_000
     """Journaled steps per run."""
+    max_iterations: int = 100_000
+    """Loop iterations per run, of all ``while`` and ``repeat`` loops together (loops whose
+    bodies journal nothing do not count against ``max_steps``)."""
     lease_s: float = 30.0
     """How long a worker's ownership of a run lasts without a heartbeat."""
     internal_wait_s: float = 60.0
@@ -68,7 +75,8 @@ class Limits:
     its worker every time."""
 
     def __post_init__(self) -> None:
-        least = {"max_repeats": 1, "max_delegation_depth": 0, "max_steps": 1, "crash_attempts": 1}
+        least = {"max_repeats": 1, "max_delegation_depth": 0, "max_steps": 1, "max_iterations": 1,
+                 "crash_attempts": 1}
         bad = [f"{name} must be an integer >= {low}, found {getattr(self, name)!r}" for name, low in least.items()
                if not _is_int(getattr(self, name)) or getattr(self, name) < low]
         bad += [f"{name} must be a number of seconds > 0, found {getattr(self, name)!r}"
@@ -140,6 +148,11 @@ class _Suspend(Exception):
 
 class _Cancelled(Exception):
     pass
+
+
+class _Unwind(Exception):
+    """A resumed run that was unwinding reached a step it had not finished: replay stops here
+    (without cancelling other branches, so that they replay their completed steps too)."""
 
 
 @dataclass
@@ -215,6 +228,8 @@ class _Frame:
     branch: str
     context: agents_mod.Context
     values: dict = field(default_factory=dict)
+    span: object = None
+    """The span its steps belong to (the run, a sub-workflow or a branch), for threads' parents."""
 
 
 class _Execution:
@@ -225,6 +240,10 @@ class _Execution:
         self.lock = threading.RLock()
         self.journal = {s.step_id: s for s in self.store.journal(self.run_id)}
         self.replayed: set[str] = set()
+        self.pending = _recorded_order(self.journal.values())
+        self.unwinding = _unwinding_cause(self.journal.values())
+        """The cause of the failure this run was unwinding from when it was resumed (else None)."""
+        self.iterations = 0
         self.seq = max((s.seq for s in self.journal.values()), default=0)
         self.compensations: list[_Compensation] = []
         self.calls: dict[str, int] = {}
@@ -253,21 +272,32 @@ class _Execution:
 
     def recorded(self, step_id: str, frame: _Frame):
         """The journaled record of ``step_id`` if the run has been here before; checks that
-        the replay follows the recorded order in this branch."""
+        the replay follows the recorded order in its branch. A run resumed while unwinding
+        stops replaying (:class:`_Unwind`) at the first step it had not completed."""
         with self.lock:
             rec = self.journal.get(step_id)
-            if rec is not None and rec.status != "started":
-                self.replayed.add(step_id)
+            if step_id.startswith(_COMPENSATE):
                 return rec
-            pending = sorted((s for s in self.journal.values() if s.step_id not in self.replayed
-                              and s.status != "started" and _branch_of(s.step_id) == frame.branch
-                              and not s.step_id.startswith("compensate:")), key=lambda s: s.seq)
-            if pending:
+            finished = rec is not None and rec.status != "started"
+            queue = self.pending.get(_branch_of(step_id), [])
+            if queue and (not finished or queue[0] != step_id):
                 raise NonDeterminismError(
-                    f"run {self.run_id} is not deterministic: the recorded run went to step '{pending[0].step_id}' "
+                    f"run {self.run_id} is not deterministic: the recorded run went to step '{queue[0]}' "
                     f"here, this replay reached step '{step_id}' (was the workflow file changed, or does a decision "
                     "depend on something outside the journal?)")
-            return rec  # None, or a step that started but did not finish
+            if self.unwinding is not None and (rec is None or rec.status != "completed"):
+                raise _Unwind()
+            if finished:
+                queue.popleft()
+                self.replayed.add(step_id)
+            return rec  # finished, or None, or a step that started but did not finish
+
+    def journal_unwinding(self, cause: str) -> None:
+        """Record that the run unwinds (and why) before any compensation runs, so that a
+        resumed run keeps unwinding instead of replaying past the failure."""
+        if _UNWIND not in self.journal:
+            self.store.fail_step(self.run_id, self.owner, self.next_seq(bounded=False), _UNWIND, "unwind", cause)
+        self.unwinding = cause
 
     def commit(self, seq: int, step_id: str, kind: str, value) -> None:
         self.store.complete_step(self.run_id, self.owner, seq, step_id, kind, state_codec.encode(value))
@@ -300,11 +330,15 @@ class _Execution:
         agent_op = self.program.agents[agent_name]
         rec = self.recorded(step_id, frame)
         named = dict(zip([n for n, _ in agent_op.params()], args))
-        digest = state_codec.digest([agent_name, named])
+        digest = self.input_digest(agent_op, named)
         if kind == "call":
             self.count_repeat(agent_name, digest, step_id)
         if rec is not None and rec.status == "completed":
-            value, calls = _unwrap_calls(state_codec.decode(rec.result), agent_name, rec.attempt)
+            value, calls, recorded_input = _unwrap_calls(state_codec.decode(rec.result), agent_name, rec.attempt)
+            if kind == "call" and recorded_input not in (None, digest):
+                raise NonDeterminismError(
+                    f"run {self.run_id} is not deterministic: step '{step_id}' called agent '{agent_name}' with "
+                    f"other arguments when recorded (input digest {recorded_input[:12]}, now {digest[:12]})")
             self.count_calls(calls)  # replayed calls count against the budget as they did when they ran
             return value
         if rec is not None and rec.status == "failed":
@@ -353,7 +387,7 @@ class _Execution:
                     # stops here and is tried again when its lease expires)
                     self.store.begin_step(self.run_id, self.owner, seq, step_id, kind, attempt - 1)
                     raise
-                self.commit(seq, step_id, kind, {_CALLS: used, "value": result})
+                self.commit(seq, step_id, kind, {_CALLS: used, "value": result, _INPUT: digest})
                 span.set("apel.output_hash", state_codec.digest(result))
                 span.set("apel.attempts", attempt)
                 return result
@@ -362,6 +396,27 @@ class _Execution:
             self.replayed.add(step_id)
             span.fail(message)
         raise StepFailed(message, retryable=False)
+
+    def input_digest(self, agent_op: apel.AgentOp, named: dict) -> str:
+        """The digest of a call's agent and arguments, converted to the declared parameter
+        types as the agent receives them (so ``1`` and ``1.0`` for a ``float`` are the same)."""
+        typed = dict(named)
+        for pname, ptype in agent_op.params():
+            try:
+                typed[pname] = self.program.schemas.coerce(named[pname], ptype, f"argument '{pname}'")
+            except agents_mod.ContractViolation:
+                break  # the call itself reports it
+        else:
+            named = typed
+        return state_codec.digest([agent_op.sym_name.data, named])
+
+    def count_iteration(self, loop) -> None:
+        """One more loop iteration; past ``Limits.max_iterations`` the run stops (a located error)."""
+        with self.lock:
+            self.iterations += 1
+            if self.iterations > self.limits.max_iterations:
+                raise BudgetExceeded(_located(loop, f"the run made more than {self.limits.max_iterations} loop "
+                                                    "iterations (Limits.max_iterations)"))
 
     def count_repeat(self, agent_name: str, digest: str, step_id: str) -> None:
         with self.lock:
@@ -480,7 +535,7 @@ class _Execution:
                     name = op.agent.root_reference.data
                     args = [frame.values[a] for a in op.args]
                     agent = self.program.agents[name]
-                    sid = f"compensate:{comp.step_id}"
+                    sid = f"{_COMPENSATE}{comp.step_id}"
                     self.call_agent(comp.call, frame, sid, args, name, "compensation", agent.retry.data + 2)
                 else:
                     _HANDLERS[type(op)](self, op, frame)
@@ -489,18 +544,45 @@ class _Execution:
 @dataclass
 class _Returned:
     value: object
+    op: object = None
+    """The ``return`` op (its location names a result of the wrong type)."""
 
 
 _CALLS = "apel.calls"
 """Key of a call step's journaled result: the step's calls per agent, next to its ``value``."""
+_INPUT = "apel.input"
+"""Key of a call step's journaled result: the digest of its agent and arguments (replay compares it)."""
 
 
-def _unwrap_calls(recorded, agent_name: str, attempts: int) -> tuple[object, dict[str, int]]:
-    """A call step's ``(value, calls per agent)``; a journal written before calls were
-    recorded counts its attempts against the agent called."""
-    if isinstance(recorded, dict) and set(recorded) == {_CALLS, "value"}:
-        return recorded["value"], recorded[_CALLS]
-    return recorded, {agent_name: max(attempts, 1)}
+def _unwrap_calls(recorded, agent_name: str, attempts: int) -> tuple[object, dict[str, int], str | None]:
+    """A call step's ``(value, calls per agent, input digest)``; a journal written before
+    calls were recorded counts its attempts against the agent called (and has no digest)."""
+    if isinstance(recorded, dict) and set(recorded) - {_INPUT} == {_CALLS, "value"}:
+        return recorded["value"], recorded[_CALLS], recorded.get(_INPUT)
+    return recorded, {agent_name: max(attempts, 1)}, None
+
+
+_COMPENSATE = "compensate:"
+"""Prefix of a compensation's step id."""
+_UNWIND = "unwind:run"
+"""The journal row of a run that started unwinding, its error the cause (no workflow step id has this form)."""
+
+
+def _recorded_order(steps) -> dict[str, collections.deque]:
+    """The finished workflow steps of a journal, per branch, in the order they were reached."""
+    order: dict[str, collections.deque] = {}
+    for s in sorted(steps, key=lambda s: s.seq):
+        if s.status != "started" and not s.step_id.startswith(_COMPENSATE) and s.step_id != _UNWIND:
+            order.setdefault(_branch_of(s.step_id), collections.deque()).append(s.step_id)
+    return order
+
+
+def _unwinding_cause(steps) -> str | None:
+    """Why the journaled run was unwinding (its unwind row, else its first failed step), or None."""
+    steps = sorted(steps, key=lambda s: s.seq)
+    marks = [s.error for s in steps if s.step_id == _UNWIND]
+    failed = [s.error for s in steps if s.status == "failed" and not s.step_id.startswith(_COMPENSATE)]
+    return (marks + failed + [None])[0]
 
 
 def _branch_of(step_id: str) -> str:
@@ -551,20 +633,34 @@ _BINARY = {
 }
 
 
+_EVALUATION_ERRORS = (ArithmeticError, LookupError, TypeError, ValueError)
+"""What Python raises for an operation a value does not support (the step fails)."""
+
+
 def _binop(ex, op: apel.BinaryOp, frame):
     a, b = frame.values[op.lhs], frame.values[op.rhs]
     try:
-        out = _BINARY[op.op.data](a, b)
-    except (TypeError, ZeroDivisionError) as err:
+        out = _equal(a, b, op.op.data) if op.op.data in ("==", "!=") else _BINARY[op.op.data](a, b)
+    except _EVALUATION_ERRORS as err:
         raise StepFailed(f"cannot evaluate {_short(a)} {op.op.data} {_short(b)}: {err}", retryable=False) from None
-    if op.op.data in ("==", "!="):
-        out = bool(getattr(out, "all", lambda: out)())
     frame.values[op.result] = out
+
+
+def _equal(a, b, op: str) -> bool:
+    """``a == b`` (or ``!=``) as one bool; arrays are equal when their shapes and values are."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        same = bool(np.array_equal(a, b))
+    else:
+        same = bool(a == b)
+    return same if op == "==" else not same
 
 
 def _unop(ex, op: apel.UnaryOp, frame):
     v = frame.values[op.operand]
-    frame.values[op.result] = (not v) if op.op.data == "not" else -v
+    try:
+        frame.values[op.result] = (not v) if op.op.data == "not" else -v
+    except _EVALUATION_ERRORS as err:
+        raise StepFailed(f"cannot evaluate {op.op.data}{_short(v)}: {err}", retryable=False) from None
 
 
 def _new(ex, op: apel.NewOp, frame):
@@ -580,8 +676,28 @@ def _builtin(ex, op: apel.BuiltinOp, frame):
     arg = frame.values[op.args[0]]
     try:
         frame.values[op.result] = fn(arg)
-    except (TypeError, ValueError) as err:
+    except _EVALUATION_ERRORS as err:
         raise StepFailed(f"{op.callee.data}({_short(arg)}) failed: {err}", retryable=False) from None
+
+
+def _located(op, message: str) -> str:
+    """``message`` prefixed with the op's ``file:line:col``, when it has one."""
+    span = op_span(op)
+    return f"{span.location}: {message}" if span is not None else message
+
+
+def _expression(handler: Callable) -> Callable:
+    """An expression op's handler whose failures (a value the operation does not support)
+    fail the step, not retried, at the op's source location."""
+    def evaluate(ex, op, frame):
+        try:
+            return handler(ex, op, frame)
+        except StepFailed as err:
+            raise StepFailed(_located(op, err.message), retryable=False) from None
+        except _EVALUATION_ERRORS as err:
+            raise StepFailed(_located(op, f"cannot evaluate {op.name}: {type(err).__name__}: {err}"),
+                             retryable=False) from None
+    return evaluate
 
 
 def _call(ex: _Execution, op: apel.CallOp, frame: _Frame):
@@ -606,11 +722,17 @@ def _run(ex: _Execution, op: apel.RunOp, frame: _Frame):
         context.set(name, value)
     sub = _Frame(frame.prefix + op.step.data + "/", frame.branch, context)
     with ex.tracer.span(f"subworkflow {target.sym_name.data}", run_id=ex.run_id, correlation_id=ex.corr,
-                        kind="subworkflow", step_id=frame.prefix + op.step.data):
+                        kind="subworkflow", step_id=frame.prefix + op.step.data, parent=frame.span) as span:
+        sub.span = span
         out = ex.run_region(target.body, sub)
+    name = target.sym_name.data
     if out is None:
-        raise StepFailed(f"workflow '{target.sym_name.data}' ended without 'return'", retryable=False)
-    frame.values[op.result] = out.value
+        raise StepFailed(_located(op, f"workflow '{name}' ended without 'return'"), retryable=False)
+    try:
+        frame.values[op.result] = ex.program.schemas.coerce(out.value, target.result_type,
+                                                            f"the result of workflow '{name}'")
+    except agents_mod.ContractViolation as err:
+        raise StepFailed(_located(out.op or op, err.message), retryable=False) from None
 
 
 def _send(ex: _Execution, op: apel.SendOp, frame: _Frame):
@@ -670,7 +792,14 @@ def _receive_value(ex: _Execution, op: apel.ReceiveOp, step_id: str, seq: int, s
     internal = event in ex.program.sent_events
     event_id = None
     if internal:
-        value = _wait_internal(ex, event, _branch_of(step_id), timeout if timeout is not None else ex.limits.internal_wait_s)
+        try:
+            value = _wait_internal(ex, event, _branch_of(step_id),
+                                   timeout if timeout is not None else ex.limits.internal_wait_s)
+        except StepFailed as err:  # a timeout or a deadlock: journaled like any failed step
+            message = f"step '{step_id}' failed: {err.message}"
+            ex.store.fail_step(ex.run_id, ex.owner, seq, step_id, "event", message)
+            span.fail(message)
+            raise StepFailed(message, retryable=False) from None
         if value is _SUSPENDED:
             return _SUSPENDED
     else:
@@ -745,12 +874,14 @@ def _parallel(ex: _Execution, op: apel.ParallelOp, frame: _Frame):
     names = [n.data for n in op.branch_names.data]
     base = frame.prefix + op.step.data
     frames = [_Frame(f"{base}@{n}/", f"{base}@{n}", frame.context) for n in names]
+    parent = frame.span or ex.run_span
     errors: list[BaseException] = []
 
     def branch(region: Region, sub: _Frame):
         try:
             with ex.tracer.span(f"branch {sub.branch}", run_id=ex.run_id, correlation_id=ex.corr, kind="branch",
-                                parent=ex.run_span):
+                                parent=parent) as span:
+                sub.span = span
                 out = ex.run_region(region, sub)
             if isinstance(out, _Returned):
                 raise StepFailed("'return' inside a parallel branch", retryable=False)
@@ -758,7 +889,7 @@ def _parallel(ex: _Execution, op: apel.ParallelOp, frame: _Frame):
             with ex.channel_cv:
                 errors.append(err)
                 ex.suspended += isinstance(err, _Suspend)
-                if not isinstance(err, (_Suspend, _Cancelled)):
+                if not _lets_others_go_on(ex, err):
                     ex.cancelled.set()
                 ex.channel_cv.notify_all()
         finally:
@@ -776,12 +907,23 @@ def _parallel(ex: _Execution, op: apel.ParallelOp, frame: _Frame):
         t.join()
     with ex.channel_cv:
         ex.active += 1
-    real = [e for e in errors if not isinstance(e, (_Suspend, _Cancelled))]
+    real = [e for e in errors if not isinstance(e, (_Suspend, _Cancelled, _Unwind))]
     if real:
         raise real[0]
+    if any(isinstance(e, _Unwind) for e in errors):
+        raise _Unwind()
     suspended = [e for e in errors if isinstance(e, _Suspend)]
     if suspended:
         raise _Suspend.merge(suspended)
+
+
+def _lets_others_go_on(ex: _Execution, err: BaseException) -> bool:
+    """Whether a branch that stopped with ``err`` leaves the other branches running: it
+    waits outside, was cancelled, or the run replays its way back to a failure (then every
+    branch must replay its completed steps, so that all of them are compensated)."""
+    if isinstance(err, (_Suspend, _Cancelled, _Unwind)):
+        return True
+    return ex.unwinding is not None and isinstance(err, StepFailed)
 
 
 def _while(ex: _Execution, op: apel.WhileOp, frame: _Frame):
@@ -799,7 +941,8 @@ def _while(ex: _Execution, op: apel.WhileOp, frame: _Frame):
         i += 1
         if bound is not None and i > bound:
             raise LoopDetected(f"loop '{op.loop.data}' is still running after its bound of {bound} iterations")
-        sub = _Frame(f"{frame.prefix}{op.loop.data}[{i}]/", frame.branch, frame.context, values=frame.values)
+        ex.count_iteration(op)
+        sub = _Frame(f"{frame.prefix}{op.loop.data}[{i}]/", frame.branch, frame.context, frame.values, frame.span)
         out = ex.run_region(op.body, sub)
         if out is not None:
             return out
@@ -807,7 +950,8 @@ def _while(ex: _Execution, op: apel.WhileOp, frame: _Frame):
 
 def _repeat(ex: _Execution, op: apel.RepeatOp, frame: _Frame):
     for i in range(1, op.count.data + 1):
-        sub = _Frame(f"{frame.prefix}{op.loop.data}[{i}]/", frame.branch, frame.context, values=frame.values)
+        ex.count_iteration(op)
+        sub = _Frame(f"{frame.prefix}{op.loop.data}[{i}]/", frame.branch, frame.context, frame.values, frame.span)
         out = ex.run_region(op.body, sub)
         if out is not None:
             return out
@@ -833,7 +977,7 @@ def _if(ex: _Execution, op: apel.IfOp, frame: _Frame):
 
 
 def _return(ex, op: apel.ReturnOp, frame):
-    return _Returned(frame.values[op.value])
+    return _Returned(frame.values[op.value], op)
 
 
 def _fail(ex, op: apel.FailOp, frame):
@@ -843,8 +987,9 @@ def _fail(ex, op: apel.FailOp, frame):
 
 
 _HANDLERS: dict[type, Callable] = {
-    apel.GetOp: _get, apel.SetOp: _set, apel.ConstOp: _const, apel.FieldOp: _field, apel.BinaryOp: _binop,
-    apel.UnaryOp: _unop, apel.NewOp: _new, apel.ListOp: _list, apel.BuiltinOp: _builtin, apel.CallOp: _call,
+    apel.GetOp: _expression(_get), apel.SetOp: _set, apel.ConstOp: _const, apel.FieldOp: _expression(_field),
+    apel.BinaryOp: _expression(_binop), apel.UnaryOp: _expression(_unop), apel.NewOp: _new, apel.ListOp: _list,
+    apel.BuiltinOp: _expression(_builtin), apel.CallOp: _call,
     apel.RunOp: _run, apel.SendOp: _send, apel.ReceiveOp: _receive, apel.ParallelOp: _parallel,
     apel.WhileOp: _while, apel.RepeatOp: _repeat, apel.IfOp: _if, apel.ReturnOp: _return, apel.FailOp: _fail,
 }
@@ -885,12 +1030,15 @@ class Engine:
                 checked[name] = self.program.schemas.coerce(inputs[name], t, f"input '{name}'")
             except agents_mod.ContractViolation as err:
                 raise UsageError(err.message) from None
-        run_id = run_id or uuid.uuid4().hex[:12]
-        corr = correlation_id or run_id
+        run_id = uuid.uuid4().hex[:12] if run_id is None else _checked_id("run id", run_id)
+        corr = run_id if correlation_id is None else _checked_id("correlation id", correlation_id)
         payload = state_codec.encode({"workflow": wf.sym_name.data, "inputs": checked,
                                       "file": _absolute(file or self.program.filename)})
-        return self.store.create_run(run_id, wf.sym_name.data, self.program.source_hash, payload, corr,
-                                     owner, self.limits.lease_s)
+        try:
+            return self.store.create_run(run_id, wf.sym_name.data, self.program.source_hash, payload, corr,
+                                         owner, self.limits.lease_s)
+        except RunExists:
+            raise UsageError(f"run '{run_id}' already exists in the store; give the new run another id") from None
 
     def resume(self, run_id: str) -> RunResult:
         """Continue a run from its last committed step (after a crash, or when its event came)."""
@@ -1005,15 +1153,17 @@ class Engine:
             beat.join()
 
     def _drive(self, ex: _Execution, wf: apel.WorkflowOp, inputs: dict, span) -> RunResult:
-        frame = _Frame("", "", agents_mod.Context(inputs))
+        frame = _Frame("", "", agents_mod.Context(inputs), span=span)
         try:
             out = ex.run_region(wf.body, frame)
+            if ex.unwinding is not None:  # replayed to where it failed: the run still unwinds
+                raise _Unwind()
             if out is None:
                 raise WorkflowFailed(f"workflow '{wf.sym_name.data}' ended without 'return'")
             try:
                 value = self.program.schemas.coerce(out.value, wf.result_type, f"the result of workflow '{wf.sym_name.data}'")
             except agents_mod.ContractViolation as err:
-                raise WorkflowFailed(err.message) from None
+                raise WorkflowFailed(_located(out.op, err.message)) from None
             unreplayed = [s for s in ex.journal.values() if s.step_id not in ex.replayed and s.status != "started"]
             if unreplayed:
                 raise NonDeterminismError(f"run {ex.run_id} is not deterministic: recorded step "
@@ -1022,24 +1172,33 @@ class Engine:
             span.set("apel.status", "completed")
             return RunResult(ex.run_id, "completed", value, None, ex.corr)
         except _Suspend as s:
+            if ex.unwinding is not None:
+                return self._unwind(ex, ex.unwinding, span)
             waiting_for = ",".join(s.events)
             self.store.set_status(ex.run_id, ex.owner, "waiting", waiting_for=waiting_for, wake_at=s.wake_at)
             span.set("apel.status", "waiting")
             return RunResult(ex.run_id, "waiting", None, None, ex.corr, waiting_for)
+        except _Unwind:
+            return self._unwind(ex, ex.unwinding, span)
         except NonDeterminismError as err:
             return self._failed(ex, err.message, span)
         except StepFailed as err:
-            ex.cancelled.clear()
-            cause = err.message
-            span.event("compensating", cause=cause)
-            try:
-                ex.compensate()
-            except StepFailed as comp:
-                return self._failed(ex, f"{cause}; compensation failed: {comp.message}", span)
-            self.store.set_status(ex.run_id, ex.owner, "compensated", error=cause)
-            span.set("apel.status", "compensated")
-            span.set("apel.cause", cause)
-            return RunResult(ex.run_id, "compensated", None, cause, ex.corr)
+            return self._unwind(ex, ex.unwinding or err.message, span)
+
+    def _unwind(self, ex: _Execution, cause: str, span) -> RunResult:
+        """Journal the failure, then compensate the completed steps; the run ends
+        ``compensated`` (or ``failed`` if a compensation fails)."""
+        ex.cancelled.clear()
+        ex.journal_unwinding(cause)
+        span.event("compensating", cause=cause)
+        try:
+            ex.compensate()
+        except StepFailed as comp:
+            return self._failed(ex, f"{cause}; compensation failed: {comp.message}", span)
+        self.store.set_status(ex.run_id, ex.owner, "compensated", error=cause)
+        span.set("apel.status", "compensated")
+        span.set("apel.cause", cause)
+        return RunResult(ex.run_id, "compensated", None, cause, ex.corr)
 
     def _failed(self, ex: _Execution, message: str, span) -> RunResult:
         self.store.set_status(ex.run_id, ex.owner, "failed", error=message)
@@ -1058,6 +1217,17 @@ class Engine:
             except GeomirError:
                 ex.lost.set()
                 return
+
+
+def _checked_id(what: str, value: str) -> str:
+    """A run or correlation id given by the user: not empty; a run id without '/', which
+    separates the parts of idempotency keys (``run/step``) and so must not occur in one."""
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"the {what} must be a non-empty string, found {value!r}")
+    if what == "run id" and "/" in value:
+        raise UsageError(f"the run id {value!r} contains '/', which separates the run id from the step id in "
+                         "idempotency keys; use another character")
+    return value
 
 
 def _absolute(file: str) -> str:

@@ -38,6 +38,10 @@ class StoreError(GeomirError):
     """The store cannot be opened, or refuses an operation."""
 
 
+class RunExists(StoreError):
+    """A run with this id is already in the store."""
+
+
 class LeaseLost(StoreError):
     """A worker wrote to a run whose lease it no longer holds; nothing was committed."""
 
@@ -373,7 +377,7 @@ class _SqlStore(Store):
                           "ON CONFLICT (run_id) DO NOTHING",
                           (run_id, workflow, source_hash, input, correlation_id, owner, lease_until, now, now))
             if not added:
-                raise StoreError(f"run {run_id!r} already exists")
+                raise RunExists(f"run {run_id!r} already exists")
         return RunRecord(run_id, workflow, source_hash, "running", input, None, None, correlation_id,
                          owner, lease_until, None, now, now)
 

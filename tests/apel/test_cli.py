@@ -123,7 +123,7 @@ def test_errors_are_reported_with_their_place_and_exit_code(project, capsys, tmp
     code, _, err = apel(capsys, "run", "broken.apel")
     assert code == 1 and "broken.apel:3:1" in err
     code, _, err = apel(capsys, "worker", "--poll", "0")
-    assert code == 2 and "--poll must be positive" in err
+    assert code == 2 and "--poll must be a positive number of seconds" in err
 
 
 def test_a_worker_reports_runs_it_cannot_load_and_exits_1_with_once(project, capsys, tmp_path):
