@@ -339,9 +339,10 @@ def _contract_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="geomc contract",
         description="Kernel contracts: bound how far an inference kernel may drift from the training kernel.",
-        epilog="Exit codes: check: 0 the contract holds, 1 it is violated (or the file is wrong); promote: 0 the "
-        "candidate reached the last stage, 1 it is blocked, 4 not yet (paused as inconclusive, or out of calls); "
-        "2 usage error.",
+        epilog="Exit codes: check: 0 the contract holds, 1 it is violated, an escalation step (fallback, block) "
+        "rejects the candidate, or the file is wrong; promote: 0 the candidate reached the last stage, 1 it is "
+        "blocked, 4 not yet (paused as inconclusive, or out of calls); 2 usage error (a model, weights or state "
+        "file that cannot be used).",
     )
     sub = p.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="run the reference and the candidate kernel and evaluate every clause")
@@ -353,7 +354,8 @@ def _contract_parser() -> argparse.ArgumentParser:
     promote.add_argument("--calls", type=int, default=2000, help="calls to serve at most in this run (default 2000)")
     promote.add_argument("--rows", type=int, default=16, help="rows per call (default 16)")
     promote.add_argument("--state", help="the SQLite state file (default: <contract>.state.sqlite)")
-    promote.add_argument("--reset", action="store_true", help="forget the saved state and start from offline")
+    promote.add_argument("--reset", action="store_true", help="forget the saved state and start from offline (a "
+                         "changed contract, model or weights file restarts by itself)")
     promote.add_argument("--resume", action="store_true", help="continue a promotion paused as inconclusive")
     sub.add_parser("schema", help="print the contract file's JSON schema")
     return p

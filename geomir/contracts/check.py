@@ -6,7 +6,8 @@ Both kernels are the same model compiled for their targets, with the same weight
 float64 and cast). Outputs are compared in float64. Per sample:
 
 * ``euclidean`` error: |y_c - y_r| (coordinates); ``manifold``: the geodesic distance on
-  the output manifold (the Euclidean one for vectors); ``relative``: |y_c - y_r| / |y_r|;
+  the output manifold from y_r to proj(y_c), plus |y_c - proj(y_c)|, how far off the
+  manifold y_c is (the Euclidean distance for vectors); ``relative``: |y_c - y_r| / |y_r|;
 * the relative error |y_c - y_r| / |y_r| (for ``max_rel``).
 
 Clauses (each: measured, bound, verdict, the escalation action of measured / bound):
@@ -18,16 +19,22 @@ Clauses (each: measured, bound, verdict, the escalation action of measured / bou
   softmax(y_c)) (outputs of dimension >= 2 read as logits), and the top-1 agreement rate;
   the 50/99/99.9 percentiles of both are reported whatever the bounds;
 * runtime: the p99 latency of a candidate call on ``inputs.batch`` rows (after a warm-up
-  call) and the candidate's peak memory (CUDA: ``max_memory_allocated``; CPU: the rise of
-  the process's peak RSS, a coarse upper bound).
+  call) and the candidate's peak memory during one such call after the warm-up (CUDA:
+  ``max_memory_allocated``; CPU on Linux: the rise of the process's peak RSS, reset before
+  the call through /proc/self/clear_refs; elsewhere not measurable: verdict ``unmeasured``).
+
+NaN or inf candidate rows fail every clause that compares outputs (``nonfinite`` counts
+them). An escalation step reached by any clause applies: ``block`` and ``fallback`` reject
+the candidate (the check exits 1 even when every bound holds), ``warn`` is noted.
 """
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import hashlib
 import json
 import math
-import resource
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -41,6 +48,9 @@ from .spec import Contract, Kernel, load_contract
 from .tolerances import default_tolerance
 
 PERCENTILES = (50.0, 99.0, 99.9)
+ORDER = {"": 0, "warn": 1, "fallback": 2, "block": 3}  # escalation actions, weakest first
+REJECT = ("fallback", "block")  # actions that keep the candidate from serving
+UNMEASURED = "not measurable here (CPU memory needs Linux's /proc/self/clear_refs)"
 
 
 @dataclass
@@ -53,12 +63,15 @@ class Clause:
     higher_is_better: bool = False
     detail: str = ""
     action: str = ""  # the escalation action its ratio reaches ("" none)
+    nonfinite: int = 0  # NaN or inf candidate rows: the clause fails whatever it measured
 
     @property
     def ratio(self) -> float | None:
         """How much of the bound is used (> 1: violated)."""
-        if self.bound is None:
+        if self.bound is None or self.detail == UNMEASURED:
             return None
+        if self.nonfinite or math.isnan(self.measured):
+            return math.inf
         if self.higher_is_better:  # agreement rates: the shortfall over the allowed shortfall
             allowed = 1.0 - self.bound
             return (1.0 - self.measured) / allowed if allowed > 0 else (0.0 if self.measured >= 1.0 else math.inf)
@@ -68,7 +81,9 @@ class Clause:
     def verdict(self) -> str:
         if self.bound is None:
             return "info"
-        if math.isnan(self.measured):
+        if self.detail == UNMEASURED:
+            return "unmeasured"
+        if self.nonfinite or math.isnan(self.measured):
             return "FAIL"
         ok = self.measured >= self.bound if self.higher_is_better else self.measured <= self.bound
         return "pass" if ok else "FAIL"
@@ -87,21 +102,30 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def violated(self) -> bool:
+        return any(c.verdict == "FAIL" for c in self.clauses)
+
+    @property
     def passed(self) -> bool:
-        return all(c.verdict != "FAIL" for c in self.clauses)
+        """No clause violated and no clause reaches a ``fallback`` or ``block`` step."""
+        return not self.violated and self.action not in REJECT
 
     @property
     def action(self) -> str:
         """The strongest escalation action any clause reaches ("" for none)."""
-        order = {"": 0, "warn": 1, "fallback": 2, "block": 3}
-        return max((c.action for c in self.clauses), key=order.__getitem__, default="")
+        return strongest(c.action for c in self.clauses)
 
     def to_json(self) -> dict:
         out = asdict(self)
         for c, raw in zip(self.clauses, out["clauses"]):
             raw.update(ratio=c.ratio, verdict=c.verdict)
-        out.update(passed=self.passed, action=self.action)
+        out.update(passed=self.passed, violated=self.violated, action=self.action)
         return _finite(out)
+
+
+def strongest(actions) -> str:
+    """The strongest of escalation ``actions`` ("" for none)."""
+    return max(actions, key=ORDER.__getitem__, default="")
 
 
 def _finite(x):
@@ -142,6 +166,22 @@ def _entry(path: Path, entry: str | None):
     if entry not in models:
         raise UsageError(f"contract: no model '{entry}' in {path} (models: {', '.join(models)})")
     return entry, models[entry]
+
+
+def _output_type(entry: str, f):
+    """The model's one output type; UsageError for a model a contract cannot compare:
+    several outputs, or a path input (a contract draws independent rows, not paths)."""
+    from geomir.dialects import geo
+
+    outputs = f.function_type.outputs.data
+    if len(outputs) != 1:
+        raise UsageError(f"contract: @{entry} returns {len(outputs)} outputs; a contract compares a model with one "
+                         "output (give each output a model of its own)")
+    paths = [i for i, t in enumerate(f.function_type.inputs.data, 1) if isinstance(t, geo.PathType)]
+    if paths:
+        raise UsageError(f"contract: @{entry} takes a path (input {paths[0]}); a contract draws independent sample "
+                         "rows, and models with path inputs are not supported")
+    return outputs[0]
 
 
 def draw_inputs(f, samples: int, seed: int, distribution: str, scale: float | None) -> list[np.ndarray]:
@@ -208,9 +248,51 @@ def _master_params(path: Path, entry: str, weights: str | None, base: Path) -> d
     if weights is not None:
         from geomir.weights_file import WeightFile
 
+        _check_weight_types(base / weights)
         file = WeightFile(base / weights)
+        unknown = sorted(set(file.arrays) - set(module.PARAMS))
+        if unknown:
+            raise UsageError(f"weights file '{file}' holds {len(unknown)} arrays that are no parameter of "
+                             f"{path.name}: {', '.join(unknown[:8])}{', ...' if len(unknown) > 8 else ''}")
         master = {k: file.get(k, v.shape) for k, v in master.items()}
     return master
+
+
+def _weight_dtypes(path: Path) -> dict[str, tuple[str, str]]:
+    """IR name -> (NumPy dtype kind, dtype name) of every array of a weights file as
+    stored; {} when it cannot be read (WeightFile then says why)."""
+    from geomir.weights_file import _file_kind
+
+    def kind(v) -> tuple[str, str]:
+        if hasattr(v, "is_floating_point"):  # a torch tensor
+            name = str(v.dtype).removeprefix("torch.")
+            return ("c" if v.dtype.is_complex else "b" if name == "bool" else "f" if v.is_floating_point() else "i"), name
+        d = np.asarray(v).dtype
+        return d.kind, d.name
+
+    try:
+        if not path.is_file() or _file_kind(path) is None:
+            return {}
+        if _file_kind(path) == "npz":
+            with np.load(path, allow_pickle=False) as npz:
+                data = {k: npz[k] for k in npz.files}
+        else:
+            import torch
+
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 (WeightFile reports a file it cannot read)
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k.removeprefix("params.").replace("__", "."): kind(v) for k, v in data.items()}
+
+
+def _check_weight_types(path: Path) -> None:
+    """UsageError for weights that are not real numbers (integers are converted)."""
+    for name, (kind, dtype) in _weight_dtypes(path).items():
+        if kind not in "fiu":
+            raise UsageError(f"weights file '{path}': '{name}' holds {dtype} values; weights are real numbers "
+                             "(floating point; integers are converted)")
 
 
 def build_kernels(contract: Contract, base: Path, candidate: Callable | None = None) -> Kernels:
@@ -220,21 +302,23 @@ def build_kernels(contract: Contract, base: Path, candidate: Callable | None = N
     if not path.is_file():
         raise UsageError(f"contract: model file '{contract.model}' not found (relative to {base})")
     entry, f = _entry(path, contract.entry)
+    output_type = _output_type(entry, f)
     master = _master_params(path, entry, contract.weights, base)
     inputs = draw_inputs(f, contract.inputs.samples, contract.inputs.seed, contract.inputs.distribution,
                          contract.inputs.scale)
     batch = contract.inputs.batch
     ref = _kernel(contract.reference, path, entry, master, batch, contract.inputs.seed)
     cand = candidate or _kernel(contract.candidate, path, entry, master, batch, contract.inputs.seed)
-    (out,) = f.function_type.outputs.data
-    return Kernels(entry, ref, cand, inputs, out)
+    return Kernels(entry, ref, cand, inputs, output_type)
 
 
 # -- errors between outputs ----------------------------------------------------------------------
 
 
 def sample_errors(y_ref: np.ndarray, y_cand: np.ndarray, output_type, metric: str) -> np.ndarray:
-    """The per-sample error of the candidate (see the module doc)."""
+    """The per-sample error of the candidate (see the module doc): under ``manifold``, the
+    geodesic distance to the candidate projected on the manifold plus how far the
+    projection moved it, so an output off the manifold is an error."""
     diff = np.linalg.norm(y_cand - y_ref, axis=-1)
     if metric == "relative":
         return diff / np.maximum(np.linalg.norm(y_ref, axis=-1), np.finfo(np.float64).tiny)
@@ -248,8 +332,17 @@ def sample_errors(y_ref: np.ndarray, y_cand: np.ndarray, output_type, metric: st
 
             m = runtime_manifold(output_type.manifold)
             yr, yc = torch.tensor(y_ref), torch.tensor(y_cand)
-            return m.dist(yr, m.proj(yc))[..., 0].numpy()
+            on = m.proj(yc)
+            return (m.dist(yr, on)[..., 0] + torch.linalg.vector_norm(yc - on, dim=-1)).numpy()
     return diff
+
+
+def is_logits(output_type, dim: int) -> bool:
+    """Whether outputs are read as logits (KL, top-1): Euclidean or tangent, dimension >= 2."""
+    from geomir.dialects import geo
+
+    flat = isinstance(output_type, geo.TangentType) or isinstance(output_type.manifold, geo.EuclideanAttr)
+    return flat and dim >= 2
 
 
 def softmax(y: np.ndarray) -> np.ndarray:
@@ -268,12 +361,21 @@ def kl_divergence(y_ref: np.ndarray, y_cand: np.ndarray) -> np.ndarray:
     return np.maximum((np.exp(lp) * (lp - lq)).sum(-1), 0.0)
 
 
+def quantile(x: np.ndarray, q: float) -> float:
+    """np.quantile (linear interpolation), but +inf where it reaches an infinite error
+    (NumPy gives NaN: inf - inf)."""
+    s = np.sort(x)
+    h = (len(s) - 1) * q
+    lo = int(math.floor(h))
+    hi = min(lo + 1, len(s) - 1)
+    if math.isinf(s[hi]) and h > lo or math.isinf(s[lo]):
+        return math.inf
+    return float(s[lo] + (s[hi] - s[lo]) * (h - lo))
+
+
 def _percentiles(x: np.ndarray) -> dict[str, float]:
-    return {f"p{p:g}": float(np.percentile(x, p)) for p in PERCENTILES} | {"max": float(np.max(x)),
-                                                                          "mean": float(np.mean(x))}
-
-
-# -- the clauses ------------------------------------------------------------------------------
+    return {f"p{p:g}": quantile(x, p / 100) for p in PERCENTILES} | {"max": float(np.max(x)),
+                                                                      "mean": float(np.mean(x))}
 
 
 def evaluate(contract: Contract, y_ref: np.ndarray, y_cand: np.ndarray, output_type,
@@ -284,16 +386,44 @@ def evaluate(contract: Contract, y_ref: np.ndarray, y_cand: np.ndarray, output_t
 
 
 def _evaluate(contract, y_ref, y_cand, output_type, timing):
-    clauses: list[Clause] = []
     notes: list[str] = []
     bad = ~np.all(np.isfinite(y_cand), axis=-1)
-    if bad.any():
-        notes.append(f"{int(bad.sum())} candidate outputs are NaN or inf: every error clause fails")
+    nonfinite = int(bad.sum())
+    if nonfinite:
+        notes.append(f"{nonfinite} candidate outputs are NaN or inf: every clause on the outputs fails")
     num = contract.numerical
-    errors = sample_errors(y_ref, y_cand, output_type, num.metric)
-    errors = np.where(bad, np.inf, errors)
-    relative = sample_errors(y_ref, y_cand, output_type, "relative")
-    relative = np.where(bad, np.inf, relative)
+    errors = np.where(bad, np.inf, sample_errors(y_ref, y_cand, output_type, num.metric))
+    relative = np.where(bad, np.inf, sample_errors(y_ref, y_cand, output_type, "relative"))
+    clauses = _numerical(contract, y_ref, y_cand, errors, relative)
+    percentiles = {"error": _percentiles(errors), "relative_error": _percentiles(relative)}
+    kl = None
+    if is_logits(output_type, y_ref.shape[-1]):
+        kl = np.where(bad, np.inf, kl_divergence(y_ref, y_cand))
+        percentiles["kl"] = _percentiles(kl)
+        agree = (np.argmax(y_ref, -1) == np.argmax(y_cand, -1)) & ~bad  # a NaN row agrees with nothing
+        percentiles["top1_agreement"] = float(np.mean(agree))
+    if contract.statistical is not None:
+        clauses += _statistical(contract, errors, kl, percentiles, notes)
+    for c in clauses:
+        c.nonfinite = nonfinite
+    if contract.runtime is not None and timing is not None:
+        rt = contract.runtime
+        clauses.append(Clause("runtime.p99_ms", timing["p99_ms"], rt.max_p99_ms,
+                              detail=f"p99 of {timing['calls']} candidate calls on {timing['rows']} rows "
+                                     f"(p50 {timing['p50_ms']:.3g} ms, {timing['device']})"))
+        clauses.append(Clause("runtime.memory_mb", timing["memory_mb"], rt.max_memory_mb, detail=timing["memory_how"]))
+        if timing["memory_how"] == UNMEASURED and rt.max_memory_mb is not None:
+            notes.append(f"runtime.max_memory_mb is not evaluated: {UNMEASURED}")
+    _escalate(contract, clauses)
+    reached = [c.clause for c in clauses if c.action == "warn"]
+    if reached:
+        notes.append(f"escalation warn: {', '.join(reached)} reach a warn step")
+    return clauses, percentiles, notes
+
+
+def _numerical(contract, y_ref, y_cand, errors, relative) -> list[Clause]:
+    num = contract.numerical
+    clauses = []
     if num.max_abs is not None:
         clauses.append(Clause("numerical.max_abs", float(np.max(errors)), num.max_abs,
                               detail=f"max over samples of the {num.metric} error"))
@@ -307,38 +437,22 @@ def _evaluate(contract, y_ref, y_cand, output_type, timing):
         clauses.append(Clause("numerical.allclose", float(np.max(scaled)), 1.0,
                               detail=f"max |dy| / (atol + rtol |y_ref|), {contract.candidate.dtype} defaults "
                                      f"rtol {rtol:g}, atol {atol:g}"))
-    percentiles = {"error": _percentiles(errors), "relative_error": _percentiles(relative)}
-    st = contract.statistical
-    from geomir.dialects import geo
+    return clauses
 
-    dim = y_ref.shape[-1]
-    logits = isinstance(output_type, geo.TangentType) or isinstance(output_type.manifold, geo.EuclideanAttr)
-    kl = kl_divergence(y_ref, y_cand) if dim >= 2 and logits else None
+
+def _statistical(contract, errors, kl, percentiles, notes) -> list[Clause]:
+    st, q = contract.statistical, contract.statistical.quantile
+    clauses = [Clause(f"statistical.quantile_error@{q:g}", quantile(errors, q), st.max_quantile_error,
+                      detail=f"the {q:g} quantile of the {contract.numerical.metric} error")]
     if kl is not None:
-        kl = np.where(bad, np.inf, kl)
-        percentiles["kl"] = _percentiles(kl)
-        agree = float(np.mean(np.argmax(y_ref, -1) == np.argmax(y_cand, -1)))
-        percentiles["top1_agreement"] = agree
-    if st is not None:
-        q = st.quantile
-        clauses.append(Clause(f"statistical.quantile_error@{q:g}", float(np.quantile(errors, q)), st.max_quantile_error,
-                              detail=f"the {q:g} quantile of the {num.metric} error"))
-        if kl is not None:
-            clauses.append(Clause(f"statistical.kl@{q:g}", float(np.quantile(kl, q)), st.max_kl,
-                                  detail="KL(softmax(y_ref) || softmax(y_cand)) at the quantile"))
-            clauses.append(Clause("statistical.top1", percentiles["top1_agreement"], st.min_top1, higher_is_better=True,
-                                  detail="share of samples whose argmax agrees"))
-        elif st.max_kl is not None or st.min_top1 is not None:
-            notes.append("statistical.max_kl / min_top1 need Euclidean outputs of dimension >= 2 (logits); "
-                         "not evaluated")
-    if contract.runtime is not None and timing is not None:
-        rt = contract.runtime
-        clauses.append(Clause("runtime.p99_ms", timing["p99_ms"], rt.max_p99_ms,
-                              detail=f"p99 of {timing['calls']} candidate calls on {timing['rows']} rows "
-                                     f"(p50 {timing['p50_ms']:.3g} ms, {timing['device']})"))
-        clauses.append(Clause("runtime.memory_mb", timing["memory_mb"], rt.max_memory_mb, detail=timing["memory_how"]))
-    _escalate(contract, clauses)
-    return clauses, percentiles, notes
+        clauses.append(Clause(f"statistical.kl@{q:g}", quantile(kl, q), st.max_kl,
+                              detail="KL(softmax(y_ref) || softmax(y_cand)) at the quantile"))
+        clauses.append(Clause("statistical.top1", percentiles["top1_agreement"], st.min_top1, higher_is_better=True,
+                              detail="share of samples whose argmax agrees"))
+    elif st.max_kl is not None or st.min_top1 is not None:
+        notes.append("statistical.max_kl / min_top1 need Euclidean outputs of dimension >= 2 (logits); "
+                     "not evaluated")
+    return clauses
 
 
 def _escalate(contract: Contract, clauses: list[Clause]) -> None:
@@ -351,18 +465,15 @@ def _escalate(contract: Contract, clauses: list[Clause]) -> None:
 
 
 def _timing(kernels: Kernels, contract: Contract) -> dict:
-    """Latency and memory of candidate calls on one batch."""
+    """Latency of candidate calls on one batch, and the peak memory of one such call."""
     import torch
 
     rows = min(contract.inputs.batch, kernels.inputs[0].shape[0])
     xs = [x[:rows] for x in kernels.inputs]
     single = getattr(kernels.candidate, "single", None) or kernels.candidate
     cuda = contract.candidate.target == "triton" and torch.cuda.is_available()
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.max_memory_allocated()
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     single(xs)  # warm-up: compilation, autotuning
+    memory, how = _peak_memory(lambda: single(xs), cuda)
     times = []
     for _ in range(contract.runtime.repeats):
         if cuda:
@@ -372,15 +483,52 @@ def _timing(kernels: Kernels, contract: Contract) -> dict:
         if cuda:
             torch.cuda.synchronize()
         times.append((time.perf_counter() - start) * 1e3)
-    if cuda:
-        memory = (torch.cuda.max_memory_allocated() - before) / 2**20
-        how = "CUDA peak allocated during the calls"
-    else:
-        memory = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before, 0) / 1024
-        how = "rise of the process's peak RSS (CPU; coarse)"
     return {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99)),
             "calls": len(times), "rows": rows, "device": "cuda" if cuda else "cpu", "memory_mb": float(memory),
             "memory_how": how}
+
+
+def _peak_memory(call: Callable, cuda: bool) -> tuple[float, str]:
+    """(MiB, how it was measured) of the memory ``call`` takes at its peak."""
+    if cuda:
+        import torch
+
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        call()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - before) / 2**20, "CUDA peak allocated during one call"
+    rise = _rss_rise(call)
+    if rise is None:
+        return math.nan, UNMEASURED
+    return rise, "rise of the process's peak RSS during one call (CPU: peak reset through /proc/self/clear_refs)"
+
+
+def _rss_rise(call: Callable) -> float | None:
+    """MiB by which ``call`` raises the resident set above where it started: freed memory
+    goes back to the OS first (malloc_trim) and the peak is reset (Linux clear_refs), so
+    what earlier calls left does not hide it. None without Linux's /proc."""
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+        before = _status_kb("VmRSS")
+    except OSError:
+        return None
+    call()
+    return max(_status_kb("VmHWM") - before, 0) / 1024
+
+
+def _status_kb(field: str) -> int:
+    """A ``kB`` field of /proc/self/status."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise OSError(f"no {field} in /proc/self/status")
 
 
 def _triton_launches():
@@ -409,14 +557,19 @@ def inputs_hash(inputs: list[np.ndarray]) -> str:
     return h.hexdigest()[:16]
 
 
-def check_contract(source, candidate: Callable | None = None) -> Report:
-    """Load (a path, YAML text or a :class:`Contract`), run both kernels, evaluate."""
-    if isinstance(source, Contract):
-        contract, base = source, Path.cwd()
-    else:
-        contract, base = load_contract(source)
+def check_contract(source, candidate: Callable | None = None, base: str | Path | None = None) -> Report:
+    """Load (a path, YAML text or a :class:`Contract`), run both kernels, evaluate.
+    Relative ``model`` and ``weights`` paths are relative to ``base``; by default the
+    contract file's directory (YAML text, a :class:`Contract`: the working directory)."""
+    contract, base = resolve(source, base)
     count = contract.candidate.target == "triton" and candidate is None
     return run_check(contract, build_kernels(contract, base, candidate), count_launches=count)
+
+
+def resolve(source, base: str | Path | None = None) -> tuple[Contract, Path]:
+    """(the contract, the base of its relative paths) of a path, YAML text or :class:`Contract`."""
+    contract, found = (source, Path.cwd()) if isinstance(source, Contract) else load_contract(source)
+    return contract, Path(base) if base is not None else found
 
 
 def run_check(contract: Contract, kernels: Kernels, count_launches: bool = False) -> Report:
@@ -425,11 +578,12 @@ def run_check(contract: Contract, kernels: Kernels, count_launches: bool = False
     y_ref = kernels.reference(kernels.inputs)
     launches = _triton_launches() if count_launches else None
     y_cand = kernels.candidate(kernels.inputs)
+    counted = launches() if launches is not None else None  # the compared run's, not the timing calls'
     timing = _timing(kernels, contract) if contract.runtime is not None else None
     clauses, percentiles, notes = evaluate(contract, y_ref, y_cand, kernels.output_type, timing)
     percentiles["inputs_hash"] = inputs_hash(kernels.inputs)
-    if launches is not None:
-        ran, fell_back = launches()
+    if counted is not None:
+        ran, fell_back = counted
         percentiles["triton_launches"] = {"kernel": ran, "torch_fallback": fell_back}
         if fell_back:
             reasons = ", ".join(f"{r} ({n})" for r, n in sorted(fell_back.items()))
@@ -458,7 +612,14 @@ def render(report: Report, console) -> None:
                       + f"; top-1 agreement {p['top1_agreement']:.4f}")
     for note in report.notes:
         console.print(f"note: {note}")
-    console.print(("PASS" if report.passed else "VIOLATED") + (f" (escalation: {report.action})" if report.action else ""))
+    console.print(verdict_line(report))
+
+
+def verdict_line(report: Report) -> str:
+    """PASS, VIOLATED, or REJECTED (every bound holds but a clause reaches a fallback or
+    block step), with the strongest escalation action."""
+    word = "VIOLATED" if report.violated else "REJECTED" if not report.passed else "PASS"
+    return word + (f" (escalation: {report.action})" if report.action else "")
 
 
 def write_json(report: Report, path: str | Path) -> None:

@@ -22,11 +22,19 @@ calls: *inconclusive*, the promotion pauses (``geomc contract promote --resume``
 
 State (stage, status, counters, the current window's compared outputs), every stage event
 and every routing decision are kept in SQLite (``<contract>.state.sqlite`` by default), so
-a restarted process continues where the last one stopped.
+a restarted process continues where the last one stopped. The state is kept for a
+:func:`fingerprint` of what was checked (the contract's fields, the model file, the weights
+file): when any of them changed, the promotion starts again at the first stage (event
+``restarted``).
+
+The runtime p99 of a live window leaves out the first candidate call of each input shape
+in the process: it compiles (JAX's jit, Triton's autotuning) and is not the kernel's
+latency (its decision still records it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import sqlite3
@@ -36,14 +44,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .check import Kernels, build_kernels, evaluate, inputs_hash
-from .spec import Contract, load_contract
+from geomir.diagnostics import UsageError
+
+from .check import REJECT, Kernels, build_kernels, evaluate, inputs_hash, is_logits, resolve, strongest
+from .spec import Contract
 
 LIVE = ("shadow", "canary", "full")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (contract TEXT PRIMARY KEY, stage TEXT, status TEXT, calls INTEGER,
-    compared INTEGER, failures INTEGER, window INTEGER, fallback INTEGER, started REAL, updated REAL);
+    compared INTEGER, failures INTEGER, window INTEGER, fallback INTEGER, started REAL, updated REAL,
+    fingerprint TEXT);
 CREATE TABLE IF NOT EXISTS window (contract TEXT, y_ref BLOB, y_cand BLOB, latency_ms REAL);
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, ts REAL, contract TEXT, stage TEXT, kind TEXT,
     detail TEXT);
@@ -63,6 +74,19 @@ def _array(b: bytes) -> np.ndarray:
     return np.load(io.BytesIO(b), allow_pickle=False)
 
 
+def fingerprint(contract: Contract, base: Path) -> str:
+    """A digest of what a promotion checks: the contract's fields, and the contents of its
+    model and weights files (relative to ``base``)."""
+    h = hashlib.sha256(contract.model_dump_json().encode())
+    for name in (contract.model, contract.weights):
+        if name is not None:
+            try:
+                h.update((base / name).read_bytes())
+            except OSError:
+                h.update(b"(unreadable)")
+    return h.hexdigest()[:16]
+
+
 @dataclass
 class State:
     stage: str  # one of the contract's promotion stages
@@ -77,26 +101,43 @@ class State:
 
 
 class Store:
-    """The promotion's SQLite file."""
+    """The promotion's SQLite file; a file that cannot be used is a UsageError."""
 
-    def __init__(self, path: str | Path, contract: str):
+    def __init__(self, path: str | Path, contract: str, fingerprint: str | None = None):
         self.path = Path(path)
         self.contract = contract
-        self.db = sqlite3.connect(self.path)
-        self.db.executescript(_SCHEMA)
+        self.fingerprint = fingerprint
+        self.db = self._open()
 
-    def load(self) -> State | None:
-        row = self.db.execute("SELECT stage, status, calls, compared, failures, window, fallback, started FROM state "
-                              "WHERE contract = ?", (self.contract,)).fetchone()
+    def _open(self) -> sqlite3.Connection:
+        problem = "it is a directory" if self.path.is_dir() else \
+            f"directory '{self.path.parent}' does not exist" if not self.path.parent.is_dir() else None
+        if problem is None:
+            try:
+                db = sqlite3.connect(self.path)
+                db.executescript(_SCHEMA)
+                columns = [row[1] for row in db.execute("PRAGMA table_info(state)")]
+                if "fingerprint" not in columns:  # written by an older geomir
+                    db.execute("ALTER TABLE state ADD COLUMN fingerprint TEXT")
+                return db
+            except sqlite3.Error as err:
+                problem = f"{err} (not a promotion state file?)"
+        raise UsageError(f"contract: cannot use the state file '{self.path}': {problem}; give another --state")
+
+    def load(self) -> tuple[State, str | None] | None:
+        """The saved state and the fingerprint it was saved for, or None."""
+        row = self.db.execute("SELECT stage, status, calls, compared, failures, window, fallback, started, fingerprint "
+                              "FROM state WHERE contract = ?", (self.contract,)).fetchone()
         if row is None:
             return None
         total = self.db.execute("SELECT COUNT(*) FROM decisions WHERE contract = ?", (self.contract,)).fetchone()[0]
-        return State(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), total, row[7] or time.time())
+        return State(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), total, row[7] or time.time()), row[8]
 
     def save(self, s: State) -> None:
-        self.db.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self.db.execute("INSERT OR REPLACE INTO state (contract, stage, status, calls, compared, failures, window, "
+                        "fallback, started, updated, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (self.contract, s.stage, s.status, s.calls, s.compared, s.failures, s.window, int(s.fallback),
-                         s.started, time.time()))
+                         s.started, time.time(), self.fingerprint))
         self.db.commit()
 
     def event(self, stage: str, kind: str, detail: dict | str = "") -> None:
@@ -137,8 +178,8 @@ class Store:
         keys = ("stage", "call", "answered_by", "compared", "failed", "max_error", "inputs_hash", "latency_ms")
         return [dict(zip(keys, r[:-1]), metrics=json.loads(r[-1]) if r[-1] else {}) for r in rows]
 
-    def reset(self) -> None:
-        for table in ("state", "window", "events", "decisions"):
+    def reset(self, tables=("state", "window", "events", "decisions")) -> None:
+        for table in tables:
             self.db.execute(f"DELETE FROM {table} WHERE contract = ?", (self.contract,))  # noqa: S608 (our names)
         self.db.commit()
 
@@ -147,23 +188,46 @@ class Router:
     """Serve calls (float64 numpy inputs -> outputs) while promoting the candidate."""
 
     def __init__(self, contract, state: str | Path | None = None, candidate=None, seed: int = 0,
-                 kernels: Kernels | None = None):
+                 kernels: Kernels | None = None, base: str | Path | None = None):
+        """``contract``: a path, YAML text or :class:`Contract`; ``base``: where its relative
+        paths start (default: the contract file's directory, else the working directory)."""
+        self.contract, base = resolve(contract, base)
         if isinstance(contract, Contract):
-            self.contract, base, default_state = contract, Path.cwd(), Path(f"{contract.contract}.state.sqlite")
+            default_state = Path(f"{contract.contract}.state.sqlite")
         else:
-            self.contract, base = load_contract(contract)
             default_state = Path(str(Path(contract).with_suffix("")) + ".state.sqlite")
+        self.store = Store(state or default_state, self.contract.contract, fingerprint(self.contract, base))
         self.kernels = kernels or build_kernels(self.contract, base, candidate)
-        self.store = Store(state or default_state, self.contract.contract)
         self.rng = np.random.default_rng(seed)
+        self._compiled: set[tuple] = set()  # input shapes the candidate ran on in this process
         numerical_only = {"statistical": None, "runtime": None}
         self._per_call = self.contract.model_copy(update=numerical_only)
         runtime = self.contract.runtime
         live_runtime = runtime.model_copy(update={"max_memory_mb": None}) if runtime is not None else None
         self._per_window = self.contract.model_copy(update={"runtime": live_runtime})
-        self.state = self.store.load()
+        self.state = self._saved()
         if self.state is None:
             self._start()
+
+    def _saved(self) -> State | None:
+        """The saved state, unless it was saved for another contract, model or weights (or
+        in a stage this contract has not): then an event says so and None (start again)."""
+        saved = self.store.load()
+        if saved is None:
+            return None
+        state, digest = saved
+        if digest is None:
+            why = f"the saved state (in stage {state.stage}) has no fingerprint: an older geomir wrote it"
+        elif digest != self.store.fingerprint:
+            why = (f"the contract, its model or its weights changed since the state was saved (in stage {state.stage}, "
+                   f"{state.status})")
+        elif state.stage not in self.contract.promotion:
+            why = f"the saved stage {state.stage} is not in the contract's promotion ({', '.join(self.contract.promotion)})"
+        else:
+            return state
+        self.store.reset(("state", "window"))
+        self.store.event(state.stage, "restarted", f"{why}: the promotion starts again at {self.contract.promotion[0]}")
+        return None
 
     # -- stages ----------------------------------------------------------------------------
     def _stages(self) -> list[str]:
@@ -179,10 +243,10 @@ class Router:
     def _offline(self) -> None:
         from .check import run_check
 
-        clauses = run_check(self.contract, self.kernels).clauses
-        failed = [c.clause for c in clauses if c.verdict == "FAIL"]
-        detail = {c.clause: [c.measured, c.bound, c.verdict] for c in clauses}
-        if failed:
+        report = run_check(self.contract, self.kernels)
+        failed = [c.clause for c in report.clauses if c.verdict == "FAIL" or c.action in REJECT]
+        detail = {c.clause: [c.measured, c.bound, c.verdict, c.action] for c in report.clauses}
+        if not report.passed:
             self.state.status = "blocked"
             self.store.event("offline", "blocked", {"failed": failed, "clauses": detail})
         else:
@@ -246,7 +310,11 @@ class Router:
         latency = None
         y_ref = k.reference(xs) if (who == "reference" or compared) else None
         y_cand = None
+        compiling = False
         if who == "candidate" or compared:
+            shapes = tuple(x.shape for x in xs)
+            compiling = shapes not in self._compiled
+            self._compiled.add(shapes)
             start = time.perf_counter()
             y_cand = k.candidate(xs)
             latency = (time.perf_counter() - start) * 1e3
@@ -255,12 +323,11 @@ class Router:
             metrics = self._metrics(xs, y_ref, y_cand, latency)
             clauses, pct, _ = evaluate(self._per_call, y_ref, y_cand, k.output_type)
             failed = any(c.verdict == "FAIL" for c in clauses)
-            order = {"": 0, "warn": 1, "fallback": 2, "block": 3}
-            action = max((c.action for c in clauses if c.verdict == "FAIL"), key=order.__getitem__, default="")
+            action = strongest(c.action for c in clauses)
             max_error = pct["error"]["max"]
             s.compared += 1
             s.failures += int(failed)
-            self.store.add_to_window(y_ref, y_cand, latency)
+            self.store.add_to_window(y_ref, y_cand, None if compiling else latency)  # compiling: not in the p99
         self.store.decision(s.stage, s.total, who, compared, failed, max_error, inputs_hash(xs), latency, metrics)
         s.total += 1
         if s.status == "running" and s.stage in LIVE:
@@ -282,7 +349,8 @@ class Router:
         errors = sample_errors(y_ref, y_cand, self.kernels.output_type, self.contract.numerical.metric)
         out = {"inputs_hash": inputs_hash(xs), "max_error": float(np.max(errors)), "mean_error": float(np.mean(errors)),
                "latency_ms": latency}
-        if any(k in record for k in ("kl", "top1", "pearson", "max_prob_diff", "mean_prob_diff")) and y_ref.shape[-1] >= 2:
+        logits = is_logits(self.kernels.output_type, y_ref.shape[-1])
+        if logits and any(k in record for k in ("kl", "top1", "pearson", "max_prob_diff", "mean_prob_diff")):
             p, q = softmax(y_ref), softmax(y_cand)
             with np.errstate(invalid="ignore", divide="ignore"):
                 pearson = float(np.corrcoef(p.ravel(), q.ravel())[0, 1]) if p.size > 1 else 1.0
@@ -309,6 +377,7 @@ class Router:
         limit = self.contract.stages[s.stage]
         y_ref, y_cand, latencies = self.store.window_outputs()
         compared = len(latencies)  # the compared calls stored for this window: what is judged
+        lat = [x for x in latencies if x is not None]  # not the calls that compiled
         if compared < limit.min_samples:
             why = f"{compared} compared calls < min_samples {limit.min_samples}"
             if s.stage == "full":  # monitoring continues; nothing to judge this window
@@ -320,15 +389,17 @@ class Router:
             self.store.event(s.stage, "inconclusive", why)
             return
         timing = None
-        if self.contract.runtime is not None and latencies:
-            lat = [x for x in latencies if x is not None]
+        if self.contract.runtime is not None and lat:
             timing = {"p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
                       "calls": len(lat), "rows": int(y_ref.shape[0] / max(len(lat), 1)), "device": "live",
                       "memory_mb": 0.0, "memory_how": "not measured live"}
         clauses, _, _ = evaluate(self._per_window, y_ref, y_cand, self.kernels.output_type, timing)
-        failed = [c for c in clauses if c.verdict == "FAIL"]
+        failed = [c for c in clauses if c.verdict == "FAIL" or c.action in REJECT]  # violated, or a step rejects it
         detail = {c.clause: [c.measured, c.bound, c.verdict, c.action] for c in clauses}
         if not failed:
+            warned = [c.clause for c in clauses if c.action == "warn"]
+            if warned:
+                self.store.event(s.stage, "warn", {"window": s.window, "warned": warned, "clauses": detail})
             self.store.event(s.stage, "window passed", {"window": s.window, "clauses": detail})
             if s.stage == "full":
                 s.fallback = False
@@ -336,8 +407,7 @@ class Router:
             else:
                 self._advance()
             return
-        order = {"": 0, "warn": 1, "fallback": 2, "block": 3}
-        action = max((c.action for c in failed), key=order.__getitem__)
+        action = strongest(c.action for c in failed)
         self._fail(json.dumps({"failed": [c.clause for c in failed], "clauses": detail}), action)
 
     def events(self) -> list[dict]:
@@ -354,7 +424,7 @@ def promote(contract_path, calls: int, rows: int = 16, state=None, reset: bool =
     contract's input distribution (fresh draws after a restart)."""
     from .check import _entry, draw_inputs
 
-    contract, base = load_contract(contract_path)
+    contract, base = resolve(contract_path)
     path = Path(state) if state else Path(str(Path(contract_path).with_suffix("")) + ".state.sqlite")
     store = Store(path, contract.contract)
     if reset:

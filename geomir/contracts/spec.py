@@ -49,15 +49,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _found(v) -> str:
+    """How a YAML value reads in a message: ``true``, ``'text'``, ``12``."""
+    return str(v).lower() if isinstance(v, bool) or v is None else repr(v)
+
+
 def _number(kind: str):
     """A before-validator: ``kind`` values only, not booleans or text (pydantic's lax mode
-    reads ``true`` as 1 and ``"100"`` as 100), and not NaN."""
+    reads ``true`` as 1 and ``"100"`` as 100), and not NaN or infinite (``.inf``)."""
 
     def check(v):
         if isinstance(v, (bool, str)):
-            raise ValueError(f"must be {kind}, found {str(v).lower() if isinstance(v, bool) else repr(v)}")
+            raise ValueError(f"must be {kind}, found {_found(v)}")
         if isinstance(v, float) and math.isnan(v):
             raise ValueError(f"must be {kind}, found nan")
+        if isinstance(v, float) and math.isinf(v):
+            raise ValueError(f"must be {'a finite number' if kind == 'a number' else kind}, found {v}")
         return v
 
     return BeforeValidator(check)
@@ -91,6 +98,20 @@ class Kernel(_Strict):
         if self.precision is not None and self.target != "triton":
             raise ValueError(f"precision applies to target triton only, not {self.target}")
         return self
+
+
+class Reference(Kernel):
+    """The reference build: the ground truth, so without ``perturb``."""
+
+    perturb: Number = Field(0.0, description="not allowed: fault injection applies to the candidate only")
+
+    @field_validator("perturb")
+    @classmethod
+    def _no_perturb(cls, v):
+        if v != 0:
+            raise ValueError(f"applies to the candidate only (fault injection); the reference is the ground truth, "
+                             f"found {v:g}")
+        return v
 
 
 class Inputs(_Strict):
@@ -152,8 +173,10 @@ class Observability(_Strict):
 class Step(_Strict):
     """``above`` a share of a clause's bound (measured / bound), take ``action``."""
 
-    above: Number = Field(gt=0.0)
+    above: Number
     action: Literal["warn", "fallback", "block"]
+
+    _above = _positive("above")
 
 
 class Stage(_Strict):
@@ -170,6 +193,8 @@ class Stage(_Strict):
     failure_limit: Integer = Field(0, ge=0)
     min_samples: Integer = Field(20, ge=1)
     fraction: Number = Field(0.1, gt=0.0, le=1.0)
+
+    _seconds = _positive("seconds")
 
     @model_validator(mode="after")
     def _samples_fit_the_window(self):
@@ -188,7 +213,7 @@ class Contract(_Strict):
     model: str = Field(description="the .geo program, relative to the contract file")
     entry: str | None = Field(None, description="the model of the program (default: its only one)")
     weights: str | None = Field(None, description="trained weights (.npz/.pt), default: seed 0")
-    reference: Kernel
+    reference: Reference
     candidate: Kernel
     inputs: Inputs = Inputs()
     numerical: Numerical = Numerical()
@@ -224,16 +249,41 @@ class Contract(_Strict):
 
 # -- YAML with positions ------------------------------------------------------------------------
 
-_FLOAT = re.compile(r"""^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$""")
-"""YAML 1.2 floats without a dot (``1e-3``), which PyYAML's YAML 1.1 rules read as text."""
+_CORE = (  # YAML 1.2 core schema (yaml.org/spec/1.2.2, 10.3.2), and the merge key ``<<``
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", "~nN"),
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    ("tag:yaml.org,2002:float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789"),
+    ("tag:yaml.org,2002:merge", r"^(?:<<)$", "<"),
+)
+"""PyYAML reads YAML 1.1 (``0100`` octal, ``1:30`` sexagesimal, ``1_000``, ``off`` a
+boolean, ``1e-3`` text); a contract is YAML 1.2: these resolvers replace PyYAML's."""
 
 
 def _loader():
-    """A safe YAML loader that reads ``1e-3`` as a number and refuses duplicate keys and
-    keys that are not names (built lazily: PyYAML is imported on first use)."""
+    """A safe YAML 1.2 (core schema) loader that refuses duplicate keys and keys that are
+    not names, and records where each alias is used (built lazily: PyYAML is imported on
+    first use)."""
     import yaml
 
     class Loader(yaml.SafeLoader):
+        def __init__(self, stream):
+            super().__init__(stream)
+            self.alias_uses: dict = {}  # (id(parent node), id(key node) or index) -> mark of the alias
+
+        def compose_node(self, parent, index):
+            use = self.peek_event().start_mark if self.check_event(yaml.AliasEvent) else None
+            node = super().compose_node(parent, index)
+            if use is not None:
+                self.alias_uses[(id(parent), id(index) if isinstance(index, yaml.Node) else index)] = use
+            return node
+
+        def construct_yaml_int(self, node):
+            value = self.construct_scalar(node)
+            base = {"0o": 8, "0x": 16}.get(value[:2], 10)
+            return int(value[2:] if base != 10 else value, base)
+
         def construct_mapping(self, node, deep=False):
             seen: dict = {}
             for key_node, _ in node.value:
@@ -251,34 +301,46 @@ def _loader():
                 seen[key] = key_node.start_mark
             return super().construct_mapping(node, deep)
 
-    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789"))
+    Loader.add_constructor("tag:yaml.org,2002:int", Loader.construct_yaml_int)
+    Loader.yaml_implicit_resolvers = {}
+    for tag, regexp, first in _CORE:
+        Loader.add_implicit_resolver(tag, re.compile(regexp), [*first, ""] if tag.endswith("null") else list(first))
     return Loader
 
 
 def _parse(text: str):
-    """(the YAML node tree, the data) of one document; raises yaml.YAMLError."""
+    """(the YAML node tree, the data, where aliases are used) of one document; raises
+    yaml.YAMLError."""
     loader = _loader()(text)
     try:
         node = loader.get_single_node()
-        return node, (loader.construct_document(node) if node is not None else None)
+        return node, (loader.construct_document(node) if node is not None else None), loader.alias_uses
     finally:
         loader.dispose()
 
 
-def _positions(node, path=(), out=None) -> dict[tuple, tuple[int, int]]:
-    """(path of keys/indices) -> (line, column) of every node, 1-based; keys map to the key."""
+def _at(mark) -> tuple[int, int]:
+    return mark.line + 1, mark.column + 1
+
+
+def _positions(node, aliases: dict, path=(), out=None, at=None, above=()) -> dict[tuple, tuple[int, int]]:
+    """(path of keys/indices) -> (line, column) of every node, 1-based; keys map to the key.
+    Under an alias, everything is at the alias (``at``), not at its anchor."""
     import yaml
 
     out = {} if out is None else out
-    out.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    out.setdefault(path, at or _at(node.start_mark))
+    if id(node) in above:  # a recursive alias
+        return out
+    children = []
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
-            k = key.value
-            out[(*path, k, "__key__")] = (key.start_mark.line + 1, key.start_mark.column + 1)
-            _positions(value, (*path, k), out)
+            out.setdefault((*path, key.value, "__key__"), at or _at(key.start_mark))
+            children.append(((*path, key.value), value, aliases.get((id(node), id(key)))))
     elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _positions(item, (*path, i), out)
+        children = [((*path, i), item, aliases.get((id(node), i))) for i, item in enumerate(node.value)]
+    for where, child, use in children:
+        _positions(child, aliases, where, out, at or (use and _at(use)), (*above, id(node)))
     return out
 
 
@@ -300,7 +362,7 @@ def load_contract(source: str | Path) -> tuple[Contract, Path]:
         text, name = str(source), "<contract>"
     file = SourceFile(name, text)
     try:
-        node, data = _parse(text)
+        node, data, aliases = _parse(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -313,11 +375,8 @@ def load_contract(source: str | Path) -> tuple[Contract, Path]:
     try:
         contract = Contract.model_validate(data)
     except ValidationError as err:
-        raise _spec_error(err.errors()[0], _positions(node), file) from None
+        raise _spec_error(err.errors()[0], _positions(node, aliases), file) from None
     return contract, (path.parent if path is not None else Path.cwd())
-
-
-_BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 
 
 def _spec_error(first: dict, positions: dict, file: SourceFile) -> ContractSpecError:
@@ -339,8 +398,8 @@ def _spec_error(first: dict, positions: dict, file: SourceFile) -> ContractSpecE
         message = "unknown field" + _known(loc)
     elif first["type"] == "missing":
         message = "is required"
-    elif first["type"] == "literal_error" or first["type"] in _BOUNDS:
-        message = f"{message}, found {first.get('input')!r}"
+    elif "found" not in message and isinstance(first.get("input"), (str, int, float, bool)):
+        message = f"{message}, found {_found(first['input'])}"
     return ContractSpecError(f"{_describe(loc)}: {message}", Span(file, *(where or (1, 1))))
 
 

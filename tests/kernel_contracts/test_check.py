@@ -263,3 +263,158 @@ def test_perturb_is_absolute_noise_as_the_schema_says():
     k = build_kernels(contract, ROOT)
     dy = k.candidate(k.inputs) - k.reference(k.inputs)
     assert np.abs(dy).max() <= 0.25 and np.abs(dy).max() > 0.2  # absolute: whatever the size of y
+
+
+# -- findings of the kernel-contract hunt (hunt-kc) --------------------------------------------
+
+
+def _on(manifold, dim, seed=0):
+    """Points of ``manifold`` (a runtime manifold) from tangents at the origin."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    u = torch.tensor(rng.normal(0, 0.5, (40, dim)))
+    return manifold.expmap0(manifold.proju(manifold.origin_like(u), u)).numpy()
+
+
+def test_manifold_metric_counts_a_candidate_off_the_manifold():
+    """The candidate was projected before measuring: 2 y on the sphere and x0 + 100 on the
+    hyperboloid measured ~0 (hunt-kc 1)."""
+    from geomir.jet_report import runtime_manifold
+
+    for attr, off, at_least in ((geo.SphereAttr(), lambda y: 2.0 * y, 1.0 - 1e-9),
+                                (geo.LorentzAttr(1.0), lambda y: y + np.eye(y.shape[1])[0] * 100.0, 99.0)):
+        y = _on(runtime_manifold(attr), 4)
+        t = geo.PointType(attr, 4, f64)
+        assert np.all(sample_errors(y, off(y), t, "manifold") >= at_least), attr
+        assert np.max(sample_errors(y, y, t, "manifold")) < 1e-9, attr  # on the manifold: the geodesic distance
+
+
+def _nan_contract(q=0.999, escalation=""):
+    return _contract(f"numerical: {{max_abs: 1e-3}}\nstatistical: {{quantile: {q}, max_quantile_error: 1e-3, "
+                     f"max_kl: 1e-3, min_top1: 0.99}}\n{escalation}")
+
+
+def test_nonfinite_rows_fail_the_statistical_clauses_too():
+    """One NaN row among many passed the quantile, KL and top-1 clauses; many NaN rows gave
+    NaN measures and percentiles and no escalation action; an all-NaN row's argmax agreed
+    (hunt-kc 6)."""
+    y = _outputs(0, n=1000)
+    one = y.copy()
+    one[5] = np.nan
+    clauses, pct, _ = evaluate(_nan_contract(), y, one, LOGITS)
+    assert {c.clause: c.verdict for c in clauses} == {c.clause: "FAIL" for c in clauses} and len(clauses) == 4
+    assert all(c.nonfinite == 1 for c in clauses) and pct["top1_agreement"] == pytest.approx(0.999)
+    many = y.copy()
+    many[::2] = np.nan
+    clauses, pct, _ = evaluate(_nan_contract(0.5, "escalation: [{above: 1.0, action: block}]"), y, many, LOGITS)
+    assert all(not math.isnan(c.measured) for c in clauses)
+    assert [c.action for c in clauses] == ["block"] * 4
+    assert not any(math.isnan(v) for v in pct["error"].values()) and pct["error"]["p50"] == math.inf
+    assert pct["top1_agreement"] == pytest.approx(0.5)
+
+
+def test_cpu_memory_clause_measures_the_candidates_peak():
+    """The candidate had run on every sample before the peak RSS was read: a candidate taking
+    ~200 MB a call passed max_memory_mb 100 (hunt-kc 3)."""
+    import torch
+
+    import geomir
+
+    contract = _contract("inputs: {samples: 32, batch: 32}\nnumerical: {max_abs: 1.0}\n"
+                         "runtime: {max_memory_mb: 100, repeats: 3}", "float64").model_copy(
+        update={"model": str(ROOT / "examples" / "lipschitz_classifier.geo")})
+    module = geomir.compile(ROOT / "examples" / "lipschitz_classifier.geo", target="torch")
+    params = module.init_params(0, torch.float64, module.FUNCTION_PARAMS["RobustClassifier"])
+
+    def hungry(xs):
+        scratch = np.ones(25_000_000)  # 200 MB, touched
+        with torch.no_grad():
+            return module.RobustClassifier(params, torch.tensor(xs[0])).numpy() + 0 * scratch[0]
+
+    report = check_contract(contract, candidate=hungry)
+    memory = _verdict(report.clauses, "runtime.memory_mb")
+    assert memory.measured > 150 and memory.verdict == "FAIL", (memory.measured, memory.detail)
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _main_error(capsys, *argv):
+    from geomir.driver import main
+
+    code = main(["contract", *argv])
+    return code, capsys.readouterr().err
+
+
+def test_models_a_contract_cannot_compare_are_usage_errors(tmp_path, capsys):
+    """A path input was cut into several paths by `batch` and reported on 'samples'; a model
+    with two outputs crashed (exit 3) (hunt-kc 4, 9)."""
+    two = _write(tmp_path, "two.mlir", "func.func @Two(%a: !geo.point<euclidean, 4, f64>) -> "
+                 "(!geo.point<euclidean, 4, f64>, !geo.point<euclidean, 4, f64>) {\n"
+                 "  func.return %a, %a : !geo.point<euclidean, 4, f64>, !geo.point<euclidean, 4, f64>\n}\n")
+    head = "reference: {target: torch, dtype: float64}\ncandidate: {target: torch, dtype: float32}\ninputs: {samples: 64, batch: 16}\n"
+    cases = {"two.yaml": (f"contract: two\nmodel: {two}\nentry: Two\n{head}", "@Two returns 2 outputs"),
+             "path.yaml": (f"contract: w\nmodel: {ROOT / 'examples/winding/phase_memory.geo'}\nentry: Winding\n{head}",
+                           "@Winding takes a path (input 1)")}
+    for name, (text, message) in cases.items():
+        code, err = _main_error(capsys, "check", str(_write(tmp_path, name, text)), "-o", str(tmp_path / "r.json"))
+        assert code == 2 and message in err and "internal" not in err, (name, err)
+
+
+def test_weights_that_are_not_real_numbers_are_usage_errors(tmp_path, capsys):
+    """Strings crashed (exit 3), complex lost their imaginary part, booleans were taken, an
+    unknown array was ignored (hunt-kc 10). Integers are converted, as documented."""
+    import torch
+
+    import geomir
+
+    module = geomir.compile(ROOT / "examples" / "hyperbolic_mlp.geo", target="torch")
+    params = {k: v.numpy() for k, v in module.init_params(0, torch.float64,
+                                                          module.FUNCTION_PARAMS["HyperbolicMLP"]).items()}
+    variants = {"str": ({k: np.full(v.shape, "a") for k, v in params.items()}, "holds str32 values"),
+                "cplx": ({k: v + 1j for k, v in params.items()}, "holds complex128 values"),
+                "bool": ({k: v > 0 for k, v in params.items()}, "holds bool values"),
+                "extra": ({**params, "bogus": np.zeros(3)}, "1 arrays that are no parameter of hyperbolic_mlp.geo: bogus"),
+                "int": ({k: np.round(v * 10).astype(np.int64) for k, v in params.items()}, None)}
+    for name, (arrays, message) in variants.items():
+        np.savez(tmp_path / f"{name}.npz", **arrays)
+        path = _real(tmp_path, "{target: torch, dtype: float32}", f"numerical: {{max_abs: 1.0}}\nweights: {name}.npz\n")
+        code, err = _main_error(capsys, "check", str(path), "-o", str(tmp_path / "r.json"))
+        assert (code, message is None or message in err) == (2 if message else 0, True), (name, err)
+
+
+def test_an_escalation_step_below_the_bound_applies_in_check(tmp_path, capsys):
+    """`{above: 0.1, action: block}` was shown ('PASS (escalation: block)') and exit 0
+    (hunt-kc 11)."""
+    path = _real(tmp_path, "{target: torch, dtype: float32}", "numerical: {max_abs: 1e-3}\n"
+                 "escalation: [{above: 1e-6, action: warn}, {above: 1e-5, action: block}]\n")
+    report = check_contract(path)
+    assert report.action == "block" and not report.passed and not report.violated
+    from geomir.driver import main
+
+    assert main(["contract", "check", str(path), "-o", str(tmp_path / "r.json")]) == 1
+    assert "REJECTED (escalation: block)" in capsys.readouterr().out
+    warned = check_contract(path.read_text().replace("{above: 1e-5, action: block}", "{above: 0.5, action: block}"))
+    assert warned.passed and warned.action == "warn" and any("reach a warn step" in n for n in warned.notes)
+
+
+def test_triton_launches_count_the_compared_run_only(monkeypatch):
+    """The warm-up and timing calls were counted as launches too (hunt-kc 12)."""
+    from geomir.contracts import check
+
+    contract = _contract("inputs: {samples: 16, batch: 8}\nnumerical: {max_abs: 1.0}\nruntime: {repeats: 3}")
+    k = check.build_kernels(contract, ROOT)
+    calls = [0]
+
+    def candidate(xs):
+        calls[0] += 1
+        return k.reference(xs)
+
+    monkeypatch.setattr(check, "_triton_launches", lambda: (lambda start=calls[0]: (calls[0] - start, {})))
+    report = check.run_check(contract, check.Kernels(k.entry, k.reference, candidate, k.inputs, k.output_type),
+                             count_launches=True)
+    assert report.percentiles["triton_launches"]["kernel"] == 1 and calls[0] > 1

@@ -301,3 +301,94 @@ def test_in_full_a_violation_below_every_escalation_step_does_not_block(kernels,
     drift[0] = 3e-3
     router(*_xs(router, i + 1))
     assert router.status == "blocked" and router.events()[-1]["kind"] == "blocked"
+
+
+# -- findings of the kernel-contract hunt (hunt-kc) --------------------------------------------
+
+
+def test_an_edited_contract_starts_its_promotion_again(tmp_path):
+    """The state was keyed by the contract's name only: an edited contract (a perturbed,
+    violating candidate) inherited `full` and was 'promoted' without a check (hunt-kc 2)."""
+    path = _path(tmp_path)
+    assert promoted(promote(path, calls=200))
+    path.write_text(CONTRACT.replace("dtype: float32}", "dtype: float32, perturb: 0.01}"))
+    shown = []
+    router = promote(path, calls=50, on_event=shown.append)
+    assert router.stage == "offline" and router.status == "blocked" and not promoted(router)
+    assert shown[0]["kind"] == "restarted" and "changed since the state was saved" in shown[0]["detail"]
+    assert promoted(promote(_path(tmp_path), calls=200))  # back to the original: checked again from offline
+
+
+def test_unusable_state_files_are_usage_errors(tmp_path, capsys):
+    """A file that is not SQLite, a directory, a missing directory: exit 3 (hunt-kc 8)."""
+    from geomir.driver import main
+
+    path = _path(tmp_path)
+    (tmp_path / "garbage.sqlite").write_text("garbage\n" * 20)
+    for state, message in ((tmp_path / "garbage.sqlite", "file is not a database"), (tmp_path, "it is a directory"),
+                           (tmp_path / "no" / "s.sqlite", "does not exist")):
+        assert main(["contract", "promote", str(path), "--calls", "2", "--state", str(state)]) == 2
+        err = capsys.readouterr().err
+        assert "cannot use the state file" in err and message in err and "internal" not in err, err
+
+
+def test_a_saved_stage_the_contract_does_not_have_starts_again(tmp_path):
+    """A saved stage not in `promotion` raised a ValueError (exit 3) (hunt-kc 8)."""
+    path = _path(tmp_path, CONTRACT + "promotion: [offline, shadow, full]\n")
+    assert promoted(promote(path, calls=200))
+    with sqlite3.connect(tmp_path / "c.state.sqlite") as db:
+        db.execute("UPDATE state SET stage = 'canary'")
+    shown = []
+    router = promote(path, calls=200, on_event=shown.append)
+    assert promoted(router) and shown[0]["kind"] == "restarted"
+    assert "the saved stage canary is not in the contract's promotion" in shown[0]["detail"]
+
+
+def test_live_p99_leaves_out_the_call_that_compiles(kernels, tmp_path):
+    """The first call of each shape (JIT compilation) was in the shadow window's p99 and
+    blocked a good candidate (hunt-kc 5)."""
+    contract, base = load_contract(CONTRACT + "runtime: {max_p99_ms: 1000}\n")  # loose: loaded CI machines
+    seen = set()
+
+    def compiling(xs):
+        shape = xs[0].shape
+        if shape not in seen:
+            seen.add(shape)
+            time.sleep(1.5)  # a JIT compilation
+        return kernels.candidate(xs)
+
+    router = Router(contract, state=tmp_path / "s.sqlite", kernels=build_kernels(contract, base, compiling))
+    for i in range(60):
+        if router.status != "running" or router.stage == "full":
+            break
+        router(*_xs(router, i))
+    assert promoted(router), router.events()[-1]
+
+
+def test_a_step_below_the_bound_acts_live(kernels, tmp_path):
+    """`{above: 0.1, action: block}` was never applied: a drift at 0.3 of the bound was
+    promoted (hunt-kc 11)."""
+    contract, base = load_contract(CONTRACT.replace(
+        "escalation: [{above: 0.5, action: warn}, {above: 1.0, action: fallback}, {above: 2.0, action: block}]",
+        "escalation: [{above: 0.1, action: block}]"))
+    router = Router(contract, state=tmp_path / "s.sqlite",
+                    kernels=build_kernels(contract, base, _drifting(kernels, after=1, drift=0.3e-3)))
+    for i in range(60):
+        if router.status != "running" or router.stage == "full":
+            break
+        router(*_xs(router, i))
+    assert router.status == "blocked" and router.stage == "shadow", router.events()
+    assert '"numerical.max_abs"' in router.events()[-1]["detail"]
+
+
+def test_live_probability_metrics_are_for_logits_only(tmp_path):
+    """The router recorded KL / top-1 / Pearson on Poincaré outputs, which check does not
+    read as logits."""
+    text = CONTRACT.replace("lipschitz_classifier.geo", "hyperbolic_mlp.geo").replace("RobustClassifier",
+                                                                                       "HyperbolicMLP")
+    text = text.replace("observability: {sample_rate: 1.0}",
+                        "observability: {sample_rate: 1.0, record: [max_error, kl, top1, pearson]}")
+    contract, base = load_contract(text)
+    router = Router(contract, state=tmp_path / "s.sqlite")
+    router(np.random.default_rng(0).normal(0, 0.1, (8, 16)))
+    assert set(router.decisions()[-1]["metrics"]) == {"max_error"}

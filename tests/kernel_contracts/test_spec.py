@@ -148,3 +148,43 @@ def test_yaml_12_numbers_and_merge_keys_still_load():
                                    "base: &k {target: torch, dtype: float64}\nreference: {<<: *k, dtype: float32}")
     with pytest.raises(ContractSpecError, match="base: unknown field"):  # the anchor's key; the merge itself is fine
         load_contract(merged)
+
+
+HUNT = [  # hunt-kc 13, 14 and the suspicious ones: (old, new, line, col, message)
+    ("contract: hyp-encoder-v1", "contract: 12", 1, 11, "contract: must be a valid string, found 12"),
+    ("{target: torch, dtype: float64}", "{target: torch, dtype: float64, perturb: 0.5}", 3, 53,
+     "reference.perturb: applies to the candidate only (fault injection); the reference is the ground truth, found 0.5"),
+    ("above: 2.0", "above: .inf", 10, 84, "escalation[2].above: must be a finite number, found inf"),
+    ("promotion:    [offline, shadow, canary, full]", "stages: {shadow: {seconds: .inf}}", 11, 28,
+     "stages.shadow.seconds: must be a finite number, found inf"),
+]
+
+
+@pytest.mark.parametrize("old,new,line,col,message", HUNT, ids=[h[4].split(":")[0] for h in HUNT])
+def test_hunt_messages_name_what_was_found_where_it_is(old, new, line, col, message):
+    assert old in ISSUE_EXAMPLE
+    with pytest.raises(ContractSpecError) as info:
+        load_contract(ISSUE_EXAMPLE.replace(old, new, 1))
+    assert info.value.message.startswith(message) and (info.value.span.line, info.value.span.column) == (line, col), \
+        info.value.render()
+
+
+def test_an_error_under_an_alias_is_at_the_alias_not_the_anchor():
+    """It pointed at the anchor, a line where nothing is wrong (hunt-kc 13)."""
+    text = ISSUE_EXAMPLE.replace("statistical:  {quantile: 0.999, max_quantile_error: 5e-3, max_kl: 1e-3}",
+                                 "statistical:  *num").replace("numerical:    {", "numerical:    &num {")
+    with pytest.raises(ContractSpecError, match="statistical.max_abs: unknown field") as info:
+        load_contract(text)
+    assert (info.value.span.line, info.value.span.column) == (7, 15), info.value.render()
+
+
+@pytest.mark.parametrize("value,expected", [("0100", 100), ("0o17", 15), ("0x10", 16), ("+7", 7)])
+def test_integers_follow_yaml_12(value, expected):
+    """PyYAML's YAML 1.1 read 0100 as octal 64 and 1:30 as 90 (hunt-kc 7)."""
+    assert load_contract(ISSUE_EXAMPLE.replace("samples: 4096", f"samples: {value}"))[0].inputs.samples == expected
+
+
+@pytest.mark.parametrize("value", ["1:30", "1_000", "off", "yes"])
+def test_yaml_11_scalars_are_text(value):
+    with pytest.raises(ContractSpecError, match=f"inputs.seed: must be an integer, found '{value}'"):
+        load_contract(ISSUE_EXAMPLE.replace("seed: 0", f"seed: {value}"))
