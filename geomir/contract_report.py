@@ -65,8 +65,9 @@ def empirical_lipschitz(fn, dims: list[int], seed: int = 0, points: int = 64, st
 
 
 def empirical_metric_lipschitz(fn, in_types, out_type, radius: float, seed: int = 0, points: int = 48) -> float | None:
-    """max over points within ``radius`` (|x| for R^n, d(0, x) on the ball; 2.0 when
-    unbounded) of || lambda_out D f(x) / lambda_in ||_2, inputs jointly: a lower bound on
+    """max over points within ``radius`` (|x| for R^n and tangent vectors, d(0, x) on the
+    ball; 2.0 when unbounded) of || lambda_out D f(x) / lambda_in ||_2 (lambda = 1 off the
+    ball's points), inputs jointly: a lower bound on
     the Lipschitz constant of ``fn(*inputs)`` on that radius. None when an input or the
     output is on another manifold."""
     import numpy as np
@@ -76,8 +77,10 @@ def empirical_metric_lipschitz(fn, in_types, out_type, radius: float, seed: int 
     from geomir.dialects import geo
 
     def curvature(t):
+        """0 for coordinates measured by the Euclidean norm (R^n, and tangent vectors, as
+        the prover measures them: geomir.hyperbolic_bounds), c for a point of the ball."""
         m = getattr(t, "manifold", None)
-        if isinstance(m, geo.EuclideanAttr):
+        if isinstance(m, geo.EuclideanAttr) or isinstance(t, geo.TangentType):
             return 0.0
         return float(m.c.value.data) if isinstance(m, geo.PoincareAttr) else None
 

@@ -44,7 +44,7 @@ from geomir.dialects import contract, geo
 from geomir.pipeline import register_pass
 from geomir.weights_file import WeightFile
 
-PROVED_ATTR_NAME = "proved"
+PROVED_ATTR_NAME = contract.PROVED_ATTR_NAME
 """``func.func`` attribute: the contracts this pass proved, with their proved constants."""
 
 
@@ -80,7 +80,9 @@ Weights = int | WeightFile  # the seed whose init is proved, or a trained weight
 def _weight(value: SSAValue, source: Weights, transformed: bool = True):
     """The parameter's value (drawn from seed ``source`` as every backend draws it, or read
     from a weights file) after its weight transforms (quantize-weights, prune-weights,
-    nonnegativity); a ball point as its tangent at the origin. None for a computed value."""
+    nonnegativity) and rounded to its element type, as the backends cast it (a float32
+    model multiplies by float32 weights); a ball point as its tangent at the origin. None
+    for a computed value."""
     owner = value.owner
     if not isinstance(owner, geo.ParamOp):
         return None
@@ -107,7 +109,21 @@ def _weight(value: SSAValue, source: Weights, transformed: bool = True):
         raise ContractError(f"parameter '{name}' ({_source_text(source)}) has non-finite values after "
                             f"{', '.join(transforms) or 'loading'}, so no contract can be proved",
                             op_span(owner))
-    return value
+    if isinstance(t, geo.PointType) and not isinstance(t.manifold, geo.EuclideanAttr):
+        return value  # a ball point's tangent: the backend casts the point, not this
+    elt = _element_name(t.element_type)
+    cast = weights.as_element_type(value, elt)  # what the compiled model multiplies by
+    if not np.all(np.isfinite(cast)):
+        raise ContractError(f"parameter '{name}' ({_source_text(source)}) has values beyond the range of {elt}, "
+                            f"the type the model runs it in (largest |value| {np.abs(value).max():.6g}), "
+                            f"so no contract can be proved", op_span(owner))
+    return cast
+
+
+def _element_name(elt) -> str:
+    """'f64', 'f32', 'f16' or 'bf16': the element type a backend casts the parameter to."""
+    return {builtin.Float64Type: "f64", builtin.Float32Type: "f32", builtin.Float16Type: "f16",
+            builtin.BFloat16Type: "bf16"}[type(elt)]
 
 
 def _source_text(source: Weights) -> str:
@@ -441,10 +457,13 @@ def _norm_before(op: Operation, source: Weights) -> float:
 
 
 def _proved_before(f: func.FuncOp, declared: contract.LipschitzAttr) -> float | None:
-    """The bound an earlier verify-contracts run recorded on ``f`` for this contract's radius."""
-    attr = f.attributes.get(PROVED_ATTR_NAME)
-    bounds = [c.bound_value for c in attr.data
-              if isinstance(c, contract.LipschitzAttr) and c.radius == declared.radius] if attr is not None else []
+    """The bound an earlier verify-contracts run recorded on ``f`` for this contract's
+    radius, before weight transforms moved it to ``proved_before_transforms``."""
+    bounds = []
+    for name in (PROVED_ATTR_NAME, contract.STALE_ATTR_NAME):
+        attr = f.attributes.get(name)
+        bounds += [c.bound_value for c in attr.data
+                   if isinstance(c, contract.LipschitzAttr) and c.radius == declared.radius] if attr is not None else []
     return min(bounds) if bounds else None
 
 

@@ -13,7 +13,9 @@ A transform is a string, as ``geomc --quantize`` / ``--prune`` spell it:
 backends' ``init_params`` and the ``verify-contracts`` pass both apply them to the float64
 draw (geomir.backends.common.init.draw), so the contracts are proved on exactly the
 weights the compiled model runs with. The values stay float64 (dequantized): a backend
-casts them to its dtype, which is exact for bf16 and int8 values in float32.
+casts them to its dtype, which is exact for bf16 values in float32 but rounds int8 ones
+(q s with s = max|row|/127 in float64); ``verify-contracts`` proves on the cast values
+(``as_element_type``).
 """
 
 from __future__ import annotations
@@ -83,6 +85,18 @@ def parse(transform: str) -> Callable[[np.ndarray], np.ndarray]:
         return np.abs
     raise ValueError(f"unknown weight transform '{transform}' (expected quantize:MODE, prune:magnitude:F "
                      f"or {NONNEGATIVE})")
+
+
+def as_element_type(value: np.ndarray, elt: str) -> np.ndarray:
+    """``value`` (float64) rounded to the element type ``elt`` ('f64', 'f32', 'f16', 'bf16')
+    a backend casts it to, back in float64: what the compiled model multiplies by. Values
+    beyond the type's range become inf (the prover refuses them)."""
+    if elt == "f64":
+        return value
+    if elt == "bf16":
+        return _bf16(value)
+    with np.errstate(over="ignore"):
+        return np.asarray(value, dtype={"f32": np.float32, "f16": np.float16}[elt]).astype(np.float64)
 
 
 def deployed(transforms: Sequence[str]) -> tuple[str, ...]:

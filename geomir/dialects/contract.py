@@ -285,16 +285,22 @@ PROVED_ATTR_NAME = "proved"
 print it)."""
 
 
+STALE_ATTR_NAME = "proved_before_transforms"
+"""``func.func`` attribute: Lipschitz bounds ``verify-contracts`` proved before a weight
+transform changed the weights (quantize-weights, prune-weights move them here from
+``proved``: they no longer hold for the model; a later verify-contracts compares with them)."""
+
+
 def verify_function_contracts(op: Operation) -> None:
     """Check a ``func.func``'s contracts are well formed and fit its signature, and that
-    its ``proved`` attribute, if any, is an array of #contract attributes."""
-    proved = op.attributes.get(PROVED_ATTR_NAME)
-    if proved is not None and (
-        not isinstance(proved, ArrayAttr) or not all(isinstance(a, CONTRACT_ATTRS) for a in proved)
-    ):
-        raise VerifyException(
-            f"{op.name}: '{PROVED_ATTR_NAME}' must be an array of #contract attributes, found {proved}"
-        )
+    its ``proved`` and ``proved_before_transforms`` attributes, if any, are arrays of
+    #contract attributes."""
+    for name in (PROVED_ATTR_NAME, STALE_ATTR_NAME):
+        proved = op.attributes.get(name)
+        if proved is not None and (
+            not isinstance(proved, ArrayAttr) or not all(isinstance(a, CONTRACT_ATTRS) for a in proved)
+        ):
+            raise VerifyException(f"{op.name}: '{name}' must be an array of #contract attributes, found {proved}")
     contracts = get_contracts(op)
     if not contracts:
         return

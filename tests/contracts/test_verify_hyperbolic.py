@@ -184,3 +184,18 @@ def test_the_report_measures_hyperbolic_contracts_within_their_radius():
     (row,) = contract_report.report_contracts(Path(__file__).resolve().parents[2] / "examples" / "hyperbolic_mlp.geo")
     assert row.holds and row.sound and row.empirical is not None
     assert 1.0 <= row.proved / row.empirical < 10  # measured 3.37 (5.333 / 1.582)
+
+
+def test_the_report_measures_tangent_inputs_by_their_coordinates(tmp_path):
+    """A tangent vector is measured by the Euclidean norm of its coordinates, as the
+    prover measures it: scale(v, 3) is proved 3 and measured 3 (the report sampled it as a
+    ball point, measured 77 and flagged the sound proof UNSOUND)."""
+    from geomir import contract_report
+
+    path = tmp_path / "t.geo"
+    path.write_text("manifold H = poincare(c = 1.0)\n@lipschitz(1000.0, radius = 1.0)\n"
+                    "model T(v: tangent H[2]) -> tangent H[2] {\n  return scale(v, 3.0)\n}\n"
+                    "@lipschitz(1000.0, radius = 1.0)\nmodel E(v: tangent H[2]) -> H[2] {\n  return expmap0(v)\n}\n")
+    rows = {row.model: row for row in contract_report.report_contracts(path)}
+    assert rows["T"].sound and rows["T"].empirical == pytest.approx(3.0, rel=1e-6)
+    assert rows["E"].sound and 1.0 <= rows["E"].proved / rows["E"].empirical < 1.01

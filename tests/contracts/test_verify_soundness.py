@@ -108,7 +108,7 @@ model F(x: H[3]) -> H[3] {
 
 
 CHAIN = """@lipschitz({bound})
-model F(x: R[3]) -> R[3] {{
+model F(x: R[3, f64]) -> R[3, f64] {{
   let h = tanh(linear(x, 3 -> 3))
   return linear(h, 3 -> 3)
 }}
@@ -133,7 +133,7 @@ def test_the_layered_bound_of_layers_of_very_different_scales_is_finite(tmp_path
     """W2 W1 overflows (1e400) though W3 W2 W1 is 1e100: the layered bound crashed on the
     inf block; it now works on powers-of-two-normalised layers."""
     source = """@lipschitz(1e110)
-model F(x: R[3]) -> R[3] {
+model F(x: R[3, f64]) -> R[3, f64] {
   let h = tanh(linear(x, 3 -> 3))
   let h = tanh(linear(h, 3 -> 3))
   return linear(h, 3 -> 3)

@@ -195,3 +195,53 @@ def test_the_verifier_rejects_a_malformed_record(tmp_path):
     proc = _geomc(str(path))
     assert proc.returncode == 1
     assert "geo.param: 'RobustClassifier.linear0.weight': unknown quantization 'int4' (expected one of int8, bf16)" in proc.stderr
+
+
+# --- the proof sees the weights the model runs with (2026-12-07 hunt) ------------------------
+
+
+ONE_LAYER = """@lipschitz({declared})
+model F(x: R[{n}{elt}]) -> R[{n}{elt}] {{
+  return linear(x, {n} -> {n}, bias = false)
+}}
+"""
+
+
+@pytest.mark.parametrize("elt,dtype", [("", "float32"), (", f16", "float16"), (", bf16", "bfloat16")])
+def test_the_bound_is_proved_on_the_weights_cast_to_the_models_dtype(elt, dtype):
+    """A float32 (f16, bf16) model multiplies by its weights rounded to that type: the
+    proved bound is their spectral norm, not that of the float64 draw (which was below it
+    by 1.4e-8 in float32, 2.3e-4 in f16, 5.4e-4 in bf16, so a declared bound in between was
+    'proved' and false)."""
+    torch = pytest.importorskip("torch")
+    for n in (2, 3, 4):
+        source = ONE_LAYER.format(declared=100.0, n=n, elt=elt)
+        mod = geomir.compile(source, target="torch")
+        w = mod.init_params(seed=0)["F.linear0.weight"]
+        assert w.dtype == getattr(torch, dtype)
+        sigma = float(np.linalg.norm(w.double().numpy(), 2))
+        (_, _, proof), = lipschitz_contracts(geomir.to_ir(source, passes=["verify-contracts"]))
+        assert sigma <= proof.bound <= sigma * (1 + 1e-9), (n, sigma, proof.bound)
+
+
+def test_a_weight_beyond_the_range_of_float32_is_refused(tmp_path):
+    """1e39 becomes inf in a float32 model (F(0) was NaN): no bound is proved."""
+    (tmp_path / "f.geo").write_text(ONE_LAYER.format(declared="1.0e45", n=2, elt=""))
+    np.savez(tmp_path / "w.npz", **{"F.linear0.weight": np.array([[1e39, 0.0], [0.0, 1.0]])})
+    proc = _geomc(str(tmp_path / "f.geo"), f"--weights={tmp_path / 'w.npz'}")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert ("f.geo:3:10: error: parameter 'F.linear0.weight' (weights of " in proc.stderr
+            and "has values beyond the range of f32, the type the model runs it in (largest |value| 1e+39)" in proc.stderr)
+
+
+def test_a_transform_after_verify_contracts_drops_the_lipschitz_proof():
+    """verify-contracts then quantize-weights: the bound was proved on the float weights and
+    the emitted CONTRACTS said 'proved' for a model that breaks it (1.95454 > 1.953)."""
+    source = ONE_LAYER.format(declared=1.953, n=4, elt="")
+    mod = geomir.compile(source, target="torch", passes="verify-contracts,quantize-weights{mode=int8}")
+    assert mod.CONTRACTS["F"]["proved"] == []
+    module = geomir.to_ir(source, passes="verify-contracts,prune-weights{fraction=0.25}")
+    f = next(op for op in module.ops if isinstance(op, func.FuncOp))
+    assert list(f.attributes["proved"].data) == []
+    with pytest.raises(ContractError, match=r"the proved bound is 1\.95454"):
+        geomir.to_ir(source, passes=with_weight_transforms("", quantize="int8"))
