@@ -24,6 +24,16 @@ def _to_numpy(value) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
+def _not_real(value) -> str | None:
+    """The dtype name of an array that does not hold real numbers (complex, bool, strings,
+    objects), or None: floats and integers are weights (integers converted)."""
+    if hasattr(value, "is_floating_point"):  # a torch tensor
+        name = str(value.dtype).removeprefix("torch.")
+        return name if value.dtype.is_complex or name == "bool" else None
+    dtype = np.asarray(value).dtype
+    return None if dtype.kind in "fiu" else dtype.name
+
+
 def save_weights(params, path: str | Path) -> Path:
     """Write ``params`` (name -> array/tensor, or a compiled ``ModelModule``) as ``.npz``."""
     if hasattr(params, "named_geo_parameters"):
@@ -78,6 +88,10 @@ class WeightFile:
         out = {}
         for key, value in data.items():
             name = key.removeprefix("params.").replace("__", ".")  # a ModelModule.state_dict() key
+            dtype = _not_real(value)
+            if dtype is not None:
+                raise UsageError(f"weights file '{self.path}': '{name}' holds {dtype} values; weights are real "
+                                 "numbers (floating point; integers are converted)")
             out[name] = _to_numpy(value)
         return out
 

@@ -248,7 +248,6 @@ def _master_params(path: Path, entry: str, weights: str | None, base: Path) -> d
     if weights is not None:
         from geomir.weights_file import WeightFile
 
-        _check_weight_types(base / weights)
         file = WeightFile(base / weights)
         unknown = sorted(set(file.arrays) - set(module.PARAMS))
         if unknown:
@@ -256,43 +255,6 @@ def _master_params(path: Path, entry: str, weights: str | None, base: Path) -> d
                              f"{path.name}: {', '.join(unknown[:8])}{', ...' if len(unknown) > 8 else ''}")
         master = {k: file.get(k, v.shape) for k, v in master.items()}
     return master
-
-
-def _weight_dtypes(path: Path) -> dict[str, tuple[str, str]]:
-    """IR name -> (NumPy dtype kind, dtype name) of every array of a weights file as
-    stored; {} when it cannot be read (WeightFile then says why)."""
-    from geomir.weights_file import _file_kind
-
-    def kind(v) -> tuple[str, str]:
-        if hasattr(v, "is_floating_point"):  # a torch tensor
-            name = str(v.dtype).removeprefix("torch.")
-            return ("c" if v.dtype.is_complex else "b" if name == "bool" else "f" if v.is_floating_point() else "i"), name
-        d = np.asarray(v).dtype
-        return d.kind, d.name
-
-    try:
-        if not path.is_file() or _file_kind(path) is None:
-            return {}
-        if _file_kind(path) == "npz":
-            with np.load(path, allow_pickle=False) as npz:
-                data = {k: npz[k] for k in npz.files}
-        else:
-            import torch
-
-            data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 (WeightFile reports a file it cannot read)
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k.removeprefix("params.").replace("__", "."): kind(v) for k, v in data.items()}
-
-
-def _check_weight_types(path: Path) -> None:
-    """UsageError for weights that are not real numbers (integers are converted)."""
-    for name, (kind, dtype) in _weight_dtypes(path).items():
-        if kind not in "fiu":
-            raise UsageError(f"weights file '{path}': '{name}' holds {dtype} values; weights are real numbers "
-                             "(floating point; integers are converted)")
 
 
 def build_kernels(contract: Contract, base: Path, candidate: Callable | None = None) -> Kernels:

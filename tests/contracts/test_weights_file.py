@@ -112,6 +112,15 @@ def test_bad_weights_files_are_usage_errors(compiled, tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(UsageError, match="cannot read weights file"):
         WeightFile(tmp_path / "junk.npz")
+    # complex lost its imaginary part, bool became 0/1, strings crashed (a ValueError)
+    for bad, dtype in [(params["RobustClassifier.linear1.bias"] + 1j, "complex128"),
+                       (params["RobustClassifier.linear1.bias"] > 0, "bool"), (np.full(64, "a"), "str32")]:
+        np.savez(tmp_path / "bad.npz", **{**params, "RobustClassifier.linear1.bias": bad})
+        with pytest.raises(UsageError, match=f"'RobustClassifier.linear1.bias' holds {dtype} values; weights are real"):
+            WeightFile(tmp_path / "bad.npz")
+    ints = {**params, "RobustClassifier.linear1.bias": np.arange(64)}
+    np.savez(tmp_path / "ints.npz", **ints)
+    assert WeightFile(tmp_path / "ints.npz").arrays["RobustClassifier.linear1.bias"].dtype == np.float64
 
 
 def test_geomc_weights(compiled, tmp_path):
