@@ -937,11 +937,10 @@ class Lorentz(_Quadric):
         # d(o, y) = asinh(sqrt(c)|y_s|)/sqrt(c): well conditioned at any radius.
         return _asinhc(self.ops, self.c * r2)
 
-    def dist(self, x, y):
-        """(2/sqrt(c)) asinh(sqrt(c) l/2) for the Minkowski chord l = |y - x|_L.
-
-        l is taken as the chord of the points' images xs/a, ys/b in the Poincaré ball
-        (a = 1 + sqrt(c) x0, b = 1 + sqrt(c) y0):
+    def _chord(self, x, y):
+        """(y - x, l^2) with the squared Minkowski chord l^2 = <y - x, y - x>_L taken as
+        that of the points' images in the Poincaré ball (a = 1 + sqrt(c) x0,
+        b = 1 + sqrt(c) y0):
             l = |n|,  n = (b xs - a ys)/sqrt(a b) = (sqrt(c)(y0 - x0) xs - a (ys - xs))/sqrt(a b),
         equal on the hyperboloid. The first form is used where x0 and y0 differ by more than
         a factor 2 (exact from the origin and between far apart points), the second, with
@@ -949,13 +948,13 @@ class Lorentz(_Quadric):
         does: the rounding of a given x0, eps x0, would swamp a short chord) and us = ys - xs
         exact for close points, elsewhere. Relative error about eps (1 + sqrt(c) min(x0, y0))
         at any radius (near-radial close pairs far out are the worst). The plain form
-        l^2 = |ys - xs|^2 - (y0 - x0)^2 cancelled squares of the coordinates: relative error
-        eps c x0^2/d^2 (the distance to the origin was 0 at sqrt(c) r ~ 40 in float64), and
-        it carried the rounding of the given x0 into short chords (0.3 in float32 at
-        d = 1e-4, sqrt(c) x0 = 13). The jets (taylor_quadric) form the same function.
-        Off the hyperboloid this is another extension of the distance than the plain chord:
-        derivatives along non-tangent directions differ there (``egrad2rgrad`` removes that
-        part)."""
+        <u, u>_L cancelled squares of the coordinates: relative error eps c x0^2/d^2 (the
+        distance to the origin was 0 at sqrt(c) r ~ 40 in float64; logmap was off by 8e-4
+        at r = 15), and it carried the rounding of the given x0 into short chords (0.3 in
+        float32 at d = 1e-4, sqrt(c) x0 = 13). ``dist``, ``logmap`` and ``transp`` read it;
+        the jets (taylor_quadric) form the same function. Off the hyperboloid this is
+        another extension than <u, u>_L: derivatives along non-tangent directions differ
+        there (``egrad2rgrad`` removes that part)."""
         o, sc = self.ops, self.sqrt_c
         x0, y0 = x[..., :1], y[..., :1]
         xs, ys = x[..., 1:], y[..., 1:]
@@ -969,8 +968,14 @@ class Lorentz(_Quadric):
         # near: y0 - x0 = <us, xs + ys>/(x0 + y0) = (2<us, xs> + |us|^2)/(x0 + y0)
         u0s = (2.0 * o.dot(q, xs) + qq) / o.clamp(x0 + y0, lo=1.0 / sc)  # >= 2/sqrt(c) on it
         theta = o.where(near, sc * u0s / (ra * rb), rb / ra)  # sqrt(a b): no a b (overflow)
-        l2 = o.sqnorm(theta * xs - (ra / rb) * q)
-        return (2.0 / sc) * o.asinh(0.5 * sc * o.sqrt0(l2))
+        return y - x, o.sqnorm(theta * xs - (ra / rb) * q)
+
+    def dist(self, x, y):
+        """(2/sqrt(c)) asinh(sqrt(c) l/2) for the Minkowski chord l (``_chord``); sqrt0
+        gives 0 with a zero gradient at coincident points."""
+        _, l2 = self._chord(x, y)
+        sc = self.sqrt_c
+        return (2.0 / sc) * self.ops.asinh(0.5 * sc * self.ops.sqrt0(l2))
 
     def proj(self, x):
         """Keep the spatial coordinates, recompute x0 = sqrt(1/c + |x_s|^2)."""

@@ -333,12 +333,10 @@ class Lorentz(_Quadric):
     def _log0_factor(self, y0, r2):
         return self.J.asinhc(self.J.scale(r2, self.c))
 
-    def dist(self, x, y):
-        """(2/sqrt(c)) asinh(sqrt(c)/2 sqrt0(l2)): 0 with zero derivatives where the curves
-        meet. l2 is the runtime's (its docstring): the chord of the points' images in the
-        Poincaré ball, its form picked from coefficient 0 (the plain Minkowski chord
-        cancelled squares of far coordinates: d(o, expmap0(25 e1)) was 0 at c = 2.5 in
-        float64)."""
+    def _chord(self, x, y):
+        """(y - x, l2) with l2 the runtime's (``manifolds.Lorentz._chord``): the squared
+        chord of the points' images in the Poincaré ball, its form picked from coefficient 0
+        (the plain <u, u>_L cancelled squares of far coordinates)."""
         J, o, sc = self.J, self.ops, self.sqrt_c
         x0, y0, xs, ys = self._head(x), self._head(y), self._tail(x), self._tail(y)
         p0, q0 = J.primal(x0), J.primal(y0)
@@ -351,8 +349,14 @@ class Lorentz(_Quadric):
         # near: y0 - x0 = (2<us, xs> + |us|^2)/(x0 + y0), from the spatial coordinates
         u0s = J.div(J.add(J.scale(J.sum_last(J.mul(q, xs)), 2.0), qq), J.clamp(J.add(x0, y0), lo=1.0 / sc))
         theta = J.select(near, J.scale(J.div(u0s, J.mul(ra, rb)), sc), J.div(rb, ra))
-        l2 = J.sqnorm(J.sub(J.mul(theta, xs), J.mul(J.div(ra, rb), q)))
-        return J.scale(J.asinh(J.scale(J.sqrt0(l2), 0.5 * sc)), 2.0 / sc)
+        return J.sub(y, x), J.sqnorm(J.sub(J.mul(theta, xs), J.mul(J.div(ra, rb), q)))
+
+    def dist(self, x, y):
+        """(2/sqrt(c)) asinh(sqrt(c)/2 sqrt0(l2)): 0 with zero derivatives where the curves
+        meet."""
+        J = self.J
+        _, l2 = self._chord(x, y)
+        return J.scale(J.asinh(J.scale(J.sqrt0(l2), 0.5 * self.sqrt_c)), 2.0 / self.sqrt_c)
 
     def proj(self, x):
         """(sqrt(1/c + |x_s|^2), x_s)."""
