@@ -14,8 +14,10 @@ what cannot be unwrapped: non-finite angles, a step within rounding of half a pe
 |x_{t+1}| + P), so it does not grow with the trajectory's length: docs/winding.md derives
 it) and, for ``lifted=True`` trajectories (continuous angles such
 as cumulative phases, not wrapped), a step of half a period or more (unwrapping would
-silently drop whole turns: sample more finely). Under ``jax.jit`` the checks cannot run;
-an ambiguous step then shows as a margin of 0.
+silently drop whole turns: sample more finely), and a trajectory that crosses the angles'
+cut 2^p - 1 times or more (2^p = 2/eps: 2^24 for float32), which its dtype cannot count
+exactly. Under ``jax.jit`` the checks cannot run; an ambiguous step or an inexact count
+then shows as a margin of 0.
 """
 
 from __future__ import annotations
@@ -140,22 +142,45 @@ def _check(x: Array, period: float, lifted: bool) -> None:
             raise WindingError(
                 f"{_item(batch)}step {t} -> {t + 1} moves {raw[(*batch, t, j)] / period:+.3f} periods in coordinate {j}; "
                 "unwrapping is exact only for steps below half a period: sample the trajectory more finely")
-        return
+    else:
+        from geomir.backends.common.numpy_runtime import OPS as NUMPY
+
+        d = _w.steps(NUMPY, a, period)
+        tol = step_rounding(a, period, _eps(x))
+        bad = np.abs(d) >= half - tol
+        if bad.any():
+            *batch, t, j = (int(i) for i in np.argwhere(bad)[0])
+            raise WindingError(_ambiguous(a[(*batch, ..., j)], batch, t, j, float(d[(*batch, t, j)]),
+                                          float(tol[(*batch, t, j)]), period, _dtype_name(x)))
+    _check_count(a, period, _eps(x), _dtype_name(x))
+
+
+def _check_count(a, period: float, eps: float, dtype: str) -> None:
+    """Refuse a trajectory whose branches k_t and k_e (the chord's) total 2^p - 1 or more in
+    magnitude: the runtimes sum them in the dtype, exactly only below 2^p = 2/eps (the
+    chord's branch, unchecked, may differ by one here; backends.common.winding)."""
+    import numpy as np
+
     from geomir.backends.common.numpy_runtime import OPS as NUMPY
 
-    d = _w.steps(NUMPY, a, period)
-    tol = step_rounding(a, period, _eps(x))
-    bad = np.abs(d) >= half - tol
+    wide = a.astype(np.float64)
+    k = np.abs(_w.branches(NUMPY, wide, period)).astype(np.int64).sum(-2)
+    k += np.abs(np.floor((wide[..., -1, :] - wide[..., 0, :]) / period + 0.5)).astype(np.int64)
+    limit = round(2.0 / eps)
+    bad = k >= limit - 1
     if bad.any():
-        *batch, t, j = (int(i) for i in np.argwhere(bad)[0])
-        raise WindingError(_ambiguous(a[(*batch, ..., j)], batch, t, j, float(d[(*batch, t, j)]),
-                                      float(tol[(*batch, t, j)]), period, _dtype_name(x)))
+        *batch, j = (int(i) for i in np.argwhere(bad)[0])
+        fix = "use float64" if dtype != "float64" else "split it into shorter trajectories (D adds up over them)"
+        raise WindingError(f"{_item(batch)}coordinate {j} crosses the angles' cut {int(k[(*batch, j)])} times; {dtype} "
+                           f"counts turns exactly only below {limit} (2^{limit.bit_length() - 1}), so the winding "
+                           f"could be wrong: {fix}")
 
 
-STEP_ROUNDING = 5.0
+STEP_ROUNDING = _w.STEP_ROUNDING
 """c in the per-step rounding bound c·eps·(|x_t| + |x_{t+1}| + P): docs/winding.md shows that
-eps·(4S + 2.25P) suffices (S = |x_t| + |x_{t+1}|, a runtime dividing by a rounded 1/P
-included); 5 leaves room."""
+eps·(4S + 2.25P) suffices for the branch (S = |x_t| + |x_{t+1}|, a runtime dividing by a
+rounded 1/P included); 5 leaves room. The certified margin subtracts three of these bounds
+from each step and from the chord x_0 -> x_T (backends.common.winding)."""
 
 
 def step_rounding(a, period: float, eps: float):
@@ -236,7 +261,7 @@ def winding(trajectory: Array, period: float | str = "radians", *, lifted: bool 
     ops, x = ops_for(trajectory)
     _check(x, p, lifted)
     disp = _w.displacement(ops, x, p)
-    w = ops.floor(disp / p + 0.5)
+    w = _w.winding(ops, x, p)  # k_e - K: exact, not round(disp / p) (docs/winding.md)
     end = Torus(ops, p).proj(x[..., -1, :])
     return Winding(_as_int(w), disp, end, _w.margin(ops, x, p)[..., 0], p)
 

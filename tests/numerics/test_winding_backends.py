@@ -7,10 +7,10 @@ Oracle (float64, from the same input values): the lifted path is
 the winding vector is ``np.round(D / P)``; the endpoint is the last point mod P; the
 margin is the closed form
 
-    max(0, min over coordinates of  min(P/2 - max_t |d_t|, P/2 - |D - wP|) / 2 - allowance)
+    max(0, min over coordinates, and over c in (steps, chord x_0 -> x_T), of (P/2 - |d_c| - 3 tau_c) / 2)
 
-with d_t the lifted steps and allowance = 2 eps ((T + 1) sum|d_t| + 2 sum|x_t| + T P) per
-coordinate (eps of the input's dtype; tiny). Closed loops wound k times give exactly k.
+with d_t the lifted steps, d_chord = D - wP and tau_c = 5 eps (|a| + |b| + P) for the two
+points a, b of c (eps of the input's dtype; tiny). Closed loops wound k times give exactly k.
 """
 
 from __future__ import annotations
@@ -79,11 +79,12 @@ def oracle(x: np.ndarray, period: float) -> dict[str, np.ndarray]:
     d = np.diff(lifted, axis=-2)
     disp = lifted[..., -1, :] - lifted[..., 0, :]
     w = np.round(disp / period)
-    longest = np.abs(d).max(axis=-2) if d.shape[-2] else np.zeros_like(disp)
-    per_coord = np.minimum(period / 2 - longest, period / 2 - np.abs(disp - w * period)) / 2
-    t = x.shape[-2]
-    allowance = 2 * eps * ((t + 1) * np.abs(d).sum(-2) + 2 * np.abs(x).sum(-2) + t * period)
-    margin = np.maximum(0.0, (per_coord - allowance).min(-1, keepdims=True))
+    # each step and the chord x_0 -> x_T, less 3 tau, tau = 5 eps (|a| + |b| + P) its rounding bound
+    size = np.concatenate([np.abs(x[..., :1, :]) + np.abs(x[..., -1:, :]),
+                           np.abs(x[..., :-1, :]) + np.abs(x[..., 1:, :])], axis=-2)
+    length = np.concatenate([np.abs(disp - w * period)[..., None, :], np.abs(d)], axis=-2)
+    slack = (period / 2 - length - 15 * eps * (size + period)).min(-2) / 2
+    margin = np.maximum(0.0, slack.min(-1, keepdims=True))
     return {"unwrap": disp, "winding": w, "winding_margin": margin, "endpoint": np.mod(x[..., -1, :], period),
             "lifted": lifted}
 

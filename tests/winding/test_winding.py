@@ -229,7 +229,10 @@ def test_a_short_step_refused_for_rounding_says_so():
         W.winding((1e16 + 4 * np.arange(4.0))[:, None])
     near = (1e6 + np.linspace(0, 3 * TAU, 100))[:, None].astype(np.float32)  # steps of 3 ulps: unambiguous
     r = W.winding(near)
-    assert r.winding.tolist() == [3] and float(r.margin) == 0.0  # w returned, but not certified
+    # w returned, but not certified: the margin subtracts 3 tau = 15 eps (|x_t| + |x_t+1| + P) = 3.6 > P/2
+    assert r.winding.tolist() == [3] and float(r.margin) == 0.0
+    r = W.winding(near - np.float32(8e5))  # near 2e5: 3 tau = 0.71, local (the old allowance was 9.5)
+    assert r.winding.tolist() == [3] and 0.9 < float(r.margin) < (TAU / 2 - 3 * TAU / 99) / 2
     with pytest.raises(W.WindingError, match=r"^step 0 -> 1 in coordinate 0 is half a period \(-3.14159\) up to "
                                              r"rounding \(the float64 error of this step, between angles 0 and "
                                              r"3.14159, can reach 1.05e-14\): .*sample the trajectory more finely$"):
@@ -240,11 +243,12 @@ def test_long_float32_trajectories_are_unwrapped():
     """A 3001-point float32 trajectory of exact P/3 steps was refused as 'half a period'
     and an 8000-point float32 random walk of steps below 1 rad with advice to wrap angles
     that were wrapped: the check used the margin's rounding allowance, which grows like T^2.
-    Each step's branch depends on its two angles only; the margin still says 0 (uncertified)."""
+    Each step's branch depends on its two angles only. The margin was 0 (uncertified) too;
+    its allowance is now local as well, so it is the closed form (P/2 - P/3)/2 = P/12."""
     thirds = np.mod(np.arange(3001) * (TAU / 3) + 0.1, TAU)[:, None].astype(np.float32)
     for x in (thirds, torch.from_numpy(thirds)):
         r = W.winding(x)
-        assert np.asarray(r.winding).tolist() == [1000] and float(r.margin) == 0.0
+        assert np.asarray(r.winding).tolist() == [1000] and float(r.margin) == pytest.approx(TAU / 12, abs=2e-5)
     walk = np.mod(np.cumsum(np.random.default_rng(0).uniform(-1, 1, (8000, 2)), 0), TAU).astype(np.float32)
     want = np.round((np.unwrap(walk.astype(np.float64), axis=0)[-1] - walk[0]) / TAU)
     assert W.winding(torch.from_numpy(walk)).winding.tolist() == want.astype(int).tolist()
