@@ -15,21 +15,18 @@ from geomir.apel import compile_file
 from geomir.apel.agents import ContractViolation, check_point
 from geomir.apel.checks import run_checks
 from geomir.apel.cli import main as apel_main
-from geomir.apel.engine import Engine, Limits, Program
+from geomir.apel.engine import Engine, Limits
 from geomir.apel.store import open_store
 from geomir.apel.tracing import Tracer, read_spans
 from geomir.diagnostics import UsageError
 
 
-def program(path: Path, text: str, agents: dict | None = None) -> Program:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    module, source = compile_file(path)
-    return Program(module, source, str(path), agents)
+from .test_regressions import program  # noqa: E402
 
 
 @pytest.fixture
 def store(tmp_path):
+    """A SQLite store (the tests read its file through the CLI too)."""
     with open_store(tmp_path / "runs.sqlite") as s:
         yield s
 
