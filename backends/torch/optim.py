@@ -26,15 +26,80 @@ moments for good, or was silently replaced by the sphere's origin by ``proj``.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 
+from geomir.backends.common import manifolds as _common
 from geomir.backends.torch import runtime
 
 _EUCLIDEAN = runtime.Euclidean()
 
+# what the optimizers call on a parameter's manifold
+_MANIFOLD_METHODS = ("egrad2rgrad", "proj", "expmap", "transp", "component_inner")
+_CHECKED_MANIFOLD_TYPES: set[type] = set()  # types that passed _manifold_problem (the per-step check is a set lookup)
+
 
 def _manifold(p: torch.Tensor):
-    return getattr(p, "manifold", None) or _EUCLIDEAN
+    m = getattr(p, "manifold", None)
+    return _EUCLIDEAN if m is None else m
+
+
+def _manifold_problem(m) -> str | None:
+    """Why ``m`` (a parameter's ``.manifold``) cannot be stepped on, or None."""
+    if type(m) in _CHECKED_MANIFOLD_TYPES:
+        return None
+    if isinstance(m, _common.Manifold):
+        if not isinstance(getattr(m, "ops", None), runtime.TorchOps):
+            return (f"is a manifold on {type(getattr(m, 'ops', None)).__name__} arrays, not torch tensors "
+                    "(use the geomir.backends.torch.runtime manifolds)")
+    else:
+        missing = [name for name in _MANIFOLD_METHODS if not callable(getattr(m, name, None))]
+        if not isinstance(getattr(m, "name", None), str):
+            missing.append("name")
+        if missing:
+            return (f"is not a manifold (it has no {', '.join(missing)}); set it to one of "
+                    "geomir.backends.torch.runtime's manifolds (e.g. runtime.PoincareBall(c=1.0)), "
+                    "or delete it for a Euclidean parameter")
+    _CHECKED_MANIFOLD_TYPES.add(type(m))
+    return None
+
+
+def _check_manifold(owner: str, gi: int, pi: int, p: torch.Tensor):
+    """``p``'s manifold (Euclidean without one), or a TypeError naming the parameter."""
+    m = _manifold(p)
+    problem = _manifold_problem(m)
+    if problem is not None:
+        shown = repr(m)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise TypeError(f"{owner}: parameter {pi} of param group {gi} (shape {tuple(p.shape)}, {p.dtype}) has "
+                        f".manifold = {shown} ({type(m).__name__}), which {problem}")
+    return m
+
+
+def _number(owner: str, what: str, value) -> float:
+    """``value`` as a float, or a TypeError: a real number (not a bool) or a one-element tensor."""
+    if torch.is_tensor(value) and value.numel() == 1 and not value.is_complex() and value.dtype != torch.bool:
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: Invalid {what}: {value!r} ({type(value).__name__}); expected a real number")
+    return float(value)
+
+
+def _check_range(owner: str, what: str, value, low: float, high: float = math.inf, *,
+                 low_open: bool = False, high_open: bool = True) -> None:
+    """A ValueError unless ``value`` is a finite number in the interval (low, high) with the
+    ends open or closed as told (NaN and inf never pass)."""
+    v = _number(owner, what, value)
+    above = v > low if low_open else v >= low
+    below = v < high if high_open else v <= high
+    if not (math.isfinite(v) and above and below):
+        if math.isfinite(high):
+            wanted = ("in (" if low_open else "in [") + f"{low:g}, {high:g}" + (")" if high_open else "]")
+        else:
+            wanted = ("> " if low_open else ">= ") + f"{low:g}"
+        raise ValueError(f"{owner}: Invalid {what}: {value!r} (it must be a finite number {wanted})")
 
 
 def _retract(manifold, x, u):
@@ -94,6 +159,35 @@ class _RiemannianOptimizer(torch.optim.Optimizer):
     _dense_only = False  # Adam: every sparse gradient is refused (as torch.optim.Adam does)
     check_finite = True
 
+    @classmethod
+    def _check_hyperparameters(cls, group: dict) -> None:
+        """Raise a ValueError (TypeError for a non-number) for a hyperparameter of ``group``
+        that is NaN, infinite or out of range; the subclass says which and what range."""
+        raise NotImplementedError
+
+    def add_param_group(self, param_group: dict) -> None:
+        """torch.optim's, after checking the group's hyperparameters (its own and the defaults
+        it takes) and its parameters' manifolds; a bad group is not added."""
+        if isinstance(param_group, dict):
+            self._check_hyperparameters({**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}})
+        super().add_param_group(param_group)
+        try:
+            for pi, p in enumerate(self.param_groups[-1]["params"]):
+                _check_manifold(type(self).__name__, len(self.param_groups) - 1, pi, p)
+        except TypeError:
+            self.param_groups.pop()
+            raise
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """torch.optim's, after checking the saved groups' hyperparameters (they replace the
+        optimizer's): nothing is loaded from a state with a NaN learning rate, say."""
+        groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        if isinstance(groups, (list, tuple)):
+            for group in groups:
+                if isinstance(group, dict):
+                    self._check_hyperparameters({**self.defaults, **{k: v for k, v in group.items() if k != "params"}})
+        super().load_state_dict(state_dict)
+
     @torch.no_grad()
     def step(self, closure=None):
         loss = None
@@ -105,7 +199,7 @@ class _RiemannianOptimizer(torch.optim.Optimizer):
             for pi, p in enumerate(group["params"]):
                 if p.grad is None:
                     continue
-                m = _manifold(p)
+                m = _check_manifold(type(self).__name__, gi, pi, p)  # .manifold may have been set since
                 if p.grad.layout != torch.strided and (self._dense_only or not _flat(m)):
                     raise RuntimeError(
                         f"{type(self).__name__}: {_where(gi, pi, p, m)} has a sparse gradient ({p.grad.layout}); "
@@ -150,14 +244,20 @@ class RiemannianSGD(_RiemannianOptimizer):
     def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, check_finite: bool = True):
         self.check_finite = check_finite
-        if lr <= 0:
-            raise ValueError(f"learning rate must be > 0, found {lr}")
-        if momentum < 0 or weight_decay < 0:
-            raise ValueError("momentum and weight_decay must be >= 0")
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov))
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+        self._check_hyperparameters(defaults)
+        super().__init__(params, defaults)
+
+    @classmethod
+    def _check_hyperparameters(cls, group: dict) -> None:
+        owner = cls.__name__
+        _check_range(owner, "learning rate", group["lr"], 0.0, low_open=True)
+        _check_range(owner, "momentum value", group["momentum"], 0.0, 1.0)
+        _check_range(owner, "dampening value", group["dampening"], 0.0, 1.0, high_open=False)
+        _check_range(owner, "weight_decay value", group["weight_decay"], 0.0)
+        if group["nesterov"] and (float(group["momentum"]) <= 0 or float(group["dampening"]) != 0):
+            raise ValueError(f"{owner}: Nesterov momentum needs momentum > 0 and dampening = 0, found "
+                             f"momentum={group['momentum']!r}, dampening={group['dampening']!r}")
 
     def _update(self, p, m, grad, group):
         lr, momentum = group["lr"], group["momentum"]
@@ -181,13 +281,21 @@ class RiemannianAdam(_RiemannianOptimizer):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, check_finite: bool = True):
         self.check_finite = check_finite
-        if lr <= 0 or eps <= 0:
-            raise ValueError(f"lr and eps must be > 0, found lr={lr}, eps={eps}")
-        if not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError(f"betas must be in [0, 1), found {betas}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, found {weight_decay}")
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+        self._check_hyperparameters(defaults)
+        super().__init__(params, defaults)
+
+    @classmethod
+    def _check_hyperparameters(cls, group: dict) -> None:
+        owner = cls.__name__
+        _check_range(owner, "learning rate", group["lr"], 0.0, low_open=True)
+        _check_range(owner, "epsilon value", group["eps"], 0.0, low_open=True)
+        betas = group["betas"]
+        if torch.is_tensor(betas) or not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"{owner}: Invalid betas: {betas!r} (expected a pair (beta1, beta2) in [0, 1))")
+        for i, beta in enumerate(betas):
+            _check_range(owner, f"beta parameter at index {i}", beta, 0.0, 1.0)
+        _check_range(owner, "weight_decay value", group["weight_decay"], 0.0)
 
     def _update(self, p, m, grad, group):
         beta1, beta2 = group["betas"]

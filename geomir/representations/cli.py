@@ -96,10 +96,22 @@ def epoch_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated epochs such as 100,150, found {text!r}") from None
 
 
+def _check_counts(args) -> None:
+    """The count options must be positive: checked before any data is read or any training
+    runs (--eval-sample 0 used to fail only after the whole run, with exit 1)."""
+    counts = (("--sample", "sample"),) if args.command == "eval" else (("--eval-sample", "eval_sample"),
+                                                                      ("--stop-after", "stop_after"))
+    for flag, name in counts:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be positive, found {value}")
+
+
 def run(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .train import Embedding, train
 
+    _check_counts(args)
     if args.command == "eval":
         emb = Embedding.load(args.embedding)
         data = load_data(args.data, args.wordnet)
@@ -123,8 +135,6 @@ def run(argv: list[str] | None = None) -> int:
         import time
 
         t0 = time.perf_counter()
-        if args.stop_after is not None and args.stop_after < 1:
-            raise UsageError(f"--stop-after must be positive, found {args.stop_after}")
         # refuse unwritable outputs before the run, not after it
         from .train import _check_writable
 

@@ -7,6 +7,7 @@ algorithms (Bécigneul & Ganea 2019) written out here from the manifold operatio
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -167,3 +168,94 @@ def test_adam_follows_its_definition_on_every_manifold(manifold) -> None:
         opt.step()
     expected = _reference_adam(manifold, x0, target, 0.05, (0.9, 0.999), 1e-8, 15)
     torch.testing.assert_close(p.detach(), expected, rtol=1e-12, atol=1e-12)
+
+
+# --- hyperparameters and manifolds are checked when they come in -------------------------------------
+
+_NAN, _INF = math.nan, math.inf
+
+
+@pytest.mark.parametrize("cls,kwargs,message", [
+    (RiemannianSGD, dict(lr=_NAN), "Invalid learning rate: nan"),
+    (RiemannianSGD, dict(lr=_INF), "Invalid learning rate: inf"),
+    (RiemannianSGD, dict(lr=0.1, momentum=_NAN), "Invalid momentum value: nan"),
+    (RiemannianSGD, dict(lr=0.1, momentum=1.5), "Invalid momentum value: 1.5"),
+    (RiemannianSGD, dict(lr=0.1, dampening=-1.0), "Invalid dampening value: -1.0"),
+    (RiemannianSGD, dict(lr=0.1, dampening=_NAN), "Invalid dampening value: nan"),
+    (RiemannianSGD, dict(lr=0.1, weight_decay=_NAN), "Invalid weight_decay value: nan"),
+    (RiemannianSGD, dict(lr=0.1, weight_decay=_INF), "Invalid weight_decay value: inf"),
+    (RiemannianAdam, dict(lr=_NAN), "Invalid learning rate: nan"),
+    (RiemannianAdam, dict(lr=-_INF), "Invalid learning rate: -inf"),
+    (RiemannianAdam, dict(lr=0.1, eps=_NAN), "Invalid epsilon value: nan"),
+    (RiemannianAdam, dict(lr=0.1, eps=_INF), "Invalid epsilon value: inf"),
+    (RiemannianAdam, dict(lr=0.1, weight_decay=_NAN), "Invalid weight_decay value: nan"),
+    (RiemannianAdam, dict(lr=0.1, betas=(_NAN, 0.999)), "Invalid beta parameter at index 0: nan"),
+    (RiemannianAdam, dict(lr=0.1, betas=(0.9, _NAN)), "Invalid beta parameter at index 1: nan"),
+    (RiemannianAdam, dict(lr=0.1, betas=(0.9,)), "Invalid betas"),
+])
+def test_non_finite_or_out_of_range_hyperparameters_are_refused_at_construction(cls, kwargs, message) -> None:
+    """NaN passed every `x <= 0` check: lr=nan was taken, and the first step blamed the
+    learning rate for being too large (or, with check_finite=False, turned the point NaN)."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        cls([_param(runtime.PoincareBall(c=1.0))], **kwargs)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        cls([_param(runtime.PoincareBall(c=1.0))], check_finite=False, **kwargs)
+
+
+def test_a_non_number_hyperparameter_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="Invalid learning rate: '0.1'"):
+        RiemannianSGD([_param(None)], lr="0.1")
+    RiemannianSGD([_param(None)], lr=torch.tensor(0.1))  # a one-element tensor, as torch.optim takes
+
+
+@pytest.mark.parametrize("cls,kwargs", OPTIMIZERS, ids=["sgd-momentum", "adam", "amsgrad"])
+def test_add_param_group_and_load_state_dict_check_the_hyperparameters(cls, kwargs) -> None:
+    p, q = _param(runtime.PoincareBall(c=1.0)), _param(runtime.Lorentz(c=1.0))
+    opt = cls([p], **kwargs)
+    with pytest.raises(ValueError, match="Invalid learning rate: nan"):
+        opt.add_param_group({"params": [q], "lr": math.nan})
+    assert len(opt.param_groups) == 1  # the bad group was not added
+    p.grad = torch.ones_like(p)
+    opt.step()
+    state = opt.state_dict()
+    before = _snapshot(opt, [p])
+    bad = {**state, "param_groups": [{**state["param_groups"][0], "lr": math.nan}]}
+    with pytest.raises(ValueError, match="Invalid learning rate: nan"):
+        opt.load_state_dict(bad)
+    assert opt.param_groups[0]["lr"] == kwargs["lr"]
+    _assert_unchanged(opt, [p], before)
+    opt.load_state_dict(state)  # a good one still loads
+
+
+@pytest.mark.parametrize("bad", ["poincare", 3, object(), 0])
+def test_a_parameter_whose_manifold_is_not_one_is_named(bad) -> None:
+    """`.manifold = "poincare"` failed only at step() with "'str' object has no attribute
+    'egrad2rgrad'" (and a falsy one, 0, was taken for Euclidean)."""
+    good, p = _param(None), torch.nn.Parameter(torch.zeros(2, 2))
+    p.manifold = bad
+    for cls, kwargs in OPTIMIZERS:
+        with pytest.raises(TypeError, match=r"parameter 1 of param group 0 \(shape \(2, 2\).* has \.manifold = "
+                                            r".*which is not a manifold"):
+            cls([good, p], **kwargs)
+        opt = cls([good], **kwargs)
+        with pytest.raises(TypeError, match=r"parameter 0 of param group 1 .*not a manifold"):
+            opt.add_param_group({"params": [p]})
+        assert len(opt.param_groups) == 1
+    # set after the optimizer was made: the step names it, before anything changes
+    q = _param(None)
+    opt = RiemannianSGD([good, q], lr=0.1)
+    q.manifold = bad
+    good.grad, q.grad = torch.ones_like(good), torch.ones_like(q)
+    before = _snapshot(opt, [good, q])
+    with pytest.raises(TypeError, match=r"parameter 1 of param group 0 .*not a manifold"):
+        opt.step()
+    _assert_unchanged(opt, [good, q], before)
+
+
+def test_a_manifold_on_other_arrays_is_named() -> None:
+    from geomir.backends.common import numpy_runtime
+
+    p = _param(None)
+    p.manifold = numpy_runtime.Torus()
+    with pytest.raises(TypeError, match="a manifold on NumpyOps arrays, not torch tensors"):
+        RiemannianAdam([p], lr=0.1)

@@ -159,3 +159,50 @@ def test_engine_errors(monkeypatch):
         train(tree, TrainConfig(engine="numba", epochs=1, burnin=0), progress=False)
     auto = train(tree, TrainConfig(epochs=1, burnin=0, dim=2), progress=False)  # falls back to torch
     assert auto.history[-1]["engine"] == "torch"
+
+
+@pytest.mark.parametrize("curvature", [1.0, 2.0])
+def test_lorentz_close_pairs_far_out_step_as_in_torch(curvature):
+    """Close pairs far out (x0 ~ 3e4, d ~ 1e-2): the numba engine took the squared chord as
+    <y - x, y - x>_L, which cancels squares of the coordinates (relative error eps c x0^2/l2);
+    its steps were 1-3% off torch's (which takes the chord from the ball images,
+    ``Lorentz._chord``). Now the same formula and its gradient: the same step to 1e-8 of it."""
+    space = make_space("lorentz", 3, curvature)
+    gen = torch.Generator().manual_seed(5)
+    m = 8
+    base = torch.randn(m, 3, generator=gen, dtype=torch.float64)
+    base = 11.0 * base / base.norm(dim=1, keepdim=True) / curvature ** 0.5  # inside the radius bound
+    tangent = torch.cat([base, base + 1e-7 * torch.randn(m, 3, generator=gen, dtype=torch.float64),
+                         base + 3e-5 * torch.randn(m, 3, generator=gen, dtype=torch.float64)])
+    points = space.manifold.expmap0(torch.cat([torch.zeros(3 * m, 1, dtype=torch.float64), tangent], 1))
+    u = torch.arange(m)
+    cand = torch.stack([u + m, u + 2 * m], 1)  # a close positive, a farther negative
+    valid = torch.ones_like(cand, dtype=torch.bool)
+    loss, expected = _torch_step(space, points, u, cand, valid, 0.1, 1e-5)
+    table = points.numpy().copy()
+    losses, bad = numba_engine.run_batches(table, u.numpy(), cand.numpy(), valid.numpy(), m, 0.1, "lorentz",
+                                           curvature, 1e-5, numba_engine.Workspace(3 * m, 4))
+    assert bad == -1 and losses[0] == pytest.approx(loss, rel=1e-13)
+    step = (expected[:, 1:] - points[:, 1:]).norm(dim=1).max()
+    assert float((torch.as_tensor(table)[:, 1:] - expected[:, 1:]).norm(dim=1).max()) <= 1e-8 * float(step)
+
+
+def test_the_lorentz_chord_and_its_gradient_are_torch_s():
+    """``_lorentz_chord`` against ``Lorentz._chord`` and torch autograd, near and far pairs."""
+    gen = torch.Generator().manual_seed(0)
+    for c in (1.0, 2.5):
+        manifold = make_space("lorentz", 3, c).manifold
+        for trial in range(60):
+            v = torch.randn(2, 4, generator=gen, dtype=torch.float64)
+            v[:, 0] = 0
+            v = v / v.norm(dim=1, keepdim=True) * 8.0 * torch.rand(2, 1, generator=gen, dtype=torch.float64)
+            if trial % 3 == 0:
+                v[1] = v[0] + 1e-3 * v[1]  # a close pair (the near form)
+            x, y = (manifold.expmap0(v[i:i + 1]).requires_grad_() for i in range(2))
+            _, l2 = manifold._chord(x, y)
+            l2.sum().backward()
+            gx, gy = np.zeros(4), np.zeros(4)
+            got = numba_engine._lorentz_chord.py_func(x.detach().numpy()[0], y.detach().numpy()[0], c ** 0.5, gx, gy)
+            assert got == pytest.approx(float(l2.detach()), rel=1e-13)
+            np.testing.assert_allclose(gx, x.grad.numpy()[0], rtol=0, atol=1e-13 * float(x.grad.abs().max()))
+            np.testing.assert_allclose(gy, y.grad.numpy()[0], rtol=0, atol=1e-13 * float(y.grad.abs().max()))

@@ -277,3 +277,32 @@ def test_radam_that_diverges_says_lower_lr():
     with pytest.raises(TrainingError, match="not finite .*lower lr"):
         train(tree, TrainConfig(manifold="lorentz", dim=3, optimizer="radam", lr=1e30, epochs=2, burnin=0,
                                 dtype="float32"), progress=False)
+
+
+# --- the CLI's counts are checked before training ---------------------------------------------------
+
+
+@pytest.mark.parametrize("extra", [["--eval-sample", "0"], ["--eval-sample", "-2"], ["--stop-after", "0"]])
+def test_cli_counts_are_usage_errors_before_training(tmp_path, capsys, monkeypatch, extra):
+    """--eval-sample 0 was refused (exit 1, EvaluationError) only after the whole run, and
+    --json was never written; the documentation says options are checked before training."""
+    from geomir.representations import cli
+    from geomir.representations import train as train_module
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(train_module, "train", no_training)
+    out = tmp_path / "r.json"
+    argv = ["train", "--data", "tree:3:3", "--dim", "3", "--epochs", "4", "--burnin", "1", "--batch-size", "5",
+            "--negatives", "5", "--quiet", "--json", str(out), *extra]
+    assert cli.main(argv) == 2
+    assert f"{extra[0]} must be positive, found {extra[1]}" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_eval_sample_is_a_usage_error(tmp_path, capsys):
+    from geomir.representations import cli
+
+    assert cli.main(["eval", str(tmp_path / "missing.pt"), "--data", "tree:2:2", "--sample", "0"]) == 2
+    assert "--sample must be positive, found 0" in capsys.readouterr().err
