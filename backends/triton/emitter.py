@@ -5,7 +5,8 @@ numbers) except at the kernel launch sites chosen by :mod:`.select`: each is one
 :mod:`geomir.backends.triton.runtime` (``runtime.dense``, ``runtime.poincare_layer``,
 ``taylor.layer``). The module also holds
 
-    PRECISION   "ieee" (fp32 dot products, the default), "tf32" or "bf16": read at each call
+    PRECISION   "ieee" (fp32 dot products, the default), "tf32", "tf32x3" or "bf16": read and
+                checked (runtime.check_precision) at each call of every function
     KERNELS     one entry per launch site: kernel, jet order, activation, widths, dtype, source,
                 and the contracts verify-contracts proved for the model it belongs to
 """
@@ -14,13 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from xdsl.dialects import builtin
+from xdsl.dialects import builtin, func
 
 from geomir.backends.common.pyemit import Fused, emit_python
 from geomir.backends.torch.emitter import FLAVOR as TORCH_FLAVOR
 from geomir.backends.triton import PRECISIONS
-from geomir.backends.triton.select import select
-
+from geomir.backends.triton.select import select, select_checked
 
 
 def _kernels_table(sites: list[tuple[str, Fused]]) -> list[str]:
@@ -55,18 +55,25 @@ def _header(precision: str):
     return header
 
 
-def flavor(precision: str = "ieee"):
-    """The torch flavor with Triton kernel selection and the PRECISION/KERNELS tables."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r} (expected one of {', '.join(PRECISIONS)})")
+def flavor(precision: str = "ieee", check_finite: bool = False):
+    """The torch flavor with Triton kernel selection and the PRECISION/KERNELS tables
+    (``check_finite``: one op per kernel, :func:`.select.select_checked`)."""
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        from geomir.diagnostics import UsageError
+
+        raise UsageError(f"precision {precision!r} (expected one of {', '.join(PRECISIONS)})")
     return dataclasses.replace(TORCH_FLAVOR, target="triton", header=_header(precision),
-                               fuse=select, fused_table=_kernels_table)
+                               fuse=select_checked if check_finite else select, fused_table=_kernels_table,
+                               prologue=[PRECISION_CHECK])
+
+
+PRECISION_CHECK = "runtime.check_precision(PRECISION)"
+"""The first statement of every generated function: a bad ``m.PRECISION`` is a ValueError
+at every call, whether the function launches a kernel or not."""
 
 
 def _reject_paths(module: builtin.ModuleOp) -> None:
     """Paths (``!geo.path``) and the winding ops run on the torch and jax targets only."""
-    from xdsl.dialects import func
-
     from geomir.base_points import location
     from geomir.diagnostics import UsageError
     from geomir.dialects import geo
@@ -87,4 +94,4 @@ def emit(module: builtin.ModuleOp, source_name: str, precision: str = "ieee", ch
     """Triton-target source for ``module`` (not for models with paths: torch and jax only;
     ``check_finite``: see backends/common/finite.py)."""
     _reject_paths(module)
-    return emit_python(module, flavor(precision), source_name, check_finite=check_finite)
+    return emit_python(module, flavor(precision, check_finite), source_name, check_finite=check_finite)

@@ -14,7 +14,8 @@ replays it:
   never alias each other or the caller's tensors;
 * the first call of a signature runs ``fn`` twice on a side stream first, so that Triton's
   autotuning and every cached constant happen outside the recording;
-* CPU tensors (``TRITON_INTERPRET=1``), or a gradient being taken, call ``fn`` directly.
+* CPU tensors (``TRITON_INTERPRET=1``), a derivative being taken (requires_grad, a
+  forward-mode dual tensor, a torch.func transform: vmap too), call ``fn`` directly.
 
     fast = geomir.backends.triton.graphs.graphed(mod.d4)   # or runtime.graphed
     y = fast(params, x, v)
@@ -43,10 +44,18 @@ class GraphedFunction:
                 precision, torch.is_inference_mode_enabled())
 
     def _eligible(self, params: dict, inputs: tuple) -> bool:
+        """Replay only plain CUDA tensors with no derivative or transform around them: the
+        launch sites' own check (``runtime._transformed``: requires_grad, forward-mode dual
+        tensors, torch.func grad/jvp/vjp/vmap), so a graph never replays what the sites would
+        run in torch (a replay has no autograd graph, tangent or batch dimension)."""
+        from geomir.backends.triton.runtime import _transformed
+
         tensors = [*inputs, *params.values()]
-        if not inputs or not all(isinstance(t, torch.Tensor) and t.is_cuda for t in tensors):
+        if not inputs or not all(isinstance(t, torch.Tensor) for t in tensors):
             return False
-        return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+        if _transformed(tensors) is not None:
+            return False
+        return all(t.is_cuda for t in tensors)
 
     def _record(self, params: dict, inputs: tuple):
         static = tuple(t.clone() for t in inputs)

@@ -161,6 +161,17 @@ def _tanh_abs(a, e):
 
 
 @triton.jit
+def _padded(u, ok, ACTIVATION: tl.constexpr):
+    """u, with 1.0 in the lanes outside ``ok`` (padding rows and columns, never stored) when
+    the activation is log: their u is 0, and log 0 and 1/0 there, harmless on the GPU, make
+    the interpreter's numpy warn (divide by zero) though every real input is positive. Other
+    activations take u as it is (no instruction added)."""
+    if ACTIVATION == 8:
+        u = tl.where(ok, u, 1.0)
+    return u
+
+
+@triton.jit
 def _act012(u, ACTIVATION: tl.constexpr):
     """(phi(u), phi'(u), phi''(u)/2) without cancellation when saturated."""
     if ACTIVATION == 1:  # tanh: t, g = sech^2 = 4e/(1+e)^2 (e = exp(-2|u|)), -t g
@@ -409,11 +420,11 @@ def jet_layer_kernel(
         bias = tl.load(B + cols, mask=col_ok, other=0.0).to(tl.float32)
         accs = (accs[0] + bias[None, :],) + accs[1:]
 
+    out_ok = row_ok[:, None] & col_ok[None, :]
     if ACTIVATION != 0:
-        accs = _ode_epilogue(accs, K, ACTIVATION)
+        accs = _ode_epilogue((_padded(accs[0], out_ok, ACTIVATION),) + accs[1:], K, ACTIVATION)
 
     y_ptrs = Y + rows[:, None] * stride_yn + cols[None, :]
-    out_ok = row_ok[:, None] & col_ok[None, :]
     for k in tl.static_range(K + 1):
         tl.store(y_ptrs + k * stride_yk, accs[k].to(Y.dtype.element_ty), mask=out_ok)
 
@@ -459,7 +470,7 @@ def laplacian_layer_kernel(
         bias = tl.load(B + cols, mask=col_ok, other=0.0).to(tl.float32)
         y0 += bias[None, :]
     if ACTIVATION != 0:
-        c0, c1, c2 = _act012(y0, ACTIVATION)
+        c0, c1, c2 = _act012(_padded(y0, out_ok, ACTIVATION), ACTIVATION)
     else:
         c0 = y0
     tl.store(G0 + out_off, c0.to(G0.dtype.element_ty), mask=out_ok)

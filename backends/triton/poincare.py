@@ -136,7 +136,7 @@ def poincare_layer_kernel(
         y = _proj((cs2[:, None] * y + dy[:, None] * s) / den[:, None], max_norm)
     if ACTIVATION != 0:  # expmap0(act(logmap0(y)))
         t = y * _logmap0_scale(_rowsq(y), c, min_delta, series_q)[:, None]
-        t, _g, _c2 = _k._act012(t, ACTIVATION)
+        t, _g, _c2 = _k._act012(_k._padded(t, row_ok[:, None] & col_ok[None, :], ACTIVATION), ACTIVATION)
         t = tl.where(col_ok[None, :], t, 0.0)  # act(0) != 0 (sigmoid) in the padding columns
         y = _expmap0(t, c, max_norm, series_q)
 

@@ -13,20 +13,26 @@ A launch runs the kernel when the tensors are CUDA tensors (or CPU tensors with
 or float16, and the kernel covers the case (activation, width). Otherwise it runs the
 torch code and warns once per reason (:class:`TritonFallbackWarning`):
 
-* ``autograd`` -- a gradient is being taken (an input requires grad, or a torch.func
-  transform is active): the kernels are forward-only, so the differentiable torch code
-  runs, with the same numbers. No warning: this is the training path by design.
+* ``autograd`` -- a derivative is being taken: an input requires grad (with grad mode on),
+  an input is a forward-mode dual tensor (``torch.autograd.forward_ad``), or a torch.func
+  gradient transform (grad, vjp, jvp, jacrev, jacfwd, hessian) is active. The kernels are
+  forward-only, so the differentiable torch code runs, with the same numbers. No warning,
+  and no error in strict mode: this is the training path by design.
+* ``transform`` -- a torch.func transform that takes no derivative (vmap, functionalize) is
+  active: its wrapped tensors cannot go to a kernel.
 * ``device``, ``dtype`` (float64, or tensors of several dtypes: the torch code then raises
   what the torch target raises), ``activation``, ``width``, ``size`` (a tensor of 2^31
   elements or more: the kernels' offsets are int32), ``triton`` (not installed).
 
 ``STATS`` counts launches by (path, site kind, reason); ``GEOMIR_TRITON_STRICT=1`` (or
-``set_strict(True)``) turns every fallback into a :class:`TritonFallbackError`.
+``set_strict(True)``) turns every warned fallback (all but ``autograd``) into a
+:class:`TritonFallbackError`.
 ``GEOMIR_TRITON_AUTOTUNE=0`` (or ``set_autotune(False)``) launches a fixed tile per kernel
 instead of autotuning each new shape: no tuning at start-up, the same sums.
 Precision (``geomir.backends.triton.PRECISIONS``): ``"ieee"`` fp32 dot products (default),
 ``"tf32"``, ``"tf32x3"`` or ``"bf16"`` operands, fp32 accumulation always; the emitted module
-passes its ``PRECISION``.
+passes its ``PRECISION``, and every function of it checks ``PRECISION`` when called
+(:func:`check_precision`), whether it has a launch site or not.
 """
 
 from __future__ import annotations
@@ -38,18 +44,21 @@ import os
 import warnings
 
 import torch
+import torch.autograd.forward_ad as _forward_ad
 
 from geomir.backends.torch import runtime as _torch
 from geomir.backends.torch import taylor as _taylor
 from geomir.backends.triton import PRECISIONS
 
-__all__ = ["STATS", "TritonFallbackError", "TritonFallbackWarning", "dense", "graphed", "jet_layer",
-           "poincare_layer", "set_autotune", "set_strict"]
+__all__ = ["STATS", "TritonFallbackError", "TritonFallbackWarning", "check_precision", "dense", "graphed",
+           "jet_layer", "poincare_layer", "set_autotune", "set_strict"]
 
 STATS: collections.Counter = collections.Counter()
 """(path, kind, reason) -> launches: path "triton" (reason "") or "torch"."""
 
 _STRICT = [os.environ.get("GEOMIR_TRITON_STRICT", "0") not in ("", "0")]
+_SILENT = frozenset({"autograd"})
+"""Fallback reasons that are the design, not a limitation: no warning, no strict-mode error."""
 _WARNED: set[tuple[str, str]] = set()
 _KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 MAX_ELEMENTS = 2**31 - 1
@@ -108,16 +117,39 @@ def _poincare():
     return poincare
 
 
+def _transformed(tensors) -> tuple[str, str] | None:
+    """("autograd", message) when a derivative is being taken through ``tensors``,
+    ("transform", message) inside a torch.func transform that takes none (vmap), else None.
+    The launch sites and :func:`graphed` ask this before a kernel or a graph replay."""
+    # Inside a torch.func transform every tensor made in the function is wrapped, the
+    # kernels' outputs too, even when no input is: Triton cannot take those.
+    if torch._C._are_functorch_transforms_active():
+        stack = torch._C._functorch.get_interpreter_stack() or []
+        keys = [i.key() for i in stack]
+        kinds = torch._C._functorch.TransformType
+        if any(k in (kinds.Grad, kinds.Jvp) for k in keys):
+            return "autograd", ("a derivative is being taken (a torch.func gradient transform is active) "
+                                "and the kernels are forward-only")
+        names = ", ".join(sorted({str(k).rsplit(".", 1)[-1].lower() for k in keys})) or "a transform"
+        return "transform", (f"torch.func {names} is active: its wrapped tensors cannot go to a kernel "
+                             "(call the function outside the transform to run the kernels)")
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return "autograd", "a gradient is being taken (an input requires grad) and the kernels are forward-only"
+    if _forward_ad._current_level >= 0 and torch._C._is_fwd_grad_enabled() and any(
+        _forward_ad.unpack_dual(t).tangent is not None for t in tensors
+    ):
+        return "autograd", ("a forward-mode derivative is being taken (a dual tensor, torch.autograd.forward_ad) "
+                            "and the kernels are forward-only")
+    return None
+
+
 def _blocker(kind: str, module, tensors, activation: str | None, width: int | None,
              elements: int = 0) -> tuple[str, str] | None:
     """(reason, message) why a kernel cannot run, or None (``elements``: the most elements of
     a tensor the kernel reads or writes, outputs and materialized broadcasts included)."""
-    # Inside a torch.func transform (vjp, grad, jvp, vmap) every tensor made in the function
-    # is wrapped, the kernels' outputs too, even when no input is: Triton cannot take those.
-    if torch._C._are_functorch_transforms_active() or (
-        torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-    ):
-        return "autograd", "a gradient is being taken and the kernels are forward-only"
+    why = _transformed(tensors)
+    if why is not None:
+        return why
     try:
         host = module()
     except ImportError as err:
@@ -143,9 +175,11 @@ def _blocker(kind: str, module, tensors, activation: str | None, width: int | No
     return None
 
 
-def _check_precision(precision: str) -> None:
-    """Every call checks ``precision`` (the module's PRECISION), whether a kernel runs or not."""
-    if precision not in PRECISIONS:
+def check_precision(precision) -> None:
+    """ValueError unless ``precision`` is one of PRECISIONS. Every function of a generated
+    module calls it on its ``PRECISION`` (with a launch site or without), and every launch
+    site on its ``precision``, whether a kernel runs or not."""
+    if not isinstance(precision, str) or precision not in PRECISIONS:
         raise ValueError(f"geomir triton: precision {precision!r} (expected one of {', '.join(PRECISIONS)})")
 
 
@@ -162,11 +196,13 @@ def _launch(kind: str, module, tensors, activation, kernel, reference, width=Non
         STATS["triton", kind, ""] += 1
         return kernel()
     reason, message = why
-    if _STRICT[0]:
-        raise TritonFallbackError(f"triton {kind}: {message}")
-    if reason != "autograd" and (kind, reason) not in _WARNED:
-        _WARNED.add((kind, reason))
-        warnings.warn(f"geomir triton: {kind} runs with torch: {message}", TritonFallbackWarning, stacklevel=3)
+    if reason not in _SILENT:
+        if _STRICT[0]:
+            raise TritonFallbackError(f"triton {kind}: {message}")
+        if (kind, reason) not in _WARNED:
+            _WARNED.add((kind, reason))
+            warnings.warn(f"geomir triton: {kind} runs with torch: {message}", TritonFallbackWarning,
+                          stacklevel=3)
     STATS["torch", kind, reason] += 1
     return reference()
 
@@ -194,7 +230,7 @@ def dense(x, w, b=None, activation=None, precision="ieee"):
     def kernel():
         return _layer().jet_layer(x[None], w, b, activation, precision=precision)[0]
 
-    _check_precision(precision)
+    check_precision(precision)
     return _launch("dense", _layer, (x, w, b), activation, kernel, reference, elements=_rows(x) * w.shape[0])
 
 
@@ -217,7 +253,7 @@ def poincare_layer(x, w, b=None, c=1.0, activation=None, precision="ieee"):
     def kernel():
         return _poincare().poincare_layer(x, w, b, c=c, activation=activation, precision=precision)
 
-    _check_precision(precision)
+    check_precision(precision)
     return _launch("poincare", _poincare, (x, w, b), activation, kernel, reference, width=w.shape[0],
                    elements=_rows(x) * w.shape[0])
 
@@ -237,6 +273,6 @@ def jet_layer(x, w, b=None, activation=None, precision="ieee"):
     # the largest kernel tensor: the output jet, or the directions (f1 is materialized to D rows)
     rows = _rows(x.f0) * x.f1.shape[0] if collapsed else _rows(x)
     elements = rows * max(w.shape[0], x.f0.shape[-1] if collapsed else 0)
-    _check_precision(precision)
+    check_precision(precision)
     return _launch(kind, _layer, tensors, activation, kernel, lambda: _taylor.layer(x, w, b, activation),
                    elements=elements)

@@ -13,6 +13,11 @@ Triton kernel launch. One rule per kernel, each a pattern over the IR:
 An intermediate value of a group must have no use outside it. Every other op is emitted
 as the torch backend emits it (the torch runtime, on the same tensors). Kernel selection is
 the backend's instruction selection: passes stay backend-agnostic (docs/backends.md).
+
+Checked execution (``check_finite=True``, :func:`select_checked`): every group is ONE op
+(``geo.linear`` alone, ``geo.mobius_matvec`` alone, a ``jet.layer``), so that the value of
+every op is checked where the op makes it and a NaN or inf is reported at the op that made
+it, as on the torch target; the bias, Möbius addition and activation then run as torch ops.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ def _info(kernel: str, op: Operation, x: SSAValue, w: SSAValue, bias: bool, acti
             "dtype": dtype, "where": _where(op)}
 
 
-def _jet_layer(op: jet.LayerOp) -> Fused:
+def _jet_layer(op: jet.LayerOp, single: bool = False) -> Fused:  # one op whatever ``single``
     act = op.activation.data if op.activation is not None else None
     inputs = [op.x, op.weight, *([op.bias] if op.bias is not None else [])]
     if isinstance(op.x.type, jet.CollapsedType):
@@ -73,16 +78,16 @@ def _unary_after(value: SSAValue) -> Operation | None:
     return user if user is not None and user.name in _UNARY and user.operands[0] == value else None
 
 
-def _dense(op: geo.LinearOp) -> Fused | None:
+def _dense(op: geo.LinearOp, single: bool = False) -> Fused | None:
     x, w = op.operands
     if not isinstance(x.type, geo.GeoValueType):
         return None
     chain, inputs = [op], [x, w]
-    user = _only_user(op.result)
+    user = None if single else _only_user(op.result)
     if isinstance(user, geo.BiasOp) and user.operands[0] == op.result:
         chain.append(user)
         inputs.append(user.operands[1])
-    act = _unary_after(chain[-1].results[0])
+    act = None if single else _unary_after(chain[-1].results[0])
     if act is not None:
         chain.append(act)
     name = act.name if act is not None else None
@@ -94,19 +99,19 @@ def _is_param(value: SSAValue) -> bool:
     return isinstance(value.owner, geo.ParamOp)
 
 
-def _poincare(op: geo.MobiusMatvecOp) -> Fused | None:
+def _poincare(op: geo.MobiusMatvecOp, single: bool = False) -> Fused | None:
     w, x = op.operands
     ball = x.type.manifold
     if not isinstance(ball, geo.PoincareAttr):
         return None
     c = float(ball.c.value.data)
     chain, inputs = [op], [x, w]
-    user = _only_user(op.result)
+    user = None if single else _only_user(op.result)
     if isinstance(user, geo.MobiusAddOp) and user.operands[0] == op.result and _is_param(user.operands[1]):
         chain.append(user)
         inputs.append(user.operands[1])
     act = None
-    log = _only_user(chain[-1].results[0])
+    log = None if single else _only_user(chain[-1].results[0])
     if isinstance(log, geo.Logmap0Op) and log.operands[0] == chain[-1].results[0]:
         fn = _unary_after(log.results[0])
         exp = _only_user(fn.results[0]) if fn is not None else None
@@ -118,19 +123,28 @@ def _poincare(op: geo.MobiusMatvecOp) -> Fused | None:
 
 
 RULES = {jet.LayerOp: _jet_layer, geo.LinearOp: _dense, geo.MobiusMatvecOp: _poincare}
-"""Root op type -> the rule building its group (or None: no kernel)."""
+"""Root op type -> the rule building its group (or None: no kernel); ``rule(op, single)``,
+``single``: the root op alone (:func:`select_checked`)."""
 
 
-def select(f: func.FuncOp) -> list[Fused]:
-    """The kernel launches of ``f``: non-overlapping groups, in program order."""
+def select(f: func.FuncOp, single: bool = False) -> list[Fused]:
+    """The kernel launches of ``f``: non-overlapping groups, in program order (``single``:
+    one op per group, see :func:`select_checked`)."""
     groups: list[Fused] = []
     taken: set[Operation] = set()
     for op in f.body.block.ops:
         rule = RULES.get(type(op))
         if rule is None or op in taken:
             continue
-        group = rule(op)
+        group = rule(op, single)
         if group is not None and not taken.intersection(group.ops):
             groups.append(group)
             taken.update(group.ops)
     return groups
+
+
+def select_checked(f: func.FuncOp) -> list[Fused]:
+    """The launches of ``f`` for checked execution (``check_finite=True``): one op per
+    kernel (a linear map, a Möbius matvec, a jet.layer), so that every op's value is checked
+    where it is made, as the torch target checks it (see module)."""
+    return select(f, single=True)

@@ -279,6 +279,29 @@ def test_graph_replay_equals_the_direct_call(name):
                                                      direct if isinstance(direct, tuple) else (direct,)))
 
 
+def test_graph_replay_keeps_derivatives():
+    """A graph replay has no tangent, autograd graph or batch axis: with a forward-mode dual
+    input or inside a torch.func transform, graphed() calls the function (the sites take the
+    torch code, silently also in strict mode) and records no graph."""
+    import torch.autograd.forward_ad as fwAD
+
+    mod = geomir.compile(str(ROOT / "examples" / "pinn_laplacian.geo"), target="triton")
+    ref = geomir.compile(str(ROOT / "examples" / "pinn_laplacian.geo"), target="torch")
+    params = {k: v.to(CUDA) for k, v in mod.init_params(seed=0).items()}
+    x, v = _randn(64, 2, seed=5), _randn(64, 2, seed=6)
+    replay = runtime.graphed(mod.U)
+    tangents = []
+    for fn in (replay, ref.U):
+        with fwAD.dual_level():
+            tangents.append(fwAD.unpack_dual(fn(params, fwAD.make_dual(x, v))).tangent)
+    assert tangents[0] is not None and replay.graphs == {}
+    assert float((tangents[0] - tangents[1]).abs().max()) <= RTOL * float(tangents[1].abs().max())
+    got = torch.func.grad(lambda r: replay(params, r).sum())(x)
+    want = torch.func.grad(lambda r: ref.U(params, r).sum())(x)
+    assert replay.graphs == {}
+    assert float((got - want).abs().max()) <= RTOL * float(want.abs().max())
+
+
 @pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").glob("*.geo")))
 def test_examples_on_the_triton_target(example):
     source = (ROOT / "examples" / example).read_text()
