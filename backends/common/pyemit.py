@@ -158,6 +158,8 @@ class Flavor:
     # module-level lines describing all of them ((function name, group) pairs).
     fuse: Callable[[func.FuncOp], list[Fused]] | None = None
     fused_table: Callable[[list[tuple[str, Fused]]], list[str]] | None = None
+    # statements that open every generated function's body (triton: check PRECISION)
+    prologue: list[str] = field(default_factory=list)
 
 
 # --- op table --------------------------------------------------------------------------
@@ -542,7 +544,7 @@ class PythonEmitter:
         lines += ["", "FUNCTION_PARAMS = {"]
         lines += [f"    {fname!r}: {names!r}," for fname, names in self.function_params().items()]
         lines += ["}"]
-        lines += ["", "# Contracts: declared in the source; proved by verify-contracts (weights of seed 0", "# after their weight transforms; 'proved' is empty when the pipeline did not run it).", "CONTRACTS = {"]
+        lines += ["", "# Contracts: declared in the source; proved by verify-contracts (weights of seed 0", "# after their weight transforms; claims read from a .mlir input are proved again before they are", "# listed, and 'proved' is empty when nothing was proved).", "CONTRACTS = {"]
         lines += [f"    {fname!r}: {entry!r}," for fname, entry in self.contracts().items()]
         lines += ["}"]
         if fl.fused_table is not None:
@@ -595,6 +597,7 @@ class PythonEmitter:
         if proved is not None:
             doc += "\n\n    Proved: " + ", ".join(str(c) for c in proved.data) + "\n    "
         lines = [f"def {f.sym_name.data}(params, {', '.join(args)}):" if args else f"def {f.sym_name.data}(params):", f'    """{doc}"""']
+        lines += ["    " + statement for statement in self.flavor.prologue]
         fname, at = f.sym_name.data, _where(f)
         if self.check_finite:
             lines += [f"    _check_finite({at!r}, {'input ' + repr(a)!r}, {fname!r}, {a})" for a in args]
