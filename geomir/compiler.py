@@ -99,7 +99,7 @@ def emit_source(
     backend.check_options(options)
     module, filename = _lower(source, passes, dump)
     verify_base_points(module)  # code is never generated from IR that mixes base points
-    return backend.emit(hygienic(module, target), filename, **options)
+    return backend.emit(hygienic(checked_proofs(module), target), filename, **options)
 
 
 def compile_module(
@@ -114,7 +114,35 @@ def compile_module(
     backend.check_installed()
     backend.check_options(options)
     verify_base_points(module)
-    return _import(backend.emit(hygienic(module, target), filename, **options), target, cache_dir)
+    return _import(backend.emit(hygienic(checked_proofs(module), target), filename, **options), target, cache_dir)
+
+
+class UncheckedProofWarning(UserWarning):
+    """A ``proved`` entry read from the input that geomir does not prove was left out of
+    the generated code (geomc prints it as a note)."""
+
+
+def checked_proofs(module: ModuleOp) -> ModuleOp:
+    """``module`` as the code generators may emit it: every ``proved`` entry is one geomir
+    proved. Entries verify-contracts wrote in this compilation are kept as they are; those
+    read from the input (a .mlir file compiled without verify-contracts, e.g. ``geomc
+    a.mlir --passes= --target=torch``) are proved again, in a copy, and the ones geomir does
+    not prove are dropped with an :class:`UncheckedProofWarning` (passes/verify_contracts.
+    recheck_proved)."""
+    import warnings
+
+    from xdsl.dialects import func
+
+    from geomir.dialects import contract
+
+    if all(contract.proved_is_checked(f) for f in module.ops if isinstance(f, func.FuncOp)):
+        return module
+    from geomir.passes.verify_contracts import recheck_proved
+
+    module = module.clone()
+    for note in recheck_proved(module):
+        warnings.warn(note, UncheckedProofWarning, stacklevel=3)
+    return module
 
 
 # -- names in generated modules ----------------------------------------------------------------

@@ -124,7 +124,8 @@ def _report_contracts(args) -> None:
     failing = [r for r in rows if not r.holds or not r.sound]
     if args.fail_on_flags and failing:
         raise contract_report.ContractReportError("contract report: " + "; ".join(
-            f"{r.model} ({r.where}): proved {r.proved:.4g}, declared {r.declared:g}" for r in failing), None)
+            f"{r.model}{f' ({r.where})' if r.where else ''}: proved {r.proved:.4g}, declared {r.declared:g}"
+            for r in failing), None)
 
 
 def _report_holonomy(args) -> None:
@@ -312,6 +313,10 @@ def _dumper(args, passes=None):
         if overwritten is not None:
             raise UsageError(f"--dump-dir {args.dump_dir}: the dump '{target}' is {overwritten}; "
                              "it would be overwritten: dump to another directory")
+        if args.output is not None and (_same_file(args.output, target)
+                                        or Path(args.output).resolve() == target.resolve()):
+            raise UsageError(f"-o {args.output} is the dump '{target}' of --dump-dir {args.dump_dir}; one would "
+                             "overwrite the other: write the output or the dumps elsewhere")
 
     if directory is not None:
         names = ["input", *(DEFAULT_PIPELINE if passes is None else parse_pipeline(passes))]
@@ -462,7 +467,8 @@ def run(argv: list[str] | None = None) -> int:
         options = {"precision": args.precision} if args.precision else {}
         if args.check_finite:
             options["check_finite"] = True
-        text = emit_source(Path(args.input), args.target, passes, _dumper(args, passes), **options)
+        text = _with_notes(lambda: emit_source(Path(args.input), args.target, passes, _dumper(args, passes),
+                                               **options))
     else:
         module = to_ir(Path(args.input), passes=passes, dump=_dumper(args, passes))
         text = print_ir(module, generic=args.emit == "ir-generic", debug_info=args.debug_info)
@@ -471,6 +477,23 @@ def run(argv: list[str] | None = None) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _with_notes(emit):
+    """``emit()``, with each UncheckedProofWarning it raises printed as ``note: ...`` on stderr."""
+    import warnings
+
+    from geomir.compiler import UncheckedProofWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UncheckedProofWarning)
+        text = emit()
+    for w in caught:
+        if issubclass(w.category, UncheckedProofWarning):
+            sys.stderr.write(f"note: {w.message}\n")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -195,10 +195,11 @@ def _module(text: str, filename: str):
     """The program after insert-transport (so loops see transported tangents), with a probe
     function per holonomy op; (module, models, probes: name -> (model, op))."""
     from geomir.compiler import frontend
-    from geomir.jet_report import models_of
+    from geomir.jet_report import drop_bodyless, models_of
     from geomir.pipeline import run_pipeline
 
     module = run_pipeline(frontend(text, filename), ["insert-transport"])
+    drop_bodyless(module)  # declarations (and their callers): nothing to run, no report
     models = models_of(module)
     probes = {}
     for f in models:

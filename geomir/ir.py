@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation
+from xdsl.ir import Operation, SSAValue
 from xdsl.parser import Parser
+from xdsl.parser.generic_parser import ParserState
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError, VerifyException
+from xdsl.utils.lexer import Input, Token
+from xdsl.utils.mlir_lexer import MLIRLexer, MLIRTokenKind, StringLiteral
 
 from geomir.diagnostics import IRError, IRSourceError, SourceError, SourceFile, Span, remember_source
 from geomir.dialects import make_context
@@ -20,8 +24,57 @@ def print_ir(module: ModuleOp, generic: bool = False, debug_info: bool = False) 
     """The textual IR of ``module`` (custom syntax, or MLIR's generic form; with
     ``debug_info``, each op's source location as ``loc("file":line:col)``)."""
     stream = io.StringIO()
-    Printer(stream=stream, print_generic_format=generic, print_debuginfo=debug_info).print_op(module)
+    _Printer(stream=stream, print_generic_format=generic, print_debuginfo=debug_info).print_op(module)
     return stream.getvalue().rstrip("\n") + "\n"
+
+
+_ASCII_NAME = re.compile(r"[A-Za-z_$.-][A-Za-z0-9_$.-]*")
+"""An SSA value name MLIR's lexer reads back (xDSL accepts any ``\\w`` in a name hint:
+``%Wé`` from a traced ``def f(Wé)`` would print, then not parse)."""
+
+
+def _ascii_hint(hint: str | None) -> str | None:
+    """``hint`` if the lexer reads it back; else its ASCII letters (accents dropped:
+    ``Wé`` -> ``We``), or None (a number) when none is left."""
+    if not hint or _ASCII_NAME.fullmatch(hint):
+        return hint
+    ascii_only = unicodedata.normalize("NFKD", hint).encode("ascii", "ignore").decode("ascii")
+    return ascii_only if _ASCII_NAME.fullmatch(ascii_only) else None
+
+
+class _Printer(Printer):
+    """xDSL's printer, with value names the parser reads back (see :func:`_ascii_hint`)."""
+
+    def print_ssa_value(self, value: SSAValue) -> str:
+        hint = value.name_hint
+        safe = _ascii_hint(hint)
+        if value in self._ssa_values or safe == hint:
+            return super().print_ssa_value(value)
+        if safe is None:
+            name = self._get_new_valid_name_id()
+        else:
+            index = self.ssa_names.get(safe, 0)
+            name = f"{safe}_{index}" if index else safe
+            self.ssa_names[safe] = index + 1
+        self._ssa_values[value] = name
+        self.print_string(f"%{name}")
+        return name
+
+
+class _Lexer(MLIRLexer):
+    """xDSL's lexer, reading a string literal whose escapes spell UTF-8 (``"\\C3\\A9"``: é,
+    as xDSL's printer writes non-ASCII text) as a string, as its documentation says, not
+    as bytes (a ``geo.param "F.poids_é"`` would print, then not parse)."""
+
+    def _lex_string_literal(self, start_pos):
+        token = super()._lex_string_literal(start_pos)
+        if token.kind is MLIRTokenKind.BYTES_LIT:
+            try:
+                StringLiteral.from_span(token.span).bytes_contents.decode("utf-8")
+            except UnicodeDecodeError:
+                return token
+            return Token(MLIRTokenKind.STRING_LIT, token.span)
+        return token
 
 
 def parse_ir(text: str, filename: str = "<ir>") -> ModuleOp:
@@ -54,9 +107,10 @@ class _LocatingParser(Parser):
     """xDSL's parser, remembering where each op's text starts (parsed ops carry no
     location unless the text has ``loc(...)``)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, ctx, text: str, filename: str):
         self.op_starts: dict[Operation, int] = {}
-        super().__init__(*args, **kwargs)
+        super().__init__(ctx, text, filename)
+        self._parser_state = ParserState(_Lexer(Input(text, filename)))
 
     def parse_operation(self) -> Operation:
         start = self._current_token.span.start

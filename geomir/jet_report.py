@@ -136,11 +136,44 @@ def _has_request(f: func.FuncOp) -> bool:
     return any(isinstance(op, jet.DerivativeOp) for op in f.walk())
 
 
+def _derived(f: func.FuncOp) -> bool:
+    """A derived function: a derive request, or one that jet-expand has lowered (read back
+    from a pipeline's .mlir output). Models hold no op of the jet dialect, derived
+    functions always do (a request, a seed, a jet.vjp or jet.grad)."""
+    return any(op.name.startswith("jet.") for op in f.walk())
+
+
+def _bodyless_closure(module: builtin.ModuleOp) -> set[str]:
+    """The functions that cannot run: declarations without a body, and the functions that
+    call one (directly or through others)."""
+    funcs = {f.sym_name.data: f for f in module.ops if isinstance(f, func.FuncOp)}
+    calls = {name: {c.callee.string_value() for c in f.walk() if isinstance(c, func.CallOp)}
+             for name, f in funcs.items()}
+    bad = {name for name, f in funcs.items() if not f.body.blocks}
+    grew = True
+    while grew:
+        new = {name for name, callees in calls.items() if name not in bad and callees & (bad | (callees - set(funcs)))}
+        bad |= new
+        grew = bool(new)
+    return bad
+
+
+def drop_bodyless(module: builtin.ModuleOp) -> None:
+    """Erase the declarations without a body, and the functions that call them, from
+    ``module``: the reports run the generated code, which has nothing to run for them."""
+    bad = _bodyless_closure(module)
+    for op in [op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data in bad]:
+        module.body.block.erase_op(op, safe_erase=False)
+
+
 def models_of(module: builtin.ModuleOp) -> list[func.FuncOp]:
-    """The program's models: public functions with a body that are not derive requests."""
+    """The program's models: public functions with a body, calling none without one, that
+    are not derived functions (derive requests, lowered or not)."""
+    bad = _bodyless_closure(module)
     return [
         op for op in module.ops
-        if isinstance(op, func.FuncOp) and op.sym_visibility is None and op.body.blocks and not _has_request(op)
+        if isinstance(op, func.FuncOp) and op.sym_visibility is None and op.sym_name.data not in bad
+        and not _derived(op)
     ]
 
 
@@ -189,6 +222,7 @@ def request_module(text: str, filename: str, model: str, wrt: int) -> builtin.Mo
     module = frontend(text, filename)
     for op in [op for op in module.ops if isinstance(op, func.FuncOp) and _has_request(op)]:
         module.body.block.erase_op(op)  # the program's own derive requests play no part
+    drop_bodyless(module)  # nothing to run for them (models_of skips them)
     target = next(f for f in models_of(module) if f.sym_name.data == model)
     inputs = list(target.function_type.inputs.data)
     block = Block(arg_types=[*inputs, inputs[wrt].tangent()])

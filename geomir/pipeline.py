@@ -71,10 +71,43 @@ def _arg_specs(text: str):
     for part in _split(text):
         try:
             out += list(parse_specs(part))
+            repeated = _repeated_option(part)
         except (ArgSpecParseError, ValueError) as err:
             detail = str(err).strip().splitlines()[-1].strip()
             raise UsageError(f"cannot parse the pass '{part}': {detail}") from None
+        if repeated is not None:
+            raise UsageError(f"pass '{part}': option '{repeated}' is given more than once")
     return out
+
+
+def _repeated_option(part: str) -> str | None:
+    """The first option name given twice in the braces of pass spec ``part`` (xDSL's parser
+    keeps the last value and drops the others), else None."""
+    from xdsl.utils.arg_spec import PipelineLexer, SpecTokenKind
+
+    lexer = PipelineLexer(part)
+    seen: set[str] = set()
+    depth, expect_key = 0, False
+    while (token := lexer.lex()).kind is not SpecTokenKind.EOF:
+        kind = token.kind
+        if kind is SpecTokenKind.L_BRACE:
+            depth += 1
+            expect_key = True
+            continue
+        if kind is SpecTokenKind.R_BRACE:
+            depth -= 1
+            if depth == 0:
+                seen.clear()  # the next pass's options
+        elif kind is SpecTokenKind.SPACE and depth == 1:
+            expect_key = True
+            continue
+        elif kind is SpecTokenKind.IDENT and depth == 1 and expect_key:
+            name = token.span.text
+            if name in seen:
+                return name
+            seen.add(name)
+        expect_key = False
+    return None
 
 
 def _split(text: str) -> list[str]:

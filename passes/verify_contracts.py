@@ -88,7 +88,9 @@ def _weight(value: SSAValue, source: Weights, transformed: bool = True):
         return None
     t = value.type
     shape = tuple(t.get_shape()) if isinstance(t, builtin.TensorType) else (t.dim_value,)
-    transforms = weight_transforms(owner) if transformed else ()
+    transforms = weight_transforms(owner)
+    if not transformed:  # before quantization and pruning; a constraint is part of the model
+        transforms = tuple(t for t in transforms if t == weights.NONNEGATIVE)
     name = owner.param_name.data
     if math.prod(shape) > MAX_PROVED_VALUES:
         raise ContractError(f"parameter '{name}' has {math.prod(shape)} values, more than the contract prover "
@@ -136,23 +138,28 @@ def _slope_max(name: str) -> float | None:
 
 
 class _Prover:
-    def __init__(self, funcs: dict[str, func.FuncOp], seed: Weights, radius: dict[str, float] | None = None):
+    def __init__(self, funcs: dict[str, func.FuncOp], seed: Weights, radius: dict[str, float] | None = None,
+                 transformed: bool = True):
         self.funcs = funcs
         self.seed = seed
+        self.transformed = transformed  # False: the weights before their weight transforms
         self.radius = radius or {}  # function -> input radius of its contract
         self.proofs: dict[str, Proof] = {}
         self.norms: dict[SSAValue, float] = {}
 
     def norm(self, w: SSAValue) -> float | None:
         if w not in self.norms:
-            value = _weight(w, self.seed)
+            value = _weight(w, self.seed, self.transformed)
             self.norms[w] = None if value is None else certify.spectral_norm_bound(value)
         return self.norms[w]
 
     def prove(self, name: str) -> Proof:
         if name not in self.proofs:
+            f = self.funcs.get(name)
+            if f is None or f.is_declaration:  # nothing to prove a bound on
+                return Proof(math.inf, blocker=Bound(math.inf, "it is declared without a body in this module"))
             self.proofs[name] = Proof(math.inf)  # a recursive call has no finite bound
-            self.proofs[name] = self._prove(self.funcs[name])
+            self.proofs[name] = self._prove(f)
         return self.proofs[name]
 
     def _prove(self, f: func.FuncOp) -> Proof:
@@ -179,7 +186,7 @@ class _Prover:
             for r in op.results:
                 bounds[r] = out
         bound = result.value if result is not None else 0.0
-        chain = _chain(f, self.seed)  # a global bound: valid on any radius too
+        chain = _chain(f, self.seed, self.transformed)  # a global bound: valid on any radius too
         if chain is not None:
             bound = min(bound, chain)
         return Proof(bound, layers, result if result is not None and math.isinf(result.value) else None)
@@ -245,7 +252,7 @@ def _call(p: _Prover, op, ins):
 
 
 def _param(p: _Prover, op, ins):
-    value = _weight(op.results[0], p.seed)
+    value = _weight(op.results[0], p.seed, p.transformed)
     t = op.results[0].type
     if value is not None and _curvature(t) is not None:  # a ball point: expmap0 of the drawn tangent
         return Bound(0.0, radius=hb.ball_radius_of_tangent(_norm(value)))
@@ -367,7 +374,7 @@ a rule has no finite bound."""
 _UNARY = frozenset(f"geo.{name}" for name in geo.UNARY_OPS)
 
 
-def _chain(f: func.FuncOp, seed: Weights) -> float | None:
+def _chain(f: func.FuncOp, seed: Weights, transformed: bool = True) -> float | None:
     """The layered bound when ``f`` is a chain linear (bias) (act) ... linear (bias) from
     its only input, else None."""
     args = f.body.block.args
@@ -386,7 +393,7 @@ def _chain(f: func.FuncOp, seed: Weights) -> float | None:
                 return None
             pending, v = rng, owner.operands[0]
         elif isinstance(owner, geo.LinearOp):
-            w = _weight(owner.operands[1], seed)
+            w = _weight(owner.operands[1], seed, transformed)
             if w is None:
                 return None
             if weights:
@@ -456,15 +463,22 @@ def _norm_before(op: Operation, source: Weights) -> float:
     return certify.spectral_norm_bound(w) if w is not None else 0.0
 
 
-def _proved_before(f: func.FuncOp, declared: contract.LipschitzAttr) -> float | None:
-    """The bound an earlier verify-contracts run recorded on ``f`` for this contract's
-    radius, before weight transforms moved it to ``proved_before_transforms``."""
-    bounds = []
+def _proved_before(f: func.FuncOp, declared: contract.LipschitzAttr, funcs: dict[str, func.FuncOp],
+                   source: Weights) -> float | None:
+    """The bound on ``f`` for this contract's radius before the weight transforms, when an
+    earlier verify-contracts run recorded one (in ``proved``, or in
+    ``proved_before_transforms`` where weight transforms moved it). The recorded number may
+    come from a hand-written input, so it only says that there was an earlier proof: the
+    bound is proved again, from the weights without their transforms."""
+    recorded = False
     for name in (PROVED_ATTR_NAME, contract.STALE_ATTR_NAME):
         attr = f.attributes.get(name)
-        bounds += [c.bound_value for c in attr.data
-                   if isinstance(c, contract.LipschitzAttr) and c.radius == declared.radius] if attr is not None else []
-    return min(bounds) if bounds else None
+        recorded |= attr is not None and any(isinstance(c, contract.LipschitzAttr) and c.radius == declared.radius
+                                             for c in attr.data)
+    if not recorded:
+        return None
+    proof = _Prover(funcs, source, {f.sym_name.data: declared.radius_value}, transformed=False).prove(f.sym_name.data)
+    return proof.bound if math.isfinite(proof.bound) else None
 
 
 def lipschitz_contracts(module: builtin.ModuleOp, seed: Weights = 0) -> list[tuple[func.FuncOp, contract.LipschitzAttr, Proof]]:
@@ -475,6 +489,8 @@ def lipschitz_contracts(module: builtin.ModuleOp, seed: Weights = 0) -> list[tup
     provers: dict[tuple[str, float], _Prover] = {}
     out = []
     for name, f in funcs.items():
+        if f.is_declaration:  # no body, no bound (verify-contracts refuses its contract)
+            continue
         for c in contract.get_contracts(f):
             if isinstance(c, contract.LipschitzAttr):
                 key = (name, c.radius_value)
@@ -495,12 +511,15 @@ class VerifyContracts(ModulePass):
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
         source: Weights = WeightFile(self.weights) if self.weights else 0
+        funcs = {f.sym_name.data: f for f in op.ops if isinstance(f, func.FuncOp)}
+        for f in funcs.values():
+            if contract.get_contracts(f):
+                _check_bodies(f, funcs)
         proved: dict[func.FuncOp, list] = {}
         for f, c, proof in lipschitz_contracts(op, seed=source):
             if not proof.bound <= c.bound_value:
-                raise _fail(f, c, proof, _proved_before(f, c), source)
+                raise _fail(f, c, proof, _proved_before(f, c, funcs, source), source)
             proved.setdefault(f, []).append(contract.LipschitzAttr(max(proof.bound, 1e-300), c.radius))
-        funcs = {f.sym_name.data: f for f in op.ops if isinstance(f, func.FuncOp)}
         for f in funcs.values():
             for c in contract.get_contracts(f):
                 if isinstance(c, contract.MonotoneAttr):
@@ -509,8 +528,39 @@ class VerifyContracts(ModulePass):
                 elif isinstance(c, contract.EquivariantAttr):
                     _prove_equivariant(f, c.group.data, funcs)
                     proved.setdefault(f, []).append(c)
-        for f, attrs in proved.items():
-            f.attributes[PROVED_ATTR_NAME] = builtin.ArrayAttr(attrs)
+        # This pass owns ``proved``: what it proved now replaces whatever the input said, and
+        # a function without contracts keeps no claim at all (nor bounds "proved before
+        # transforms": only a contract's failure message reads them).
+        for f in funcs.values():
+            if f in proved:
+                contract.set_proved(f, proved[f], checked=True)
+            else:
+                contract.set_proved(f, None, checked=False)
+                f.attributes.pop(contract.STALE_ATTR_NAME, None)
+
+
+def _check_bodies(f: func.FuncOp, funcs: dict[str, func.FuncOp]) -> None:
+    """A ContractError when ``f`` (which declares contracts) or a function it calls, directly
+    or through others, is a declaration without a body: there is nothing to prove them on."""
+    if f.is_declaration:
+        what = ", ".join(str(c) for c in contract.get_contracts(f))
+        raise ContractError(f"@{f.sym_name.data} is a declaration without a body: its contract {what} cannot be "
+                            "proved (give it a body or drop the contract)", op_span(f))
+    seen = {f.sym_name.data}
+    todo = [f]
+    while todo:
+        g = todo.pop()
+        for call in g.walk():
+            if not isinstance(call, func.CallOp):
+                continue
+            name = call.callee.string_value()
+            callee = funcs.get(name)
+            if callee is None or callee.is_declaration:
+                raise ContractError(f"cannot prove the contracts of model {f.sym_name.data}: @{g.sym_name.data} "
+                                    f"calls @{name}, which has no body in this module", op_span(call))
+            if name not in seen:
+                seen.add(name)
+                todo.append(callee)
 
 
 def _prove_monotone(f: func.FuncOp, c: contract.MonotoneAttr, funcs, source: Weights = 0) -> None:
@@ -547,3 +597,50 @@ def _prove_equivariant(f: func.FuncOp, group: str, funcs) -> None:
                    + (" (an output the group acts on must move with the inputs)" if want == equivariance.EQUI else ""))
         notes = []
     raise ContractError(message, op_span(f), notes)
+
+
+# --- proofs read from the input -----------------------------------------------------------------
+
+
+def recheck_proved(module: builtin.ModuleOp, seed: Weights = 0) -> list[str]:
+    """Re-prove each ``proved`` entry that verify-contracts did not write in this process
+    (one read from a .mlir input: contract.proved_is_checked) with the prover, on the
+    weights of ``seed`` after their weight transforms: a Lipschitz entry stays when geomir
+    proves a bound at most its constant on its radius, a monotone or equivariant entry when
+    geomir proves the property; the others are dropped. The code generators emit only
+    proofs geomir checked. Returns a note per dropped entry."""
+    funcs = {f.sym_name.data: f for f in module.ops if isinstance(f, func.FuncOp)}
+    notes = []
+    for name, f in funcs.items():
+        if contract.proved_is_checked(f):
+            continue
+        kept = []
+        for c in f.attributes[PROVED_ATTR_NAME].data:
+            why = _recheck(f, c, funcs, seed)
+            if why is None:
+                kept.append(c)
+            else:
+                notes.append(f"@{name}: dropped the claim proved = {c} read from the input: geomir does not prove it "
+                             f"({why})")
+        contract.set_proved(f, kept or None, checked=True)
+    return notes
+
+
+def _recheck(f: func.FuncOp, c, funcs: dict[str, func.FuncOp], seed: Weights) -> str | None:
+    """None when geomir proves entry ``c`` of ``f``'s ``proved``; else why not."""
+    try:
+        _check_bodies(f, funcs)
+        if isinstance(c, contract.LipschitzAttr):
+            proof = _Prover(funcs, seed, {f.sym_name.data: c.radius_value}).prove(f.sym_name.data)
+            if proof.bound <= c.bound_value:
+                return None
+            if proof.blocker is not None:
+                return f"no finite bound: {proof.blocker.why}"
+            return f"the bound it proves is {proof.bound:.6g}"
+        if isinstance(c, contract.MonotoneAttr):
+            _prove_monotone(f, c, funcs, seed)
+        elif isinstance(c, contract.EquivariantAttr):
+            _prove_equivariant(f, c.group.data, funcs)
+        return None
+    except SourceError as err:  # ContractError: what the prover found, as verify-contracts would say it
+        return err.message

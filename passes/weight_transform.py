@@ -47,8 +47,8 @@ def _drop_lipschitz_proofs(module: builtin.ModuleOp) -> None:
             continue
         stale = [c for c in proved.data if isinstance(c, contract.LipschitzAttr)]
         if stale:
-            op.attributes[contract.PROVED_ATTR_NAME] = builtin.ArrayAttr(
-                [c for c in proved.data if not isinstance(c, contract.LipschitzAttr)])
+            contract.set_proved(op, [c for c in proved.data if not isinstance(c, contract.LipschitzAttr)],
+                                checked=contract.proved_is_checked(op))  # what is left stays as trusted as it was
             old = op.attributes.get(contract.STALE_ATTR_NAME)
             op.attributes[contract.STALE_ATTR_NAME] = builtin.ArrayAttr([*(old.data if old else ()), *stale])
 

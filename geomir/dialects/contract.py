@@ -10,6 +10,7 @@ as an array::
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterable, Sequence
 
 from xdsl.dialects.builtin import ArrayAttr, Float64Type, FloatAttr, IntAttr, NoneAttr, StringAttr, f64
@@ -291,24 +292,53 @@ transform changed the weights (quantize-weights, prune-weights move them here fr
 ``proved``: they no longer hold for the model; a later verify-contracts compares with them)."""
 
 
+_CHECKED: weakref.WeakKeyDictionary[Operation, ArrayAttr] = weakref.WeakKeyDictionary()
+"""Function -> the ``proved`` array that ``verify-contracts`` wrote on it in this process (or
+that a weight transform derived from one by dropping entries). A ``proved`` array that is
+not this very object was read from the input (hand-written or earlier ``.mlir``): nothing
+geomir checked, so the code generators re-check it (verify_contracts.checked_proofs)."""
+
+
+def set_proved(op: Operation, proved: Iterable[Attribute] | None, checked: bool) -> None:
+    """Set ``op``'s ``proved`` array (None removes it); ``checked``: geomir proved each entry
+    in this process (``verify-contracts``), so the code generators may emit it as it is."""
+    _CHECKED.pop(op, None)
+    if proved is None:
+        op.attributes.pop(PROVED_ATTR_NAME, None)
+        return
+    attr = ArrayAttr(tuple(proved))
+    op.attributes[PROVED_ATTR_NAME] = attr
+    if checked:
+        _CHECKED[op] = attr
+
+
+def proved_is_checked(op: Operation) -> bool:
+    """Whether ``op``'s ``proved`` array (if any) is one geomir proved in this process (see
+    :func:`set_proved`), rather than one read from the input."""
+    attr = op.attributes.get(PROVED_ATTR_NAME)
+    return attr is None or _CHECKED.get(op) is attr
+
+
 def verify_function_contracts(op: Operation) -> None:
     """Check a ``func.func``'s contracts are well formed and fit its signature, and that
     its ``proved`` and ``proved_before_transforms`` attributes, if any, are arrays of
-    #contract attributes."""
+    #contract attributes that fit its signature too."""
+    checked = [("contract", c) for c in get_contracts(op)]
     for name in (PROVED_ATTR_NAME, STALE_ATTR_NAME):
         proved = op.attributes.get(name)
         if proved is not None and (
             not isinstance(proved, ArrayAttr) or not all(isinstance(a, CONTRACT_ATTRS) for a in proved)
         ):
             raise VerifyException(f"{op.name}: '{name}' must be an array of #contract attributes, found {proved}")
-    contracts = get_contracts(op)
-    if not contracts:
+        if proved is not None:
+            checked += [(f"'{name}' entry", c) for c in proved.data]
+    if not checked:
         return
     ftype = op.function_type
-    for c in contracts:
+    for what, c in checked:
         problem = signature_problem(c, ftype.inputs.data, ftype.outputs.data)
         if problem:
-            raise VerifyException(f"@{op.sym_name.data}: contract {c} does not fit the model: {problem}")
+            raise VerifyException(f"@{op.sym_name.data}: {what} {c} does not fit the model: {problem}")
 
 
 Contract = Dialect("contract", [], list(CONTRACT_ATTRS))
