@@ -369,7 +369,6 @@ def _ball_cases(c, K):
         "transp": (ball.transp, (x, y, v), jball.transp),
         "transp from 0": (ball.transp, (0.5 * v0, y, v), jball.transp),
         "transp along a ray": (ball.transp, (x, _on_ray(x, y, -0.7), v), jball.transp),
-        "gyration": (ball.gyration, (x, y, v), jball.gyration),
         "gyration, parallel": (ball.gyration, (x, _on_ray(x, y, 0.6), v), jball.gyration),
         "gyration, nearly opposite": (ball.gyration, (x, _on_ray(x, y, -0.999), v), jball.gyration),
     }

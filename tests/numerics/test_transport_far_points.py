@@ -249,11 +249,11 @@ def test_jet_transport_near_boundary_matches_mpmath(backend, dtype, c, radius, s
     runtime's, and coefficient 1 (the directional derivative) matches mpmath's derivative
     of the exact transport as closely (measured: at most 1.3 eps/delta; Ungar's closed
     form, which the rules used before, was off by orders of magnitude more)."""
-    ball, x, y, v = ball_pairs(backend, dtype, c, radius, step, 6, seed=11)
+    ball, x, y, v = ball_pairs(backend, dtype, c, radius, step, 3, seed=11)
     jets = (JTT if backend == "torch" else JTJ).PoincareBall(c)
     rng = np.random.default_rng(3)
     dirs = [rng.standard_normal(to_np(a).shape) * 1e-3 * np.array(d)[:, None] ** 2
-            for a, d in zip((x, y, v), (*deltas(c, x, y), np.ones(6)))]
+            for a, d in zip((x, y, v), (*deltas(c, x, y), np.ones(3)))]
     stack = (torch.stack if backend == "torch" else jnp.stack)
     curves = [stack([a, arr(backend, d, dtype)]) for a, d in zip((x, y, v), dirs)]
     out = jets.transp(*curves)

@@ -50,10 +50,10 @@ PASSES = ["insert-transport", "jet-expand", "jet-fuse", "inline-models", "cse", 
 # off unless GEOMIR_SHRINK=1, and the unshrunk falsifying program is reported either way.
 _PHASES = tuple(Phase) if os.environ.get("GEOMIR_SHRINK") == "1" else tuple(p for p in Phase if p is not Phase.shrink)
 
-# 100 programs per property and run (hypothesis draws new ones every run); more with
+# 50 programs per property and run (hypothesis draws new ones every run); more with
 # GEOMIR_PROPERTY_EXAMPLES=N
 PROPERTY = settings(
-    max_examples=int(os.environ.get("GEOMIR_PROPERTY_EXAMPLES", "100")),
+    max_examples=int(os.environ.get("GEOMIR_PROPERTY_EXAMPLES", "50")),
     deadline=None,
     phases=_PHASES,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

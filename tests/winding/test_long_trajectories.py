@@ -137,7 +137,7 @@ def attacks(x: np.ndarray, eps: float, rng) -> list[np.ndarray]:
     return out
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), t=st.sampled_from([1, 2, 5, 40, 500, 3000, 12000]), m=st.integers(1, 3),
        kind=st.sampled_from(["walk", "drift"]), max_step=st.floats(0.05, 0.499),
        turns=st.integers(-10**4, 10**4), frac=st.floats(0.9, 0.999999),
