@@ -6,3 +6,17 @@ import os
 
 os.environ["TRITON_INTERPRET"] = "1"
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def fresh_runtime():
+    """The Triton runtime's counters and warn-once memory cleared, strict mode off after."""
+    from geomir.backends.triton import runtime
+
+    runtime.STATS.clear()
+    runtime._WARNED.clear()
+    yield
+    runtime.set_strict(False)

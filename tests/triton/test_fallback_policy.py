@@ -37,12 +37,7 @@ derive hv = hvp(M)
 """
 
 
-@pytest.fixture(autouse=True)
-def _clean():
-    runtime.STATS.clear()
-    runtime._WARNED.clear()
-    yield
-    runtime.set_strict(False)
+pytestmark = pytest.mark.usefixtures("fresh_runtime")
 
 
 @pytest.fixture(scope="module")

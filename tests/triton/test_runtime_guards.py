@@ -23,12 +23,7 @@ from geomir.backends.triton import runtime
 BIG = 2**31  # elements: past the kernels' int32 offsets
 
 
-@pytest.fixture(autouse=True)
-def _clean():
-    runtime.STATS.clear()
-    runtime._WARNED.clear()
-    yield
-    runtime.set_strict(False)
+pytestmark = pytest.mark.usefixtures("fresh_runtime")
 
 
 def _huge(*shape):
