@@ -254,32 +254,43 @@ def _params(f, kind, module, params, like):
         raise UsageError(f"{kind} of {f.name}: {e}") from None
 
 
-def _check_arrays(f, kind, module, params, x, args, trailing) -> None:
+def _check_arrays(f, kind, module, params, x, args, trailing, api=None) -> None:
     """The direction has x's shape, and the model's own per-call check (the generated
     module's: parameters, shapes, dtypes) accepts params and args, else a clear error, not
     the framework's from inside the generated code. A request function is private, so not
     checked itself."""
     from geomir.backends.common.autodiff import ModelInputError
 
+    shown = api or _API_NAME.get(kind, kind)
     if kind in ("jvp", "hvp") and tuple(trailing[0].shape) != tuple(x.shape):
-        raise UsageError(f"{kind} of {f.name}: the direction has shape {tuple(trailing[0].shape)}, "
+        raise UsageError(f"{shown} of {f.name}: the direction has shape {tuple(trailing[0].shape)}, "
                          f"the point {tuple(x.shape)}")
     check = getattr(getattr(module, f.name, None), "check", None)
-    if check is not None:
-        try:
-            check(params, args)
-        except ModelInputError as e:
-            raise UsageError(f"{kind} of {e}") from None
+    if check is None:
+        return
+    try:
+        checked = check(params, args)
+    except ModelInputError as e:
+        raise UsageError(f"{shown} of {e}") from None
+    if kind == "vjp":
+        covector = trailing[0]
+        want = (*tuple(checked[0].shape[:-1]), f.model.result_type.dim)  # the inputs' common batch
+        if not hasattr(covector, "shape") or tuple(covector.shape) != want:
+            found = tuple(covector.shape) if hasattr(covector, "shape") else type(covector).__name__
+            raise UsageError(f"{shown} of {f.name}: the covector has shape {found}, the output {want}")
+        if covector.dtype != x.dtype:
+            raise UsageError(f"{shown} of {f.name}: the covector has dtype {covector.dtype}, the point {x.dtype}")
 
 
-def _call(f, kind, x, others, params, wrt, order=1, trailing=(), value=False):
-    """Run ``f``'s request ``kind``; with ``value``, also ``f`` itself: (f(x), result)."""
+def _call(f, kind, x, others, params, wrt, order=1, trailing=(), value=False, api=None):
+    """Run ``f``'s request ``kind``; with ``value``, also ``f`` itself: (f(x), result).
+    ``api``: the function's name in messages (default: the request's)."""
     framework = _framework(x)
     module, name = _request(_model(f), kind, framework, wrt, order)
     args = [*others[:wrt], x, *others[wrt:]]
     point = x if kind != "push" else x[0]  # a jet's coefficients: the point is the first
     p = _params(f, kind, module, params, point)
-    _check_arrays(f, kind, module, p, x, [*others[:wrt], point, *others[wrt:]], trailing)
+    _check_arrays(f, kind, module, p, x, [*others[:wrt], point, *others[wrt:]], trailing, api)
     result = getattr(module, name)(p, *args, *trailing)
     return (getattr(module, f.name)(p, *args), result) if value else result
 
@@ -318,7 +329,7 @@ def push_forward(f, jet_in: Jet, *others, params=None, wrt: int = 0) -> Jet:
 
 def pull_back(f, x, covector, *others, params=None, wrt: int = 0):
     """The covector ``w o Df(x)`` at x (the vector-Jacobian product)."""
-    return _call(f, "vjp", x, others, params, wrt, trailing=(covector,))
+    return _call(f, "vjp", x, others, params, wrt, trailing=(covector,), api="pull_back")
 
 
 def jvp(f, x, v, *others, params=None, wrt: int = 0):

@@ -9,8 +9,12 @@ torus_translation, the rotation for ball_rotation). One table of rules per group
 rotates (R(x ⊕ y) = Rx ⊕ Ry), a coordinatewise tanh of a rotating tangent vector does not,
 and so on. Two rules hold for every group, since each acts by isometries: an op whose
 operands are all invariant is invariant, and the distance between two moving points is
-invariant. A model is equivariant when its output is EQUI, or INV for an invariance
-output (R[1]; R^n for the torus). A learned weight is generic: no rule assumes structure
+invariant. A fixed point of the action (the origin of a Euclidean space or of the ball under
+a rotation: R·0 = 0) is :data:`FIXED`, both at once: it is invariant, and it moves with the
+group (trivially), so it meets moving values in any op that keeps EQUI. A model is
+equivariant when its output is EQUI, or INV for an invariance output (R[1]; R^n for the
+torus); where the group acts trivially (perm or ball_rotation on inputs of dimension 1:
+one permutation, one rotation) every model holds. A learned weight is generic: no rule assumes structure
 in it, so a linear layer on a moving value breaks the proof and the failure names it.
 """
 
@@ -27,6 +31,7 @@ from geomir.dialects.contract import GROUP_ACTS_ON, ONE_DIMENSION
 
 INV = "invariant"
 EQUI = "equivariant"
+FIXED = "fixed"  # a fixed point of the action: INV and EQUI at once
 
 
 @dataclass
@@ -37,7 +42,7 @@ class Broken:
     why: str
 
 
-Label = str  # INV or EQUI
+Label = str  # INV, EQUI or FIXED
 Rule = Callable[[Operation, Sequence[Label]], "Label | str"]  # a str other than INV/EQUI: why it breaks
 
 
@@ -119,7 +124,6 @@ _ORTHOGONAL: dict[str, Rule] = {
     "geo.expmap0": _all_equi,
     "geo.logmap0": _all_equi,
     "geo.parallel_transport": _all_equi,
-    "geo.origin": lambda op, labels: INV,  # a rotation fixes the origin
     "geo.mobius_add": _all_equi,  # R(x ⊕ y) = Rx ⊕ Ry
     "geo.mobius_scalar": lambda op, labels: EQUI if tuple(labels) == (INV, EQUI) else (
         "mobius_scalar needs an invariant scale r: a scale that moves with the input breaks the rotation"),
@@ -154,7 +158,6 @@ _TRANSLATION: dict[str, Rule] = {
     "geo.coords": _breaks("the coordinates of a torus point shift with the translation; "
                           "read the point through dist or logmap from another moving point"),
     "geo.logmap0": _breaks("logmap0 measures from the fixed origin, which a translation moves away from"),
-    "geo.origin": _breaks("the origin stays where it is while a translation moves every point"),
 }
 
 RULES: dict[str, dict[str, Rule]] = {
@@ -167,8 +170,12 @@ RULES: dict[str, dict[str, Rule]] = {
 
 
 def _rule_for(group: str, op: Operation, labels: Sequence[Label]) -> Label | str:
-    if all(label == INV for label in labels):
+    if op.name == "geo.origin":  # rotations and permutations fix the origin of R^n and of the ball
+        fixed = group != "torus_translation" and op.result.type.manifold.kind in ("euclidean", "poincare")
+        return FIXED if fixed else INV  # the sphere's and the hyperboloid's are not acted on; a shift moves points off it
+    if all(label in (INV, FIXED) for label in labels):
         return INV  # a function of invariants (this covers parameters and constants)
+    labels = [EQUI if label == FIXED else label for label in labels]  # it moves with the others
     if op.name == "geo.dist":
         # every group acts by isometries: d(gx, gy) = d(x, y)
         return INV if tuple(labels) == (EQUI, EQUI) else (
@@ -218,7 +225,7 @@ class EquivarianceAnalysis:
                     break
             else:
                 out = _rule_for(self.group, op, ins)
-                if out not in (INV, EQUI):
+                if out not in (INV, EQUI, FIXED):
                     result = (None, Broken(op, out))
                     break
                 outs = [out] * len(op.results)
@@ -238,7 +245,9 @@ def equivariant(f: func.FuncOp, funcs: dict[str, func.FuncOp], group: str) -> tu
     if problem is not None:
         return False, None, Broken(f, problem)
     acts = acted_inputs(group, ftype.inputs.data)
+    if group in ("perm", "ball_rotation") and any(a and t.dim_value == 1 for a, t in zip(acts, ftype.inputs.data)):
+        return True, FIXED, None  # S_1 and SO(1) hold the identity only: every model commutes with it
     label, broken = EquivarianceAnalysis(funcs, group).run(f, [EQUI if a else INV for a in acts])
     if label is None:
         return False, None, broken
-    return label == output_label(group, ftype.outputs.data[0]), label, None
+    return label in (FIXED, output_label(group, ftype.outputs.data[0])), label, None

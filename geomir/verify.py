@@ -40,12 +40,31 @@ def verify_module(module: ModuleOp) -> None:
         elif isinstance(op, ParamOp):
             name = op.param_name.data
             first = params.setdefault(name, op)
-            if (first.result.type, first.init) != (op.result.type, op.init):
+            if _meaning(first) != _meaning(op):
                 raise _error(
                     op,
                     f"geo.param: parameter '{name}' is declared twice with different meanings: "
-                    f"{first.result.type} init {first.init.data!r} and {op.result.type} init {op.init.data!r}",
+                    f"{_describe(first)} and {_describe(op)}",
                 )
+
+
+def _transforms(op: ParamOp) -> tuple[str, ...]:
+    from geomir.backends.common import weights
+
+    attr = op.attributes.get(weights.ATTR_NAME)
+    return tuple(a.data for a in attr.data) if attr is not None else ()
+
+
+def _meaning(op: ParamOp) -> tuple:
+    """What a parameter declaration fixes: its type, its init and its weight transforms (the
+    prover and the backends must see the same values)."""
+    return op.result.type, op.init, _transforms(op)
+
+
+def _describe(op: ParamOp) -> str:
+    transforms = _transforms(op)
+    return (f"{op.result.type} init {op.init.data!r}"
+            + (f" weight_transforms {list(transforms)}" if transforms else " without weight_transforms"))
 
 
 def _error(op: Operation, message: str) -> VerifyException:

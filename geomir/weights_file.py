@@ -34,6 +34,26 @@ def _not_real(value) -> str | None:
     return None if dtype.kind in "fiu" else dtype.name
 
 
+def ir_name(key: str) -> str:
+    """The IR parameter name of a weights-file key: a ``ModelModule.state_dict()`` key
+    (``params.`` then ``backends.torch.model.param_key`` of the name) is decoded exactly;
+    any other key is the IR name itself."""
+    if not key.startswith("params."):
+        return key
+    key = key.removeprefix("params.")
+    if not key.startswith("%"):
+        return key.replace("__", ".")
+    raw, i = bytearray(), 1
+    while i < len(key):
+        if key[i] == "%":
+            raw.append(int(key[i + 1:i + 3], 16))
+            i += 3
+        else:
+            raw.extend(key[i].encode())
+            i += 1
+    return raw.decode()
+
+
 def save_weights(params, path: str | Path) -> Path:
     """Write ``params`` (name -> array/tensor, or a compiled ``ModelModule``) as ``.npz``."""
     if hasattr(params, "named_geo_parameters"):
@@ -85,9 +105,14 @@ class WeightFile:
             raise UsageError(f"cannot read weights file '{self.path}': {err}") from None
         if not isinstance(data, dict):
             raise UsageError(f"weights file '{self.path}' holds a {type(data).__name__}, expected a dict of arrays")
-        out = {}
+        out: dict[str, np.ndarray] = {}
+        keys: dict[str, str] = {}
         for key, value in data.items():
-            name = key.removeprefix("params.").replace("__", ".")  # a ModelModule.state_dict() key
+            name = ir_name(key)
+            if name in keys:
+                raise UsageError(f"weights file '{self.path}': keys '{keys[name]}' and '{key}' both name the "
+                                 f"parameter '{name}'")
+            keys[name] = key
             dtype = _not_real(value)
             if dtype is not None:
                 raise UsageError(f"weights file '{self.path}': '{name}' holds {dtype} values; weights are real "

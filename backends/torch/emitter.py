@@ -26,7 +26,7 @@ FLAVOR = Flavor(
         "geo.tanh": "torch.tanh",
         "geo.sigmoid": "torch.sigmoid",
         "geo.relu": "torch.relu",
-        "geo.softplus": "torch.nn.functional.softplus",
+        "geo.softplus": "runtime.softplus",
         "geo.exp": "torch.exp",
         "geo.log": "torch.log",
         "geo.sqrt": "torch.sqrt",

@@ -10,6 +10,13 @@ import torch
 from geomir.backends.common import manifolds as _m
 
 
+def softplus(x: torch.Tensor) -> torch.Tensor:
+    """log(1 + e^x), accurate and monotone everywhere (torch.nn.functional.softplus returns x
+    above its threshold 20, a step down of up to 2e-9: not monotone, and not what JAX and
+    the jets compute)."""
+    return torch.logaddexp(x, torch.zeros((), dtype=x.dtype, device=x.device))
+
+
 class TorchOps(_m.ArrayOps):
     """:class:`~geomir.backends.common.manifolds.ArrayOps` on ``torch.Tensor``."""
 

@@ -211,7 +211,7 @@ def _launch(kind: str, module, tensors, activation, kernel, reference, width=Non
 
 _ELEMENTWISE = {
     "tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu,
-    "softplus": torch.nn.functional.softplus, "exp": torch.exp, "log": torch.log,
+    "softplus": _torch.softplus, "exp": torch.exp, "log": torch.log,
     "sqrt": torch.sqrt, "sin": torch.sin, "cos": torch.cos, "neg": torch.neg,
 }
 

@@ -44,6 +44,21 @@ model BallKernel(x: H[5], y: H[5], w: R[3]) -> R[1] {
   return tanh(linear(tanh(linear(w, 3 -> 4) + linear(d, 1 -> 4)), 4 -> 1))
 }
 
+@equivariant(ball_rotation)
+model TransportedSum(x: H[3], y: H[3]) -> H[3] {
+  return expmap(x, logmap(x, y) + logmap0(y))   // insert-transport adds the origin: R fixes it
+}
+
+@equivariant(ball_rotation)
+model BallLine(x: H[1]) -> H[1] {               // SO(1) is the identity: any model holds
+  return expmap0(tanh(logmap0(x)))
+}
+
+@equivariant(perm)
+model OneCoordinate(x: R[1], y: R[1]) -> R[1] {  // S_1 too (was refused: "must be invariant")
+  return tanh(x) * y
+}
+
 @equivariant(so2)
 model PairForce(p: R[4], q: R[4]) -> R[4] {
   let d = dist(p, q)
@@ -81,6 +96,7 @@ model TurnsKernel(a: Turns[3], b: Turns[3]) -> R[2] {
 """
 
 MODELS = [("Geodesic", "ball_rotation"), ("BallTransport", "ball_rotation"), ("BallKernel", "ball_rotation"),
+          ("TransportedSum", "ball_rotation"), ("BallLine", "ball_rotation"), ("OneCoordinate", "perm"),
           ("PairForce", "so2"), ("PairEnergy", "so2"), ("SetMap", "perm"), ("SetDistance", "perm"),
           ("TorusStep", "torus_translation"), ("TurnsKernel", "torus_translation")]
 
@@ -91,7 +107,7 @@ def _funcs(source: str) -> dict[str, func.FuncOp]:
 
 
 def _verify(source: str) -> dict[str, list]:
-    module = geomir.to_ir(source, passes=["verify-contracts"])
+    module = geomir.to_ir(source, passes=["insert-transport", "verify-contracts"])
     return {op.sym_name.data: list(op.attributes.get("proved", [])) for op in module.ops if isinstance(op, func.FuncOp)}
 
 

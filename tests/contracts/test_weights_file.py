@@ -153,3 +153,25 @@ def test_transform_params_gives_the_weights_the_proof_saw(target, tmp_path):
     assert np.allclose(np.asarray(deployed[dose], dtype=np.float64),
                        weights.apply(np.asarray(trained[dose], dtype=np.float64), ["prune:magnitude:0.5", "quantize:int8"]),
                        rtol=1e-6, atol=1e-7)
+
+
+def test_keys_are_ir_names_and_state_dict_keys_decode_exactly(tmp_path):
+    """An .npz key is the IR name as written ('__' included: a model may be named M__x);
+    a state_dict key inverts param_key; two keys naming one parameter are refused (the
+    last one used to win silently, proving a decreasing model @monotone)."""
+    from geomir.backends.torch.model import param_key
+    from geomir.weights_file import ir_name
+
+    for name in ["M.linear0.weight", "My__Net.linear0.weight", "A.b_c.w", "Wé.x", "a_.b", "M__linear0.weight"]:
+        assert ir_name("params." + param_key(name)) == name
+        assert ir_name(name) == name
+    src = "model M(x: R[1]) -> R[1] { return linear(x, 1 -> 1) }\n"
+    np.savez(tmp_path / "w.npz", **{"M.linear0.weight": [[-1.0]], "M.linear0.bias": [0.0], "M__linear0.weight": [[1.0]]})
+    w = WeightFile(tmp_path / "w.npz")
+    assert w.arrays["M.linear0.weight"].tolist() == [[-1.0]] and w.arrays["M__linear0.weight"].tolist() == [[1.0]]
+    torch.save({"params.M__linear0__weight": torch.ones(1, 1), "M.linear0.weight": torch.ones(1, 1)}, tmp_path / "t.pt")
+    with pytest.raises(UsageError, match="both name the parameter 'M.linear0.weight'"):
+        WeightFile(tmp_path / "t.pt")
+    compiled = geomir.compile(src.replace("model M", "model My__Net"), target="torch")
+    torch.save(compiled.My__NetModule(seed=1).state_dict(), tmp_path / "net.pt")
+    assert set(WeightFile(tmp_path / "net.pt").arrays) == {"My__Net.linear0.weight", "My__Net.linear0.bias"}
