@@ -113,7 +113,7 @@ ALTERNATIVES = {
 # denominators of "share of peak". The 'H100 80GB HBM3' is the SXM5 part.
 FP32_PEAK_TFLOPS = [
     ("H100 80GB HBM3", 66.9), ("H100 SXM", 66.9), ("H100 PCIe", 51.2), ("H100 NVL", 60.0),
-    ("H200", 66.9), ("A100", 19.5), ("L40S", 91.6), ("RTX 4090", 82.6),
+    ("H200 NVL", 60.0), ("H200", 66.9), ("A100", 19.5), ("L40S", 91.6), ("RTX 4090", 82.6),
 ]
 
 # (name, backend, task, numerator method, denominator method, op, target): the ratio is

@@ -31,12 +31,15 @@ set -euo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-benchmarks/results}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --target /tmp/site .
+# --upgrade: on a warm machine a second call must install this call's geomir, not keep the first's
+python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --upgrade --target /tmp/site .
 export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv
 python3 -c "import torch, triton, jax; print('torch', torch.__version__, 'triton', triton.__version__, 'jax', jax.__version__, jax.devices())"
 if [ "${1:-}" = "--tests" ]; then
-  python3 -m pytest -p no:cacheprovider -q -rfE tests/gpu 2>&1 | tee "$OUT/gpu-tests.log"
+  # -P: not the repository root first on sys.path; its geomir/ lacks backends/, frontends/ and
+  # passes/ (pyproject maps them in), the installed one in /tmp/site has them
+  python3 -P -m pytest -p no:cacheprovider -q -rfE tests/gpu 2>&1 | tee "$OUT/gpu-tests.log"
   exit "${PIPESTATUS[0]}"
 fi
 python3 benchmarks/bench_jets.py --device cuda --size A --repeats 30 --warmup 3 --budget 4 \
