@@ -36,6 +36,8 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import operator
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -68,11 +70,15 @@ class Residue:
             value = getattr(self, name)
             if not _is_int(value):
                 raise ToroidalMemoryError(f"residue rule: {name} must be an integer, found {value!r}")
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                raise ToroidalMemoryError(f"residue rule: {name} must fit in int64 (winding vectors are int64), "
+                                          f"found {value}")
         if self.modulus < 1:
             raise ToroidalMemoryError(f"residue rule: modulus must be >= 1, found {self.modulus}")
 
     def contains(self, w):
-        return (w[..., self.axis] - self.residue) % self.modulus == 0
+        # w mod k in [0, k) against r mod k: no int64 overflow for any int64 fields
+        return torch.remainder(w[..., self.axis], self.modulus) == self.residue % self.modulus
 
     def __str__(self) -> str:
         return f"w[{self.axis}] = {self.residue} mod {self.modulus}"
@@ -125,6 +131,49 @@ def _is_real(x) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+MAX_LATTICE = 1 << 24
+"""The most lattice coordinates (lattice_size × dims) a memory may allocate: 128 MiB in float64."""
+
+
+def _class_entry(v):
+    """One integer of a winding class (Python, NumPy or 0-d torch integer), or None."""
+    if isinstance(v, (bool, np.bool_)) or (isinstance(v, torch.Tensor) and v.dtype == torch.bool):
+        return None
+    try:
+        v = operator.index(v)
+    except TypeError:
+        return None
+    return v if _INT64_MIN <= v <= _INT64_MAX else None
+
+
+def _classes(name: str, classes, dims: int) -> frozenset:
+    """``classes`` (an iterable of winding vectors) as a frozenset of int tuples, or a
+    ToroidalMemoryError naming what is wrong."""
+    expected = f"an iterable of winding classes, each {dims} integers (one class: [(3, 0)], not (3, 0))"
+    if isinstance(classes, (str, bytes)):
+        raise ToroidalMemoryError(f"channel '{name}': classes must be {expected}, found {classes!r}")
+    try:
+        rows = list(classes)
+    except TypeError:
+        raise ToroidalMemoryError(f"channel '{name}': classes must be {expected}, found {classes!r}") from None
+    spec = set()
+    for c in rows:
+        try:
+            entries = list(c)
+        except TypeError:
+            raise ToroidalMemoryError(f"channel '{name}': classes must be {expected}, found {classes!r}") from None
+        ints = [_class_entry(v) for v in entries]
+        if any(v is None for v in ints):
+            bad = entries[ints.index(None)]
+            raise ToroidalMemoryError(f"channel '{name}': class {tuple(entries)!r} has the entry {bad!r}; a winding "
+                                      "class is a tuple of integers (int64)")
+        if len(ints) != dims:
+            raise ToroidalMemoryError(f"channel '{name}': class {tuple(ints)} has {len(ints)} entries, expected {dims}")
+        spec.add(tuple(ints))
+    return frozenset(spec)
+
+
 def _numpy(t):
     """``t`` as a NumPy array; bfloat16, which NumPy lacks, as float32 (exact; load casts back)."""
     t = t.detach().cpu()
@@ -135,11 +184,25 @@ _HASH = [int(h) - (1 << 63) for h in np.random.default_rng(20261206).integers(1,
 """Odd 64-bit multipliers for class keys (fixed: the index of a loaded memory is the same)."""
 
 
+def r_generator(dims: int) -> float:
+    """phi_m, the root in (1, 2) of x^(m+1) = x + 1 for m = ``dims``, to the nearest float:
+    bisection to adjacent floats, then the one of smaller residual. (60 Newton steps from 2
+    had not converged for m > 80: phi_128 came out 1.2538, the root is 1.00541.)"""
+    lo, hi = 1.0, 2.0  # f(1) = -1 < 0 < f(2) = 2^(m+1) - 3
+    while True:
+        mid = (lo + hi) / 2
+        if not lo < mid < hi:
+            break
+        if mid ** (dims + 1) - mid - 1 < 0:
+            lo = mid
+        else:
+            hi = mid
+    return min((lo, hi), key=lambda x: abs(x ** (dims + 1) - x - 1))
+
+
 def kronecker_lattice(n: int, dims: int) -> np.ndarray:
     """The first ``n`` points of the R_m sequence on [0, 1)^dims (module docstring)."""
-    phi = 2.0
-    for _ in range(60):  # Newton on x^(m+1) - x - 1
-        phi -= (phi ** (dims + 1) - phi - 1) / ((dims + 1) * phi ** dims - 1)
+    phi = r_generator(dims)
     alpha = phi ** -np.arange(1, dims + 1, dtype=np.float64)
     return np.mod(0.5 + np.arange(n, dtype=np.float64)[:, None] * alpha[None, :], 1.0)
 
@@ -177,6 +240,16 @@ class MemoryStats:
     mean_per_class: float
 
 
+_HEADER = ("dims", "capacity", "period", "lattice_size", "on_collision", "flag_below", "dtype", "writes", "collisions",
+           "channels")
+_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def _check_flag_below(value, what: str) -> None:
+    if not (_is_real(value) and math.isfinite(value) and value >= 0):
+        raise ToroidalMemoryError(f"{what} must be a number >= 0, found {value!r}")
+
+
 class ToroidalMemory:
     """Key-value memory addressed by (end position on T^m, winding vector); module docstring."""
 
@@ -190,8 +263,11 @@ class ToroidalMemory:
         if lattice_size is not None and not (_is_int(lattice_size) and lattice_size >= 1):
             raise ToroidalMemoryError(f"lattice_size must be an integer >= 1 (or None: min(capacity, 4096)), "
                                       f"found {lattice_size!r}")
-        if not (_is_real(flag_below) and math.isfinite(flag_below) and flag_below >= 0):
-            raise ToroidalMemoryError(f"flag_below must be a number >= 0, found {flag_below!r}")
+        if lattice_size is not None and lattice_size * dims > MAX_LATTICE:
+            raise ToroidalMemoryError(f"lattice_size {lattice_size} is too large: lattice_size × dims must be at most "
+                                      f"{MAX_LATTICE} (2^24 lattice coordinates), here at most "
+                                      f"{MAX_LATTICE // dims} for dims={dims}")
+        _check_flag_below(flag_below, "flag_below")
         self.dims, self.capacity = int(dims), int(capacity)
         try:
             self.period = topology.period_of(period)
@@ -223,18 +299,14 @@ class ToroidalMemory:
         ``epsilon``."""
         if name in self.channels:
             raise ToroidalMemoryError(f"channel '{name}' already exists")
-        if not (epsilon >= 0 and math.isfinite(epsilon)):
-            raise ToroidalMemoryError(f"channel '{name}': epsilon must be >= 0, found {epsilon}")
+        if not (_is_real(epsilon) and math.isfinite(epsilon) and epsilon >= 0):
+            raise ToroidalMemoryError(f"channel '{name}': epsilon must be a number >= 0, found {epsilon!r}")
         if isinstance(classes, Residue):
             if not 0 <= classes.axis < self.dims:
                 raise ToroidalMemoryError(f"channel '{name}': axis {classes.axis} is not one of the {self.dims} axes")
             spec: frozenset | Residue = classes
         else:
-            spec = frozenset(tuple(int(v) for v in c) for c in classes)
-            bad = [c for c in spec if len(c) != self.dims]
-            if bad:
-                raise ToroidalMemoryError(f"channel '{name}': class {bad[0]} has {len(bad[0])} entries, "
-                                          f"expected {self.dims}")
+            spec = _classes(name, classes, self.dims)
         channel = Channel(name, len(self.channels), spec, float(epsilon))
         for other in self.channels.values():
             why = _disjoint(channel, other, self.dims)
@@ -290,7 +362,7 @@ class ToroidalMemory:
 
     def _slots(self, end):
         out = []
-        for chunk in end.split(256):
+        for chunk in end.split(max(1, min(256, (1 << 24) // (self.lattice_size * self.dims)))):
             out.append(self._torus_dist(chunk[:, None, :], self._lattice[None]).argmin(-1))
         return torch.cat(out)
 
@@ -333,13 +405,14 @@ class ToroidalMemory:
         if self._n + new > self.capacity:
             raise ToroidalMemoryError(f"write: the memory is full: {self._n} of {self.capacity} entries used, "
                                       f"{new} more do not fit; nothing was written")
-        if self._values is None:  # the first write that is stored sets the values' shape and dtype
+        if self._values is None and batch:  # the first write that stores a value sets their shape and dtype
             self._values = torch.zeros((self.capacity, *values.shape[1:]), dtype=values.dtype, device=self.device)
         if self.on_collision == "replace":
             index = self._write_replacing(end, w, owner, slot, values)
         else:
             index = torch.arange(self._n, self._n + batch, device=self.device)
-            self._store(index, end, w, owner, slot, values)
+            if batch:
+                self._store(index, end, w, owner, slot, values)
             self._n += batch
         self.writes += batch
         self.collisions += int(collided.sum())
@@ -347,7 +420,7 @@ class ToroidalMemory:
 
     def _store(self, k, end, w, owner, slot, value):
         self._pos[k], self._w[k], self._chan[k], self._slot[k] = end, w, owner, slot
-        self._values[k] = value
+        self._values[k] = value.to(self._values.dtype)  # values keep the dtype of the first write
         self._version += 1
 
     def _collisions(self, w, owner, slot):
@@ -390,6 +463,8 @@ class ToroidalMemory:
         the channel owning the read's class (if any) applies. Reads with a margin not above
         the channel's epsilon or ``flag_below`` are flagged and withheld; ``strict`` raises
         instead of withholding."""
+        if flag_below is not None:
+            _check_flag_below(flag_below, "read: flag_below")
         end, w, margin = self._address(trajectory, "read")
         batch = end.shape[0]
         owner, eps = self._owner(w)
@@ -416,7 +491,8 @@ class ToroidalMemory:
         if self._values is None:
             value = torch.zeros(batch, dtype=self.dtype, device=self.device)
         else:
-            value = self._values[index.clamp(min=0)] * found.view(-1, *[1] * (self._values.dim() - 1))
+            value = self._values[index.clamp(min=0)]  # zeros where not found (not value * 0: inf * 0 is NaN)
+            value = torch.where(found.view(-1, *[1] * (value.dim() - 1)), value, torch.zeros_like(value))
         if strict and not bool(found.all()):
             i = int((~found).nonzero()[0])
             raise ToroidalMemoryError(f"read: trajectory {i} {reasons[i]}")
@@ -506,29 +582,86 @@ class ToroidalMemory:
         if magic not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip archive (.npz), possibly empty
             raise ToroidalMemoryError(f"cannot load a toroidal memory from {path}: not a memory file (ToroidalMemory.save "
                                       "writes an .npz archive; this file is not one)")
+        def damaged(what: str) -> ToroidalMemoryError:
+            return ToroidalMemoryError(f"cannot load a toroidal memory from {path}: {what}")
+
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(data["meta"].tobytes().decode())
                 arrays = {k: data[k] for k in data.files if k != "meta"}
-        except (OSError, ValueError, KeyError) as err:
-            raise ToroidalMemoryError(f"cannot load a toroidal memory from {path}: {err}") from None
-        if meta.get("format") != "geomir.ToroidalMemory/1":
-            raise ToroidalMemoryError(f"{path} is not a saved toroidal memory")
-        mem = cls(meta["dims"], meta["capacity"], period=meta["period"], lattice_size=meta["lattice_size"],
-                  on_collision=meta["on_collision"], flag_below=meta["flag_below"], device=device,
-                  dtype=getattr(torch, meta["dtype"]))
-        for c in meta["channels"]:
-            classes = Residue(*c["residue"]) if c["residue"] else [tuple(x) for x in c["classes"]]
-            mem.add_channel(c["name"], classes, c["epsilon"])
-        n = arrays["pos"].shape[0]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+            raise damaged(f"{err} (a damaged or truncated file?)") from None
+        if not isinstance(meta, dict) or meta.get("format") != "geomir.ToroidalMemory/1":
+            raise damaged("not a saved toroidal memory (its header has no format 'geomir.ToroidalMemory/1')")
+        missing = [k for k in _HEADER if k not in meta]
+        if missing:
+            raise damaged(f"the header lacks {', '.join(map(repr, missing))} (a damaged file?)")
+        if meta["dtype"] not in _FLOAT_DTYPES:
+            raise damaged(f"the header's dtype {meta['dtype']!r} is not one of {', '.join(_FLOAT_DTYPES)}")
+        value_dtype = meta.get("value_dtype")
+        if value_dtype is not None and not (isinstance(value_dtype, str)
+                                            and isinstance(getattr(torch, value_dtype, None), torch.dtype)):
+            raise damaged(f"the header's value_dtype {value_dtype!r} is not a torch dtype")
+        for key in ("writes", "collisions"):
+            if not (_is_int(meta[key]) and meta[key] >= 0):
+                raise damaged(f"the header's {key} must be an integer >= 0, found {meta[key]!r}")
+        try:
+            mem = cls(meta["dims"], meta["capacity"], period=meta["period"], lattice_size=meta["lattice_size"],
+                      on_collision=meta["on_collision"], flag_below=meta["flag_below"], device=device,
+                      dtype=getattr(torch, meta["dtype"]))
+        except ToroidalMemoryError as err:
+            raise damaged(f"the header: {err.message}") from None
+        if not isinstance(meta["channels"], list):
+            raise damaged(f"the header's channels must be a list, found {meta['channels']!r}")
+        for i, c in enumerate(meta["channels"]):
+            try:
+                classes = Residue(*c["residue"]) if c["residue"] else [tuple(x) for x in c["classes"]]
+                mem.add_channel(c["name"], classes, c["epsilon"])
+            except ToroidalMemoryError as err:
+                raise damaged(f"channel {i} of the header: {err.message}") from None
+            except (KeyError, TypeError, AttributeError):
+                raise damaged(f"channel {i} of the header is not a channel (name, epsilon, residue, classes): "
+                              f"{c!r}") from None
+        pos = arrays.get("pos")
+        n = pos.shape[0] if pos is not None and pos.ndim else 0
+        if n > mem.capacity:
+            raise damaged(f"it holds {n} entries, more than its capacity {mem.capacity}")
+        expected = {"pos": ((n, mem.dims), "fc", "(entries, dims), floating-point"),
+                    "w": ((n, mem.dims), "iu", "(entries, dims), integer"),
+                    "chan": ((n,), "iu", "(entries,), integer"), "slot": ((n,), "iu", "(entries,), integer")}
+        if "value_shape" in meta or "values" in arrays:
+            shape = meta.get("value_shape")
+            if not (isinstance(shape, list) and all(_is_int(d) and d >= 0 for d in shape)):
+                raise damaged(f"the header's value_shape must be a list of sizes, found {shape!r}")
+            expected["values"] = ((n, *shape), "biufc", f"(entries, *{tuple(shape)}), numeric")
+        for name, (shape, kinds, what) in expected.items():
+            if name not in arrays:
+                raise damaged(f"the array '{name}' is missing")
+            a = arrays[name]
+            if a.shape != shape or a.dtype.kind not in kinds:
+                raise damaged(f"the array '{name}' has shape {a.shape} and dtype {a.dtype}, expected shape {shape} "
+                              f"{what}")
+        if not np.all(np.isfinite(arrays["pos"])):
+            raise damaged("the array 'pos' holds non-finite positions")
+        w = torch.from_numpy(arrays["w"].astype(np.int64)).to(mem.device)
+        chan = torch.from_numpy(arrays["chan"].astype(np.int64)).to(mem.device)
+        slot = torch.from_numpy(arrays["slot"].astype(np.int64)).to(mem.device)
+        wrong = (chan != mem._owner(w)[0]).nonzero()
+        if wrong.numel():
+            i = int(wrong[0, 0])
+            raise damaged(f"entry {i} of class {tuple(w[i].tolist())} is filed under channel {int(chan[i])}, "
+                          f"not under the channel that owns its class ({int(mem._owner(w)[0][i])}; -1: none)")
+        if n and not (0 <= int(slot.min()) and int(slot.max()) < mem.lattice_size):
+            raise damaged(f"the array 'slot' holds slots outside 0..{mem.lattice_size - 1}")
         mem._pos[:n] = torch.from_numpy(arrays["pos"]).to(mem.device)
-        mem._w[:n] = torch.from_numpy(arrays["w"]).to(mem.device)
-        mem._chan[:n] = torch.from_numpy(arrays["chan"]).to(mem.device)
-        mem._slot[:n] = torch.from_numpy(arrays["slot"]).to(mem.device)
-        if "values" in arrays:
-            vals = torch.from_numpy(arrays["values"]).to(mem.device)
-            if "value_dtype" in meta:
-                vals = vals.to(getattr(torch, meta["value_dtype"]))
+        mem._w[:n], mem._chan[:n], mem._slot[:n] = w, chan, slot
+        if "values" in expected:
+            try:
+                vals = torch.from_numpy(arrays["values"]).to(mem.device)
+            except TypeError as err:
+                raise damaged(f"the array 'values': {err}") from None
+            if value_dtype is not None:
+                vals = vals.to(getattr(torch, value_dtype))
             mem._values = torch.zeros((mem.capacity, *vals.shape[1:]), dtype=vals.dtype, device=mem.device)
             mem._values[:n] = vals
         mem._n, mem.writes, mem.collisions = n, meta["writes"], meta["collisions"]

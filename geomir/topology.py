@@ -13,8 +13,9 @@ what cannot be unwrapped: non-finite angles, a step within rounding of half a pe
 (its direction is ambiguous; the rounding bound is local to the step, 5·eps·(|x_t| +
 |x_{t+1}| + P), so it does not grow with the trajectory's length: docs/winding.md derives
 it) and, for ``lifted=True`` trajectories (continuous angles such
-as cumulative phases, not wrapped), a step of half a period or more (unwrapping would
-silently drop whole turns: sample more finely), and a trajectory that crosses the angles'
+as cumulative phases, not wrapped), a raw step of half a period or more, or within that
+rounding bound of it (unwrapping would silently drop whole turns, or take the step the
+wrong way: sample more finely), and a trajectory that crosses the angles'
 cut 2^p - 1 times or more (2^p = 2/eps: 2^24 for float32), which its dtype cannot count
 exactly. Under ``jax.jit`` the checks cannot run; an ambiguous step or an inexact count
 then shows as a margin of 0.
@@ -133,25 +134,24 @@ def _check(x: Array, period: float, lifted: bool) -> None:
         raise WindingError(f"the trajectory has a non-finite angle at index {where}: {a[where]}")
     if a.shape[-2] < 2:
         return
-    raw = np.diff(a, axis=-2)
     half = period / 2
-    if lifted:
-        bad = np.abs(raw) >= half
-        if bad.any():
-            *batch, t, j = (int(i) for i in np.argwhere(bad)[0])
-            raise WindingError(
-                f"{_item(batch)}step {t} -> {t + 1} moves {raw[(*batch, t, j)] / period:+.3f} periods in coordinate {j}; "
-                "unwrapping is exact only for steps below half a period: sample the trajectory more finely")
+    tol = step_rounding(a, period, _eps(x))
+    if lifted:  # the raw step is the true one: it must be below half a period, by the same rounding band
+        d = np.diff(a, axis=-2)
     else:
         from geomir.backends.common.numpy_runtime import OPS as NUMPY
 
         d = _w.steps(NUMPY, a, period)
-        tol = step_rounding(a, period, _eps(x))
-        bad = np.abs(d) >= half - tol
-        if bad.any():
-            *batch, t, j = (int(i) for i in np.argwhere(bad)[0])
-            raise WindingError(_ambiguous(a[(*batch, ..., j)], batch, t, j, float(d[(*batch, t, j)]),
-                                          float(tol[(*batch, t, j)]), period, _dtype_name(x)))
+    bad = np.abs(d) >= half - tol
+    if bad.any():
+        *batch, t, j = (int(i) for i in np.argwhere(bad)[0])
+        step = float(d[(*batch, t, j)])
+        if lifted and abs(step) >= half:
+            raise WindingError(
+                f"{_item(batch)}step {t} -> {t + 1} moves {step / period:+.3f} periods in coordinate {j}; "
+                "unwrapping is exact only for steps below half a period: sample the trajectory more finely")
+        raise WindingError(_ambiguous(a[(*batch, ..., j)], batch, t, j, step, float(tol[(*batch, t, j)]), period,
+                                      _dtype_name(x), lifted))
     _check_count(a, period, _eps(x), _dtype_name(x))
 
 
@@ -217,7 +217,7 @@ def _dtype_name(x: Array) -> str:
 
 
 def _ambiguous(angles, batch: list[int], t: int, j: int, step: float, tol: float, period: float,
-               dtype: str) -> str:
+               dtype: str, lifted: bool = False) -> str:
     """Why step t -> t+1 of coordinate j (``angles``: that coordinate's T values) cannot be
     unwrapped: it is near half a period, or its angles are so large that the rounding error
     of the step (``tol``, which depends on this step's two angles only) reaches half a period."""
@@ -229,7 +229,7 @@ def _ambiguous(angles, batch: list[int], t: int, j: int, step: float, tol: float
                 "undefined; sample the trajectory more finely")
     fixes = []
     if max(abs(a), abs(b)) > period:
-        fixes.append(f"wrap the angles to [0, {period:.6g}) first")
+        fixes.append(f"wrap the angles to [0, {period:.6g}) first" + (" (and pass lifted=False)" if lifted else ""))
     if dtype != "float64":
         fixes.append("use float64")
     fix = " or ".join(fixes) or "use smaller angles"

@@ -4,6 +4,7 @@ capacity, save/load, float32 and float64."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -328,3 +329,154 @@ def test_loading_a_file_that_is_not_a_memory(tmp_path):
         ToroidalMemory.load(tmp_path / "other.npz")
     with pytest.raises(ToroidalMemoryError, match="cannot load a toroidal memory from .*missing.npz"):
         ToroidalMemory.load(tmp_path / "missing.npz")
+
+
+def _memory_file(tmp_path, name, meta=None, **edits):
+    """A saved two-entry dims=2 memory; ``meta`` replaces header keys, ``edits`` maps an
+    array's name to a function of it (None for either: removed)."""
+    mem = ToroidalMemory(2, 4)
+    mem.write(paths([[3, 0], [1, 0]], [[0.5, 0.5], [2.0, 2.0]]), torch.tensor([3.0, 1.0]))
+    mem.save(tmp_path / name)
+    with np.load(tmp_path / name) as data:
+        header = json.loads(data["meta"].tobytes())
+        arrays = {k: data[k] for k in data.files if k != "meta"}
+    header = {k: v for k, v in {**header, **(meta or {})}.items() if v is not None}
+    arrays = {k: edits[k](a) if k in edits else a for k, a in arrays.items() if not (k in edits and edits[k] is None)}
+    with open(tmp_path / name, "wb") as f:
+        np.savez(f, meta=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("meta, edits, message", [
+    ({"dims": None}, {}, r"the header lacks 'dims'"),
+    ({"dtype": "nn"}, {}, r"the header's dtype 'nn' is not one of float16"),
+    ({"capacity": 1}, {}, r"it holds 2 entries, more than its capacity 1"),
+    ({"dims": 2.0}, {}, r"the header: dims must be an integer"),
+    ({"channels": [{"name": "a"}]}, {}, r"channel 0 of the header is not a channel"),
+    ({}, {"pos": None}, r"the array 'pos' is missing"),
+    ({}, {"values": None}, r"the array 'values' is missing"),
+    ({}, {"pos": lambda a: a[:, :1]}, r"the array 'pos' has shape \(2, 1\) and dtype float32, expected shape \(2, 2\)"),
+    ({}, {"w": lambda a: a.astype(np.float64)}, r"the array 'w' has shape \(2, 2\) and dtype float64, expected shape "
+                                                r"\(2, 2\) \(entries, dims\), integer"),
+    ({}, {"chan": lambda a: a * 0}, r"entry 0 of class \(3, 0\) is filed under channel 0, not under the channel"),
+    ({}, {"slot": lambda a: a + 4}, r"the array 'slot' holds slots outside 0..3"),
+], ids=["no-dims", "dtype", "capacity", "float-dims", "channel", "no-pos", "no-values", "narrow-pos", "float-w", "chan",
+        "slot"])
+def test_loading_a_damaged_memory_file_says_what_is_wrong(tmp_path, meta, edits, message):
+    """A damaged file raised KeyError or RuntimeError, or loaded a (2, 1) pos broadcast to (2, 2)."""
+    path = _memory_file(tmp_path, "bad.npz", meta, **edits)
+    with pytest.raises(ToroidalMemoryError, match=rf"^cannot load a toroidal memory from .*bad.npz: {message}"):
+        ToroidalMemory.load(path)
+
+
+def test_loading_a_truncated_memory_file(tmp_path):
+    """Half a memory file raised zipfile.BadZipFile."""
+    path = _memory_file(tmp_path, "good.npz")
+    (tmp_path / "cut.npz").write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ToroidalMemoryError, match=r"cannot load a toroidal memory from .*cut.npz: .*truncated"):
+        ToroidalMemory.load(tmp_path / "cut.npz")
+    assert ToroidalMemory.load(path).read(paths([[1, 0]], [[2.0, 2.0]])).value.tolist() == [1.0]
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3, 80, 81, 85, 128, 256, 512, 1024])
+def test_the_lattice_generator_is_the_root_to_the_last_bits(dims):
+    """Newton from 2 in 60 steps had not converged for dims > 80 (phi_128 = 1.2538, root 1.00541)."""
+    from fractions import Fraction
+
+    from geomir.memory import r_generator
+
+    phi = r_generator(dims)
+    f = lambda x: Fraction(x) ** (dims + 1) - Fraction(x) - 1  # noqa: E731 - exact residual
+    assert f(math.nextafter(phi, 1.0)) < 0 < f(math.nextafter(phi, 2.0))  # the root is within one ulp
+    assert abs(f(phi)) <= min(abs(f(math.nextafter(phi, 1.0))), abs(f(math.nextafter(phi, 2.0))))
+
+
+def test_a_high_dimensional_lattice_spreads_on_every_axis():
+    """With the unconverged phi, most of the 128 axes had alpha ~ 0: every slot at 0.5 on them."""
+    lattice = kronecker_lattice(4096, 128)
+    assert np.all(lattice.max(0) - lattice.min(0) > 0.9)
+
+
+@pytest.mark.parametrize("flagged", [False, True])
+def test_a_read_not_found_is_zeros_even_next_to_an_inf_value(flagged):
+    """value = values[index.clamp(min=0)] * found gave NaN (inf * 0) for rows not found."""
+    mem = ToroidalMemory(1, 4, dtype=torch.float64)
+    mem.write(_t(0.0, 1.0), torch.tensor([math.inf, -math.inf, math.nan, 7.0], dtype=torch.float64))
+    got = mem.read(_t(0.0, 1.0), flag_below=2.0) if flagged else mem.read(_t(0.0, 3.0, 6.0, 2.0))  # a turn: class (1,)
+    assert got.found.tolist() == [False] and got.flagged.tolist() == [flagged]
+    assert got.value.tolist() == [[0.0, 0.0, 0.0, 0.0]]
+    assert mem.read(_t(0.0, 1.0)).value[0, :2].tolist() == [math.inf, -math.inf]
+
+
+@pytest.mark.parametrize("flag_below", [math.nan, -1.0, True, "0.1", math.inf])
+def test_a_reads_flag_below_is_checked_as_the_constructors(flag_below):
+    """read(flag_below=nan) or -1 switched the memory's own flagging off."""
+    mem = ToroidalMemory(1, 4, flag_below=2.0)
+    mem.write(_t(0.0, 1.0), torch.tensor(1.0))
+    with pytest.raises(ToroidalMemoryError, match=rf"^read: flag_below must be a number >= 0, found {flag_below!r}$"):
+        mem.read(_t(0.0, 1.0), flag_below=flag_below)
+    assert mem.read(_t(0.0, 1.0)).flagged.tolist() == [True]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m: m.add_channel("e", Residue(0, 3, 0), epsilon="0.1"), r"channel 'e': epsilon must be a number >= 0, "
+                                                                    r"found '0.1'"),
+    (lambda m: m.add_channel("e", Residue(0, 3, 0), epsilon=True), r"channel 'e': epsilon must be a number >= 0"),
+    (lambda m: m.add_channel("t", (3, 0)), r"channel 't': classes must be an iterable of winding classes, each 2 "
+                                           r"integers \(one class: \[\(3, 0\)\], not \(3, 0\)\), found \(3, 0\)"),
+    (lambda m: m.add_channel("t", 7), r"channel 't': classes must be an iterable of winding classes"),
+    (lambda m: m.add_channel("f", [(1.7, 0)]), r"channel 'f': class \(1.7, 0\) has the entry 1.7; a winding class "
+                                               r"is a tuple of integers"),
+    (lambda m: m.add_channel("f", [(2.0, 0)]), r"channel 'f': class \(2.0, 0\) has the entry 2.0"),
+    (lambda m: m.add_channel("f", [(True, 0)]), r"channel 'f': class \(True, 0\) has the entry True"),
+    (lambda m: m.add_channel("f", [(2**63, 0)]), r"channel 'f': class .* has the entry 9223372036854775808"),
+    (lambda m: m.add_channel("big", Residue(0, 2**64, 0)), r"residue rule: modulus must fit in int64"),
+    (lambda m: m.add_channel("big", Residue(0, 3, -2**63 - 1)), r"residue rule: residue must fit in int64"),
+])
+def test_bad_channel_arguments_are_refused(call, message):
+    """Residue(0, 2**64, 0) was accepted and every later write raised OverflowError; epsilon='0.1'
+    and a bare class (3, 0) raised TypeError; (1.7, 0) became (1, 0)."""
+    mem = ToroidalMemory(2, 4)
+    with pytest.raises(ToroidalMemoryError, match=rf"^{message}"):
+        call(mem)
+    assert not mem.channels
+
+
+def test_int64_extreme_residue_rules_and_integer_classes_work():
+    """w - residue overflowed int64 (5 - (4 - 2^63)), so class 5 was not found in its own rule."""
+    mem = ToroidalMemory(2, 4)
+    mem.add_channel("far", Residue(0, (2**63 + 1) // 3, 4 - 2**63))  # w[0] = 5 mod (2^63 + 1) / 3
+    mem.add_channel("np", [(np.int64(3), torch.tensor(0))])
+    mem.write(path([5, 0], [1.0, 1.0]), torch.tensor(5.0), channel="far")
+    assert mem.read(path([5, 0], [1.0, 1.0]), channel="far").value.tolist() == [5.0]
+    assert mem.channels["np"].classes == frozenset({(3, 0)})
+
+
+@pytest.mark.parametrize("policy", ["keep", "replace"])
+def test_later_writes_are_cast_to_the_values_first_dtype(policy):
+    """A float64 write after a float32 one raised a torch RuntimeError with on_collision='keep'."""
+    mem = ToroidalMemory(2, 8, on_collision=policy)
+    mem.write(path([1, 0], [1.0, 1.0]), torch.tensor([1.0, 2.0]))
+    mem.write(paths([[2, 0], [0, 0]], [[1.0, 1.0]] * 2), torch.tensor([[3.5, 4.0], [5, 6]], dtype=torch.float64))
+    mem.write(path([0, 1], [1.0, 1.0]), torch.tensor([7, 8]))
+    got = mem.read(paths([[1, 0], [2, 0], [0, 0], [0, 1]], [[1.0, 1.0]] * 4))
+    assert got.value.dtype == torch.float32 and got.value.tolist() == [[1, 2], [3.5, 4], [5, 6], [7, 8]]
+
+
+def test_an_empty_write_does_not_fix_the_values_shape():
+    """A write of B = 0 rows stored nothing but fixed the values' shape and dtype."""
+    mem = ToroidalMemory(2, 8)
+    res = mem.write(torch.zeros(0, 5, 2), torch.zeros(0, 3, dtype=torch.int8))
+    assert res.index.tolist() == [] and len(mem) == 0 and mem.stats().writes == 0
+    mem.write(path([1, 0], [1.0, 1.0]), torch.tensor(1.5))
+    assert mem.read(path([1, 0], [1.0, 1.0])).value.tolist() == [1.5]
+
+
+def test_a_lattice_too_large_to_allocate_is_refused():
+    """lattice_size=10**9 tried to allocate 16 GB (one slot over the bound here: a regression fails fast)."""
+    with pytest.raises(ToroidalMemoryError, match=r"^lattice_size 8388609 is too large: lattice_size × dims must "
+                                                  r"be at most 16777216 \(2\^24 lattice coordinates\), here at most "
+                                                  r"8388608 for dims=2$"):
+        ToroidalMemory(2, 4, lattice_size=2**23 + 1)
+    assert ToroidalMemory(256, 4).lattice_size == 4
+    assert ToroidalMemory(256, 10**4).lattice_size == 4096  # the default fits for every dims

@@ -316,3 +316,24 @@ def test_a_period_must_be_a_number(period):
     """period=True was taken as a period of 1."""
     with pytest.raises(W.WindingError, match=r"the period must be a positive number, found|unknown period"):
         W.winding(np.zeros((3, 1)), period=period)
+
+
+@pytest.mark.parametrize("lib, dtype", [("numpy", "float64"), ("torch", "float32"), ("torch", "float64")])
+def test_a_lifted_step_within_rounding_of_half_a_period_is_refused(lib, dtype):
+    """Lifted 0 -> a -> 2a, a the largest float below π, passed the check (|step| < P/2) and
+    was unwrapped backwards (w = -1, not +1); lifted steps now get the wrapped steps' band."""
+    a = np.nextafter(np.array(math.pi, dtype=dtype), np.array(0.0, dtype=dtype))
+    edge = np.array([[0.0], [a], [2 * a]], dtype=dtype)
+    inside = np.array([[0.0], [3.1415], [6.283]], dtype=dtype)  # 1e-4 inside: outside every band here
+    if lib == "torch":
+        edge, inside = torch.from_numpy(edge), torch.from_numpy(inside)
+    for f in (W.winding, W.unwrap, W.certified_margin):
+        with pytest.raises(W.WindingError, match=r"^step 0 -> 1 in coordinate 0 is half a period \(\+3.14159\) up "
+                                                 rf"to rounding \(the {dtype} error of this step"):
+            f(edge, lifted=True)
+    r = W.winding(inside, lifted=True)
+    assert r.winding.tolist() == [1] and float(r.displacement[0]) == pytest.approx(6.283, rel=1e-6)
+    assert np.asarray(W.unwrap(inside, lifted=True)).tolist() == np.asarray(inside).tolist()
+    with pytest.raises(W.WindingError, match=r"so large that the float32 rounding error .* wrap the angles to "
+                                             r"\[0, 6.28319\) first \(and pass lifted=False\) or use float64"):
+        W.winding(np.array([[1e7], [1e7 + 1]], dtype=np.float32), lifted=True)
