@@ -145,7 +145,8 @@ def _report_holonomy(args) -> None:
     finish()
     flagged = [r for r in reports if r.flagged]
     if args.fail_on_flags and flagged:
-        raise hc.HolonomyFlagError("holonomy report: " + "; ".join(r.summary() for r in flagged))
+        # one line per flagged loop, each "error: holonomy report: ..."
+        raise hc.HolonomyFlagError("\nerror: ".join(f"holonomy report: {r.summary()}" for r in flagged))
 
 
 def _report(args) -> None:

@@ -46,6 +46,8 @@ the input rather than to the layer's own value: a layer's value may sit near 0 (
 centred at 0, a point near the ball's origin), which makes |∂f|/|f| large for a healthy
 layer; the product of the layer Jacobians, which is what gradients go through, is the
 size relative to the input perturbation. Medians and maxima are over the finite rows.
+The comparisons allow for float64 rounding (:data:`ROUNDING`): a gain of exactly the
+threshold is not flagged.
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ PASSES = ("insert-transport", "jet-expand", "cse", "dce")
 VANISH = 1e-6
 EXPLODE = 1e6
 FLAGS = ("NaN", "EXPLODING", "VANISHING")
+ROUNDING = 1e-12
+"""Relative slack of the threshold comparisons: |∂f| and |v| are float64 norms of rounded
+coefficients, so a gain of exactly R comes out a few ulps above or below R; it is not
+flagged (the comparisons are strict: > explode, < vanish)."""
 FUNC_PREFIX = "_jet_report_"
 
 
@@ -386,9 +392,9 @@ def _layer(group, run: int, v_norm, texts, vanish: float, explode: float) -> Lay
     if layer.nonfinite_rows:
         layer.flags.append("NaN")
     if kind == "layer":
-        if r1[1] > explode or r2[1] > explode:
+        if r1[1] > explode * (1 + ROUNDING) or r2[1] > explode * (1 + ROUNDING):
             layer.flags.append("EXPLODING")
-        if r1[0] < vanish:
+        if r1[0] < vanish * (1 - ROUNDING):
             layer.flags.append("VANISHING")
     return layer
 

@@ -3,7 +3,9 @@
 Needs: models whose parameters are ``geo.param`` ops; the weights are the initial ones of
 seed 0 (``init_params(seed=0)``, drawn exactly as every backend draws them), or with
 ``verify-contracts{weights="trained.npz"}`` (``geomc --weights``) those of a trained
-weights file (geomir.weights_file), after their recorded weight transforms. Guarantees:
+weights file (geomir.weights_file), after their recorded weight transforms; every entry of
+the file that names a parameter of the module is checked before any proof, contracts or not
+(check_weights_file). Guarantees:
 every function with a Lipschitz contract gets ``proved = [#contract.lipschitz<B>]`` with a
 certified bound B (Euclidean / geodesic distances of the joint input and the output); a
 contract with B > L fails with the model's file:line:col, the declared and the proved
@@ -87,7 +89,7 @@ def _weight(value: SSAValue, source: Weights, transformed: bool = True):
     if not isinstance(owner, geo.ParamOp):
         return None
     t = value.type
-    shape = tuple(t.get_shape()) if isinstance(t, builtin.TensorType) else (t.dim_value,)
+    shape = _param_shape(t)
     transforms = weight_transforms(owner)
     if not transformed:  # before quantization and pruning; a constraint is part of the model
         transforms = tuple(t for t in transforms if t == weights.NONNEGATIVE)
@@ -98,13 +100,10 @@ def _weight(value: SSAValue, source: Weights, transformed: bool = True):
     if not isinstance(source, WeightFile):
         value = draw(name, ParamSpec(shape, owner.init.data, transforms=transforms), source)
     else:
-        value = source.get(name, shape)
+        value = _read_param(source, name, t)
         c = _curvature(t) if isinstance(t, geo.PointType) else None
         if c is not None:  # a point on the ball -> logmap0
             norm = float(np.linalg.norm(value))
-            if not math.sqrt(c) * norm < 1.0:  # off the ball: no distance from the origin, no bound
-                raise UsageError(f"weights file '{source}': '{name}' is not a point of the Poincaré ball "
-                                 f"(|x| = {norm:.6g} >= 1/sqrt(c) = {1 / math.sqrt(c):.6g})")
             value = value * (math.atanh(math.sqrt(c) * norm) / (math.sqrt(c) * norm)) if norm > 0 else value
         value = weights.apply(value, weights.deployed(transforms))
     if not np.all(np.isfinite(value)):  # e.g. bf16 rounding of values beyond its range: inf
@@ -120,6 +119,44 @@ def _weight(value: SSAValue, source: Weights, transformed: bool = True):
                             f"the type the model runs it in (largest |value| {np.abs(value).max():.6g}), "
                             f"so no contract can be proved", op_span(owner))
     return cast
+
+
+def _param_shape(t) -> tuple[int, ...]:
+    return tuple(t.get_shape()) if isinstance(t, builtin.TensorType) else (t.dim_value,)
+
+
+def _read_param(source: WeightFile, name: str, t) -> np.ndarray:
+    """Parameter ``name`` (of type ``t``) from a weights file: a UsageError when it is
+    missing, misshapen or not finite, or, for a point of the Poincaré ball, off the ball."""
+    value = source.get(name, _param_shape(t))
+    c = _curvature(t) if isinstance(t, geo.PointType) else None
+    if c is not None:
+        norm = float(np.linalg.norm(value))
+        if not math.sqrt(c) * norm < 1.0:  # off the ball: no distance from the origin, no bound
+            raise UsageError(f"weights file '{source}': '{name}' is not a point of the Poincaré ball "
+                             f"(|x| = {norm:.6g} >= 1/sqrt(c) = {1 / math.sqrt(c):.6g})")
+    return value
+
+
+def check_weights_file(module: builtin.ModuleOp, source: WeightFile) -> None:
+    """A UsageError when an entry of ``source`` that names a parameter of ``module`` is
+    misshapen, not finite or (a ball point) off the ball, whether or not its model has a
+    contract, or when the file holds none of the module's parameters (the weights of another
+    program). The parameters a proof reads must be in the file (:func:`_weight`); others may
+    be missing (a file of the one deployed model of a program of several), and entries of
+    other models are ignored."""
+    types: dict[str, object] = {}
+    for op in module.walk():
+        if isinstance(op, geo.ParamOp):
+            types.setdefault(op.param_name.data, op.result.type)
+    for name, t in types.items():
+        if name in source.arrays:
+            _read_param(source, name, t)
+    if types and not set(types) & set(source.arrays):
+        known = ", ".join(f"'{n}'" for n in sorted(source.arrays)[:3]) + (", ..." if len(source.arrays) > 3 else "")
+        raise UsageError(f"weights file '{source}' holds none of the program's parameters (it has: "
+                         f"{known or 'nothing'}; the program reads '{sorted(types)[0]}', ...): the weights of another "
+                         "program?")
 
 
 def _element_name(elt) -> str:
@@ -511,6 +548,8 @@ class VerifyContracts(ModulePass):
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
         source: Weights = WeightFile(self.weights) if self.weights else 0
+        if isinstance(source, WeightFile):  # every parameter, contracts or not
+            check_weights_file(op, source)
         funcs = {f.sym_name.data: f for f in op.ops if isinstance(f, func.FuncOp)}
         for f in funcs.values():
             if contract.get_contracts(f):

@@ -316,7 +316,14 @@ def _add_limit(max_finite: float, c: float) -> float:
     return (max_finite / 4.0) ** (2.0 / 3.0) * c ** (1.0 / 3.0)  # no overflow in between
 
 
+def _is_bool(value) -> bool:
+    """A Python or NumPy bool: ``float`` takes True for 1.0, which no caller means."""
+    return isinstance(value, bool) or type(value).__name__ in ("bool", "bool_")  # NumPy 2: numpy.bool
+
+
 def _check_curvature(c: float) -> float:
+    if _is_bool(c):
+        raise ValueError(f"curvature c must be a number, found {c!r}")
     c = float(c)
     if not (math.isfinite(c) and c > 0.0):
         raise ValueError(f"curvature c must be finite and > 0, found {c}")
@@ -465,7 +472,15 @@ class Torus(Euclidean):
 
     def __init__(self, ops: ArrayOps, period: float | str = 2.0 * math.pi) -> None:
         super().__init__(ops)
-        p = self.PERIODS[period] if isinstance(period, str) else float(period)
+        if isinstance(period, str):
+            if period not in self.PERIODS:
+                raise ValueError(f"unknown torus period {period!r} (expected "
+                                 f"{', '.join(repr(k) for k in self.PERIODS)} or a positive number)")
+            p = self.PERIODS[period]
+        elif _is_bool(period):
+            raise ValueError(f"torus period must be a positive number, found {period!r}")
+        else:
+            p = float(period)
         if not (math.isfinite(p) and p > 0.0):
             raise ValueError(f"torus period must be finite and > 0, found {period}")
         self.period = p

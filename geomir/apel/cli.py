@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start a run of a workflow")
     run.add_argument("file", help="the .apel file")
     run.add_argument("--input", help="a JSON file (or - for stdin) with the workflow's inputs by name")
-    run.add_argument("--workflow", help="which workflow of the file (default: the only one)")
+    run.add_argument("--workflow", help="which workflow of the file (default: the one top-level "
+                     "workflow, which no other workflow runs; a usage error when there are several)")
     run.add_argument("--run-id", help="the run id (default: random)")
     run.add_argument("--correlation", help="the correlation id events use to find this run (default: the run id)")
     run.add_argument("--agents", action="append", default=[], metavar="MODULE",

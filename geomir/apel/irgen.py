@@ -32,7 +32,10 @@ BUDGET_KEYS = {"calls": int, "seconds": float, "depth": int}
 
 BUILTINS = ("len", "abs", "str", "int", "float")
 MAX_NESTING = 200
-"""How deeply expressions may nest (other than chains of one operator level, which may be any length)."""
+"""How deeply expressions may nest: levels of operators, calls, record constructions, field
+accesses and lists in one another (200 pass, 201 are refused). A name or a literal is no
+level, nor are parentheses; a chain of one operator level (``a + b + c``, ``not not x``)
+is one level, whatever its length."""
 _PRIMS = {"str": STR, "int": INT, "float": FLOAT, "bool": BOOL, "json": JSON, "none": NONE}
 
 
@@ -417,7 +420,7 @@ class Lowering:
         are lowered without recursion; other nesting is limited to ``MAX_NESTING`` levels."""
         self.depth += 1
         try:
-            if self.depth > MAX_NESTING:
+            if self.depth > MAX_NESTING and not isinstance(e, (ast.Var, ast.Literal)):  # a leaf is no level
                 raise GeoSyntaxError(f"expression nested more than {MAX_NESTING} levels deep; split it with 'let'",
                                      e.span)
             value = getattr(self, "expr_" + type(e).__name__.lower())(e)
