@@ -204,6 +204,9 @@ def _check_input(model: str, spec: InputSpec, x, is_array: Callable, is_float: C
     if len(shape) < need or shape[-1] != spec.dim:
         expected = f"(..., T, {spec.dim})" if spec.path else f"(..., {spec.dim})"
         raise ModelInputError(f"{what} needs shape {expected}, found {shape}")
+    if spec.path and shape[-2] == 0:
+        raise ModelInputError(f"{what} needs shape (..., T, {spec.dim}) with T >= 1 (a path has at least one "
+                              f"point), found {shape}")
     if not is_float(x.dtype):
         raise ModelInputError(f"{what} needs a floating dtype ({_dtype(spec.dtype)}), found {_dtype(x.dtype)}")
 

@@ -64,6 +64,21 @@ def _draw(name: str, spec: ParamSpec, seed: int) -> np.ndarray:
     return rng.uniform(-bound, bound, shape)
 
 
+def check_seed(seed) -> int:
+    """``seed`` as a Python int: a non-negative integer (a NumPy integer too; not a bool),
+    else :class:`ModelInputError`."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)) and seed >= 0:
+        return int(seed)
+    if type(seed).__module__.split(".")[0] in ("jax", "jaxlib"):
+        found = (f"a JAX array ({getattr(seed, 'dtype', '?')}, shape {tuple(getattr(seed, 'shape', ()))}): a JAX "
+                 "array or PRNG key is not a seed; pass a Python integer (the one you would give jax.random.key)")
+    elif isinstance(seed, (int, float, str, np.generic)) or seed is None:
+        found = repr(seed)
+    else:
+        found = type(seed).__name__
+    raise ModelInputError(f"init_params: seed must be a non-negative integer, found {found}")
+
+
 def select(specs: dict[str, ParamSpec], names) -> dict[str, ParamSpec]:
     """The specs of ``names`` (all when None), with a clear error for an unknown name or a
     string where the list of names belongs."""

@@ -8,7 +8,7 @@ import re
 import torch
 
 from geomir.backends.common.autodiff import InputSpec, ModelInputError, check_call, checked_function
-from geomir.backends.common.init import ParamSpec, draw, select
+from geomir.backends.common.init import ParamSpec, check_seed, draw, select
 from geomir.backends.common.weights import NONNEGATIVE, apply, deployed
 
 __all__ = ["CompiledModel", "InputSpec", "ModelInputError", "ParamSpec", "checked", "init_params", "transform_params"]
@@ -24,6 +24,7 @@ def _value(name: str, spec: ParamSpec, seed: int, dtype: torch.dtype | None) -> 
 
 def init_params(specs: dict[str, ParamSpec], seed: int = 0, dtype: torch.dtype | None = None, names=None) -> dict[str, torch.Tensor]:
     """Initial parameter tensors: float64 draws cast to ``dtype`` (points mapped on the manifold)."""
+    seed = check_seed(seed)
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ModelInputError(f"init_params: dtype must be a floating torch dtype (torch.float32, ...), found {dtype}")
     return {name: _value(name, spec, seed, dtype) for name, spec in select(specs, names).items()}

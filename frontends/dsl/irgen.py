@@ -11,12 +11,13 @@ request op that the jet passes lower.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 
 from xdsl.builder import Builder
 from xdsl.dialects import builtin, func
 from xdsl.dialects.builtin import FileLineColLoc, IntAttr, StringAttr
-from xdsl.ir import Attribute, SSAValue
+from xdsl.ir import Attribute, BlockArgument, SSAValue
 from xdsl.rewriter import InsertPoint
 
 from geomir.dialects import contract, geo, jet
@@ -147,6 +148,17 @@ class Lowerer:
         return self.emit(op(*operands))
 
 
+def name_hint(name: str) -> str | None:
+    """An SSA name hint for a value named ``name``: the name itself where xDSL takes it
+    (``Wé``: geomir.ir prints it without accents, ``%We``), else its ASCII letters (``ä``, a
+    traced Python name, -> ``a``), else None (printed as a number). A hint is only a hint:
+    the module is the same."""
+    if BlockArgument.is_valid_name(name):
+        return name
+    ascii_only = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return ascii_only if ascii_only and BlockArgument.is_valid_name(ascii_only) else None
+
+
 def _check_result(model: ast.ModelDef) -> None:
     """A traced function may return a declared parameter: a located error, as in .geo."""
     if not isinstance(model.result_type, WeightType):
@@ -162,7 +174,7 @@ def _model_func(model: ast.ModelDef) -> func.FuncOp:
     block = f.body.block
     env: dict[str, object] = {}
     for param, arg in zip(model.params, block.args):
-        arg.name_hint = param.name
+        arg.name_hint = name_hint(param.name)
         arg.location = location(param.name_span)
         env[param.name] = arg
     lw = Lowerer(model, Builder(InsertPoint.at_end(block)))
@@ -175,7 +187,7 @@ def _model_func(model: ast.ModelDef) -> func.FuncOp:
             lw.binding = stmt.name if direct else None
             value = lw.expr(stmt.value, env)
             lw.binding = None
-            value.name_hint = stmt.name
+            value.name_hint = name_hint(stmt.name)
             env[stmt.name] = value
         else:
             value = lw.expr(stmt.value, env)
@@ -205,7 +217,7 @@ def _derived_func(decl: ast.DeriveDecl) -> func.FuncOp:
     f.location = location(decl.name_span)
     block = f.body.block
     for (name, _), arg in zip(sig.inputs, block.args):
-        arg.name_hint = name
+        arg.name_hint = name_hint(name)
         arg.location = location(decl.name_span)
     cls = _REQUESTS[sig.op]
     kwargs = {"order": sig.order} if sig.order is not None else {}

@@ -28,7 +28,7 @@ from geomir.frontends.dsl.types import (DTYPES, EUCLIDEAN, PATH_MANIFOLDS, TORUS
                                         check_dim)
 
 from . import source as src
-from .tracer import TraceError, _current, _STACK, number, signature_types, trace_model
+from .tracer import TraceError, _current, number, signature_types, trace_model, tracing_stack
 
 # -- spaces ------------------------------------------------------------------------------------
 
@@ -121,7 +121,7 @@ class _WithContracts:
     def _with(self, annotation) -> "_WithContracts":
         return _WithContracts(self.fn, [annotation, *self.annotations])
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):
         return self.fn(*args, **kwargs)
 
 
@@ -250,8 +250,8 @@ class TracedFunction:
 
         return compile_module(self.lowered(passes), target, self.model.span.source.name, cache_dir, **options)
 
-    def __call__(self, *args, **kwargs):
-        if not _STACK:
+    def __call__(self, /, *args, **kwargs):  # positional-only self: an input may be named 'self'
+        if not tracing_stack():
             raise TraceError(f"{self.name} is a traced model; to run it, compile it: "
                              f"m = {self.name}.compile(target=\"torch\"); m.{self.name}(params, ...)", src.site().span)
         tracing = _current()

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import inspect
 import sys
+import threading
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from geomir.diagnostics import GeomirError, SourceError, Span
 from geomir.frontends.dsl import ast
@@ -63,7 +66,9 @@ class Traced:
     Supports ``+ - * /`` (vectors; a Python number scales), unary ``-``, and the
     attributes ``type``, ``dim``, ``manifold``, ``tangent``. Its value exists only when
     the compiled model runs, so it cannot be converted to a bool, a number or an array,
-    nor compared (``==``, ``<``, ...: a condition on it would be decided while tracing)."""
+    nor compared (``==``, ``<``, ...: a condition on it would be decided while tracing).
+    Operators without a .geo counterpart (``**``, ``abs``, ``@``, ``x[i]``, ...) are
+    errors naming the builtin to use."""
 
     __slots__ = ("name", "type", "_tracing")
     __array_priority__ = 1000  # numpy defers to our operators
@@ -141,7 +146,7 @@ class Traced:
     def _binop(self, op: str, other, reflected: bool = False):
         tracing = _current(self)
         s = src.site()
-        if isinstance(other, bool):  # arithmetic takes a bool as the int it is (True * x is x), as Python does
+        if isinstance(other, (bool, np.bool_)):  # a bool is the int it is (True * x is x), as in Python
             other = int(other)
         mine = tracing.operand(self, s.arg(1 if reflected else 0))
         theirs = tracing.operand(other, s.arg(0 if reflected else 1))
@@ -162,6 +167,47 @@ class Traced:
         s = src.site()
         return tracing.record(ast.Neg(s.span, tracing.operand(self, s.span)))
 
+    # Python operators with no .geo counterpart: a located error naming the builtin to use
+    def _no_operator(self, what: str, instead: str):
+        raise TraceError(f"{what} is not an operation on traced values ({self.type.describe()}); {instead}",
+                         src.site().span)
+
+    def __pow__(self, o, modulo=None):
+        self._no_operator("x ** p", "write g.pow(x, p) (p a Python number)")
+
+    def __rpow__(self, o):
+        self._no_operator("a ** x", "write g.exp(math.log(a) * x)")
+
+    def __abs__(self):
+        self._no_operator("abs(x)", "write g.sqrt(x * x), or g.relu(x) + g.relu(-x)")
+
+    def __pos__(self):
+        self._no_operator("unary +", "write x")
+
+    def __matmul__(self, o):
+        self._no_operator("x @ W", "a layer declares its weight: g.linear(x, out), or with a declared "
+                          "W: g.Param[out, in], g.linear(x, W) (g.mobius_matvec(W, x) on the ball)")
+
+    __rmatmul__ = __matmul__
+
+    def __floordiv__(self, o):
+        self._no_operator("floor division (//)", "a model acts on real values: write x / y")
+
+    __rfloordiv__ = __floordiv__
+
+    def __mod__(self, o):
+        self._no_operator("modulo (%)", "angles wrap on a torus: g.proj(x) of a point on g.Torus()")
+
+    __rmod__ = __divmod__ = __rdivmod__ = __mod__
+
+    def __getitem__(self, key):
+        self._no_operator("indexing (x[i])", "a model acts on whole vectors: g.linear(x, 1) maps to R[1], "
+                          "g.coords(x) gives a point's coordinates as a vector")
+
+    def __setitem__(self, key, value):
+        self._no_operator("item assignment (x[i] = ...)", "a traced value is immutable; build a new one "
+                          "from builtins")
+
 
 @dataclass
 class _Tracing:
@@ -175,7 +221,8 @@ class _Tracing:
     values: list = field(default_factory=list)  # (Traced, let) in order
 
     def operand(self, value, span: Span) -> ast.Expr:
-        """The syntax node of an argument: a traced value, or a Python number."""
+        """The syntax node of an argument: a traced value, or a Python number (or a NumPy
+        scalar: the number it holds)."""
         if isinstance(value, Traced):
             if value._tracing is not self:
                 raise TraceError(
@@ -184,6 +231,8 @@ class _Tracing:
             node = ast.Var(span, value.name)
             node.type = value.type
             return node
+        if isinstance(value, (np.bool_, np.integer, np.floating)):  # a NumPy scalar (np.float32(2)): its value
+            value = value.item()
         if isinstance(value, bool):
             node = ast.Var(span, "true" if value else "false")
             return node
@@ -219,17 +268,31 @@ def number(value: int | float, span: Span) -> ast.Number:
         raise TraceError(f"integer literal too large ({digits} digits)", span) from None
 
 
-_STACK: list[_Tracing] = []
+class _Stack(threading.local):
+    """The traces in progress, innermost last: one stack per thread (two threads tracing
+    at once record each its own function)."""
+
+    def __init__(self):
+        self.tracings: list[_Tracing] = []
+
+
+_STACK = _Stack()
+
+
+def tracing_stack() -> list[_Tracing]:
+    """This thread's traces in progress, innermost last."""
+    return _STACK.tracings
 
 
 def _current(value: Traced | None = None) -> _Tracing:
+    stack = _STACK.tracings
     if value is not None:
-        return value._tracing if value._tracing in _STACK else _dead(value)
-    if not _STACK:
+        return value._tracing if value._tracing in stack else _dead(value)
+    if not stack:
         raise TraceError("geomir operations build a model only inside a function decorated with @geomir.trace; "
                          "to run one, compile it: f.compile(target=\"torch\") (on arrays, winding numbers are "
                          "geomir.topology.winding/unwrap/certified_margin)", src.site().span)
-    return _STACK[-1]
+    return stack[-1]
 
 
 def _dead(value: Traced):
@@ -263,7 +326,7 @@ class TraceRun:
         self.return_locals: dict = {}
         self.return_line: int | None = None
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):  # positional-only self: an input may be named 'self'
         code = self.fn.__code__
 
         def hook(frame, event, arg):
@@ -341,13 +404,14 @@ def trace_model(fn, inputs: list[tuple[str, ValueType]], models: dict[str, ast.M
             args[name] = Traced(name, ty, tracing)
     run = TraceRun(fn)
     positional = _positional_only(fn, args, span)
-    _STACK.append(tracing)
+    stack = _STACK.tracings
+    stack.append(tracing)
     try:
         result = run(*[args.pop(name) for name in positional], **args)
     except GeomirError:
         raise
     finally:
-        _STACK.pop()
+        stack.pop()
     ret_span = Span(span.source, run.return_line or span.line, 1)
     if ret_span.line != span.line:
         text = span.source.line_text(ret_span.line)
