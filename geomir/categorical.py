@@ -262,6 +262,16 @@ def _check_arrays(f, kind, module, params, x, args, trailing, api=None) -> None:
     from geomir.backends.common.autodiff import ModelInputError
 
     shown = api or _API_NAME.get(kind, kind)
+    if trailing:  # the direction (jvp, hvp) or the covector (vjp): an array of x's framework and dtype
+        what = "covector" if kind == "vjp" else "direction"
+        t = trailing[0]
+        framework = _framework(x)
+        if type(t).__module__.split(".")[0] not in ({"torch"} if framework == "torch" else {"jax", "jaxlib"}):
+            point = "a torch tensor" if framework == "torch" else "a JAX array"
+            raise UsageError(f"{shown} of {f.name}: the {what} is a {type(t).__module__.split('.')[0]}."
+                             f"{type(t).__name__}, the point {point}: give both in one framework")
+        if _floating(x) and t.dtype != x.dtype:  # an integer point: the model's check says so below
+            raise UsageError(f"{shown} of {f.name}: the {what} has dtype {t.dtype}, the point {x.dtype}")
     if kind in ("jvp", "hvp") and tuple(trailing[0].shape) != tuple(x.shape):
         raise UsageError(f"{shown} of {f.name}: the direction has shape {tuple(trailing[0].shape)}, "
                          f"the point {tuple(x.shape)}")
@@ -275,11 +285,8 @@ def _check_arrays(f, kind, module, params, x, args, trailing, api=None) -> None:
     if kind == "vjp":
         covector = trailing[0]
         want = (*tuple(checked[0].shape[:-1]), f.model.result_type.dim)  # the inputs' common batch
-        if not hasattr(covector, "shape") or tuple(covector.shape) != want:
-            found = tuple(covector.shape) if hasattr(covector, "shape") else type(covector).__name__
-            raise UsageError(f"{shown} of {f.name}: the covector has shape {found}, the output {want}")
-        if covector.dtype != x.dtype:
-            raise UsageError(f"{shown} of {f.name}: the covector has dtype {covector.dtype}, the point {x.dtype}")
+        if tuple(covector.shape) != want:
+            raise UsageError(f"{shown} of {f.name}: the covector has shape {tuple(covector.shape)}, the output {want}")
 
 
 def _call(f, kind, x, others, params, wrt, order=1, trailing=(), value=False, api=None):
@@ -321,6 +328,9 @@ def push_forward(f, jet_in: Jet, *others, params=None, wrt: int = 0) -> Jet:
         raise JetError(f"push_forward needs a jet of order 1 to {MAX_ORDER} (coefficients of shape (K+1, *batch, n)); "
                        f"found order {jet_in.order} (shape {tuple(jet_in.coefficients.shape)})")
     framework = _framework(jet_in.coefficients)
+    if not _floating(jet_in.coefficients):  # from_derivatives would make default-dtype floats of it
+        raise UsageError(f"push_forward of {getattr(f, 'name', f)}: the jet needs a floating dtype, found "
+                         f"{jet_in.coefficients.dtype}")
     taylor = _taylor(framework)
     normalized = taylor.from_derivatives(jet_in.coefficients)
     out = _call(f, "push", normalized, others, params, wrt, jet_in.order)

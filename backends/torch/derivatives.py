@@ -19,9 +19,18 @@ def _basis(x, i):
     return (torch.arange(x.shape[-1], device=x.device) == i).to(x.dtype).expand_as(x)
 
 
+def _dense(x):
+    """``x``, copied where it is a broadcast view (a stride-0 axis of size > 1: a batch
+    broadcast against another input's by autodiff.check_call, or a basis vector), which
+    torch.func.jvp refuses as a primal. clone, not contiguous: it runs on fake tensors too."""
+    if any(st == 0 and n > 1 for st, n in zip(x.stride(), x.shape)):
+        return x.clone()
+    return x
+
+
 _D = Derivatives(
     AutodiffOps(
-        jvp=lambda f, x, v: torch.func.jvp(f, (x,), (v,)),
+        jvp=lambda f, x, v: torch.func.jvp(f, (_dense(x),), (_dense(v),)),
         vjp=_vjp,
         grad=torch.func.grad,
         stack=torch.stack,

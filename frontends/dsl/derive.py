@@ -111,7 +111,7 @@ def check_derive(decl: ast.DeriveDecl, models: dict[str, ast.ModelDef], derived:
         v = keywords["order"].value
         value = constant(v)
         if value is None or not value.is_int or not 1 <= value.value <= MAX_ORDER:
-            found = f"{value.value:g}" if value else f"'{source_text(v)}'"
+            found = (f"{value.value:g}" if value.is_int else repr(float(value.value))) if value else f"'{source_text(v)}'"
             raise GeoTypeError(f"order must be an integer from 1 to {MAX_ORDER}, found {found}", v.span)
         order = int(value.value)
 

@@ -868,3 +868,14 @@ def test_single_input_shapes_compile() -> None:
             failures.append(str(err))
     # dist and logmap0 need a point: tangent inputs fail those two shapes only.
     assert len(failures) == 2 * sum(t.startswith("tangent") for t in SIGNATURE_TYPES), failures
+
+
+def test_a_float_order_is_shown_as_a_float():
+    """``order = 8.0`` was refused with "found 8", which reads as a valid order."""
+    import geomir
+
+    src = "model U(x: R[2]) -> R[1] {{ return linear(x, 2 -> 1) }}\nderive d = directional(U, order = {})\n"
+    with pytest.raises(GeoTypeError, match=r"order must be an integer from 1 to 8, found 8\.0$"):
+        geomir.to_ir(src.format("8.0"))
+    with pytest.raises(GeoTypeError, match=r"found 9$"):
+        geomir.to_ir(src.format("9"))
