@@ -188,16 +188,19 @@ def r_generator(dims: int) -> float:
     """phi_m, the root in (1, 2) of x^(m+1) = x + 1 for m = ``dims``, to the nearest float:
     bisection to adjacent floats, then the one of smaller residual. (60 Newton steps from 2
     had not converged for m > 80: phi_128 came out 1.2538, the root is 1.00541.)"""
-    lo, hi = 1.0, 2.0  # f(1) = -1 < 0 < f(2) = 2^(m+1) - 3
+    def gap(x):  # the sign of x^(m+1) - x - 1, in logarithms (x^(m+1) overflows for m > ~1700)
+        return (dims + 1) * math.log(x) - math.log1p(x)
+
+    lo, hi = 1.0, 2.0  # gap(1) < 0 < gap(2)
     while True:
         mid = (lo + hi) / 2
         if not lo < mid < hi:
             break
-        if mid ** (dims + 1) - mid - 1 < 0:
+        if gap(mid) < 0:
             lo = mid
         else:
             hi = mid
-    return min((lo, hi), key=lambda x: abs(x ** (dims + 1) - x - 1))
+    return min((lo, hi), key=lambda x: abs(gap(x)))
 
 
 def kronecker_lattice(n: int, dims: int) -> np.ndarray:

@@ -391,6 +391,15 @@ def test_the_lattice_generator_is_the_root_to_the_last_bits(dims):
     assert abs(f(phi)) <= min(abs(f(math.nextafter(phi, 1.0))), abs(f(math.nextafter(phi, 2.0))))
 
 
+def test_the_lattice_generator_does_not_overflow():
+    """x^(m+1) overflows a float past m ~ 1700: the bisection compares logarithms."""
+    from geomir.memory import r_generator
+
+    for dims in (2000, 10**5):
+        phi = r_generator(dims)
+        assert abs((dims + 1) * math.log(phi) - math.log1p(phi)) < 1e-9 and 1 < phi < 1 + 1 / dims
+
+
 def test_a_high_dimensional_lattice_spreads_on_every_axis():
     """With the unconverged phi, most of the 128 axes had alpha ~ 0: every slot at 0.5 on them."""
     lattice = kronecker_lattice(4096, 128)
