@@ -38,7 +38,9 @@ _EUCLIDEAN = runtime.Euclidean()
 
 # what the optimizers call on a parameter's manifold
 _MANIFOLD_METHODS = ("egrad2rgrad", "proj", "expmap", "transp", "component_inner")
-_CHECKED_MANIFOLD_TYPES: set[type] = set()  # types that passed _manifold_problem (the per-step check is a set lookup)
+# (manifold type, its ops' type) pairs that passed _manifold_problem (the per-step check is a
+# set lookup); the ops too: one manifold class runs on torch or on NumPy arrays
+_CHECKED_MANIFOLD_TYPES: set[tuple[type, type]] = set()
 
 
 def _manifold(p: torch.Tensor):
@@ -48,7 +50,8 @@ def _manifold(p: torch.Tensor):
 
 def _manifold_problem(m) -> str | None:
     """Why ``m`` (a parameter's ``.manifold``) cannot be stepped on, or None."""
-    if type(m) in _CHECKED_MANIFOLD_TYPES:
+    key = (type(m), type(getattr(m, "ops", None)))
+    if key in _CHECKED_MANIFOLD_TYPES:
         return None
     if isinstance(m, _common.Manifold):
         if not isinstance(getattr(m, "ops", None), runtime.TorchOps):
@@ -62,7 +65,7 @@ def _manifold_problem(m) -> str | None:
             return (f"is not a manifold (it has no {', '.join(missing)}); set it to one of "
                     "geomir.backends.torch.runtime's manifolds (e.g. runtime.PoincareBall(c=1.0)), "
                     "or delete it for a Euclidean parameter")
-    _CHECKED_MANIFOLD_TYPES.add(type(m))
+    _CHECKED_MANIFOLD_TYPES.add(key)
     return None
 
 
@@ -204,7 +207,7 @@ class _RiemannianOptimizer(torch.optim.Optimizer):
                     raise RuntimeError(
                         f"{type(self).__name__}: {_where(gi, pi, p, m)} has a sparse gradient ({p.grad.layout}); "
                         + ("it needs dense gradients" if self._dense_only else
-                           "a point on a curved manifold moves along a dense Riemannian gradient")
+                           f"a point on {m.name} (not R^n) moves along a dense Riemannian gradient")
                         + " (use a dense embedding/gradient, e.g. nn.Embedding(..., sparse=False))")
                 todo.append((gi, pi, group, p, m))
         bad = self.check_finite and _first_non_finite(((gi, pi, p, m), p.grad) for gi, pi, _, p, m in todo)

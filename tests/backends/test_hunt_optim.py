@@ -259,3 +259,26 @@ def test_a_manifold_on_other_arrays_is_named() -> None:
     p.manifold = numpy_runtime.Torus()
     with pytest.raises(TypeError, match="a manifold on NumpyOps arrays, not torch tensors"):
         RiemannianAdam([p], lr=0.1)
+
+
+def test_a_numpy_manifold_is_refused_after_the_same_class_on_torch_passed():
+    """The check remembered the manifold's class only: once a torch Torus had passed, a
+    NumPy Torus got through and step() failed inside copy_ with torch's own TypeError."""
+    from geomir.backends.common import manifolds as common
+    from geomir.backends.common import numpy_runtime
+
+    ok = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    ok.manifold = common.Torus(runtime.OPS)
+    RiemannianSGD([ok], lr=0.1)
+    bad = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    bad.manifold = numpy_runtime.Torus()
+    with pytest.raises(TypeError, match="a manifold on NumpyOps arrays, not torch tensors"):
+        RiemannianSGD([bad], lr=0.1)
+
+
+def test_a_sparse_gradient_on_the_torus_names_the_torus():
+    p = torch.nn.Parameter(torch.zeros(4, 2))
+    p.manifold = runtime.Torus(1.0)
+    p.grad = torch.sparse_coo_tensor([[0]], torch.ones(1, 2), (4, 2))
+    with pytest.raises(RuntimeError, match=r"a point on torus \(not R\^n\) moves along a dense"):
+        RiemannianSGD([p], lr=0.1).step()
