@@ -30,12 +30,20 @@ def read_source(source: str | Path) -> tuple[str, str]:
     """``(text, filename)`` from a path to a .geo/.mlir file, or from source text itself.
     A file is read by :func:`geomir.diagnostics.read_text_file`, as by every geomir tool."""
     if isinstance(source, os.PathLike) or (
-        isinstance(source, str) and "\n" not in source and "{" not in source and source.endswith((".geo", ".mlir"))
+        isinstance(source, str) and "\n" not in source and source.endswith((".geo", ".mlir"))
+        and ("{" not in source or os.path.exists(source))  # a one-line program has a '{'; a path may too
     ):
-        return read_text_file(source), os.fspath(source)
+        return read_text_file(source), _shown_path(os.fspath(source))
     if not isinstance(source, str):
         raise UsageError(f"expected a .geo or .mlir path or .geo source text, found {_kind(source)}")
     return source, "<string>"
+
+
+def _shown_path(path: str) -> str:
+    """``path`` as text for messages, locations and generated code: bytes that are not UTF-8
+    (a Linux file name; Python holds them as surrogates, which no UTF-8 output takes) as
+    ``\\xff``."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _kind(value) -> str:
@@ -263,15 +271,16 @@ def compile(
 def _import(code: str, target: str, cache_dir: str | Path | None) -> types.ModuleType:
     """Write generated ``code`` under a name derived from its hash and import it: a new
     module object on every call (its PRECISION, PARAMS and other globals are its own)."""
-    digest = hashlib.sha256(code.encode()).hexdigest()[:16]
+    data = code.encode("utf-8", "surrogateescape")  # a source path's undecodable bytes, as they were
+    digest = hashlib.sha256(data).hexdigest()[:16]
     base = f"geomir_generated_{target}_{digest}"
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{base}.py"
-        if not path.exists() or path.read_text(encoding="utf-8") != code:
+        if not path.exists() or path.read_bytes() != data:  # bytes: a corrupt entry is rewritten, not decoded
             tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(code, encoding="utf-8")  # Python reads source as UTF-8, whatever the locale
+            tmp.write_bytes(data)  # Python reads source as UTF-8, whatever the locale
             os.replace(tmp, path)
     except OSError as err:
         raise UsageError(f"cannot write the generated module to '{directory}': {err.strerror or err}") from None

@@ -187,7 +187,8 @@ def _model_func(model: ast.ModelDef) -> func.FuncOp:
             lw.binding = stmt.name if direct else None
             value = lw.expr(stmt.value, env)
             lw.binding = None
-            value.name_hint = name_hint(stmt.name)
+            if not isinstance(value, BlockArgument) and not any(value is v for v in env.values()):
+                value.name_hint = name_hint(stmt.name)  # `let a = x` keeps the input's (or earlier let's) name
             env[stmt.name] = value
         else:
             value = lw.expr(stmt.value, env)

@@ -879,3 +879,12 @@ def test_a_float_order_is_shown_as_a_float():
         geomir.to_ir(src.format("8.0"))
     with pytest.raises(GeoTypeError, match=r"found 9$"):
         geomir.to_ir(src.format("9"))
+
+
+def test_a_let_that_names_an_input_keeps_the_input_name():
+    """``let a = x`` renamed input x to a (the signature became M(a, y2); --wrt x was refused)."""
+    import geomir
+
+    src = "model M(x: R[2], y: R[2]) -> R[2] {\n  let y2 = y\n  let a = x\n  return tanh(a) + y2\n}\n"
+    text = geomir.print_ir(geomir.to_ir(src)) if hasattr(geomir, "print_ir") else str(geomir.to_ir(src))
+    assert "func.func @M(%x: " in text and ", %y: " in text
