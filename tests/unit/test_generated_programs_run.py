@@ -10,7 +10,7 @@ is NaN (log of a negative number): the jets are NaN there, autodiff may not be.
 A time budget, not a count: a program compiles three times and runs every function on
 both frameworks, and programs differ in size by 10x, so a fixed number of them cost 20 to
 70 s a run. The test checks programs from a new random generator seed on each run until
-GEOMIR_RUN_BUDGET_S (default 12) seconds have passed, at least GEOMIR_RUN_MIN (default 2);
+GEOMIR_RUN_BUDGET_S (default 8) seconds have passed, at least GEOMIR_RUN_MIN (default 2);
 GEOMIR_RUN_SEED fixes the first seed. A failure names its seed: ``python
 tools/fuzz_programs.py SEED SEED+1`` reproduces it, and runs any range of seeds. This found
 the jet rules missing in test_jet_edge_cases.py. The check itself is in program_checks.py.
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shar
 from .geo_programs import generate_program  # noqa: E402
 from .program_checks import check_jets  # noqa: E402
 
-BUDGET_S = float(os.environ.get("GEOMIR_RUN_BUDGET_S", "12"))
+BUDGET_S = float(os.environ.get("GEOMIR_RUN_BUDGET_S", "8"))
 MIN_PROGRAMS = int(os.environ.get("GEOMIR_RUN_MIN", "2"))
 
 
