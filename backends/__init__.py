@@ -37,6 +37,9 @@ class Backend:
         if unknown:
             allowed = f" (it takes {', '.join(self.options)})" if self.options else ""
             raise UsageError(f"target '{self.target}' has no option {', '.join(map(repr, unknown))}{allowed}")
+        check_finite = options.get("check_finite", False)
+        if type(check_finite).__name__ not in ("bool", "bool_"):  # "False" (a str) turned checking on
+            raise UsageError(f"check_finite must be True or False, found {check_finite!r}")
         precision = options.get("precision")
         if precision is not None:
             from geomir.backends.triton import PRECISIONS

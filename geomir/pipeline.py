@@ -54,6 +54,8 @@ def parse_pipeline(spec: str | Sequence[str]) -> list[str]:
     passes). A pass takes options in MLIR's syntax: ``prune-weights{method=magnitude
     fraction=0.5}``."""
     _load_passes()
+    if not isinstance(spec, str) and not (isinstance(spec, Sequence) and all(isinstance(i, str) for i in spec)):
+        raise UsageError(f"passes must be a string (\"a,b{{k=v}}\") or a list of pass strings, found {spec!r}")
     items = [spec] if isinstance(spec, str) else list(spec)
     out: list[str] = []
     for item in items:

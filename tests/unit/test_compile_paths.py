@@ -50,3 +50,14 @@ def test_a_corrupt_cache_entry_is_rewritten(tmp_path):
     entry.write_bytes(b"\x00\xff\xfe\x80garbage")
     again = geomir.compile(PROGRAM, target="torch", cache_dir=cache)
     assert again.__file__ == first.__file__ and again.F({}, torch.zeros(2)).shape == (2,)
+
+
+def test_compile_options_of_the_wrong_type_are_usage_errors():
+    """check_finite="False" turned checking on; passes=5 was a raw TypeError."""
+    from geomir.diagnostics import UsageError
+
+    with pytest.raises(UsageError, match="check_finite must be True or False, found 'False'"):
+        geomir.compile(PROGRAM, target="torch", check_finite="False")
+    for passes in (5, b"cse", ["cse", 3]):
+        with pytest.raises(UsageError, match="passes must be a string"):
+            geomir.compile(PROGRAM, target="torch", passes=passes)
