@@ -162,6 +162,11 @@ class _RiemannianOptimizer(torch.optim.Optimizer):
     _dense_only = False  # Adam: every sparse gradient is refused (as torch.optim.Adam does)
     check_finite = True
 
+    def __init__(self, params, defaults: dict, check_finite: bool) -> None:
+        self.check_finite = check_finite
+        self._check_hyperparameters(defaults)  # the defaults before any group takes them
+        super().__init__(params, defaults)
+
     @classmethod
     def _check_hyperparameters(cls, group: dict) -> None:
         """Raise a ValueError (TypeError for a non-number) for a hyperparameter of ``group``
@@ -246,10 +251,8 @@ class RiemannianSGD(_RiemannianOptimizer):
 
     def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, check_finite: bool = True):
-        self.check_finite = check_finite
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
-        self._check_hyperparameters(defaults)
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, check_finite)
 
     @classmethod
     def _check_hyperparameters(cls, group: dict) -> None:
@@ -283,10 +286,8 @@ class RiemannianAdam(_RiemannianOptimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, check_finite: bool = True):
-        self.check_finite = check_finite
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
-        self._check_hyperparameters(defaults)
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, check_finite)
 
     @classmethod
     def _check_hyperparameters(cls, group: dict) -> None:
