@@ -89,13 +89,17 @@ class Jet:
 # -- arrays and backends --------------------------------------------------------------------------
 
 
-def _framework(x) -> str:
+def _framework_of(x) -> str | None:
+    """"torch", "jax", or None for any other array (NumPy, a list)."""
     module = type(x).__module__.split(".")[0]
-    if module == "torch":
-        return "torch"
-    if module in ("jax", "jaxlib"):
-        return "jax"
-    raise UsageError(f"expected a torch tensor or a JAX array, found {type(x).__name__}")
+    return "torch" if module == "torch" else "jax" if module in ("jax", "jaxlib") else None
+
+
+def _framework(x) -> str:
+    framework = _framework_of(x)
+    if framework is None:
+        raise UsageError(f"expected a torch tensor or a JAX array, found {type(x).__name__}")
+    return framework
 
 
 def _stack(xs, framework: str):
@@ -266,7 +270,7 @@ def _check_arrays(f, kind, module, params, x, args, trailing, api=None) -> None:
         what = "covector" if kind == "vjp" else "direction"
         t = trailing[0]
         framework = _framework(x)
-        if type(t).__module__.split(".")[0] not in ({"torch"} if framework == "torch" else {"jax", "jaxlib"}):
+        if _framework_of(t) != framework:
             point = "a torch tensor" if framework == "torch" else "a JAX array"
             raise UsageError(f"{shown} of {f.name}: the {what} is a {type(t).__module__.split('.')[0]}."
                              f"{type(t).__name__}, the point {point}: give both in one framework")
