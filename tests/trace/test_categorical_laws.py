@@ -105,12 +105,22 @@ def test_pull_back_is_the_adjoint_of_push_forward(backend, seed):
     pulled = g.pull_back(dec_enc, x, w, params=P)
     lhs = (back(pulled) * back(v)).sum(-1)
     rhs = (back(w) * back(pushed)).sum(-1)
-    np.testing.assert_allclose(lhs, rhs, rtol=1e-12, atol=1e-13)
+    _assert_close_normwise(lhs, rhs, 1e-12)
     y, t = g.jvp(dec_enc, x, v, params=P)
-    np.testing.assert_allclose(back(t), back(pushed), rtol=1e-13, atol=1e-14)
+    _assert_close_normwise(back(t), back(pushed), 1e-13)
     y2, pulled2 = g.vjp(dec_enc, x, w, params=P)
-    np.testing.assert_allclose(back(y), back(y2), rtol=1e-13)
-    np.testing.assert_allclose(back(pulled), back(pulled2), rtol=1e-13)
+    _assert_close_normwise(back(y), back(y2), 1e-13)
+    _assert_close_normwise(back(pulled), back(pulled2), 1e-13)
+
+
+def _assert_close_normwise(a, b, rtol):
+    """||a - b|| <= rtol * ||b||: the same value computed along two routes (jet, autograd)
+    differs by round-off relative to the whole array, not to each entry (entries near zero
+    differed by 2.5e-13 of themselves at seeds 194 and 72883602)."""
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape
+    err = np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300)
+    assert err <= rtol, f"differ by {err:.2e} (relative, norm-wise), allowed {rtol:.0e}"
 
 
 def test_jets_match_nested_torch_func_jvp():
