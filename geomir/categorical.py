@@ -152,7 +152,7 @@ def _request(f, kind: str, framework: str, wrt: int, order: int = 1):
                              "(!geo.path) are not supported (winding numbers are locally constant)")
         _check_fits(f, kind, wrt)
         name = f"{f.name}__{kind}_wrt{wrt}" + (f"_order{order}" if kind == "push" else "")
-        cache[key] = _compile_request(f, kind, wrt, order, name, framework), name
+        cache[key] = _compile_request(f, kind, wrt, order, name, framework)
     return cache[key]
 
 
@@ -190,16 +190,19 @@ def _check_fits(f, kind: str, wrt: int) -> None:
 
 def _compile_request(f, kind, wrt, order, name, framework):
     """Every request is built on the model after insert-transport (as ``derive`` is in
-    .geo), then lowered by the jet passes: push_forward sees the same body as jvp."""
+    .geo), then lowered by the jet passes: push_forward sees the same body as jvp.
+    (module, the request's name: ``name``, or ``name_1``... where a traced model has it)."""
     from geomir.compiler import compile_module
+    from geomir.passes.jet_expand import fresh_symbol
     from geomir.pipeline import run_pipeline
 
     module = run_pipeline(f.module, PREPARE)
     funcs = {o.sym_name.data: o for o in module.ops if isinstance(o, func.FuncOp)}
     model = funcs[f.name]
     inputs = list(model.function_type.inputs.data)
+    name = fresh_symbol(name, funcs, module)
     module.body.block.add_op(_BUILDERS[kind](model, funcs, inputs, wrt, order, name))
-    return compile_module(run_pipeline(module, PASSES), framework, f.model.span.source.name)
+    return compile_module(run_pipeline(module, PASSES), framework, f.model.span.source.name), name
 
 
 def _push_builder(model, funcs, inputs, wrt, order, name):

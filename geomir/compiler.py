@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from xdsl.dialects.builtin import ModuleOp
 
+from geomir import input_names
 from geomir.base_points import location, verify_base_points
 from geomir.diagnostics import UsageError, read_text_file
 from geomir.ir import parse_ir
@@ -217,13 +218,30 @@ def hygienic(module: ModuleOp, target: str) -> ModuleOp:
             where = location(f)
             raise UsageError(f"{where + ': ' if where else ''}a model cannot be named '{name}' on the {target} "
                              f"target: {why}; rename the model")
-    if not any(_hides_global(v.name_hint) for v in _values(module)):
+    if not any(_hides_global(v.name_hint) for v in _values(module)) and not any(
+            _hides_global(n) for f in funcs for n in input_names.input_names(f)):
         return module
     module = module.clone()
+    inputs = {f: _renamed(input_names.input_names(f)) for f in module.ops if isinstance(f, func.FuncOp)}
     for v in _values(module):
         if _hides_global(v.name_hint):
             v.name_hint = f"v_{v.name_hint}"
+    for f, names in inputs.items():
+        input_names.rename_inputs(f, names)
     return module
+
+
+def _renamed(names: list[str | None]) -> list[str | None]:
+    """Input ``names`` with those hiding a global renamed ``v_<name>`` (``_`` appended while
+    that is another input's name: ``M(torch, v_torch)`` is ``M(params, v_torch_, v_torch)``)."""
+    out = list(names)
+    for i, name in enumerate(names):
+        if _hides_global(name):
+            new = f"v_{name}"
+            while new in out or _hides_global(new):
+                new += "_"
+            out[i] = new
+    return out
 
 
 def _hides_global(hint: str | None) -> bool:
@@ -274,7 +292,7 @@ def _import(code: str, target: str, cache_dir: str | Path | None) -> types.Modul
     data = code.encode("utf-8", "surrogateescape")  # a source path's undecodable bytes, as they were
     digest = hashlib.sha256(data).hexdigest()[:16]
     base = f"geomir_generated_{target}_{digest}"
-    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    directory = _cache_directory(cache_dir)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{base}.py"
@@ -285,6 +303,19 @@ def _import(code: str, target: str, cache_dir: str | Path | None) -> types.Modul
     except OSError as err:
         raise UsageError(f"cannot write the generated module to '{directory}': {err.strerror or err}") from None
     return _load(path, base)
+
+
+def _cache_directory(cache_dir) -> Path:
+    """``cache_dir`` as a directory (None: :func:`default_cache_dir`); an empty or
+    non-path value is a :class:`UsageError`, not the working directory or a TypeError."""
+    if cache_dir is None:
+        return default_cache_dir()
+    if not isinstance(cache_dir, (str, os.PathLike)):
+        raise UsageError(f"cache_dir must be a directory path (str or os.PathLike) or None, found "
+                         f"{type(cache_dir).__name__}")
+    if not os.fspath(cache_dir):
+        raise UsageError("cache_dir is empty: give a directory, or None for $GEOMIR_CACHE_DIR or ~/.cache/geomir")
+    return Path(cache_dir)
 
 
 _NAMING = threading.Lock()

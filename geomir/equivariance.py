@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from xdsl.dialects import func
 from xdsl.ir import Attribute, Operation
 
+from geomir import input_names
 from geomir.dialects import geo
 from geomir.dialects.contract import GROUP_ACTS_ON, ONE_DIMENSION
 
@@ -240,7 +241,7 @@ def equivariant(f: func.FuncOp, funcs: dict[str, func.FuncOp], group: str) -> tu
     the proof broke or None). A model whose inputs one group element cannot all act on
     (:func:`inputs_problem`) does not hold, broken at ``f`` itself with that reason."""
     ftype = f.function_type
-    names = [a.name_hint or f"input {i}" for i, a in enumerate(f.body.block.args)]
+    names = [name or f"input {i}" for i, name in enumerate(input_names.input_names(f))]
     problem = inputs_problem(group, ftype.inputs.data, names)
     if problem is not None:
         return False, None, Broken(f, problem)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from xdsl.dialects import func
 
+from geomir import input_names
 from geomir.dialects import contract, geo
 from geomir.diagnostics import UsageError
 from geomir.equivariance import EQUI, acted_inputs, inputs_problem, output_label
@@ -108,7 +109,7 @@ def equivariance_error(source: str | Path, model: str, group: str | None = None,
         group = declared[0]
     types = f.function_type.inputs.data
     out_type = f.function_type.outputs.data[0]
-    names = [a.name_hint or f"input {i}" for i, a in enumerate(f.body.block.args)]
+    names = [name or f"input {i}" for i, name in enumerate(input_names.input_names(f))]
     problem = inputs_problem(group, types, names)
     if problem is not None:
         raise UsageError(f"@equivariant({group}) of model {model}: {problem}")

@@ -196,6 +196,7 @@ def _module(text: str, filename: str):
     function per holonomy op; (module, models, probes: name -> (model, op))."""
     from geomir.compiler import frontend
     from geomir.jet_report import drop_bodyless, models_of
+    from geomir.passes.jet_expand import fresh_symbol
     from geomir.pipeline import run_pipeline
 
     module = run_pipeline(frontend(text, filename), ["insert-transport"])
@@ -208,6 +209,7 @@ def _module(text: str, filename: str):
             if op.loop[0].type.manifold.kind in geo.FLAT:
                 continue
             probe = _probe(f, i)
+            probe.sym_name = builtin.StringAttr(fresh_symbol(probe.sym_name.data, {}, module))
             module.body.block.add_op(probe)
             probes[probe.sym_name.data] = (f, op)
     return module, models, probes

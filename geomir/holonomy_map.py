@@ -60,6 +60,7 @@ from pathlib import Path
 import numpy as np
 from xdsl.dialects import func
 
+from geomir import input_names
 from geomir.diagnostics import UsageError
 from geomir.dialects import geo
 from geomir.jet_report import load_generated, runtime_manifold
@@ -363,7 +364,7 @@ def model_slice(
         raise UsageError(f"--plot=holonomy: model @{name} has no inputs")
     k = _wrt_index(target, wrt)
     t_in = inputs_t[k]
-    wrt_name = target.body.block.args[k].name_hint or f"#{k}"
+    wrt_name = input_names.input_names(target)[k] or f"#{k}"
     axes = _check_axes(axes or _default_axes(t_in), t_in, wrt_name)
     (t_out,) = target.function_type.outputs.data
     out_dim = geo.intrinsic_dim(t_out) if isinstance(t_out, geo.PointType) else t_out.dim_value

@@ -7,14 +7,17 @@ import re
 import unicodedata
 
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.func import FuncOp
 from xdsl.ir import Operation, SSAValue
 from xdsl.parser import Parser
 from xdsl.parser.generic_parser import ParserState
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError, VerifyException
 from xdsl.utils.lexer import Input, Token
+from xdsl.utils.lexer import Span as XSpan
 from xdsl.utils.mlir_lexer import MLIRLexer, MLIRTokenKind, StringLiteral
 
+from geomir import input_names
 from geomir.diagnostics import IRError, IRSourceError, SourceError, SourceFile, Span, remember_source
 from geomir.dialects import make_context
 from geomir.verify import verify_module
@@ -24,6 +27,7 @@ def print_ir(module: ModuleOp, generic: bool = False, debug_info: bool = False) 
     """The textual IR of ``module`` (custom syntax, or MLIR's generic form; with
     ``debug_info``, each op's source location as ``loc("file":line:col)``)."""
     stream = io.StringIO()
+    module = _spelled_as_named(module)
     _Printer(stream=stream, print_generic_format=generic, print_debuginfo=debug_info).print_op(module)
     return stream.getvalue().rstrip("\n") + "\n"
 
@@ -43,22 +47,59 @@ def _ascii_hint(hint: str | None) -> str | None:
 
 
 class _Printer(Printer):
-    """xDSL's printer, with value names the parser reads back (see :func:`_ascii_hint`)."""
+    """xDSL's printer, with value names the parser reads back (see :func:`_ascii_hint`), and a
+    function's inputs spelled by their source names where the hint cannot hold them
+    (``%x_1``: see geomir.input_names). Names taken in a scope are kept in its ``ssa_names``
+    table as ``"%name"`` (a hint never starts with ``%``), so numbering never repeats one."""
 
     def print_ssa_value(self, value: SSAValue) -> str:
-        hint = value.name_hint
-        safe = _ascii_hint(hint)
-        if value in self._ssa_values or safe == hint:
+        if value in self._ssa_values:
             return super().print_ssa_value(value)
-        if safe is None:
-            name = self._get_new_valid_name_id()
-        else:
-            index = self.ssa_names.get(safe, 0)
-            name = f"{safe}_{index}" if index else safe
-            self.ssa_names[safe] = index + 1
+        name = _pick_name(self.ssa_names, value) or self._get_new_valid_name_id()
         self._ssa_values[value] = name
         self.print_string(f"%{name}")
         return name
+
+
+def _pick_name(taken: dict[str, int], value: SSAValue) -> str | None:
+    """The name the printer gives ``value`` in a scope whose names are ``taken`` (updated);
+    None: a number."""
+    source = _ascii_hint(input_names.source_name(value))
+    safe = _ascii_hint(value.name_hint)
+    if source and f"%{source}" not in taken:
+        name = source
+    elif safe is None:
+        return None
+    else:
+        while True:
+            index = taken.get(safe, 0)
+            taken[safe] = index + 1
+            name = f"{safe}_{index}" if index else safe
+            if f"%{name}" not in taken:
+                break
+    taken[f"%{name}"] = 1
+    return name
+
+
+def _spelled_as_named(module: ModuleOp) -> ModuleOp:
+    """``module``, or a copy in which each function input that the printer would spell
+    other than its source name (``%v_1`` for a second ``v``; ``%e`` for ``é``) carries the
+    name as an attribute, so that the printed text reads back with the same names."""
+    def unspelled(f: FuncOp) -> list[str | None]:
+        taken: dict[str, int] = {}
+        printed = [_pick_name(taken, a) for a in f.body.block.args]
+        return [name if name is not None and name != p else None
+                for name, p in zip(input_names.input_names(f), printed)]
+
+    def funcs(module):
+        return [op for op in module.walk() if isinstance(op, FuncOp) and len(op.body.blocks) == 1]
+
+    if not any(any(unspelled(f)) for f in funcs(module)):
+        return module
+    module = module.clone()
+    for f in funcs(module):
+        input_names.pin_names(f, unspelled(f))
+    return module
 
 
 class _Lexer(MLIRLexer):
@@ -89,18 +130,33 @@ def parse_ir(text: str, filename: str = "<ir>") -> ModuleOp:
     except ParseError as err:
         location = err.span.get_location()
         span = Span(SourceFile(filename, text), location.line, location.col, location.line, location.col + max(1, err.span.len))
-        raise SourceError(err.msg, span) from None
+        raise SourceError(_parse_message(err.msg), span) from None
     except OverflowError:
         # xDSL converts an integer literal given a float type (`9999...9 : f64`) with float(),
         # which overflows beyond the range of f64: an error at that literal, not a crash.
         raise _overflow_error(text, filename, parser.pos if parser is not None else 0) from None
     except VerifyException as err:
         raise IRError(f"{filename}: invalid IR: {err}") from None
+    for f in module.walk():
+        if isinstance(f, FuncOp) and len(f.body.blocks) == 1:  # several blocks: verify_module refuses it
+            input_names.keep_written_names(f, [parser.written_names.get(a) for a in f.body.block.args])
     try:
         verify_module(module)
     except VerifyException as err:
         raise _invalid_ir(err, module, parser.op_starts, text, filename) from None
     return module
+
+
+_PARSE_MESSAGES = {
+    "in block definition": "expected an operation or '}' to close the block",
+    "Expected ':'function type signature expected": "expected ':' and the op's function type (a generic op "
+    "is written \"name\"(operands) <{properties}> : (operand types) -> result types)",
+}
+"""xDSL messages that say nothing (or run two messages together), as geomir says them."""
+
+
+def _parse_message(message: str) -> str:
+    return _PARSE_MESSAGES.get(message.strip(), message)
 
 
 class _LocatingParser(Parser):
@@ -109,8 +165,48 @@ class _LocatingParser(Parser):
 
     def __init__(self, ctx, text: str, filename: str):
         self.op_starts: dict[Operation, int] = {}
+        self.written_names: dict[SSAValue, str] = {}  # as the text spells them (a hint drops `_1`)
+        self.first_uses: dict[str, XSpan] = {}  # value name -> where it is first used before its definition
         super().__init__(ctx, text, filename)
         self._parser_state = ParserState(_Lexer(Input(text, filename)))
+
+    def resolve_operand(self, operand, type):
+        if operand.operand_name not in self.ssa_values:
+            self.first_uses.setdefault(operand.operand_name, operand.span)
+        return super().resolve_operand(operand, type)
+
+    def parse_module(self, *args, **kwargs):
+        """xDSL's, with a value used and never defined reported at its first use (xDSL
+        reports it at the end of the text)."""
+        try:
+            return super().parse_module(*args, **kwargs)
+        except ParseError as err:
+            undefined = [n for n in self.forward_ssa_references if n in self.first_uses]
+            if not err.msg.startswith("values used but not defined") or not undefined:
+                raise
+            first = min(undefined, key=lambda n: self.first_uses[n].start)
+            others = [f"%{n}" for n in undefined if n != first]
+            also = f" (also used and never defined: {', '.join(others)})" if others else ""
+            raise ParseError(self.first_uses[first], f"%{first} is used but never defined{also}") from None
+
+    def _parse_extended_type_or_attribute(self, name: str, is_type: bool):
+        """xDSL's, with a type or attribute whose parameters do not verify
+        (``!geo.point<poincare<-1.0>, 2, f32>``) reported at its text, not without a place."""
+        start = self._current_token.span.start - len(name) - 1  # the `!name` / `#name` token
+        try:
+            return super()._parse_extended_type_or_attribute(name, is_type)
+        except VerifyException as err:
+            span = XSpan(max(start, 0), self._current_token.span.start, self.lexer.input)
+            message = " ".join(str(err).split())
+            bad_element = re.fullmatch(r"parameter 'element_type' does not verify: Unexpected attribute (.+)", message)
+            if bad_element:  # xDSL's parameter check runs before the type's own verifier
+                message = f"element type must be one of f16, bf16, f32, f64, found {bad_element.group(1)}"
+            raise ParseError(span, message) from None
+
+    def _register_ssa_definition(self, name, values, span) -> None:
+        super()._register_ssa_definition(name, values, span)
+        if len(values) == 1:
+            self.written_names[values[0]] = name
 
     def parse_operation(self) -> Operation:
         start = self._current_token.span.start

@@ -62,6 +62,7 @@ from pathlib import Path
 from xdsl.dialects import builtin, func
 from xdsl.ir import Block, Region
 
+from geomir import input_names
 from geomir.diagnostics import EncodingError, GeomirError, UsageError, decode_text
 from geomir.dialects import geo, jet
 
@@ -190,6 +191,8 @@ def _has_path_input(f: func.FuncOp) -> bool:
 
 def geo_type(t) -> str:
     """A value type in the .geo notation: ``R[3]``, ``poincare(c=1)[16]``, ``tangent sphere[3]``."""
+    from geomir.frontends.dsl.types import curvature_text
+
     m = t.manifold
     if isinstance(m, geo.EuclideanAttr):
         space = "R"
@@ -198,12 +201,12 @@ def geo_type(t) -> str:
     elif isinstance(m, geo.SphereAttr):
         space = "sphere"
     else:
-        space = f"{m.kind}(c={float(m.c.value.data):g})"
+        space = f"{m.kind}(c={curvature_text(float(m.c.value.data))})"
     return f"{'tangent ' if isinstance(t, geo.TangentType) else ''}{space}[{t.dim_value}]"
 
 
 def _input_names(f: func.FuncOp) -> list[str]:
-    return [a.name_hint or f"#{i}" for i, a in enumerate(f.body.block.args)]
+    return [name or f"#{i}" for i, name in enumerate(input_names.input_names(f))]
 
 
 def _wrt_index(f: func.FuncOp, wrt: str | None) -> int:
@@ -219,10 +222,12 @@ def _wrt_index(f: func.FuncOp, wrt: str | None) -> int:
     raise UsageError(f"--report=jets: model @{f.sym_name.data} has no input '{wrt}' (inputs: {', '.join(names)})")
 
 
-def request_module(text: str, filename: str, model: str, wrt: int) -> builtin.ModuleOp:
+def request_module(text: str, filename: str, model: str, wrt: int) -> tuple[builtin.ModuleOp, str]:
     """The program's models plus ``@_jet_report_<model>(inputs..., v)`` = the order-2
-    directional jet of ``model`` along v wrt input ``wrt``, after insert-transport,jet-expand,cse,dce."""
+    directional jet of ``model`` along v wrt input ``wrt``, after insert-transport,jet-expand,cse,dce;
+    (module, the request's name: ``_jet_report_<model>_1`` if a model has that name)."""
     from geomir.compiler import frontend
+    from geomir.passes.jet_expand import fresh_symbol
     from geomir.pipeline import run_pipeline
 
     module = frontend(text, filename)
@@ -232,16 +237,13 @@ def request_module(text: str, filename: str, model: str, wrt: int) -> builtin.Mo
     target = next(f for f in models_of(module) if f.sym_name.data == model)
     inputs = list(target.function_type.inputs.data)
     block = Block(arg_types=[*inputs, inputs[wrt].tangent()])
-    for arg, old in zip(block.args, target.body.block.args):
-        arg.name_hint = old.name_hint
-    block.args[-1].name_hint = "v"
     request = jet.DirectionalOp.for_model(target, list(block.args), wrt=wrt, order=ORDER)
     block.add_ops([request, func.ReturnOp(request.result)])
-    report = func.FuncOp(
-        FUNC_PREFIX + model, ([*inputs, inputs[wrt].tangent()], [request.result.type]), Region(block), "private"
-    )
+    name = fresh_symbol(FUNC_PREFIX + model, {}, module)
+    report = func.FuncOp(name, ([*inputs, inputs[wrt].tangent()], [request.result.type]), Region(block), "private")
+    input_names.copy_input_names(target, report, extra=["v"])
     module.body.block.add_op(report)
-    return run_pipeline(module, PASSES)
+    return run_pipeline(module, PASSES), name
 
 
 # -- inputs -----------------------------------------------------------------------------------
@@ -419,7 +421,7 @@ def report_model(
         raise UsageError(f"--report=jets: model @{model} takes a path (!geo.path); jets are reported for models "
                          "of points and vectors only")
     k = _wrt_index(target, wrt)
-    module = request_module(text, filename, model, k)
+    module, request = request_module(text, filename, model, k)
     try:
         code = emit_python(module, FLAVOR, filename, tap=True)
     except UsageError as err:  # e.g. a manifold whose jet maps are not built yet
@@ -428,9 +430,9 @@ def report_model(
     taps: list[tuple[str | None, str, object]] = []
     generated._tap = lambda where, op, value: taps.append((where, op, value))
     inputs, v = draw_inputs(target, k, batch, seed)
-    params = generated.init_params(seed, torch.float64, generated.FUNCTION_PARAMS[FUNC_PREFIX + model])
+    params = generated.init_params(seed, torch.float64, generated.FUNCTION_PARAMS[request])
     with torch.no_grad():
-        getattr(generated, FUNC_PREFIX + model)(params, *inputs, v)
+        getattr(generated, request)(params, *inputs, v)
     v_norm = torch.linalg.vector_norm(v, dim=-1)
     texts = {filename: text.split("\n")}
     layers, runs = [], {}

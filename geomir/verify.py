@@ -18,6 +18,7 @@ from xdsl.ir import Block, Operation, SSAValue
 from xdsl.traits import IsolatedFromAbove
 from xdsl.utils.exceptions import VerifyException
 
+from geomir import input_names
 from geomir.dialects.contract import verify_function_contracts
 from geomir.dialects.geo import ParamOp
 
@@ -32,6 +33,9 @@ def verify_module(module: ModuleOp) -> None:
     params: dict[str, ParamOp] = {}
     for op in module.walk():
         if isinstance(op, func.FuncOp):
+            problem = input_names.arg_attrs_problem(op)
+            if problem is not None:
+                raise _error(op, f"func.func @{op.sym_name.data}: {problem}")
             try:
                 verify_function_contracts(op)
             except VerifyException as err:

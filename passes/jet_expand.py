@@ -38,6 +38,7 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from geomir import input_names
 from geomir.diagnostics import IRError, SourceError, op_span
 from geomir.dialects import geo, jet
 from geomir.pipeline import register_pass
@@ -126,22 +127,20 @@ def _tangent_function(name: str, wrt: int, funcs, module: builtin.ModuleOp, loca
     a fresh name (``U__jvp_wrt0_1``...)."""
     if (name, wrt) in helpers:
         return helpers[(name, wrt)]
-    symbol = _fresh_symbol(f"{name}__jvp_wrt{wrt}", funcs, module)
+    symbol = fresh_symbol(f"{name}__jvp_wrt{wrt}", funcs, module)
     model = funcs.get(name)
     if model is None or not model.body.blocks:
         raise IRError(f"jet-expand: @{name} has no body in this module")
     inputs = list(model.function_type.inputs.data)
     (output,) = model.function_type.outputs.data
     block = Block(arg_types=[*inputs, inputs[wrt].tangent()])
-    for arg, old in zip(block.args, model.body.block.args):
-        arg.name_hint = old.name_hint
-    block.args[-1].name_hint = "v"
     emit = _Emitter(InsertPoint.at_end(block), location)
     args = list(block.args[:-1])
     args[wrt] = emit(jet.SeedOp(args[wrt], block.args[-1], 1))
     result = expand_to_jet(name, args, lambda v: jet.LiftOp(v, 1), funcs, emit)
     emit(func.ReturnOp(emit(jet.CoeffOp(result, 1))))
     tangent = func.FuncOp(symbol, ([*inputs, inputs[wrt].tangent()], [output.tangent()]), Region(block), "private")
+    input_names.copy_input_names(model, tangent, extra=["v"])
     tangent.location = location
     module.body.block.add_op(tangent)
     funcs[symbol] = tangent
@@ -149,7 +148,7 @@ def _tangent_function(name: str, wrt: int, funcs, module: builtin.ModuleOp, loca
     return tangent
 
 
-def _fresh_symbol(base: str, funcs, module: builtin.ModuleOp) -> str:
+def fresh_symbol(base: str, funcs, module: builtin.ModuleOp) -> str:
     """``base``, or ``base_1``, ``base_2``... : the first that names no function and no other
     symbol of the module."""
     taken = set(funcs)

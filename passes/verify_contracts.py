@@ -36,7 +36,7 @@ from xdsl.dialects import builtin, func
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from geomir import certify, equivariance, monotonicity
+from geomir import certify, equivariance, input_names, monotonicity
 from geomir import hyperbolic_bounds as hb
 from geomir.backends.common import weights
 from geomir.backends.common.init import ParamSpec, draw
@@ -607,8 +607,8 @@ def _prove_monotone(f: func.FuncOp, c: contract.MonotoneAttr, funcs, source: Wei
     holds, _, broken = monotonicity.monotone_in(f, funcs, lambda v: _weight(v, source), c.input_indices, c.direction.data)
     if holds:
         return
-    args = f.body.block.args
-    names = ", ".join(args[i].name_hint or f"input {i}" for i in c.input_indices)
+    given = input_names.input_names(f)
+    names = ", ".join(given[i] or f"input {i}" for i in c.input_indices)
     what = f"@monotone({names}, {c.direction.data})"
     if broken is not None:
         message = f"cannot prove {what} for model {f.sym_name.data}: {broken.why}"

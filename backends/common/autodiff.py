@@ -13,6 +13,7 @@ independent and basis directions broadcast over the batch.
 from __future__ import annotations
 
 import functools
+import inspect
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -132,9 +133,19 @@ def checked_function(function, check: Callable):
     same, or broadcast to one batch shape); the wrapper's ``check`` attribute is
     ``check`` (geomir.categorical checks a request's arguments with it). The wrapper keeps
     ``function``'s globals (the generated module's: backends/triton/graphs.py reads PRECISION
-    there)."""
+    there). Inputs may be passed by name, as ``function``'s signature spells them."""
 
-    def call(params, *args):
+    signature, error = inspect.signature(function), ModelInputError  # closure cells: `call` runs in function's globals
+
+    def call(params, *args, **named):
+        if named:  # inputs by name, as the generated function's signature spells them
+            unknown = [n for n in named if n not in signature.parameters]
+            if unknown:
+                raise error(f"{function.__name__}{signature}: no input named '{unknown[0]}'")
+            try:
+                args = signature.bind(params, *args, **named).args[1:]
+            except TypeError as e:
+                raise error(f"{function.__name__}{signature}: {e}") from None
         return function(params, *check(params, args))
 
     wrapper = types.FunctionType(call.__code__, function.__globals__, function.__name__, None, call.__closure__)

@@ -23,12 +23,14 @@ from __future__ import annotations
 import keyword
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from xdsl.dialects import builtin, func
 from xdsl.ir import Attribute, Operation, SSAValue
 
+from geomir import input_names
 from geomir.backends.common import weights
 from geomir.diagnostics import UsageError, file_location, location_text
 from geomir.dialects import contract, geo, jet
@@ -80,11 +82,11 @@ def manifold_ctor(m: ManifoldAttr) -> str:
     return f"runtime.{cls}(c={float(m.c.value.data)!r})"
 
 
-_IDENT = re.compile(r"[^0-9A-Za-z_]")
-
-
 def py_name(hint: str | None, fallback: str) -> str:
-    name = _IDENT.sub("_", hint) if hint else fallback
+    """A Python identifier for ``hint``: its characters that may continue an identifier
+    (``é`` too: inputs are passed by these names), the others ``_``; NFKC-normalised, as
+    Python stores identifiers."""
+    name = "".join(ch if f"_{ch}".isidentifier() else "_" for ch in unicodedata.normalize("NFKC", hint)) if hint else fallback
     if not name or name[0].isdigit() or keyword.iskeyword(name) or name in ("params", "math"):
         name = f"v_{name}"
     return name
@@ -101,9 +103,10 @@ class Names:
     def __getitem__(self, value: SSAValue) -> str:
         return self.names[value]
 
-    def define(self, value: SSAValue) -> str:
-        if value.name_hint:
-            base = py_name(value.name_hint, "")
+    def define(self, value: SSAValue, name: str | None = None) -> str:
+        """A local name for ``value``: from ``name`` (an input's source name) or its hint."""
+        if name or value.name_hint:
+            base = py_name(name or value.name_hint, "")
         else:
             base, self.counter = f"v{self.counter}", self.counter + 1
         self.names[value] = self.fresh(base)
@@ -125,15 +128,16 @@ class Names:
 # --- flavors ---------------------------------------------------------------------------
 
 
-def checked_model(name: str, f: func.FuncOp, dtype_name: Callable[[Attribute], str]) -> list[str]:
+def checked_model(name: str, f: func.FuncOp, args: list[str], dtype_name: Callable[[Attribute], str]) -> list[str]:
     """``name = model.checked(name, ...)``: the model checks its params and inputs per call
-    (shape, dtype, missing parameters; backends/common/autodiff.check_call)."""
+    (shape, dtype, missing parameters; backends/common/autodiff.check_call). ``args``: the
+    inputs' Python names in the generated function (what a call passes by keyword)."""
     specs = []
-    for a in f.body.block.args:
+    for a, arg in zip(f.body.block.args, args):
         t = a.type
         if isinstance(t, (geo.GeoValueType, geo.PathType)):
             path = isinstance(t, geo.PathType)
-            specs.append(f"model.InputSpec({a.name_hint or 'arg'!r}, {t.dim_value}, {dtype_name(t.element_type)}, "
+            specs.append(f"model.InputSpec({arg!r}, {t.dim_value}, {dtype_name(t.element_type)}, "
                          f"{path}, {str(t)!r})")
     if len(specs) != len(f.body.block.args):  # inputs of other types (.mlir tensors): not checked
         return []
@@ -352,7 +356,7 @@ def _made_by_jet_ops(value: SSAValue) -> bool:
 
 
 def _signature_doc(f: func.FuncOp) -> str:
-    ins = ", ".join(f"{a.name_hint or 'arg'}: {a.type}" for a in f.body.block.args)
+    ins = ", ".join(f"{name or 'arg'}: {a.type}" for a, name in zip(f.body.block.args, input_names.input_names(f)))
     outs = ", ".join(str(t) for t in f.function_type.outputs.data)
     return f"{f.sym_name.data}({ins}) -> {outs}"
 
@@ -448,6 +452,7 @@ class PythonEmitter:
         self.tap = tap  # emit ``_tap(where, op, jet)`` after each jet value (see _TAP_DEF)
         self.funcs = [op for op in module.ops if isinstance(op, func.FuncOp)]
         self.fused = {f: flavor.fuse(f) if flavor.fuse else [] for f in self.funcs}
+        self.arg_names: dict[func.FuncOp, list[str]] = {}  # the inputs' Python names, per function
 
     # -- module-level tables
     def manifolds(self) -> dict[str, str]:
@@ -514,7 +519,7 @@ class PythonEmitter:
         for f in self.funcs:
             body += ["", "", *self._function(f)]
             if f.sym_visibility is None:  # not for pass-made helpers
-                checked = checked_model(f.sym_name.data, f, fl.dtype_name)
+                checked = checked_model(f.sym_name.data, f, self.arg_names[f], fl.dtype_name)
                 if checked:
                     body += ["", "", *checked]
                 if fl.model_class is not None:
@@ -598,7 +603,8 @@ class PythonEmitter:
 
     def _function(self, f: func.FuncOp) -> list[str]:
         names = Names({fn.sym_name.data for fn in self.funcs})
-        args = [names.define(a) for a in f.body.block.args]
+        args = [names.define(a, name) for a, name in zip(f.body.block.args, input_names.input_names(f))]
+        self.arg_names[f] = args
         where = _location(f)
         doc = _signature_doc(f) + (f"  [{_docstring_text(where)}]" if where else "")
         proved = f.attributes.get("proved")

@@ -125,5 +125,5 @@ class CompiledModel(torch.nn.Module):
         """Parameters under their IR names (``Model.layer0.weight``)."""
         return {name: self.params[self._key(name)] for name in self.param_names}
 
-    def forward(self, *inputs: torch.Tensor):
-        return type(self).function(self.named_geo_parameters(), *inputs)
+    def forward(self, *inputs: torch.Tensor, **named: torch.Tensor):
+        return type(self).function(self.named_geo_parameters(), *inputs, **named)

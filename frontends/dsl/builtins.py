@@ -339,6 +339,8 @@ for _act in ("tanh", "sigmoid", "relu"):
 
 
 def _check_param(s: "CallSite") -> WeightType:
+    from .common import source_text
+
     dims = []
     for i in range(len(s.args)):
         value = s.number(i)
@@ -353,8 +355,6 @@ def _check_param(s: "CallSite") -> WeightType:
     if kw is not None:
         from geomir.dialects.geo import PARAM_INITS
 
-        from .common import source_text
-
         name = kw.value.name if isinstance(kw.value, ast.Var) else source_text(kw.value)
         if name not in PARAM_INITS:
             raise s.error(f"unknown init '{name}' (expected one of {', '.join(PARAM_INITS)})", kw.value.span)
@@ -363,7 +363,6 @@ def _check_param(s: "CallSite") -> WeightType:
     dtype = "f32"
     kw = s.keywords.get("dtype")
     if kw is not None:
-        from .common import source_text
         from .types import DTYPES
 
         dtype = kw.value.name if isinstance(kw.value, ast.Var) else source_text(kw.value)

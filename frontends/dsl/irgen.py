@@ -20,6 +20,7 @@ from xdsl.dialects.builtin import FileLineColLoc, IntAttr, StringAttr
 from xdsl.ir import Attribute, BlockArgument, SSAValue
 from xdsl.rewriter import InsertPoint
 
+from geomir import input_names
 from geomir.dialects import contract, geo, jet
 
 from geomir.diagnostics import GeoTypeError, Span
@@ -173,8 +174,8 @@ def _model_func(model: ast.ModelDef) -> func.FuncOp:
     f.location = location(model.name_span)
     block = f.body.block
     env: dict[str, object] = {}
+    input_names.name_inputs(f, [param.name for param in model.params], name_hint)
     for param, arg in zip(model.params, block.args):
-        arg.name_hint = name_hint(param.name)
         arg.location = location(param.name_span)
         env[param.name] = arg
     lw = Lowerer(model, Builder(InsertPoint.at_end(block)))
@@ -217,8 +218,8 @@ def _derived_func(decl: ast.DeriveDecl) -> func.FuncOp:
     f = func.FuncOp(decl.name, ([ir_type(t) for _, t in sig.inputs], result_types))
     f.location = location(decl.name_span)
     block = f.body.block
-    for (name, _), arg in zip(sig.inputs, block.args):
-        arg.name_hint = name_hint(name)
+    input_names.name_inputs(f, [name for name, _ in sig.inputs], name_hint)
+    for arg in block.args:
         arg.location = location(decl.name_span)
     cls = _REQUESTS[sig.op]
     kwargs = {"order": sig.order} if sig.order is not None else {}

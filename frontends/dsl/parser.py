@@ -232,6 +232,9 @@ class _ToAst(Transformer_NonRecursive):
     @v_args(meta=True)
     def dims(self, meta, children):
         a, b = children
+        for size in (a, b):
+            if size.type == "FLOAT":
+                raise GeoSyntaxError(f"a layer size is a whole number (IN -> OUT), found {size}", self.tok(size))
         return ast.Dims(self.meta(meta), self.int(a), self.int(b), self.tok(a), self.tok(b))
 
 

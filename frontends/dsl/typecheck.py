@@ -432,11 +432,9 @@ class TypeChecker:
             vec, vec_expr = (rhs, expr.rhs) if isinstance(lhs, ScalarType) else (lhs, expr.lhs)
             scalar_first = isinstance(lhs, ScalarType)
             if expr.op in ("+", "-"):
-                raise GeoTypeError(
-                    f"'{expr.op}' between a number and {vec.describe()} is not defined; "
-                    "both sides must be vectors of the same type",
-                    expr.op_span,
-                )
+                sides = f"a number and {vec.describe()}" if scalar_first else f"{vec.describe()} and a number"
+                raise GeoTypeError(f"'{expr.op}' between {sides} is not defined; both sides must be vectors of the same type",
+                                   expr.op_span)
             if expr.op == "/" and scalar_first:
                 raise GeoTypeError("dividing a number by a vector is not defined; write (1 / v) only for numbers", expr.op_span)
             if expr.op == "/" and rhs.value == 0:

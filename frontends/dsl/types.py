@@ -34,6 +34,13 @@ def check_dim(n: int, what: str, span: Span) -> int:
     return n
 
 
+def curvature_text(c: float) -> str:
+    """``c`` short (``1``, ``0.5``), or exact where the short form would name another value
+    (``0.30000000000000004`` is not ``0.3``: two manifolds must not read the same)."""
+    short = f"{c:g}"
+    return short if float(short) == c else repr(float(c))
+
+
 @dataclass(frozen=True)
 class Manifold:
     """A manifold declared in source (``manifold H = poincare(c = 1.0)``) or built in (R)."""
@@ -45,7 +52,7 @@ class Manifold:
 
     def geometry(self) -> str:
         if self.kind in ("poincare", "lorentz"):
-            return f"{self.kind}(c={self.c:g})"
+            return f"{self.kind}(c={curvature_text(self.c)})"
         if self.kind == "torus":
             return f"torus(units={self.units})"
         return f"{self.kind}"

@@ -403,6 +403,23 @@ CASES = [
         2, 14, ("'+' between a number and R[8]", "is not defined", "both sides must be vectors"), GeoTypeError,
     ),
     Bad(
+        "float-layer-size",
+        src("model M(x: R[2]) -> R[2] {", "  return linear(x, 2.0 -> 2)", "}"),
+        2, 20, ("a layer size is a whole number (IN -> OUT), found 2.0",), GeoSyntaxError,
+    ),
+    Bad(
+        "curvatures-that-print-alike",
+        src("manifold A = poincare(c = 0.3)", "manifold B = poincare(c = 0.30000000000000004)",
+            "model M(x: A[2]) -> B[2] {", "  return x", "}"),
+        4, 10, ("expected B[2] (a point on poincare(c=0.30000000000000004)), found A[2] (a point on poincare(c=0.3))",),
+        GeoTypeError,
+    ),
+    Bad(
+        "vector-minus-number",
+        src("model M(x: R[8]) -> R[8] {", "  return x - 1.0", "}"),
+        2, 12, ("'-' between R[8] (a point on euclidean) and a number", "is not defined"), GeoTypeError,
+    ),
+    Bad(
         "number-divided-by-vector",
         src("model M(x: R[8]) -> R[8] {", "  return 1 / x", "}"),
         2, 12, ("dividing a number by a vector is not defined",), GeoTypeError,

@@ -61,3 +61,15 @@ def test_compile_options_of_the_wrong_type_are_usage_errors():
     for passes in (5, b"cse", ["cse", 3]):
         with pytest.raises(UsageError, match="passes must be a string"):
             geomir.compile(PROGRAM, target="torch", passes=passes)
+
+
+@pytest.mark.parametrize("cache_dir, message", [
+    ("", "cache_dir is empty"),
+    (5, "cache_dir must be a directory path (str or os.PathLike) or None, found int"),
+])
+def test_a_cache_dir_that_is_no_directory_is_a_usage_error(tmp_path, monkeypatch, cache_dir, message):
+    """"" wrote the generated module into the working directory; 5 was a raw TypeError."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(geomir.GeomirError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        geomir.compile(PROGRAM, target="torch", cache_dir=cache_dir)
+    assert os.listdir(tmp_path) == []

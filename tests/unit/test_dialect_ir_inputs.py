@@ -232,3 +232,12 @@ def test_a_function_without_a_body_is_a_clear_error_on_a_target(target, tmp_path
             f"func.func @Model(%x: {T}) -> {T} {{\n  func.return %x : {T}\n}}\n")
     rc, err = geomc(tmp_path, text, f"--target={target}")
     assert rc == 2 and "@External is declared without a body" in err and "internal" not in err, err
+
+
+def test_a_value_never_defined_is_located_at_its_first_use(tmp_path):
+    """xDSL reports it at the end of the text (line 6, col 1 here)."""
+    text = function(f"    %0 = geo.sub %x, %y : {T}, {T} -> {T}\n    %1 = geo.add %0, %z : {T}, {T} -> {T}\n"
+                    f"    func.return %1 : {T}")
+    rc, err = geomc(tmp_path, text, "--passes=")
+    assert rc == 1
+    assert "mutant.mlir:3:22: error: %y is used but never defined (also used and never defined: %z)" in err
