@@ -7,8 +7,9 @@ numbers) except at the kernel launch sites chosen by :mod:`.select`: each is one
 
     PRECISION   "ieee" (fp32 dot products, the default), "tf32", "tf32x3" or "bf16": read and
                 checked (runtime.check_precision) at each call of every function
-    KERNELS     one entry per launch site: kernel, jet order, activation, widths, dtype, source,
-                and the contracts verify-contracts proved for the model it belongs to
+    KERNELS     one entry per launch site: kernel, jet order K (jet_layer), curvature c
+                (poincare), activation, bias, widths, dtype, source, and the contracts
+                verify-contracts proved for the model it belongs to
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Each layer's host wrapper and Triton launch cost tens of microseconds of Python,
 benchmark sizes is as long as the kernel (benchmarks/results/triton_profile-A-H100.json:
 the 5-layer forward pass spends 0.35 ms in kernels and 0.79 ms in wall time). ``graphed(fn)``
 records ``fn(params, *inputs)`` once per signature into a ``torch.cuda.CUDAGraph`` and
-replays it:
+replays it (inputs by position or by name, as ``fn`` takes them: names are bound to
+their positions first, so both spellings share one graph):
 
 * the signature is the inputs' shapes, dtypes and devices, the parameter tensors' storage
   (``data_ptr``, shape, dtype), the module's ``PRECISION`` and whether inference mode is on: updating the parameters in
@@ -24,6 +25,7 @@ replays it:
 from __future__ import annotations
 
 import functools
+import inspect
 
 import torch
 from torch.utils import _pytree
@@ -36,6 +38,24 @@ class GraphedFunction:
         self.fn = fn
         self.graphs: dict = {}
         functools.update_wrapper(self, fn)
+        try:
+            self._parameters = inspect.signature(fn)
+        except (TypeError, ValueError):  # no signature (a builtin): keywords call fn directly
+            self._parameters = None
+
+    def _positional(self, params: dict, inputs: tuple, named: dict) -> tuple | None:
+        """The inputs in ``fn``'s order, those given by name put at their positions; None
+        when they cannot all be (an unknown or repeated name, a keyword-only parameter):
+        ``fn`` then runs directly and reports the mistake as it would unwrapped."""
+        if not named:
+            return inputs
+        if self._parameters is None:
+            return None
+        try:
+            bound = self._parameters.bind(params, *inputs, **named)
+        except TypeError:
+            return None
+        return None if bound.kwargs else bound.args[1:]
 
     def _signature(self, params: dict, inputs: tuple):
         precision = getattr(self.fn, "__globals__", {}).get("PRECISION")
@@ -70,7 +90,11 @@ class GraphedFunction:
             out = self.fn(params, *static)
         return static, graph, out
 
-    def __call__(self, params: dict, *inputs):
+    def __call__(self, params: dict, /, *inputs, **named):
+        positional = self._positional(params, inputs, named)
+        if positional is None:
+            return self.fn(params, *inputs, **named)
+        inputs = positional
         if not self._eligible(params, inputs):
             return self.fn(params, *inputs)
         key = self._signature(params, inputs)

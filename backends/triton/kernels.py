@@ -32,7 +32,8 @@ output's dtype as they are stored.
 
 Constexprs: K (jet order), ACTIVATION (:data:`ACTIVATIONS`), HAS_BIAS, PRECISION
 (:data:`PRECISIONS`: 0 IEEE fp32 dots, the default; 1 TF32; 2 bf16 operands; 4 3xTF32,
-each tile split once per k-step by :func:`_operand`), the block sizes, EVEN_K (n a
+each tile split once per k-step by :func:`_operand`; 3 and 5 the interpreter's bf16 and
+TF32, :data:`INTERPRETER_PRECISIONS`), the block sizes, EVEN_K (n a
 multiple of BLOCK_K: no k-masks in the loop) and, for the Laplacian, DIRS. tanh is built
 from ``tl.exp`` (``tl.math`` has no tanh; libdevice's returns None under the interpreter).
 
@@ -67,10 +68,16 @@ ACTIVATIONS = {None: ACT_NONE, "tanh": ACT_TANH, "sigmoid": ACT_SIGMOID, "relu":
 PRECISIONS = {"ieee": 0, "tf32": 1, "bf16": 2, "tf32x3": 4}
 """Dot precision name (geomir.backends.triton.PRECISIONS) -> the PRECISION constexpr: fp32
 IEEE products (the default), TF32 tensor-core products, 3xTF32 (fp32-accurate products on
-tensor cores), or operands rounded to bfloat16. Accumulation is fp32 in all.
-PRECISION 3 is bf16 for the interpreter (layer.py picks it there): operands rounded to
-bf16 and multiplied as fp32 (exact products, the same numbers up to the summation order),
-because the triton 3.9 interpreter's bf16 ``tl.dot`` returns garbage."""
+tensor cores), or operands rounded to bfloat16. Accumulation is fp32 in all."""
+
+INTERPRETER_PRECISIONS = {1: 5, 2: 3}
+"""PRECISION -> the code that emulates it under the interpreter (layer.py maps it there),
+whose ``tl.dot`` ignores ``input_precision`` (always IEEE products) and returns garbage for
+bf16 operands (triton 3.9). Both emulations reduce the operands as the GPU does, then
+multiply as fp32 (exact products: the GPU's numbers up to the summation order):
+3 (bf16) rounds them to bfloat16; 5 (TF32) truncates them to TF32 (:func:`_tf32_trunc`).
+3xTF32 (4) needs none: its operands are TF32 halves already, so IEEE products are its
+tensor cores' products."""
 
 
 @triton.jit
@@ -86,6 +93,14 @@ def _tf32_round(x):
     ``cvt.rna.tf32.f32`` does: add half a TF32 ulp to the magnitude bits, then truncate."""
     bits = x.to(tl.uint32, bitcast=True)
     return ((bits + 0x1000) & 0xFFFFE000).to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def _tf32_trunc(x):
+    """x truncated to TF32 (its low 13 mantissa bits cleared): the operand a TF32 tensor-core
+    dot reads from an fp32 register (Triton inserts no rounding; triton-lang/triton#4574).
+    inf and NaN stay (a quiet NaN keeps its top mantissa bit)."""
+    return (x.to(tl.uint32, bitcast=True) & 0xFFFFE000).to(tl.float32, bitcast=True)
 
 
 @triton.jit
@@ -129,6 +144,8 @@ def _dot(a, b, PRECISION: tl.constexpr):
     elif PRECISION == 3:
         r = tl.dot(a.to(tl.bfloat16).to(tl.float32), b.to(tl.bfloat16).to(tl.float32),
                    input_precision="ieee")
+    elif PRECISION == 5:
+        r = tl.dot(_tf32_trunc(a), _tf32_trunc(b), input_precision="ieee")
     elif PRECISION == 1:
         r = tl.dot(a, b, input_precision="tf32")
     elif PRECISION == 4:

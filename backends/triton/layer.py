@@ -10,29 +10,33 @@ torch tensors out (CUDA tensors on a GPU; CPU tensors under ``TRITON_INTERPRET=1
 or None). Outputs are fresh contiguous tensors; every output element is written by one
 program (no atomics), so results are deterministic. fp32 dots are IEEE unless
 ``precision`` is "tf32", "tf32x3" (tensor cores) or "bf16" (operands rounded to bfloat16);
-accumulation is fp32 always. Off the interpreter the kernels are autotuned, keyed on
-(N, n, m) and K, over the :data:`CONFIGS` whose accumulators fit in registers; under the
-interpreter one fixed large-block config keeps tests fast.
+accumulation is fp32 always; the interpreter emulates the TF32 and bf16 operands
+(``kernels.INTERPRETER_PRECISIONS``), so it computes the GPU's numbers there too. Off the
+interpreter the kernels are autotuned, keyed on (N, n, m) and K, over the :data:`CONFIGS`
+whose accumulators fit in registers; under the interpreter one fixed large-block config
+keeps tests fast.
 No autograd: these are forward kernels (the emitter's inference / benchmark path).
 """
 
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 from geomir.backends.common.taylor import LaplacianJet
+from triton.runtime.interpreter import InterpretedFunction
 
+from . import env_flag
 from . import kernels as _k
 
-INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
-"""Read when this module is imported, like triton reads it when the kernels are decorated."""
+INTERPRET = isinstance(_k.jet_layer_kernel, InterpretedFunction)
+"""Whether triton decorated the kernels for its CPU interpreter: triton's own reading of
+``TRITON_INTERPRET`` (1, true, on, yes or y in any case; anything else is off) when
+``kernels`` was first imported, so the wrappers never disagree with the kernels."""
 
 ACTIVATIONS = _k.ACTIVATIONS
 """Activations with a fused kernel (bare names; None for none)."""
 
-AUTOTUNE = [os.environ.get("GEOMIR_TRITON_AUTOTUNE", "1") not in ("", "0")]
+AUTOTUNE = [env_flag("GEOMIR_TRITON_AUTOTUNE", True)]
 """Off the interpreter: autotune each new key (the default), or launch the first fitting
 candidate without timing any (``GEOMIR_TRITON_AUTOTUNE=0`` or :func:`set_autotune`):
 no tuning at start-up, same sums (every candidate has the same BLOCK_K), maybe slower."""
@@ -162,7 +166,7 @@ def _precision_code(precision: str) -> int:
         raise ValueError(f"triton jet.layer: precision {precision!r} (expected one of "
                          f"{', '.join(_k.PRECISIONS)})")
     code = _k.PRECISIONS[precision]
-    return 3 if INTERPRET and code == 2 else code  # see kernels.PRECISIONS
+    return _k.INTERPRETER_PRECISIONS.get(code, code) if INTERPRET else code
 
 
 def _check(w: torch.Tensor, b: torch.Tensor | None, x: torch.Tensor) -> None:

@@ -11,7 +11,7 @@ same thing with the torch runtime (the torch backend's numbers).
 A launch runs the kernel when the tensors are CUDA tensors (or CPU tensors with
 ``TRITON_INTERPRET=1`` set before the first kernel import), the dtype is float32, bfloat16
 or float16, and the kernel covers the case (activation, width). Otherwise it runs the
-torch code and warns once per reason (:class:`TritonFallbackWarning`):
+torch code and warns once per site kind and reason (:class:`TritonFallbackWarning`):
 
 * ``autograd`` -- a derivative is being taken: an input requires grad (with grad mode on),
   an input is a forward-mode dual tensor (``torch.autograd.forward_ad``), or a torch.func
@@ -28,7 +28,8 @@ torch code and warns once per reason (:class:`TritonFallbackWarning`):
 ``set_strict(True)``) turns every warned fallback (all but ``autograd``) into a
 :class:`TritonFallbackError`.
 ``GEOMIR_TRITON_AUTOTUNE=0`` (or ``set_autotune(False)``) launches a fixed tile per kernel
-instead of autotuning each new shape: no tuning at start-up, the same sums.
+instead of autotuning each new shape: no tuning at start-up, the same sums. Both switches
+are read by :func:`geomir.backends.triton.env_flag` (1/true/yes/on, 0/false/no/off).
 Precision (``geomir.backends.triton.PRECISIONS``): ``"ieee"`` fp32 dot products (default),
 ``"tf32"``, ``"tf32x3"`` or ``"bf16"`` operands, fp32 accumulation always; the emitted module
 passes its ``PRECISION``, and every function of it checks ``PRECISION`` when called
@@ -40,7 +41,6 @@ from __future__ import annotations
 import collections
 import functools
 import math
-import os
 import warnings
 
 import torch
@@ -48,7 +48,7 @@ import torch.autograd.forward_ad as _forward_ad
 
 from geomir.backends.torch import runtime as _torch
 from geomir.backends.torch import taylor as _taylor
-from geomir.backends.triton import PRECISIONS
+from geomir.backends.triton import PRECISIONS, env_flag
 
 __all__ = ["STATS", "TritonFallbackError", "TritonFallbackWarning", "check_precision", "dense", "graphed",
            "jet_layer", "poincare_layer", "set_autotune", "set_strict"]
@@ -56,7 +56,7 @@ __all__ = ["STATS", "TritonFallbackError", "TritonFallbackWarning", "check_preci
 STATS: collections.Counter = collections.Counter()
 """(path, kind, reason) -> launches: path "triton" (reason "") or "torch"."""
 
-_STRICT = [os.environ.get("GEOMIR_TRITON_STRICT", "0") not in ("", "0")]
+_STRICT = [env_flag("GEOMIR_TRITON_STRICT", False)]
 _SILENT = frozenset({"autograd"})
 """Fallback reasons that are the design, not a limitation: no warning, no strict-mode error."""
 _WARNED: set[tuple[str, str]] = set()

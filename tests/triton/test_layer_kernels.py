@@ -387,7 +387,9 @@ def test_precision_options():
     x = torch.randn(K + 1, 32, n, generator=torch.Generator().manual_seed(4))
     w, b = _params(n, m, True, seed=4)
     ref = taylor.layer(x, w, b, "geo.tanh")
-    _assert_close(tl_layer.jet_layer(x, w, b, "tanh", precision="tf32"), ref, "tf32")  # no TF32 on CPU
+    y = tl_layer.jet_layer(x, w, b, "tanh", precision="tf32")
+    errs = [_rel_err(y[k], ref[k]) for k in range(K + 1)]
+    assert 1e-4 < max(errs) < 5e-3, errs  # operands truncated to TF32 (10-bit mantissa), emulated on CPU
     _assert_close(tl_layer.jet_layer(x, w, b, "tanh", precision="tf32x3"), ref, "tf32x3")
     y = tl_layer.jet_layer(x, w, b, "tanh", precision="bf16")
     errs = [_rel_err(y[k], ref[k]) for k in range(K + 1)]
