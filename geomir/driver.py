@@ -35,8 +35,30 @@ REPORTS = ("jets", "contracts", "holonomy")  # --report kinds
 PLOTS = ("holonomy",)  # --plot kinds
 
 
+class _Once(argparse._StoreAction):
+    """argparse's ``store``, but an option given twice is a usage error (argparse would
+    silently keep the last value), as an option repeated inside a pass's braces is."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = namespace.__dict__.setdefault("_given", {})
+        if self.dest in given:
+            raise argparse.ArgumentError(self, f"given twice ({given[self.dest]}, then {option_string} {values}): "
+                                               "give it once")
+        given[self.dest] = f"{option_string} {values}"
+        super().__call__(parser, namespace, values, option_string)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser (and its subcommands' parsers) whose options may be given once."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _Once)
+        self.register("action", "store", _Once)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="geomc",
         description="Compile a .geo model (or .mlir IR) with geomir.",
         epilog="Exit codes: 0 ok, 1 error in the program, 2 usage error or target not built, 3 compiler bug.",
@@ -342,7 +364,7 @@ def _dumper(args, passes=None):
 
 
 def _contract_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="geomc contract",
         description="Kernel contracts: bound how far an inference kernel may drift from the training kernel.",
         epilog="Exit codes: check: 0 the contract holds, 1 it is violated, an escalation step (fallback, block) "
@@ -367,6 +389,50 @@ def _contract_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _contract_inputs(path: str) -> list[tuple[str, str]]:
+    """(what, path) of the files a contract reads: the contract, and when it loads, its model
+    and weights (resolved against the contract's directory). A contract that does not load
+    reads nothing else: the command reports why before writing anything."""
+    from geomir.contracts.spec import load_contract
+    from geomir.diagnostics import SourceError
+
+    inputs = [("the contract file", path)]
+    try:
+        contract, base = load_contract(Path(path))
+    except (SourceError, UsageError):
+        return inputs
+    inputs.append(("the contract's model", str(base / contract.model)))
+    if contract.weights is not None:
+        inputs.append(("the contract's weights file", str(base / contract.weights)))
+    return inputs
+
+
+def _check_contract_outputs(args) -> None:
+    """Usage errors for an empty -o / --state, and for one naming a file the contract reads
+    (it would be overwritten), before anything runs."""
+    given = [(flag, getattr(args, option, None)) for flag, option in (("-o", "output"), ("--state", "state"))]
+    given = [(flag, value) for flag, value in given if value is not None]
+    for flag, value in given:
+        if value == "":
+            raise UsageError(f"empty path given to {flag}")
+    inputs = _contract_inputs(args.contract) if given else []
+    for flag, value in given:
+        for what, source in inputs:
+            if _same_file(value, source):
+                raise UsageError(f"{flag} {value} is {what} ('{source}'); it would be overwritten: give another file")
+
+
+def _event_notes(detail: str) -> list[str]:
+    """The ``notes`` of a promotion event's JSON detail (the offline check's), or []."""
+    import json
+
+    try:
+        data = json.loads(detail)
+    except ValueError:
+        return []
+    return [str(n) for n in data.get("notes", [])] if isinstance(data, dict) else []
+
+
 def run_contract(argv: list[str]) -> int:
     """``geomc contract check FILE`` / ``geomc contract schema``."""
     args = _contract_parser().parse_args(argv)
@@ -374,13 +440,7 @@ def run_contract(argv: list[str]) -> int:
 
     if getattr(args, "contract", None) == "":
         raise UsageError("empty contract path")
-    for option in ("output", "state"):
-        value = getattr(args, option, None)
-        if value == "":
-            raise UsageError(f"empty path given to --{option}")
-        if value is not None and _same_file(value, args.contract):
-            raise UsageError(f"--{option} {value} is the contract file ('{args.contract}'); it would be overwritten: "
-                             "give another file")
+    _check_contract_outputs(args)
 
     from geomir.contracts import check, spec
 
@@ -396,6 +456,8 @@ def run_contract(argv: list[str]) -> int:
         def show(e):
             detail = e["detail"] if len(e["detail"]) < 300 else e["detail"][:300] + "..."
             sys.stdout.write(f"[{e['stage']}] {e['kind']}{': ' + detail if detail else ''}\n")
+            for note in _event_notes(e["detail"]):  # in full, however long the detail
+                sys.stdout.write(f"note: {note}\n")
 
         router = promotion.promote(Path(args.contract), args.calls, args.rows, args.state, args.reset, args.resume, show)
         s = router.state

@@ -88,6 +88,8 @@ class WeightFile:
         return str(self.path)
 
     def _load(self) -> dict[str, np.ndarray]:
+        if self.path.is_dir():
+            raise UsageError(f"weights file '{self.path}' is a directory, not a .npz archive or a .pt state dict")
         if not self.path.is_file():
             raise UsageError(f"weights file '{self.path}' does not exist")
         kind = _file_kind(self.path)

@@ -7,7 +7,10 @@ float64 and cast). Outputs are compared in float64. Per sample:
 
 * ``euclidean`` error: |y_c - y_r| (coordinates); ``manifold``: the geodesic distance on
   the output manifold from y_r to proj(y_c), plus |y_c - proj(y_c)|, how far off the
-  manifold y_c is (the Euclidean distance for vectors); ``relative``: |y_c - y_r| / |y_r|;
+  manifold y_c is (the Euclidean distance for vectors; on the torus, where every vector of
+  angles is a point, the geodesic distance alone: the shortest angle difference per
+  coordinate, so another representative of the same point is no error); ``relative``:
+  |y_c - y_r| / |y_r|;
 * the relative error |y_c - y_r| / |y_r| (for ``max_rel``).
 
 Clauses (each: measured, bound, verdict, the escalation action of measured / bound):
@@ -237,7 +240,9 @@ def _kernel(kernel: Kernel, path: Path, entry: str, master: dict[str, np.ndarray
     return batched
 
 
-def _master_params(path: Path, entry: str, weights: str | None, base: Path) -> dict[str, np.ndarray]:
+def _master_params(path: Path, entry: str, weights: str | None, base: Path, program) -> dict[str, np.ndarray]:
+    """The float64 parameters of ``entry``: the seed-0 init, or the ``weights`` file's,
+    checked as ``geomc --weights`` checks them against ``program`` (the frontend IR)."""
     import torch
 
     import geomir
@@ -246,6 +251,7 @@ def _master_params(path: Path, entry: str, weights: str | None, base: Path) -> d
     params = module.init_params(0, torch.float64, module.FUNCTION_PARAMS[entry])
     master = {k: v.numpy() for k, v in params.items()}
     if weights is not None:
+        from geomir.passes.verify_contracts import check_weights_file
         from geomir.weights_file import WeightFile
 
         file = WeightFile(base / weights)
@@ -253,6 +259,7 @@ def _master_params(path: Path, entry: str, weights: str | None, base: Path) -> d
         if unknown:
             raise UsageError(f"weights file '{file}' holds {len(unknown)} arrays that are no parameter of "
                              f"{path.name}: {', '.join(unknown[:8])}{', ...' if len(unknown) > 8 else ''}")
+        check_weights_file(program, file)  # shapes, finiteness, ball points on the ball
         master = {k: file.get(k, v.shape) for k, v in master.items()}
     return master
 
@@ -265,7 +272,7 @@ def build_kernels(contract: Contract, base: Path, candidate: Callable | None = N
         raise UsageError(f"contract: model file '{contract.model}' not found (relative to {base})")
     entry, f = _entry(path, contract.entry)
     output_type = _output_type(entry, f)
-    master = _master_params(path, entry, contract.weights, base)
+    master = _master_params(path, entry, contract.weights, base, f.get_toplevel_object())
     inputs = draw_inputs(f, contract.inputs.samples, contract.inputs.seed, contract.inputs.distribution,
                          contract.inputs.scale)
     batch = contract.inputs.batch
@@ -280,7 +287,8 @@ def build_kernels(contract: Contract, base: Path, candidate: Callable | None = N
 def sample_errors(y_ref: np.ndarray, y_cand: np.ndarray, output_type, metric: str) -> np.ndarray:
     """The per-sample error of the candidate (see the module doc): under ``manifold``, the
     geodesic distance to the candidate projected on the manifold plus how far the
-    projection moved it, so an output off the manifold is an error."""
+    projection moved it, so an output off the manifold is an error (not on the torus:
+    angles a whole period apart are one point). Non-finite rows give NaN or inf."""
     diff = np.linalg.norm(y_cand - y_ref, axis=-1)
     if metric == "relative":
         return diff / np.maximum(np.linalg.norm(y_ref, axis=-1), np.finfo(np.float64).tiny)
@@ -294,6 +302,8 @@ def sample_errors(y_ref: np.ndarray, y_cand: np.ndarray, output_type, metric: st
 
             m = runtime_manifold(output_type.manifold)
             yr, yc = torch.tensor(y_ref), torch.tensor(y_cand)
+            if isinstance(output_type.manifold, geo.TorusAttr):  # dist: the shortest angle differences
+                return m.dist(yr, yc)[..., 0].numpy()
             on = m.proj(yc)
             return (m.dist(yr, on)[..., 0] + torch.linalg.vector_norm(yc - on, dim=-1)).numpy()
     return diff
@@ -347,9 +357,14 @@ def evaluate(contract: Contract, y_ref: np.ndarray, y_cand: np.ndarray, output_t
         return _evaluate(contract, y_ref, y_cand, output_type, timing)
 
 
+def nonfinite_rows(y: np.ndarray) -> np.ndarray:
+    """Which output rows (samples) hold a NaN or inf."""
+    return ~np.all(np.isfinite(y), axis=-1)
+
+
 def _evaluate(contract, y_ref, y_cand, output_type, timing):
     notes: list[str] = []
-    bad = ~np.all(np.isfinite(y_cand), axis=-1)
+    bad = nonfinite_rows(y_cand)
     nonfinite = int(bad.sum())
     if nonfinite:
         notes.append(f"{nonfinite} candidate outputs are NaN or inf: every clause on the outputs fails")

@@ -8,17 +8,20 @@ offline    ``geomc contract check`` on the contract's inputs; passing starts the
 shadow     the reference answers; the candidate runs beside it on every call and is compared
 canary     the candidate answers a ``fraction`` of the calls, each compared with the reference
 full       the candidate answers; a ``observability.sample_rate`` share of calls is compared,
-           and the ``escalation`` policy applies: warn, fall back to the reference for the
-           next window, block the candidate (a violation that reaches no step: logged)
+           and the ``escalation`` policy applies: warn, fall back to the reference (from the
+           next window until one ends without a violation), block the candidate (a
+           violation that reaches no step: logged)
 =========  ================================================================================
 
 Each live stage analyses windows of ``stages.<stage>.window`` calls, in the manner of Argo
 Rollouts' analysis runs: a compared call *fails* when a numerical clause is violated on it;
 more failures than ``failure_limit`` fail the stage at once (the candidate is blocked; in
-``full``, escalation decides); at the window's end every clause (numerical, statistical,
-runtime p99) is evaluated on the window's compared calls: all hold and at least
-``min_samples`` calls were compared: the stage passes (the next starts); too few compared
-calls: *inconclusive*, the promotion pauses (``geomc contract promote --resume``).
+``full``, escalation decides, on the strongest step the window's failed calls reached);
+at the window's end every clause (numerical, statistical, runtime p99) is evaluated on
+the window's compared calls: all hold and at least ``min_samples`` calls were compared:
+the stage passes (the next starts); too few compared calls: *inconclusive*, the
+promotion pauses (``geomc contract promote --resume``). A candidate output with NaN or
+inf rows is an event (``nonfinite``) on every call, compared or not.
 
 State (stage, status, counters, the current window's compared outputs), every stage event
 and every routing decision are kept in SQLite (``<contract>.state.sqlite`` by default), so
@@ -46,15 +49,16 @@ import numpy as np
 
 from geomir.diagnostics import UsageError
 
-from .check import REJECT, Kernels, build_kernels, evaluate, inputs_hash, is_logits, resolve, strongest
-from .spec import Contract
+from .check import (REJECT, Kernels, build_kernels, evaluate, inputs_hash, is_logits, nonfinite_rows, resolve,
+                    strongest)
+from .spec import Contract, contract_file
 
 LIVE = ("shadow", "canary", "full")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (contract TEXT PRIMARY KEY, stage TEXT, status TEXT, calls INTEGER,
     compared INTEGER, failures INTEGER, window INTEGER, fallback INTEGER, started REAL, updated REAL,
-    fingerprint TEXT);
+    fingerprint TEXT, worst TEXT);
 CREATE TABLE IF NOT EXISTS window (contract TEXT, y_ref BLOB, y_cand BLOB, latency_ms REAL);
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, ts REAL, contract TEXT, stage TEXT, kind TEXT,
     detail TEXT);
@@ -98,6 +102,7 @@ class State:
     fallback: bool = False  # full stage: the reference answers this window (escalation)
     total: int = 0  # calls served in all
     started: float = 0.0  # when the current window started (time.time())
+    worst: str = ""  # the strongest escalation action of the window's failed calls
 
 
 class Store:
@@ -117,8 +122,9 @@ class Store:
                 db = sqlite3.connect(self.path)
                 db.executescript(_SCHEMA)
                 columns = [row[1] for row in db.execute("PRAGMA table_info(state)")]
-                if "fingerprint" not in columns:  # written by an older geomir
-                    db.execute("ALTER TABLE state ADD COLUMN fingerprint TEXT")
+                for column in ("fingerprint", "worst"):  # a file written by an older geomir lacks them
+                    if column not in columns:
+                        db.execute(f"ALTER TABLE state ADD COLUMN {column} TEXT")
                 return db
             except sqlite3.Error as err:
                 problem = f"{err} (not a promotion state file?)"
@@ -126,18 +132,19 @@ class Store:
 
     def load(self) -> tuple[State, str | None] | None:
         """The saved state and the fingerprint it was saved for, or None."""
-        row = self.db.execute("SELECT stage, status, calls, compared, failures, window, fallback, started, fingerprint "
-                              "FROM state WHERE contract = ?", (self.contract,)).fetchone()
+        row = self.db.execute("SELECT stage, status, calls, compared, failures, window, fallback, started, "
+                              "fingerprint, worst FROM state WHERE contract = ?", (self.contract,)).fetchone()
         if row is None:
             return None
         total = self.db.execute("SELECT COUNT(*) FROM decisions WHERE contract = ?", (self.contract,)).fetchone()[0]
-        return State(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), total, row[7] or time.time()), row[8]
+        return (State(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), total, row[7] or time.time(),
+                      row[9] or ""), row[8])
 
     def save(self, s: State) -> None:
         self.db.execute("INSERT OR REPLACE INTO state (contract, stage, status, calls, compared, failures, window, "
-                        "fallback, started, updated, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "fallback, started, updated, fingerprint, worst) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (self.contract, s.stage, s.status, s.calls, s.compared, s.failures, s.window, int(s.fallback),
-                         s.started, time.time(), self.fingerprint))
+                         s.started, time.time(), self.fingerprint, s.worst))
         self.db.commit()
 
     def event(self, stage: str, kind: str, detail: dict | str = "") -> None:
@@ -184,6 +191,15 @@ class Store:
         self.db.commit()
 
 
+def default_state(source, contract: Contract) -> Path:
+    """The state file of a contract given as ``source`` (a path, YAML text or a
+    :class:`Contract`): ``<file without suffix>.state.sqlite`` beside a contract file,
+    else ``<contract name>.state.sqlite`` in the working directory."""
+    path = None if isinstance(source, Contract) else contract_file(source)
+    return Path(str(path.with_suffix("")) + ".state.sqlite") if path is not None else \
+        Path(f"{contract.contract}.state.sqlite")
+
+
 class Router:
     """Serve calls (float64 numpy inputs -> outputs) while promoting the candidate."""
 
@@ -192,12 +208,10 @@ class Router:
         """``contract``: a path, YAML text or :class:`Contract`; ``base``: where its relative
         paths start (default: the contract file's directory, else the working directory)."""
         self.contract, base = resolve(contract, base)
-        if isinstance(contract, Contract):
-            default_state = Path(f"{contract.contract}.state.sqlite")
-        else:
-            default_state = Path(str(Path(contract).with_suffix("")) + ".state.sqlite")
-        self.store = Store(state or default_state, self.contract.contract, fingerprint(self.contract, base))
+        self.store = Store(state or default_state(contract, self.contract), self.contract.contract,
+                           fingerprint(self.contract, base))
         self.kernels = kernels or build_kernels(self.contract, base, candidate)
+        self._count_launches = self.contract.candidate.target == "triton" and candidate is None
         self.rng = np.random.default_rng(seed)
         self._compiled: set[tuple] = set()  # input shapes the candidate ran on in this process
         numerical_only = {"statistical": None, "runtime": None}
@@ -243,14 +257,18 @@ class Router:
     def _offline(self) -> None:
         from .check import run_check
 
-        report = run_check(self.contract, self.kernels)
+        report = run_check(self.contract, self.kernels, count_launches=self._count_launches)
         failed = [c.clause for c in report.clauses if c.verdict == "FAIL" or c.action in REJECT]
-        detail = {c.clause: [c.measured, c.bound, c.verdict, c.action] for c in report.clauses}
+        detail = {"clauses": {c.clause: [c.measured, c.bound, c.verdict, c.action] for c in report.clauses}}
+        if report.notes:  # e.g. a Triton candidate that ran torch's code: never passed unknowingly
+            detail["notes"] = report.notes
+        if "triton_launches" in report.percentiles:
+            detail["triton_launches"] = report.percentiles["triton_launches"]
         if not report.passed:
             self.state.status = "blocked"
-            self.store.event("offline", "blocked", {"failed": failed, "clauses": detail})
+            self.store.event("offline", "blocked", {"failed": failed, **detail})
         else:
-            self.store.event("offline", "passed", {"clauses": detail})
+            self.store.event("offline", "passed", detail)
             self._advance()
 
     def _advance(self) -> None:
@@ -267,6 +285,7 @@ class Router:
     def _new_window(self) -> None:
         s = self.state
         s.calls = s.compared = s.failures = 0
+        s.worst = ""
         s.window += 1
         s.started = time.time()
         self.store.clear_window()
@@ -318,6 +337,7 @@ class Router:
             start = time.perf_counter()
             y_cand = k.candidate(xs)
             latency = (time.perf_counter() - start) * 1e3
+            self._report_nonfinite(y_cand, who, compared)
         failed, max_error, action, metrics = False, None, "", {}
         if compared:
             metrics = self._metrics(xs, y_ref, y_cand, latency)
@@ -326,7 +346,9 @@ class Router:
             action = strongest(c.action for c in clauses)
             max_error = pct["error"]["max"]
             s.compared += 1
-            s.failures += int(failed)
+            if failed:
+                s.failures += 1
+                s.worst = strongest((s.worst, action))
             self.store.add_to_window(y_ref, y_cand, None if compiling else latency)  # compiling: not in the p99
         self.store.decision(s.stage, s.total, who, compared, failed, max_error, inputs_hash(xs), latency, metrics)
         s.total += 1
@@ -334,11 +356,21 @@ class Router:
             s.calls += 1
             limit = self.contract.stages[s.stage]
             if s.failures > limit.failure_limit:
-                self._fail(f"{s.failures} failed calls > failure_limit {limit.failure_limit}", action)
+                self._fail(f"{s.failures} failed calls > failure_limit {limit.failure_limit}", s.worst)
             elif s.calls >= limit.window or (limit.seconds is not None and time.time() - s.started >= limit.seconds):
                 self._close_window()
         self.store.save(self.state)  # not ``s``: closing the window may have started a new stage
         return y_cand if who == "candidate" else y_ref
+
+    def _report_nonfinite(self, y_cand: np.ndarray, who: str, compared: bool) -> None:
+        """A ``nonfinite`` event for a candidate output with NaN or inf rows, compared or not,
+        whatever the escalation does with it: no NaN the router sees goes unreported."""
+        bad = int(nonfinite_rows(y_cand).sum())
+        if bad:
+            served = "served" if who == "candidate" else "not served"
+            self.store.event(self.state.stage, "nonfinite",
+                             f"call {self.state.total}: {bad} of {len(y_cand)} candidate output rows are NaN or inf "
+                             f"({served}, {'compared' if compared else 'not compared'})")
 
     def _metrics(self, xs, y_ref, y_cand, latency) -> dict:
         """The ``observability.record`` fields of a compared call (probabilities: softmax
@@ -425,7 +457,7 @@ def promote(contract_path, calls: int, rows: int = 16, state=None, reset: bool =
     from .check import _entry, draw_inputs
 
     contract, base = resolve(contract_path)
-    path = Path(state) if state else Path(str(Path(contract_path).with_suffix("")) + ".state.sqlite")
+    path = Path(state) if state else default_state(contract_path, contract)
     store = Store(path, contract.contract)
     if reset:
         store.reset()

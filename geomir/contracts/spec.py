@@ -24,13 +24,14 @@ the same model with the same weights. See docs/kernel-contracts.md for every fie
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from geomir.diagnostics import EncodingError, SourceError, SourceFile, Span, read_text_file
+from geomir.diagnostics import EncodingError, SourceError, SourceFile, Span, UsageError, read_text_file
 
 TARGETS = ("torch", "jax", "triton")
 DTYPES = ("float64", "float32", "bfloat16", "float16")
@@ -351,13 +352,34 @@ def _describe(loc: tuple) -> str:
     return text or "the contract"
 
 
-def load_contract(source: str | Path) -> tuple[Contract, Path]:
-    """The validated contract and its file's directory (the base of relative paths)."""
+def contract_file(source: str | Path) -> Path | None:
+    """The file a contract ``source`` names, or None for YAML text: a string with a
+    newline, or one that is no existing file and reads as a YAML mapping (a one-line
+    ``{contract: ..., model: ...}``, or ``contract: x``); any other string is a path."""
     import yaml
 
-    path = Path(source) if not (isinstance(source, str) and "\n" in source) else None
+    if not isinstance(source, str):
+        return Path(source)
+    if "\n" in source:
+        return None
+    if os.path.isfile(source):
+        return Path(source)
+    if source.lstrip().startswith("{"):  # flow-style YAML, even when it does not parse (an error at its column)
+        return None
+    try:
+        return None if isinstance(_parse(source)[1], dict) else Path(source)
+    except yaml.YAMLError:
+        return Path(source)
+
+
+def load_contract(source: str | Path) -> tuple[Contract, Path]:
+    """The validated contract and its file's directory (the base of relative paths);
+    ``source``: a path or YAML text (:func:`contract_file` tells which)."""
+    import yaml
+
+    path = contract_file(source)
     if path is not None:
-        text, name = _read(path), str(path)
+        text, name = _read(path, text_too=isinstance(source, str) and not path.exists()), str(path)
     else:
         text, name = str(source), "<contract>"
     file = SourceFile(name, text)
@@ -403,14 +425,21 @@ def _spec_error(first: dict, positions: dict, file: SourceFile) -> ContractSpecE
     return ContractSpecError(f"{_describe(loc)}: {message}", Span(file, *(where or (1, 1))))
 
 
-def _read(path: Path) -> str:
+def _read(path: Path, text_too: bool = False) -> str:
     """The contract file's text, read as every geomir tool reads a file
     (:func:`geomir.diagnostics.read_text_file`): not UTF-8 is an error at the first bad
-    byte's line and column, a :class:`ContractSpecError` as any other wrong contract file."""
+    byte's line and column, a :class:`ContractSpecError` as any other wrong contract file.
+    ``text_too``: the path is no file, given as a string that could have been YAML text:
+    the error says it is neither."""
     try:
         return read_text_file(path, "contract ")
     except EncodingError as err:
         raise ContractSpecError(err.message, err.span) from None
+    except UsageError as err:
+        if not text_too:
+            raise
+        raise UsageError(f"{err.message}; nor is it the YAML text of a contract (a mapping: "
+                         "'{contract: ..., model: ...}' or lines 'key: value')") from None
 
 
 def _known(loc: tuple) -> str:
