@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Annotated, Any
 
 import numpy as np
 import pydantic
@@ -186,15 +187,13 @@ class Schemas:
 
     def python(self, t: Attribute):
         """The Python annotation pydantic validates a declared type with."""
-        from typing import Any
-
         if isinstance(t, apel.ValueType):
             return _STRICT[t.kind.data] if t.kind.data in _STRICT else {"json": Any, "none": type(None)}[t.kind.data]
         if isinstance(t, apel.ListType):
             return list[self.python(t.elem)]
         if isinstance(t, apel.RecordType):
             return self.model(t.record.data)
-        return Any  # manifold values: checked by check_point
+        return _point_annotation(t)
 
     def coerce(self, value, t: Attribute, what: str):
         """``value`` as the runtime stores a value of type ``t`` (records: dicts; manifold
@@ -205,12 +204,12 @@ class Schemas:
         if isinstance(t, geo.PointType):
             return check_point(value, t, what)
         if isinstance(t, apel.ValueType) and t.kind.data == "json":
-            return value
+            return _plain(value)  # unchecked, but plain data, as the journal stores it
         try:
             checked = pydantic.TypeAdapter(self.python(t)).validate_python(
                 value.model_dump() if isinstance(value, pydantic.BaseModel) and isinstance(t, apel.RecordType) else value)
         except pydantic.ValidationError as err:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in err.errors()[:4])
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {_message(e)}" for e in err.errors()[:4])
             raise ContractViolation(f"{what} is not {describe(t)}: {problems}") from None
         return _plain(checked)
 
@@ -221,17 +220,46 @@ class Schemas:
         return value
 
 
+def _message(error: dict) -> str:
+    """A pydantic error's message; a point's own (from :func:`check_point`) without pydantic's prefix."""
+    if isinstance(error.get("ctx", {}).get("error"), _PointError):
+        return str(error["ctx"]["error"])
+    return error["msg"]
+
+
+class _PointError(ValueError):
+    """A manifold value inside a record or list that breaks its type (pydantic reports where)."""
+
+
+def _point_annotation(t: geo.PointType):
+    """A manifold type as a pydantic annotation: validated with :func:`check_point`."""
+    def validate(value):
+        try:
+            return check_point(value, t, "the value")
+        except ContractViolation as err:
+            raise _PointError(err.message.removeprefix("the value is ")) from None
+
+    return Annotated[Any, pydantic.AfterValidator(validate)]
+
+
 def _plain(value):
+    """``value`` with its pydantic models as dicts, as the store keeps it (so a replayed
+    value is the value the run had)."""
     if isinstance(value, pydantic.BaseModel):
         return value.model_dump(mode="python")
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
     return value
 
 
-# str, int, float, bool as pydantic validates them strictly (pydantic's strict float takes an int)
-_STRICT = {"str": pydantic.StrictStr, "int": pydantic.StrictInt, "float": pydantic.StrictFloat,
-           "bool": pydantic.StrictBool}
+# str, int, float, bool as pydantic validates them strictly, as JSON has them (pydantic's
+# strict float takes an int; a float is finite: JSON has no NaN or infinity)
+_STRICT = {"str": pydantic.StrictStr, "int": pydantic.StrictInt,
+           "float": pydantic.confloat(strict=True, allow_inf_nan=False), "bool": pydantic.StrictBool}
 
 
 def check_point(value, t: geo.PointType, what: str) -> np.ndarray:

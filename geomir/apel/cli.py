@@ -115,13 +115,24 @@ def _show(result) -> int:
         line["error"] = result.error
     if result.waiting_for:
         line["waiting_for"] = result.waiting_for
-    sys.stdout.write(json.dumps(line, default=_jsonable) + "\n")
+    sys.stdout.write(json.dumps(_jsonable(line), allow_nan=False) + "\n")
     return 0 if result.status in ("completed", "waiting") else 1
 
 
 def _jsonable(value):
+    """``value`` as JSON data: arrays and tensors as lists, a float that is not finite (only
+    a ``json`` value holds one) as the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``,
+    anything else JSON lacks as its ``str``."""
     if hasattr(value, "tolist"):
-        return value.tolist()
+        value = value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float)):
+        return value
     return str(value)
 
 

@@ -182,22 +182,41 @@ class Program:
         self.schemas = agents_mod.Schemas({op.sym_name.data: op for op in module.ops if isinstance(op, apel.RecordOp)})
         self.overrides = dict(implementations or {})
         self._impls: dict[str, Callable] = {}
-        self.sent_events = {op.event.data for wf in self.workflows.values() for op in wf.walk()
-                            if isinstance(op, apel.SendOp)}
+        self._sent: dict[str, frozenset[str]] = {}
 
     def implementation(self, name: str) -> Callable:
         if name not in self._impls:
             self._impls[name] = agents_mod.resolve(self.agents[name], self.base_dir, self.overrides)
         return self._impls[name]
 
+    def sent_events(self, workflow: str) -> frozenset[str]:
+        """The events a run of ``workflow`` sends itself (in it or the sub-workflows it runs):
+        its receives of them are internal, of any other event external."""
+        if workflow not in self._sent:
+            seen, todo = set(), [workflow]
+            while todo:
+                name = todo.pop()
+                if name not in seen:
+                    seen.add(name)
+                    todo += [op.workflow.root_reference.data for op in self.workflows[name].walk()
+                             if isinstance(op, apel.RunOp)]
+            self._sent[workflow] = frozenset(op.event.data for name in seen for op in self.workflows[name].walk()
+                                             if isinstance(op, apel.SendOp))
+        return self._sent[workflow]
+
     def workflow(self, name: str | None) -> apel.WorkflowOp:
         if name is None:  # the workflow no other workflow runs, if there is one
             called = {op.workflow.root_reference.data for wf in self.workflows.values() for op in wf.walk()
                       if isinstance(op, apel.RunOp)}
             top = [w for n, w in self.workflows.items() if n not in called]
+            if not self.workflows:
+                raise UsageError("the file declares no workflow (only a 'workflow NAME(...) -> T { ... }' can be run)")
+            if not top:
+                raise UsageError(f"the file has no top-level workflow (each is run by another); name one "
+                                 f"({', '.join(self.workflows)})")
             if len(top) != 1:
                 raise UsageError(f"the file has {len(top)} top-level workflows; name one "
-                                 f"({', '.join(w.sym_name.data for w in top) or ', '.join(self.workflows)})")
+                                 f"({', '.join(w.sym_name.data for w in top)})")
             return top[0]
         if name not in self.workflows:
             raise UsageError(f"no workflow '{name}' (workflows: {', '.join(self.workflows) or 'none'})")
@@ -257,6 +276,8 @@ class _Execution:
         self.event_lock = threading.Lock()
         self.handed_out: set[int] = set()  # outside events given to a receive in this execution
         self.lost = threading.Event()
+        self.sent_events = self.program.sent_events(record.workflow)
+        """Events this run sends itself: a receive of one waits for its send (internal)."""
 
     # -- journal
     def next_seq(self, bounded: bool = True) -> int:
@@ -394,6 +415,7 @@ class _Execution:
             message = f"step '{step_id}' failed: {error.message}"
             self.store.fail_step(self.run_id, self.owner, seq, step_id, kind, message)
             self.replayed.add(step_id)
+            span.set("apel.attempts", attempt)
             span.fail(message)
         raise StepFailed(message, retryable=False)
 
@@ -437,11 +459,11 @@ class _Execution:
             op = self.program.agents[name]
             self.check_call(op, args, chain)
             used[name] = used.get(name, 0) + 1
-            chain.append((name, state_codec.digest(args)))
+            chain.append((name, self.input_digest(op, args)))
             call = agents_mod.AgentCall(self.run_id, self.corr, step_id, f"{self.run_id}/{step_id}", attempt,
                                         agents_mod.context_view(frame.context), tuple(n for n, _ in chain),
                                         frame.context.version)
-            typed = {k: self.program.schemas.to_agent(v, t) for (k, t), v in zip(op.params(), args.values())}
+            typed = {k: self.program.schemas.to_agent(args[k], t) for k, t in op.params()}
             impl = self.implementation(op)
             out = self.timed(op, lambda: agents_mod.invoke(impl, typed, call))
             if not isinstance(out, agents_mod.Delegate):
@@ -450,7 +472,7 @@ class _Execution:
             if out.to not in allowed:
                 raise StepFailed(f"agent '{name}' delegated to '{out.to}', which its contract does not allow "
                                  f"(delegates: {', '.join(allowed) or 'none'})", retryable=False)
-            name, args = out.to, dict(out.args)
+            name, args = out.to, _delegated_args(name, out, self.program.agents[out.to])
 
     def implementation(self, op: apel.AgentOp) -> Callable:
         """The agent's callable; :class:`AgentUnavailable` (at its declaration) if it cannot be loaded."""
@@ -475,8 +497,10 @@ class _Execution:
         return value
 
     def check_call(self, op: apel.AgentOp, args: dict, chain: list[tuple[str, str]]) -> None:
+        """Check a call of ``op`` with ``args`` (one per parameter, by name; converted in
+        place to the declared types) against loops, depth, budget, contract and preconditions."""
         name = op.sym_name.data
-        key = (name, state_codec.digest(args))
+        key = (name, self.input_digest(op, args))
         path = " → ".join([n for n, _ in chain] + [name])
         if key in chain:
             raise LoopDetected(f"delegation loop detected: {path} (agent '{name}' was already asked the same thing "
@@ -489,13 +513,13 @@ class _Execution:
             budget = op.budget_value("calls")
             if budget is not None and self.calls[name] > budget:
                 raise BudgetExceeded(f"agent '{name}' exceeded its budget of {budget} calls in this run")
-        for (pname, ptype), value in zip(op.params(), args.values()):
+        for pname, ptype in op.params():
             try:
-                args[pname] = self.program.schemas.coerce(value, ptype, f"argument '{pname}' of agent '{name}'")
+                args[pname] = self.program.schemas.coerce(args[pname], ptype, f"argument '{pname}' of agent '{name}'")
             except agents_mod.ContractViolation as err:
                 raise StepFailed(err.message, retryable=False) from None
         requires = op.requires.block
-        frame = _Frame("", "", {}, values=dict(zip(requires.args, args.values())))
+        frame = _Frame("", "", {}, values={arg: args[pname] for arg, (pname, _) in zip(requires.args, op.params())})
         for check in requires.ops:
             if isinstance(check, apel.CheckOp):
                 if not frame.values[check.cond]:
@@ -525,20 +549,47 @@ class _Execution:
             raise StepFailed(f"agent '{op.sym_name.data}' raised {type(err).__name__}: {err}") from None
 
     # -- compensation
-    def compensate(self) -> None:
-        done = sorted(self.compensations, key=lambda c: c.seq, reverse=True)
-        for comp in done:
-            region = comp.call.compensation
-            frame = _Frame("", "", comp.context.copy(), values={region.block.args[0]: comp.result})
-            for op in region.block.ops:
-                if isinstance(op, apel.CompensateOp):
-                    name = op.agent.root_reference.data
-                    args = [frame.values[a] for a in op.args]
-                    agent = self.program.agents[name]
-                    sid = f"{_COMPENSATE}{comp.step_id}"
-                    self.call_agent(comp.call, frame, sid, args, name, "compensation", agent.retry.data + 2)
-                else:
-                    _HANDLERS[type(op)](self, op, frame)
+    def compensate(self) -> dict[str, str]:
+        """Run the compensations of the completed calls, latest first; one that fails does
+        not stop the others. The steps left undone, with why."""
+        failed: dict[str, str] = {}
+        for comp in sorted(self.compensations, key=lambda c: c.seq, reverse=True):
+            try:
+                self.compensate_one(comp)
+            except StepFailed as err:
+                failed[comp.step_id] = err.message
+        return failed
+
+    def compensate_one(self, comp: _Compensation) -> None:
+        region = comp.call.compensation
+        frame = _Frame("", "", comp.context.copy(), values={region.block.args[0]: comp.result})
+        for op in region.block.ops:
+            if isinstance(op, apel.CompensateOp):
+                name = op.agent.root_reference.data
+                args = [frame.values[a] for a in op.args]
+                agent = self.program.agents[name]
+                sid = f"{_COMPENSATE}{comp.step_id}"
+                self.call_agent(comp.call, frame, sid, args, name, "compensation", agent.retry.data + 2)
+            else:
+                _HANDLERS[type(op)](self, op, frame)
+
+
+def _delegated_args(name: str, out: agents_mod.Delegate, target: apel.AgentOp) -> dict:
+    """The arguments of a :class:`Delegate` bound to ``target``'s parameters by name; a
+    missing or unknown name fails the step (not retried)."""
+    where = f"agent '{name}' delegated to '{out.to}'"
+    if not isinstance(out.args, Mapping):
+        raise StepFailed(f"{where} with {type(out.args).__name__} arguments; give them as a dict by parameter name",
+                         retryable=False)
+    params = [p for p, _ in target.params()]
+    missing = [p for p in params if p not in out.args]
+    unknown = [repr(k) for k in out.args if k not in params]
+    if missing or unknown:
+        problems = ([f"missing {', '.join(missing)}"] if missing else []) + \
+                   ([f"unknown {', '.join(unknown)}"] if unknown else [])
+        raise StepFailed(f"{where} with arguments that are not its parameters ({', '.join(params) or 'none'}, by "
+                         f"name): {'; '.join(problems)}", retryable=False)
+    return {p: out.args[p] for p in params}
 
 
 @dataclass
@@ -591,6 +642,10 @@ def _branch_of(step_id: str) -> str:
     if not sep:
         return ""
     return head + "@" + step_id[len(head) + 1:].split("/", 1)[0]
+
+
+def _plural(n: int, noun: str) -> str:
+    return noun if n == 1 else f"{n} {noun}s"
 
 
 def _short(value, width: int = 60) -> str:
@@ -647,12 +702,21 @@ def _binop(ex, op: apel.BinaryOp, frame):
 
 
 def _equal(a, b, op: str) -> bool:
-    """``a == b`` (or ``!=``) as one bool; arrays are equal when their shapes and values are."""
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        same = bool(np.array_equal(a, b))
-    else:
-        same = bool(a == b)
+    """``a == b`` (or ``!=``) as one bool."""
+    same = _same(a, b)
     return same if op == "==" else not same
+
+
+def _same(a, b) -> bool:
+    """Whether two values are equal: arrays (manifold values) when their shapes and values
+    are, records and lists when their fields and items are, at any depth."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(a, b))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    return bool(a == b)
 
 
 def _unop(ex, op: apel.UnaryOp, frame):
@@ -754,7 +818,7 @@ def _receive(ex: _Execution, op: apel.ReceiveOp, frame: _Frame):
     step_id = frame.prefix + op.step.data
     event = op.event.data
     rec = ex.recorded(step_id, frame)
-    internal = event in ex.program.sent_events
+    internal = event in ex.sent_events
     if rec is not None and rec.status == "completed":
         if internal:  # consume what the replayed send put in the channel
             if _wait_internal(ex, event, frame.branch, ex.limits.internal_wait_s) is _SUSPENDED:
@@ -789,7 +853,7 @@ _SUSPENDED = object()
 def _receive_value(ex: _Execution, op: apel.ReceiveOp, step_id: str, seq: int, started: float, timeout, span):
     """The event's value, committed to the journal; ``_SUSPENDED`` when it has not come yet."""
     event = op.event.data
-    internal = event in ex.program.sent_events
+    internal = event in ex.sent_events
     event_id = None
     if internal:
         try:
@@ -1000,7 +1064,8 @@ _HANDLERS: dict[type, Callable] = {
 
 
 class Engine:
-    """Runs workflows of one program against one store; one worker identity."""
+    """Runs workflows of one program against one store; one worker identity. It may be
+    shared between threads: it executes each run in one thread at a time."""
 
     def __init__(self, program: Program, store: Store, *, tracer: Tracer | None = None, limits: Limits | None = None,
                  worker: str | None = None):
@@ -1008,12 +1073,19 @@ class Engine:
         self.tracer = tracer or Tracer(None)
         self.limits = limits or Limits()
         self.worker = worker or worker_name()
+        self._executing: set[str] = set()
+        """Runs this engine executes now: the store's lease is per worker, and this engine's
+        threads share its worker id, so it keeps them from executing one run twice at once."""
+        self._guard = threading.Lock()
 
     def start(self, inputs: Mapping, workflow: str | None = None, run_id: str | None = None,
               correlation_id: str | None = None, file: str | None = None) -> RunResult:
         """Start a run (validating ``inputs`` against the workflow's parameters) and run it.
         ``file``: the workflow file, recorded so that ``apel resume`` finds it."""
-        return self._execute(self._create(inputs, workflow, run_id, correlation_id, file, owner=self.worker))
+        with self._guard:  # created leased to this worker: claimed before another thread can claim it
+            record = self._create(inputs, workflow, run_id, correlation_id, file, owner=self.worker)
+            self._executing.add(record.run_id)
+        return self._execute(record.run_id, record)
 
     def _create(self, inputs, workflow, run_id, correlation_id, file, owner) -> RunRecord:
         wf = self.program.workflow(workflow)
@@ -1050,11 +1122,14 @@ class Engine:
         if not self.owns(record):
             raise UsageError(f"run {run_id} is a run of {_file(record)}, not of this program ({self.program.filename}); "
                              "resume it with its own program ('apel resume' finds it)")
-        if not self.store.acquire(run_id, self.worker, self.limits.lease_s):
+        if not self._claim(run_id):
+            if self._busy(run_id):
+                raise RunError(f"run {run_id} is being executed by this engine (in another thread); it goes on "
+                               "there, with any event that came meanwhile")
             owner, until = self.store.holder(run_id) or ("?", 0.0)
             raise RunError(f"run {run_id} is owned by worker {owner} for {max(0.0, until - time.time()):.1f} s more "
                            "(its lease); it is resumed when the lease expires")
-        return self._execute(self.store.get_run(run_id))
+        return self._execute(run_id)
 
     def deliver(self, correlation_id: str, event: str, payload) -> list[RunResult]:
         """Post an event for a correlation id and resume this program's runs waiting for it."""
@@ -1067,9 +1142,8 @@ class Engine:
         results = []
         for record in self.store.list_runs(status="waiting", correlation_id=correlation_id):
             waits = (record.waiting_for or "").split(",")
-            if event in waits and self.owns(record) and self.store.acquire(record.run_id, self.worker,
-                                                                             self.limits.lease_s):
-                results.append(self._execute(self.store.get_run(record.run_id)))
+            if event in waits and self.owns(record) and self._claim(record.run_id):
+                results.append(self._execute(record.run_id))
         return results
 
     def owns(self, record: RunRecord) -> bool:
@@ -1092,13 +1166,14 @@ class Engine:
         for record in self._claimable():
             if len(results) >= limit:
                 break
-            if not self.owns(record) or not self.store.acquire(record.run_id, self.worker, self.limits.lease_s):
+            if not self.owns(record) or not self._claim(record.run_id):
                 continue
             current = self.store.get_run(record.run_id)
             if current.status == "waiting" and not _due(current, time.time()):  # resumed by its event meanwhile
                 self.store.release(record.run_id, self.worker)
+                self._unclaim(record.run_id)
                 continue
-            results.append(self._execute(current))
+            results.append(self._execute(current.run_id, current))
         return results
 
     def _claimable(self) -> list[RunRecord]:
@@ -1113,14 +1188,37 @@ class Engine:
         output = state_codec.decode(record.output) if record.output is not None else None
         return RunResult(record.run_id, record.status, output, record.error, record.correlation_id, record.waiting_for)
 
-    def _execute(self, record: RunRecord) -> RunResult:
-        """Run ``record`` (leased to this worker). A run that goes to wait while an event it
-        waits for is already stored (it came while the run was busy) goes on at once."""
-        result = self._execute_once(record)
-        while (result.status == "waiting" and self._has_event(record.correlation_id, result.waiting_for)
-               and self.store.acquire(record.run_id, self.worker, self.limits.lease_s)):
-            result = self._execute_once(self.store.get_run(record.run_id))
-        return result
+    def _claim(self, run_id: str) -> bool:
+        """Lease ``run_id`` to this worker, unless this engine executes it now (in another thread)."""
+        with self._guard:
+            if run_id in self._executing or not self.store.acquire(run_id, self.worker, self.limits.lease_s):
+                return False
+            self._executing.add(run_id)
+            return True
+
+    def _unclaim(self, run_id: str) -> None:
+        with self._guard:
+            self._executing.discard(run_id)
+
+    def _busy(self, run_id: str) -> bool:
+        with self._guard:
+            return run_id in self._executing
+
+    def _execute(self, run_id: str, record: RunRecord | None = None) -> RunResult:
+        """Run ``run_id`` (leased to this worker and claimed by :meth:`_claim`; ``record``: its
+        row, if just read). A run that goes to wait while an event it waits for is already
+        stored (it came while the run was busy) goes on at once: the check follows the
+        unclaim, so an event whose delivery found the run busy is seen here."""
+        while True:
+            try:
+                record = record or self.store.get_run(run_id)
+                result = self._execute_once(record)
+            finally:
+                self._unclaim(run_id)
+            if not (result.status == "waiting" and self._has_event(record.correlation_id, result.waiting_for)
+                    and self._claim(run_id)):
+                return result
+            record = None
 
     def _has_event(self, correlation_id: str, waiting_for: str | None) -> bool:
         names = set((waiting_for or "").split(","))
@@ -1187,14 +1285,15 @@ class Engine:
 
     def _unwind(self, ex: _Execution, cause: str, span) -> RunResult:
         """Journal the failure, then compensate the completed steps; the run ends
-        ``compensated`` (or ``failed`` if a compensation fails)."""
+        ``compensated``, or ``failed`` if a compensation fails (the others still run), its
+        error naming the steps left undone."""
         ex.cancelled.clear()
         ex.journal_unwinding(cause)
         span.event("compensating", cause=cause)
-        try:
-            ex.compensate()
-        except StepFailed as comp:
-            return self._failed(ex, f"{cause}; compensation failed: {comp.message}", span)
+        failed = ex.compensate()
+        if failed:
+            return self._failed(ex, f"{cause}; {_plural(len(failed), 'compensation')} failed, left undone: "
+                                    f"{', '.join(failed)} ({'; '.join(failed.values())})", span)
         self.store.set_status(ex.run_id, ex.owner, "compensated", error=cause)
         span.set("apel.status", "compensated")
         span.set("apel.cause", cause)

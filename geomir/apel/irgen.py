@@ -31,6 +31,11 @@ BUDGET_KEYS = {"calls": int, "seconds": float, "depth": int}
 """Keys of an agent's ``budget``: calls per run, seconds per call, delegation depth."""
 
 BUILTINS = ("len", "abs", "str", "int", "float")
+STATEMENT_KEYWORDS = frozenset({"let", "parallel", "while", "repeat", "if", "send", "return", "fail", "call", "run",
+                                "receive"})
+"""Keywords that start a statement (apel.lark). The lexer takes a keyword for a name where
+the keyword cannot stand, so one read as an unknown name in a workflow ends an unfinished
+expression (``let x = n +`` before ``return x``)."""
 MAX_NESTING = 200
 """How deeply expressions may nest: levels of operators, calls, record constructions, field
 accesses and lists in one another (200 pass, 201 are refused). A name or a literal is no
@@ -433,6 +438,9 @@ class Lowering:
         if e.name in self.locals:
             return self.locals[e.name]
         if self.wf is None or e.name not in self.wf.slots:
+            if self.wf is not None and e.name in STATEMENT_KEYWORDS:
+                raise GeoSyntaxError(f"incomplete expression: expected a value, found '{e.name}', a keyword that "
+                                     "starts a statement (is the expression before it unfinished?)", e.span)
             known = list(self.locals) + (list(self.wf.slots) if self.wf else [])
             raise GeoNameError(f"unknown name '{e.name}'{suggest(e.name, known)}", e.span)
         return self.emit(apel.GetOp(e.name, self.wf.slots[e.name][0]), e.span)
