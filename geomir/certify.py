@@ -121,6 +121,30 @@ One row per primitive; the bounds below are sound for any function whose (Clarke
 derivative stays in the range."""
 
 
+_ETA = 2.0**-1074  # the smallest subnormal: a bound on a product's underflow error
+
+
+def _product_error(a: np.ndarray, b: np.ndarray) -> float:
+    """A bound on ||fl(a @ b) - a @ b||_2 in float64: |fl(ab) - ab| <= gamma_n |a||b| + n eta
+    entrywise (any summation order, n the inner dimension), through the Frobenius norm; the
+    computed |a||b| is itself within gamma_n |a||b| + n eta of the exact one, so both terms
+    are inflated for it."""
+    n = a.shape[1]
+    gamma = n * _U / (1.0 - n * _U)
+    with np.errstate(over="ignore"):
+        magnitude = _frobenius(np.abs(a) @ np.abs(b))
+    rows, cols = a.shape[0], b.shape[1]
+    return (gamma * (1.0 + gamma) * magnitude + math.sqrt(rows * cols) * 2 * n * _ETA) * _SCALAR_SLACK
+
+
+def _block_norm(block: np.ndarray, error: float, product: float) -> float:
+    """A bound on the norm of an exact product of layers from its computed value ``block``,
+    which is within ``error`` of it, and ``product``, the product of the layers' norms."""
+    if not (math.isfinite(error) and np.all(np.isfinite(block))):
+        return product * _SCALAR_SLACK
+    return min(spectral_norm_bound(block) + error, product) * _SCALAR_SLACK
+
+
 def layered_lipschitz_bound(weights: list, slopes: list[tuple[float, float]]) -> float:
     """A certified Lipschitz bound (Euclidean norms) of x -> W_m D_(m-1)(... D_1(W_1 x))
     with elementwise activations D_p whose slopes lie in slopes[p-1] = (alpha_p, beta_p)
@@ -133,8 +157,10 @@ def layered_lipschitz_bound(weights: list, slopes: list[tuple[float, float]]) ->
         L <= sum over split sets of  prod r_(split)  prod c_(merged)  prod ||block||,
 
     computed by dynamic programming over split points with certified block norms
-    (:func:`spectral_norm_bound`): O(m^2) products. Never above the product of the layer
-    norms times max |slope|, and much tighter for monotone activations (c > 0)."""
+    (:func:`spectral_norm_bound` of the computed float64 product plus a bound on that
+    product's rounding error, or the product of the layers' norms when smaller): O(m^2)
+    products. Never above the product of the layer norms times max |slope|, and much
+    tighter for monotone activations (c > 0)."""
     m = len(weights)
     if len(slopes) != m - 1:
         raise ValueError(f"layered_lipschitz_bound: {m} layers need {m - 1} slope ranges, found {len(slopes)}")
@@ -155,18 +181,26 @@ def layered_lipschitz_bound(weights: list, slopes: list[tuple[float, float]]) ->
         exponent += e
     cs = [(a + b) / 2.0 for a, b in slopes]
     rs = [(b - a) / 2.0 for a, b in slopes]
+    norms = [spectral_norm_bound(a) for a in mats]
     best = [1.0] + [0.0] * m  # best[j]: the bound for layers 1..j with a split after j
     for j in range(1, m + 1):
-        block = None  # W_j ... W_(i+1), built from i = j-1 down
+        block = None  # fl(W_j ... W_(i+1)), built from i = j-1 down
+        error = 0.0  # a bound on ||block - W_j ... W_(i+1)||_2 (rounding of the products)
+        product = 1.0  # ||W_j|| ... ||W_(i+1)||: a bound on the exact block's norm too
         merged = 1.0  # prod of c over the positions inside the block
         total = 0.0
         for i in range(j - 1, -1, -1):
-            block = mats[i] if block is None else block @ mats[i]
+            if block is None:
+                block = mats[i]
+            else:
+                error = error * norms[i] + _product_error(block, mats[i])
+                block = block @ mats[i]
+            product *= norms[i]
             if i < j - 1:
                 merged *= cs[i]  # position i+1 (between layers i+1 and i+2) is inside
             split = rs[i - 1] if i > 0 else 1.0
             if best[i] and split and merged:
-                total += best[i] * split * abs(merged) * spectral_norm_bound(block)
+                total += best[i] * split * abs(merged) * _block_norm(block, error, product)
         best[j] = total
     try:
         return math.ldexp(best[m] * _SCALAR_SLACK, exponent)

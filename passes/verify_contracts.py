@@ -83,8 +83,9 @@ def _weight(value: SSAValue, source: Weights, transformed: bool = True):
     """The parameter's value (drawn from seed ``source`` as every backend draws it, or read
     from a weights file) after its weight transforms (quantize-weights, prune-weights,
     nonnegativity) and rounded to its element type, as the backends cast it (a float32
-    model multiplies by float32 weights); a ball point as its tangent at the origin. None
-    for a computed value."""
+    model multiplies by float32 weights); a ball point as its tangent at the origin. A
+    file's values are rounded to the element type first: a compiled module holds them in its
+    dtype, and its ``transform_params`` transforms those. None for a computed value."""
     owner = value.owner
     if not isinstance(owner, geo.ParamOp):
         return None
@@ -97,12 +98,14 @@ def _weight(value: SSAValue, source: Weights, transformed: bool = True):
     if math.prod(shape) > MAX_PROVED_VALUES:
         raise ContractError(f"parameter '{name}' has {math.prod(shape)} values, more than the contract prover "
                             f"draws ({MAX_PROVED_VALUES}); a contract needs smaller layers", op_span(owner))
+    elt = _element_name(t.element_type)
     if not isinstance(source, WeightFile):
         value = draw(name, ParamSpec(shape, owner.init.data, transforms=transforms), source)
     else:
-        value = _read_param(source, name, t)
+        value = _as_element_type(_read_param(source, name, t), elt, name, source, owner)
         c = _curvature(t) if isinstance(t, geo.PointType) else None
-        if c is not None:  # a point on the ball -> logmap0
+        if c is not None:  # a point on the ball (as the module holds it) -> logmap0
+            _check_on_ball(value, c, name, source, f" once rounded to {elt}")
             norm = float(np.linalg.norm(value))
             value = value * (math.atanh(math.sqrt(c) * norm) / (math.sqrt(c) * norm)) if norm > 0 else value
         value = weights.apply(value, weights.deployed(transforms))
@@ -112,8 +115,13 @@ def _weight(value: SSAValue, source: Weights, transformed: bool = True):
                             op_span(owner))
     if isinstance(t, geo.PointType) and not isinstance(t.manifold, geo.EuclideanAttr):
         return value  # a ball point's tangent: the backend casts the point, not this
-    elt = _element_name(t.element_type)
-    cast = weights.as_element_type(value, elt)  # what the compiled model multiplies by
+    return _as_element_type(value, elt, name, source, owner)  # what the compiled model multiplies by
+
+
+def _as_element_type(value: np.ndarray, elt: str, name: str, source: Weights, owner: Operation) -> np.ndarray:
+    """``value`` rounded to ``elt`` as a backend casts it; a ContractError when some value is
+    beyond the type's range."""
+    cast = weights.as_element_type(value, elt)
     if not np.all(np.isfinite(cast)):
         raise ContractError(f"parameter '{name}' ({_source_text(source)}) has values beyond the range of {elt}, "
                             f"the type the model runs it in (largest |value| {np.abs(value).max():.6g}), "
@@ -131,11 +139,17 @@ def _read_param(source: WeightFile, name: str, t) -> np.ndarray:
     value = source.get(name, _param_shape(t))
     c = _curvature(t) if isinstance(t, geo.PointType) else None
     if c is not None:
-        norm = float(np.linalg.norm(value))
-        if not math.sqrt(c) * norm < 1.0:  # off the ball: no distance from the origin, no bound
-            raise UsageError(f"weights file '{source}': '{name}' is not a point of the Poincaré ball "
-                             f"(|x| = {norm:.6g} >= 1/sqrt(c) = {1 / math.sqrt(c):.6g})")
+        _check_on_ball(value, c, name, source)
     return value
+
+
+def _check_on_ball(value: np.ndarray, c: float, name: str, source: WeightFile, how: str = "") -> None:
+    """A UsageError when ``value`` is not a point of the Poincaré ball of curvature -c (no
+    distance from the origin, no bound)."""
+    norm = float(np.linalg.norm(value))
+    if not math.sqrt(c) * norm < 1.0:
+        raise UsageError(f"weights file '{source}': '{name}' is not a point of the Poincaré ball{how} "
+                         f"(|x| = {norm:.6g} >= 1/sqrt(c) = {1 / math.sqrt(c):.6g})")
 
 
 def check_weights_file(module: builtin.ModuleOp, source: WeightFile) -> None:

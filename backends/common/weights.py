@@ -12,10 +12,10 @@ A transform is a string, as ``geomc --quantize`` / ``--prune`` spell it:
 ``geo.param`` ops carry them in the attribute ``weight_transforms`` (in order); the
 backends' ``init_params`` and the ``verify-contracts`` pass both apply them to the float64
 draw (geomir.backends.common.init.draw), so the contracts are proved on exactly the
-weights the compiled model runs with. The values stay float64 (dequantized): a backend
-casts them to its dtype, which is exact for bf16 values in float32 but rounds int8 ones
-(q s with s = max|row|/127 in float64); ``verify-contracts`` proves on the cast values
-(``as_element_type``).
+weights the compiled model runs with. The values stay float64 (dequantized): rounding
+them to the parameter's dtype is exact for bf16 values in float32 but not for int8 ones
+(q s with s = max|row|/127 in float64); ``verify-contracts`` proves on the values rounded
+once by ``as_element_type``, and every backend casts those (``for_dtype``).
 """
 
 from __future__ import annotations
@@ -43,13 +43,23 @@ def _int8(w: np.ndarray) -> np.ndarray:
     return np.where(scale > 0, q, rows).reshape(w.shape)
 
 
+_BF16_BITS = 8  # significant bits of a bfloat16 (7 stored)
+_BF16_MIN_EXPONENT = -126  # below 2**-126 the bfloat16 values are subnormal: spaced 2**-133
+_BF16_OVERFLOW = 2.0**128  # rounding reaches it: beyond the largest bfloat16, inf
+
+
 def _bf16(w: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):  # beyond float32: inf, which verify-contracts reports at the layer
-        bits = np.ascontiguousarray(w, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    """``w`` rounded to the nearest bfloat16 (ties to even) in one step from float64, back in
+    float64: the multiple of the spacing of bfloat16 values at |w| nearest to w (scaling by
+    a power of two and np.rint are exact). Beyond the bfloat16 range: inf, which
+    verify-contracts reports at the layer."""
+    w = np.asarray(w, dtype=np.float64)
     finite = np.isfinite(w)
-    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-    out = rounded.astype(np.uint32).view(np.float32).astype(np.float64)
-    return np.where(finite, out, w)
+    exponent = np.frexp(np.where(finite, w, 0.0))[1] - 1  # floor(log2 |w|) (0 -> -1, any spacing works)
+    spacing = np.ldexp(1.0, np.maximum(exponent, _BF16_MIN_EXPONENT) - (_BF16_BITS - 1))
+    rounded = np.rint(np.where(finite, w, 0.0) / spacing) * spacing
+    rounded = np.where(np.abs(rounded) >= _BF16_OVERFLOW, np.copysign(np.inf, w), rounded)
+    return np.where(finite, rounded, w)
 
 
 def _magnitude(w: np.ndarray, fraction: float) -> np.ndarray:
@@ -89,14 +99,29 @@ def parse(transform: str) -> Callable[[np.ndarray], np.ndarray]:
 
 def as_element_type(value: np.ndarray, elt: str) -> np.ndarray:
     """``value`` (float64) rounded to the element type ``elt`` ('f64', 'f32', 'f16', 'bf16')
-    a backend casts it to, back in float64: what the compiled model multiplies by. Values
-    beyond the type's range become inf (the prover refuses them)."""
+    in one correctly rounded step (to nearest, ties to even), back in float64: what the
+    compiled model multiplies by. Values beyond the type's range become inf (the prover
+    refuses them). The backends cast this value (:func:`for_dtype`), which every framework
+    then does exactly (torch rounds float64 to float16 and bfloat16 through float32)."""
     if elt == "f64":
         return value
     if elt == "bf16":
         return _bf16(value)
     with np.errstate(over="ignore"):
         return np.asarray(value, dtype={"f32": np.float32, "f16": np.float16}[elt]).astype(np.float64)
+
+
+ELEMENT_TYPES = {"float64": "f64", "float32": "f32", "float16": "f16", "bfloat16": "bf16"}
+"""The element type of each floating dtype name (NumPy / JAX ``dtype.name``; torch's without
+its ``torch.`` prefix)."""
+
+
+def for_dtype(value: np.ndarray, dtype_name: str) -> np.ndarray:
+    """``value`` (float64) as :func:`as_element_type` rounds it for the dtype named
+    ``dtype_name`` ('bfloat16', 'torch.float16', ...): a framework's cast of the result is
+    exact, so every backend holds the numbers the prover proved. Other dtypes: unchanged."""
+    elt = ELEMENT_TYPES.get(str(dtype_name).removeprefix("torch."))
+    return value if elt is None else as_element_type(np.asarray(value, dtype=np.float64), elt)
 
 
 def deployed(transforms: Sequence[str]) -> tuple[str, ...]:

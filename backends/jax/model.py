@@ -11,14 +11,14 @@ import numpy as np
 
 from geomir.backends.common.autodiff import InputSpec, ModelInputError, check_call, checked_function
 from geomir.backends.common.init import ParamSpec, check_seed, draw, select
-from geomir.backends.common.weights import apply, deployed
+from geomir.backends.common.weights import apply, deployed, for_dtype
 
 __all__ = ["InputSpec", "ModelInputError", "ParamSpec", "checked", "init_params", "transform_params"]
 
 
 def _value(name: str, spec: ParamSpec, seed: int, dtype):
     dtype = dtype or spec.dtype or jnp.float32
-    value = jnp.asarray(draw(name, spec, seed), dtype=dtype)
+    value = jnp.asarray(for_dtype(draw(name, spec, seed), jnp.dtype(dtype).name), dtype=dtype)  # as proved
     if spec.manifold is not None:  # a tangent at the origin -> a point (same steps as torch)
         value = spec.manifold.expmap0(spec.manifold.proju(spec.manifold.origin_like(value), value))
     return value
@@ -107,5 +107,7 @@ def transform_params(specs: dict[str, ParamSpec], params: dict) -> dict:
                 raise ModelInputError(f"transform_params: parameter '{name}' is traced by a JAX transformation "
                                       "(jax.jit, jax.grad, ...); the transforms run in NumPy on concrete arrays: "
                                       "call transform_params on the trained params outside it and pass the result in")
-            out[name] = jnp.asarray(apply(np.asarray(params[name], dtype=np.float64), ts), dtype=params[name].dtype)
+            dtype = params[name].dtype
+            new = for_dtype(apply(np.asarray(params[name], dtype=np.float64), ts), jnp.dtype(dtype).name)  # as proved
+            out[name] = jnp.asarray(new, dtype=dtype)
     return out

@@ -9,14 +9,14 @@ import torch
 
 from geomir.backends.common.autodiff import InputSpec, ModelInputError, check_call, checked_function
 from geomir.backends.common.init import ParamSpec, check_seed, draw, select
-from geomir.backends.common.weights import NONNEGATIVE, apply, deployed
+from geomir.backends.common.weights import NONNEGATIVE, apply, deployed, for_dtype
 
 __all__ = ["CompiledModel", "InputSpec", "ModelInputError", "ParamSpec", "checked", "init_params", "transform_params"]
 
 
 def _value(name: str, spec: ParamSpec, seed: int, dtype: torch.dtype | None) -> torch.Tensor:
     dtype = dtype or spec.dtype or torch.get_default_dtype()
-    value = torch.tensor(draw(name, spec, seed), dtype=dtype)
+    value = torch.tensor(for_dtype(draw(name, spec, seed), str(dtype)), dtype=dtype)  # rounded once, as proved
     if spec.manifold is not None:  # a tangent at the origin -> a point (same steps as JAX)
         value = spec.manifold.expmap0(spec.manifold.proju(spec.manifold.origin_like(value), value))
     return value
@@ -59,7 +59,8 @@ def transform_params(specs: dict[str, ParamSpec], params: dict[str, torch.Tensor
         ts = deployed(spec.transforms)
         if ts and name in params:
             value = params[name]
-            out[name] = torch.as_tensor(apply(value.detach().cpu().double().numpy(), ts), dtype=value.dtype, device=value.device)
+            new = for_dtype(apply(value.detach().cpu().double().numpy(), ts), str(value.dtype))  # as proved
+            out[name] = torch.as_tensor(new, dtype=value.dtype, device=value.device)
     return out
 
 

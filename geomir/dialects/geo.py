@@ -263,6 +263,16 @@ _MIN_DIM = {"sphere": 2, "lorentz": 2}
 """Manifolds whose ``dim`` counts ambient coordinates need at least two."""
 
 
+def dim_size_problem(n: int, what: str) -> str | None:
+    """Why ``n`` is too large for a dimension (``what`` names it), or None: the limit of the
+    .geo front end (frontends.dsl.types.MAX_DIM, what every backend can index)."""
+    from geomir.frontends.dsl.types import MAX_DIM, dim_text  # lazily: the front end imports this dialect
+
+    if n <= MAX_DIM:
+        return None
+    return f"{what} is too large: the largest dimension is {MAX_DIM} (2**31 - 1), found {dim_text(n)}"
+
+
 def parse_manifold(parser: AttrParser) -> ManifoldAttr:
     """Parse the short manifold form used inside types: ``keyword`` [``<params>``]."""
     start = parser.pos
@@ -334,6 +344,8 @@ class GeoValueType(ParametrizedAttribute, TypeAttribute, ABC):
                 f"{self.name}: dimension must be >= {minimum} on {self.manifold.short()}, "
                 f"found {self.dim.data}"
             )
+        if (problem := dim_size_problem(self.dim.data, "the dimension")) is not None:
+            raise VerifyException(f"{self.name}: {problem}")
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
@@ -407,6 +419,8 @@ class PathType(ParametrizedAttribute, TypeAttribute):
             )
         if self.dim.data < 1:
             raise VerifyException(f"{self.name}: dimension must be >= 1, found {self.dim.data}")
+        if (problem := dim_size_problem(self.dim.data, "the dimension")) is not None:
+            raise VerifyException(f"{self.name}: {problem}")
         if (problem := element_type_problem(self.element_type)) is not None:
             raise VerifyException(f"{self.name}: {problem}")
 
@@ -1131,6 +1145,9 @@ class ParamOp(IRDLOperation):
             shape = t.get_shape()
             static = DYNAMIC_INDEX not in shape
             if len(shape) in (1, 2) and static and t.element_type in ELEMENT_TYPES:
+                for i, n in enumerate(shape):
+                    if (problem := dim_size_problem(n, f"dimension {i} of its tensor type")) is not None:
+                        op_error(self.name, f"'{self.param_name.data}': {problem}")
                 return
         op_error(
             self.name,
@@ -1140,7 +1157,9 @@ class ParamOp(IRDLOperation):
 
 
     def _verify_transforms(self) -> None:
-        """``weight_transforms``, when present: strings that name valid weight transforms."""
+        """``weight_transforms``, when present: strings that name valid weight transforms, on
+        a tensor parameter (the only ones quantize-weights and prune-weights touch: a point's
+        transform would act on its tangent in the proof but on the point in the backends)."""
         from geomir.backends.common import weights
 
         attr = self.attributes.get(weights.ATTR_NAME)
@@ -1148,6 +1167,9 @@ class ParamOp(IRDLOperation):
             return
         if not isinstance(attr, ArrayAttr) or not all(isinstance(a, StringAttr) for a in attr.data):
             op_error(self.name, f"'{weights.ATTR_NAME}' must be an array of strings, found {attr}")
+        if attr.data and not isinstance(self.result.type, TensorType):
+            op_error(self.name, f"'{self.param_name.data}': '{weights.ATTR_NAME}' apply to tensor parameters only, "
+                     f"found them on {self.result.type}")
         for a in attr.data:
             try:
                 weights.parse(a.data)
