@@ -241,3 +241,9 @@ def test_a_value_never_defined_is_located_at_its_first_use(tmp_path):
     rc, err = geomc(tmp_path, text, "--passes=")
     assert rc == 1
     assert "mutant.mlir:3:22: error: %y is used but never defined (also used and never defined: %z)" in err
+
+
+def test_an_empty_manifold_says_one_is_missing(tmp_path):
+    """It said 'unknown manifold no manifold keyword'."""
+    rc, err = geomc(tmp_path, function(f"    func.return %x : {T}", args="%x: !geo.point<>"), "--passes=")
+    assert rc == 1 and "a manifold is missing, expected one of: euclidean, poincare" in err
