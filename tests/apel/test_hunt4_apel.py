@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 
 import pydantic
 import pytest
@@ -16,17 +15,13 @@ import pytest
 import geomir.apel as apel
 from geomir.apel import compile_file
 from geomir.apel.cli import main as apel_main
-from geomir.apel.engine import Engine, Limits, Program, RunError
+from geomir.apel.engine import Engine, Limits, RunError
 from geomir.apel.store import open_store
 from geomir.apel.tracing import Tracer, read_spans
 from geomir.apel.types import JSON
 from geomir.diagnostics import GeoSyntaxError, UsageError
 
-
-def program(path: Path, text: str, agents: dict | None = None) -> Program:
-    path.write_text(text)
-    module, source = compile_file(path)
-    return Program(module, source, str(path), agents)
+from .helpers import program
 
 
 @pytest.fixture

@@ -16,17 +16,12 @@ import pytest
 from geomir import driver
 from geomir.apel import compile_file, state_codec
 from geomir.apel.cli import main as apel_main
-from geomir.apel.engine import Engine, Limits, Program
+from geomir.apel.engine import Engine, Limits
 from geomir.apel.store import open_store
 from geomir.apel.tracing import Tracer, read_spans
 from geomir.diagnostics import EncodingError, SourceError, UsageError
 
-
-def program(path: Path, text: str, agents: dict | None = None) -> Program:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    module, source = compile_file(path)
-    return Program(module, source, str(path), agents)
+from .helpers import program
 
 
 @pytest.fixture
