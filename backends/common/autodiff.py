@@ -141,7 +141,9 @@ def checked_function(function, check: Callable):
         if named:  # inputs by name, as the generated function's signature spells them
             unknown = [n for n in named if n not in signature.parameters]
             if unknown:
-                raise error(f"{function.__name__}{signature}: no input named '{unknown[0]}'")
+                renamed = [p for p in signature.parameters if p.rstrip("_") == f"v_{unknown[0]}"]
+                hint = f" (an input named like a global of the module is renamed: '{renamed[0]}')" if renamed else ""
+                raise error(f"{function.__name__}{signature}: no input named '{unknown[0]}'{hint}")
             try:
                 args = signature.bind(params, *args, **named).args[1:]
             except TypeError as e:

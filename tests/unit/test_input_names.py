@@ -147,6 +147,8 @@ def test_a_renamed_input_never_takes_another_inputs_name():
     assert list(inspect.signature(m.M).parameters) == ["params", "v_torch_", "v_torch"]
     one = torch.ones(2)
     np.testing.assert_allclose(m.M({}, v_torch=one, v_torch_=3 * one).numpy(), [2.0, 2.0])
+    with pytest.raises(ModelInputError, match="no input named 'torch' .*renamed: 'v_torch_'"):
+        m.M({}, torch=one, v_torch=one)
 
 
 T = "!geo.point<euclidean, 2, f32>"
