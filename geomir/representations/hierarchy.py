@@ -167,10 +167,12 @@ class Hierarchy(NamedNodes):
         sep = "\t" if "\t" in first else ","
         pairs: list[tuple[str, str]] = []
         where: dict[tuple[str, str], int] = {}  # each pair's first line, for a cycle's message
+        header_possible = True  # only the first line that is not blank may be the header
         for lineno, raw in enumerate(lines, 1):
             line = raw.removesuffix("\r")
             if not line.strip():
                 continue
+            maybe_header, header_possible = header_possible, False
             if sep == "\t":
                 fields = line.split("\t")
             else:
@@ -179,7 +181,7 @@ class Hierarchy(NamedNodes):
                 except csv.Error as e:
                     raise HierarchyError(f"{path}:{lineno}: malformed CSV line: {e}") from None
             fields = [f.strip() for f in fields]
-            if not pairs and fields[:2] == ["id1", "id2"] and fields[2:] in ([], ["weight"]):
+            if maybe_header and fields[:2] == ["id1", "id2"] and fields[2:] in ([], ["weight"]):
                 continue  # the header
             what = "child,parent[,weight]" if sep == "," else "child<TAB>parent[<TAB>weight]"
             if len(fields) not in (2, 3):
@@ -207,14 +209,17 @@ class Hierarchy(NamedNodes):
 
     def write_tsv(self, path: str | os.PathLike, header: bool = False) -> None:
         """Write the edges as ``child<TAB>ancestor`` lines (``header``: an ``id1<TAB>id2``
-        first line). Isolated nodes (no edge) are not written. A name that would not read
-        back (empty, with a tab or line break, or surrounding spaces) is an error."""
+        first line; written anyway when the first edge is ``id1 -> id2``, which
+        :meth:`read_tsv` would take for one). Isolated nodes (no edge) are not written. A name
+        that would not read back (empty, with a tab or line break, or surrounding spaces) is
+        an error."""
         used = np.unique(self.edges)
         for x in (self.names[i] for i in used.tolist()):
             if not x or x != x.strip() or any(c in x for c in "\t\n\r"):
                 raise HierarchyError(f"cannot write the node name {x!r} to an edge-list file")
+        first = [self.names[i] for i in self.edges[0].tolist()] if self.num_edges else []
         with open(path, "w", encoding="utf-8", newline="\n") as f:
-            if header:
+            if header or first == ["id1", "id2"]:
                 f.write("id1\tid2\n")
             names = self.names
             f.writelines(f"{names[u]}\t{names[a]}\n" for u, a in self.edges.tolist())
@@ -273,6 +278,9 @@ class Hierarchy(NamedNodes):
             mask = np.zeros(self.num_nodes, dtype=bool)
             mask[[self.id_of(x) for x in keep]] = True
             keep = mask
+        if keep.shape != (self.num_nodes,):
+            raise HierarchyError(f"restrict: a boolean mask needs one entry per node ({self.num_nodes}), "
+                                 f"found shape {keep.shape}")
         new_id = np.cumsum(keep) - 1
         e = self.edges[keep[self.edges[:, 0]] & keep[self.edges[:, 1]]]
         names = tuple(x for x, k in zip(self.names, keep.tolist()) if k)

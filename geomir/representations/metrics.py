@@ -162,12 +162,12 @@ def _evaluate(rows: Callable, hierarchy: Hierarchy, batch_size: int, sample: int
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise EvaluationError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 1):
+        raise EvaluationError(f"sample must be a positive integer or None, got {sample!r}")
     n = hierarchy.num_nodes
     counts_np = np.diff(np.asarray(hierarchy.offsets))
     sources = np.flatnonzero(counts_np > 0)
     if sample is not None and sample < sources.size:
-        if sample < 1:
-            raise EvaluationError(f"sample must be >= 1, got {sample}")
         sources = np.sort(np.random.default_rng(seed).choice(sources, size=sample, replace=False))
     if sources.size == 0:  # sample >= 1 keeps a source when there is one
         raise EvaluationError(f"the hierarchy has no edges ({n} nodes): mean rank and MAP are undefined (they "
@@ -298,31 +298,33 @@ def make_distance(name: str, curvature: float = 1.0) -> _Distance:
 
     if name == "euclidean":
         return _Distance(name, 0.0, lambda x, y: (x - y).norm(dim=-1), cdist, "|x - y|")
-    if name == "poincare":
-        def full(x, y):
-            sq = (x - y).pow(2).sum(-1)
-            den = (1 - c * x.pow(2).sum(-1)) * (1 - c * y.pow(2).sum(-1))
-            return torch.acosh(1 + 2 * c * sq / den.clamp_min(torch.finfo(sq.dtype).tiny)) / sc
+    if name in ("poincare", "lorentz"):
+        from geomir.backends.torch import runtime
 
-        def pairwise(a, b):
-            # d(a, b) increases with |a - b|^2 / (1 - c|b|^2) for a fixed a
-            inv = 1 / (1 - c * b.pow(2).sum(-1)).clamp_min(torch.finfo(b.dtype).tiny)
-            return cdist(a, b).square_() * inv
-
-        return _Distance(name, c, full, pairwise,
-                         "arcosh(1 + 2c|x - y|^2 / ((1 - c|x|^2)(1 - c|y|^2))) / sqrt(c)")
-    if name == "lorentz":
-        def inner(x, y):
-            return (x[..., 1:] * y[..., 1:]).sum(-1) - x[..., 0] * y[..., 0]
+        manifold = runtime.PoincareBall(c) if name == "poincare" else runtime.Lorentz(c)
 
         def full(x, y):
-            return torch.acosh((-c * inner(x, y)).clamp_min(1)) / sc
+            # the runtime's distance: 2 asinh(sqrt(c)|x - y| / sqrt(delta_x delta_y)) / sqrt(c) on the
+            # ball, its chord on the hyperboloid; arcosh(1 + t) lost all relative accuracy for
+            # close points (0 for points 1e-9 apart)
+            return manifold.dist(x, y).squeeze(-1)
 
-        def pairwise(a, b):
-            # d(a, b) increases with -<a, b>_L
-            return a[:, :1] @ b[:, :1].T - a[:, 1:] @ b[:, 1:].T
+        if name == "poincare":
+            def pairwise(a, b):
+                # d(a, b) increases with |a - b|^2 / (1 - c|b|^2) for a fixed a
+                inv = 1 / (1 - c * b.pow(2).sum(-1)).clamp_min(torch.finfo(b.dtype).tiny)
+                return cdist(a, b).square_() * inv
+        else:
+            def pairwise(a, b):
+                # the same key on the points' images in the ball, b_s / (1 + sqrt(c) b_0), whose
+                # 1 - c|image|^2 is 2 / (1 + sqrt(c) b_0): -<a, b>_L cancelled (eps x0^2) for
+                # close points far out and misranked near ties
+                ball_a, ball_b = a[:, 1:] / (1 + sc * a[:, :1]), b[:, 1:] / (1 + sc * b[:, :1])
+                return cdist(ball_a, ball_b).square_() * ((1 + sc * b[:, 0]) / 2)
 
-        return _Distance(name, c, full, pairwise, "arcosh(-c<x, y>_L) / sqrt(c)")
+        formula = ("2 asinh(sqrt(c)|x - y| / sqrt((1 - c|x|^2)(1 - c|y|^2))) / sqrt(c)" if name == "poincare"
+                   else "2 asinh(sqrt(c) l / 2) / sqrt(c), l the Minkowski chord |y - x|_L")
+        return _Distance(name, c, full, pairwise, formula)
     raise EvaluationError(f"unknown distance {name!r}: use poincare, lorentz, euclidean or a callable")
 
 

@@ -46,6 +46,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from geomir.backends.common.manifolds import CONSTANTS
 from geomir.diagnostics import GeomirError, UsageError
 
 from .intruders import Intruders, mine_intruders
@@ -187,6 +188,11 @@ class TrainConfig:
                             f"ball (the initial points must be inside it), found {self.init_scale}")
         if problems:
             raise UsageError("invalid training configuration: " + "; ".join(problems))
+        floor = CONSTANTS[self.dtype].ball_eps
+        if self.manifold == "poincare" and self.boundary_eps < floor:
+            warnings.warn(f"boundary_eps {self.boundary_eps:g} is below {self.dtype}'s ball margin {floor:g}: the "
+                          f"runtime keeps sqrt(c)|x| <= 1 - {floor:g}, so points come no closer to the boundary "
+                          f"than that (use float64 for a larger radius)", UserWarning, stacklevel=2)
 
 
 def _integer(value) -> int:
