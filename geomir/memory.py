@@ -629,7 +629,7 @@ class ToroidalMemory:
         n = pos.shape[0] if pos is not None and pos.ndim else 0
         if n > mem.capacity:
             raise damaged(f"it holds {n} entries, more than its capacity {mem.capacity}")
-        expected = {"pos": ((n, mem.dims), "fc", "(entries, dims), floating-point"),
+        expected = {"pos": ((n, mem.dims), "f", "(entries, dims), floating-point"),
                     "w": ((n, mem.dims), "iu", "(entries, dims), integer"),
                     "chan": ((n,), "iu", "(entries,), integer"), "slot": ((n,), "iu", "(entries,), integer")}
         if "value_shape" in meta or "values" in arrays:
@@ -657,6 +657,16 @@ class ToroidalMemory:
         if n and not (0 <= int(slot.min()) and int(slot.max()) < mem.lattice_size):
             raise damaged(f"the array 'slot' holds slots outside 0..{mem.lattice_size - 1}")
         mem._pos[:n] = torch.from_numpy(arrays["pos"]).to(mem.device)
+        if n:  # each entry under its nearest slot (a tie, or another device's rounding, may pick either)
+            pos = mem._pos[:n]
+            nearest = mem._slots(pos)
+            best = mem._torus_dist(pos, mem._lattice[nearest])
+            far = mem._torus_dist(pos, mem._lattice[slot]) > best * (1 + 1e-3) + 1e-6
+            moved = far.nonzero()
+            if moved.numel():
+                i = int(moved[0, 0])
+                raise damaged(f"entry {i} is filed under slot {int(slot[i])}, not under the lattice slot nearest "
+                              f"its position ({int(nearest[i])})")
         mem._w[:n], mem._chan[:n], mem._slot[:n] = w, chan, slot
         if "values" in expected:
             try:
