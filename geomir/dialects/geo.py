@@ -278,8 +278,8 @@ def parse_manifold(parser: AttrParser) -> ManifoldAttr:
     start = parser.pos
     keyword = parser.parse_optional_identifier()
     if keyword not in MANIFOLDS:
-        what = f"unknown manifold '{keyword}'" if keyword is not None else "a manifold is missing"
-        parser.raise_error(f"{what}, expected one of: {', '.join(MANIFOLDS)}", start, parser.pos)
+        what = f"unknown manifold '{keyword}', expected" if keyword is not None else "expected a manifold,"
+        parser.raise_error(f"{what} one of: {', '.join(MANIFOLDS)}", start, parser.pos)
     cls = MANIFOLDS[keyword]
     return cls.new(cls.parse_parameters(parser))
 

@@ -166,7 +166,7 @@ def test_invalid_attribute(make, message):
             ParseError,
             "unknown manifold 'hyperbolic', expected one of: euclidean, poincare, lorentz, sphere, torus",
         ),
-        ("!geo.tangent<3, f32>", ParseError, "unknown manifold"),
+        ("!geo.tangent<3, f32>", ParseError, "expected a manifold, one of: euclidean"),
         ("!geo.path<sphere, 3, f32>", VerifyException, "geo.path: paths are on torus manifolds, found sphere"),
         ("!geo.path<torus<degrees>, 3, f32>", VerifyException, "unknown units 'degrees'"),
     ],

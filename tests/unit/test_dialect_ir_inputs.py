@@ -246,4 +246,4 @@ def test_a_value_never_defined_is_located_at_its_first_use(tmp_path):
 def test_an_empty_manifold_says_one_is_missing(tmp_path):
     """It said 'unknown manifold no manifold keyword'."""
     rc, err = geomc(tmp_path, function(f"    func.return %x : {T}", args="%x: !geo.point<>"), "--passes=")
-    assert rc == 1 and "a manifold is missing, expected one of: euclidean, poincare" in err
+    assert rc == 1 and "expected a manifold, one of: euclidean, poincare" in err
