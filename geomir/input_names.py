@@ -58,14 +58,13 @@ def copy_input_names(source: func.FuncOp, target: func.FuncOp, extra: Sequence[s
     for arg, old in zip(target.body.block.args, source.body.block.args):
         arg.name_hint = old.name_hint
     names = input_names(source)
-    for arg, name in zip(target.body.block.args[len(source.body.block.args):], extra):
-        while name in names:
+    taken = set(names)
+    for arg, name in zip(target.body.block.args[len(names):], extra):
+        while name in taken:
             name += "_"
         arg.name_hint = name
-        names.append(name)
-    names = names[:len(source.body.block.args)]
-    _store(target, [name if name != arg.name_hint else None for arg, name in zip(target.body.block.args, names)]
-           + [None] * len(extra))
+        taken.add(name)
+    rename_inputs(target, [*names, *[None] * len(extra)])
 
 
 def source_name(value: SSAValue) -> str | None:

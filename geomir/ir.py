@@ -19,7 +19,7 @@ from xdsl.utils.mlir_lexer import MLIRLexer, MLIRTokenKind, StringLiteral
 
 from geomir import input_names
 from geomir.diagnostics import IRError, IRSourceError, SourceError, SourceFile, Span, remember_source
-from geomir.dialects import make_context
+from geomir.dialects import geo, make_context
 from geomir.verify import verify_module
 
 
@@ -94,11 +94,12 @@ def _spelled_as_named(module: ModuleOp) -> ModuleOp:
     def funcs(module):
         return [op for op in module.walk() if isinstance(op, FuncOp) and len(op.body.blocks) == 1]
 
-    if not any(any(unspelled(f)) for f in funcs(module)):
+    pins = [unspelled(f) for f in funcs(module)]
+    if not any(any(names) for names in pins):
         return module
-    module = module.clone()
-    for f in funcs(module):
-        input_names.pin_names(f, unspelled(f))
+    module = module.clone()  # the same functions in the same order
+    for f, names in zip(funcs(module), pins):
+        input_names.pin_names(f, names)
     return module
 
 
@@ -200,7 +201,8 @@ class _LocatingParser(Parser):
             message = " ".join(str(err).split())
             bad_element = re.fullmatch(r"parameter 'element_type' does not verify: Unexpected attribute (.+)", message)
             if bad_element:  # xDSL's parameter check runs before the type's own verifier
-                message = f"element type must be one of f16, bf16, f32, f64, found {bad_element.group(1)}"
+                allowed = ", ".join(map(str, geo.ELEMENT_TYPES))
+                message = f"element type must be one of {allowed}, found {bad_element.group(1)}"
             raise ParseError(span, message) from None
 
     def _register_ssa_definition(self, name, values, span) -> None:
