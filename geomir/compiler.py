@@ -257,8 +257,9 @@ def _values(module: ModuleOp):
 
 
 def default_cache_dir() -> Path:
-    """Where geomir.compile writes generated modules: $GEOMIR_CACHE_DIR or ~/.cache/geomir."""
-    return Path(os.environ.get("GEOMIR_CACHE_DIR") or Path.home() / ".cache" / "geomir")
+    """Where geomir.compile writes generated modules: $GEOMIR_CACHE_DIR or ~/.cache/geomir
+    (a leading ``~`` expanded, as a shell would)."""
+    return Path(os.environ.get("GEOMIR_CACHE_DIR") or Path.home() / ".cache" / "geomir").expanduser()
 
 
 def compile(
@@ -306,8 +307,9 @@ def _import(code: str, target: str, cache_dir: str | Path | None) -> types.Modul
 
 
 def _cache_directory(cache_dir) -> Path:
-    """``cache_dir`` as a directory (None: :func:`default_cache_dir`); an empty or
-    non-path value is a :class:`UsageError`, not the working directory or a TypeError."""
+    """``cache_dir`` as a directory (None: :func:`default_cache_dir`; a leading ``~``
+    expanded, not a directory named '~'); an empty or non-path value is a
+    :class:`UsageError`, not the working directory or a TypeError."""
     if cache_dir is None:
         return default_cache_dir()
     if not isinstance(cache_dir, (str, os.PathLike)):
@@ -315,7 +317,7 @@ def _cache_directory(cache_dir) -> Path:
                          f"{type(cache_dir).__name__}")
     if not os.fspath(cache_dir):
         raise UsageError("cache_dir is empty: give a directory, or None for $GEOMIR_CACHE_DIR or ~/.cache/geomir")
-    return Path(cache_dir)
+    return Path(cache_dir).expanduser()
 
 
 _NAMING = threading.Lock()

@@ -24,6 +24,7 @@ built, 3 internal compiler error. User errors never print a Python traceback
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -229,6 +230,8 @@ def _plot(args) -> None:
         except ValueError:
             raise UsageError(f"--plot-axes takes two coordinate indices like 0,1, not '{args.plot_axes}'") from None
         axes = (a, b)
+    if importlib.util.find_spec("matplotlib") is None:  # before the map is computed, not after
+        raise UsageError("--plot needs matplotlib, which is not installed (pip install matplotlib, or geomir[plot])")
     hmap = holonomy_map.holonomy_map(
         Path(args.input), args.model, args.wrt, axes, args.plot_extent,
         holonomy_map.GRID if args.plot_grid is None else args.plot_grid,
@@ -349,6 +352,7 @@ def _dumper(args, passes=None):
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise UsageError(f"cannot create dump directory '{directory}': {err.strerror}") from None
+        _remove_stale_dumps(args, directory, {f"{index:02d}-{name}.mlir" for index, name in enumerate(names)})
 
     def dump(index: int, name: str, module) -> None:
         text = print_ir(module, generic, args.debug_info)
@@ -363,6 +367,27 @@ def _dumper(args, passes=None):
     return dump
 
 
+def _remove_stale_dumps(args, directory: Path, written: set[str]) -> None:
+    """Remove the dumps of an earlier run from ``directory``: files named as geomc names its
+    dumps (``NN-input.mlir``, ``NN-<pass>.mlir``, the pass with its options) that this run
+    does not write, unless one is an input or the -o file. Other files are left alone."""
+    import re
+
+    from geomir.pipeline import available_passes
+
+    stages = "|".join(re.escape(n) for n in ("input", *available_passes()))
+    dump_name = re.compile(rf"\d{{2,}}-(?:{stages})(?:\{{.*\}})?\.mlir")
+    for path in sorted(directory.iterdir()):
+        if (path.name in written or not dump_name.fullmatch(path.name) or not path.is_file()
+                or _overwritten_input(args, path) is not None
+                or (args.output is not None and _same_file(args.output, path))):
+            continue
+        try:
+            path.unlink()
+        except OSError as err:
+            raise UsageError(f"cannot remove the earlier dump '{path}': {err.strerror}") from None
+
+
 def _contract_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="geomc contract",
@@ -372,10 +397,12 @@ def _contract_parser() -> argparse.ArgumentParser:
         "blocked, 4 not yet (paused as inconclusive, or out of calls); 2 usage error (a model, weights or state "
         "file that cannot be used).",
     )
+    _debug_option(p)
     sub = p.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="run the reference and the candidate kernel and evaluate every clause")
     check.add_argument("contract", help="the contract file (.yaml)")
     check.add_argument("-o", "--output", help="write the JSON report here (default: <contract>.report.json)")
+    _debug_option(check)
     promote = sub.add_parser("promote", help="move the candidate through the contract's promotion stages on "
                              "synthetic calls (state kept in SQLite; a rerun continues)")
     promote.add_argument("contract", help="the contract file (.yaml)")
@@ -385,8 +412,15 @@ def _contract_parser() -> argparse.ArgumentParser:
     promote.add_argument("--reset", action="store_true", help="forget the saved state and start from offline (a "
                          "changed contract, model or weights file restarts by itself)")
     promote.add_argument("--resume", action="store_true", help="continue a promotion paused as inconclusive")
-    sub.add_parser("schema", help="print the contract file's JSON schema")
+    _debug_option(promote)
+    _debug_option(sub.add_parser("schema", help="print the contract file's JSON schema"))
     return p
+
+
+def _debug_option(p: argparse.ArgumentParser) -> None:
+    """``--debug`` (read from argv by diagnostics.cli_main), before or after the subcommand."""
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show Python tracebacks for internal errors")
 
 
 def _contract_inputs(path: str) -> list[tuple[str, str]]:
@@ -447,6 +481,7 @@ def run_contract(argv: list[str]) -> int:
     if args.command == "schema":
         sys.stdout.write(json.dumps(spec.json_schema(), indent=2) + "\n")
         return 0
+    check.require_torch()  # before a promotion's state is touched
     if args.command == "promote":
         from geomir.contracts import promotion
 
@@ -478,8 +513,8 @@ def run_contract(argv: list[str]) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["contract"]:
-        return run_contract(argv[1:])
+    if [a for a in argv if a != "--debug"][:1] == ["contract"]:  # `geomc --debug contract ...` too
+        return run_contract(argv[argv.index("contract") + 1:])
     args = _parser().parse_args(argv)
     if args.list_passes:
         sys.stdout.write(_list_passes())

@@ -50,7 +50,7 @@ from geomir.diagnostics import GeomirError, UsageError
 try:
     import torch
 except ImportError:  # pragma: no cover - torch is an optional extra
-    raise UsageError("geomir.memory needs PyTorch: pip install torch (see the README)") from None
+    raise UsageError("geomir.memory needs PyTorch, which is not installed (pip install torch==2.13.0)") from None
 
 
 class ToroidalMemoryError(GeomirError):

@@ -1,10 +1,11 @@
 """Checked execution: ``geomir.compile(..., check_finite=True)`` (``geomc --check-finite``).
 
-The generated code then calls :func:`check_finite` on each function's inputs and parameters
+The generated code then calls :data:`check_finite` on each function's inputs and parameters
 and on every value an op makes, so the first NaN or inf of a call raises
 :class:`NonFiniteError` at the op's ``file:line:col`` with the source line and a caret,
-instead of flowing silently into the outputs. The checks read the values back (a device
-sync per op): a debugging mode, not for speed. Inside torch.func and eager JAX transforms
+instead of flowing silently into the outputs; the caret line is the text that was compiled
+(the generated module carries the source lines its checks point at). The checks read the
+values back (a device sync per op): a debugging mode, not for speed. Inside torch.func and eager JAX transforms
 (the grad, hvp and vjp requests) the checks read the values under the wrappers. Under
 ``jax.jit`` the values are abstract and are not checked (use ``jax.experimental.checkify``).
 No torch or jax import here.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from geomir.diagnostics import NonFiniteError, Span, span_at
+from geomir.diagnostics import NonFiniteError, SourceFile, Span, span_at
 
 
 def _parts(value) -> list:
@@ -58,22 +59,42 @@ def _report(part) -> tuple[int, int, int, list[int], list[int]] | None:
     return int(np.isnan(a).sum()), int(np.isinf(a).sum()), a.size, [int(i) for i in first], list(a.shape)
 
 
-def _span(where: str | None) -> Span | None:
+def _span(where: str | None, lines: dict[str, dict[int, str]] | None) -> Span | None:
     if not where:
         return None
     name, line, column = where.rsplit(":", 2)
-    return span_at(name, int(line), int(column))
+    if lines is None:  # a module generated before modules carried their lines: the text by file name
+        return span_at(name, int(line), int(column))
+    text = lines.get(name, {}).get(int(line), "")
+    return Span(SourceFile(name, "\n" * (int(line) - 1) + text), int(line), int(column))  # only that line known
 
 
-def check_finite(where: str | None, what: str, function: str, value):
-    """``value`` if every entry is finite; else NonFiniteError at ``where`` ("file:line:col"):
-    ``what`` (an op, an input, a parameter) in ``@function`` gave so many NaN and inf."""
-    for part in _parts(value):
-        report = _report(part)
-        if report is None:
-            continue
-        nan, inf, size, first, shape = report
-        found = " and ".join(f"{n} {kind}" for n, kind in ((nan, "NaN"), (inf, "inf")) if n)
-        raise NonFiniteError(f"{what} in @{function} gave {found} of {size} values, the first at index "
-                             f"{first} of shape {shape} (the first non-finite value of this call)", _span(where))
-    return value
+class FiniteCheck:
+    """``check_finite(where, what, function, value)``: ``value`` if every entry is finite;
+    else NonFiniteError at ``where`` ("file:line:col"): ``what`` (an op, an input, a
+    parameter) in ``@function`` gave so many NaN and inf. The caret line comes from
+    ``lines`` (file -> line -> text: the lines of the compiled source a generated module
+    carries, see :meth:`with_lines`); without them (a module generated before they were
+    carried) from the text last compiled under that file name, else the file as it is now."""
+
+    def __init__(self, lines: dict[str, dict[int, str]] | None = None):
+        self.lines = lines
+
+    def with_lines(self, lines: dict[str, dict[int, str]]) -> FiniteCheck:
+        """The check with the caret lines of one generated module."""
+        return FiniteCheck(lines)
+
+    def __call__(self, where: str | None, what: str, function: str, value):
+        for part in _parts(value):
+            report = _report(part)
+            if report is None:
+                continue
+            nan, inf, size, first, shape = report
+            found = " and ".join(f"{n} {kind}" for n, kind in ((nan, "NaN"), (inf, "inf")) if n)
+            raise NonFiniteError(f"{what} in @{function} gave {found} of {size} values, the first at index "
+                                 f"{first} of shape {shape} (the first non-finite value of this call)",
+                                 _span(where, self.lines))
+        return value
+
+
+check_finite = FiniteCheck()

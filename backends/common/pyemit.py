@@ -385,9 +385,9 @@ def _label(op: Operation) -> str:
     return op.primitive.data if isinstance(op, jet.ApplyOp) else op.name
 
 
-def _check_lines(op: Operation, names: Names, function: str, fallback: str | None) -> list[str]:
-    """``_check_finite(...)`` calls (check_finite=True) for the values ``op`` defines, at the
-    op's location (or its function's, for an op a pass made)."""
+def _check_site(op: Operation, fallback: str | None) -> tuple[str | None, str]:
+    """(where, what) of the ``_check_finite(...)`` calls (check_finite=True) for the values
+    ``op`` defines: the op's location (or its function's, for an op a pass made)."""
     if isinstance(op, geo.ParamOp):
         what = f"parameter {op.param_name.data!r}"
     elif isinstance(op, func.CallOp):
@@ -400,7 +400,20 @@ def _check_lines(op: Operation, names: Names, function: str, fallback: str | Non
         # a fused layer: blame the activation's line (a NaN from finite inputs is its),
         # naming the linear map's too
         where, what = last, f"jet.layer ({op.activation.data}, after the linear map at {first})"
-    return [f"_check_finite({where!r}, {what!r}, {function!r}, {names[r]})" for r in op.results]
+    return where, what
+
+
+def _source_lines(sites: set[str | None]) -> dict[str, dict[int, str]]:
+    """file -> line -> text of the ``file:line:col`` sites, sorted: the text compiled under
+    the file's name (else the file's), for the caret lines of the checks' errors."""
+    from geomir.diagnostics import span_at
+
+    texts, out = {}, {}
+    for name, line in sorted({(w.rsplit(":", 2)[0], int(w.rsplit(":", 2)[1])) for w in sites if w}):
+        if name not in texts:
+            texts[name] = span_at(name, 1, 1).source
+        out.setdefault(name, {})[line] = texts[name].line_text(line)
+    return out
 
 
 def _tap_lines(op: Operation, names: Names) -> list[str]:
@@ -453,6 +466,7 @@ class PythonEmitter:
         self.funcs = [op for op in module.ops if isinstance(op, func.FuncOp)]
         self.fused = {f: flavor.fuse(f) if flavor.fuse else [] for f in self.funcs}
         self.arg_names: dict[func.FuncOp, list[str]] = {}  # the inputs' Python names, per function
+        self.checked_at: set[str | None] = set()  # the locations of the _check_finite calls
 
     # -- module-level tables
     def manifolds(self) -> dict[str, str]:
@@ -560,6 +574,8 @@ class PythonEmitter:
         lines += ["", "# Contracts: declared in the source; proved by verify-contracts (weights of seed 0", "# after their weight transforms; claims read from a .mlir input are proved again before they are", "# listed, and 'proved' is empty when nothing was proved).", "CONTRACTS = {"]
         lines += [f"    {fname!r}: {entry!r}," for fname, entry in self.contracts().items()]
         lines += ["}"]
+        if self.check_finite:
+            lines += self._source_table()
         if fl.fused_table is not None:
             lines += ["", *fl.fused_table([(f.sym_name.data, g) for f in self.funcs for g in self.fused[f]])]
         lines += [
@@ -614,7 +630,7 @@ class PythonEmitter:
         lines += ["    " + statement for statement in self.flavor.prologue]
         fname, at = f.sym_name.data, _where(f)
         if self.check_finite:
-            lines += [f"    _check_finite({at!r}, {'input ' + repr(a)!r}, {fname!r}, {a})" for a in args]
+            lines += ["    " + self._check_call(at, "input " + repr(a), fname, a) for a in args]
         roots = {g.ops[-1]: g for g in self.fused[f]}
         absorbed = {op for g in self.fused[f] for op in g.ops[:-1]}
         state = _FunctionState(names, _sincos_pairs(f, set(roots) | absorbed), _shared_lifts(f))
@@ -628,12 +644,26 @@ class PythonEmitter:
             else:
                 lines += ["    " + line for line in self._op(op, state)]
             if self.check_finite:
-                lines += ["    " + line for line in _check_lines(op, names, fname, at)]
+                where, what = _check_site(op, at)
+                lines += ["    " + self._check_call(where, what, fname, names[r]) for r in op.results]
             if self.tap and op not in roots:
                 lines += ["    " + line for line in _tap_lines(op, names)]
         if self.tap and f is self.funcs[0]:  # the hook, once, before the first function
             lines = [*_TAP_DEF, "", "", *lines]
         return lines
+
+    def _check_call(self, where: str | None, what: str, function: str, value: str) -> str:
+        """A ``_check_finite(...)`` call (check_finite=True); its location's line goes into the
+        module's table of source lines."""
+        self.checked_at.add(where)
+        return f"_check_finite({where!r}, {what!r}, {function!r}, {value})"
+
+    def _source_table(self) -> list[str]:
+        """The module's ``_check_finite`` bound to the source lines its calls point at (the
+        text compiled, not the file as it is when a check fails)."""
+        table = [f"    {name!r}: {lines!r}," for name, lines in _source_lines(self.checked_at).items()]
+        return ["", "# The source lines the finiteness checks point at (their errors' caret lines, as compiled)",
+                "_check_finite = _check_finite.with_lines({", *table, "})"]
 
     def _op(self, op: Operation, state: _FunctionState) -> list[str]:
         names = state.names

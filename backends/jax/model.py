@@ -44,7 +44,7 @@ def init_params(specs: dict[str, ParamSpec], seed: int = 0, dtype=None, names=No
     else:  # the declared dtypes: a model declared in f64 is refused as init_params(dtype=f64) is
         for name, spec in chosen.items():
             if spec.dtype is not None:
-                _needs_x64(spec.dtype, f"parameter {name!r} is declared")
+                _needs_x64(spec.dtype, f"parameter {name!r} declared")
     return {name: _value(name, spec, seed, dtype) for name, spec in chosen.items()}
 
 

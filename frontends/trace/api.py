@@ -21,7 +21,7 @@ import re
 
 from xdsl.dialects import builtin
 
-from geomir.diagnostics import Span, UsageError
+from geomir.diagnostics import Span, UsageError, remember_source
 from geomir.frontends.dsl import ast
 from geomir.frontends.dsl.irgen import build_module
 from geomir.frontends.dsl.types import (DTYPES, EUCLIDEAN, PATH_MANIFOLDS, TORUS_UNITS, Manifold, ValueType,
@@ -221,6 +221,8 @@ class TracedFunction:
         model = self.model
         source = model.span.source
         items = [*self._deps.values(), model]
+        for item in items:  # the text traced, for the caret lines of errors after lowering (as .geo files)
+            remember_source(item.span.source)
         module = build_module(ast.Program(source, items))
         for op in module.walk():
             for r in op.results:

@@ -39,7 +39,10 @@ def user_frame():
 
 @lru_cache(maxsize=64)
 def _source(filename: str) -> SourceFile:
-    return SourceFile(filename, "".join(linecache.getlines(filename)))
+    """The file's text, named as a .geo file's path is shown (bytes that are not UTF-8 as ``\\xff``)."""
+    from geomir.compiler import _shown_path
+
+    return SourceFile(_shown_path(filename), "".join(linecache.getlines(filename)))
 
 
 @lru_cache(maxsize=64)

@@ -264,9 +264,20 @@ def _master_params(path: Path, entry: str, weights: str | None, base: Path, prog
     return master
 
 
+def require_torch() -> None:
+    """A UsageError when PyTorch is not installed: every contract needs it, whatever its
+    targets (the shared weights come from the torch module, the inputs from a torch draw)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise UsageError("kernel contracts draw their weights and inputs with PyTorch, which is not installed "
+                         "(pip install torch==2.13.0)")
+
+
 def build_kernels(contract: Contract, base: Path, candidate: Callable | None = None) -> Kernels:
     """Compile both kernels; ``candidate`` overrides the candidate (inputs -> outputs,
     float64 numpy), e.g. a kernel with an injected fault."""
+    require_torch()
     path = (base / contract.model).resolve()
     if not path.is_file():
         raise UsageError(f"contract: model file '{contract.model}' not found (relative to {base})")

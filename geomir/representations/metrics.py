@@ -29,6 +29,7 @@ trained embedding), so a row costs O(N log K) beyond its distances.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
@@ -284,48 +285,55 @@ class _Distance:
 def make_distance(name: str, curvature: float = 1.0) -> _Distance:
     """The distance of ``"poincare"`` (the ball of curvature -c), ``"lorentz"`` (the
     hyperboloid <x, x>_L = -1/c) or ``"euclidean"``, with c = ``curvature`` > 0 (ignored for
-    euclidean), as used by :func:`reconstruction`."""
-    import torch
-
+    euclidean), as used by :func:`reconstruction`. Building one needs no torch (the
+    module-level distances exist in an install without it); calling one imports torch."""
     c = float(curvature)
     if name != "euclidean" and not c > 0:
         raise EvaluationError(f"curvature must be > 0, got {curvature!r}")
     sc = math.sqrt(c)
 
-    def cdist(a, b):
-        # the direct difference, not |a|^2 + |b|^2 - 2ab, which cancels for close points
-        return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
-
     if name == "euclidean":
-        return _Distance(name, 0.0, lambda x, y: (x - y).norm(dim=-1), cdist, "|x - y|")
+        return _Distance(name, 0.0, lambda x, y: (x - y).norm(dim=-1), _cdist, "|x - y|")
     if name in ("poincare", "lorentz"):
-        from geomir.backends.torch import runtime
+        @functools.cache
+        def manifold():
+            from geomir.backends.torch import runtime
 
-        manifold = runtime.PoincareBall(c) if name == "poincare" else runtime.Lorentz(c)
+            return runtime.PoincareBall(c) if name == "poincare" else runtime.Lorentz(c)
 
         def full(x, y):
             # the runtime's distance: 2 asinh(sqrt(c)|x - y| / sqrt(delta_x delta_y)) / sqrt(c) on the
             # ball, its chord on the hyperboloid; arcosh(1 + t) lost all relative accuracy for
             # close points (0 for points 1e-9 apart)
-            return manifold.dist(x, y).squeeze(-1)
+            return manifold().dist(x, y).squeeze(-1)
 
         if name == "poincare":
             def pairwise(a, b):
                 # d(a, b) increases with |a - b|^2 / (1 - c|b|^2) for a fixed a
+                import torch
+
                 inv = 1 / (1 - c * b.pow(2).sum(-1)).clamp_min(torch.finfo(b.dtype).tiny)
-                return cdist(a, b).square_() * inv
+                return _cdist(a, b).square_() * inv
         else:
             def pairwise(a, b):
                 # the same key on the points' images in the ball, b_s / (1 + sqrt(c) b_0), whose
                 # 1 - c|image|^2 is 2 / (1 + sqrt(c) b_0): -<a, b>_L cancelled (eps x0^2) for
                 # close points far out and misranked near ties
                 ball_a, ball_b = a[:, 1:] / (1 + sc * a[:, :1]), b[:, 1:] / (1 + sc * b[:, :1])
-                return cdist(ball_a, ball_b).square_() * ((1 + sc * b[:, 0]) / 2)
+                return _cdist(ball_a, ball_b).square_() * ((1 + sc * b[:, 0]) / 2)
 
         formula = ("2 asinh(sqrt(c)|x - y| / sqrt((1 - c|x|^2)(1 - c|y|^2))) / sqrt(c)" if name == "poincare"
                    else "2 asinh(sqrt(c) l / 2) / sqrt(c), l the Minkowski chord |y - x|_L")
         return _Distance(name, c, full, pairwise, formula)
     raise EvaluationError(f"unknown distance {name!r}: use poincare, lorentz, euclidean or a callable")
+
+
+def _cdist(a, b):
+    """|a_i - b_j| as (B, N): the direct difference, not |a|^2 + |b|^2 - 2ab, which cancels
+    for close points."""
+    import torch
+
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
 
 
 euclidean_distance = make_distance("euclidean")

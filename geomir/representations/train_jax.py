@@ -27,7 +27,8 @@ the device count: the same seed gives the same batches on 1 or 8 devices). The i
 points are those of the torch trainer for the same seed (``Space.init`` with
 ``torch.Generator().manual_seed(seed)``); the batch order and negatives are a different
 random stream from the torch trainer's, so the two backends agree in distribution, not
-bit for bit.
+bit for bit. So this trainer needs torch too (the module imports without it; training
+without it is a UsageError).
 
 Finiteness: each step returns its loss and whether the loss and all updated points are
 finite; the host reads these once per epoch (no per-step device sync) and raises
@@ -47,16 +48,18 @@ resuming (``config.checkpoint``); use the torch trainer for resumable runs.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import math
 import time
 import warnings
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from geomir.diagnostics import UsageError
 
-from .train import Embedding, TrainConfig, TrainingError, _progress, make_space
+if TYPE_CHECKING:
+    from .train import Embedding, TrainConfig
 
 __all__ = ["train_jax", "JaxTrainer", "HostSampler", "PrecisionFallbackWarning"]
 
@@ -67,6 +70,17 @@ _CHUNK = 256  # steps whose (loss, ok) scalars are stacked on the device before 
 
 class PrecisionFallbackWarning(UserWarning):
     """A float64 run computed in float32 because JAX's x64 mode is off."""
+
+
+def _torch_trainer():
+    """:mod:`geomir.representations.train`, whose config, spaces and Embedding this trainer
+    shares: a UsageError when torch is not installed (the module imports without it)."""
+    if importlib.util.find_spec("torch") is None:
+        raise UsageError("train_jax needs PyTorch as well as JAX (its initial points are the torch trainer's "
+                         "and it returns a torch Embedding), which is not installed (pip install torch==2.13.0)")
+    from . import train
+
+    return train
 
 
 # --- negatives on the host -----------------------------------------------------------------
@@ -203,6 +217,7 @@ class JaxTrainer:
     sharded device arrays ``(index, valid, weight)``."""
 
     def __init__(self, hierarchy, config: TrainConfig, *, devices=None):
+        train = _torch_trainer()
         import jax
         import jax.numpy as jnp
         import torch
@@ -241,7 +256,7 @@ class JaxTrainer:
             raise UsageError("the hierarchy has no edges to train on")
         self.edges = edges
         self.n = int(hierarchy.num_nodes)
-        self.space = make_space(config.manifold, config.dim, config.curvature)
+        self.space = train.make_space(config.manifold, config.dim, config.curvature)
         self.manifold = _jax_manifold(config.manifold, config.curvature)
         self.sampler = HostSampler(self.n, edges, np.asarray(hierarchy.degree_counts()))
         self.rng = np.random.default_rng(config.seed)
@@ -305,6 +320,8 @@ class JaxTrainer:
         import jax
         import torch
 
+        from .train import TrainingError, _progress
+
         cfg = self.config
         history: list[dict] = []
         bar = _progress(progress, cfg.epochs, f"{cfg.manifold} d={cfg.dim} jax x{len(self.devices)}")
@@ -360,6 +377,8 @@ class JaxTrainer:
         import jax
         import torch
 
+        from .train import Embedding
+
         points = torch.from_numpy(np.array(jax.device_get(self.points)))
         return Embedding(points, list(self.hierarchy.names), self.space, self.config, history or [])
 
@@ -374,5 +393,5 @@ def train_jax(hierarchy, config: TrainConfig | None = None, *, devices=None, pro
     ``lr``, ``seconds``, ``devices`` and ``dtype`` (and ``map``/``mean_rank`` every
     ``config.eval_every`` epochs). Raises TrainingError when a step makes the loss or the
     points non-finite. See the module docstring for the sharding and the float64 rule."""
-    trainer = JaxTrainer(hierarchy, config or TrainConfig(), devices=devices)
+    trainer = JaxTrainer(hierarchy, config or _torch_trainer().TrainConfig(), devices=devices)
     return trainer.run(progress=progress, on_epoch=on_epoch)

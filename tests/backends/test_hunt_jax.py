@@ -50,7 +50,7 @@ def test_a_model_declared_float64_without_x64_is_refused(tmp_path) -> None:
     jm = geomir.compile("model F(x: R[3, f64]) -> R[1, f64] { return linear(x, 3 -> 1) }", target="jax",
                         cache_dir=tmp_path)
     with jax.enable_x64(False):
-        with pytest.raises(jm.model.ModelInputError, match="'F.linear0.weight' is declared float64 needs 64-bit JAX"):
+        with pytest.raises(jm.model.ModelInputError, match="'F.linear0.weight' declared float64 needs 64-bit JAX"):
             jm.init_params(seed=0)
         assert all(v.dtype == jnp.float32 for v in jm.init_params(seed=0, dtype=jnp.float32).values())
     assert all(v.dtype == jnp.float64 for v in jm.init_params(seed=0).values())
