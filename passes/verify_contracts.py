@@ -19,7 +19,7 @@ The bound is the smaller of two sound bounds:
 
 * compositional: one rule per op in :data:`RULES` (a linear map multiplies by a certified
   spectral norm, an activation by its largest |slope|, a sum adds, a call multiplies by
-  the callee's proved bound), over the whole dataflow graph;
+  the callee's bound proved on the radii of its operands), over the whole dataflow graph;
 * layered: a chain x -> W_1 -> act -> ... -> W_m from the model's input is bounded jointly
   by the Combettes-Pesquet rule (geomir.certify.layered_lipschitz_bound), which uses the
   activations' slope ranges and the norms of products of adjacent layers.
@@ -71,6 +71,7 @@ class Proof:
     bound: float
     layers: list[tuple[float, Operation]] = field(default_factory=list)  # (spectral norm, linear op)
     blocker: Bound | None = None
+    radius: float = math.inf  # the result's distance from the origin, at most (inputs within the radii proved on)
 
 
 MAX_PROVED_VALUES = 2**26
@@ -195,7 +196,8 @@ class _Prover:
         self.seed = seed
         self.transformed = transformed  # False: the weights before their weight transforms
         self.radius = radius or {}  # function -> input radius of its contract
-        self.proofs: dict[str, Proof] = {}
+        self.proofs: dict[tuple[str, tuple[float, ...]], Proof] = {}  # (function, its inputs' radii) -> proof
+        self.proving: set[str] = set()  # functions whose proof is under way: a call of one is recursive
         self.norms: dict[SSAValue, float] = {}
 
     def norm(self, w: SSAValue) -> float | None:
@@ -204,24 +206,36 @@ class _Prover:
             self.norms[w] = None if value is None else certify.spectral_norm_bound(value)
         return self.norms[w]
 
-    def prove(self, name: str) -> Proof:
-        if name not in self.proofs:
-            f = self.funcs.get(name)
-            if f is None or f.is_declaration:  # nothing to prove a bound on
-                return Proof(math.inf, blocker=Bound(math.inf, "it is declared without a body in this module"))
-            self.proofs[name] = Proof(math.inf)  # a recursive call has no finite bound
-            self.proofs[name] = self._prove(f)
-        return self.proofs[name]
+    def prove(self, name: str, radii: tuple[float, ...] | None = None) -> Proof:
+        """The proof for function ``name`` on inputs at distances at most ``radii`` from the
+        origin (one per input; default: its contract's radius for each, ∞ without one), each
+        proved once per radii: a call proves its callee on the radii of its operands."""
+        f = self.funcs.get(name)
+        if f is None or f.is_declaration:  # nothing to prove a bound on
+            return Proof(math.inf, blocker=Bound(math.inf, "it is declared without a body in this module"))
+        if radii is None:
+            radii = (self.radius.get(name, math.inf),) * len(f.body.block.args)
+        key = (name, radii)
+        if key not in self.proofs:
+            if name in self.proving:  # a recursive call has no finite bound
+                return Proof(math.inf)
+            self.proving.add(name)
+            try:
+                self.proofs[key] = self._prove(f, radii)
+            finally:
+                self.proving.discard(name)
+        return self.proofs[key]
 
-    def _prove(self, f: func.FuncOp) -> Proof:
-        r = self.radius.get(f.sym_name.data, math.inf)
-        bounds: dict[SSAValue, Bound] = {arg: Bound(1.0, radius=r) for arg in f.body.block.args}
+    def _prove(self, f: func.FuncOp, radii: tuple[float, ...]) -> Proof:
+        bounds: dict[SSAValue, Bound] = {arg: Bound(1.0, radius=r) for arg, r in zip(f.body.block.args, radii)}
         layers: list[tuple[float, Operation]] = []
         result = None
+        radius = 0.0
         for op in f.body.block.ops:
             if isinstance(op, func.ReturnOp):
                 outs = [bounds[v] for v in op.operands]
                 result = max(outs, key=lambda b: b.value) if outs else Bound(0.0)
+                radius = max((b.radius for b in outs), default=0.0)
                 continue
             rule = RULES.get(op.name, _unary if op.name in _UNARY else None)
             ins = [bounds[v] for v in op.operands]
@@ -240,7 +254,7 @@ class _Prover:
         chain = _chain(f, self.seed, self.transformed)  # a global bound: valid on any radius too
         if chain is not None:
             bound = min(bound, chain)
-        return Proof(bound, layers, result if result is not None and math.isinf(result.value) else None)
+        return Proof(bound, layers, result if result is not None and math.isinf(result.value) else None, radius)
 
 
 # --- rules ------------------------------------------------------------------------------------
@@ -295,11 +309,13 @@ def _unary(p: _Prover, op, ins):
 
 
 def _call(p: _Prover, op, ins):
-    proof = p.prove(op.callee.string_value())
+    """The callee's bound, proved on its operands' radii (not on the radius its own contract
+    declares, which may be smaller), times the operands' joint bound; the radius of its result."""
+    proof = p.prove(op.callee.string_value(), tuple(b.radius for b in ins))
     if math.isinf(proof.bound):
         why = proof.blocker.why if proof.blocker else "a recursive call"
         return Bound(math.inf, f"@{op.callee.string_value()}: {why}", proof.blocker.where if proof.blocker else op)
-    return Bound(proof.bound * math.sqrt(sum(b.value**2 for b in ins)))
+    return Bound(proof.bound * math.sqrt(sum(b.value**2 for b in ins)), radius=proof.radius)
 
 
 def _param(p: _Prover, op, ins):

@@ -122,34 +122,55 @@ def model_signature(spec: str, base_dir: Path) -> tuple[list[Attribute], Attribu
     return list(ftype.inputs.data), ftype.outputs.data[0]
 
 
-def model_agent(agent_op: apel.AgentOp, base_dir: Path) -> Callable:
-    """A geomir model compiled for torch (seed-0 parameters, or ``weights=FILE.npz`` after
-    the model name: ``model "enc.geo:Encoder?weights=enc.npz"``) as an agent: arrays in,
-    a numpy array out."""
-    import torch
+_TORCH_DTYPES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64"}
+"""A model input's element type -> the torch dtype its argument is cast to."""
 
+
+def model_agent(agent_op: apel.AgentOp, base_dir: Path) -> Callable:
+    """A geomir model compiled for torch as an agent: arrays in (in the model's element
+    types), a numpy array out. Its parameters are those of seed 0, or with ``?weights=FILE``
+    after the model name (``model "enc.geo:Encoder?weights=enc.npz"``) trained ones, taken
+    as ``geomc --weights`` takes them: the program is compiled with its contracts proved on
+    them (each entry naming a parameter checked: shape, finite, ball points on the ball),
+    the model reads the parameters it uses from the file, after their weight transforms."""
     import geomir
-    from geomir.weights_file import WeightFile
+    from geomir.pipeline import with_weight_transforms
 
     spec, _, query = agent_op.model.data.partition("?")
     path, name = _split_model(spec, base_dir)
-    module = geomir.compile(path, target="torch")
-    params = module.init_params(0)
-    if query:
-        if not query.startswith("weights="):
-            raise UsageError(f"model '{agent_op.model.data}': expected '?weights=FILE' after the model name")
-        weights = WeightFile(base_dir / query.removeprefix("weights="))
-        params = {k: torch.as_tensor(weights.get(k, tuple(v.shape)), dtype=v.dtype) for k, v in params.items()}
+    signature, _ = model_signature(spec, base_dir)
+    weights = _weights_file(agent_op.model.data, query, base_dir)
+    passes = None if weights is None else with_weight_transforms(None, weights_file=str(weights))
+    module = geomir.compile(path, target="torch", passes=passes)  # without torch: the target's UsageError, not an ImportError
+    import torch
+
+    params = module.init_params(0, names=module.FUNCTION_PARAMS[name])
+    if weights is not None:
+        params = module.transform_params({k: torch.as_tensor(weights.get(k, tuple(v.shape)), dtype=v.dtype)
+                                          for k, v in params.items()})
     fn = getattr(module, name)
     names = [n for n, _ in agent_op.params()]
+    dtypes = [getattr(torch, _TORCH_DTYPES[str(t.element_type)]) for t in signature]
 
-    def call(**kwargs):
-        inputs = [torch.as_tensor(np.asarray(kwargs[n], dtype=np.float32)) for n in names]
+    def call(**kwargs):  # arguments in the model's element types (R[2, f64]: float64)
+        inputs = [torch.as_tensor(np.asarray(kwargs[n], dtype=np.float64)).to(d) for n, d in zip(names, dtypes)]
         with torch.no_grad():
-            return fn(params, *inputs).numpy()
+            return fn(params, *inputs).to(torch.float64).numpy()  # NumPy has no bfloat16
 
     call.__name__ = name
     return call
+
+
+def _weights_file(model: str, query: str, base_dir: Path):
+    """The :class:`~geomir.weights_file.WeightFile` of ``?weights=FILE`` (relative to the
+    .apel file) after a model's name, or None without a query."""
+    if not query:
+        return None
+    if not query.startswith("weights="):
+        raise UsageError(f"model '{model}': expected '?weights=FILE' after the model name")
+    from geomir.weights_file import WeightFile
+
+    return WeightFile(base_dir / query.removeprefix("weights="))
 
 
 def invoke(fn: Callable, args: dict, call: AgentCall):

@@ -18,15 +18,19 @@ class Node:
 
 @dataclass(eq=False)
 class TypeRef(Node):
-    """``str``, ``Order``, ``H[16]`` (a point of a declared manifold), ``list[Order]``."""
+    """``str``, ``Order``, ``H[16]`` (a point of a declared manifold; ``R[2, f64]`` with an
+    element type, as in .geo: f32 when none is given), ``list[Order]``."""
 
     kind: str  # "named" | "point" | "list"
     name: str = ""
     dim: int = 0
     elem: TypeRef | None = None
+    dtype: str | None = None  # a point's element type as written (None: f32)
+    dtype_span: Span | None = None
 
     def __str__(self) -> str:
-        return {"named": lambda: self.name, "point": lambda: f"{self.name}[{self.dim}]",
+        dtype = f", {self.dtype}" if self.dtype is not None else ""
+        return {"named": lambda: self.name, "point": lambda: f"{self.name}[{self.dim}{dtype}]",
                 "list": lambda: f"list[{self.elem}]"}[self.kind]()
 
 

@@ -127,7 +127,8 @@ def _model_signature(agent: apel.AgentOp) -> list[SourceError]:
     try:
         inputs, output = model_signature(agent.model.data, _base_dir(agent))
     except GeomirError as err:
-        return [_error(f"agent '{agent.sym_name.data}': {err.message if hasattr(err, 'message') else err}", agent)]
+        return [_error(f"agent '{agent.sym_name.data}': {err.message if hasattr(err, 'message') else err}", agent,
+                       _model_notes(err, agent.model.data))]
     declared = agent.params()
     name = agent.sym_name.data
     if len(inputs) != len(declared):
@@ -142,6 +143,14 @@ def _model_signature(agent: apel.AgentOp) -> list[SourceError]:
         errors.append(_error(f"{mismatch(output, agent.result_type)}: agent '{name}' is declared to return "
                              f"{describe(agent.result_type)}, model '{agent.model.data}' returns {describe(output)}", agent))
     return errors
+
+
+def _model_notes(err: GeomirError, model: str) -> list[Note]:
+    """Where in the model's own file an error of model ``model`` is (file:line:col and its
+    caret, then that error's notes): the .geo frontend's error, as ``geomc`` on the file says it."""
+    if not isinstance(err, SourceError) or err.span is None:
+        return []
+    return [Note(f"in model '{model}'", err.span), *err.notes]
 
 
 def _base_dir(op: Operation) -> Path:

@@ -22,7 +22,7 @@ from geomir.frontends.dsl import ast as geo_ast
 from geomir.frontends.dsl.common import suggest
 from geomir.frontends.dsl.irgen import location
 from geomir.frontends.dsl.typecheck import check_manifold_decl
-from geomir.frontends.dsl.types import EUCLIDEAN, ValueType
+from geomir.frontends.dsl.types import DTYPES, EUCLIDEAN, ValueType
 
 from . import ast
 from .types import BOOL, FLOAT, INT, JSON, NONE, STR, assignable, describe
@@ -160,7 +160,7 @@ class Lowering:
                                    f"({manifold.geometry()}), found {t.dim}", t.span)
             from geomir.frontends.dsl.irgen import ir_type
 
-            return ir_type(ValueType(manifold, t.dim))
+            return ir_type(ValueType(manifold, t.dim, _element_type(t)))
         if t.name in aliasing:
             raise GeoTypeError(f"type alias '{t.name}' refers to itself", t.span)
         if t.name not in self.types:
@@ -554,6 +554,16 @@ def import_object(target: str, span: Span | None):
     except (ImportError, AttributeError) as err:
         raise GeoNameError(f"cannot import '{target}': {err}", span) from None
     return obj
+
+
+def _element_type(t: ast.TypeRef) -> str:
+    """The element type of point type ``t`` (``R[2, f64]``; f32 when none is written), as .geo
+    spells them; a located error for another name."""
+    dtype = t.dtype or "f32"
+    if dtype not in DTYPES:
+        raise GeoTypeError(f"unknown element type '{dtype}'{suggest(dtype, DTYPES)} (expected one of "
+                           f"{', '.join(DTYPES)})", t.dtype_span)
+    return dtype
 
 
 def _geo_manifold_decl(decl: ast.ManifoldDecl) -> geo_ast.ManifoldDecl:

@@ -89,8 +89,10 @@ class _ToAst(Transformer_NonRecursive):  # no recursion: long expressions are de
 
     @v_args(meta=True)
     def point_type(self, meta, children):
-        name, dim = children
-        return ast.TypeRef(self.meta(meta), "point", str(name), int(dim))
+        name, dim, dtype = children
+        return ast.TypeRef(self.meta(meta), "point", str(name), int(dim),
+                           dtype=str(dtype) if dtype is not None else None,
+                           dtype_span=self.tok(dtype) if dtype is not None else None)
 
     @v_args(meta=True)
     def list_type(self, meta, children):

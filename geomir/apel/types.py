@@ -2,12 +2,13 @@
 
 Primitive types are ``!apel.t<kind>``, records ``!apel.record<"Name">`` (nominal: two
 records are the same type when they have the same name), lists ``!apel.list<T>``, and
-manifold values the geo dialect's ``!geo.point`` (the same manifold geometry and the same
-dimension, whatever the manifold is called in each file).
+manifold values the geo dialect's ``!geo.point`` (the same manifold geometry, dimension and
+element type, whatever the manifold is called in each file).
 """
 
 from __future__ import annotations
 
+from xdsl.dialects.builtin import f32
 from xdsl.ir import Attribute
 
 from geomir.dialects import apel, geo
@@ -27,7 +28,8 @@ def assignable(src: Attribute, dst: Attribute) -> bool:
 
 
 def describe(t: Attribute) -> str:
-    """A type as a user reads it: ``str``, ``Order``, ``list[int]``, ``point of dimension 16 on poincare(c=1)``."""
+    """A type as a user reads it: ``str``, ``Order``, ``list[int]``, ``point of dimension 16 on poincare(c=1)``
+    (then ``(f64)`` for an element type other than f32)."""
     if isinstance(t, apel.ValueType):
         return t.kind.data
     if isinstance(t, apel.RecordType):
@@ -35,7 +37,8 @@ def describe(t: Attribute) -> str:
     if isinstance(t, apel.ListType):
         return f"list[{describe(t.elem)}]"
     if isinstance(t, geo.PointType):
-        return f"a point of dimension {t.dim.data} on {manifold_text(t.manifold)}"
+        elt = "" if t.element_type == f32 else f" ({t.element_type})"
+        return f"a point of dimension {t.dim.data} on {manifold_text(t.manifold)}{elt}"
     return str(t)
 
 
@@ -57,5 +60,8 @@ def mismatch(src: Attribute, dst: Attribute) -> str:
             parts.append(f"manifold {manifold_text(src.manifold)} vs {manifold_text(dst.manifold)}")
         if src.dim != dst.dim:
             parts.append(f"dimension {src.dim.data} vs {dst.dim.data}")
-        return f"manifold mismatch: {describe(src)} where {describe(dst)} is expected ({'; '.join(parts)})"
+        if src.element_type != dst.element_type:
+            parts.append(f"element type {src.element_type} vs {dst.element_type}")
+        why = f" ({'; '.join(parts)})" if parts else ""
+        return f"manifold mismatch: {describe(src)} where {describe(dst)} is expected{why}"
     return f"type mismatch: {describe(src)} where {describe(dst)} is expected"
