@@ -347,12 +347,12 @@ def _dumper(args, passes=None):
     if directory is not None:
         names = ["input", *(DEFAULT_PIPELINE if passes is None else parse_pipeline(passes))]
         for index, name in enumerate(names):  # before anything is written
-            check(directory / f"{index:02d}-{name}.mlir")
+            check(directory / _dump_file(index, name))
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise UsageError(f"cannot create dump directory '{directory}': {err.strerror}") from None
-        _remove_stale_dumps(args, directory, {f"{index:02d}-{name}.mlir" for index, name in enumerate(names)})
+        _remove_stale_dumps(args, directory, {_dump_file(index, name) for index, name in enumerate(names)})
 
     def dump(index: int, name: str, module) -> None:
         text = print_ir(module, generic, args.debug_info)
@@ -360,11 +360,17 @@ def _dumper(args, passes=None):
             label = "IR Dump Before Any Pass" if index == 0 else f"IR Dump After {name}"
             sys.stderr.write(f"// -----// {label} //----- //\n{text}\n")
         else:
-            target = directory / f"{index:02d}-{name}.mlir"
+            target = directory / _dump_file(index, name)
             check(target)
             _write(target, text)
 
     return dump
+
+
+def _dump_file(index: int, name: str) -> str:
+    """The dump file of stage ``index``: ``NN-<pass>.mlir``, the pass without its options
+    (``verify-contracts{weights="w/t.npz"}`` -> ``02-verify-contracts.mlir``)."""
+    return f"{index:02d}-{name.split('{', 1)[0].strip()}.mlir"
 
 
 def _remove_stale_dumps(args, directory: Path, written: set[str]) -> None:
