@@ -219,14 +219,36 @@ class _Prover:
         if key not in self.proofs:
             if name in self.proving:  # a recursive call has no finite bound
                 return Proof(math.inf)
-            self.proving.add(name)
-            try:
-                self.proofs[key] = self._prove(f, radii)
-            finally:
-                self.proving.discard(name)
+            self._prove_all(key)
         return self.proofs[key]
 
-    def _prove(self, f: func.FuncOp, radii: tuple[float, ...]) -> Proof:
+    def _prove_all(self, key: tuple[str, tuple[float, ...]]) -> None:
+        """Prove ``key`` and, first, the callees its calls ask for, with a stack of the
+        proofs under way instead of Python recursion (a chain of a thousand models)."""
+        stack = [(key, self._proof_steps(self.funcs[key[0]], key[1]))]
+        self.proving.add(key[0])
+        try:
+            while stack:
+                top, steps = stack[-1]
+                try:
+                    name, radii = next(steps)  # a callee this proof needs
+                except StopIteration as done:
+                    self.proofs[top] = done.value
+                    self.proving.discard(top[0])
+                    stack.pop()
+                    continue
+                f = self.funcs.get(name)
+                if f is None or f.is_declaration or (name, radii) in self.proofs or name in self.proving:
+                    continue  # the call rule's prove() answers these at once
+                self.proving.add(name)
+                stack.append(((name, radii), self._proof_steps(f, radii)))
+        finally:
+            self.proving.difference_update(k[0] for k, _ in stack)
+
+    def _proof_steps(self, f: func.FuncOp, radii: tuple[float, ...]):
+        """The proof of ``f`` on ``radii``: a generator that yields (callee, radii) before
+        each call's rule runs, so that the callee's proof is made first (_prove_all), and
+        returns the :class:`Proof`."""
         bounds: dict[SSAValue, Bound] = {arg: Bound(1.0, radius=r) for arg, r in zip(f.body.block.args, radii)}
         layers: list[tuple[float, Operation]] = []
         result = None
@@ -245,6 +267,8 @@ class _Prover:
             elif rule is None:
                 out = Bound(math.inf, f"no Lipschitz rule for {op.name} yet", op)
             else:
+                if isinstance(op, func.CallOp):
+                    yield op.callee.string_value(), tuple(b.radius for b in ins)
                 out = _checked(rule(self, op, ins), op)
             if isinstance(op, geo.LinearOp) and self.norm(op.operands[1]) is not None:
                 layers.append((self.norm(op.operands[1]), op))

@@ -27,3 +27,16 @@ def test_dumps_are_named_after_the_pass_without_its_options(tmp_path, monkeypatc
         names = sorted(p.name for p in (tmp_path / "dumps").iterdir())
         assert names[:3] == ["00-input.mlir", "01-insert-transport.mlir", "02-verify-contracts.mlir"], names
         assert all("{" not in n for n in names)
+
+
+def test_a_contract_at_the_end_of_a_long_call_chain_is_proved(tmp_path) -> None:
+    """verify-contracts recursed a few Python frames per call level: a chain of 350 models was
+    an internal error (RecursionError, exit 3). The prover now keeps its own stack."""
+    n = 1200
+    text = "model M0(x: R[4]) -> R[4] {\n  return tanh(x)\n}\n"
+    for i in range(1, n):
+        text += ("@lipschitz(1.0)\n" if i == n - 1 else "") + f"model M{i}(x: R[4]) -> R[4] {{\n  return M{i - 1}(x)\n}}\n"
+    (tmp_path / "chain.geo").write_text(text)
+    out = tmp_path / "out.mlir"
+    assert main([str(tmp_path / "chain.geo"), "--passes=verify-contracts", "-o", str(out)]) == 0
+    assert "proved = [#contract.lipschitz<1" in out.read_text()
