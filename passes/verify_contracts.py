@@ -624,9 +624,10 @@ class VerifyContracts(ModulePass):
         # This pass owns ``proved``: what it proved now replaces whatever the input said, and
         # a function without contracts keeps no claim at all (nor bounds "proved before
         # transforms": only a contract's failure message reads them).
+        on = weights_label(source)
         for f in funcs.values():
             if f in proved:
-                contract.set_proved(f, proved[f], checked=True)
+                contract.set_proved(f, proved[f], checked=True, on=on)
             else:
                 contract.set_proved(f, None, checked=False)
                 f.attributes.pop(contract.STALE_ATTR_NAME, None)
@@ -715,8 +716,20 @@ def recheck_proved(module: builtin.ModuleOp, seed: Weights = 0) -> list[str]:
             else:
                 notes.append(f"@{name}: dropped the claim proved = {c} read from the input: geomir does not prove it "
                              f"({why})")
-        contract.set_proved(f, kept or None, checked=True)
+        contract.set_proved(f, kept or None, checked=True, on=weights_label(seed))
     return notes
+
+
+def weights_label(source: Weights) -> str | None:
+    """What a function's ``proved_on`` says of the weights its proofs hold for: a weights
+    file's path and the start of its SHA-256 (``"w.npz (sha256 1a2b...)"``), ``"seed N"``,
+    or None for seed 0 (the default the generated code's comment names)."""
+    if isinstance(source, WeightFile):
+        import hashlib
+
+        digest = hashlib.sha256(source.path.read_bytes()).hexdigest()[:16]
+        return f"{source} (sha256 {digest})"
+    return None if source == 0 else f"seed {source}"
 
 
 def _recheck(f: func.FuncOp, c, funcs: dict[str, func.FuncOp], seed: Weights) -> str | None:

@@ -571,7 +571,10 @@ class PythonEmitter:
         lines += ["", "FUNCTION_PARAMS = {"]
         lines += [f"    {fname!r}: {names!r}," for fname, names in self.function_params().items()]
         lines += ["}"]
-        lines += ["", "# Contracts: declared in the source; proved by verify-contracts (weights of seed 0", "# after their weight transforms; claims read from a .mlir input are proved again before they are", "# listed, and 'proved' is empty when nothing was proved).", "CONTRACTS = {"]
+        lines += ["", "# Contracts: declared in the source; proved by verify-contracts on the weights of seed 0, or on",
+                  "# those 'proved_on' names (geomc --weights), after their weight transforms; claims read from a",
+                  "# .mlir input are proved again before they are listed, and 'proved' is empty when nothing was proved).",
+                  "CONTRACTS = {"]
         lines += [f"    {fname!r}: {entry!r}," for fname, entry in self.contracts().items()]
         lines += ["}"]
         if self.check_finite:
@@ -608,13 +611,16 @@ class PythonEmitter:
         return f"model.ParamSpec({shape!r}, {op.init.data!r}, {manifold}, {self.flavor.dtype_name(elt)}{extra})"
 
     def contracts(self) -> dict[str, dict[str, list[str]]]:
-        """Function -> {"declared": [...], "proved": [...]} as IR attribute text."""
+        """Function -> {"declared": [...], "proved": [...][, "proved_on": weights]} as IR attribute text."""
         out = {}
         for f in self.funcs:
             declared = [str(c) for c in contract.get_contracts(f)]
             proved = f.attributes.get("proved")
             if declared or proved is not None:
                 out[f.sym_name.data] = {"declared": declared, "proved": [str(c) for c in proved.data] if proved is not None else []}
+            on = f.attributes.get(contract.PROVED_ON_ATTR_NAME)
+            if on is not None and proved is not None:
+                out[f.sym_name.data]["proved_on"] = on.data
         return out
 
     def _function(self, f: func.FuncOp) -> list[str]:
@@ -625,7 +631,9 @@ class PythonEmitter:
         doc = _signature_doc(f) + (f"  [{_docstring_text(where)}]" if where else "")
         proved = f.attributes.get("proved")
         if proved is not None:
-            doc += "\n\n    Proved: " + ", ".join(str(c) for c in proved.data) + "\n    "
+            on = f.attributes.get(contract.PROVED_ON_ATTR_NAME)
+            on = f" (on the weights of {_docstring_text(on.data)})" if on is not None else ""
+            doc += f"\n\n    Proved{on}: " + ", ".join(str(c) for c in proved.data) + "\n    "
         lines = [f"def {f.sym_name.data}(params, {', '.join(args)}):" if args else f"def {f.sym_name.data}(params):", f'    """{doc}"""']
         lines += ["    " + statement for statement in self.flavor.prologue]
         fname, at = f.sym_name.data, _where(f)

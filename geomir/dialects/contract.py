@@ -286,6 +286,12 @@ PROVED_ATTR_NAME = "proved"
 print it)."""
 
 
+PROVED_ON_ATTR_NAME = "proved_on"
+"""``func.func`` attribute beside ``proved``: the trained weights its entries were proved on
+(``"w.npz (sha256 1a2b...)"``, from ``verify-contracts{weights=...}``); absent: the initial
+weights of seed 0. The backends print it with the proofs."""
+
+
 STALE_ATTR_NAME = "proved_before_transforms"
 """``func.func`` attribute: Lipschitz bounds ``verify-contracts`` proved before a weight
 transform changed the weights (quantize-weights, prune-weights move them here from
@@ -299,12 +305,19 @@ not this very object was read from the input (hand-written or earlier ``.mlir``)
 geomir checked, so the code generators re-check it (verify_contracts.checked_proofs)."""
 
 
-def set_proved(op: Operation, proved: Iterable[Attribute] | None, checked: bool) -> None:
-    """Set ``op``'s ``proved`` array (None removes it); ``checked``: geomir proved each entry
-    in this process (``verify-contracts``), so the code generators may emit it as it is."""
+def set_proved(op: Operation, proved: Iterable[Attribute] | None, checked: bool, on: str | None = ...) -> None:
+    """Set ``op``'s ``proved`` array (None removes it, and its ``proved_on``); ``checked``:
+    geomir proved each entry in this process (``verify-contracts``), so the code generators
+    may emit it as it is; ``on``: the weights the entries were proved on (None: seed 0; left
+    out: unchanged)."""
     _CHECKED.pop(op, None)
+    if on is not ...:
+        op.attributes.pop(PROVED_ON_ATTR_NAME, None)
+        if on is not None:
+            op.attributes[PROVED_ON_ATTR_NAME] = StringAttr(on)
     if proved is None:
         op.attributes.pop(PROVED_ATTR_NAME, None)
+        op.attributes.pop(PROVED_ON_ATTR_NAME, None)
         return
     attr = ArrayAttr(tuple(proved))
     op.attributes[PROVED_ATTR_NAME] = attr
@@ -332,6 +345,13 @@ def verify_function_contracts(op: Operation) -> None:
             raise VerifyException(f"{op.name}: '{name}' must be an array of #contract attributes, found {proved}")
         if proved is not None:
             checked += [(f"'{name}' entry", c) for c in proved.data]
+    on = op.attributes.get(PROVED_ON_ATTR_NAME)
+    if on is not None and not isinstance(on, StringAttr):
+        raise VerifyException(f"{op.name}: '{PROVED_ON_ATTR_NAME}' must be a string (the weights file the proofs "
+                              f"were proved on), found {on}")
+    if on is not None and PROVED_ATTR_NAME not in op.attributes:
+        raise VerifyException(f"{op.name}: '{PROVED_ON_ATTR_NAME}' names the weights of proofs, but there is no "
+                              f"'{PROVED_ATTR_NAME}'")
     if not checked:
         return
     ftype = op.function_type

@@ -40,3 +40,38 @@ def test_a_contract_at_the_end_of_a_long_call_chain_is_proved(tmp_path) -> None:
     out = tmp_path / "out.mlir"
     assert main([str(tmp_path / "chain.geo"), "--passes=verify-contracts", "-o", str(out)]) == 0
     assert "proved = [#contract.lipschitz<1" in out.read_text()
+
+
+def test_a_module_proved_on_trained_weights_names_them(tmp_path) -> None:
+    """With --weights the module listed the trained weights' bound as proved and its comment
+    said 'weights of seed 0', while its own init_params(0) weights break the contract."""
+    import importlib.util
+
+    (tmp_path / "m.geo").write_text(SOURCE.replace("10.0", "1.0"))
+    _weights(tmp_path / "w" / "w.npz")
+    out = tmp_path / "m_torch.py"
+    assert main([str(tmp_path / "m.geo"), "--target=torch", "-o", str(out)]) == 1  # seed 0: 2.4 > 1
+    assert main([str(tmp_path / "m.geo"), "--weights", str(tmp_path / "w" / "w.npz"), "--target=torch",
+                 "-o", str(out)]) == 0
+    spec = importlib.util.spec_from_file_location("m_torch_hunt5", out)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    on = module.CONTRACTS["F"]["proved_on"]
+    assert on.startswith(str(tmp_path / "w" / "w.npz") + " (sha256 ") and len(on.split("sha256 ")[1]) == 17
+    assert f"Proved (on the weights of {on})" in module.F.__doc__
+    ir = tmp_path / "m.mlir"
+    assert main([str(tmp_path / "m.geo"), "--weights", str(tmp_path / "w" / "w.npz"), "--emit=ir", "-o", str(ir)]) == 0
+    assert 'proved_on = "' in ir.read_text()
+    again = tmp_path / "again_torch.py"  # the claim read from the .mlir is proved again, on seed 0: dropped
+    assert main([str(ir), "--passes=", "--target=torch", "-o", str(again)]) == 0
+    spec = importlib.util.spec_from_file_location("again_torch_hunt5", again)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.CONTRACTS["F"] == {"declared": ["#contract.lipschitz<1.0>"], "proved": []}
+
+
+def test_proved_on_without_proved_is_invalid_ir(tmp_path) -> None:
+    text = ('func.func @F(%x: !geo.point<euclidean, 2, f32>) -> !geo.point<euclidean, 2, f32> '
+            'attributes {proved_on = "w.npz"} {\n  func.return %x : !geo.point<euclidean, 2, f32>\n}\n')
+    (tmp_path / "f.mlir").write_text(text)
+    assert main([str(tmp_path / "f.mlir"), "--emit=ir", "-o", str(tmp_path / "g.mlir")]) == 1
