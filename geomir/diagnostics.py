@@ -223,6 +223,16 @@ def span_at(name: str, line: int, column: int) -> Span:
     return Span(SourceFile(name, _text_of(name)), line, column)
 
 
+def add_debug_option(parser, top: bool = False) -> None:
+    """``--debug`` on an argparse parser (:func:`cli_main` reads it from argv): on the
+    top-level parser (``top``) and on each subcommand's, so that it goes before or after the
+    subcommand."""
+    import argparse
+
+    parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
+                        help="show Python tracebacks for internal errors")
+
+
 def cli_main(run, argv: list[str] | None = None, what: str = "internal error") -> int:
     """Run a command-line entry point ``run(argv) -> exit code`` the way every geomir tool
     does: a GeomirError is printed (file:line:col, caret) with its exit code, Ctrl-C is 130,

@@ -29,7 +29,7 @@ import os
 import sys
 from pathlib import Path
 
-from geomir.diagnostics import UsageError, cli_main
+from geomir.diagnostics import UsageError, add_debug_option, cli_main
 
 EMITS = ("ir", "ir-generic")
 REPORTS = ("jets", "contracts", "holonomy")  # --report kinds
@@ -403,12 +403,12 @@ def _contract_parser() -> argparse.ArgumentParser:
         "blocked, 4 not yet (paused as inconclusive, or out of calls); 2 usage error (a model, weights or state "
         "file that cannot be used).",
     )
-    _debug_option(p)
+    add_debug_option(p)
     sub = p.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="run the reference and the candidate kernel and evaluate every clause")
     check.add_argument("contract", help="the contract file (.yaml)")
     check.add_argument("-o", "--output", help="write the JSON report here (default: <contract>.report.json)")
-    _debug_option(check)
+    add_debug_option(check)
     promote = sub.add_parser("promote", help="move the candidate through the contract's promotion stages on "
                              "synthetic calls (state kept in SQLite; a rerun continues)")
     promote.add_argument("contract", help="the contract file (.yaml)")
@@ -418,15 +418,9 @@ def _contract_parser() -> argparse.ArgumentParser:
     promote.add_argument("--reset", action="store_true", help="forget the saved state and start from offline (a "
                          "changed contract, model or weights file restarts by itself)")
     promote.add_argument("--resume", action="store_true", help="continue a promotion paused as inconclusive")
-    _debug_option(promote)
-    _debug_option(sub.add_parser("schema", help="print the contract file's JSON schema"))
+    add_debug_option(promote)
+    add_debug_option(sub.add_parser("schema", help="print the contract file's JSON schema"))
     return p
-
-
-def _debug_option(p: argparse.ArgumentParser) -> None:
-    """``--debug`` (read from argv by diagnostics.cli_main), before or after the subcommand."""
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                   help="show Python tracebacks for internal errors")
 
 
 def _contract_inputs(path: str) -> list[tuple[str, str]]:

@@ -128,7 +128,7 @@ def _model_signature(agent: apel.AgentOp) -> list[SourceError]:
         inputs, output = model_signature(agent.model.data, _base_dir(agent))
     except GeomirError as err:
         return [_error(f"agent '{agent.sym_name.data}': {err.message if hasattr(err, 'message') else err}", agent,
-                       _model_notes(err, agent.model.data))]
+                       model_notes(err, agent.model.data))]
     declared = agent.params()
     name = agent.sym_name.data
     if len(inputs) != len(declared):
@@ -145,7 +145,7 @@ def _model_signature(agent: apel.AgentOp) -> list[SourceError]:
     return errors
 
 
-def _model_notes(err: GeomirError, model: str) -> list[Note]:
+def model_notes(err: GeomirError, model: str) -> list[Note]:
     """Where in the model's own file an error of model ``model`` is (file:line:col and its
     caret, then that error's notes): the .geo frontend's error, as ``geomc`` on the file says it."""
     if not isinstance(err, SourceError) or err.span is None:

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from geomir.diagnostics import GeomirError, UsageError, cli_main, read_text_file
+from geomir.diagnostics import GeomirError, UsageError, add_debug_option, cli_main, read_text_file
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--store", help="SQLite file or postgresql:// URL (default $APEL_STORE or .apel/runs.sqlite)")
     p.add_argument("--trace", help="span file, JSON lines (default $APEL_TRACE or .apel/traces.jsonl)")
     p.add_argument("--lease", type=float, default=30.0, help="seconds a worker owns a run between heartbeats (default 30)")
-    p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
+    add_debug_option(p, top=True)
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start a run of a workflow")
     run.add_argument("file", help="the .apel file")
@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("runs", help="list the runs in the store")
     trace = sub.add_parser("trace", help="show a run's spans as a timeline")
     trace.add_argument("run_id")
+    for command in sub.choices.values():  # `apel run x.apel --debug` too
+        add_debug_option(command)
     return p
 
 

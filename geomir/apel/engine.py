@@ -42,6 +42,7 @@ from geomir.diagnostics import GeomirError, SourceError, UsageError, op_span
 from geomir.dialects import apel
 
 from . import agents as agents_mod
+from . import checks
 from . import state_codec
 from .store import LeaseLost, RunExists, RunRecord, Store
 from .tracing import Tracer
@@ -480,8 +481,9 @@ class _Execution:
         try:
             return self.program.implementation(name)
         except GeomirError as err:
+            notes = checks.model_notes(err, op.model.data) if op.model is not None else []  # the .geo file's place
             raise AgentUnavailable(f"agent '{name}' cannot be loaded: {err.message} (the run is left as it is, "
-                                   "to be resumed once the agent loads)", op_span(op)) from None
+                                   "to be resumed once the agent loads)", op_span(op), notes) from None
 
     def checked_result(self, op: apel.AgentOp, out):
         """An agent's result, coerced to its declared type and known to be storable."""

@@ -19,9 +19,8 @@ import json
 import os
 from dataclasses import fields
 
-from geomir.diagnostics import UsageError, cli_main
+from geomir.diagnostics import UsageError, add_debug_option, cli_main
 
-from .train import TrainConfig
 
 
 def load_data(spec: str, wordnet: str | None = None):
@@ -46,9 +45,11 @@ def load_data(spec: str, wordnet: str | None = None):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .train import TrainConfig
+
     p = argparse.ArgumentParser(prog="python -m geomir.representations",
                                 description="Hierarchy embeddings on the Poincaré ball or the Lorentz model.")
-    p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
+    add_debug_option(p, top=True)
     sub = p.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train an embedding")
     train.add_argument("--data", required=True, help="mammals, nouns, tree:DEPTH:BRANCHING or an edge-list file")
@@ -85,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True)
     ev.add_argument("--wordnet")
     ev.add_argument("--sample", type=int)
+    for command in sub.choices.values():  # `... train --debug` too
+        add_debug_option(command)
     return p
 
 
@@ -108,8 +111,13 @@ def _check_counts(args) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:  # the trainers and the Embedding are torch's
+        raise UsageError("python -m geomir.representations needs PyTorch, which is not installed "
+                         "(pip install torch==2.13.0)")
     args = _parser().parse_args(argv)
-    from .train import Embedding, train
+    from .train import Embedding, TrainConfig, train
 
     _check_counts(args)
     if args.command == "eval":

@@ -128,3 +128,15 @@ def test_a_ball_point_off_the_ball_is_refused(tmp_path, store):
     with pytest.raises(AgentUnavailable) as info:
         Engine(program(tmp_path / "a.apel", ENC.format(file="enc.npz")), store).start({"x": [0.1, 0.2]})
     assert "'Encoder.mobius_linear0.bias' is not a point of the Poincaré ball (|x| = 1.55885" in info.value.message
+
+
+def test_a_model_that_stops_compiling_before_the_run_is_located_in_its_file(tmp_path, store):
+    """The engine's 'cannot be loaded' kept only the message of a .geo error (the model file
+    changed after the program was checked): its file:line:col is a note now, as at --check."""
+    _write(tmp_path, "m.geo", PRECISE)
+    prog = program(tmp_path / "a.apel", AGENT.format(t_in="R[2, f64]", t_out="R[1, f64]"))
+    _write(tmp_path, "m.geo", PRECISE.replace("2 -> 1", "3 -> 1"))
+    with pytest.raises(AgentUnavailable) as info:
+        Engine(prog, store).start({"x": [0.1, 0.2]})
+    (note,) = [n for n in info.value.notes if n.span is not None and n.span.source.name.endswith("m.geo")]
+    assert (note.span.line, note.message) == (2, "in model 'm.geo:Precise'")

@@ -75,3 +75,25 @@ def test_proved_on_without_proved_is_invalid_ir(tmp_path) -> None:
             'attributes {proved_on = "w.npz"} {\n  func.return %x : !geo.point<euclidean, 2, f32>\n}\n')
     (tmp_path / "f.mlir").write_text(text)
     assert main([str(tmp_path / "f.mlir"), "--emit=ir", "-o", str(tmp_path / "g.mlir")]) == 1
+
+
+def test_the_representations_cli_without_torch_is_a_usage_error(monkeypatch, capsys) -> None:
+    """`python -m geomir.representations` imported the torch trainer at the top: a traceback."""
+    import sys
+
+    from geomir.representations import cli
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert cli.main(["train", "--data", "tree:2:2"]) == 2
+    assert "needs PyTorch, which is not installed (pip install torch==2.13.0)" in capsys.readouterr().err
+
+
+def test_debug_goes_after_the_subcommand_of_every_tool() -> None:
+    """`apel run x.apel --debug` was 'unrecognized arguments' (geomc contract took it since hunt 5's first fix)."""
+    from geomir.apel.cli import _parser as apel_parser
+    from geomir.representations.cli import _parser as reps_parser
+
+    assert apel_parser().parse_args(["run", "x.apel", "--debug"]).debug is True
+    assert apel_parser().parse_args(["--debug", "runs"]).debug is True
+    assert apel_parser().parse_args(["runs"]).debug is False
+    assert reps_parser().parse_args(["eval", "e.npz", "--data", "mammals", "--debug"]).debug is True
