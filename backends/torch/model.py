@@ -6,6 +6,7 @@ import functools
 import re
 
 import torch
+from torch._C import _functorch
 
 from geomir.backends.common.autodiff import InputSpec, ModelInputError, check_call, checked_function
 from geomir.backends.common.init import ParamSpec, check_seed, draw, select
@@ -53,15 +54,52 @@ def _broadcast_to(x: torch.Tensor, shape: tuple) -> torch.Tensor:
 
 def transform_params(specs: dict[str, ParamSpec], params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Trained ``params`` after the recorded quantization/pruning (geomc --quantize/--prune),
-    the weights ``verify-contracts{weights=...}`` proved; other parameters unchanged."""
+    the weights ``verify-contracts{weights=...}`` proved; other parameters unchanged. The
+    transforms run in NumPy on concrete tensors, as on JAX: a parameter traced by a
+    torch.func transformation is a ``ModelInputError``, and the result of one that requires
+    grad requires grad too, with a backward that is a ``ModelInputError`` (not a silent None
+    gradient): call it on the trained params and differentiate with respect to the result."""
     out = dict(params)
     for name, spec in specs.items():
         ts = deployed(spec.transforms)
         if ts and name in params:
             value = params[name]
-            new = for_dtype(apply(value.detach().cpu().double().numpy(), ts), str(value.dtype))  # as proved
-            out[name] = torch.as_tensor(new, dtype=value.dtype, device=value.device)
+            if _functorch.is_functorch_wrapped_tensor(value):
+                raise ModelInputError(f"transform_params: parameter '{name}' is traced by a torch.func transformation "
+                                      "(torch.func.grad, vmap, ...); the transforms run in NumPy on concrete tensors: "
+                                      "call transform_params on the trained params outside it and pass the result in")
+            if value.requires_grad and torch.is_grad_enabled():
+                out[name] = _NoGradient.apply(value, name, ts)
+            else:
+                out[name] = _transformed(value, ts)
     return out
+
+
+def _transformed(value: torch.Tensor, ts: tuple[str, ...]) -> torch.Tensor:
+    """``value`` after the transforms ``ts``, rounded for its dtype as proved."""
+    new = for_dtype(apply(value.detach().cpu().double().numpy(), ts), str(value.dtype))
+    return torch.as_tensor(new, dtype=value.dtype, device=value.device)
+
+
+class _NoGradient(torch.autograd.Function):
+    """:func:`_transformed` of a tensor that requires grad: the transforms (rounding,
+    pruning) have no gradient, so differentiating through them is an error naming the
+    parameter, as ``jax.grad`` through ``transform_params`` is."""
+
+    @staticmethod
+    def forward(value, name, ts):
+        return _transformed(value, ts)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.name, ctx.ts = inputs[1], inputs[2]
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise ModelInputError(f"transform_params: parameter '{ctx.name}' has no gradient through its transforms "
+                              f"({', '.join(ctx.ts)}, run in NumPy on concrete tensors): call transform_params on "
+                              "the trained params outside the differentiated function (detached, or under "
+                              "torch.no_grad()) and differentiate with respect to the result")
 
 
 _SEGMENT = re.compile(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*")  # no leading, trailing or double '_'
@@ -96,12 +134,30 @@ class GeoParameter(torch.nn.Parameter):
         return result
 
 
+def _tag(p: torch.nn.Parameter, spec: ParamSpec) -> None:
+    """Make ``p`` a :class:`GeoParameter` carrying ``spec``'s ``.manifold`` (and
+    ``.constraint`` for W >= 0), in place: the object optimizers hold stays the same.
+    The class is set as ``torch.utils.swap_tensors`` sets it (GeoParameter adds no state)."""
+    if type(p) is torch.nn.Parameter:  # not a tensor subclass's parameter: that keeps its class
+        p.__class__ = GeoParameter
+    p.manifold = spec.manifold
+    if NONNEGATIVE in spec.transforms:
+        p.constraint = "nonnegative"  # geomir's optimizers project onto W >= 0
+
+
+def _retag(module: CompiledModel, incompatible_keys=None) -> None:
+    """``load_state_dict`` post-hook: see :meth:`CompiledModel._tag_parameters`."""
+    module._tag_parameters()
+
+
 class CompiledModel(torch.nn.Module):
     """A generated function with its parameters as ``nn.Parameter``s.
 
     Subclasses (emitted by geomc) set ``function``, ``param_names`` and ``specs``.
     Parameters on a curved manifold carry ``.manifold`` so Riemannian optimizers
-    (geomir.backends.torch.optim) treat them as points.
+    (geomir.backends.torch.optim) treat them as points; they keep it (and ``.constraint``)
+    through ``load_state_dict(..., assign=True)`` and conversions (``.to``, ``.double``)
+    that replace or swap the parameter tensors.
     """
 
     function = None
@@ -112,15 +168,25 @@ class CompiledModel(torch.nn.Module):
         super().__init__()
         self.params = torch.nn.ParameterDict()
         for name, value in init_params(self.specs, seed, dtype, self.param_names).items():
-            p = GeoParameter(value)
-            p.manifold = self.specs[name].manifold
-            if NONNEGATIVE in self.specs[name].transforms:
-                p.constraint = "nonnegative"  # geomir's optimizers project onto W >= 0
-            self.params[self._key(name)] = p
+            self.params[self._key(name)] = GeoParameter(value)
+        self._tag_parameters()
+        self.register_load_state_dict_post_hook(_retag)
 
     @staticmethod
     def _key(name: str) -> str:
         return param_key(name)
+
+    def _tag_parameters(self) -> None:
+        """Each parameter's ``.manifold``/``.constraint`` from ``specs``: at init, and again
+        after a load or conversion (assign=True, swap_module_params_on_conversion and
+        overwrite_module_params_on_conversion put plain ``nn.Parameter``s in their place)."""
+        for name, p in self.named_geo_parameters().items():
+            _tag(p, self.specs[name])
+
+    def _apply(self, fn, recurse=True):
+        result = super()._apply(fn, recurse)
+        self._tag_parameters()
+        return result
 
     def named_geo_parameters(self) -> dict[str, torch.nn.Parameter]:
         """Parameters under their IR names (``Model.layer0.weight``)."""
