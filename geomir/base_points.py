@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 from xdsl.dialects import builtin, func
 from xdsl.ir import Block, Operation, SSAValue
-from xdsl.traits import SymbolTable
 
 from geomir.diagnostics import SourceError, UsageError, location_text, op_span
 from geomir.dialects import geo
+from geomir.verify import SymbolTables
 
 
 @dataclass(frozen=True)
@@ -187,40 +187,7 @@ def _holonomy(op, bases, conflicts):
     return _at(op.operands[0]) if isinstance(op, geo.HolonomyOp) else None
 
 
-def _call(op, bases, conflicts):
-    """The base the callee gives its returned tangent, in the caller's terms: the origin,
-    or the point the call passes for one of the callee's arguments (else unknown). Without
-    this, a tangent returned from a model was 'unknown' here and became known once
-    inline-models inlined the call: an op the insert-transport pass had left alone then
-    failed verification (generator seed 14397)."""
-    callee = _callee(op)
-    if callee is None or callee in _ANALYZING or not _is_tangent(op.results[0]):
-        return None  # (a cycle of calls, rejected by inline-models: unknown here)
-    ret = callee.body.block.last_op
-    if not isinstance(ret, func.ReturnOp) or not ret.operands:
-        return None
-    base = _normalize(analyze(callee)[0].get(ret.operands[0]))
-    if base is None:
-        return None
-    if base.is_origin:
-        return base
-    owner = base.point.owner
-    if isinstance(owner, Block) and owner is callee.body.block:  # an argument of the callee
-        return _at(op.operands[base.point.index])
-    return None
-
-
-def _callee(op: func.CallOp) -> func.FuncOp | None:
-    """The function ``op`` calls, by xDSL's symbol lookup (None outside a module)."""
-    try:
-        callee = SymbolTable.lookup_symbol(op, op.callee)
-    except ValueError:  # no symbol table around the call
-        return None
-    return callee if isinstance(callee, func.FuncOp) else None
-
-
 RULES: dict[str, Rule] = {
-    "func.call": _call,
     "geo.logmap": lambda op, bases, conflicts: _at(op.operands[0]),
     "geo.logmap0": lambda op, bases, conflicts: _origin(op.operands[0]),
     "geo.parallel_transport": _transport,
@@ -231,34 +198,100 @@ RULES: dict[str, Rule] = {
     **{f"geo.{name}": _vector for name in (*geo.UNARY_OPS, *geo.BINARY_OPS, "scale", "pow", "linear", "bias")},
 }
 """Op name -> rule (op, bases so far, conflicts found) -> the base of the op's tangent
-result (None: unknown or not a tangent). Ops without a rule give unknown bases."""
-
-
-_ANALYZING: set[func.FuncOp] = set()
-"""The functions whose analysis is under way (a call into one of them is unknown)."""
+result (None: unknown or not a tangent). Ops without a rule give unknown bases; a
+``func.call``'s is its callee's (:meth:`_Analysis.call_base`)."""
 
 
 def analyze(f: func.FuncOp) -> tuple[Bases, list[Conflict]]:
     """The base of every tangent value of ``f`` (None when unknown), and the conflicts."""
-    bases: Bases = {}
-    conflicts: list[Conflict] = []
-    _ANALYZING.add(f)
-    try:
-        for op in f.walk():
-            rule = RULES.get(op.name)
-            if rule is None or not op.results:
-                continue
-            base = rule(op, bases, conflicts)
-            if base is not None and _is_tangent(op.results[0]):
-                bases[op.results[0]] = base
-    finally:
-        _ANALYZING.discard(f)
-    return bases, conflicts
+    return _Analysis().run(f)
 
 
 def find_conflicts(module: builtin.ModuleOp) -> list[Conflict]:
     """Every op of ``module`` that combines tangents at different base points."""
-    return [c for f in module.walk() if isinstance(f, func.FuncOp) for c in analyze(f)[1]]
+    analysis = _Analysis()
+    return [c for f in module.walk() if isinstance(f, func.FuncOp) for c in analysis.run(f)[1]]
+
+
+class _Analysis:
+    """The analyses of functions of IR that does not change meanwhile: each function's once,
+    after those of the functions whose returned tangent it uses (a loop, not a recursion: a
+    chain of calls may be long), each callee found in a table of the module's symbols."""
+
+    def __init__(self) -> None:
+        self.symbols = SymbolTables()
+        self.done: dict[func.FuncOp, tuple[Bases, list[Conflict]]] = {}
+
+    def run(self, f: func.FuncOp) -> tuple[Bases, list[Conflict]]:
+        for g in self._callees_first(f):
+            self.done[g] = self._analyze(g)
+        return self.done[f]
+
+    def _callees_first(self, f: func.FuncOp) -> list[func.FuncOp]:
+        """``f`` and the functions not analyzed yet that it takes a tangent from, directly or
+        not, each after those it calls. A cycle of calls is cut where it closes (the call
+        that closes it gives an unknown base; check_no_recursion rejects such IR)."""
+        if f in self.done:
+            return []
+        order, seen = [], {f}
+        stack = [(f, iter(self._tangent_callees(f)))]
+        while stack:
+            g, callees = stack[-1]
+            callee = next(callees, None)
+            if callee is None:
+                stack.pop()
+                order.append(g)
+            elif callee not in seen and callee not in self.done:
+                seen.add(callee)
+                stack.append((callee, iter(self._tangent_callees(callee))))
+        return order
+
+    def _tangent_callees(self, f: func.FuncOp) -> list[func.FuncOp]:
+        calls = (op for op in f.walk() if isinstance(op, func.CallOp) and op.results and _is_tangent(op.results[0]))
+        return [callee for op in calls if (callee := self.callee(op)) is not None]
+
+    def _analyze(self, f: func.FuncOp) -> tuple[Bases, list[Conflict]]:
+        bases: Bases = {}
+        conflicts: list[Conflict] = []
+        for op in f.walk():
+            rule = RULES.get(op.name)
+            if not op.results or (rule is None and not isinstance(op, func.CallOp)):
+                continue
+            base = self.call_base(op) if rule is None else rule(op, bases, conflicts)
+            if base is not None and _is_tangent(op.results[0]):
+                bases[op.results[0]] = base
+        return bases, conflicts
+
+    def call_base(self, op: func.CallOp) -> Base | None:
+        """The base the callee gives its returned tangent, in the caller's terms: the origin,
+        or the point the call passes for one of the callee's arguments (else unknown). Without
+        this, a tangent returned from a model was 'unknown' here and became known once
+        inline-models inlined the call: an op the insert-transport pass had left alone then
+        failed verification (generator seed 14397)."""
+        callee = self.callee(op) if _is_tangent(op.results[0]) else None
+        if callee not in self.done:
+            return None  # (no tangent, no such function, or a cycle of calls: unknown here)
+        block = callee.body.first_block
+        ret = block.last_op if block is not None else None
+        if not isinstance(ret, func.ReturnOp) or not ret.operands:
+            return None
+        base = _normalize(self.done[callee][0].get(ret.operands[0]))
+        if base is None:
+            return None
+        if base.is_origin:
+            return base
+        owner = base.point.owner
+        if isinstance(owner, Block) and owner is block:  # an argument of the callee
+            return _at(op.operands[base.point.index])
+        return None
+
+    def callee(self, op: func.CallOp) -> func.FuncOp | None:
+        """The function ``op`` calls (None outside a module, or no such function)."""
+        try:
+            callee = self.symbols.lookup(op, op.callee)
+        except ValueError:  # no symbol table around the call
+            return None
+        return callee if isinstance(callee, func.FuncOp) else None
 
 
 def verify_base_points(module: builtin.ModuleOp) -> None:

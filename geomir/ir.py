@@ -136,6 +136,10 @@ def parse_ir(text: str, filename: str = "<ir>") -> ModuleOp:
         # xDSL converts an integer literal given a float type (`9999...9 : f64`) with float(),
         # which overflows beyond the range of f64: an error at that literal, not a crash.
         raise _overflow_error(text, filename, parser.pos if parser is not None else 0) from None
+    except RecursionError:
+        # xDSL's parser descends once per level of nested attributes, types and regions:
+        # a few hundred levels exhaust Python's stack.
+        raise _too_deep_error(text, filename, parser) from None
     except VerifyException as err:
         raise IRError(f"{filename}: invalid IR: {err}") from None
     for f in module.walk():
@@ -258,6 +262,16 @@ def _overflow_error(text: str, filename: str, pos: int) -> SourceError:
     shown = text[start:end] if end - start <= 24 else f"{text[start:start + 12]}... ({end - start} characters)"
     return SourceError(f"integer literal {shown} is out of range for its float type",
                        _span_at(text, filename, start, end - start))
+
+
+def _too_deep_error(text: str, filename: str, parser: Parser | None) -> SourceError:
+    """The error for IR nested deeper than the parser can go, at the token it had reached
+    (the first line when it had not started)."""
+    token = parser._current_token.span if parser is not None else None
+    start, width = (token.start, max(1, min(token.len, 24))) if token is not None else (0, 1)
+    message = ("IR nested too deeply: the parser reached Python's recursion limit here; nest attributes, types "
+               "and regions less deeply")
+    return SourceError(message, _span_at(text, filename, start, width))
 
 
 def _span_at(text: str, filename: str, start: int, width: int) -> Span:

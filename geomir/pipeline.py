@@ -221,24 +221,37 @@ def check_no_recursion(module: ModuleOp) -> None:
     calls = {f.sym_name.data: [o for o in f.walk() if isinstance(o, func.CallOp)]
              for f in module.ops if isinstance(f, func.FuncOp)}
     done: set[str] = set()
-
-    def visit(name: str, stack: list[str]) -> None:
-        if name in done or name not in calls:
-            return
-        stack.append(name)
-        for call in calls[name]:
-            callee = call.callee.string_value()
-            if callee in stack:
-                cycle = " -> ".join("@" + n for n in stack[stack.index(callee):] + [callee])
-                message = f"models call each other in a cycle: {cycle} (recursive models are not supported)"
-                span = op_span(call)
-                raise SourceError(message, span) if span else IRError(message)
-            visit(callee, stack)
-        stack.pop()
-        done.add(name)
-
     for name in calls:
-        visit(name, [])
+        cycle = None if name in done else _cycle_from(name, calls, done)
+        if cycle is not None:
+            call, names = cycle
+            message = (f"models call each other in a cycle: {' -> '.join('@' + n for n in names)} "
+                       "(recursive models are not supported)")
+            span = op_span(call)
+            raise SourceError(message, span) if span else IRError(message)
+
+
+def _cycle_from(name: str, calls: dict[str, list], done: set[str]):
+    """The first cycle of calls reached from function ``name`` (depth first, a loop: a chain
+    of calls may be long): ``(the call that closes it, the names around it)``, else None.
+    Adds the functions found free of cycles to ``done``."""
+    stack = [(name, iter(calls[name]))]
+    path = {name: 0}  # the functions on the stack -> their depth
+    while stack:
+        caller, pending = stack[-1]
+        call = next(pending, None)
+        if call is None:
+            stack.pop()
+            del path[caller]
+            done.add(caller)
+            continue
+        callee = call.callee.string_value()
+        if callee in path:
+            return call, [f for f, _ in stack[path[callee]:]] + [callee]
+        if callee not in done and callee in calls:
+            path[callee] = len(stack)
+            stack.append((callee, iter(calls[callee])))
+    return None
 
 
 def _verify(module: ModuleOp, after: str) -> None:
