@@ -15,6 +15,7 @@ program take time quadratic in its size.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 from collections.abc import Iterator
 
@@ -33,7 +34,11 @@ from geomir.dialects.geo import ParamOp
 def verify_module(module: ModuleOp) -> None:
     """Raise VerifyException naming the first problem found; the checks of this module set
     the exception's ``op`` to the op at fault (geomir.ir reports its line and column)."""
-    _verify_op(module, SymbolTables())
+    token = _SYMBOLS.set(SymbolTables())
+    try:
+        _verify_op(module, _SYMBOLS.get())
+    finally:
+        _SYMBOLS.reset(token)
     _verify_structure(module)
     for block in module.body.blocks:
         _verify_dominance(block, set())
@@ -82,6 +87,20 @@ class SymbolTables:
             return found
         root, *rest = name.nested_references.data
         return self.lookup(found, SymbolRefAttr(root, rest))
+
+
+_SYMBOLS: contextvars.ContextVar[SymbolTables | None] = contextvars.ContextVar("geomir_verify_symbols", default=None)
+"""The symbol tables of the verification under way (ops' own verifiers look symbols up in it)."""
+
+
+def lookup_symbol(op: Operation, name: SymbolRefAttr | str) -> Operation | None:
+    """``SymbolTable.lookup_symbol(op, name)``, from the tables of the verification under way
+    when there is one (an op's verifier, e.g. a jet request's check of its model), so that
+    verifying a module stays linear in its size."""
+    symbols = _SYMBOLS.get()
+    if symbols is None:
+        return SymbolTable.lookup_symbol(op, name)
+    return symbols.lookup(op, SymbolRefAttr(name) if isinstance(name, str) else name)
 
 
 def _find_symbol(read: dict[StringAttr, Operation], unread: Iterator[Operation], name: StringAttr) -> Operation | None:

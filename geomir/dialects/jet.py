@@ -736,7 +736,9 @@ class DerivativeOp(IRDLOperation, ABC):
             anchor = anchor.parent_op()
         if anchor is None:
             return
-        model = SymbolTable.lookup_symbol(self, self.callee)
+        from geomir.verify import lookup_symbol  # the module verifier's tables: one scan, not one per request
+
+        model = lookup_symbol(self, self.callee)
         if model is None:
             op_error(self.name, f"unknown model {self.callee}")
         if not isinstance(model, FuncOp):
