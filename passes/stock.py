@@ -16,7 +16,6 @@
 
 from xdsl.context import Context
 from xdsl.dialects import builtin, func
-from xdsl.ir import Operation
 from xdsl.traits import is_side_effect_free
 from xdsl.transforms.common_subexpression_elimination import CommonSubexpressionElimination, cse
 from xdsl.transforms.dead_code_elimination import DeadCodeElimination
@@ -28,30 +27,46 @@ def pure_functions(module: builtin.ModuleOp) -> set[str]:
     """The functions of ``module`` whose calls have no side effects: defined here (not a
     declaration), every op of the body side-effect free, and every function it calls or
     differentiates (``func.call``, the ``jet`` requests' callees) pure as well. A cycle of
-    calls is not pure (the pipeline rejects it anyway)."""
+    calls is not pure (the pipeline rejects it anyway). Callees first, in a loop: a chain of
+    thousands of calls needs no Python recursion."""
     funcs = {op.sym_name.data: op for op in module.ops if isinstance(op, func.FuncOp)}
-    memo: dict[str, bool] = {}
+    callees: dict[str, set[str]] = {}
+    callers: dict[str, set[str]] = {name: set() for name in funcs}
+    ready = []
+    for name, f in funcs.items():
+        calls = _own_calls(f)
+        if calls is None or not calls <= funcs.keys():
+            continue  # a declaration, an op with side effects, or a call of a function not here
+        callees[name] = calls
+        for callee in calls:
+            callers[callee].add(name)
+        if not calls:
+            ready.append(name)
+    pure: set[str] = set()
+    while ready:  # a function is pure once all its callees are; one in (or above) a cycle never is
+        name = ready.pop()
+        pure.add(name)
+        for caller in callers[name]:
+            if caller in callees and callees[caller] <= pure:
+                ready.append(caller)
+    return pure
 
-    def pure(name: str, visiting: frozenset[str]) -> bool:
-        if name in memo:
-            return memo[name]
-        f = funcs.get(name)
-        if f is None or f.is_declaration or name in visiting:
-            return False
-        ok = all(_pure_op(op, lambda callee: pure(callee, visiting | {name})) for op in f.body.walk())
-        memo[name] = ok
-        return ok
 
-    return {name for name in funcs if pure(name, frozenset())}
-
-
-def _pure_op(op: Operation, pure_callee) -> bool:
-    if isinstance(op, func.ReturnOp):
-        return True
-    callee = getattr(op, "callee", None)  # func.call and the jet requests name a function
-    if isinstance(callee, builtin.SymbolRefAttr) and not pure_callee(callee.string_value()):
-        return False
-    return isinstance(op, func.CallOp) or is_side_effect_free(op)
+def _own_calls(f: func.FuncOp) -> set[str] | None:
+    """The functions ``f``'s body calls or differentiates; None when ``f`` is a declaration
+    or an op of its body has side effects."""
+    if f.is_declaration:
+        return None
+    calls = set()
+    for op in f.body.walk():
+        if isinstance(op, func.ReturnOp):
+            continue
+        callee = getattr(op, "callee", None)  # func.call and the jet requests name a function
+        if isinstance(callee, builtin.SymbolRefAttr):
+            calls.add(callee.string_value())
+        if not (isinstance(op, func.CallOp) or is_side_effect_free(op)):
+            return None
+    return calls
 
 
 def merge_pure_calls(module: builtin.ModuleOp) -> bool:

@@ -97,3 +97,23 @@ def test_debug_goes_after_the_subcommand_of_every_tool() -> None:
     assert apel_parser().parse_args(["--debug", "runs"]).debug is True
     assert apel_parser().parse_args(["runs"]).debug is False
     assert reps_parser().parse_args(["eval", "e.npz", "--data", "mammals", "--debug"]).debug is True
+
+
+def test_a_long_chain_of_calls_in_mlir_compiles(tmp_path) -> None:
+    """cse's purity analysis recursed (and copied its visiting set) once per call level: a
+    .mlir chain of ~1000 functions, each calling the next, was an internal error."""
+    n, p = 1500, "!geo.point<euclidean, 2, f32>"
+    funcs = [f"func.func @F{i}(%x: {p}) -> {p} {{\n  %y = func.call @F{i + 1}(%x) : ({p}) -> {p}\n"
+             f"  func.return %y : {p}\n}}" for i in range(n - 1)]
+    funcs.append(f"func.func @F{n - 1}(%x: {p}) -> {p} {{\n  %y = geo.tanh %x : {p} -> {p}\n  func.return %y : {p}\n}}")
+    (tmp_path / "chain.mlir").write_text("builtin.module {\n" + "\n".join(funcs) + "\n}\n")
+    assert main([str(tmp_path / "chain.mlir"), "--emit=ir", "-o", str(tmp_path / "out.mlir")]) == 0
+
+
+def test_purity_of_calls_and_cycles() -> None:
+    from geomir.compiler import to_ir
+    from geomir.passes.stock import pure_functions
+
+    module = to_ir("model A(x: R[2]) -> R[2] {\n  return tanh(x)\n}\nmodel B(x: R[2]) -> R[2] {\n  return A(A(x))\n}\n"
+                   "derive dB = directional(B, order = 2)\n", passes="")
+    assert {"A", "B", "dB"} <= pure_functions(module)
