@@ -199,21 +199,21 @@ RULES: dict[str, Rule] = {
 }
 """Op name -> rule (op, bases so far, conflicts found) -> the base of the op's tangent
 result (None: unknown or not a tangent). Ops without a rule give unknown bases; a
-``func.call``'s is its callee's (:meth:`_Analysis.call_base`)."""
+``func.call``'s is its callee's (:meth:`Analysis.call_base`)."""
 
 
 def analyze(f: func.FuncOp) -> tuple[Bases, list[Conflict]]:
     """The base of every tangent value of ``f`` (None when unknown), and the conflicts."""
-    return _Analysis().run(f)
+    return Analysis().run(f)
 
 
 def find_conflicts(module: builtin.ModuleOp) -> list[Conflict]:
     """Every op of ``module`` that combines tangents at different base points."""
-    analysis = _Analysis()
+    analysis = Analysis()
     return [c for f in module.walk() if isinstance(f, func.FuncOp) for c in analysis.run(f)[1]]
 
 
-class _Analysis:
+class Analysis:
     """The analyses of functions of IR that does not change meanwhile: each function's once,
     after those of the functions whose returned tangent it uses (a loop, not a recursion: a
     chain of calls may be long), each callee found in a table of the module's symbols."""
@@ -226,6 +226,12 @@ class _Analysis:
         for g in self._callees_first(f):
             self.done[g] = self._analyze(g)
         return self.done[f]
+
+    def forget(self, f: func.FuncOp) -> None:
+        """Drop ``f``'s analysis (after a change of its body: the next :meth:`run` redoes it;
+        insert-transport's fixes do not change the base of the tangent ``f`` returns, so its
+        callers' analyses stay)."""
+        self.done.pop(f, None)
 
     def _callees_first(self, f: func.FuncOp) -> list[func.FuncOp]:
         """``f`` and the functions not analyzed yet that it takes a tangent from, directly or

@@ -38,17 +38,19 @@ class InsertTransport(ModulePass):
     name = "insert-transport"
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
+        analysis = base_points.Analysis()  # shared: each callee analysed once, not once per caller and round
         for f in [o for o in op.walk() if isinstance(o, func.FuncOp)]:
-            _transport_function(f)
+            _transport_function(f, analysis)
 
 
-def _transport_function(f: func.FuncOp) -> None:
+def _transport_function(f: func.FuncOp, analysis: base_points.Analysis) -> None:
     limit = sum(1 for _ in f.walk()) + 1  # each round removes one conflict
     for _ in range(limit):
-        _, conflicts = base_points.analyze(f)
+        _, conflicts = analysis.run(f)
         if not conflicts:
             return
         _fix(conflicts[0])
+        analysis.forget(f)
     raise AssertionError(f"insert-transport: @{f.sym_name.data} did not settle")  # pragma: no cover
 
 
