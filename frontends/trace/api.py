@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import sys
 
 from xdsl.dialects import builtin
 
@@ -210,6 +211,13 @@ class TracedFunction:
             self._busy = True
             try:
                 self._model = trace_model(self.fn, inputs, deps, self._annotations)
+            except RecursionError:
+                if tracing_stack():  # an inner trace: the outermost one says it
+                    raise
+                raise TraceError(f"{self.name}: traced functions call each other too deeply for Python's recursion "
+                                 f"limit ({sys.getrecursionlimit()}; a call between traced functions takes about 5 "
+                                 "Python frames while it is traced): raise it with sys.setrecursionlimit, or write "
+                                 "the chain as a .geo program", src.site().span) from None
             finally:
                 self._busy = False
             self._deps = deps

@@ -3,6 +3,7 @@ about the weights its contracts were proved on."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from geomir.driver import main
 
@@ -135,3 +136,23 @@ def test_insert_transport_analyses_each_callee_once(monkeypatch) -> None:
     monkeypatch.setattr(base_points.Analysis, "_analyze", lambda self, f: analysed.append(f) or real(self, f))
     to_ir(text, passes="insert-transport")
     assert len(analysed) <= 2 * n  # the pass once, the check of base points at the end once (was ~n²/2)
+
+
+def test_traced_functions_nested_too_deeply_say_so() -> None:
+    """A chain of ~150 traced functions calling each other was a bare RecursionError."""
+    import geomir as g
+    from geomir.frontends.trace.tracer import TraceError
+
+    @g.trace(x=g.R(4))
+    def f0(x):
+        return g.tanh(x)
+
+    fs = [f0]
+    for i in range(1, 300):
+        def fi(x, prev=fs[-1]):
+            return prev(x)
+        fi.__name__ = fi.__qualname__ = f"f{i}"
+        fs.append(g.trace(x=g.R(4))(fi))
+    with pytest.raises(TraceError, match=r"f299: traced functions call each other too deeply for Python's recursion"):
+        fs[-1].module
+    assert "func.func @f5" in fs[5].ir  # nothing left half-traced
