@@ -11,12 +11,11 @@ function reads the model's weights.
 Calls of other models on jets: each called model is evaluated on jets ONCE per kind of
 arguments (the callee, the types of its arguments, which of them are jets and of which
 kind: Taylor jets of order K, collapsed jets, stencil jets), callees before callers, with
-no Python recursion (:class:`JetFunctions`). Where jets may cross a call (order-1 and
-collapsed jets, :func:`_crosses_calls`), that evaluation is a private function
-``@<model>__<kind>_wrt<i>`` (``jet1``, ``lap``; the indices of its jet arguments), placed
-after its model, and each call site calls it: the derived code grows with the program, not
-with the number of paths through its calls. Jets of a higher order (stencil jets included)
-do not cross calls in the backends yet: the evaluation, made once, is copied in at each call.
+no Python recursion (:class:`JetFunctions`). Except for stencil jets (:func:`_crosses_calls`),
+that evaluation is a private function ``@<model>__<kind>_wrt<i>`` (``jet2``, ``lap``; the
+indices of its jet arguments) marked ``jet.function``, placed after its model, and each call
+site calls it: the derived code grows with the program, not with the number of paths through
+its calls. Stencil jets are expanded in place at each call.
 A call whose operands are all plain stays a call of the model.
 
 One lowering per request (``LOWERINGS``):
@@ -281,15 +280,10 @@ class _Call:
 
 
 def _crosses_calls(key: _Key) -> bool:
-    """Whether ``key``'s jets may be passed to and returned from a function. The backends
-    keep normalized coefficients x^(k)/k! and convert to derivatives (the IR's convention)
-    wherever a jet leaves a function or a coefficient is read (backends/common/pyemit.py:
-    ``taylor.to_derivatives`` at a return, ``jet.coeff``), counting a jet returned by a call
-    as converted already; the two conventions agree for order-1 and collapsed jets only.
-    (``jet.stencil_sum`` also checks that its jet comes from a ``jet.stencil_seed`` through
-    ``jet.apply``/``jet.layer`` ops, not through a call.)"""
-    jets = [t for t in key.types if isinstance(t, jet.AnyJet)]
-    return key.stencil is None and all(isinstance(t, jet.CollapsedType) or t.order_value == 1 for t in jets)
+    """Whether ``key``'s jets may be passed to and returned from a function: all but stencil
+    jets (``jet.stencil_sum`` checks that its jet comes from a ``jet.stencil_seed`` through
+    ``jet.apply``/``jet.layer`` ops, not through a call)."""
+    return key.stencil is None
 
 
 def _kind_name(key: _Key) -> str:
@@ -359,6 +353,7 @@ class JetFunctions:
         self.symbols.add(symbol)
         made = func.FuncOp(symbol, (key.types, [result.type]), Region(block), "private")
         made.location = model.location
+        made.attributes[jet.FUNCTION_ATTR] = builtin.UnitAttr()
         input_names.copy_input_names(model, made)
         module.body.block.insert_op_after(made, self.last.get(key.callee, model))
         self.last[key.callee] = made

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from xdsl.dialects import builtin, func
 from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.traits import SymbolTable
 
 from geomir import input_names
 from geomir.backends.common import weights
@@ -349,10 +350,14 @@ _REQUEST_OPS = {
 
 
 def _made_by_jet_ops(value: SSAValue) -> bool:
-    """True for jets built by the Taylor runtime (not by the autodiff reference requests)."""
-    return isinstance(value.owner, Operation) and value.owner.dialect_name() == "jet" and not isinstance(
-        value.owner, jet.DirectionalOp
-    )
+    """True for jets built by the Taylor runtime (not by the autodiff reference requests),
+    the result of a call of a jet function included (jet-expand's ``jet.function``: its
+    jets cross the call normalized)."""
+    owner = value.owner
+    if isinstance(owner, func.CallOp):
+        callee = SymbolTable.lookup_symbol(owner, owner.callee)
+        return callee is not None and jet.FUNCTION_ATTR in callee.attributes
+    return isinstance(owner, Operation) and owner.dialect_name() == "jet" and not isinstance(owner, jet.DirectionalOp)
 
 
 def _signature_doc(f: func.FuncOp) -> str:
@@ -424,6 +429,7 @@ def _tap_lines(op: Operation, names: Names) -> list[str]:
         f"_tap({where!r}, {_label(op)!r}, {names[r]})"
         for r in op.results
         if isinstance(r.type, (jet.JetType, jet.CollapsedType)) and _made_by_jet_ops(r)
+        and not isinstance(op, func.CallOp)  # tapped inside the jet function
     ]
 
 
@@ -702,9 +708,11 @@ class PythonEmitter:
             rhs = _jet_apply(op, args, lifted)
             return [*before, f"{names.define(op.result)} = {rhs}"]
         if isinstance(op, func.ReturnOp):
-            # a returned jet leaves the runtime's normalized form: derivatives (IR convention)
-            outs = [f"taylor.to_derivatives({a})" if isinstance(v.type, jet.JetType) and _made_by_jet_ops(v) else a
-                    for a, v in zip(args, op.operands)]
+            # a returned jet leaves the runtime's normalized form: derivatives (IR convention),
+            # except from a jet function, whose caller goes on with it
+            convert = jet.FUNCTION_ATTR not in op.parent_op().attributes
+            outs = [f"taylor.to_derivatives({a})" if convert and isinstance(v.type, jet.JetType) and _made_by_jet_ops(v)
+                    else a for a, v in zip(args, op.operands)]
             return [f"return {', '.join(outs)}"]
         if isinstance(op, geo.ParamOp):
             return [f"{names.define(op.result)} = params[{op.param_name.data!r}]"]

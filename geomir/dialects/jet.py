@@ -146,6 +146,12 @@ class CollapsedType(ParametrizedAttribute, TypeAttribute):
 AnyJet = JetType | CollapsedType
 """The propagated kinds: ordinary jets and collapsed (Laplacian) jets."""
 
+FUNCTION_ATTR = "jet.function"
+"""The unit attribute on a function that ``jet-expand`` makes for calls of a model on jets:
+its jet arguments and its returned jet are in the backend runtime's form (normalized
+coefficients), which a backend converts to the derivative convention only where a jet
+leaves any other function."""
+
 
 def _expect_result(op: IRDLOperation, expected: Attribute) -> None:
     """The uniform check of a result type against the one the op's typing rule gives."""

@@ -2,9 +2,8 @@
 evaluated on jets once per kind of arguments, not once per call site, and on an explicit
 stack, not one Python frame per call level: a chain of ~1000 models crashed with a
 RecursionError (exit 3), and M_i(x) = M_{i-1}(M_{i-1}(x)) grew the derived code as 2^k.
-Order-1 and collapsed jets cross calls as private jet functions (``@<model>__jet1_wrt0``,
-``@<model>__lap_wrt0``); higher orders are still expanded in place (the backends convert a
-jet that leaves a function to the derivative convention)."""
+Jets cross calls as private jet functions (``@<model>__jet2_wrt0``, ``@<model>__lap_wrt0``);
+stencil jets are still expanded in place."""
 
 from __future__ import annotations
 
@@ -61,7 +60,8 @@ def test_a_deep_chain_of_calls_expands_without_a_python_frame_per_level(derive):
 
 
 @pytest.mark.parametrize("derive, kind", [("laplacian({})", "lap"), ("jvp({})", "jet1"),
-                                          ("directional({}, order = 1)", "jet1")])
+                                          ("directional({}, order = 1)", "jet1"),
+                                          ("directional({}, order = 2)", "jet2")])
 def test_a_model_called_twice_per_level_is_evaluated_once_per_level(derive, kind):
     """k = 12: one jet function per model, after it; the derived function calls M11's
     twice (before: 4096 copies of M0's body, seconds of compile time)."""

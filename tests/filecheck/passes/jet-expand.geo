@@ -1,6 +1,6 @@
 // RUN: geomc %s --passes=jet-expand | filecheck %s
 // jet-expand evaluates the model on jets: the differentiated input is seeded, geo ops on
-// jets become jet.apply (weights stay plain), calls are expanded, constants are lifted.
+// jets become jet.apply (weights stay plain), calls call jet functions, constants are lifted.
 manifold H = poincare(c = 1.0)
 
 model Enc(x: R[2]) -> R[3] {
@@ -24,17 +24,20 @@ derive d2 = directional(F, wrt = x, order = 2)
 derive jb = jvp(Ball, wrt = y)
 derive dc = directional(Const, order = 3)
 
+// A model called on jets is evaluated once, as a private jet function after it; each call calls it.
+// CHECK-LABEL: func.func private @Enc__jet2_wrt0(%x: !jet.jet<2, !geo.point<euclidean, 2, f32>>) -> !jet.jet<2, !geo.point<euclidean, 3, f32>> attributes {jet.function} {
+// CHECK-NEXT:    %[[W:.*]] = geo.param "Enc.linear0.weight" init "glorot_uniform" : tensor<3x2xf32>
+// CHECK-NEXT:    %[[L:.*]] = jet.apply "geo.linear"(%x, %[[W]]) : (!jet.jet<2, !geo.point<euclidean, 2, f32>>, tensor<3x2xf32>) -> !jet.jet<2, !geo.point<euclidean, 3, f32>>
+// CHECK-NEXT:    %[[T:.*]] = jet.apply "geo.tanh"(%[[L]])
+// CHECK-NEXT:    func.return %[[T]] : !jet.jet<2, !geo.point<euclidean, 3, f32>>
+
 // CHECK-LABEL: func.func @d2(
 // CHECK-NOT:     jet.directional
 // CHECK-NEXT:    %[[J:.*]] = jet.seed %x, %v order 2 : {{.*}} -> !jet.jet<2, !geo.point<euclidean, 2, f32>>
-// CHECK-NEXT:    %[[W:.*]] = geo.param "Enc.linear0.weight" init "glorot_uniform" : tensor<3x2xf32>
-// CHECK-NEXT:    %[[L:.*]] = jet.apply "geo.linear"(%[[J]], %[[W]]) : (!jet.jet<2, !geo.point<euclidean, 2, f32>>, tensor<3x2xf32>) -> !jet.jet<2, !geo.point<euclidean, 3, f32>>
-// CHECK-NEXT:    %[[T:.*]] = jet.apply "geo.tanh"(%[[L]])
-// CHECK-NEXT:    %[[W2:.*]] = geo.param "Enc.linear0.weight"
-// CHECK-NEXT:    %[[L2:.*]] = jet.apply "geo.linear"(%[[J]], %[[W2]])
-// CHECK-NEXT:    %[[T2:.*]] = jet.apply "geo.tanh"(%[[L2]])
-// CHECK-NEXT:    %[[S:.*]] = jet.apply "geo.scale"(%[[T2]]) params {factor = 2.000000e+00 : f64}
-// CHECK-NEXT:    %[[M:.*]] = jet.apply "geo.mul"(%[[T]], %[[S]])
+// CHECK-NEXT:    %[[H:.*]] = func.call @Enc__jet2_wrt0(%[[J]]) : (!jet.jet<2, !geo.point<euclidean, 2, f32>>) -> !jet.jet<2, !geo.point<euclidean, 3, f32>>
+// CHECK-NEXT:    %[[H2:.*]] = func.call @Enc__jet2_wrt0(%[[J]])
+// CHECK-NEXT:    %[[S:.*]] = jet.apply "geo.scale"(%[[H2]]) params {factor = 2.000000e+00 : f64}
+// CHECK-NEXT:    %[[M:.*]] = jet.apply "geo.mul"(%[[H]], %[[S]])
 // CHECK-NEXT:    func.return %[[M]] : !jet.jet<2, !geo.point<euclidean, 3, f32>>
 
 // A jvp is an order-1 jet and its two coefficients; the other input stays a plain point.
