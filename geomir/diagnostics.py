@@ -223,6 +223,22 @@ def span_at(name: str, line: int, column: int) -> Span:
     return Span(SourceFile(name, _text_of(name)), line, column)
 
 
+_INSTALL = {"torch": ("PyTorch", "pip install torch==2.13.0"),
+            "matplotlib": ("matplotlib", "pip install matplotlib, or geomir[plot]")}
+"""Optional module -> (its name in messages, how to install it)."""
+
+
+def require_installed(module: str, needs: str, why: str = "") -> None:
+    """A UsageError when the optional ``module`` is not installed: ``"<needs> <name><why>,
+    which is not installed (<how to install it>)"``, ``needs`` saying who needs it and for
+    what (``"--report=jets runs the model with"``)."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        name, install = _INSTALL[module]
+        raise UsageError(f"{needs} {name}{why}, which is not installed ({install})")
+
+
 def add_debug_option(parser, top: bool = False) -> None:
     """``--debug`` on an argparse parser (:func:`cli_main` reads it from argv): on the
     top-level parser (``top``) and on each subcommand's, so that it goes before or after the

@@ -24,12 +24,11 @@ built, 3 internal compiler error. User errors never print a Python traceback
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 from pathlib import Path
 
-from geomir.diagnostics import UsageError, add_debug_option, cli_main
+from geomir.diagnostics import UsageError, add_debug_option, cli_main, require_installed
 
 EMITS = ("ir", "ir-generic")
 REPORTS = ("jets", "contracts", "holonomy")  # --report kinds
@@ -230,8 +229,7 @@ def _plot(args) -> None:
         except ValueError:
             raise UsageError(f"--plot-axes takes two coordinate indices like 0,1, not '{args.plot_axes}'") from None
         axes = (a, b)
-    if importlib.util.find_spec("matplotlib") is None:  # before the map is computed, not after
-        raise UsageError("--plot needs matplotlib, which is not installed (pip install matplotlib, or geomir[plot])")
+    require_installed("matplotlib", "--plot needs")  # before the map is computed, not after
     hmap = holonomy_map.holonomy_map(
         Path(args.input), args.model, args.wrt, axes, args.plot_extent,
         holonomy_map.GRID if args.plot_grid is None else args.plot_grid,

@@ -35,7 +35,6 @@ points; that probe is emitted and run like the model.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,7 @@ import numpy as np
 from xdsl.dialects import builtin, func
 
 from geomir.base_points import location
-from geomir.diagnostics import GeomirError, UsageError
+from geomir.diagnostics import GeomirError, UsageError, require_installed
 from geomir.dialects import geo
 
 THRESHOLD = 0.1  # radians
@@ -220,8 +219,7 @@ def check_holonomy(
     steps: int = STEPS, weights: str | Path | None = None,
 ) -> list[LoopReport]:
     """One :class:`LoopReport` per loop of the program's models (or of the one named)."""
-    if importlib.util.find_spec("torch") is None:
-        raise UsageError("--report=holonomy runs the model with PyTorch, which is not installed (pip install torch==2.13.0)")
+    require_installed("torch", "--report=holonomy runs the model with")
     import torch
 
     from geomir.backends.common.pyemit import emit_python

@@ -52,7 +52,6 @@ flat maps: 0).
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +60,7 @@ import numpy as np
 from xdsl.dialects import func
 
 from geomir import input_names
-from geomir.diagnostics import UsageError
+from geomir.diagnostics import UsageError, require_installed
 from geomir.dialects import geo
 from geomir.jet_report import load_generated, runtime_manifold
 
@@ -347,8 +346,7 @@ def model_slice(
     extent: float | None = None, seed: int = 0, weights: str | Path | None = None,
 ) -> Slice:
     """Compile the model (torch, float64) and restrict it to the slice the map is drawn on."""
-    if importlib.util.find_spec("torch") is None:
-        raise UsageError("--plot=holonomy runs the model with PyTorch, which is not installed (pip install torch==2.13.0)")
+    require_installed("torch", "--plot=holonomy runs the model with")
     import torch
 
     from geomir.compiler import read_source
@@ -481,8 +479,7 @@ def plot(hmap: HolonomyMap, path: str | Path | None = None):
     """Draw the map (curvature left, area element right) and save it to ``path`` (the
     format from its suffix: .png, .pdf, .svg). Returns the matplotlib figure; the
     curvature panel's image array is ``hmap.curvature`` with degenerate cells masked."""
-    if importlib.util.find_spec("matplotlib") is None:
-        raise UsageError("--plot needs matplotlib, which is not installed (pip install matplotlib, or geomir[plot])")
+    require_installed("matplotlib", "--plot needs")
     import matplotlib
 
     matplotlib.use("Agg", force=False)

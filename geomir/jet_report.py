@@ -52,7 +52,6 @@ threshold is not flagged.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import types
 from collections.abc import Sequence
@@ -63,7 +62,7 @@ from xdsl.dialects import builtin, func
 from xdsl.ir import Block, Region
 
 from geomir import input_names
-from geomir.diagnostics import EncodingError, GeomirError, UsageError, decode_text
+from geomir.diagnostics import EncodingError, GeomirError, UsageError, decode_text, require_installed
 from geomir.dialects import geo, jet
 
 ORDER = 2
@@ -462,8 +461,7 @@ def report_jets(
     """Reports for every model of a program (path or .geo text), or the one named."""
     from geomir.compiler import frontend, read_source
 
-    if importlib.util.find_spec("torch") is None:
-        raise UsageError("--report=jets runs the model with PyTorch, which is not installed (pip install torch==2.13.0)")
+    require_installed("torch", "--report=jets runs the model with")
     check_options(batch, vanish, explode, seed)
     text, filename = read_source(source)
     models = models_of(frontend(text, filename))

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomir.diagnostics import UsageError
+from geomir.diagnostics import UsageError, require_installed
 
 from .spec import Contract, Kernel, load_contract
 from .tolerances import default_tolerance
@@ -267,11 +267,7 @@ def _master_params(path: Path, entry: str, weights: str | None, base: Path, prog
 def require_torch() -> None:
     """A UsageError when PyTorch is not installed: every contract needs it, whatever its
     targets (the shared weights come from the torch module, the inputs from a torch draw)."""
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:
-        raise UsageError("kernel contracts draw their weights and inputs with PyTorch, which is not installed "
-                         "(pip install torch==2.13.0)")
+    require_installed("torch", "kernel contracts draw their weights and inputs with")
 
 
 def build_kernels(contract: Contract, base: Path, candidate: Callable | None = None) -> Kernels:

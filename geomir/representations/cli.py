@@ -19,7 +19,7 @@ import json
 import os
 from dataclasses import fields
 
-from geomir.diagnostics import UsageError, add_debug_option, cli_main
+from geomir.diagnostics import UsageError, add_debug_option, cli_main, require_installed
 
 
 
@@ -111,11 +111,7 @@ def _check_counts(args) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:  # the trainers and the Embedding are torch's
-        raise UsageError("python -m geomir.representations needs PyTorch, which is not installed "
-                         "(pip install torch==2.13.0)")
+    require_installed("torch", "python -m geomir.representations needs")  # the trainers and the Embedding are torch's
     args = _parser().parse_args(argv)
     from .train import Embedding, TrainConfig, train
 

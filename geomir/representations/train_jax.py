@@ -48,7 +48,6 @@ resuming (``config.checkpoint``); use the torch trainer for resumable runs.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
 import time
 import warnings
@@ -56,7 +55,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from geomir.diagnostics import UsageError
+from geomir.diagnostics import UsageError, require_installed
 
 if TYPE_CHECKING:
     from .train import Embedding, TrainConfig
@@ -75,9 +74,8 @@ class PrecisionFallbackWarning(UserWarning):
 def _torch_trainer():
     """:mod:`geomir.representations.train`, whose config, spaces and Embedding this trainer
     shares: a UsageError when torch is not installed (the module imports without it)."""
-    if importlib.util.find_spec("torch") is None:
-        raise UsageError("train_jax needs PyTorch as well as JAX (its initial points are the torch trainer's "
-                         "and it returns a torch Embedding), which is not installed (pip install torch==2.13.0)")
+    require_installed("torch", "train_jax needs", " as well as JAX (its initial points are the torch trainer's and it "
+                      "returns a torch Embedding)")
     from . import train
 
     return train
