@@ -24,6 +24,7 @@ import numpy as np
 import pydantic
 from xdsl.ir import Attribute
 
+from geomir.backends.common.weights import ELEMENT_TYPES
 from geomir.diagnostics import GeomirError, UsageError
 from geomir.dialects import apel, geo
 
@@ -122,10 +123,6 @@ def model_signature(spec: str, base_dir: Path) -> tuple[list[Attribute], Attribu
     return list(ftype.inputs.data), ftype.outputs.data[0]
 
 
-_TORCH_DTYPES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64"}
-"""A model input's element type -> the torch dtype its argument is cast to."""
-
-
 def model_agent(agent_op: apel.AgentOp, base_dir: Path) -> Callable:
     """A geomir model compiled for torch as an agent: arrays in (in the model's element
     types), a numpy array out. Its parameters are those of seed 0, or with ``?weights=FILE``
@@ -150,7 +147,8 @@ def model_agent(agent_op: apel.AgentOp, base_dir: Path) -> Callable:
                                           for k, v in params.items()})
     fn = getattr(module, name)
     names = [n for n, _ in agent_op.params()]
-    dtypes = [getattr(torch, _TORCH_DTYPES[str(t.element_type)]) for t in signature]
+    dtype_names = {elt: name for name, elt in ELEMENT_TYPES.items()}  # f64 -> float64
+    dtypes = [getattr(torch, dtype_names[str(t.element_type)]) for t in signature]
 
     def call(**kwargs):  # arguments in the model's element types (R[2, f64]: float64)
         inputs = [torch.as_tensor(np.asarray(kwargs[n], dtype=np.float64)).to(d) for n, d in zip(names, dtypes)]
